@@ -1,0 +1,150 @@
+// OpenTelemetry set-up shared by the webhook and the enforcer.
+//
+// Configured only through the standard OTEL_* environment variables:
+//   OTEL_SDK_DISABLED=true                 no providers at all (spans are non-recording no-ops)
+//   OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES   resource (service.name defaults to the caller's name)
+//   OTEL_TRACES_EXPORTER=otlp|console|none  default: otlp when an OTLP endpoint is set, else none
+//   OTEL_METRICS_EXPORTER=otlp|console|none same rule for metrics
+//   OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / ..._METRICS_ENDPOINT,
+//   OTEL_EXPORTER_OTLP_HEADERS, ..._TIMEOUT   read by the OTLP/HTTP exporters themselves
+//   OTEL_TRACES_SAMPLER=always_on|always_off|traceidratio|parentbased_*, OTEL_TRACES_SAMPLER_ARG
+//   OTEL_METRIC_EXPORT_INTERVAL (ms, default 60000)
+// Nothing is exported when no endpoint and no exporter is set: spans are still created with
+// real trace and span ids (so a traceparent can be written), then dropped.
+//
+// API:
+//   setupTelemetry({ serviceName, env?, spanProcessors? }) -> Telemetry { tracer, meter, shutdown(), forceFlush() }
+//   contextFromTraceparent(traceparent, tracestate?) -> Context  (ROOT_CONTEXT when absent or invalid)
+//   formatTraceparent(spanContext) -> '00-<trace>-<span>-<flags>'
+import {
+  context as apiContext, metrics as apiMetrics, propagation, trace, ROOT_CONTEXT,
+  type Context, type Meter, type SpanContext, type Tracer, type TextMapGetter,
+} from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { defaultResource, resourceFromAttributes, envDetector, detectResources } from '@opentelemetry/resources';
+import {
+  AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, ConsoleSpanExporter, ParentBasedSampler,
+  TraceIdRatioBasedSampler, TracerProvider, type Sampler, type SpanProcessor,
+} from '@opentelemetry/sdk-trace';
+import { ConsoleMetricExporter, MeterProvider, PeriodicExportingMetricReader, type MetricReader } from '@opentelemetry/sdk-metrics';
+import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
+
+export interface Telemetry {
+  tracer: Tracer;
+  meter: Meter;
+  /** True when spans leave the process (an exporter is configured). */
+  exporting: boolean;
+  forceFlush(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export interface TelemetryOptions {
+  serviceName: string;
+  /** Defaults to process.env; tests pass their own. */
+  env?: Record<string, string | undefined>;
+  /** Extra span processors (tests pass a SimpleSpanProcessor over an InMemorySpanExporter). */
+  spanProcessors?: SpanProcessor[];
+  /** Register as the global providers (default true). */
+  global?: boolean;
+}
+
+const propagator = new W3CTraceContextPropagator();
+let contextManagerSet = false;
+
+function flag(v: string | undefined): boolean {
+  return v !== undefined && v.trim().toLowerCase() === 'true';
+}
+
+function exporterChoice(explicit: string | undefined, endpoints: (string | undefined)[]): string {
+  const e = explicit?.trim().toLowerCase();
+  if (e) return e.split(',')[0]!.trim();
+  return endpoints.some((x) => x !== undefined && x.trim() !== '') ? 'otlp' : 'none';
+}
+
+function samplerFromEnv(env: Record<string, string | undefined>): Sampler {
+  const name = (env.OTEL_TRACES_SAMPLER ?? 'parentbased_always_on').trim().toLowerCase();
+  const argNum = Number(env.OTEL_TRACES_SAMPLER_ARG);
+  const ratio = Number.isFinite(argNum) && argNum >= 0 && argNum <= 1 ? argNum : 1;
+  switch (name) {
+    case 'always_on': return new AlwaysOnSampler();
+    case 'always_off': return new AlwaysOffSampler();
+    case 'traceidratio': return new TraceIdRatioBasedSampler(ratio);
+    case 'parentbased_always_off': return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+    case 'parentbased_traceidratio': return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) });
+    default: return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+  }
+}
+
+/** Builds tracer and meter providers from OTEL_* variables. Safe to call more than once
+ *  (tests do); each call returns independent providers, the last one registered globally. */
+export function setupTelemetry(options: TelemetryOptions): Telemetry {
+  const env = options.env ?? process.env;
+  if (!contextManagerSet) {
+    apiContext.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    propagation.setGlobalPropagator(propagator);
+    contextManagerSet = true;
+  }
+  if (flag(env.OTEL_SDK_DISABLED)) {
+    return {
+      tracer: trace.getTracer(options.serviceName), meter: apiMetrics.getMeter(options.serviceName), exporting: false,
+      forceFlush: async () => {}, shutdown: async () => {},
+    };
+  }
+  // envDetector reads OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME from process.env
+  const detected = env === process.env ? detectResources({ detectors: [envDetector] }) : resourceFromAttributes({});
+  const resource = defaultResource()
+    .merge(resourceFromAttributes({ [ATTR_SERVICE_NAME]: env.OTEL_SERVICE_NAME ?? options.serviceName }))
+    .merge(detected);
+
+  const processors: SpanProcessor[] = [...(options.spanProcessors ?? [])];
+  const traces = exporterChoice(env.OTEL_TRACES_EXPORTER, [env.OTEL_EXPORTER_OTLP_ENDPOINT, env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT]);
+  if (traces === 'otlp') processors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter() }));
+  else if (traces === 'console') processors.push(new BatchSpanProcessor({ exporter: new ConsoleSpanExporter() }));
+  const tracerProvider = new TracerProvider({ resource, sampler: samplerFromEnv(env), spanProcessors: processors });
+
+  const readers: MetricReader[] = [];
+  const metricsChoice = exporterChoice(env.OTEL_METRICS_EXPORTER, [env.OTEL_EXPORTER_OTLP_ENDPOINT, env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT]);
+  const interval = Number(env.OTEL_METRIC_EXPORT_INTERVAL);
+  const exportIntervalMillis = Number.isFinite(interval) && interval > 0 ? interval : 60000;
+  if (metricsChoice === 'otlp') readers.push(new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter(), exportIntervalMillis }));
+  else if (metricsChoice === 'console') readers.push(new PeriodicExportingMetricReader({ exporter: new ConsoleMetricExporter(), exportIntervalMillis }));
+  const meterProvider = new MeterProvider({ resource, readers });
+
+  if (options.global !== false) {
+    trace.disable();
+    trace.setGlobalTracerProvider(tracerProvider);
+    apiMetrics.disable();
+    apiMetrics.setGlobalMeterProvider(meterProvider);
+  }
+  return {
+    tracer: tracerProvider.getTracer(options.serviceName),
+    meter: meterProvider.getMeter(options.serviceName),
+    exporting: processors.length > (options.spanProcessors?.length ?? 0),
+    forceFlush: async () => { await Promise.allSettled([tracerProvider.forceFlush(), meterProvider.forceFlush()]); },
+    shutdown: async () => { await Promise.allSettled([tracerProvider.shutdown(), meterProvider.shutdown()]); },
+  };
+}
+
+const headerGetter: TextMapGetter<Record<string, string>> = {
+  keys: (carrier) => Object.keys(carrier),
+  get: (carrier, key) => carrier[key],
+};
+
+/** The context to start a span in so that it continues the W3C trace given by a
+ *  `traceparent` (and optional `tracestate`) header; ROOT_CONTEXT when absent or malformed. */
+export function contextFromTraceparent(traceparent: string | string[] | undefined, tracestate?: string | string[]): Context {
+  const tp = Array.isArray(traceparent) ? traceparent[0] : traceparent;
+  if (typeof tp !== 'string' || tp === '') return ROOT_CONTEXT;
+  const carrier: Record<string, string> = { traceparent: tp };
+  const ts = Array.isArray(tracestate) ? tracestate.join(',') : tracestate;
+  if (typeof ts === 'string' && ts !== '') carrier.tracestate = ts;
+  return propagator.extract(ROOT_CONTEXT, carrier, headerGetter);
+}
+
+/** W3C traceparent of a span context: version 00, trace id, span id, two hex flag digits. */
+export function formatTraceparent(sc: SpanContext): string {
+  return `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 0xff).toString(16).padStart(2, '0')}`;
+}
