@@ -1,0 +1,318 @@
+// The profile compiler: from the policies selected for a pod to one canonical, sorted,
+// deduplicated Profile and the armorgate.io/* annotations of DESIGN.md.
+//
+// Rules of KubeArmor's spec become ProfileRules:
+//   process.matchPaths (path | execname), process.matchDirectories, process.matchPatterns,
+//   file.matchPaths, file.matchDirectories, file.matchPatterns, network.matchProtocols,
+//   capabilities.matchCapabilities. (syscalls, presets, DNS and apparmor are validated,
+//   not enforced: validation warns about them.)
+// Inheritance: action, severity, tags and message come from the rule, else its section,
+//   else the spec; a missing action is Block, a missing severity 0, tags/message empty.
+// A rule with N fromSource paths becomes N rules (fromSource '' when there is none).
+// Protocols are lower-cased; capabilities lower-cased without CAP_; a comma list in either
+//   (which KubeArmor expands) becomes one rule per entry.
+// Dedup: rules equal in (kind, action, target, readOnly, ownerOnly, fromSource,
+//   containers) merge: policies and tags are sorted unions, severity the maximum, message
+//   the first non-empty one in policy order (policies ordered by ID; within one policy,
+//   the smallest non-empty message), so that the result never depends on input order.
+// Order: each kind's rules are sorted by the code-unit order of the JSON array
+//   [target type, target fields..., fromSource, readOnly, ownerOnly, action, containers],
+//   a total order on deduplicated rules.
+import { ANNOTATIONS_MAX_BYTES, ANNOTATION_PREFIX, ANN_ALLOW_OPT_OUT, ANN_POLICIES, ANN_POSTURE, ANN_PROFILE, ANN_PROFILE_DIGEST, ANN_PROFILE_SIGNATURE, ANN_TRACEPARENT, KUBEARMOR_OPT_OUT } from './annotations.ts';
+import { formatPosture, namespacePosture, namespacePostureWarnings } from './posture.ts';
+import { encodeProfile } from './profile-codec.ts';
+import { compareStrings, podNamespace, policyId, selectPolicies } from './select.ts';
+import type { Selected } from './select.ts';
+import { signProfile } from './sign.ts';
+import { err, ok } from './types.ts';
+import type { Action, Namespace, Pod, Policy, PostureSet, Profile, ProfileRule, Protocol, Result, RuleKind, Target } from './types.ts';
+
+export interface CompileOptions {
+  defaultPosture: PostureSet;
+  /** HMAC key shared with the enforcers; without one the signature annotation is left out. */
+  signingKey?: Uint8Array | null;
+}
+
+export interface CompileResult {
+  /** The pod opted out (kubearmor-policy: disabled in a namespace that allows it). */
+  optedOut: boolean;
+  /** The armorgate.io/* annotations to set (no traceparent: the webhook adds it); empty when opted out. */
+  annotations: Record<string, string>;
+  profile: Profile | null;
+  /** Bound policies, as listed in armorgate.io/policies (`NS/NAME@GEN`, `NAME@GEN`), sorted. */
+  bound: string[];
+  warnings: string[];
+}
+
+/** Length of a W3C traceparent value ("00-" + 32 + "-" + 16 + "-" + 2 hex digits). */
+const TRACEPARENT_LENGTH = 55;
+
+const PROTOCOLS: ReadonlySet<string> = new Set<Protocol>(['tcp', 'udp', 'icmp', 'icmpv6', 'raw', 'sctp', 'stream', 'dgram', 'rdm', 'seqpacket', 'dccp', 'packet', 'all']);
+
+/** One rule of one policy, inheritance applied, before merging. */
+interface PolicyRule {
+  kind: RuleKind;
+  key: string;
+  action: Action;
+  target: Target;
+  readOnly: boolean;
+  ownerOnly: boolean;
+  fromSource: string;
+  severity: number;
+  tags: string[];
+  message: string;
+}
+
+interface PolicyRules { rules: PolicyRule[]; warnings: string[] }
+
+/** Policies are immutable once validated; the webhook reuses the same objects for every
+ *  pod, so their rules are extracted once. */
+const rulesCache = new WeakMap<object, PolicyRules>();
+
+type Rec = Record<string, unknown>;
+const isRecord = (v: unknown): v is Rec => v !== null && typeof v === 'object' && !Array.isArray(v);
+const asList = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+function asAction(v: unknown): Action | undefined {
+  if (typeof v !== 'string') return undefined;
+  const l = v.toLowerCase();
+  return l === 'allow' ? 'Allow' : l === 'audit' ? 'Audit' : l === 'block' ? 'Block' : undefined;
+}
+function asSeverity(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 10 ? v : undefined;
+}
+function asTags(v: unknown): string[] | undefined {
+  if (!Array.isArray(v)) return undefined;
+  const t = v.filter((x): x is string => typeof x === 'string' && x !== '');
+  return t.length > 0 ? t : undefined;
+}
+function nonEmptyStr(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+function sortedUnique(a: Iterable<string>): string[] {
+  return [...new Set(a)].sort(compareStrings);
+}
+
+function targetKey(t: Target): unknown[] {
+  switch (t.type) {
+    case 'path': return ['path', t.path];
+    case 'execname': return ['execname', t.name];
+    case 'directory': return ['directory', t.dir, t.recursive];
+    case 'pattern': return ['pattern', t.pattern];
+    case 'protocol': return ['protocol', t.protocol];
+    case 'capability': return ['capability', t.capability];
+  }
+}
+
+/** Extracts the rules of one policy, with inheritance applied. */
+export function policyRules(policy: Policy): PolicyRules {
+  const cached = rulesCache.get(policy);
+  if (cached !== undefined) return cached;
+  const out: PolicyRules = { rules: [], warnings: [] };
+  const spec: Rec = isRecord(policy.spec) ? policy.spec : {};
+  const id = policyId(policy);
+
+  const section = (kind: RuleKind, name: string, entries: string[], toTargets: (r: Rec, at: string) => Target[], opts: { readOnly: boolean; fromSource: boolean }): void => {
+    const sec = spec[name];
+    if (!isRecord(sec)) return;
+    for (const field of entries) {
+      asList(sec[field]).forEach((r, i) => {
+        if (!isRecord(r)) return;
+        const at = `spec.${name}.${field}[${i}]`;
+        const action = asAction(r['action']) ?? asAction(sec['action']) ?? asAction(spec['action']) ?? 'Block';
+        const severity = asSeverity(r['severity']) ?? asSeverity(sec['severity']) ?? asSeverity(spec['severity']) ?? 0;
+        const tags = sortedUnique(asTags(r['tags']) ?? asTags(sec['tags']) ?? asTags(spec['tags']) ?? []);
+        const message = nonEmptyStr(r['message']) ?? nonEmptyStr(sec['message']) ?? nonEmptyStr(spec['message']) ?? '';
+        const readOnly = opts.readOnly && r['readOnly'] === true;
+        const ownerOnly = r['ownerOnly'] === true;
+        const sources = opts.fromSource
+          ? sortedUnique(asList(r['fromSource']).map((s) => (isRecord(s) ? str(s['path']) : undefined)).filter((p): p is string => p !== undefined && p !== ''))
+          : [];
+        const targets = toTargets(r, at);
+        for (const target of targets) {
+          for (const fromSource of sources.length > 0 ? sources : ['']) {
+            const key = JSON.stringify([...targetKey(target), fromSource, readOnly, ownerOnly, action]);
+            out.rules.push({ kind, key, action, target, readOnly, ownerOnly, fromSource, severity, tags, message });
+          }
+        }
+      });
+    }
+  };
+
+  const pathOrExec = (r: Rec, at: string): Target[] => {
+    const path = nonEmptyStr(r['path']);
+    if (path !== undefined) return [{ type: 'path', path }];
+    const name = nonEmptyStr(r['execname']);
+    if (name !== undefined) return [{ type: 'execname', name }];
+    out.warnings.push(`${id}: ${at}: neither path nor execname; rule skipped`);
+    return [];
+  };
+  const path = (r: Rec, at: string): Target[] => {
+    const p = nonEmptyStr(r['path']);
+    if (p !== undefined) return [{ type: 'path', path: p }];
+    out.warnings.push(`${id}: ${at}.path: missing; rule skipped`);
+    return [];
+  };
+  const directory = (r: Rec, at: string): Target[] => {
+    const d = nonEmptyStr(r['dir']);
+    if (d === undefined) { out.warnings.push(`${id}: ${at}.dir: missing; rule skipped`); return []; }
+    return [{ type: 'directory', dir: d.endsWith('/') ? d : d + '/', recursive: r['recursive'] === true }];
+  };
+  const pattern = (r: Rec, at: string): Target[] => {
+    const p = nonEmptyStr(r['pattern']);
+    if (p !== undefined) return [{ type: 'pattern', pattern: p }];
+    out.warnings.push(`${id}: ${at}.pattern: missing; rule skipped`);
+    return [];
+  };
+  const protocols = (r: Rec, at: string): Target[] => {
+    const out2: Target[] = [];
+    for (const raw of (str(r['protocol']) ?? '').split(',')) {
+      const p = raw.trim().toLowerCase();
+      if (p === '') continue;
+      if (PROTOCOLS.has(p)) out2.push({ type: 'protocol', protocol: p as Protocol });
+      else out.warnings.push(`${id}: ${at}.protocol: unknown protocol '${raw.trim()}' skipped`);
+    }
+    return out2;
+  };
+  const capabilities = (r: Rec, _at: string): Target[] => {
+    const out2: Target[] = [];
+    for (const raw of (str(r['capability']) ?? '').split(',')) {
+      let c = raw.trim().toLowerCase();
+      if (c.startsWith('cap_')) c = c.slice(4);
+      if (c !== '') out2.push({ type: 'capability', capability: c });
+    }
+    return out2;
+  };
+
+  section('process', 'process', ['matchPaths'], pathOrExec, { readOnly: false, fromSource: true });
+  section('process', 'process', ['matchDirectories'], directory, { readOnly: false, fromSource: true });
+  section('process', 'process', ['matchPatterns'], pattern, { readOnly: false, fromSource: true });
+  section('file', 'file', ['matchPaths'], path, { readOnly: true, fromSource: true });
+  section('file', 'file', ['matchDirectories'], directory, { readOnly: true, fromSource: true });
+  section('file', 'file', ['matchPatterns'], pattern, { readOnly: true, fromSource: true });
+  section('network', 'network', ['matchProtocols'], protocols, { readOnly: false, fromSource: true });
+  section('capabilities', 'capabilities', ['matchCapabilities'], capabilities, { readOnly: false, fromSource: true });
+  rulesCache.set(policy, out);
+  return out;
+}
+
+interface Merged extends ProfileRule {
+  sortKey: string;
+  policySet: Set<string>;
+  tagSet: Set<string>;
+  messageFrom: string;
+}
+
+/** The profile of the selected policies under `posture` (see the header for the rules). */
+export function compileProfile(selected: Selected[], posture: PostureSet): Profile {
+  return compileWithWarnings(selected, posture).profile;
+}
+
+function compileWithWarnings(selected: readonly Selected[], posture: PostureSet): { profile: Profile; warnings: string[] } {
+  const ordered = selected
+    .map((s) => ({ s, id: policyId(s.policy) }))
+    .sort((a, b) => compareStrings(a.id, b.id));
+  const byKind: Record<RuleKind, Map<string, Merged>> = { process: new Map(), file: new Map(), network: new Map(), capabilities: new Map() };
+  const warnings: string[] = [];
+  for (const { s, id } of ordered) {
+    const containers = sortedUnique(s.containers);
+    const containersKey = JSON.stringify(containers);
+    const { rules, warnings: w } = policyRules(s.policy);
+    warnings.push(...w);
+    for (const r of rules) {
+      const sortKey = r.key.slice(0, -1) + ',' + containersKey + ']';
+      const map = byKind[r.kind];
+      const m = map.get(sortKey);
+      if (m === undefined) {
+        map.set(sortKey, {
+          action: r.action, target: r.target, readOnly: r.readOnly, ownerOnly: r.ownerOnly, fromSource: r.fromSource,
+          containers, policies: [], severity: r.severity, tags: [], message: r.message,
+          sortKey, policySet: new Set([id]), tagSet: new Set(r.tags), messageFrom: r.message === '' ? '' : id,
+        });
+        continue;
+      }
+      m.policySet.add(id);
+      for (const t of r.tags) m.tagSet.add(t);
+      if (r.severity > m.severity) m.severity = r.severity;
+      if (r.message !== '') {
+        if (m.message === '') { m.message = r.message; m.messageFrom = id; }
+        else if (m.messageFrom === id && r.message < m.message) m.message = r.message;
+      }
+    }
+  }
+  const finish = (map: Map<string, Merged>): ProfileRule[] =>
+    [...map.values()]
+      .sort((a, b) => compareStrings(a.sortKey, b.sortKey))
+      .map((m) => ({
+        action: m.action, target: m.target, readOnly: m.readOnly, ownerOnly: m.ownerOnly, fromSource: m.fromSource,
+        containers: m.containers, policies: [...m.policySet].sort(compareStrings), severity: m.severity,
+        tags: [...m.tagSet].sort(compareStrings), message: m.message,
+      }));
+  const profile: Profile = {
+    version: 1,
+    posture: { file: posture.file, network: posture.network, capabilities: posture.capabilities, process: posture.process },
+    process: finish(byKind.process),
+    file: finish(byKind.file),
+    network: finish(byKind.network),
+    capabilities: finish(byKind.capabilities),
+  };
+  return { profile, warnings: sortedUnique(warnings) };
+}
+
+/** `NAMESPACE/NAME@GENERATION` or `NAME@GENERATION` (generation 0 when there is none). */
+export function policyRef(policy: Policy): string {
+  const g = policy.metadata.generation;
+  return `${policyId(policy)}@${typeof g === 'number' && Number.isInteger(g) && g >= 0 ? g : 0}`;
+}
+
+/** Kubernetes' measure of an object's annotations: the sum of key and value lengths. */
+export function annotationsSize(annotations: Record<string, string>): number {
+  let n = 0;
+  for (const [k, v] of Object.entries(annotations)) n += Buffer.byteLength(k) + Buffer.byteLength(String(v));
+  return n;
+}
+
+/** Selects, compiles, encodes and signs: everything the mutating webhook needs, as a
+ *  value. Errors: E_TOO_LARGE when the annotations would push the pod past 256 KiB;
+ *  E_INTERNAL should never be seen. */
+export function compile(pod: Pod, namespace: Namespace | null, policies: readonly Policy[], options: CompileOptions): Result<CompileResult> {
+  try {
+    const warnings: string[] = [];
+    const nsName = podNamespace(pod, namespace);
+    const podAnn = isRecord(pod?.metadata?.annotations) ? (pod.metadata!.annotations as Record<string, string>) : {};
+    if (podAnn[KUBEARMOR_OPT_OUT] === 'disabled') {
+      if (namespace?.metadata?.annotations?.[ANN_ALLOW_OPT_OUT] === 'true') {
+        return ok({ optedOut: true, annotations: {}, profile: null, bound: [], warnings: [] });
+      }
+      warnings.push(`pod annotation ${KUBEARMOR_OPT_OUT}: disabled is ignored: namespace ${nsName} does not allow opting out (it needs the annotation ${ANN_ALLOW_OPT_OUT}: "true")`);
+    }
+    warnings.push(...namespacePostureWarnings(namespace));
+    const posture = namespacePosture(namespace, options.defaultPosture);
+    const selected = selectPolicies(pod, namespace, policies);
+    const { profile, warnings: w } = compileWithWarnings(selected, posture);
+    warnings.push(...w);
+    const bound = sortedUnique(selected.map((s) => policyRef(s.policy)));
+    const encoded = encodeProfile(profile);
+    const annotations: Record<string, string> = {
+      [ANN_POLICIES]: bound.join(','),
+      [ANN_PROFILE]: encoded.annotation,
+      [ANN_PROFILE_DIGEST]: encoded.digest,
+    };
+    const key = options.signingKey;
+    if (key instanceof Uint8Array && key.length > 0) annotations[ANN_PROFILE_SIGNATURE] = signProfile(key, nsName, encoded.digest);
+    annotations[ANN_POSTURE] = formatPosture(posture);
+
+    const kept: Record<string, string> = {};
+    for (const [k, v] of Object.entries(podAnn)) if (!k.startsWith(ANNOTATION_PREFIX)) kept[k] = String(v);
+    const total = annotationsSize(kept) + annotationsSize(annotations) + Buffer.byteLength(ANN_TRACEPARENT) + TRACEPARENT_LENGTH;
+    if (total > ANNOTATIONS_MAX_BYTES) {
+      return err('E_TOO_LARGE',
+        `the compiled profile of ${bound.length} bound policies (${annotationsSize({ [ANN_PROFILE]: encoded.annotation })} bytes as an annotation) would bring the pod's annotations to ${total} bytes, past Kubernetes' limit of ${ANNOTATIONS_MAX_BYTES} bytes; bind fewer or smaller policies to this pod`,
+        ANN_PROFILE);
+    }
+    return ok({ optedOut: false, annotations, profile, bound, warnings });
+  } catch (e) {
+    return err('E_INTERNAL', `compiling the profile failed: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}

@@ -1,0 +1,77 @@
+// The profile signature of DESIGN.md: HMAC-SHA256 of NAMESPACE + "\n" + DIGEST with the
+// key shared by the gateway and the enforcers, and the enforcer-side verification of a
+// pod's armorgate.io/* annotations.
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { ANN_POLICIES, ANN_POSTURE, ANN_PROFILE, ANN_PROFILE_DIGEST, ANN_PROFILE_SIGNATURE } from './annotations.ts';
+import { formatPosture } from './posture.ts';
+import { decodeProfileAnnotation, profileDigest } from './profile-codec.ts';
+import { err, ok } from './types.ts';
+import type { PostureSet, Profile, Result } from './types.ts';
+
+export const SIGNATURE_PREFIX = 'hmac-sha256:';
+
+export interface VerifiedProfile {
+  profile: Profile;
+  digest: string;
+  /** Entries of armorgate.io/policies (`NS/NAME@GEN` or `NAME@GEN`); informational: the
+   *  signature covers the profile, which names the policies behind each rule. */
+  policies: string[];
+  /** The profile's posture (signed); the armorgate.io/posture annotation must agree with it. */
+  posture: PostureSet;
+}
+
+/** 'hmac-sha256:' + hex HMAC-SHA256(key, namespace + "\n" + digest). */
+export function signProfile(key: Uint8Array, namespace: string, digest: string): string {
+  return SIGNATURE_PREFIX + createHmac('sha256', key).update(`${namespace}\n${digest}`, 'utf8').digest('hex');
+}
+
+function equalConstantTime(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'utf8');
+  const y = Buffer.from(b, 'utf8');
+  // timingSafeEqual needs equal lengths; compare against itself to keep the work the same.
+  if (x.length !== y.length) {
+    timingSafeEqual(x, x);
+    return false;
+  }
+  return timingSafeEqual(x, y);
+}
+
+/** Checks a pod's armorgate.io/* annotations: the profile decodes (gz: included) and is
+ *  canonical and well-formed, the digest matches its canonical bytes, the signature
+ *  matches namespace + digest under `key` (both compared in constant time), and the
+ *  posture annotation agrees with the profile. Errors as values: E_NO_PROFILE,
+ *  E_DIGEST, E_NO_SIGNATURE, E_SIGNATURE, E_PROFILE_INVALID, E_POSTURE, E_KEY. */
+export function verifyAnnotations(annotations: Record<string, string> | undefined, namespace: string, key: Uint8Array): Result<VerifiedProfile> {
+  try {
+    if (!(key instanceof Uint8Array) || key.length === 0) return err('E_KEY', 'no signing key to verify the profile with');
+    const ann = annotations !== null && typeof annotations === 'object' ? annotations : {};
+    const value = ann[ANN_PROFILE];
+    if (typeof value !== 'string' || value === '') return err('E_NO_PROFILE', `pod has no ${ANN_PROFILE} annotation`, ANN_PROFILE);
+    const digest = ann[ANN_PROFILE_DIGEST];
+    if (typeof digest !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(digest)) {
+      return err('E_DIGEST', `${ANN_PROFILE_DIGEST} is missing or not sha256:<64 hex digits>`, ANN_PROFILE_DIGEST);
+    }
+    const signature = ann[ANN_PROFILE_SIGNATURE];
+    if (typeof signature !== 'string' || signature === '') return err('E_NO_SIGNATURE', `pod has no ${ANN_PROFILE_SIGNATURE} annotation`, ANN_PROFILE_SIGNATURE);
+    if (typeof namespace !== 'string' || namespace === '') return err('E_SIGNATURE', 'no namespace to verify the signature against');
+    // Signature first: nothing of an unsigned profile is decoded.
+    if (!equalConstantTime(signature, signProfile(key, namespace, digest))) {
+      return err('E_SIGNATURE', `${ANN_PROFILE_SIGNATURE} does not match namespace ${namespace} and the profile digest under the shared key`, ANN_PROFILE_SIGNATURE);
+    }
+    const decoded = decodeProfileAnnotation(value);
+    if (!decoded.ok) return decoded;
+    if (!equalConstantTime(profileDigest(decoded.value.canonical), digest)) {
+      return err('E_DIGEST', `${ANN_PROFILE_DIGEST} does not match the profile`, ANN_PROFILE_DIGEST);
+    }
+    const profile = decoded.value.profile;
+    const postureAnn = ann[ANN_POSTURE];
+    if (postureAnn !== undefined && postureAnn !== formatPosture(profile.posture)) {
+      return err('E_POSTURE', `${ANN_POSTURE} '${postureAnn}' disagrees with the signed profile's posture '${formatPosture(profile.posture)}'`, ANN_POSTURE);
+    }
+    const list = ann[ANN_POLICIES];
+    const policies = typeof list === 'string' && list !== '' ? list.split(',') : [];
+    return ok({ profile, digest, policies, posture: profile.posture });
+  } catch (e) {
+    return err('E_INTERNAL', `verifying the profile failed: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
