@@ -1,0 +1,168 @@
+// Kernel events → alerts in KubeArmor's JSON alert shape (one JSON object per line on stdout), so
+// existing KubeArmor log pipelines keep working. Pure: the caller supplies the pod context and clock.
+import type { Action, ProfileRule, RuleKind } from '../policy/types.ts';
+
+export interface KubeArmorAlert {
+  Timestamp: number;          // unix seconds
+  UpdatedTime: string;        // RFC 3339, UTC
+  ClusterName: string;
+  HostName: string;
+  NamespaceName: string;
+  PodName: string;
+  Labels: string;             // "k=v,k=v", sorted by key
+  ContainerID: string;
+  ContainerName: string;
+  HostPID: number;
+  HostPPID: number;
+  PPID: number;
+  PID: number;
+  UID: number;
+  ParentProcessName: string;
+  ProcessName: string;
+  PolicyName: string;
+  Severity: string;           // KubeArmor writes the severity as a string
+  Tags: string;               // comma-separated
+  ATags: string[];
+  Message: string;
+  Type: 'MatchedPolicy' | 'SystemEvent';
+  Source: string;
+  Operation: string;          // Process | File | Network | Capabilities | AlertThreshold | Profile
+  Resource: string;
+  Data: string;               // lsm=HOOK
+  Enforcer: 'BPFLSM';
+  Action: string;
+  Result: string;
+}
+
+/** The fields of a kernel decision an alert needs (a structural subset of the kernel's KernelEvent). */
+export interface DecisionInput {
+  pid: number;
+  ppid: number;
+  uid: number;
+  exe: string;
+  source: string;
+  target: string;
+  hook: string;
+  kind: RuleKind;
+  action: Action;
+  denied: boolean;
+  errno: number;
+  rule: ProfileRule | null;
+}
+
+/** Who the event is about: filled from the reconciler's view of the pod, empty strings when unknown. */
+export interface AlertContext {
+  clusterName: string;
+  hostName: string;
+  namespace: string;
+  podName: string;
+  labels: Record<string, string> | undefined;
+  containerId: string;
+  containerName: string;
+  parentProcessName: string;
+}
+
+export const OPERATION: Record<RuleKind, string> = {
+  process: 'Process', file: 'File', network: 'Network', capabilities: 'Capabilities',
+};
+
+const ERRNO_TEXT: Record<number, string> = {
+  1: 'Operation not permitted', // EPERM: what BPF-LSM denials return
+  13: 'Permission denied',      // EACCES
+};
+
+/** KubeArmor's Result: `Passed` when allowed, the errno's text when denied. */
+export function resultText(denied: boolean, errno: number): string {
+  if (!denied) return 'Passed';
+  const n = Math.abs(errno);
+  return ERRNO_TEXT[n] ?? (n === 0 ? 'Operation not permitted' : `errno ${n}`);
+}
+
+export function formatLabels(labels: Record<string, string> | undefined): string {
+  if (labels === undefined) return '';
+  return Object.keys(labels).sort().map((k) => `${k}=${labels[k] ?? ''}`).join(',');
+}
+
+/** KubeArmor names the policy without its namespace; several policies behind one rule are comma-joined. */
+export function policyName(rule: ProfileRule | null): string {
+  if (rule === null) return 'DefaultPosture';
+  const names = rule.policies.map((p) => p.slice(p.indexOf('/') + 1));
+  return [...new Set(names)].join(',');
+}
+
+function times(now: Date): { Timestamp: number; UpdatedTime: string } {
+  return { Timestamp: Math.floor(now.getTime() / 1000), UpdatedTime: now.toISOString() };
+}
+
+function base(ctx: AlertContext, now: Date): Omit<KubeArmorAlert, 'HostPID' | 'HostPPID' | 'PPID' | 'PID' | 'UID' | 'ProcessName' | 'PolicyName' | 'Severity' | 'Tags' | 'ATags' | 'Message' | 'Type' | 'Source' | 'Operation' | 'Resource' | 'Data' | 'Action' | 'Result'> {
+  return {
+    ...times(now),
+    ClusterName: ctx.clusterName,
+    HostName: ctx.hostName,
+    NamespaceName: ctx.namespace,
+    PodName: ctx.podName,
+    Labels: formatLabels(ctx.labels),
+    ContainerID: ctx.containerId,
+    ContainerName: ctx.containerName,
+    ParentProcessName: ctx.parentProcessName,
+    Enforcer: 'BPFLSM',
+  };
+}
+
+/** One decision of the kernel (Audit or Block by a rule, or the posture) as a KubeArmor alert. */
+export function decisionAlert(e: DecisionInput, ctx: AlertContext, now: Date): KubeArmorAlert {
+  const rule = e.rule;
+  const tags = rule?.tags ?? [];
+  return {
+    ...base(ctx, now),
+    HostPID: e.pid,
+    HostPPID: e.ppid,
+    PPID: e.ppid,
+    PID: e.pid,
+    UID: e.uid,
+    ProcessName: e.exe,
+    PolicyName: policyName(rule),
+    Severity: rule !== null && rule.severity > 0 ? String(rule.severity) : '',
+    Tags: tags.join(','),
+    ATags: [...tags],
+    Message: rule?.message ?? '',
+    Type: 'MatchedPolicy',
+    Source: e.source,
+    Operation: OPERATION[e.kind],
+    Resource: e.target,
+    Data: `lsm=${e.hook}`,
+    Action: e.action,
+    Result: resultText(e.denied, e.errno),
+  };
+}
+
+function systemEvent(ctx: AlertContext, now: Date, operation: string, message: string, data: string): KubeArmorAlert {
+  return {
+    ...base(ctx, now),
+    HostPID: 0, HostPPID: 0, PPID: 0, PID: 0, UID: 0,
+    ProcessName: '', PolicyName: '', Severity: '', Tags: '', ATags: [],
+    Message: message,
+    Type: 'SystemEvent',
+    Source: 'armorgate-enforcer',
+    Operation: operation,
+    Resource: '',
+    Data: data,
+    Action: '',
+    Result: '',
+  };
+}
+
+/** Events the kernel had to drop (rate limit or full ring buffer): one alert carrying the count. */
+export function thresholdAlert(dropped: number, ctx: AlertContext, now: Date): KubeArmorAlert {
+  return systemEvent(ctx, now, 'AlertThreshold', `${dropped} alert${dropped === 1 ? '' : 's'} dropped: rate limit exceeded`, `dropped=${dropped}`);
+}
+
+/** A pod the enforcer does not enforce (no profile, or one whose digest or signature does not verify). */
+export function notEnforcedAlert(reason: string, code: string, ctx: AlertContext, now: Date): KubeArmorAlert {
+  return systemEvent(ctx, now, 'Profile', `pod not enforced: ${reason}`, `code=${code}`);
+}
+
+/** The alert as one line of stdout. */
+export function alertLine(a: KubeArmorAlert): string {
+  return `${JSON.stringify(a)}\n`;
+}

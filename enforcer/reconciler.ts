@@ -1,0 +1,338 @@
+// The reconciler: pods in (from any source), kernel state out. For each pod on the node it verifies
+// the signed profile, resolves container cgroups from the pod's status, and loads (or atomically
+// replaces) the pod's rules in the kernel; a deleted pod's rules go; a periodic sweep drops entries
+// of cgroups that no longer exist. Kernel events come back through `onKernelEvent` as alerts.
+// It never throws on bad input: a pod it cannot enforce becomes a SystemEvent alert.
+import { readlinkSync } from 'node:fs';
+import { SpanStatusCode, type Link, type SpanContext, type Tracer } from '@opentelemetry/api';
+import { ANN_PROFILE, ANN_TRACEPARENT } from '../policy/annotations.ts';
+import type { VerifiedProfile } from '../policy/sign.ts';
+import { err, type Pod, type Result } from '../policy/types.ts';
+import { contextFromTraceparent } from '../telemetry/index.ts';
+import {
+  decisionAlert, notEnforcedAlert, thresholdAlert, type AlertContext, type KubeArmorAlert,
+} from './alerts.ts';
+import { parseContainerId, qosClassOf, type CgroupResolver } from './cgroup.ts';
+import type { Kernel, KernelEvent, PodBinding } from './kernel/index.ts';
+import type { EnforcerMetrics } from './metrics.ts';
+
+export type Verify = (annotations: Record<string, string> | undefined, namespace: string) => Result<VerifiedProfile>;
+
+export interface Log {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+export interface ReconcilerDeps {
+  kernel: Pick<Kernel, 'setPod' | 'removePod' | 'sweep' | 'counts'>;
+  resolver: CgroupResolver;
+  verify: Verify;
+  emit: (alert: KubeArmorAlert) => void;
+  log: Log;
+  tracer: Tracer;
+  metrics?: EnforcerMetrics;
+  clusterName: string;
+  nodeName: string;
+  now?: () => Date;
+  /** Name of a process's executable (the alert's ParentProcessName); default reads /proc/PID/exe. */
+  processName?: (pid: number) => string;
+}
+
+export type UpsertOutcome = 'enforced' | 'unchanged' | 'not-enforced' | 'removed' | 'ignored';
+
+interface ContainerState {
+  name: string;
+  containerId: string;
+  cgroupId?: bigint;
+}
+
+interface PodState {
+  uid: string;
+  namespace: string;
+  name: string;
+  labels: Record<string, string> | undefined;
+  qos: ReturnType<typeof qosClassOf>;
+  /** The verified profile in force (kept when a later update fails to verify). */
+  inForce: VerifiedProfile | null;
+  appliedKey: string | null;
+  containers: ContainerState[];
+  /** Code of the last problem reported for this pod, so each problem is alerted once. */
+  problem: string | null;
+  span: SpanContext | null;
+}
+
+function defaultProcessName(pid: number): string {
+  if (pid <= 0) return '';
+  try {
+    return readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return '';
+  }
+}
+
+function containerStates(pod: Pod): ContainerState[] {
+  const ids = new Map<string, string>();
+  const statuses = [
+    ...(pod.status?.containerStatuses ?? []),
+    ...((pod.status?.initContainerStatuses as { name: string; containerID?: string }[] | undefined) ?? []),
+  ];
+  for (const s of statuses) {
+    const id = parseContainerId(s.containerID);
+    if (id !== null) ids.set(s.name, id.id);
+  }
+  const names = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].map((c) => c.name);
+  return [...new Set(names)].sort().map((name) => ({ name, containerId: ids.get(name) ?? '' }));
+}
+
+export class Reconciler {
+  readonly #d: ReconcilerDeps;
+  readonly #pods = new Map<string, PodState>();
+  /** cgroup id → pod UID and container name, for alerts. */
+  readonly #byCgroup = new Map<bigint, { uid: string; container: string }>();
+  readonly #now: () => Date;
+  readonly #processName: (pid: number) => string;
+
+  constructor(deps: ReconcilerDeps) {
+    this.#d = deps;
+    this.#now = deps.now ?? (() => new Date());
+    this.#processName = deps.processName ?? defaultProcessName;
+  }
+
+  /** UIDs of the pods currently known (enforced or not). */
+  known(): string[] {
+    return [...this.#pods.keys()];
+  }
+
+  /** True when the pod's verified profile is loaded in the kernel. */
+  isEnforced(uid: string): boolean {
+    const s = this.#pods.get(uid);
+    return s !== undefined && s.appliedKey !== null;
+  }
+
+  /** The whole set of pods on the node: upserts each, removes every known pod not in it. */
+  sync(pods: readonly Pod[]): Record<UpsertOutcome, number> {
+    const counts: Record<UpsertOutcome, number> = { enforced: 0, unchanged: 0, 'not-enforced': 0, removed: 0, ignored: 0 };
+    const seen = new Set<string>();
+    for (const p of pods) {
+      const uid = p.metadata?.uid;
+      if (typeof uid === 'string') seen.add(uid);
+      counts[this.upsert(p)]++;
+    }
+    for (const uid of [...this.#pods.keys()]) {
+      if (!seen.has(uid)) {
+        this.remove(uid);
+        counts.removed++;
+      }
+    }
+    return counts;
+  }
+
+  /** A pod was added or changed. */
+  upsert(pod: Pod): UpsertOutcome {
+    const meta = pod.metadata;
+    const uid = meta?.uid;
+    const namespace = meta?.namespace ?? 'default';
+    const name = meta?.name ?? '';
+    if (typeof uid !== 'string' || uid === '' || name === '') {
+      this.#d.log.warn({ name, namespace }, 'pod without metadata.uid or metadata.name ignored');
+      return 'ignored';
+    }
+    const phase = pod.status?.phase;
+    if (phase === 'Succeeded' || phase === 'Failed') {
+      this.remove(uid);
+      return 'removed';
+    }
+    let state = this.#pods.get(uid);
+    if (state === undefined) {
+      state = {
+        uid, namespace, name, labels: meta?.labels, qos: qosClassOf(pod.status?.qosClass),
+        inForce: null, appliedKey: null, containers: [], problem: null, span: null,
+      };
+      this.#pods.set(uid, state);
+    }
+    state.labels = meta?.labels;
+    state.qos = qosClassOf(pod.status?.qosClass) ?? state.qos;
+    state.containers = this.#resolveContainers(state, containerStates(pod));
+
+    const annotations = meta?.annotations;
+    let verified: Result<VerifiedProfile>;
+    if (annotations?.[ANN_PROFILE] === undefined) {
+      verified = err('E_NO_PROFILE', `pod has no ${ANN_PROFILE} annotation`);
+    } else {
+      try {
+        verified = this.#d.verify(annotations, namespace);
+      } catch (e) {
+        verified = err('E_VERIFY', `verification failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    if (!verified.ok) {
+      this.#reportProblem(state, verified.error.code, verified.error.message);
+      if (state.inForce === null) return 'not-enforced';
+      // an update that does not verify never lifts the protection already in force
+      return this.#apply(state, state.inForce, annotations?.[ANN_TRACEPARENT]) ? 'enforced' : 'unchanged';
+    }
+    state.problem = null;
+    const applied = this.#apply(state, verified.value, annotations?.[ANN_TRACEPARENT]);
+    if (applied === null) return 'not-enforced';
+    return applied ? 'enforced' : 'unchanged';
+  }
+
+  /** A pod was deleted: its rules go. */
+  remove(uid: string): void {
+    const state = this.#pods.get(uid);
+    if (state === undefined) return;
+    this.#pods.delete(uid);
+    for (const c of state.containers) if (c.cgroupId !== undefined) this.#byCgroup.delete(c.cgroupId);
+    if (state.appliedKey === null) return;
+    const r = this.#d.kernel.removePod(uid);
+    if (r.ok) this.#d.log.info({ pod: `${state.namespace}/${state.name}`, uid }, 'pod removed');
+    else this.#d.log.error({ pod: `${state.namespace}/${state.name}`, uid, error: r.error }, 'removing pod from the kernel failed');
+  }
+
+  /** Periodic: container cgroups that appeared since, and kernel entries of cgroups that no longer exist. */
+  sweep(): Result<number> {
+    for (const state of this.#pods.values()) {
+      if (state.inForce === null) continue;
+      const before = state.containers.map((c) => c.cgroupId).join(',');
+      state.containers = this.#resolveContainers(state, state.containers.map(({ name, containerId }) => ({ name, containerId })));
+      if (state.containers.map((c) => c.cgroupId).join(',') !== before) this.#apply(state, state.inForce, undefined);
+    }
+    let r: Result<number>;
+    try {
+      r = this.#d.kernel.sweep(this.#d.resolver.liveIds());
+    } catch (e) {
+      r = err('E_KERNEL', e instanceof Error ? e.message : String(e));
+    }
+    if (!r.ok) this.#d.log.error({ error: r.error }, 'sweep failed');
+    else if (r.value > 0) this.#d.log.info({ removed: r.value }, 'sweep removed entries of vanished cgroups');
+    return r;
+  }
+
+  /** One kernel event → one alert (and a span linked to the pod's attach span, and metrics). */
+  onKernelEvent(e: KernelEvent): void {
+    const now = this.#now();
+    const where = this.#byCgroup.get(e.cgroupId);
+    const uid = e.podUid ?? where?.uid ?? null;
+    const state = uid === null ? undefined : this.#pods.get(uid);
+    const container = where !== undefined && where.uid === uid
+      ? state?.containers.find((c) => c.name === where.container) : undefined;
+    const ctx: AlertContext = {
+      clusterName: this.#d.clusterName,
+      hostName: this.#d.nodeName,
+      namespace: state?.namespace ?? '',
+      podName: state?.name ?? '',
+      labels: state?.labels,
+      containerId: container?.containerId ?? '',
+      containerName: container?.name ?? '',
+      parentProcessName: e.type === 'decision' ? this.#processName(e.ppid) : '',
+    };
+    let alert: KubeArmorAlert;
+    if (e.type === 'dropped') {
+      const n = e.dropped ?? 0;
+      alert = thresholdAlert(n, ctx, now);
+      this.#d.metrics?.dropped.add(n);
+    } else {
+      alert = decisionAlert(e, ctx, now);
+      this.#d.metrics?.events.add(1, { action: e.action, result: e.denied ? 'denied' : 'passed' });
+    }
+    this.#emitWithSpan(alert, state?.span ?? null);
+  }
+
+  #emitWithSpan(alert: KubeArmorAlert, link: SpanContext | null): void {
+    this.#d.emit(alert);
+    const links: Link[] = link === null ? [] : [{ context: link }];
+    const span = this.#d.tracer.startSpan('armorgate.enforcer.alert', {
+      links,
+      attributes: {
+        'k8s.namespace.name': alert.NamespaceName,
+        'k8s.pod.name': alert.PodName,
+        'armorgate.alert.type': alert.Type,
+        'armorgate.alert.operation': alert.Operation,
+        'armorgate.alert.action': alert.Action,
+      },
+    });
+    span.addEvent('alert', {
+      PolicyName: alert.PolicyName, Operation: alert.Operation, Resource: alert.Resource, ProcessName: alert.ProcessName,
+      Action: alert.Action, Result: alert.Result, Data: alert.Data, Message: alert.Message,
+    });
+    span.end();
+  }
+
+  #reportProblem(state: PodState, code: string, message: string): void {
+    if (state.problem === code) return;
+    state.problem = code;
+    const pod = `${state.namespace}/${state.name}`;
+    this.#d.log.warn({ pod, uid: state.uid, code, kept: state.inForce !== null }, `pod not enforced: ${message}`);
+    this.#emitWithSpan(notEnforcedAlert(message, code, this.#context(state), this.#now()), state.span);
+  }
+
+  #context(state: PodState): AlertContext {
+    return {
+      clusterName: this.#d.clusterName, hostName: this.#d.nodeName, namespace: state.namespace, podName: state.name,
+      labels: state.labels, containerId: '', containerName: '', parentProcessName: '',
+    };
+  }
+
+  #resolveContainers(state: PodState, wanted: ContainerState[]): ContainerState[] {
+    const needsPod = wanted.some((c) => c.containerId !== '');
+    const pod = needsPod ? this.#d.resolver.podCgroup(state.uid, state.qos) : null;
+    const out = wanted.map((c) => {
+      if (c.containerId === '' || pod === null) return { name: c.name, containerId: c.containerId };
+      const cg = this.#d.resolver.containerCgroup(pod.path, c.containerId);
+      return cg === null ? { name: c.name, containerId: c.containerId } : { name: c.name, containerId: c.containerId, cgroupId: cg.id };
+    });
+    for (const c of state.containers) if (c.cgroupId !== undefined) this.#byCgroup.delete(c.cgroupId);
+    for (const c of out) if (c.cgroupId !== undefined) this.#byCgroup.set(c.cgroupId, { uid: state.uid, container: c.name });
+    return out;
+  }
+
+  /** Loads the profile when it or the container cgroups changed. true: applied now; false: already
+   *  in force; null: the kernel refused it. */
+  #apply(state: PodState, v: VerifiedProfile, traceparent: string | undefined): boolean | null {
+    const key = `${v.digest}|${state.containers.map((c) => `${c.name}=${c.cgroupId ?? ''}`).join(',')}`;
+    if (key === state.appliedKey) return false;
+    const pod = `${state.namespace}/${state.name}`;
+    const parent = contextFromTraceparent(traceparent);
+    const span = this.#d.tracer.startSpan('armorgate.enforcer.attach', {
+      attributes: {
+        'k8s.namespace.name': state.namespace, 'k8s.pod.name': state.name, 'k8s.pod.uid': state.uid,
+        'k8s.node.name': this.#d.nodeName, 'armorgate.profile.digest': v.digest,
+        'armorgate.policies': v.policies.join(','),
+      },
+    }, parent);
+    const binding: PodBinding = {
+      uid: state.uid, namespace: state.namespace, name: state.name, profile: v.profile,
+      containers: state.containers.map((c) => (c.cgroupId === undefined ? { name: c.name } : { name: c.name, cgroupId: c.cgroupId })),
+    };
+    const t0 = performance.now();
+    let r: Result<void>;
+    try {
+      r = this.#d.kernel.setPod(binding);
+    } catch (e) {
+      r = err('E_KERNEL', e instanceof Error ? e.message : String(e));
+    }
+    const ms = performance.now() - t0;
+    if (!r.ok) {
+      span.recordException(new Error(r.error.message));
+      span.setStatus({ code: SpanStatusCode.ERROR, message: r.error.message });
+      span.end();
+      this.#d.log.error({ pod, uid: state.uid, error: r.error }, 'loading the pod profile into the kernel failed');
+      this.#reportProblem(state, r.error.code, `the kernel refused the profile: ${r.error.message}`);
+      return null;
+    }
+    span.end();
+    state.inForce = v;
+    state.appliedKey = key;
+    state.span = span.spanContext();
+    this.#d.metrics?.attachMs.record(ms);
+    this.#d.log.info({
+      pod, uid: state.uid, digest: v.digest, policies: v.policies,
+      containers: binding.containers.map((c) => `${c.name}${c.cgroupId === undefined ? '' : `@${c.cgroupId}`}`),
+      ms: Math.round(ms * 1000) / 1000,
+    }, 'pod enforced');
+    return true;
+  }
+}
+

@@ -1,0 +1,269 @@
+// The reconciler against a kernel that records calls (the real kernel needs BPF-LSM: test/vm/).
+// Pods carry real annotations, encoded and signed with the policy core; cgroups are plain
+// directories in a temporary root.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { ANN_POLICIES, ANN_POSTURE, ANN_PROFILE, ANN_PROFILE_DIGEST, ANN_PROFILE_SIGNATURE, ANN_TRACEPARENT } from '../../policy/annotations.ts';
+import { encodeProfile } from '../../policy/profile-codec.ts';
+import { formatPosture } from '../../policy/posture.ts';
+import { signProfile, verifyAnnotations } from '../../policy/sign.ts';
+import type { Pod, Profile, ProfileRule, Result } from '../../policy/types.ts';
+import type { KubeArmorAlert } from '../../enforcer/alerts.ts';
+import { CgroupResolver } from '../../enforcer/cgroup.ts';
+import type { KernelEvent, PodBinding } from '../../enforcer/kernel/index.ts';
+import { Reconciler, type Log } from '../../enforcer/reconciler.ts';
+
+const KEY = new TextEncoder().encode('test-signing-key-0123456789abcdef');
+const UID = '11111111-2222-4333-8444-555555555555';
+const CID = 'c'.repeat(64);
+const TRACE = '0af7651916cd43dd8448eb211c80319c';
+const TRACEPARENT = `00-${TRACE}-b7ad6b7169203331-01`;
+
+const blockApt: ProfileRule = {
+  action: 'Block', target: { type: 'path', path: '/usr/bin/apt' }, readOnly: false, ownerOnly: false, fromSource: '',
+  containers: [], policies: ['shop/block-pkg-mgr'], severity: 5, tags: ['NIST', 'process'], message: 'package manager denied',
+};
+
+function profile(rules: ProfileRule[] = [blockApt]): Profile {
+  return {
+    version: 1, posture: { file: 'audit', network: 'audit', capabilities: 'audit', process: 'audit' },
+    process: rules, file: [], network: [], capabilities: [],
+  };
+}
+
+function signed(p: Profile, namespace = 'shop', key = KEY): Record<string, string> {
+  const enc = encodeProfile(p);
+  return {
+    [ANN_PROFILE]: enc.annotation, [ANN_PROFILE_DIGEST]: enc.digest,
+    [ANN_PROFILE_SIGNATURE]: signProfile(key, namespace, enc.digest),
+    [ANN_POSTURE]: formatPosture(p.posture), [ANN_POLICIES]: 'shop/block-pkg-mgr@1', [ANN_TRACEPARENT]: TRACEPARENT,
+  };
+}
+
+function pod(annotations: Record<string, string> | undefined, over: Partial<{ uid: string; containerID: string; phase: string }> = {}): Pod {
+  return {
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: { name: 'web', namespace: 'shop', uid: over.uid ?? UID, labels: { tier: 'front', app: 'web' }, ...(annotations ? { annotations } : {}) },
+    spec: { nodeName: 'node-1', containers: [{ name: 'nginx' }, { name: 'sidecar' }] },
+    status: {
+      qosClass: 'Burstable', phase: over.phase ?? 'Running',
+      containerStatuses: over.containerID === undefined ? [] : [{ name: 'nginx', containerID: over.containerID }],
+    },
+  };
+}
+
+class RecordingKernel {
+  calls: ({ op: 'setPod'; binding: PodBinding } | { op: 'removePod'; uid: string } | { op: 'sweep'; live: bigint[] })[] = [];
+  refuse: string | null = null;
+  setPod(b: PodBinding): Result<void> {
+    this.calls.push({ op: 'setPod', binding: b });
+    return this.refuse === null ? { ok: true, value: undefined } : { ok: false, error: { code: 'E_KERNEL', message: this.refuse } };
+  }
+  removePod(uid: string): Result<void> {
+    this.calls.push({ op: 'removePod', uid });
+    return { ok: true, value: undefined };
+  }
+  sweep(live: ReadonlySet<bigint>): Result<number> {
+    this.calls.push({ op: 'sweep', live: [...live].sort() });
+    return { ok: true, value: 0 };
+  }
+  counts(): Result<{ pods: number; rules: number; cgroups: number }> {
+    return { ok: false, error: { code: 'E_NOT_IMPLEMENTED', message: 'recording kernel keeps no maps' } };
+  }
+}
+
+const quiet: Log = { info() {}, warn() {}, error() {}, debug() {} };
+
+function setup(root = '/nonexistent/cgroup') {
+  const kernel = new RecordingKernel();
+  const alerts: KubeArmorAlert[] = [];
+  const exporter = new InMemorySpanExporter();
+  const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+  const r = new Reconciler({
+    kernel, resolver: new CgroupResolver(root), verify: (a, ns) => verifyAnnotations(a, ns, KEY),
+    emit: (a) => alerts.push(a), log: quiet, tracer: provider.getTracer('test'),
+    clusterName: 'oke-1', nodeName: 'node-1', now: () => new Date('2026-01-02T03:04:05.678Z'), processName: () => '/bin/bash',
+  });
+  return { kernel, alerts, exporter, provider, r };
+}
+
+test('a pod with a signed profile is loaded once, keyed by its UID, before any cgroup exists', () => {
+  const { kernel, alerts, r } = setup();
+  const p = pod(signed(profile()));
+  assert.equal(r.upsert(p), 'enforced');
+  assert.equal(r.upsert(p), 'unchanged');
+  assert.equal(kernel.calls.length, 1);
+  const call = kernel.calls[0];
+  assert.ok(call?.op === 'setPod');
+  assert.equal(call.binding.uid, UID);
+  assert.equal(call.binding.namespace, 'shop');
+  assert.deepEqual(call.binding.profile, profile());
+  assert.deepEqual(call.binding.containers, [{ name: 'nginx' }, { name: 'sidecar' }]);
+  assert.equal(alerts.length, 0);
+  assert.ok(r.isEnforced(UID));
+});
+
+test('attaching continues the trace of armorgate.io/traceparent; alerts link to that span', async () => {
+  const { exporter, provider, r } = setup();
+  r.upsert(pod(signed(profile())));
+  await provider.forceFlush();
+  const [attach] = exporter.getFinishedSpans();
+  assert.ok(attach);
+  assert.equal(attach.name, 'armorgate.enforcer.attach');
+  assert.equal(attach.spanContext().traceId, TRACE);
+  assert.equal(attach.parentSpanContext?.spanId, 'b7ad6b7169203331');
+  r.onKernelEvent(event({}));
+  await provider.forceFlush();
+  const alertSpan = exporter.getFinishedSpans()[1];
+  assert.ok(alertSpan);
+  assert.equal(alertSpan.links[0]?.context.spanId, attach.spanContext().spanId);
+  assert.equal(alertSpan.events[0]?.name, 'alert');
+});
+
+test('a profile signed for another namespace, with another key, or tampered is not enforced: one SystemEvent alert', () => {
+  const cases: [string, Record<string, string>][] = [
+    ['other namespace', signed(profile(), 'kube-system')],
+    ['other key', signed(profile(), 'shop', new TextEncoder().encode('another-key'))],
+    ['tampered profile', { ...signed(profile()), [ANN_PROFILE]: encodeProfile(profile([])).annotation }],
+  ];
+  for (const [what, ann] of cases) {
+    const { kernel, alerts, r } = setup();
+    assert.equal(r.upsert(pod(ann)), 'not-enforced', what);
+    assert.equal(r.upsert(pod(ann)), 'not-enforced', what);
+    assert.equal(kernel.calls.length, 0, what);
+    assert.equal(alerts.length, 1, `${what}: alerted once`);
+    assert.equal(alerts[0]?.Type, 'SystemEvent');
+    assert.equal(alerts[0]?.PodName, 'web');
+    assert.equal(alerts[0]?.NamespaceName, 'shop');
+    assert.match(alerts[0]?.Message ?? '', /not enforced/);
+  }
+});
+
+test('a pod without a profile is reported, not enforced, and never crashes the reconciler', () => {
+  const { kernel, alerts, r } = setup();
+  assert.equal(r.upsert(pod(undefined)), 'not-enforced');
+  assert.equal(alerts[0]?.Data, 'code=E_NO_PROFILE');
+  assert.equal(r.upsert({ metadata: { name: 'x' } } as Pod), 'ignored');
+  assert.equal(r.upsert({} as Pod), 'ignored');
+  assert.equal(kernel.calls.length, 0);
+});
+
+test('an update that does not verify keeps the verified profile in force', () => {
+  const { kernel, alerts, r } = setup();
+  r.upsert(pod(signed(profile())));
+  const bad = { ...signed(profile([])), [ANN_PROFILE_SIGNATURE]: 'hmac-sha256:' + '0'.repeat(64) };
+  r.upsert(pod(bad));
+  assert.equal(kernel.calls.length, 1, 'no kernel change');
+  assert.ok(r.isEnforced(UID));
+  assert.equal(alerts.length, 1);
+  assert.equal(alerts[0]?.Data, 'code=E_SIGNATURE');
+});
+
+test('a changed profile replaces the old one; deletion and terminal phases remove it', () => {
+  const { kernel, r } = setup();
+  r.upsert(pod(signed(profile())));
+  r.upsert(pod(signed(profile([{ ...blockApt, action: 'Audit' }]))));
+  assert.equal(kernel.calls.filter((c) => c.op === 'setPod').length, 2);
+  r.remove(UID);
+  assert.deepEqual(kernel.calls.at(-1), { op: 'removePod', uid: UID });
+  r.upsert(pod(signed(profile()), { uid: '99999999-2222-4333-8444-555555555555' }));
+  r.upsert(pod(signed(profile()), { uid: '99999999-2222-4333-8444-555555555555', phase: 'Succeeded' }));
+  assert.deepEqual(kernel.calls.at(-1), { op: 'removePod', uid: '99999999-2222-4333-8444-555555555555' });
+  r.remove('never-seen');
+  assert.equal(kernel.calls.filter((c) => c.op === 'removePod').length, 2);
+});
+
+test('sync removes pods that are gone and keeps the rest', () => {
+  const { kernel, r } = setup();
+  const other = '22222222-2222-4333-8444-555555555555';
+  r.sync([pod(signed(profile())), pod(signed(profile()), { uid: other })]);
+  const counts = r.sync([pod(signed(profile()), { uid: other })]);
+  assert.equal(counts.removed, 1);
+  assert.equal(counts.unchanged, 1);
+  assert.deepEqual(kernel.calls.at(-1), { op: 'removePod', uid: UID });
+  assert.deepEqual(r.known(), [other]);
+});
+
+test('container cgroups: bound once the status names the container and its cgroup exists; sweep passes live ids', () => {
+  const root = mkdtempSync(join(tmpdir(), 'ag-rec-'));
+  try {
+    const { kernel, r } = setup(root);
+    const ann = signed(profile());
+    r.upsert(pod(ann, { containerID: `containerd://${CID}` }));
+    const podDir = join(root, 'kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod11111111_2222_4333_8444_555555555555.slice');
+    mkdirSync(join(podDir, `cri-containerd-${CID}.scope`), { recursive: true });
+    const cid = statSync(join(podDir, `cri-containerd-${CID}.scope`), { bigint: true }).ino;
+    r.sweep(); // the scope appeared: the binding is refreshed
+    const sets = kernel.calls.filter((c) => c.op === 'setPod');
+    assert.equal(sets.length, 2);
+    assert.deepEqual(sets[1]?.binding.containers, [{ name: 'nginx', cgroupId: cid }, { name: 'sidecar' }]);
+    const sweep = kernel.calls.at(-1);
+    assert.ok(sweep?.op === 'sweep');
+    assert.deepEqual(sweep.live, [statSync(podDir, { bigint: true }).ino, cid].sort());
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+function event(over: Partial<KernelEvent>): KernelEvent {
+  return {
+    type: 'decision', cgroupId: 42n, podUid: UID, pid: 4242, ppid: 4200, uid: 0, exe: '/usr/bin/apt',
+    source: '/bin/bash', target: '/usr/bin/apt', hook: 'bprm_check_security', kind: 'process', action: 'Block',
+    denied: true, errno: 1, rule: blockApt, timeNs: 1n, ...over,
+  };
+}
+
+test('kernel events become KubeArmor alerts with the pod, container and policy filled in', () => {
+  const root = mkdtempSync(join(tmpdir(), 'ag-rec-'));
+  try {
+    const { alerts, r } = setup(root);
+    const podDir = join(root, 'kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod11111111_2222_4333_8444_555555555555.slice');
+    mkdirSync(join(podDir, `cri-containerd-${CID}.scope`), { recursive: true });
+    const cid = statSync(join(podDir, `cri-containerd-${CID}.scope`), { bigint: true }).ino;
+    r.upsert(pod(signed(profile()), { containerID: `containerd://${CID}` }));
+    r.onKernelEvent(event({ cgroupId: cid }));
+    assert.deepEqual(alerts[0], {
+      Timestamp: 1767323045, UpdatedTime: '2026-01-02T03:04:05.678Z', ClusterName: 'oke-1', HostName: 'node-1',
+      NamespaceName: 'shop', PodName: 'web', Labels: 'app=web,tier=front', ContainerID: CID, ContainerName: 'nginx',
+      HostPID: 4242, HostPPID: 4200, PPID: 4200, PID: 4242, UID: 0, ParentProcessName: '/bin/bash', ProcessName: '/usr/bin/apt',
+      PolicyName: 'block-pkg-mgr', Severity: '5', Tags: 'NIST,process', ATags: ['NIST', 'process'], Message: 'package manager denied',
+      Type: 'MatchedPolicy', Source: '/bin/bash', Operation: 'Process', Resource: '/usr/bin/apt', Data: 'lsm=bprm_check_security',
+      Enforcer: 'BPFLSM', Action: 'Block', Result: 'Operation not permitted',
+    });
+    // posture decision, pod-level cgroup (container unknown), audit that passed
+    r.onKernelEvent(event({ cgroupId: 7n, rule: null, action: 'Audit', denied: false, errno: 0, kind: 'file', hook: 'file_open', target: '/etc/shadow' }));
+    assert.equal(alerts[1]?.PolicyName, 'DefaultPosture');
+    assert.equal(alerts[1]?.Result, 'Passed');
+    assert.equal(alerts[1]?.Operation, 'File');
+    assert.equal(alerts[1]?.ContainerName, '');
+    assert.equal(alerts[1]?.PodName, 'web');
+    assert.equal(alerts[1]?.Severity, '');
+    // dropped events: one AlertThreshold alert carrying the count
+    r.onKernelEvent(event({ type: 'dropped', dropped: 37, rule: null }));
+    assert.equal(alerts[2]?.Type, 'SystemEvent');
+    assert.equal(alerts[2]?.Operation, 'AlertThreshold');
+    assert.equal(alerts[2]?.Data, 'dropped=37');
+    // an event from an unknown pod still becomes an alert
+    r.onKernelEvent(event({ podUid: null, cgroupId: 99n }));
+    assert.equal(alerts[3]?.PodName, '');
+    assert.equal(alerts[3]?.Result, 'Operation not permitted');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a kernel that refuses a profile leaves the pod not enforced and alerted, then retried on change', () => {
+  const { kernel, alerts, r } = setup();
+  kernel.refuse = 'map full';
+  assert.equal(r.upsert(pod(signed(profile()))), 'not-enforced');
+  assert.equal(alerts[0]?.Type, 'SystemEvent');
+  assert.match(alerts[0]?.Message ?? '', /map full/);
+  assert.ok(!r.isEnforced(UID));
+  kernel.refuse = null;
+  assert.equal(r.upsert(pod(signed(profile()))), 'enforced');
+  assert.ok(r.isEnforced(UID));
+});
