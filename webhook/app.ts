@@ -1,0 +1,175 @@
+// The HTTP face of the webhook: an express 5 app (ETag off, no body parser: bodies are read
+// by hand with an 8 MiB cap) with the three admission endpoints, /healthz and /readyz.
+// `answerReview` is the whole admission path minus HTTP framing; the app and the in-process
+// fuzz test both call it.
+import type { IncomingMessage } from 'node:http';
+import express, { type Express, type Request, type Response } from 'express';
+import { SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
+import type { Logger } from 'pino';
+import { contextFromTraceparent, formatTraceparent } from '../telemetry/index.ts';
+import { CompileCache, decideMutate, decidePolicy, decideValidatePod, WrongKind, type Decision, type GatewayView } from './decide.ts';
+import { deny, MAX_BODY_BYTES, parseReview, reviewOut } from './review.ts';
+import type { WebhookMetrics } from './metrics.ts';
+
+export type Endpoint = 'validate-policy' | 'mutate-pod' | 'validate-pod';
+export const ENDPOINTS: readonly Endpoint[] = ['validate-policy', 'mutate-pod', 'validate-pod'];
+
+export interface AppDeps {
+  view: GatewayView;
+  tracer: Tracer;
+  logger: Logger;
+  metrics: WebhookMetrics;
+  /** Readiness: caches synced and a certificate loaded. Null when ready, else the reason. */
+  notReady(): string | null;
+  cache?: CompileCache;
+}
+
+export interface Answer { status: number; body: string }
+
+function jsonError(status: number, message: string): Answer {
+  return { status, body: JSON.stringify({ error: message }) };
+}
+
+/** One admission request, from body bytes to HTTP status and JSON body. Never throws: a
+ *  decision that fails is a denial, a request that cannot be read is a 4xx. */
+export function answerReview(endpoint: Endpoint, body: Uint8Array, headers: { traceparent?: string | string[] | undefined; tracestate?: string | string[] | undefined }, deps: AppDeps & { cache: CompileCache }): Answer {
+  const started = performance.now();
+  const parent = contextFromTraceparent(headers.traceparent, headers.tracestate);
+  const span = deps.tracer.startSpan(`admission ${endpoint}`, { kind: SpanKind.SERVER, attributes: { 'armorgate.endpoint': endpoint } }, parent);
+  let outcome = 'error';
+  try {
+    const parsed = parseReview(body);
+    if (!parsed.ok) {
+      outcome = 'bad_request';
+      span.setAttribute('armorgate.decision', 'bad_request');
+      span.setStatus({ code: SpanStatusCode.ERROR, message: parsed.error.message });
+      return jsonError(parsed.error.httpStatus, parsed.error.message);
+    }
+    const r = parsed.request;
+    span.setAttributes({
+      'k8s.admission.uid': r.uid,
+      'k8s.admission.kind': `${r.kind.group === '' ? '' : `${r.kind.group}/`}${r.kind.version}/${r.kind.kind}`,
+      'k8s.admission.operation': r.operation,
+      'k8s.namespace.name': r.namespace ?? '',
+      'k8s.object.name': r.name ?? '',
+      'k8s.admission.dry_run': r.dryRun === true,
+    });
+    let decision: Decision;
+    try {
+      if (endpoint === 'validate-policy') decision = decidePolicy(r);
+      else if (endpoint === 'mutate-pod') decision = decideMutate({ request: r, view: deps.view, cache: deps.cache, traceparent: formatTraceparent(span.spanContext()) });
+      else decision = decideValidatePod(r, deps.view);
+    } catch (e) {
+      if (e instanceof WrongKind) {
+        outcome = 'bad_request';
+        span.setAttribute('armorgate.decision', 'bad_request');
+        span.setStatus({ code: SpanStatusCode.ERROR, message: e.message });
+        return jsonError(400, e.message);
+      }
+      // never allowed by accident: an internal failure denies, with the uid echoed
+      deps.logger.error({ err: e, endpoint, uid: r.uid }, 'admission decision failed');
+      span.recordException(e instanceof Error ? e : String(e));
+      span.setStatus({ code: SpanStatusCode.ERROR, message: 'internal error' });
+      decision = { response: deny(r.uid, `internal error while deciding: ${e instanceof Error ? e.message : String(e)}`, 500, 'InternalError'), facts: { decision: 'denied' } };
+    }
+    const f = decision.facts;
+    outcome = f.decision;
+    span.setAttribute('armorgate.decision', f.decision);
+    if (f.bound !== undefined) span.setAttribute('armorgate.policies', f.bound);
+    if (f.digest !== undefined) span.setAttribute('armorgate.profile_digest', f.digest);
+    if (f.optedOut === true) span.setAttribute('armorgate.opted_out', true);
+    if (!decision.response.allowed && decision.response.status?.message) span.setAttribute('armorgate.reason', decision.response.status.message.slice(0, 1024));
+    return { status: 200, body: JSON.stringify(reviewOut(parsed.apiVersion, parsed.kind, decision.response)) };
+  } catch (e) {
+    // parse and decisions are guarded above; this is the last line, for a failure in framing
+    deps.logger.error({ err: e, endpoint }, 'admission request failed');
+    span.setStatus({ code: SpanStatusCode.ERROR, message: 'internal error' });
+    return jsonError(500, 'internal error');
+  } finally {
+    span.end();
+    deps.metrics.requests.inc({ endpoint, decision: outcome });
+    deps.metrics.duration.observe({ endpoint }, (performance.now() - started) / 1000);
+  }
+}
+
+export type BodyResult = { ok: true; body: Buffer } | { ok: false; status: number; message: string };
+
+/** Reads a request body up to `limit` bytes. Larger bodies are refused without buffering them. */
+export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<BodyResult> {
+  return new Promise((resolve) => {
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > limit) {
+      resolve({ ok: false, status: 413, message: `body of ${declared} bytes is larger than the limit of ${limit} bytes` });
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (r: BodyResult): void => {
+      if (done) return;
+      done = true;
+      req.off('data', onData);
+      resolve(r);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        chunks.length = 0;
+        finish({ ok: false, status: 413, message: `body is larger than the limit of ${limit} bytes` });
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => finish({ ok: true, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) }));
+    req.once('error', (e) => finish({ ok: false, status: 400, message: `body could not be read: ${e.message}` }));
+    req.once('aborted', () => finish({ ok: false, status: 400, message: 'request aborted' }));
+  });
+}
+
+function send(res: Response, a: Answer, close = false): void {
+  const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(a.body) };
+  if (close) headers.connection = 'close';
+  res.writeHead(a.status, headers);
+  res.end(a.body);
+}
+
+export function createApp(deps: AppDeps): Express {
+  const full = { ...deps, cache: deps.cache ?? new CompileCache() };
+  const app = express();
+  app.set('etag', false);
+  app.set('x-powered-by', false);
+  app.set('query parser', false);
+
+  for (const endpoint of ENDPOINTS) {
+    app.post(`/${endpoint}`, async (req: Request, res: Response) => {
+      const got = await readBody(req);
+      if (!got.ok) {
+        full.metrics.requests.inc({ endpoint, decision: 'bad_request' });
+        // the rest of an oversized body is not read: close the connection after answering
+        send(res, jsonError(got.status, got.message), true);
+        if (got.status === 413) res.once('finish', () => req.socket.destroySoon());
+        return;
+      }
+      send(res, answerReview(endpoint, got.body, { traceparent: req.headers.traceparent, tracestate: req.headers.tracestate }, full));
+    });
+    app.all(`/${endpoint}`, (_req: Request, res: Response) => {
+      res.setHeader('allow', 'POST');
+      send(res, jsonError(405, `/${endpoint} accepts only POST with an AdmissionReview body`));
+    });
+  }
+  app.get('/healthz', (_req: Request, res: Response) => { send(res, { status: 200, body: '{"status":"ok"}' }); });
+  app.get('/readyz', (_req: Request, res: Response) => {
+    const why = full.notReady();
+    send(res, why === null ? { status: 200, body: '{"status":"ready"}' } : { status: 503, body: JSON.stringify({ status: 'not ready', reason: why }) });
+  });
+  app.use((req: Request, res: Response) => { send(res, jsonError(404, `no route for ${req.method} ${req.path}`)); });
+  // express 5's last error handler: answer JSON, never the default HTML page
+  app.use((e: unknown, _req: Request, res: Response, _next: unknown) => {
+    void _next;
+    full.logger.error({ err: e }, 'unhandled error in request');
+    if (!res.headersSent) send(res, jsonError(500, 'internal error'));
+    else res.destroy();
+  });
+  return app;
+}

@@ -1,0 +1,232 @@
+// The three admission decisions, as pure functions of an AdmissionRequest and the
+// gateway's current view (policies, namespaces, key, posture). The HTTP layer (app.ts)
+// adds tracing and the traceparent annotation; nothing here does I/O.
+import jsonpatch from 'fast-json-patch';
+import {
+  ANNOTATION_PREFIX, ANN_ALLOW_OPT_OUT, ANN_PROFILE, ANN_PROFILE_DIGEST, ANN_TRACEPARENT, ANNOTATIONS_MAX_BYTES, KUBEARMOR_OPT_OUT,
+} from '../policy/annotations.ts';
+import type { Namespace, Pod, Policy, PostureSet, Problem } from '../policy/types.ts';
+import { validatePolicy } from '../policy/validate.ts';
+import { annotationsSize, compile } from '../policy/compile.ts';
+import { verifyAnnotations } from '../policy/sign.ts';
+import { allow, deny, type AdmissionRequest, type AdmissionResponse } from './review.ts';
+
+/** What the decisions read: a snapshot interface over the caches and configuration. */
+export interface GatewayView {
+  policies(): readonly Policy[];
+  /** Bumped whenever the policy set changes (keys the compile cache). */
+  policiesVersion(): number;
+  namespace(name: string): Namespace | null;
+  signingKey: Uint8Array;
+  defaultPosture: PostureSet;
+  gatewayUser: string;
+}
+
+/** Facts a decision reports for its span and logs. */
+export interface DecisionFacts {
+  decision: 'allowed' | 'denied' | 'patched';
+  bound?: string[];
+  digest?: string;
+  optedOut?: boolean;
+}
+
+export interface Decision {
+  response: AdmissionResponse;
+  facts: DecisionFacts;
+}
+
+const POLICY_GROUP = 'security.kubearmor.com';
+const POLICY_KINDS = new Set(['KubeArmorPolicy', 'KubeArmorClusterPolicy', 'KubeArmorHostPolicy']);
+
+function allowed(uid: string, extra: Partial<AdmissionResponse> = {}, facts: Partial<DecisionFacts> = {}): Decision {
+  return { response: allow(uid, extra), facts: { decision: 'allowed', ...facts } };
+}
+function denied(uid: string, message: string, code = 403, reason = 'Forbidden', warnings: readonly string[] = []): Decision {
+  return { response: deny(uid, message, code, reason, warnings), facts: { decision: 'denied' } };
+}
+
+/** A request for a kind the endpoint does not serve: answered with HTTP 400 by the app. */
+export class WrongKind extends Error {}
+
+function isPodRequest(r: AdmissionRequest): boolean {
+  return r.kind.group === '' && r.kind.version === 'v1' && r.kind.kind === 'Pod';
+}
+
+function formatProblem(p: Problem): string {
+  return p.path ? `${p.path}: ${p.message}` : p.message;
+}
+
+/** POST /validate-policy: the core's verdict on a policy CREATE/UPDATE. */
+export function decidePolicy(r: AdmissionRequest): Decision {
+  if (r.kind.group !== POLICY_GROUP || !POLICY_KINDS.has(r.kind.kind)) {
+    throw new WrongKind(`/validate-policy serves ${POLICY_GROUP} KubeArmorPolicy, KubeArmorClusterPolicy and KubeArmorHostPolicy, not ${r.kind.group || 'core'}/${r.kind.version} ${r.kind.kind}`);
+  }
+  if (r.operation !== 'CREATE' && r.operation !== 'UPDATE') return allowed(r.uid);
+  if (r.object === undefined || r.object === null) return denied(r.uid, `request.object is missing for ${r.operation}`, 400, 'BadRequest');
+  // Validation has no side effect, so a dryRun request gets exactly the answer a real one would.
+  const { policy, problems } = validatePolicy(r.object);
+  const errors = problems.filter((p) => p.level === 'error');
+  const warnings = problems.filter((p) => p.level === 'warning').map(formatProblem);
+  if (policy === null || errors.length > 0) {
+    const head = errors.length === 1 ? 'policy is invalid: ' : `policy is invalid (${errors.length} errors): `;
+    const message = head + (errors.length > 0 ? errors.map(formatProblem).join('; ') : 'rejected by validation');
+    return denied(r.uid, message, 422, 'Invalid', warnings);
+  }
+  return allowed(r.uid, { warnings });
+}
+
+function armorgateEntries(ann: Record<string, string> | undefined): [string, string][] {
+  if (ann === undefined || ann === null || typeof ann !== 'object') return [];
+  return Object.entries(ann).filter(([k]) => k.startsWith(ANNOTATION_PREFIX)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+function annotationsOf(obj: unknown): Record<string, string> | undefined {
+  const meta = (obj as Pod | null | undefined)?.metadata;
+  const ann = meta?.annotations;
+  return ann !== null && typeof ann === 'object' && !Array.isArray(ann) ? ann : undefined;
+}
+
+
+/** Compile results are cached by what they depend on: the policy set's version, the
+ *  namespace object (posture, opt-out) and the parts of the pod that selection reads. */
+export class CompileCache {
+  private readonly map = new Map<string, ReturnType<typeof compile>>();
+  private version = -1;
+  private readonly max: number;
+  constructor(max = 2048) { this.max = max; }
+  get(policiesVersion: number, key: string, make: () => ReturnType<typeof compile>): ReturnType<typeof compile> {
+    if (policiesVersion !== this.version) { this.map.clear(); this.version = policiesVersion; }
+    const hit = this.map.get(key);
+    if (hit !== undefined) return hit;
+    const v = make();
+    if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value as string);
+    this.map.set(key, v);
+    return v;
+  }
+}
+
+function namespaceKey(ns: Namespace | null): string {
+  if (ns === null) return '-';
+  return JSON.stringify([ns.metadata?.name, ns.metadata?.resourceVersion, ns.metadata?.annotations ?? null, ns.metadata?.labels ?? null]);
+}
+
+/** The pod as the core sees it for selection and compilation: its namespace filled from the
+ *  request, and no annotation but the opt-out (armorgate.io/* from the creator is never trusted). */
+function podForCompile(pod: Pod, namespace: string): Pod {
+  const meta = pod.metadata ?? {};
+  const optOut = annotationsOf(pod)?.[KUBEARMOR_OPT_OUT];
+  // Only the opt-out annotation is passed on: the result then depends on nothing the cache
+  // key leaves out, and the 256 KiB check is done here on the pod's real annotations.
+  return { ...pod, metadata: { ...meta, namespace, annotations: optOut === undefined ? {} : { [KUBEARMOR_OPT_OUT]: String(optOut) } } };
+}
+
+function names(list: unknown): unknown[] {
+  return Array.isArray(list) ? list.map((c: unknown) => (c !== null && typeof c === 'object' ? (c as { name?: unknown }).name : null)) : [];
+}
+
+function selectionKey(pod: Pod, nsKey: string): string {
+  const ann = annotationsOf(pod);
+  return JSON.stringify([
+    nsKey, pod.metadata?.labels ?? null, ann?.[KUBEARMOR_OPT_OUT] ?? null,
+    names(pod.spec?.containers), names(pod.spec?.initContainers),
+  ]);
+}
+
+export interface MutateInput {
+  request: AdmissionRequest;
+  view: GatewayView;
+  cache: CompileCache;
+  /** The admission span's traceparent, written into armorgate.io/traceparent. */
+  traceparent: string;
+}
+
+/** POST /mutate-pod: select, compile, sign; a JSONPatch that sets exactly the armorgate.io/*
+ *  annotations and touches nothing else. */
+export function decideMutate({ request: r, view, cache, traceparent }: MutateInput): Decision {
+  if (!isPodRequest(r)) throw new WrongKind(`/mutate-pod serves core/v1 Pod, not ${r.kind.group || 'core'}/${r.kind.version} ${r.kind.kind}`);
+  if (r.operation !== 'CREATE') return allowed(r.uid);
+  const obj = r.object;
+  if (obj === undefined || obj === null) return denied(r.uid, 'request.object is missing for CREATE', 400, 'BadRequest');
+  const pod = obj as Pod;
+  if (pod.metadata !== undefined && (pod.metadata === null || typeof pod.metadata !== 'object' || Array.isArray(pod.metadata))) {
+    return denied(r.uid, 'request.object.metadata must be an object', 400, 'BadRequest');
+  }
+  const rawAnn = pod.metadata?.annotations;
+  if (rawAnn !== undefined && (rawAnn === null || typeof rawAnn !== 'object' || Array.isArray(rawAnn))) {
+    return denied(r.uid, 'request.object.metadata.annotations must be an object of strings', 400, 'BadRequest');
+  }
+  const namespace = r.namespace ?? pod.metadata?.namespace ?? '';
+  if (namespace === '') return denied(r.uid, 'pod has no namespace (request.namespace and metadata.namespace are empty)', 400, 'BadRequest');
+  const ns = view.namespace(namespace);
+  const compilePod = podForCompile(pod, namespace);
+  const result = cache.get(view.policiesVersion(), selectionKey(compilePod, namespaceKey(ns)), () =>
+    compile(compilePod, ns, view.policies(), { defaultPosture: view.defaultPosture, signingKey: view.signingKey }));
+  if (!result.ok) {
+    const where = result.error.path ? ` (${result.error.path})` : '';
+    return denied(r.uid, `${result.error.code}: ${result.error.message}${where}`, result.error.code === 'E_TOO_LARGE' ? 413 : 422, 'Invalid');
+  }
+  const c = result.value;
+  const oldAnn = annotationsOf(pod);
+  const newAnn: Record<string, string> = {};
+  if (oldAnn !== undefined) for (const [k, v] of Object.entries(oldAnn)) if (!k.startsWith(ANNOTATION_PREFIX)) newAnn[k] = v;
+  if (!c.optedOut) {
+    Object.assign(newAnn, c.annotations);
+    newAnn[ANN_TRACEPARENT] = traceparent;
+    const total = annotationsSize(newAnn);
+    if (total > ANNOTATIONS_MAX_BYTES) {
+      const profileBytes = annotationsSize({ [ANN_PROFILE]: newAnn[ANN_PROFILE] ?? '' });
+      return denied(r.uid, `E_TOO_LARGE: the compiled profile (${profileBytes} bytes as an annotation) would bring the pod's annotations (metadata.annotations) to ${total} bytes, past Kubernetes' limit of ${ANNOTATIONS_MAX_BYTES}; bind fewer or smaller policies to this pod`, 413, 'RequestEntityTooLarge', c.warnings);
+    }
+  }
+  const before = pod.metadata === undefined ? {} : { metadata: oldAnn === undefined ? {} : { annotations: oldAnn } };
+  const after = { metadata: { annotations: newAnn } };
+  const ops = jsonpatch.compare(before, after);
+  const facts: DecisionFacts = { decision: ops.length > 0 ? 'patched' : 'allowed', bound: c.bound, optedOut: c.optedOut };
+  if (c.profile !== null && !c.optedOut) {
+    const digest = c.annotations[ANN_PROFILE_DIGEST];
+    if (digest !== undefined) facts.digest = digest;
+  }
+  const extra: Partial<AdmissionResponse> = { warnings: c.warnings };
+  if (ops.length > 0) {
+    extra.patch = Buffer.from(JSON.stringify(ops)).toString('base64');
+    extra.patchType = 'JSONPatch';
+  }
+  return { response: allow(r.uid, extra), facts };
+}
+
+/** True when the pod's opt-out is honoured: it asks for it and its namespace allows it. */
+function optOutHonoured(pod: Pod, ns: Namespace | null): boolean {
+  return annotationsOf(pod)?.[KUBEARMOR_OPT_OUT] === 'disabled' && ns?.metadata?.annotations?.[ANN_ALLOW_OPT_OUT] === 'true';
+}
+
+/** POST /validate-pod: guards the armorgate.io/* annotations. */
+export function decideValidatePod(r: AdmissionRequest, view: GatewayView): Decision {
+  if (!isPodRequest(r)) throw new WrongKind(`/validate-pod serves core/v1 Pod, not ${r.kind.group || 'core'}/${r.kind.version} ${r.kind.kind}`);
+  if (r.operation === 'UPDATE') {
+    if (r.object === undefined || r.object === null || r.oldObject === undefined || r.oldObject === null) {
+      return denied(r.uid, 'request.object and request.oldObject are both required for UPDATE', 400, 'BadRequest');
+    }
+    const before = new Map(armorgateEntries(annotationsOf(r.oldObject)));
+    const after = new Map(armorgateEntries(annotationsOf(r.object)));
+    const changed: string[] = [];
+    for (const [k, v] of after) if (before.get(k) !== v) changed.push(before.has(k) ? `${k} (changed)` : `${k} (added)`);
+    for (const k of before.keys()) if (!after.has(k)) changed.push(`${k} (removed)`);
+    if (changed.length === 0) return allowed(r.uid);
+    const user = r.userInfo?.username ?? '';
+    if (user === view.gatewayUser) return allowed(r.uid);
+    return denied(r.uid, `only ${view.gatewayUser} may change ${ANNOTATION_PREFIX}* annotations; ${user || 'an unknown user'} changed: ${changed.sort().join(', ')}`);
+  }
+  if (r.operation !== 'CREATE') return allowed(r.uid);
+  if (r.object === undefined || r.object === null) return denied(r.uid, 'request.object is missing for CREATE', 400, 'BadRequest');
+  const pod = r.object as Pod;
+  const namespace = r.namespace ?? pod.metadata?.namespace ?? '';
+  const ann = annotationsOf(pod);
+  const ours = armorgateEntries(ann);
+  if (ours.length === 0 && optOutHonoured(pod, view.namespace(namespace))) return allowed(r.uid, {}, { optedOut: true });
+  const verified = verifyAnnotations(ann, namespace, view.signingKey);
+  if (!verified.ok) {
+    const where = verified.error.path ? ` (${verified.error.path})` : '';
+    return denied(r.uid, `pod's ${ANNOTATION_PREFIX}* annotations do not verify: ${verified.error.code}: ${verified.error.message}${where}`);
+  }
+  return allowed(r.uid, {}, { bound: verified.value.policies, digest: verified.value.digest });
+}

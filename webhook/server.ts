@@ -1,0 +1,182 @@
+// The webhook daemon: wires configuration, key, certificate, policy store, telemetry,
+// the express app on node:https and the metrics server, and shuts them down in order.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import https from 'node:https';
+import crypto from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
+import pino, { type Logger } from 'pino';
+import type { Tracer } from '@opentelemetry/api';
+import type { PostureSet } from '../policy/types.ts';
+import { setupTelemetry, type Telemetry } from '../telemetry/index.ts';
+import { createApp } from './app.ts';
+import { CompileCache, type GatewayView } from './decide.ts';
+import { WebhookMetrics, metricsServer } from './metrics.ts';
+import { makeSelfSigned } from './selfsigned.ts';
+import { clusterStore, folderStore, type PolicyStore } from './sources.ts';
+import { watchCertDir, type CertWatcher } from './tls.ts';
+
+export const DEFAULT_GATEWAY_USER = 'system:serviceaccount:armorgate:armorgate-webhook';
+
+export interface WebhookOptions {
+  port: number;                 // 0: any free port
+  host?: string;
+  metricsPort: number;          // 0: any free port; -1: no metrics server
+  tlsCertDir?: string;
+  kubeconfig?: string;
+  policiesDir?: string;
+  signingKeyFile?: string;
+  gatewayUser: string;
+  defaultPosture: PostureSet;
+  /** Longest wait for in-flight reviews at shutdown. */
+  shutdownGraceMs?: number;
+  certPollMs?: number;
+  logger?: Logger;
+  /** Tests pass their own tracer (SDK with an in-memory exporter); else OTEL_* env decides. */
+  tracer?: Tracer;
+  /** Where generated key and certificate go in standalone mode (default: a new temp dir). */
+  stateDir?: string;
+  /** In-cluster store override for tests (a KubeConfig pointing at the test API server). */
+  store?: PolicyStore;
+}
+
+export interface RunningWebhook {
+  port: number;
+  metricsPort: number | null;
+  certDir: string;
+  signingKeyFile: string;
+  signingKey: Uint8Array;
+  metrics: WebhookMetrics;
+  server: https.Server;
+  /** Stops accepting, finishes in-flight reviews (up to the grace period), releases everything. */
+  close(): Promise<void>;
+}
+
+/** Reads a signing key file: its bytes, without trailing whitespace; at least 16 bytes. */
+export function readSigningKey(file: string): Uint8Array {
+  const raw = fs.readFileSync(file);
+  let end = raw.length;
+  while (end > 0 && (raw[end - 1] === 0x0a || raw[end - 1] === 0x0d || raw[end - 1] === 0x20 || raw[end - 1] === 0x09)) end--;
+  const key = raw.subarray(0, end);
+  if (key.length < 16) throw new Error(`signing key ${file} is too short (${key.length} bytes; at least 16 needed)`);
+  return key;
+}
+
+function listen(server: http.Server | https.Server, port: number, host: string | undefined): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => { server.off('error', reject); resolve((server.address() as AddressInfo).port); });
+  });
+}
+
+export async function startWebhook(o: WebhookOptions): Promise<RunningWebhook> {
+  const logger = o.logger ?? pino({ base: { component: 'armorgate-webhook' } }, pino.destination(2));
+  let telemetry: Telemetry | null = null;
+  const tracer = o.tracer ?? (telemetry = setupTelemetry({ serviceName: 'armorgate-webhook' })).tracer;
+  const metrics = new WebhookMetrics();
+  const standalone = o.policiesDir !== undefined;
+  let stateDir = o.stateDir;
+  const ensureStateDir = (): string => {
+    if (stateDir === undefined) stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'armorgate-webhook-'));
+    fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    return stateDir;
+  };
+
+  // signing key
+  let signingKeyFile = o.signingKeyFile;
+  if (signingKeyFile === undefined) {
+    if (!standalone) throw new Error('--signing-key-file is required in a cluster (the enforcers must share the key)');
+    signingKeyFile = path.join(ensureStateDir(), 'signing.key');
+    fs.writeFileSync(signingKeyFile, crypto.randomBytes(32).toString('hex') + '\n', { mode: 0o600 });
+    logger.warn({ signingKeyFile }, 'no --signing-key-file: generated a signing key; give the same file to the enforcer');
+  }
+  const signingKey = readSigningKey(signingKeyFile);
+
+  // certificate
+  let certDir = o.tlsCertDir;
+  if (certDir === undefined) {
+    if (!standalone) throw new Error('--tls-cert-dir is required in a cluster (the API server must trust the certificate)');
+    certDir = path.join(ensureStateDir(), 'tls');
+    fs.mkdirSync(certDir, { recursive: true, mode: 0o700 });
+    const names = ['localhost', '127.0.0.1', '::1', os.hostname(), 'armorgate-webhook', 'armorgate-webhook.armorgate.svc'];
+    const pair = makeSelfSigned(names);
+    fs.writeFileSync(path.join(certDir, 'tls.crt'), pair.cert);
+    fs.writeFileSync(path.join(certDir, 'tls.key'), pair.key, { mode: 0o600 });
+    logger.warn({ certDir, names }, 'no --tls-cert-dir: generated a self-signed certificate');
+  }
+  let server: https.Server | null = null;
+  let certLoaded = false;
+  const certs: CertWatcher = watchCertDir(certDir, {
+    pollMs: o.certPollMs ?? 10_000,
+    onChange: (pair, fingerprint, notAfter) => {
+      if (server !== null) server.setSecureContext({ cert: pair.cert, key: pair.key });
+      certLoaded = true;
+      metrics.tlsReloads.inc({ result: 'ok' });
+      logger.info({ certDir, fingerprint, notAfter }, 'serving certificate loaded');
+    },
+    onError: (message) => { metrics.tlsReloads.inc({ result: 'error' }); logger.error({ certDir }, message); },
+  });
+  const first = certs.current();
+  if (first === null) { certs.close(); throw new Error(`no usable certificate in ${certDir} (tls.crt, tls.key)`); }
+
+  // policies and namespaces
+  const store: PolicyStore = o.store ?? (standalone
+    ? folderStore(o.policiesDir!, logger, (ok) => metrics.sourceReloads.inc({ source: 'folder', result: ok ? 'ok' : 'error' }))
+    : clusterStore({ kubeconfig: o.kubeconfig, logger, onRelist: (c) => metrics.sourceReloads.inc({ source: c, result: 'list' }) }));
+  metrics.gauge('armorgate_policies', 'Valid policies in the cache.', () => store.policies().length);
+  metrics.gauge('armorgate_namespaces', 'Namespaces in the cache.', () => store.namespaceCount());
+
+  const view: GatewayView = {
+    policies: () => store.policies(),
+    policiesVersion: () => store.policiesVersion(),
+    namespace: (n) => store.namespace(n),
+    signingKey, defaultPosture: o.defaultPosture, gatewayUser: o.gatewayUser,
+  };
+  let shuttingDown = false;
+  const notReady = (): string | null => {
+    if (shuttingDown) return 'shutting down';
+    if (!certLoaded) return 'no certificate loaded';
+    return store.notSynced();
+  };
+  metrics.gauge('armorgate_ready', '1 when /readyz answers 200.', () => (notReady() === null ? 1 : 0));
+  const app = createApp({ view, tracer, logger, metrics, notReady, cache: new CompileCache() });
+
+  server = https.createServer({ cert: first.cert, key: first.key, keepAliveTimeout: 65_000, requestTimeout: 30_000, headersTimeout: 20_000 }, app);
+  server.on('tlsClientError', (e) => logger.debug({ err: e.message }, 'TLS handshake failed'));
+  server.on('clientError', (e, socket) => { if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n'); else socket.destroy(); void e; });
+  const port = await listen(server, o.port, o.host);
+  let mServer: http.Server | null = null;
+  let metricsPort: number | null = null;
+  if (o.metricsPort >= 0) {
+    mServer = metricsServer(metrics);
+    metricsPort = await listen(mServer, o.metricsPort, o.host);
+  }
+  logger.info({ port, metricsPort, mode: standalone ? 'standalone' : 'cluster', policiesDir: o.policiesDir, certDir, gatewayUser: o.gatewayUser }, 'webhook listening');
+
+  let closing: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      shuttingDown = true;
+      logger.info('shutting down: no new connections, finishing in-flight reviews');
+      const s = server!;
+      const closed = new Promise<void>((resolve) => s.close(() => resolve()));
+      s.closeIdleConnections();
+      const idle = setInterval(() => s.closeIdleConnections(), 50);
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), o.shutdownGraceMs ?? 25_000); });
+      const how = await Promise.race([closed.then(() => 'drained' as const), grace]);
+      clearInterval(idle);
+      clearTimeout(timer);
+      if (how === 'timeout') { logger.warn('grace period over: closing remaining connections'); s.closeAllConnections(); await closed; }
+      certs.close();
+      await store.close();
+      if (mServer !== null) await new Promise<void>((resolve) => mServer!.close(() => resolve()));
+      if (telemetry !== null) await telemetry.shutdown();
+      logger.info('webhook stopped');
+    })();
+    return closing;
+  };
+  return { port, metricsPort, certDir, signingKeyFile, signingKey, metrics, server, close };
+}
