@@ -1,0 +1,91 @@
+// The --pods-dir source: complete sets on start and on every change, bad files reported, not fatal.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import type { Pod } from '../../policy/types.ts';
+import { DirPodSource, loadPodsDir } from '../../enforcer/sources/dir.ts';
+import type { Log } from '../../enforcer/reconciler.ts';
+
+const warnings: object[] = [];
+const log: Log = { info() {}, warn(o) { warnings.push(o); }, error() {}, debug() {} };
+
+function pod(n: number, nodeName?: string): Pod {
+  return {
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: { name: `p${n}`, namespace: 'default', uid: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}` },
+    spec: { containers: [{ name: 'c' }], ...(nodeName ? { nodeName } : {}) },
+  };
+}
+
+function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const tick = (): void => {
+      if (cond()) resolve();
+      else if (Date.now() - t0 > ms) reject(new Error('timed out'));
+      else setTimeout(tick, 10);
+    };
+    tick();
+  });
+}
+
+test('loads YAML and JSON manifests, multi-document and List, skipping other nodes and bad documents', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ag-pods-'));
+  try {
+    writeFileSync(join(dir, 'a.yaml'), `${stringify(pod(1))}---\n${stringify(pod(2, 'node-1'))}`);
+    writeFileSync(join(dir, 'b.json'), JSON.stringify({ kind: 'List', items: [pod(3), pod(4, 'other-node')] }));
+    writeFileSync(join(dir, 'c.yml'), 'kind: Pod\nmetadata: {name: nouid}\n');
+    writeFileSync(join(dir, 'd.yaml'), 'kind: [unclosed\n');
+    writeFileSync(join(dir, 'e.yaml'), stringify({ kind: 'ConfigMap', metadata: { name: 'x' } }));
+    writeFileSync(join(dir, 'notes.txt'), 'ignored');
+    const { pods, problems } = await loadPodsDir(dir, 'node-1');
+    assert.deepEqual(pods.map((p) => p.metadata?.name), ['p1', 'p2', 'p3']);
+    assert.equal(problems.length, 3);
+    assert.ok(problems.some((p) => p.file.endsWith('c.yml') && /no metadata.uid/.test(p.message)));
+    assert.ok(problems.some((p) => p.file.endsWith('d.yaml')));
+    assert.ok(problems.some((p) => p.file.endsWith('e.yaml') && /not a Pod/.test(p.message)));
+    assert.equal((await loadPodsDir(join(dir, 'missing'), 'node-1')).problems.length, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('delivers the complete set at start and again after every change', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ag-pods-'));
+  const syncs: string[][] = [];
+  const src = new DirPodSource({ dir, nodeName: 'node-1', log, debounceMs: 20, pollMs: 0 });
+  try {
+    writeFileSync(join(dir, 'p1.yaml'), stringify(pod(1)));
+    await src.start({
+      sync: (pods) => syncs.push(pods.map((p) => p.metadata?.name ?? '')),
+      upsert: () => assert.fail('a folder only delivers complete sets'),
+      remove: () => assert.fail('a folder only delivers complete sets'),
+    });
+    assert.deepEqual(syncs, [['p1']]);
+    writeFileSync(join(dir, '.p2.tmp'), stringify(pod(2)));
+    renameSync(join(dir, '.p2.tmp'), join(dir, 'p2.yaml'));
+    await waitFor(() => JSON.stringify(syncs.at(-1)) === JSON.stringify(['p1', 'p2']));
+    unlinkSync(join(dir, 'p1.yaml'));
+    await waitFor(() => JSON.stringify(syncs.at(-1)) === JSON.stringify(['p2']));
+  } finally {
+    await src.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the safety poll notices changes when notifications are missed', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ag-pods-'));
+  const syncs: number[] = [];
+  const src = new DirPodSource({ dir, nodeName: 'node-1', log, debounceMs: 10, pollMs: 50 });
+  try {
+    await src.start({ sync: (pods) => syncs.push(pods.length), upsert() {}, remove() {} });
+    writeFileSync(join(dir, 'p1.json'), JSON.stringify(pod(1)));
+    await waitFor(() => syncs.at(-1) === 1);
+  } finally {
+    await src.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
