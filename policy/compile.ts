@@ -175,12 +175,14 @@ export function policyRules(policy: Policy): PolicyRules {
     }
     return out2;
   };
-  const capabilities = (r: Rec, _at: string): Target[] => {
+  const capabilities = (r: Rec, at: string): Target[] => {
     const out2: Target[] = [];
     for (const raw of (str(r['capability']) ?? '').split(',')) {
       let c = raw.trim().toLowerCase();
       if (c.startsWith('cap_')) c = c.slice(4);
-      if (c !== '') out2.push({ type: 'capability', capability: c });
+      if (c === '') continue;
+      if (/^[a-z_]+$/.test(c)) out2.push({ type: 'capability', capability: c });
+      else out.warnings.push(`${id}: ${at}.capability: '${raw.trim()}' is not a capability name; skipped`);
     }
     return out2;
   };
