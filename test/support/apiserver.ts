@@ -1,0 +1,297 @@
+// A list/watch test server speaking enough of the Kubernetes API server's JSON and watch
+// stream for @kubernetes/client-node's ListWatch (and for plain fetch). Generic over resources.
+//
+// API
+//   const api = await TestApiServer.start({ https?: boolean })   // HTTP by default; HTTPS with a
+//                                                                // self-signed cert (kubeConfig() trusts it)
+//   api.url                                  // 'http://127.0.0.1:PORT'
+//   api.kubeConfig()                         // a KubeConfig whose current cluster is this server
+//   api.resource(listPath, { kind, apiVersion, namespaced })
+//        listPath is the cluster-wide collection path: '/api/v1/pods', '/api/v1/namespaces',
+//        '/apis/security.kubearmor.com/v1/kubearmorpolicies'. Namespaced resources are also served
+//        at '/api/v1/namespaces/NS/pods' (or '/apis/G/V/namespaces/NS/PLURAL'), filtered.
+//   api.create(listPath, obj) / api.update(listPath, obj) / api.remove(listPath, namespace, name)
+//        store the object (metadata.resourceVersion from one global counter; uid, generation and
+//        creationTimestamp filled in; generation bumped when spec changes) and stream ADDED /
+//        MODIFIED / DELETED to open watches. Each returns the stored object.
+//   api.bookmark(listPath?)                  // BOOKMARK to watches that asked (allowWatchBookmarks)
+//   api.expire(listPath?, mode?)             // compaction: every resourceVersion up to now becomes
+//        too old. mode 'event' (default): open watches get an ERROR event carrying a Status of
+//        code 410 and are closed; a later watch or list with an old resourceVersion gets the same
+//        (watch: ERROR event; list: HTTP 410). mode 'http': watches are closed and a watch with an
+//        old resourceVersion is answered HTTP 410 Gone with a Status body.
+//   api.closeWatches(listPath?)              // end open watch streams (clients re-watch)
+//   api.failNext(listPath, status, times=1)  // answer the next list/watch requests with this status
+//   api.requests                             // log: { method, path, query, watch } of every request
+//   api.openWatches(listPath?)               // number of open watch streams
+//   await api.stop()
+//
+// Query parameters honoured: watch (1/true), resourceVersion, fieldSelector (a=b, a==b, a!=b,
+// comma-separated, on any dotted field, e.g. spec.nodeName=node-1 or metadata.name=x),
+// labelSelector (k=v, k!=v, k, !k), allowWatchBookmarks, timeoutSeconds.
+import http from 'node:http';
+import https from 'node:https';
+import crypto from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+import { makeSelfSigned } from '../../webhook/selfsigned.ts';
+
+export interface K8sObject { apiVersion?: string; kind?: string; metadata: { name: string; namespace?: string; resourceVersion?: string; uid?: string; generation?: number; labels?: Record<string, string>; [k: string]: unknown }; [k: string]: unknown }
+export interface ResourceInfo { kind: string; apiVersion: string; namespaced: boolean }
+type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+interface Watcher { res: http.ServerResponse; listPath: string; namespace: string | null; filter: (o: K8sObject) => boolean; bookmarks: boolean; timer?: NodeJS.Timeout }
+interface Resource { info: ResourceInfo; objects: Map<string, K8sObject>; log: { rv: number; type: EventType; object: K8sObject }[]; compactedRv: number }
+export interface RequestRecord { method: string; path: string; query: Record<string, string>; watch: boolean }
+
+const clone = <T>(v: T): T => structuredClone(v);
+const keyOf = (o: K8sObject): string => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+
+function dotted(obj: unknown, path: string): unknown {
+  let cur: unknown = obj;
+  for (const part of path.split('.')) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  return cur;
+}
+
+function fieldFilter(sel: string | undefined): (o: K8sObject) => boolean {
+  if (!sel) return () => true;
+  const terms = sel.split(',').filter(Boolean).map((t) => {
+    const m = /^([^!=]+)(!=|==|=)(.*)$/.exec(t);
+    if (!m) throw new Error(`bad fieldSelector term ${t}`);
+    return { path: m[1]!, neg: m[2] === '!=', value: m[3]! };
+  });
+  return (o) => terms.every((t) => (String(dotted(o, t.path) ?? '') === t.value) !== t.neg);
+}
+
+function labelFilter(sel: string | undefined): (o: K8sObject) => boolean {
+  if (!sel) return () => true;
+  const terms = sel.split(',').filter(Boolean).map((t) => {
+    const m = /^([^!=]+)(!=|==|=)(.*)$/.exec(t);
+    if (m) return { key: m[1]!, op: m[2] === '!=' ? 'ne' : 'eq', value: m[3]! };
+    return t.startsWith('!') ? { key: t.slice(1), op: 'absent', value: '' } : { key: t, op: 'present', value: '' };
+  });
+  return (o) => terms.every((t) => {
+    const v = o.metadata.labels?.[t.key];
+    if (t.op === 'eq') return v === t.value;
+    if (t.op === 'ne') return v !== t.value;
+    if (t.op === 'present') return v !== undefined;
+    return v === undefined;
+  });
+}
+
+function status(code: number, reason: string, message: string): Record<string, unknown> {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+}
+
+export class TestApiServer {
+  readonly requests: RequestRecord[] = [];
+  url = '';
+  private rv = 1;
+  private readonly resources = new Map<string, Resource>();
+  private readonly watchers = new Set<Watcher>();
+  private readonly failures = new Map<string, { status: number; times: number }>();
+  private expireMode: 'event' | 'http' = 'event';
+  private server!: http.Server | https.Server;
+  private caPem = '';
+
+  static async start(opts: { https?: boolean } = {}): Promise<TestApiServer> {
+    const api = new TestApiServer();
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => api.handle(req, res);
+    if (opts.https) {
+      const pair = makeSelfSigned(['127.0.0.1', 'localhost']);
+      api.caPem = pair.cert;
+      api.server = https.createServer({ cert: pair.cert, key: pair.key }, handler);
+    } else {
+      api.server = http.createServer(handler);
+    }
+    await new Promise<void>((resolve) => api.server.listen(0, '127.0.0.1', resolve));
+    api.url = `${opts.https ? 'https' : 'http'}://127.0.0.1:${(api.server.address() as AddressInfo).port}`;
+    return api;
+  }
+
+  kubeConfig(): KubeConfig {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'test', server: this.url, skipTLSVerify: false, ...(this.caPem ? { caData: Buffer.from(this.caPem).toString('base64') } : {}) }],
+      users: [{ name: 'test', token: 'test-token' }],
+      contexts: [{ name: 'test', cluster: 'test', user: 'test' }],
+      currentContext: 'test',
+    });
+    return kc;
+  }
+
+  resource(listPath: string, info: ResourceInfo): this {
+    this.resources.set(listPath, { info, objects: new Map(), log: [], compactedRv: 0 });
+    return this;
+  }
+
+  private res(listPath: string): Resource {
+    const r = this.resources.get(listPath);
+    if (!r) throw new Error(`resource ${listPath} is not registered`);
+    return r;
+  }
+
+  create(listPath: string, obj: K8sObject): K8sObject {
+    const r = this.res(listPath);
+    const o = clone(obj);
+    o.apiVersion ??= r.info.apiVersion;
+    o.kind ??= r.info.kind;
+    o.metadata.uid ??= crypto.randomUUID();
+    o.metadata.generation ??= 1;
+    o.metadata.creationTimestamp ??= new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    if (!r.info.namespaced) delete o.metadata.namespace;
+    if (r.objects.has(keyOf(o))) throw new Error(`${listPath} ${keyOf(o)} already exists`);
+    return this.store(r, listPath, o, 'ADDED');
+  }
+
+  update(listPath: string, obj: K8sObject): K8sObject {
+    const r = this.res(listPath);
+    const old = r.objects.get(keyOf(obj));
+    if (!old) throw new Error(`${listPath} ${keyOf(obj)} does not exist`);
+    const o = clone(obj);
+    o.apiVersion ??= r.info.apiVersion;
+    o.kind ??= r.info.kind;
+    o.metadata.uid = old.metadata.uid;
+    o.metadata.creationTimestamp = old.metadata.creationTimestamp;
+    const specChanged = JSON.stringify(o.spec) !== JSON.stringify(old.spec);
+    o.metadata.generation = (old.metadata.generation ?? 1) + (specChanged ? 1 : 0);
+    return this.store(r, listPath, o, 'MODIFIED');
+  }
+
+  remove(listPath: string, namespace: string | undefined, name: string): K8sObject {
+    const r = this.res(listPath);
+    const k = `${r.info.namespaced ? namespace ?? '' : ''}/${name}`;
+    const old = r.objects.get(k);
+    if (!old) throw new Error(`${listPath} ${k} does not exist`);
+    r.objects.delete(k);
+    const o = clone(old);
+    o.metadata.resourceVersion = String(++this.rv);
+    r.log.push({ rv: this.rv, type: 'DELETED', object: o });
+    this.broadcast(listPath, 'DELETED', o);
+    return clone(o);
+  }
+
+  private store(r: Resource, listPath: string, o: K8sObject, type: EventType): K8sObject {
+    o.metadata.resourceVersion = String(++this.rv);
+    r.objects.set(keyOf(o), o);
+    r.log.push({ rv: this.rv, type, object: clone(o) });
+    this.broadcast(listPath, type, o);
+    return clone(o);
+  }
+
+  private broadcast(listPath: string, type: string, o: K8sObject): void {
+    for (const w of this.watchers) {
+      if (w.listPath !== listPath) continue;
+      if (w.namespace !== null && o.metadata.namespace !== w.namespace) continue;
+      if (!w.filter(o)) continue;
+      w.res.write(`${JSON.stringify({ type, object: o })}\n`);
+    }
+  }
+
+  bookmark(listPath?: string): void {
+    for (const w of this.watchers) {
+      if (!w.bookmarks || (listPath !== undefined && w.listPath !== listPath)) continue;
+      const info = this.res(w.listPath).info;
+      w.res.write(`${JSON.stringify({ type: 'BOOKMARK', object: { kind: info.kind, apiVersion: info.apiVersion, metadata: { resourceVersion: String(this.rv) } } })}\n`);
+    }
+  }
+
+  expire(listPath?: string, mode: 'event' | 'http' = 'event'): void {
+    this.expireMode = mode;
+    for (const [p, r] of this.resources) if (listPath === undefined || p === listPath) { r.compactedRv = this.rv; r.log = []; }
+    for (const w of [...this.watchers]) {
+      if (listPath !== undefined && w.listPath !== listPath) continue;
+      if (mode === 'event') w.res.write(`${JSON.stringify({ type: 'ERROR', object: status(410, 'Expired', 'too old resource version') })}\n`);
+      this.endWatch(w);
+    }
+  }
+
+  closeWatches(listPath?: string): void {
+    for (const w of [...this.watchers]) if (listPath === undefined || w.listPath === listPath) this.endWatch(w);
+  }
+
+  failNext(listPath: string, statusCode: number, times = 1): void { this.failures.set(listPath, { status: statusCode, times }); }
+
+  openWatches(listPath?: string): number {
+    return [...this.watchers].filter((w) => listPath === undefined || w.listPath === listPath).length;
+  }
+
+  objects(listPath: string): K8sObject[] { return [...this.res(listPath).objects.values()].map(clone); }
+
+  async stop(): Promise<void> {
+    this.closeWatches();
+    await new Promise<void>((resolve) => { this.server.close(() => resolve()); this.server.closeAllConnections(); });
+  }
+
+  private endWatch(w: Watcher): void {
+    clearTimeout(w.timer);
+    this.watchers.delete(w);
+    w.res.end();
+  }
+
+  /** Maps a request path to a registered collection and an optional namespace. */
+  private route(path: string): { listPath: string; namespace: string | null } | null {
+    if (this.resources.has(path)) return { listPath: path, namespace: null };
+    const m = /^(\/api\/v1|\/apis\/[^/]+\/[^/]+)\/namespaces\/([^/]+)\/([^/]+)$/.exec(path);
+    if (m) {
+      const listPath = `${m[1]}/${m[3]}`;
+      const r = this.resources.get(listPath);
+      if (r?.info.namespaced) return { listPath, namespace: m[2]! };
+    }
+    return null;
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const u = new URL(req.url ?? '/', 'http://x');
+    const query = Object.fromEntries(u.searchParams);
+    const watch = query.watch === '1' || query.watch === 'true';
+    this.requests.push({ method: req.method ?? '', path: u.pathname, query, watch });
+    const json = (code: number, body: unknown): void => {
+      const s = JSON.stringify(body);
+      res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(s) });
+      res.end(s);
+    };
+    const route = req.method === 'GET' ? this.route(u.pathname) : null;
+    if (route === null) { json(404, status(404, 'NotFound', `the server could not find the requested resource (${req.method} ${u.pathname})`)); return; }
+    const fail = this.failures.get(route.listPath);
+    if (fail !== undefined && fail.times > 0) {
+      fail.times--;
+      json(fail.status, status(fail.status, 'InternalError', 'injected failure'));
+      return;
+    }
+    const r = this.res(route.listPath);
+    let filter: (o: K8sObject) => boolean;
+    try {
+      const f = fieldFilter(query.fieldSelector), l = labelFilter(query.labelSelector);
+      filter = (o) => f(o) && l(o) && (route.namespace === null || o.metadata.namespace === route.namespace);
+    } catch (e) { json(400, status(400, 'BadRequest', e instanceof Error ? e.message : String(e))); return; }
+    const rvParam = query.resourceVersion;
+    const rvNum = rvParam === undefined || rvParam === '' ? null : Number(rvParam);
+    const tooOld = rvNum !== null && rvNum !== 0 && rvNum < r.compactedRv;
+
+    if (!watch) {
+      if (tooOld) { json(410, status(410, 'Expired', `too old resource version: ${rvParam} (${r.compactedRv})`)); return; }
+      json(200, { kind: `${r.info.kind}List`, apiVersion: r.info.apiVersion, metadata: { resourceVersion: String(this.rv) }, items: [...r.objects.values()].filter(filter) });
+      return;
+    }
+    if (tooOld && this.expireMode === 'http') { json(410, status(410, 'Expired', `too old resource version: ${rvParam} (${r.compactedRv})`)); return; }
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    res.flushHeaders();
+    if (tooOld) {
+      res.end(`${JSON.stringify({ type: 'ERROR', object: status(410, 'Expired', `too old resource version: ${rvParam} (${r.compactedRv})`) })}\n`);
+      return;
+    }
+    const w: Watcher = { res, listPath: route.listPath, namespace: route.namespace, filter, bookmarks: query.allowWatchBookmarks === 'true' };
+    this.watchers.add(w);
+    req.on('close', () => { clearTimeout(w.timer); this.watchers.delete(w); });
+    if (rvNum === null || rvNum === 0) {
+      for (const o of r.objects.values()) if (filter(o)) res.write(`${JSON.stringify({ type: 'ADDED', object: o })}\n`);
+    } else {
+      for (const e of r.log) if (e.rv > rvNum && filter(e.object)) res.write(`${JSON.stringify({ type: e.type, object: e.object })}\n`);
+    }
+    const timeout = Number(query.timeoutSeconds);
+    if (Number.isFinite(timeout) && timeout > 0) w.timer = setTimeout(() => this.endWatch(w), timeout * 1000);
+  }
+}
