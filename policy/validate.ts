@@ -1,0 +1,356 @@
+// Policy validation: JSON Schema (policy/schema.ts) first, then the semantic checks that a
+// schema cannot express. Pure; never throws; returns every problem at once, each with a
+// dotted field path. The checks are listed, with their ids, in docs/validation-checks.md.
+import { globProblem } from './glob.ts';
+import { childPath } from './paths.ts';
+import { validatePolicySchema } from './schema.ts';
+import type { Action, Policy, PolicyKind, Problem } from './types.ts';
+import { POLICY_API_VERSION } from './types.ts';
+
+export const POLICY_KINDS: readonly PolicyKind[] = ['KubeArmorPolicy', 'KubeArmorClusterPolicy', 'KubeArmorHostPolicy'];
+
+/** Preset names KubeArmor defines. */
+export const KNOWN_PRESETS: readonly string[] = ['anonMapExec', 'exec', 'filelessExec', 'protectEnv', 'protectProc'];
+
+/** Network protocol names, lower case, as the CRD's pattern lists them. */
+export const PROTOCOL_NAMES: readonly string[] = ['tcp', 'udp', 'icmp', 'icmpv6', 'raw', 'sctp', 'stream', 'dgram', 'rdm', 'seqpacket', 'dccp', 'packet', 'all'];
+
+/** Capability names, lower case without CAP_, as the CRD's pattern lists them. */
+export const CAPABILITY_NAMES: readonly string[] = [
+  'chown', 'dac_override', 'dac_read_search', 'fowner', 'fsetid', 'kill', 'setgid', 'setuid', 'setpcap',
+  'linux_immutable', 'net_bind_service', 'net_broadcast', 'net_admin', 'net_raw', 'ipc_lock', 'ipc_owner',
+  'sys_module', 'sys_rawio', 'sys_chroot', 'sys_ptrace', 'sys_pacct', 'sys_admin', 'sys_boot', 'sys_nice',
+  'sys_resource', 'sys_time', 'sys_tty_config', 'mknod', 'lease', 'audit_write', 'audit_control', 'setfcap',
+  'mac_override', 'mac_admin',
+];
+
+/** Limits on a policy document, checked before the schema runs. */
+export const LIMITS = {
+  /** Deepest nesting of mappings and lists (a real policy needs 7). */
+  depth: 32,
+  /** Mappings, lists and scalars in one document. */
+  nodes: 200_000,
+  /** Characters of all strings and keys together (the API server takes 3 MiB requests). */
+  textChars: 3 * 1024 * 1024,
+} as const;
+
+/** Warning messages stay under this length: the webhook returns them to kubectl. */
+export const MAX_WARNING_LENGTH = 120;
+
+export interface ValidationResult {
+  /** The policy (nulls pruned, as the API server stores it) when no problem is an error. */
+  policy: Policy | null;
+  problems: Problem[];
+}
+
+const KIND_SET: ReadonlySet<string> = new Set(POLICY_KINDS);
+const PRESET_SET: ReadonlySet<string> = new Set(KNOWN_PRESETS);
+const PROTOCOL_SET: ReadonlySet<string> = new Set(PROTOCOL_NAMES);
+const CAPABILITY_SET: ReadonlySet<string> = new Set(CAPABILITY_NAMES);
+
+type Rec = Record<string, unknown>;
+
+function isRecord(v: unknown): v is Rec {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Whether a document is one of the policy kinds ArmorGate validates (by its kind). */
+export function isPolicyDocument(doc: unknown): boolean {
+  return isRecord(doc) && typeof doc.kind === 'string' && KIND_SET.has(doc.kind);
+}
+
+/** Validates one policy document: schema, then semantics. Never throws. */
+export function validatePolicy(doc: unknown): ValidationResult {
+  try {
+    return validateUnsafe(doc);
+  } catch (e) {
+    // Defence in depth: every known input is handled above; a bug must not crash a daemon.
+    return { policy: null, problems: [error('', `validation failed unexpectedly: ${e instanceof Error ? e.message : String(e)}`)] };
+  }
+}
+
+function validateUnsafe(doc: unknown): ValidationResult {
+  if (!isRecord(doc)) return { policy: null, problems: [error('', `a policy must be a mapping, not ${Array.isArray(doc) ? 'a list' : doc === null ? 'empty' : typeof doc}`)] };
+  const size = measure(doc);
+  if (size.problem !== null) return { policy: null, problems: [size.problem] };
+  const value = size.hasNull ? pruneNulls(doc) : doc;
+
+  const kind = value.kind;
+  if (typeof kind !== 'string' || !KIND_SET.has(kind)) {
+    const problems = [error('kind', kind === undefined ? 'is required' : `must be one of ${POLICY_KINDS.join(', ')}, not ${JSON.stringify(kind)}`)];
+    if (value.apiVersion !== POLICY_API_VERSION) problems.push(error('apiVersion', value.apiVersion === undefined ? 'is required' : `must be "${POLICY_API_VERSION}"`));
+    return { policy: null, problems };
+  }
+  const schemaProblems = validatePolicySchema(kind as PolicyKind, value);
+  if (schemaProblems.length > 0) return { policy: null, problems: schemaProblems };
+
+  // The CRD lets spec be omitted (or left empty, which the API server prunes).
+  const policy = (value.spec === undefined ? { ...value, spec: {} } : value) as Policy;
+  const problems = semanticProblems(policy);
+  return { policy: problems.some((p) => p.level === 'error') ? null : policy, problems };
+}
+
+// ---------------------------------------------------------------- size limits and nulls
+
+interface Measure { problem: Problem | null; hasNull: boolean }
+
+/** Walks the document once: depth, node count and text size limits; whether any null is in it. */
+function measure(doc: Rec): Measure {
+  let nodes = 0;
+  let chars = 0;
+  let hasNull = false;
+  let problem: Problem | null = null;
+  const walk = (v: unknown, path: string, depth: number): void => {
+    if (problem !== null) return;
+    if (++nodes > LIMITS.nodes) { problem = error('', `policy too large: more than ${LIMITS.nodes} values`); return; }
+    if (v === null) { hasNull = true; return; }
+    if (typeof v === 'string') {
+      chars += v.length;
+      if (chars > LIMITS.textChars) problem = error(path, `policy too large: more than ${LIMITS.textChars} characters of text`);
+      return;
+    }
+    if (typeof v !== 'object') return;
+    if (depth >= LIMITS.depth) { problem = error(path, `nested deeper than ${LIMITS.depth} levels`); return; }
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length && problem === null; i++) walk(v[i], childPath(path, i), depth + 1);
+      return;
+    }
+    for (const k in v) {
+      if (!Object.hasOwn(v, k)) continue;
+      chars += k.length;
+      walk((v as Rec)[k], childPath(path, k), depth + 1);
+      if (problem !== null) return;
+    }
+  };
+  walk(doc, '', 0);
+  return { problem, hasNull };
+}
+
+/** A copy without the mapping entries whose value is null, as the API server prunes them.
+ *  (A null inside a list stays: the schema then rejects it, as the API server does.) */
+function pruneNulls<T>(v: T): T {
+  if (Array.isArray(v)) return v.map(pruneNulls) as T;
+  if (!isRecord(v)) return v;
+  const out: Rec = {};
+  for (const [k, x] of Object.entries(v)) if (x !== null) out[k] = pruneNulls(x);
+  return out as T;
+}
+
+// ---------------------------------------------------------------- semantic checks
+
+function error(path: string, message: string): Problem {
+  return { level: 'error', path, message };
+}
+
+function warning(path: string, message: string): Problem {
+  return { level: 'warning', path, message: message.length < MAX_WARNING_LENGTH ? message : `${message.slice(0, MAX_WARNING_LENGTH - 4)}...` };
+}
+
+function quote(s: string, max = 40): string {
+  return JSON.stringify(s.length > max ? `${s.slice(0, max - 3)}...` : s);
+}
+
+const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const rec = (v: unknown): Rec => (isRecord(v) ? v : {});
+
+/** The warnings for `fromSource:` left null in raw YAML (only the CLI sees those). */
+export function nullFromSourceWarnings(paths: readonly string[]): Problem[] {
+  return paths.map((p) => warning(p, 'fromSource is empty (null), so it is dropped: the rule applies to every source'));
+}
+
+/** The entries of a protocol or capability value: comma lists split, trimmed, lower-cased,
+ *  a capability's CAP_ prefix dropped. The compiler makes one rule per entry. */
+export function listEntries(value: string, kind: 'protocol' | 'capability'): string[] {
+  const out: string[] = [];
+  for (const raw of value.split(',')) {
+    let e = raw.trim().toLowerCase();
+    if (kind === 'capability' && e.startsWith('cap_')) e = e.slice(4);
+    if (e !== '') out.push(e);
+  }
+  return out;
+}
+
+/** The semantic checks of a policy that passed its schema. Pure: every problem at once. */
+export function semanticProblems(policy: Policy): Problem[] {
+  const problems: Problem[] = [];
+  const spec = policy.spec;
+  const specAction = spec.action as Action | undefined;
+  const conflicts = new Conflicts(problems);
+  let enforceable = 0;
+
+  // process
+  const process = rec(spec.process);
+  const processAction = (process.action as Action | undefined) ?? specAction;
+  arr(process.matchPaths).forEach((r0, i) => {
+    const r = rec(r0);
+    const at = childPath('spec.process.matchPaths', i);
+    const hasPath = typeof r.path === 'string';
+    const hasExec = typeof r.execname === 'string';
+    if (hasPath && hasExec) problems.push(error(at, 'has both path and execname: give exactly one'));
+    else if (!hasPath && !hasExec) problems.push(error(at, 'needs a path or an execname'));
+    else {
+      enforceable++;
+      conflicts.add(at, 'process', hasPath ? `path ${String(r.path)}` : `execname ${String(r.execname)}`, r, processAction);
+    }
+    if (arr(r.allowedArgs).length > 0) problems.push(warning(childPath(at, 'allowedArgs'), 'allowedArgs is validated but not enforced yet: the rule ignores arguments'));
+    ptsWarning(problems, at, r);
+  });
+  arr(process.matchDirectories).forEach((r0, i) => {
+    const r = rec(r0);
+    const at = childPath('spec.process.matchDirectories', i);
+    enforceable++;
+    conflicts.add(at, 'process', `dir ${String(r.dir)} ${r.recursive === true}`, r, processAction);
+    ptsWarning(problems, at, r);
+  });
+  arr(process.matchPatterns).forEach((r0, i) => {
+    const r = rec(r0);
+    const at = childPath('spec.process.matchPatterns', i);
+    if (patternOk(problems, at, r)) { enforceable++; conflicts.add(at, 'process', `pattern ${String(r.pattern)}`, r, processAction); }
+  });
+
+  // file
+  const file = rec(spec.file);
+  const fileAction = (file.action as Action | undefined) ?? specAction;
+  arr(file.matchPaths).forEach((r0, i) => {
+    const r = rec(r0);
+    const at = childPath('spec.file.matchPaths', i);
+    enforceable++;
+    conflicts.add(at, 'file', `path ${String(r.path)}`, r, fileAction);
+    ptsWarning(problems, at, r);
+  });
+  arr(file.matchDirectories).forEach((r0, i) => {
+    const r = rec(r0);
+    const at = childPath('spec.file.matchDirectories', i);
+    enforceable++;
+    conflicts.add(at, 'file', `dir ${String(r.dir)} ${r.recursive === true}`, r, fileAction);
+    ptsWarning(problems, at, r);
+  });
+  arr(file.matchPatterns).forEach((r0, i) => {
+    const r = rec(r0);
+    const at = childPath('spec.file.matchPatterns', i);
+    if (patternOk(problems, at, r)) { enforceable++; conflicts.add(at, 'file', `pattern ${String(r.pattern)}`, r, fileAction); }
+  });
+
+  // network
+  const network = rec(spec.network);
+  const networkAction = (network.action as Action | undefined) ?? specAction;
+  arr(network.matchProtocols).forEach((r0, i) => {
+    const r = rec(r0);
+    const at = childPath('spec.network.matchProtocols', i);
+    for (const p of listValue(problems, childPath(at, 'protocol'), String(r.protocol), 'protocol', PROTOCOL_SET)) {
+      enforceable++;
+      conflicts.add(at, 'network', `protocol ${p}`, r, networkAction);
+    }
+    ptsWarning(problems, at, r);
+  });
+  if (arr(network.matchDNSQueries).length > 0) {
+    problems.push(warning('spec.network.matchDNSQueries', 'DNS rules are validated but not enforced yet'));
+  }
+
+  // capabilities
+  const capabilities = rec(spec.capabilities);
+  const capabilitiesAction = (capabilities.action as Action | undefined) ?? specAction;
+  arr(capabilities.matchCapabilities).forEach((r0, i) => {
+    const r = rec(r0);
+    const at = childPath('spec.capabilities.matchCapabilities', i);
+    for (const c of listValue(problems, childPath(at, 'capability'), String(r.capability), 'capability', CAPABILITY_SET)) {
+      enforceable++;
+      conflicts.add(at, 'capabilities', `capability ${c}`, r, capabilitiesAction);
+    }
+  });
+
+  // validated, not enforced yet
+  if (spec.syscalls !== undefined) problems.push(warning('spec.syscalls', 'syscalls rules are validated but not enforced yet'));
+  if (spec.apparmor !== undefined) problems.push(warning('spec.apparmor', 'apparmor is validated but not enforced yet'));
+  if (spec.device !== undefined) problems.push(warning('spec.device', 'device rules are validated but not enforced yet'));
+  const presets = arr(spec.presets);
+  if (presets.length > 0) problems.push(warning('spec.presets', 'presets are validated but not enforced yet'));
+  presets.forEach((p0, i) => {
+    const name = rec(p0).name;
+    if (typeof name === 'string' && !PRESET_SET.has(name)) {
+      problems.push(warning(childPath(childPath('spec.presets', i), 'name'), `unknown preset ${quote(name)}; known: ${KNOWN_PRESETS.join(', ')}`));
+    } else if (name === undefined) {
+      problems.push(warning(childPath('spec.presets', i), 'preset without a name does nothing'));
+    }
+  });
+
+  // selectors
+  selectorWarnings(problems, spec);
+
+  if (policy.kind === 'KubeArmorHostPolicy') {
+    problems.push(warning('kind', 'host policies are validated but not enforced yet: ArmorGate enforces pods'));
+  } else if (enforceable === 0) {
+    problems.push(warning('spec', 'no enforceable rule: this policy changes nothing (only process, file, network, capabilities are)'));
+  }
+  return problems;
+}
+
+function ptsWarning(problems: Problem[], at: string, r: Rec): void {
+  if (r.pts === true) problems.push(warning(childPath(at, 'pts'), 'pts is validated but not enforced yet: the rule applies with or without a terminal'));
+}
+
+function patternOk(problems: Problem[], at: string, r: Rec): boolean {
+  const why = globProblem(String(r.pattern));
+  if (why === null) return true;
+  problems.push(error(childPath(at, 'pattern'), `invalid glob: ${why}`));
+  return false;
+}
+
+/** The usable entries of a protocol/capability value, warning about comma lists and unknown names. */
+function listValue(problems: Problem[], at: string, value: string, kind: 'protocol' | 'capability', known: ReadonlySet<string>): string[] {
+  const entries = listEntries(value, kind);
+  if (value.includes(',')) {
+    problems.push(warning(at, `${quote(value)} is a comma list; ArmorGate makes one rule per entry, KubeArmor may not: use one entry each`));
+  }
+  const good: string[] = [];
+  for (const e of entries) {
+    if (known.has(e)) good.push(e);
+    else problems.push(warning(at, `${quote(e)} is not a ${kind} name: it matches nothing and is skipped`));
+  }
+  return good;
+}
+
+function selectorWarnings(problems: Problem[], spec: Rec): void {
+  const exprs = arr(rec(spec.selector).matchExpressions);
+  let seenIn = false;
+  exprs.forEach((x0, i) => {
+    const x = rec(x0);
+    const at = childPath('spec.selector.matchExpressions', i);
+    if (x.operator === 'In') {
+      seenIn = true;
+      if (arr(x.values).length === 0) problems.push(warning(childPath(at, 'values'), 'In with no values matches nothing: the policy binds no pod'));
+    } else if (x.operator === 'NotIn' && seenIn) {
+      problems.push(warning(at, 'KubeArmor ignores a NotIn after an In; ArmorGate honours it (see docs/kubearmor-differences.md)'));
+    }
+  });
+}
+
+/** Finds two rules of one policy with the same target but different actions. Allow against
+ *  Block or Audit is an error (the policy contradicts itself); Audit against Block is a
+ *  warning (Block always wins, so the Audit rule never shows). */
+class Conflicts {
+  private readonly seen = new Map<string, { action: Action; path: string }>();
+  private readonly problems: Problem[];
+
+  constructor(problems: Problem[]) {
+    this.problems = problems;
+  }
+
+  add(at: string, kind: string, target: string, r: Rec, inherited: Action | undefined): void {
+    const action = (r.action as Action | undefined) ?? inherited ?? 'Block';
+    const sources = arr(r.fromSource).map((s) => rec(s).path).filter((p): p is string => typeof p === 'string');
+    const flags = `${r.readOnly === true ? 'ro' : 'rw'} ${r.ownerOnly === true ? 'owner' : 'any'}`;
+    for (const src of sources.length > 0 ? sources : ['']) {
+      const key = `${kind}\n${target}\n${src}\n${flags}`;
+      const prior = this.seen.get(key);
+      if (prior === undefined) { this.seen.set(key, { action, path: at }); continue; }
+      if (prior.action === action) continue;
+      const from = src === '' ? '' : ` (fromSource ${quote(src, 30)})`;
+      if (prior.action === 'Allow' || action === 'Allow') {
+        this.problems.push(error(at, `${action} contradicts ${prior.action} of ${prior.path} on the same target${from}`));
+      } else {
+        this.problems.push(warning(at, `${action} and ${prior.action} of ${prior.path} on the same target: Block wins${from}`));
+      }
+    }
+  }
+}
