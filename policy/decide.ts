@@ -8,8 +8,8 @@
 //  - fromSource: '' or equal to the acting executable (for an exec: the caller's executable);
 //  - target: path = exact full path; execname = base name of the exec'd path; directory =
 //    the directory itself or a direct child, any descendant when recursive; pattern = glob
-//    on the full path (`*` and `?` within one component, `**` across components, `[...]`
-//    classes); protocol = one of the socket's protocols, or `all`; capability = equal name;
+//    on the full path (policy/glob.ts: `*` and `?` within one component, `**` across
+//    components, classes, {a,b}); protocol = one of the socket's protocols, or `all`; capability = equal name;
 //  - readOnly (file rules): it restricts changes only. An Allow rule matches reads only; a
 //    Block or Audit rule matches changes only (reads of the file stay as they were);
 //  - ownerOnly: an Allow rule matches accesses by the file's owner only; a Block or Audit
@@ -18,6 +18,7 @@
 // path (or execname) > deeper directory > shallower directory > pattern; 3. Block > Audit >
 // Allow. With no matching rule: if any rule of that kind applying to the container is Allow
 // (allow-list mode), the access gets the kind's posture; otherwise it is allowed.
+import { globMatcher } from './glob.ts';
 import type { Action, Posture, Profile, ProfileRule, Protocol, RuleKind } from './types.ts';
 
 export interface Access {
@@ -129,43 +130,18 @@ function inDirectory(path: string | undefined, dir: string, recursive: boolean):
   return slash < 0 || slash === rest.length - 1 ? depth : -1;
 }
 
-const globCache = new Map<string, RegExp>();
+const globCache = new Map<string, (path: string) => boolean>();
+const NEVER = (): boolean => false;
 
-/** Glob of matchPatterns on a full path: `**` any characters, `*` any except '/', `?` one
- *  character except '/', `[...]`/`[!...]` a class; everything else literal. */
+/** matchPatterns glob on a full path, with policy/glob.ts's syntax (the one validation
+ *  checks); a pattern that does not compile matches nothing. */
 export function globMatches(pattern: string, path: string): boolean {
-  let re = globCache.get(pattern);
-  if (re === undefined) {
-    re = globToRegExp(pattern);
+  let m = globCache.get(pattern);
+  if (m === undefined) {
+    const r = globMatcher(pattern);
+    m = r.ok ? r.value : NEVER;
     if (globCache.size > 10_000) globCache.clear();
-    globCache.set(pattern, re);
+    globCache.set(pattern, m);
   }
-  return re.test(path);
-}
-
-function globToRegExp(pattern: string): RegExp {
-  let src = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === '*') {
-      if (pattern[i + 1] === '*') { src += '.*'; i++; } else src += '[^/]*';
-    } else if (c === '?') {
-      src += '[^/]';
-    } else if (c === '[') {
-      const end = pattern.indexOf(']', i + 2);
-      if (end < 0) { src += '\\['; continue; }
-      let body = pattern.slice(i + 1, end);
-      let negate = false;
-      if (body.startsWith('!') || body.startsWith('^')) { negate = true; body = body.slice(1); }
-      src += `[${negate ? '^' : ''}${body.replace(/[\\\]]/g, '\\$&')}]`;
-      i = end;
-    } else {
-      src += c.replace(/[.+^${}()|\\/\]]/g, '\\$&');
-    }
-  }
-  try {
-    return new RegExp(`^${src}$`, 's');
-  } catch {
-    return /(?!)/; // an invalid class matches nothing (validation rejects such patterns)
-  }
+  return m(path);
 }

@@ -79,11 +79,11 @@ for (const row of rows) {
   });
 }
 
-test('globMatches: **, *, ?, classes, literals', () => {
+test('globMatches: **, *, ?, classes, braces, literals; invalid patterns match nothing', () => {
   const cases: [string, string, boolean][] = [
     ['/a/**', '/a/b/c', true], ['/a/*', '/a/b/c', false], ['/a/?', '/a/b', true], ['/a/?', '/a/bc', false],
-    ['/a/[bc]', '/a/c', true], ['/a/[!bc]', '/a/c', false], ['/a.b', '/axb', false], ['/a(b)', '/a(b)', true],
-    ['/home/*/.ssh/*', '/home/u/.ssh/id_rsa', true], ['/x[', '/x[', true],
+    ['/a/[bc]', '/a/c', true], ['/a/[!bc]', '/a/c', false], ['/a.b', '/axb', false], ['/a(b)', '/a(b)', true], ['/a/{b,c}', '/a/c', true],
+    ['/home/*/.ssh/*', '/home/u/.ssh/id_rsa', true], ['/x[', '/x[', false], ['relative', 'relative', false],
   ];
   for (const [p, s, want] of cases) assert.equal(globMatches(p, s), want, `${p} ~ ${s}`);
 });
