@@ -1,4 +1,47 @@
 #!/usr/bin/env bash
-# Builds bpf/*.bpf.c into build/armorgate.bpf.o (owned by the kernel-enforcement work).
+# Builds bpf/*.bpf.c into one CO-RE object, build/armorgate.bpf.o.
+# Installs clang, llvm, libbpf-dev and bpftool with apt-get when missing;
+# generates build/vmlinux.h from /sys/kernel/btf/vmlinux (never committed).
+# Idempotent: does nothing when the object is newer than its sources.
 set -euo pipefail
-echo "build-bpf: no BPF sources yet" >&2
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out="$root/build"
+obj="$out/armorgate.bpf.o"
+mkdir -p "$out"
+
+need=()
+command -v clang >/dev/null 2>&1 || need+=(clang)
+command -v llvm-strip >/dev/null 2>&1 || need+=(llvm)
+[ -f /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
+command -v bpftool >/dev/null 2>&1 || [ -x /usr/sbin/bpftool ] || need+=(bpftool)
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "build-bpf: installing ${need[*]}" >&2
+  if [ "$(id -u)" -ne 0 ]; then echo "build-bpf: need root to apt-get install ${need[*]}" >&2; exit 1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >&2 ||
+    { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >&2; }
+fi
+bpftool=$(command -v bpftool || echo /usr/sbin/bpftool)
+
+if [ ! -s "$out/vmlinux.h" ]; then
+  [ -r /sys/kernel/btf/vmlinux ] || { echo "build-bpf: /sys/kernel/btf/vmlinux missing (kernel without BTF)" >&2; exit 1; }
+  "$bpftool" btf dump file /sys/kernel/btf/vmlinux format c > "$out/vmlinux.h.tmp"
+  mv "$out/vmlinux.h.tmp" "$out/vmlinux.h"
+fi
+
+up_to_date=1
+[ -f "$obj" ] || up_to_date=0
+if [ "$up_to_date" = 1 ]; then
+  for f in "$root"/bpf/*.c "$root"/bpf/*.h "$out/vmlinux.h" "$0"; do
+    [ "$f" -nt "$obj" ] && up_to_date=0
+  done
+fi
+if [ "$up_to_date" = 1 ]; then echo "build-bpf: $obj is up to date" >&2; exit 0; fi
+
+srcs=("$root"/bpf/*.bpf.c)
+if [ "${#srcs[@]}" -ne 1 ]; then echo "build-bpf: expected one bpf/*.bpf.c, found ${#srcs[@]}" >&2; exit 1; fi
+clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -mcpu=v3 \
+  -I"$out" -I"$root/bpf" -Wall -Wno-unused-function -Werror \
+  -c "${srcs[0]}" -o "$obj.tmp"
+llvm-strip -g --strip-unneeded "$obj.tmp" -o "$obj.tmp2" 2>/dev/null && mv "$obj.tmp2" "$obj.tmp" || true
+mv "$obj.tmp" "$obj"
+echo "build-bpf: built $obj" >&2

@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: GPL-2.0 OR Apache-2.0 */
+/*
+ * ArmorGate: every struct, constant and map layout shared between the BPF
+ * programs (bpf/armorgate.bpf.c) and userspace (enforcer/kernel/layout.ts).
+ * test/kernel/layout.test.ts checks the TypeScript offsets against the BTF of
+ * the compiled object, so a change here that is not mirrored there fails.
+ *
+ * Hooks (why these, and how the kernel's 10 cgroup-attachable LSM hooks are spent)
+ * -------------------------------------------------------------------------------
+ * Only the four hot hooks use BPF_LSM_CGROUP slots in cgroup mode (4 of 10):
+ *   bprm_check_security  exec (process rules; bpf_d_path on bprm->file) and the
+ *                        per-task executable cache used by fromSource
+ *   file_open            reads and write-opens (FMODE_WRITE, O_TRUNC), bpf_d_path
+ *   socket_create        network rules (protocols)
+ *   capable              capability rules
+ * Namespace-changing operations are rare, so their hooks are BPF_LSM_MAC
+ * programs in both modes, scoped by the acting task's cgroup exactly as global
+ * mode scopes every hook (cgroup id cache, then the pod-UID name walk):
+ *   path_mknod (create via open(O_CREAT), mknod; path built by a mount-aware
+ *   dentry walk because bpf_d_path is not allowed there), path_mkdir,
+ *   path_rmdir, path_unlink, path_rename, path_link, path_symlink,
+ *   path_truncate, path_chmod, path_chown (bpf_d_path on the directory or path).
+ * Spending one cgroup slot per namespace hook would need 14 slots; merging them
+ * into inode_* hooks would lose the mount (no full path), so it is not done.
+ * Two tracepoints (sched_process_exec, sched_process_fork) keep the executable
+ * cache right after a successful exec and across fork.
+ *
+ * Patterns (matchPatterns) are NOT evaluated in the kernel: userspace cannot
+ * expand a glob over files that do not exist yet, and an unbounded glob is not
+ * verifiable. The enforcer reports pattern rules as not enforced (see
+ * enforcer/kernel/entries.ts). A kind holding a Block pattern still counts as
+ * "has block" so unresolvable paths deny.
+ */
+#ifndef ARMORGATE_H
+#define ARMORGATE_H
+
+#define AG_PATH_MAX      512   /* full path buffer (bytes, NUL included) */
+#define AG_UID_LEN       40    /* pod UID: 36 chars + NUL, padded */
+#define AG_MAX_ENT       8     /* rules sharing one (target, source) key */
+#define AG_MAX_DEPTH     64    /* directory levels looked up per path */
+#define AG_COMM_LEN      16
+
+/* kinds (index into per-kind arrays) */
+#define AG_KIND_PROCESS      0
+#define AG_KIND_FILE         1
+#define AG_KIND_NETWORK      2
+#define AG_KIND_CAPABILITIES 3
+
+/* target types in a rule key */
+#define AG_T_PATH        1   /* exact full path */
+#define AG_T_DIR         2   /* directory, path ends with '/' */
+#define AG_T_EXECNAME    3   /* executable base name */
+#define AG_T_PROTO       4   /* hash = protocol index (AG_P_*) */
+#define AG_T_CAP         5   /* hash = capability number */
+
+/* actions (also the precedence at equal rank: higher wins) */
+#define AG_A_ALLOW  1
+#define AG_A_AUDIT  2
+#define AG_A_BLOCK  3
+
+/* rule entry flags */
+#define AG_F_VALID      0x01
+#define AG_F_READONLY   0x02
+#define AG_F_OWNERONLY  0x04
+#define AG_F_RECURSIVE  0x08
+
+/* protocol indexes (bit positions of the socket's match set) */
+#define AG_P_TCP        0
+#define AG_P_UDP        1
+#define AG_P_ICMP       2
+#define AG_P_ICMPV6     3
+#define AG_P_RAW        4
+#define AG_P_SCTP       5
+#define AG_P_STREAM     6
+#define AG_P_DGRAM      7
+#define AG_P_RDM        8
+#define AG_P_SEQPACKET  9
+#define AG_P_DCCP       10
+#define AG_P_PACKET     11
+#define AG_P_ALL        12
+#define AG_P_COUNT      13
+
+/* hooks reported in events */
+#define AG_H_EXEC       1
+#define AG_H_OPEN       2
+#define AG_H_CREATE     3
+#define AG_H_MKDIR      4
+#define AG_H_RMDIR      5
+#define AG_H_UNLINK     6
+#define AG_H_RENAME     7
+#define AG_H_LINK       8
+#define AG_H_SYMLINK    9
+#define AG_H_TRUNCATE   10
+#define AG_H_CHMOD      11
+#define AG_H_CHOWN      12
+#define AG_H_SOCKET     13
+#define AG_H_CAPABLE    14
+
+/* event types */
+#define AG_EV_DECISION  1
+#define AG_EV_DROPPED   2
+
+#define AG_RULE_POSTURE 0xffffffffu  /* decided by the pod's posture */
+
+/* container masks: bit i = the pod's container i (i < 31); bit 31 = "every
+ * container". A rule naming no container has every bit set; a cgroup whose
+ * container is not known yet has only bit 31, so container-limited rules do
+ * not apply to it (as policy/decide.ts). */
+#define AG_EVERY          0x80000000u
+#define AG_ALL_CONTAINERS 0xffffffffu
+#define AG_MAX_CONTAINERS 31
+
+/* cgroup cache flags */
+#define AG_CG_POD       0x1   /* uid is valid: the cgroup belongs to a pod */
+#define AG_CG_USER      0x2   /* written by userspace (container mask known) */
+
+/* pods map, key: struct ag_uid (the pod UID with '-', NUL padded). The value is
+ * replaced as a whole (hash map update is an RCU swap), which is how a new rule
+ * generation goes live atomically. */
+struct ag_uid {
+	char uid[AG_UID_LEN];
+};
+
+struct ag_pod {
+	__u32 pod_id;          /* stable per pod, chosen by userspace */
+	__u32 gen;             /* live rule generation */
+	__u8 posture[4];       /* per kind: AG_A_AUDIT or AG_A_BLOCK */
+	__u8 has_source[4];    /* per kind: 1 when any rule has a fromSource */
+	__u32 allowlist[4];    /* per kind: container mask where some Allow rule applies */
+	__u32 has_block[4];    /* per kind: container mask where some Block rule applies */
+};
+
+/* rules map */
+struct ag_rule_key {
+	__u64 hash;            /* FNV-1a 64 of the target string, or the number */
+	__u64 src_hash;        /* FNV-1a 64 of fromSource, 0 when none */
+	__u32 pod_id;
+	__u32 gen;
+	__u8 kind;
+	__u8 ttype;
+	__u8 pad[6];
+};
+
+struct ag_rule_ent {
+	__u32 rule_id;         /* index in the pod's profile (process, file, network, capabilities order) */
+	__u32 containers;      /* container bits; AG_ALL_CONTAINERS when the rule names none */
+	__u8 action;
+	__u8 flags;
+	__u8 pad[2];
+};
+
+struct ag_rule_val {
+	char path[AG_PATH_MAX]; /* the full target string, compared on every hit */
+	struct ag_rule_ent ent[AG_MAX_ENT];
+};
+
+/* sources map: a fromSource path known for a pod generation */
+struct ag_src_key {
+	__u64 src_hash;
+	__u32 pod_id;
+	__u32 gen;
+};
+
+struct ag_src_val {
+	char path[AG_PATH_MAX];
+};
+
+/* cgroups map (LRU): cgroup id -> pod */
+struct ag_cgroup {
+	char uid[AG_UID_LEN];
+	__u32 containers;      /* (1 << index) | AG_EVERY when known, AG_EVERY when not */
+	__u32 flags;           /* AG_CG_* */
+};
+
+/* executable cache (LRU), key: tgid. Map exes holds the current executable;
+ * map pending the one bprm_check saw, committed by sched_process_exec. */
+struct ag_exe {
+	char path[AG_PATH_MAX];
+};
+
+/* rate limit (LRU), key: cgroup id */
+struct ag_rate {
+	__u64 window_ns;
+	__u32 count;
+	__u32 dropped;
+};
+
+/* config array map, one element */
+struct ag_config {
+	__u32 rate_per_sec;    /* events per cgroup per second; 0 = unlimited */
+	__u32 fork_layout;     /* sched_process_fork record: 0 comm char[16], 1 __data_loc comm */
+};
+
+/* ring-buffer event */
+struct ag_event {
+	__u64 time_ns;
+	__u64 cgroup_id;
+	__u32 type;            /* AG_EV_* */
+	__u32 pid;
+	__u32 ppid;
+	__u32 uid;
+	__u32 rule_id;         /* AG_RULE_POSTURE when decided by posture */
+	__u32 gen;             /* rule generation that decided */
+	__s32 err;             /* 0 allowed, -EPERM denied */
+	__u32 dropped;         /* AG_EV_DROPPED: events dropped in the last window */
+	__u8 hook;
+	__u8 kind;
+	__u8 action;           /* AG_A_* */
+	__u8 denied;
+	__u8 pad[4];
+	char pod_uid[AG_UID_LEN];
+	char exe[AG_PATH_MAX];
+	char source[AG_PATH_MAX];
+	char target[AG_PATH_MAX];
+};
+
+#endif /* ARMORGATE_H */
