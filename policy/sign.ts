@@ -9,6 +9,17 @@ import { err, ok } from './types.ts';
 import type { PostureSet, Profile, Result } from './types.ts';
 
 export const SIGNATURE_PREFIX = 'hmac-sha256:';
+/** Shortest signing key accepted. */
+export const MIN_SIGNING_KEY_BYTES = 16;
+
+/** The signing key held in a key file's bytes: the bytes without trailing whitespace
+ *  (a final newline is not part of the key), at least 16 of them. */
+export function signingKeyFromBytes(raw: Uint8Array): Result<Uint8Array> {
+  let end = raw.length;
+  while (end > 0 && (raw[end - 1] === 0x0a || raw[end - 1] === 0x0d || raw[end - 1] === 0x20 || raw[end - 1] === 0x09)) end--;
+  if (end < MIN_SIGNING_KEY_BYTES) return err('E_KEY', `signing key is too short (${end} bytes; at least ${MIN_SIGNING_KEY_BYTES} needed)`);
+  return ok(raw.subarray(0, end));
+}
 
 export interface VerifiedProfile {
   profile: Profile;

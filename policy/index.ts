@@ -1,0 +1,20 @@
+// The policy core's public API: what the webhook, the enforcer and the CLI import.
+export * from './types.ts';
+export * from './annotations.ts';
+export { parseDocuments } from './parse.ts';
+export type { ParsedDocument } from './parse.ts';
+export { validatePolicy, isPolicyDocument } from './validate.ts';
+export type { ValidationResult } from './validate.ts';
+export { validatePolicySchema, validateProfileSchema } from './schema.ts';
+export { selectPolicies, parseContainerNames, policyId, podNamespace } from './select.ts';
+export type { Selected } from './select.ts';
+export { canonicalJson, tryCanonicalJson } from './canonical.ts';
+export { encodeProfile, decodeProfileAnnotation, profileDigest } from './profile-codec.ts';
+export type { EncodedProfile } from './profile-codec.ts';
+export { signProfile, verifyAnnotations, signingKeyFromBytes } from './sign.ts';
+export type { VerifiedProfile } from './sign.ts';
+export { DEFAULT_POSTURE, parsePostureSpec, formatPosture, namespacePosture } from './posture.ts';
+export { compile, compileProfile, policyRef, annotationsSize } from './compile.ts';
+export type { CompileOptions, CompileResult } from './compile.ts';
+export { decide, globMatches } from './decide.ts';
+export type { Access, Decision, Verdict } from './decide.ts';
