@@ -1,0 +1,57 @@
+#!/bin/busybox sh
+# Stage 1, the initramfs's /init (busybox, built into the initramfs by test/vm/harness/initramfs.ts):
+# loads the 9p modules listed in /modules/order, mounts the host's root (shared read-only over
+# virtio-9p, tag "hostroot"), mounts proc, sys, dev, tmpfs on /tmp /run /root, securityfs, bpffs and
+# cgroup2 beneath it, then switch_root's into it (the process root becomes the share itself) and runs
+# stage 2: `/bin/sh <ag.stage2> <ag.job>`, both given on the kernel command line.
+bb=/bin/busybox
+fail() {
+  echo "ag-init: FAILED: $*"
+  $bb sleep 1
+  $bb poweroff -f
+}
+$bb mkdir -p /proc /sys /dev /newroot
+$bb mount -t proc proc /proc
+$bb mount -t sysfs sysfs /sys
+$bb mount -t devtmpfs devtmpfs /dev
+
+stage2=
+job=
+for arg in $($bb cat /proc/cmdline); do
+  case "$arg" in
+    ag.stage2=*) stage2="${arg#ag.stage2=}" ;;
+    ag.job=*) job="${arg#ag.job=}" ;;
+  esac
+done
+[ -n "$stage2" ] && [ -n "$job" ] || fail "kernel command line lacks ag.stage2= or ag.job="
+
+if [ -f /modules/order ]; then
+  for m in $($bb cat /modules/order); do
+    $bb insmod "/modules/$m.ko" || fail "insmod $m"
+  done
+fi
+
+# 9p over virtio: the device may take a moment to appear after the driver loads.
+i=0
+until $bb mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose hostroot /newroot 2>/dev/null; do
+  i=$((i + 1))
+  [ "$i" -lt 50 ] || fail "cannot mount the 9p share hostroot"
+  $bb usleep 100000
+done
+
+$bb mount --move /dev /newroot/dev || fail "move /dev"
+$bb mount --move /proc /newroot/proc || fail "move /proc"
+$bb mount --move /sys /newroot/sys || fail "move /sys"
+for d in /tmp /run /root; do
+  $bb mount -t tmpfs -o mode=1777 tmpfs "/newroot$d" || fail "tmpfs on $d"
+done
+$bb chmod 0700 /newroot/root
+$bb mkdir -p /newroot/dev/pts /newroot/dev/shm
+$bb mount -t devpts devpts /newroot/dev/pts
+$bb mount -t tmpfs -o mode=1777 tmpfs /newroot/dev/shm
+$bb mount -t securityfs securityfs /newroot/sys/kernel/security || fail "securityfs"
+$bb mount -t bpf bpf /newroot/sys/fs/bpf || fail "bpffs"
+$bb mount -t cgroup2 cgroup2 /newroot/sys/fs/cgroup || fail "cgroup2"
+$bb ip link set lo up
+
+exec $bb switch_root /newroot /bin/sh "$stage2" "$job"

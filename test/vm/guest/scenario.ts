@@ -1,0 +1,142 @@
+// Scenario API of the VM test harness: how kernel tests are written. STABLE CONTRACT.
+//
+// A suite is a module (NOT named *.test.ts: the host's test runner must not pick it up; use
+// *.scenario.ts or *.vm.ts) that registers scenarios at import time:
+//
+//   import assert from 'node:assert/strict';
+//   import { scenario } from '../guest/scenario.ts';          // path relative to the suite
+//   scenario('raw sockets are refused in the pod cgroup', async (ctx) => {
+//     const cg = await ctx.mkCgroup('kubepods.slice/demo');   // { path, id } (id = cgroup id)
+//     const r = await ctx.runIn(cg, ['python3', '-c', '...']);
+//     assert.equal(r.code, 1, r.stderr);
+//   }, { timeoutMs: 60_000 });
+//
+// A host test file runs suites in the VM, one boot per (kernel, attach mode), every scenario
+// reported as its own node:test subtest:
+//
+//   import { registerVmTests } from '../harness/index.ts';
+//   registerVmTests('kernel enforcement', { suites: ['test/vm/enforce.scenario.ts'] });
+//
+// Inside the guest: the host's root is the guest's root, read-only (so the project, node,
+// node_modules, libbpf and build/ are all at their host paths); /tmp, /run, /root are tmpfs;
+// securityfs, bpffs (/sys/fs/bpf) and cgroup2 (/sys/fs/cgroup) are mounted; `lo` is up; there
+// is no other network. The guest kernel's modules are under /lib/modules, so `modprobe` works.
+// Everything runs as root. A scenario fails when it throws (use node:assert) or times out (default
+// 60 s under TCG); the runner goes on with the next scenario and always powers the guest off.
+// After each scenario, whatever it set up is undone: deferred functions (last first), processes
+// it started (killed), cgroups it created (cgroup.kill, then rmdir), tmpfs it mounted, ctx.tmp.
+//
+// runIn/startIn put the process in the cgroup BEFORE it execs argv: `/bin/sh` (dash, whose real
+// path is /usr/bin/dash) writes its own pid into <cgroup>/cgroup.procs and then execs argv, so for
+// fromSource rules the source of argv[0]'s exec is /usr/bin/dash; with `uid`/`gid` the chain is
+// dash → /usr/bin/setpriv → argv. Processes started with a null cgroup stay in the runner's cgroup
+// (the root cgroup) and are spawned directly.
+import type { ChildProcess } from 'node:child_process';
+import type { AttachMode, KernelSeries } from './protocol.ts';
+
+export type { AttachMode, KernelSeries } from './protocol.ts';
+
+export interface Cgroup {
+  /** Absolute path under /sys/fs/cgroup. */
+  path: string;
+  /** The cgroup id (the directory's inode number), as bpf_get_current_cgroup_id() returns it. */
+  id: bigint;
+}
+
+export interface RunOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Written to the process's stdin, which is then closed (stdin is /dev/null otherwise). */
+  input?: string | Uint8Array;
+  /** Kill (SIGKILL) the process after this long; default 30 s. */
+  timeoutMs?: number;
+  /** Run as this uid/gid (supplementary groups cleared), through setpriv. */
+  uid?: number;
+  gid?: number;
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Started {
+  pid: number;
+  child: ChildProcess;
+  /** Settles when the process exits (never rejects; a spawn failure gives code null, stderr set). */
+  done: Promise<RunResult>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+export interface MountOptions {
+  /** Start the tmpfs with a copy of what the directory held (default: empty). */
+  keepContents?: boolean;
+}
+
+export interface ScenarioContext {
+  /** The guest kernel's release, e.g. '6.12.117+deb12-amd64'. */
+  kernel: string;
+  kernelSeries: KernelSeries;
+  /** Attach mode the host asked for ('cgroup': BPF_LSM_CGROUP, 'global': BPF_LSM_MAC by cgroup id). */
+  attachMode: AttachMode;
+  /** Project root (same path as on the host). */
+  root: string;
+  /** A fresh empty directory on tmpfs, removed after the scenario. */
+  tmp: string;
+  /** The environment the host passed in (runSuite's env), also in process.env. */
+  env: Record<string, string>;
+  /** Aborted when the scenario times out. */
+  signal: AbortSignal;
+  /** Creates (mkdir -p) a cgroup v2 directory under /sys/fs/cgroup; removed after the scenario. */
+  mkCgroup(relPath: string): Promise<Cgroup>;
+  /** Runs argv to completion inside the cgroup (see the note above on how). */
+  runIn(cgroup: Cgroup | string | null, argv: string[], opts?: RunOptions): Promise<RunResult>;
+  /** Starts argv inside the cgroup and returns at once (for daemons); killed after the scenario. */
+  startIn(cgroup: Cgroup | string | null, argv: string[], opts?: RunOptions): Started;
+  /**
+   * Mounts a tmpfs over dir (for fixtures under the read-only root, e.g. /etc/ssl, /srv). A dir
+   * that does not exist (e.g. /etc/pki) is created after making its nearest existing ancestor
+   * writable (a tmpfs holding a copy of it; never '/'). Unmounted after the scenario.
+   */
+  mountTmpfs(dir: string, opts?: MountOptions): Promise<void>;
+  /** Loads a module of the guest kernel (modprobe). */
+  modprobe(name: string): Promise<void>;
+  /** Registers a clean-up step, run after the scenario (last registered first). */
+  defer(fn: () => void | Promise<void>): void;
+  /** Adds a line to the scenario's output (shown on failure) and to the guest console. */
+  log(...args: unknown[]): void;
+  /** Sends a structured event to the host (runSuite's onEvent; e.g. benchmark figures). */
+  emit(name: string, data: unknown): void;
+}
+
+export interface ScenarioOptions {
+  timeoutMs?: number;
+}
+
+export interface RegisteredScenario {
+  name: string;
+  suite: string;
+  fn: (ctx: ScenarioContext) => Promise<void>;
+  timeoutMs: number | undefined;
+}
+
+const registry: RegisteredScenario[] = [];
+let currentSuite = '(unknown suite)';
+
+/** Registers a scenario of the suite module being imported. Names must be unique per boot. */
+export function scenario(name: string, fn: (ctx: ScenarioContext) => Promise<void>, opts: ScenarioOptions = {}): void {
+  if (registry.some((s) => s.name === name)) throw new Error(`scenario ${JSON.stringify(name)} is registered twice`);
+  registry.push({ name, suite: currentSuite, fn, timeoutMs: opts.timeoutMs });
+}
+
+/** For the runner: the suite whose module is being imported now. */
+export function setCurrentSuite(suite: string): void {
+  currentSuite = suite;
+}
+
+/** For the runner: every scenario registered so far, in registration order. */
+export function registeredScenarios(): readonly RegisteredScenario[] {
+  return registry;
+}

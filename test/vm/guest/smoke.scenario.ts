@@ -1,0 +1,70 @@
+// The harness's self-test, run in the guest by test/vm/smoke.test.ts: the guest is what kernel
+// tests expect (BPF LSM active, BTF, cgroup2, bpffs, the share as the process root), and the
+// scenario API does what scenario.ts promises.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { scenario } from './scenario.ts';
+
+function mountOf(point: string): { fstype: string; options: string } | undefined {
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const f = line.split(' ');
+    const sep = f.indexOf('-');
+    if (f[4] === point && sep > 0) return { fstype: f[sep + 1] as string, options: `${f[5]},${f[sep + 3]}` };
+  }
+  return undefined;
+}
+
+scenario('guest: bpf is an active LSM and BTF is present', async (ctx) => {
+  const lsm = readFileSync('/sys/kernel/security/lsm', 'utf8').trim();
+  ctx.log(`lsm: ${lsm}`);
+  assert.ok(lsm.split(',').includes('bpf'), `bpf missing from /sys/kernel/security/lsm (${lsm})`);
+  assert.ok(statSync('/sys/kernel/btf/vmlinux').size > 1_000_000, 'BTF at /sys/kernel/btf/vmlinux');
+  assert.match(ctx.kernel, ctx.kernelSeries === '6.12' ? /^6\.12\./ : /^6\.1\.0-/);
+});
+
+scenario('guest: the share is the process root, read-only, with securityfs, bpffs, cgroup2 and tmpfs mounted', async (ctx) => {
+  const rootMount = mountOf('/');
+  assert.equal(rootMount?.fstype, '9p', `/ is ${JSON.stringify(rootMount)}`);
+  assert.match(rootMount?.options ?? '', /\bro\b/);
+  // switch_root, not chroot: the process root is the mount's root, so kernel paths have no prefix.
+  assert.equal(readlinkSync('/proc/self/root'), '/');
+  assert.equal(mountOf('/sys/fs/cgroup')?.fstype, 'cgroup2');
+  assert.equal(mountOf('/sys/fs/bpf')?.fstype, 'bpf');
+  assert.equal(mountOf('/sys/kernel/security')?.fstype, 'securityfs');
+  for (const d of ['/tmp', '/run', '/root']) assert.equal(mountOf(d)?.fstype, 'tmpfs', d);
+  assert.ok(existsSync(join(ctx.root, 'package.json')), 'the project is visible at its host path');
+  assert.throws(() => writeFileSync(join(ctx.root, '.vm-write-probe'), 'x'), /EROFS/);
+});
+
+scenario('api: runIn puts the process in the cgroup before it execs', async (ctx) => {
+  const cg = await ctx.mkCgroup('ag-smoke/pod');
+  assert.equal(cg.id, statSync(cg.path, { bigint: true }).ino);
+  const r = await ctx.runIn(cg, ['cat', '/proc/self/cgroup']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), '0::/ag-smoke/pod');
+  const outside = await ctx.runIn(null, ['cat', '/proc/self/cgroup']);
+  assert.equal(outside.stdout.trim(), '0::/');
+  const asNobody = await ctx.runIn(cg, ['id', '-u'], { uid: 65534, gid: 65534 });
+  assert.equal(asNobody.stdout.trim(), '65534', asNobody.stderr);
+  const withInput = await ctx.runIn(cg, ['cat'], { input: 'hello' });
+  assert.equal(withInput.stdout, 'hello');
+});
+
+scenario('api: mountTmpfs gives writable fixtures over the read-only root', async (ctx) => {
+  await ctx.mountTmpfs('/srv');
+  writeFileSync('/srv/fixture', 'x');
+  await ctx.mountTmpfs('/etc/ssl', { keepContents: true });
+  assert.ok(existsSync('/etc/ssl/openssl.cnf'), 'contents kept');
+  writeFileSync('/etc/ssl/new', 'x');
+  await ctx.mountTmpfs('/etc/pki');
+  writeFileSync('/etc/pki/new', 'x');
+  assert.ok(existsSync('/etc/hostname') || existsSync('/etc/passwd'), '/etc keeps its contents');
+  ctx.log('fixtures written under /srv, /etc/ssl and /etc/pki');
+});
+
+scenario('api: clean-up removed the previous scenarios\' cgroups and mounts', async () => {
+  assert.ok(!existsSync('/sys/fs/cgroup/ag-smoke'), 'cgroup left behind');
+  assert.ok(!existsSync('/srv/fixture'), '/srv tmpfs left mounted');
+  assert.ok(!existsSync('/etc/pki'), '/etc tmpfs left mounted');
+});
