@@ -94,35 +94,46 @@ function validateUnsafe(doc: unknown): ValidationResult {
 
 interface Measure { problem: Problem | null; hasNull: boolean }
 
-/** Walks the document once: depth, node count and text size limits; whether any null is in it. */
+/** Walks the document once: depth, node count and text size limits; whether any null is in it.
+ *  The path of the current value is kept as a stack of keys and spelled out only on a problem. */
 function measure(doc: Rec): Measure {
   let nodes = 0;
   let chars = 0;
   let hasNull = false;
   let problem: Problem | null = null;
-  const walk = (v: unknown, path: string, depth: number): void => {
-    if (problem !== null) return;
+  const keys: (string | number)[] = [];
+  const fail = (message: string): void => {
+    problem = error(keys.reduce<string>((p, k) => childPath(p, k), ''), message);
+  };
+  const walk = (v: unknown, depth: number): void => {
     if (++nodes > LIMITS.nodes) { problem = error('', `policy too large: more than ${LIMITS.nodes} values`); return; }
     if (v === null) { hasNull = true; return; }
     if (typeof v === 'string') {
       chars += v.length;
-      if (chars > LIMITS.textChars) problem = error(path, `policy too large: more than ${LIMITS.textChars} characters of text`);
+      if (chars > LIMITS.textChars) fail(`policy too large: more than ${LIMITS.textChars} characters of text`);
       return;
     }
     if (typeof v !== 'object') return;
-    if (depth >= LIMITS.depth) { problem = error(path, `nested deeper than ${LIMITS.depth} levels`); return; }
+    if (depth >= LIMITS.depth) { fail(`nested deeper than ${LIMITS.depth} levels`); return; }
     if (Array.isArray(v)) {
-      for (let i = 0; i < v.length && problem === null; i++) walk(v[i], childPath(path, i), depth + 1);
+      for (let i = 0; i < v.length; i++) {
+        keys.push(i);
+        walk(v[i], depth + 1);
+        if (problem !== null) return;
+        keys.pop();
+      }
       return;
     }
     for (const k in v) {
       if (!Object.hasOwn(v, k)) continue;
       chars += k.length;
-      walk((v as Rec)[k], childPath(path, k), depth + 1);
+      keys.push(k);
+      walk((v as Rec)[k], depth + 1);
       if (problem !== null) return;
+      keys.pop();
     }
   };
-  walk(doc, '', 0);
+  walk(doc, 0);
   return { problem, hasNull };
 }
 
