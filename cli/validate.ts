@@ -1,9 +1,130 @@
-// Placeholder until its owner lands it: `armorgate validate` reports that it is not built yet.
+// `armorgate validate PATH...`: checks KubeArmor policy files offline, as the webhook would.
+// PATHs are files, or folders searched recursively for .yaml, .yml and .json. Prints on
+// stdout one line per problem:
+//   FILE#N: FIELD.PATH: message              (N: 1-based document index in the file)
+//   FILE#N: warning: FIELD.PATH: message
+// (a problem of the whole document, such as YAML that does not parse, has no FIELD.PATH),
+// then `N documents, N invalid, N warnings`. Documents that are not KubeArmor policies are
+// skipped with a warning. Exit 0 when every document is valid (warnings allowed), 1 when
+// any is invalid, 2 for a usage error or a path that cannot be read.
 import { Command } from 'commander';
+import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Problem } from '../policy/types.ts';
+
+const EXTENSIONS = ['.yaml', '.yml', '.json'];
 
 export function command(): Command {
-  return new Command('validate').description('not built yet').allowUnknownOption().action(() => {
-    process.stderr.write('armorgate validate: not built yet\n');
-    process.exitCode = 2;
-  });
+  return new Command('validate')
+    .description('validate KubeArmor policies (files, or folders searched for .yaml, .yml, .json)')
+    .argument('<paths...>', 'policy files or folders')
+    .action(async (paths: string[]) => {
+      process.exitCode = await run(paths);
+    });
+}
+
+/** Files to validate, in a stable order, and the paths that could not be read. */
+export function collectFiles(paths: readonly string[]): { files: string[]; unreadable: string[] } {
+  const files: string[] = [];
+  const unreadable: string[] = [];
+  const visited = new Set<string>(); // real paths of folders, against symlink loops
+  const walk = (dir: string): void => {
+    let real: string;
+    let entries: string[];
+    try {
+      real = realpathSync(dir);
+      if (visited.has(real)) return;
+      visited.add(real);
+      entries = readdirSync(dir).sort();
+    } catch (e) {
+      unreadable.push(`${dir}: ${reason(e)}`);
+      return;
+    }
+    for (const name of entries) {
+      const p = join(dir, name);
+      let st;
+      try {
+        st = statSync(p);
+      } catch (e) {
+        unreadable.push(`${p}: ${reason(e)}`);
+        continue;
+      }
+      if (st.isDirectory()) walk(p);
+      else if (st.isFile() && EXTENSIONS.some((x) => name.toLowerCase().endsWith(x))) files.push(p);
+    }
+  };
+  for (const p of paths) {
+    try {
+      const st = statSync(p);
+      if (st.isDirectory()) walk(p);
+      else files.push(p);
+    } catch (e) {
+      unreadable.push(`${p}: ${reason(e)}`);
+    }
+  }
+  return { files, unreadable };
+}
+
+function reason(e: unknown): string {
+  const code = (e as { code?: unknown }).code;
+  if (code === 'ENOENT') return 'no such file or folder';
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** One output line for a problem of document N of FILE. */
+export function formatProblem(file: string, index: number, p: Problem): string {
+  return `${file}#${index}: ${p.level === 'warning' ? 'warning: ' : ''}${p.path === '' ? '' : `${p.path}: `}${p.message}`;
+}
+
+async function run(paths: string[]): Promise<number> {
+  const { parseDocuments } = await import('../policy/parse.ts');
+  const { isPolicyDocument, nullFromSourceWarnings, validatePolicy } = await import('../policy/validate.ts');
+  const { files, unreadable } = collectFiles(paths);
+  let documents = 0;
+  let invalid = 0;
+  let warnings = 0;
+  for (const file of files) {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(file);
+    } catch (e) {
+      unreadable.push(`${file}: ${reason(e)}`);
+      continue;
+    }
+    const lines: string[] = [];
+    for (const doc of parseDocuments(bytes)) {
+      if (doc.error !== undefined) {
+        documents++;
+        invalid++;
+        lines.push(`${file}#${doc.index}: ${doc.error.message}`);
+        continue;
+      }
+      if (doc.value === null) continue; // an empty document (a stray `---`)
+      documents++;
+      if (!isPolicyDocument(doc.value)) {
+        warnings++;
+        lines.push(formatProblem(file, doc.index, { level: 'warning', path: 'kind', message: `not a KubeArmor policy (${describeKind(doc.value)}); skipped` }));
+        continue;
+      }
+      const result = validatePolicy(doc.value);
+      const problems = [...result.problems, ...nullFromSourceWarnings(doc.nullFromSource)];
+      for (const p of problems) {
+        if (p.level === 'warning') warnings++;
+        lines.push(formatProblem(file, doc.index, p));
+      }
+      if (result.policy === null) invalid++;
+    }
+    if (lines.length > 0) process.stdout.write(lines.join('\n') + '\n');
+  }
+  for (const u of unreadable) process.stderr.write(`armorgate validate: cannot read ${u}\n`);
+  process.stdout.write(`${documents} documents, ${invalid} invalid, ${warnings} warnings\n`);
+  if (unreadable.length > 0) return 2;
+  return invalid > 0 ? 1 : 0;
+}
+
+function describeKind(v: unknown): string {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return `a ${Array.isArray(v) ? 'list' : typeof v}, not a mapping`;
+  const kind = (v as Record<string, unknown>).kind;
+  return kind === undefined ? 'no kind' : `kind ${JSON.stringify(kind)}`;
 }
