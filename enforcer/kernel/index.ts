@@ -1,0 +1,451 @@
+// The kernel enforcement API the node enforcer codes against: load and attach the
+// BPF-LSM programs, keep each pod's rules in the maps, deliver ring-buffer events.
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { err, ok, type Profile, type ProfileRule, type Result, type RuleKind } from '../../policy/types.ts';
+import { CAPABILITIES, profileEntries, type Encoded } from './entries.ts';
+import {
+  AG_EVERY, AG_MAX_CONTAINERS, CG_FLAG, EV, HOOKS, LAYOUT, PROTO, RULE_POSTURE,
+  decodeCgroup, decodeEvent, decodePod, decodeRuleKey, decodeSrcKey, encodeCgroup, encodeConfig, encodeUid, u64Key,
+} from './layout.ts';
+import { batchOpts, check, libbpf, ringBufferNew, type BpfError } from './libbpf.ts';
+import {
+  DEFAULT_OBJECT, DEFAULT_PIN_DIR, attachAll, closeFd, dropOldLinks, findKubepods, forkLayout, loadObject, noKubepods,
+  openDir, pickMode, programsFor, type AttachMode, type Loaded,
+} from './loader.ts';
+
+export type { AttachMode } from './loader.ts';
+export { pickMode } from './loader.ts';
+
+export interface KernelOptions {
+  attachMode: 'auto' | AttachMode;
+  /** default /sys/fs/cgroup; kubepods hierarchy found beneath for cgroup mode */
+  cgroupRoot: string;
+  /** default /sys/fs/bpf/armorgate */
+  pinDir?: string;
+  /** default <project>/build/armorgate.bpf.o */
+  objectPath?: string;
+  /** events per cgroup per second before the kernel drops (and counts) them; default 200, 0 unlimited */
+  eventRatePerSec?: number;
+  /** ring-buffer poll period in ms; default 20 */
+  pollMs?: number;
+}
+
+export interface PodBinding {
+  uid: string;
+  namespace: string;
+  name: string;
+  profile: Profile;
+  containers: { name: string; cgroupId?: bigint }[];
+}
+
+export interface KernelEvent {
+  type: 'decision' | 'dropped';
+  cgroupId: bigint;
+  podUid: string | null;
+  pid: number;
+  ppid: number;
+  uid: number;
+  exe: string;
+  source: string;
+  target: string;
+  hook: string;
+  kind: RuleKind;
+  action: 'Audit' | 'Block' | 'Allow';
+  denied: boolean;
+  errno: number;
+  /** null: decided by posture (DefaultPosture) */
+  rule: ProfileRule | null;
+  dropped?: number;
+  timeNs: bigint;
+}
+
+export interface Kernel {
+  readonly mode: AttachMode;
+  /** load or atomically replace; works before the pod's cgroup exists */
+  setPod(b: PodBinding): Result<void>;
+  removePod(uid: string): Result<void>;
+  /** drop cached cgroup entries no longer alive; returns count removed */
+  sweep(liveCgroupIds: ReadonlySet<bigint>): Result<number>;
+  counts(): Result<{ pods: number; rules: number; cgroups: number }>;
+  /** ring buffer polled without blocking the event loop */
+  onEvent(cb: (e: KernelEvent) => void): void;
+  /** keeps pins: protection stays */
+  close(): void;
+}
+
+const KINDS: RuleKind[] = ['process', 'file', 'network', 'capabilities'];
+const ACTIONS: ('Allow' | 'Audit' | 'Block')[] = ['Allow', 'Allow', 'Audit', 'Block'];
+const PROTO_NAMES = Object.entries(PROTO).sort((a, b) => a[1] - b[1]).map(([n]) => n);
+const CAP_NAMES = new Map(Object.entries(CAPABILITIES).map(([n, v]) => [v, n]));
+
+interface PodState {
+  podId: number;
+  gen: number;
+  /** rule tables of the live and the previous generation (late events) */
+  rules: Map<number, ProfileRule[]>;
+  keys: { rules: Buffer[]; sources: Buffer[] } | null; // null: adopted, keys found by scan
+  cgroups: bigint[];
+}
+
+function formatTarget(hook: string, target: string): string {
+  const n = Number(target);
+  if (hook === 'socket' && Number.isInteger(n)) {
+    return PROTO_NAMES.filter((_, i) => (n & (1 << i)) !== 0 && PROTO_NAMES[i] !== 'all').join(',');
+  }
+  if (hook === 'capable' && Number.isInteger(n)) return `CAP_${(CAP_NAMES.get(n) ?? String(n)).toUpperCase()}`;
+  return target;
+}
+
+class BpfKernel implements Kernel {
+  readonly mode: AttachMode;
+  private readonly pods = new Map<string, PodState>();
+  private readonly listeners: ((e: KernelEvent) => void)[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private readonly fds: Record<string, number>;
+  private readonly loaded: Loaded;
+  private readonly links: unknown[];
+  private readonly rb: { consume: () => number; free: () => void };
+
+  constructor(mode: AttachMode, loaded: Loaded, links: unknown[], rb: { consume: () => number; free: () => void }, pollMs: number) {
+    this.mode = mode;
+    this.loaded = loaded;
+    this.links = links;
+    this.rb = rb;
+    this.fds = Object.fromEntries([...loaded.maps].map(([n, m]) => [n, m.fd]));
+    this.adopt();
+    this.timer = setInterval(() => this.poll(), pollMs);
+    this.timer.unref();
+  }
+
+  /** Pods already in pinned maps (a restarted enforcer): keep them, keys found by scan when replaced. */
+  private adopt(): void {
+    for (const [k, v] of this.entries('pods', LAYOUT.ag_uid.size, LAYOUT.ag_pod.size)) {
+      const uid = k.toString('utf8', 0, Math.max(0, k.indexOf(0)));
+      const p = decodePod(v);
+      this.pods.set(uid, { podId: p.podId, gen: p.gen, rules: new Map(), keys: null, cgroups: [] });
+    }
+  }
+
+  /** All entries of a map (key, value) through get_next_key + lookup. */
+  private *entries(map: string, keySize: number, valueSize: number): Generator<[Buffer, Buffer]> {
+    const lr = libbpf();
+    if (!lr.ok) return;
+    const l = lr.value;
+    const fd = this.fds[map]!;
+    let prev: Buffer | null = null;
+    for (;;) {
+      const next = Buffer.alloc(keySize);
+      if (l.bpf_map_get_next_key(fd, prev, next) !== 0) return;
+      const val = Buffer.alloc(valueSize);
+      if (l.bpf_map_lookup_elem(fd, next, val) === 0) yield [next, val];
+      prev = next;
+    }
+  }
+
+  private keys(map: string, keySize: number): Buffer[] {
+    const lr = libbpf();
+    if (!lr.ok) return [];
+    const l = lr.value;
+    const fd = this.fds[map]!;
+    const out: Buffer[] = [];
+    let prev: Buffer | null = null;
+    for (;;) {
+      const next = Buffer.alloc(keySize);
+      if (l.bpf_map_get_next_key(fd, prev, next) !== 0) return out;
+      out.push(next);
+      prev = next;
+    }
+  }
+
+  private updateBatch(map: string, items: readonly Encoded[]): Result<void, BpfError> {
+    if (items.length === 0) return ok(undefined);
+    const lr = libbpf();
+    if (!lr.ok) return lr;
+    const l = lr.value;
+    const fd = this.fds[map]!;
+    const chunk = 4096;
+    for (let i = 0; i < items.length; i += chunk) {
+      const part = items.slice(i, i + chunk);
+      const keys = Buffer.concat(part.map((e) => e.key));
+      const vals = Buffer.concat(part.map((e) => e.value));
+      const count = new Uint32Array([part.length]);
+      const rc = l.bpf_map_update_batch(fd, keys, vals, count, batchOpts());
+      if (rc < 0) {
+        // kernels without batch ops for this map type: one by one
+        for (const e of part.slice(count[0] ?? 0)) {
+          const r = check(`update ${map}`, l.bpf_map_update_elem(fd, e.key, e.value, 0n));
+          if (!r.ok) return r;
+        }
+      }
+    }
+    return ok(undefined);
+  }
+
+  private deleteBatch(map: string, keys: readonly Buffer[]): void {
+    if (keys.length === 0) return;
+    const lr = libbpf();
+    if (!lr.ok) return;
+    const l = lr.value;
+    const fd = this.fds[map]!;
+    const chunk = 4096;
+    for (let i = 0; i < keys.length; i += chunk) {
+      const part = keys.slice(i, i + chunk);
+      const count = new Uint32Array([part.length]);
+      const rc = l.bpf_map_delete_batch(fd, Buffer.concat(part), count, batchOpts());
+      if (rc < 0) for (const k of part) l.bpf_map_delete_elem(fd, k); // ENOENT of some key stops a batch
+    }
+  }
+
+  /** rule and source keys of a pod generation, found by scanning (adopted pods) */
+  private scanKeys(podId: number, gen: number): { rules: Buffer[]; sources: Buffer[] } {
+    const rules = this.keys('rules', LAYOUT.ag_rule_key.size).filter((k) => { const d = decodeRuleKey(k); return d.podId === podId && d.gen === gen; });
+    const sources = this.keys('sources', LAYOUT.ag_src_key.size).filter((k) => { const d = decodeSrcKey(k); return d.podId === podId && d.gen === gen; });
+    return { rules, sources };
+  }
+
+  private freePodId(): number {
+    const used = new Set([...this.pods.values()].map((p) => p.podId));
+    for (let i = 1; ; i++) if (!used.has(i)) return i;
+  }
+
+  setPod(b: PodBinding): Result<void> {
+    if (this.closed) return err('E_CLOSED', 'kernel is closed');
+    if (!/^[0-9a-fA-F-]{36}$/.test(b.uid)) return err('E_POD_UID', `pod UID ${JSON.stringify(b.uid)} is not a 36-character UID`, 'metadata.uid');
+    const uid = b.uid.toLowerCase();
+    const prev = this.pods.get(uid);
+    const podId = prev?.podId ?? this.freePodId();
+    const gen = ((prev?.gen ?? 0) + 1) >>> 0;
+    const containers = b.containers.map((c) => c.name);
+    const er = profileEntries(b.profile, { podId, gen, containers });
+    if (!er.ok) return er;
+    const e = er.value;
+    // 1. the new generation's rules, not yet live
+    let r = this.updateBatch('sources', e.sources);
+    if (!r.ok) return r;
+    r = this.updateBatch('rules', e.rules);
+    if (!r.ok) { this.deleteBatch('rules', e.rules.map((x) => x.key)); this.deleteBatch('sources', e.sources.map((x) => x.key)); return r; }
+    // 2. flip: one RCU swap of the pod value makes the new generation live
+    const lr = libbpf();
+    if (!lr.ok) return lr;
+    const pr = check('update pods', lr.value.bpf_map_update_elem(this.fds.pods!, encodeUid(uid), e.pod, 0n));
+    if (!pr.ok) { this.deleteBatch('rules', e.rules.map((x) => x.key)); this.deleteBatch('sources', e.sources.map((x) => x.key)); return pr; }
+    // 3. the old generation goes
+    if (prev) {
+      const old = prev.keys ?? this.scanKeys(prev.podId, prev.gen);
+      this.deleteBatch('rules', old.rules);
+      this.deleteBatch('sources', old.sources);
+    }
+    // 4. container cgroups userspace already knows
+    const cgroups: bigint[] = [];
+    const cgItems: Encoded[] = [];
+    b.containers.forEach((c, i) => {
+      if (c.cgroupId === undefined) return;
+      const mask = i < AG_MAX_CONTAINERS ? ((1 << i) | AG_EVERY) >>> 0 : AG_EVERY;
+      cgItems.push({ key: u64Key(c.cgroupId), value: encodeCgroup(uid, mask, CG_FLAG.pod | CG_FLAG.user) });
+      cgroups.push(c.cgroupId);
+    });
+    r = this.updateBatch('cgroups', cgItems);
+    if (!r.ok) return r;
+    const tables = new Map<number, ProfileRule[]>();
+    if (prev?.rules.has(prev.gen)) tables.set(prev.gen, prev.rules.get(prev.gen)!);
+    tables.set(gen, e.plan.rules);
+    this.pods.set(uid, { podId, gen, rules: tables, keys: { rules: e.rules.map((x) => x.key), sources: e.sources.map((x) => x.key) }, cgroups });
+    return ok(undefined);
+  }
+
+  removePod(uid0: string): Result<void> {
+    if (this.closed) return err('E_CLOSED', 'kernel is closed');
+    const uid = uid0.toLowerCase();
+    const prev = this.pods.get(uid);
+    if (!prev) return ok(undefined);
+    const lr = libbpf();
+    if (!lr.ok) return lr;
+    lr.value.bpf_map_delete_elem(this.fds.pods!, encodeUid(uid));
+    const old = prev.keys ?? this.scanKeys(prev.podId, prev.gen);
+    this.deleteBatch('rules', old.rules);
+    this.deleteBatch('sources', old.sources);
+    // cached cgroups of this pod (kernel-resolved or told)
+    const cg: Buffer[] = [];
+    for (const [k, v] of this.entries('cgroups', 8, LAYOUT.ag_cgroup.size)) if (decodeCgroup(v).uid === uid) cg.push(k);
+    this.deleteBatch('cgroups', cg);
+    this.pods.delete(uid);
+    return ok(undefined);
+  }
+
+  sweep(live: ReadonlySet<bigint>): Result<number> {
+    if (this.closed) return err('E_CLOSED', 'kernel is closed');
+    const dead: Buffer[] = [];
+    for (const [k, v] of this.entries('cgroups', 8, LAYOUT.ag_cgroup.size)) {
+      if ((decodeCgroup(v).flags & CG_FLAG.pod) && !live.has(k.readBigUInt64LE(0))) dead.push(k);
+    }
+    this.deleteBatch('cgroups', dead);
+    return ok(dead.length);
+  }
+
+  counts(): Result<{ pods: number; rules: number; cgroups: number }> {
+    if (this.closed) return err('E_CLOSED', 'kernel is closed');
+    return ok({
+      pods: this.keys('pods', LAYOUT.ag_uid.size).length,
+      rules: this.keys('rules', LAYOUT.ag_rule_key.size).length,
+      cgroups: [...this.entries('cgroups', 8, LAYOUT.ag_cgroup.size)].filter(([, v]) => decodeCgroup(v).flags & CG_FLAG.pod).length,
+    });
+  }
+
+  onEvent(cb: (e: KernelEvent) => void): void {
+    this.listeners.push(cb);
+  }
+
+  /** decoded event for a raw ring-buffer record (exported for tests through decode) */
+  toEvent(buf: Buffer): KernelEvent | null {
+    const raw = decodeEvent(buf);
+    if (!raw) return null;
+    const uid = raw.podUid || null;
+    const hook = HOOKS[raw.hook] ?? String(raw.hook);
+    const rule = raw.ruleId === RULE_POSTURE ? null : (uid ? this.pods.get(uid)?.rules.get(raw.gen)?.[raw.ruleId] ?? null : null);
+    const ev: KernelEvent = {
+      type: raw.type === EV.dropped ? 'dropped' : 'decision',
+      cgroupId: raw.cgroupId, podUid: uid, pid: raw.pid, ppid: raw.ppid, uid: raw.uid,
+      exe: raw.exe, source: raw.source, target: formatTarget(hook, raw.target), hook,
+      kind: KINDS[raw.kind & 3]!, action: ACTIONS[raw.action & 3]!, denied: raw.denied !== 0,
+      errno: raw.err < 0 ? -raw.err : raw.err, rule, timeNs: raw.timeNs,
+    };
+    if (raw.type === EV.dropped) ev.dropped = raw.dropped;
+    return ev;
+  }
+
+  private pending: Buffer[] = [];
+
+  /** called by the ring-buffer callback, inside consume() */
+  push(buf: Buffer): void {
+    this.pending.push(buf);
+  }
+
+  private poll(): void {
+    if (this.closed) return;
+    this.rb.consume();
+    const batch = this.pending;
+    this.pending = [];
+    for (const b of batch) {
+      const e = this.toEvent(b);
+      if (!e) continue;
+      for (const l of this.listeners) {
+        try { l(e); } catch { /* a listener's error never stops delivery */ }
+      }
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.poll();
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.rb.free();
+    const lr = libbpf();
+    if (!lr.ok) return;
+    // closes our fds; pinned links and maps stay, so protection stays
+    for (const link of this.links) lr.value.bpf_link__destroy(link);
+    lr.value.bpf_object__close(this.loaded.obj);
+  }
+}
+
+export async function openKernel(o: KernelOptions): Promise<Result<Kernel>> {
+  await Promise.resolve();
+  const mode = pickMode(o.attachMode);
+  const pinDir = o.pinDir ?? DEFAULT_PIN_DIR;
+  const objectPath = o.objectPath ?? DEFAULT_OBJECT;
+  const progs = programsFor(mode);
+  let kubepodsFd = -1;
+  if (mode === 'cgroup') {
+    const kp = findKubepods(o.cgroupRoot || '/sys/fs/cgroup');
+    if (kp === null) return noKubepods(o.cgroupRoot);
+    const fr = openDir(kp);
+    if (!fr.ok) return fr;
+    kubepodsFd = fr.value;
+  }
+  const lr = loadObject(objectPath, [...progs.cgroup, ...progs.lsm, ...progs.tracepoint], pinDir);
+  if (!lr.ok) { closeFd(kubepodsFd); return lr; }
+  const loaded = lr.value;
+  const lib = libbpf();
+  if (!lib.ok) return lib;
+  const cfgFd = loaded.maps.get('agconfig')!.fd;
+  const zero = Buffer.alloc(4);
+  const cr = check('update agconfig', lib.value.bpf_map_update_elem(cfgFd, zero, encodeConfig(o.eventRatePerSec ?? 200, forkLayout()), 0n));
+  if (!cr.ok) { lib.value.bpf_object__close(loaded.obj); closeFd(kubepodsFd); return cr; }
+  let kernel: BpfKernel | null = null;
+  const rbr = ringBufferNew(loaded.maps.get('events')!.fd, (b) => kernel?.push(b));
+  if (!rbr.ok) { lib.value.bpf_object__close(loaded.obj); closeFd(kubepodsFd); return rbr; }
+  const epoch = `${Date.now().toString(36)}-${process.pid}`;
+  const ar = attachAll(loaded, mode, kubepodsFd, pinDir, epoch);
+  closeFd(kubepodsFd);
+  if (!ar.ok) { rbr.value.free(); lib.value.bpf_object__close(loaded.obj); return ar; }
+  // the new links are live: links pinned by an earlier enforcer can go now
+  dropOldLinks(pinDir, epoch);
+  kernel = new BpfKernel(mode, loaded, ar.value.links, rbr.value, o.pollMs ?? 20);
+  return ok(kernel);
+}
+
+/** Removes every pin (maps and links) under pinDir: protection ends. `armorgate enforcer --cleanup`. */
+export function cleanupPins(pinDir: string = DEFAULT_PIN_DIR): Result<void> {
+  try {
+    let names: string[];
+    try { names = readdirSync(pinDir); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return ok(undefined);
+      throw e;
+    }
+    for (const n of names) rmSync(join(pinDir, n), { recursive: true, force: true });
+    rmSync(pinDir, { recursive: true, force: true });
+    return ok(undefined);
+  } catch (e) {
+    return err('E_PIN', `cannot remove pins under ${pinDir}: ${(e as Error).message}`, pinDir);
+  }
+}
+
+/** Loads and attaches a tiny LSM program in each mode, then detaches it (`armorgate probe`). */
+export async function probeLsm(o: { cgroupRoot: string; objectPath?: string }): Promise<Result<{ cgroupMode: boolean; globalMode: boolean; detail: string }>> {
+  await Promise.resolve();
+  const details: string[] = [];
+  const lr = loadObject(o.objectPath ?? DEFAULT_OBJECT, ['ag_probe_cg', 'ag_probe_mac'], null);
+  if (!lr.ok) {
+    // a kernel refusing lsm_cgroup refuses the whole object: try the global probe alone
+    const g = loadObject(o.objectPath ?? DEFAULT_OBJECT, ['ag_probe_mac'], null);
+    if (!g.ok) return ok({ cgroupMode: false, globalMode: false, detail: `load refused: ${lr.error.message.split('\n')[0]}` });
+    const glob = attachAll(g.value, 'global', -1, null, 'probe');
+    const lib = libbpf();
+    if (glob.ok && lib.ok) for (const l of glob.value.links) lib.value.bpf_link__destroy(l);
+    if (lib.ok) lib.value.bpf_object__close(g.value.obj);
+    return ok({ cgroupMode: false, globalMode: glob.ok, detail: `lsm_cgroup load refused (${lr.error.message.split('\n')[0]}); ${glob.ok ? 'BPF_LSM_MAC attach works' : `BPF_LSM_MAC attach refused: ${glob.error.message}`}` });
+  }
+  const lib = libbpf();
+  if (!lib.ok) return lib;
+  const l = lib.value;
+  let cgroupMode = false;
+  const fr = openDir(o.cgroupRoot || '/sys/fs/cgroup');
+  if (fr.ok) {
+    const link = l.bpf_program__attach_cgroup(lr.value.programs.get('ag_probe_cg')!, fr.value);
+    if (link !== null) { cgroupMode = true; l.bpf_link__destroy(link); details.push('BPF_LSM_CGROUP attach works'); } else details.push('BPF_LSM_CGROUP attach refused');
+    closeFd(fr.value);
+  } else details.push(fr.error.message);
+  const link = l.bpf_program__attach_lsm(lr.value.programs.get('ag_probe_mac')!);
+  const globalMode = link !== null;
+  if (link !== null) l.bpf_link__destroy(link);
+  details.push(globalMode ? 'BPF_LSM_MAC attach works' : 'BPF_LSM_MAC attach refused');
+  l.bpf_object__close(lr.value.obj);
+  return ok({ cgroupMode, globalMode, detail: details.join('; ') });
+}
+
+/**
+ * The maps and the Kernel API without any LSM program loaded or attached (tests and
+ * tools on kernels that refuse LSM programs; also measures map memory). pinDir null:
+ * nothing pinned.
+ */
+export function openMapsOnly(o: { objectPath?: string; pinDir: string | null }): Result<Kernel & { push(b: Buffer): void; toEvent(b: Buffer): KernelEvent | null }> {
+  const lr = loadObject(o.objectPath ?? DEFAULT_OBJECT, ['ag_tp_exec'], o.pinDir);
+  if (!lr.ok) return lr;
+  let kernel: BpfKernel | null = null;
+  const rbr = ringBufferNew(lr.value.maps.get('events')!.fd, (b) => kernel?.push(b));
+  if (!rbr.ok) return rbr;
+  kernel = new BpfKernel('global', lr.value, [], rbr.value, 20);
+  return ok(kernel);
+}

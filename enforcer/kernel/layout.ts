@@ -1,0 +1,231 @@
+// The userspace mirror of bpf/armorgate.h: constants, struct sizes and field offsets,
+// and the encoders/decoders of map keys, values and ring-buffer events. Pure.
+// test/kernel/layout.test.ts checks every size and offset here against the BTF of
+// build/armorgate.bpf.o and every constant against the header.
+
+export const AG_PATH_MAX = 512;
+export const AG_UID_LEN = 40;
+export const AG_MAX_ENT = 8;
+export const AG_MAX_DEPTH = 64;
+
+export const KIND = { process: 0, file: 1, network: 2, capabilities: 3 } as const;
+export const TTYPE = { path: 1, dir: 2, execname: 3, proto: 4, cap: 5 } as const;
+export const ACTION = { Allow: 1, Audit: 2, Block: 3 } as const;
+export const FLAG = { valid: 0x01, readOnly: 0x02, ownerOnly: 0x04, recursive: 0x08 } as const;
+export const PROTO: Readonly<Record<string, number>> = {
+  tcp: 0, udp: 1, icmp: 2, icmpv6: 3, raw: 4, sctp: 5, stream: 6, dgram: 7,
+  rdm: 8, seqpacket: 9, dccp: 10, packet: 11, all: 12,
+};
+export const HOOKS = [
+  '', 'exec', 'open', 'create', 'mkdir', 'rmdir', 'unlink', 'rename', 'link', 'symlink',
+  'truncate', 'chmod', 'chown', 'socket', 'capable',
+] as const;
+export const EV = { decision: 1, dropped: 2 } as const;
+export const RULE_POSTURE = 0xffffffff;
+export const AG_EVERY = 0x80000000;
+export const AG_ALL_CONTAINERS = 0xffffffff;
+export const AG_MAX_CONTAINERS = 31;
+export const CG_FLAG = { pod: 0x1, user: 0x2 } as const;
+
+/** Sizes and field offsets (bytes) of the shared structs, as the header lays them out. */
+export const LAYOUT = {
+  ag_uid: { size: 40, fields: { uid: 0 } },
+  ag_pod: { size: 48, fields: { pod_id: 0, gen: 4, posture: 8, has_source: 12, allowlist: 16, has_block: 32 } },
+  ag_rule_key: { size: 32, fields: { hash: 0, src_hash: 8, pod_id: 16, gen: 20, kind: 24, ttype: 25, pad: 26 } },
+  ag_rule_ent: { size: 12, fields: { rule_id: 0, containers: 4, action: 8, flags: 9, pad: 10 } },
+  ag_rule_val: { size: 608, fields: { path: 0, ent: 512 } },
+  ag_src_key: { size: 16, fields: { src_hash: 0, pod_id: 8, gen: 12 } },
+  ag_src_val: { size: 512, fields: { path: 0 } },
+  ag_cgroup: { size: 48, fields: { uid: 0, containers: 40, flags: 44 } },
+  ag_exe: { size: 512, fields: { path: 0 } },
+  ag_rate: { size: 16, fields: { window_ns: 0, count: 8, dropped: 12 } },
+  ag_config: { size: 8, fields: { rate_per_sec: 0, fork_layout: 4 } },
+  ag_event: {
+    size: 1632,
+    fields: {
+      time_ns: 0, cgroup_id: 8, type: 16, pid: 20, ppid: 24, uid: 28, rule_id: 32, gen: 36, err: 40,
+      dropped: 44, hook: 48, kind: 49, action: 50, denied: 51, pad: 52, pod_uid: 56, exe: 96,
+      source: 608, target: 1120,
+    },
+  },
+} as const;
+
+const L = LAYOUT;
+
+function putStr(b: Buffer, off: number, max: number, s: string): void {
+  const bytes = Buffer.from(s, 'utf8');
+  if (bytes.length >= max) throw new RangeError(`string of ${bytes.length} bytes does not fit in ${max}`);
+  bytes.copy(b, off);
+}
+
+function getStr(b: Buffer, off: number, max: number): string {
+  const end = b.indexOf(0, off);
+  const stop = end < 0 || end > off + max ? off + max : end;
+  return b.toString('utf8', off, stop);
+}
+
+export function encodeUid(uid: string): Buffer {
+  const b = Buffer.alloc(L.ag_uid.size);
+  putStr(b, 0, AG_UID_LEN, uid);
+  return b;
+}
+
+export interface PodValue {
+  podId: number;
+  gen: number;
+  posture: [number, number, number, number];
+  hasSource: [number, number, number, number];
+  allowlist: [number, number, number, number];
+  hasBlock: [number, number, number, number];
+}
+
+export function encodePod(p: PodValue): Buffer {
+  const b = Buffer.alloc(L.ag_pod.size);
+  const f = L.ag_pod.fields;
+  b.writeUInt32LE(p.podId, f.pod_id);
+  b.writeUInt32LE(p.gen >>> 0, f.gen);
+  for (let k = 0; k < 4; k++) {
+    b.writeUInt8(p.posture[k]!, f.posture + k);
+    b.writeUInt8(p.hasSource[k]!, f.has_source + k);
+    b.writeUInt32LE(p.allowlist[k]! >>> 0, f.allowlist + 4 * k);
+    b.writeUInt32LE(p.hasBlock[k]! >>> 0, f.has_block + 4 * k);
+  }
+  return b;
+}
+
+export function decodePod(b: Buffer): PodValue {
+  const f = L.ag_pod.fields;
+  const four = (fn: (k: number) => number): [number, number, number, number] => [fn(0), fn(1), fn(2), fn(3)];
+  return {
+    podId: b.readUInt32LE(f.pod_id),
+    gen: b.readUInt32LE(f.gen),
+    posture: four((k) => b.readUInt8(f.posture + k)),
+    hasSource: four((k) => b.readUInt8(f.has_source + k)),
+    allowlist: four((k) => b.readUInt32LE(f.allowlist + 4 * k)),
+    hasBlock: four((k) => b.readUInt32LE(f.has_block + 4 * k)),
+  };
+}
+
+export interface RuleKey { hash: bigint; srcHash: bigint; podId: number; gen: number; kind: number; ttype: number }
+
+export function encodeRuleKey(k: RuleKey): Buffer {
+  const b = Buffer.alloc(L.ag_rule_key.size);
+  const f = L.ag_rule_key.fields;
+  b.writeBigUInt64LE(k.hash, f.hash);
+  b.writeBigUInt64LE(k.srcHash, f.src_hash);
+  b.writeUInt32LE(k.podId, f.pod_id);
+  b.writeUInt32LE(k.gen >>> 0, f.gen);
+  b.writeUInt8(k.kind, f.kind);
+  b.writeUInt8(k.ttype, f.ttype);
+  return b;
+}
+
+export function decodeRuleKey(b: Buffer): RuleKey {
+  const f = L.ag_rule_key.fields;
+  return {
+    hash: b.readBigUInt64LE(f.hash), srcHash: b.readBigUInt64LE(f.src_hash), podId: b.readUInt32LE(f.pod_id),
+    gen: b.readUInt32LE(f.gen), kind: b.readUInt8(f.kind), ttype: b.readUInt8(f.ttype),
+  };
+}
+
+export interface RuleEnt { ruleId: number; containers: number; action: number; flags: number }
+
+export function encodeRuleVal(path: string, ents: readonly RuleEnt[]): Buffer {
+  if (ents.length > AG_MAX_ENT) throw new RangeError(`${ents.length} rules share one target (at most ${AG_MAX_ENT})`);
+  const b = Buffer.alloc(L.ag_rule_val.size);
+  putStr(b, L.ag_rule_val.fields.path, AG_PATH_MAX, path);
+  const ef = L.ag_rule_ent.fields;
+  ents.forEach((e, i) => {
+    const o = L.ag_rule_val.fields.ent + i * L.ag_rule_ent.size;
+    b.writeUInt32LE(e.ruleId >>> 0, o + ef.rule_id);
+    b.writeUInt32LE(e.containers >>> 0, o + ef.containers);
+    b.writeUInt8(e.action, o + ef.action);
+    b.writeUInt8(e.flags | FLAG.valid, o + ef.flags);
+  });
+  return b;
+}
+
+export function decodeRuleVal(b: Buffer): { path: string; ents: RuleEnt[] } {
+  const ents: RuleEnt[] = [];
+  const ef = L.ag_rule_ent.fields;
+  for (let i = 0; i < AG_MAX_ENT; i++) {
+    const o = L.ag_rule_val.fields.ent + i * L.ag_rule_ent.size;
+    const flags = b.readUInt8(o + ef.flags);
+    if (!(flags & FLAG.valid)) break;
+    ents.push({ ruleId: b.readUInt32LE(o + ef.rule_id), containers: b.readUInt32LE(o + ef.containers), action: b.readUInt8(o + ef.action), flags: flags & ~FLAG.valid });
+  }
+  return { path: getStr(b, 0, AG_PATH_MAX), ents };
+}
+
+export function encodeSrcKey(srcHash: bigint, podId: number, gen: number): Buffer {
+  const b = Buffer.alloc(L.ag_src_key.size);
+  b.writeBigUInt64LE(srcHash, L.ag_src_key.fields.src_hash);
+  b.writeUInt32LE(podId, L.ag_src_key.fields.pod_id);
+  b.writeUInt32LE(gen >>> 0, L.ag_src_key.fields.gen);
+  return b;
+}
+
+export function decodeSrcKey(b: Buffer): { srcHash: bigint; podId: number; gen: number } {
+  return { srcHash: b.readBigUInt64LE(0), podId: b.readUInt32LE(8), gen: b.readUInt32LE(12) };
+}
+
+export function encodePathVal(path: string): Buffer {
+  const b = Buffer.alloc(AG_PATH_MAX);
+  putStr(b, 0, AG_PATH_MAX, path);
+  return b;
+}
+
+export function encodeCgroup(uid: string, containers: number, flags: number): Buffer {
+  const b = Buffer.alloc(L.ag_cgroup.size);
+  putStr(b, 0, AG_UID_LEN, uid);
+  b.writeUInt32LE(containers >>> 0, L.ag_cgroup.fields.containers);
+  b.writeUInt32LE(flags >>> 0, L.ag_cgroup.fields.flags);
+  return b;
+}
+
+export function decodeCgroup(b: Buffer): { uid: string; containers: number; flags: number } {
+  return { uid: getStr(b, 0, AG_UID_LEN), containers: b.readUInt32LE(40), flags: b.readUInt32LE(44) };
+}
+
+export function encodeConfig(ratePerSec: number, forkLayout: number): Buffer {
+  const b = Buffer.alloc(L.ag_config.size);
+  b.writeUInt32LE(ratePerSec >>> 0, 0);
+  b.writeUInt32LE(forkLayout >>> 0, 4);
+  return b;
+}
+
+export function u64Key(v: bigint): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(v);
+  return b;
+}
+
+export interface RawEvent {
+  timeNs: bigint; cgroupId: bigint; type: number; pid: number; ppid: number; uid: number; ruleId: number;
+  gen: number; err: number; dropped: number; hook: number; kind: number; action: number; denied: number;
+  podUid: string; exe: string; source: string; target: string;
+}
+
+export function decodeEvent(b: Buffer): RawEvent | null {
+  if (b.length < L.ag_event.size) return null;
+  const f = L.ag_event.fields;
+  return {
+    timeNs: b.readBigUInt64LE(f.time_ns), cgroupId: b.readBigUInt64LE(f.cgroup_id), type: b.readUInt32LE(f.type),
+    pid: b.readUInt32LE(f.pid), ppid: b.readUInt32LE(f.ppid), uid: b.readUInt32LE(f.uid), ruleId: b.readUInt32LE(f.rule_id),
+    gen: b.readUInt32LE(f.gen), err: b.readInt32LE(f.err), dropped: b.readUInt32LE(f.dropped), hook: b.readUInt8(f.hook),
+    kind: b.readUInt8(f.kind), action: b.readUInt8(f.action), denied: b.readUInt8(f.denied),
+    podUid: getStr(b, f.pod_uid, AG_UID_LEN), exe: getStr(b, f.exe, AG_PATH_MAX), source: getStr(b, f.source, AG_PATH_MAX),
+    target: getStr(b, f.target, AG_PATH_MAX),
+  };
+}
+
+/** FNV-1a 64 over the UTF-8 bytes, as the BPF side hashes paths. */
+export function fnv1a64(s: string | Uint8Array): bigint {
+  const bytes = typeof s === 'string' ? Buffer.from(s, 'utf8') : s;
+  let h = 0xcbf29ce484222325n;
+  for (const c of bytes) {
+    h ^= BigInt(c);
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return h;
+}

@@ -1,0 +1,191 @@
+// libbpf.so.1 through koffi: the few libbpf calls the loader needs, each returning a
+// Result whose error carries the errno and libbpf's message. Nothing here throws past
+// the module: koffi's own failures (library missing) become values too.
+import koffi from 'koffi';
+import { err, ok, type AgError, type Result } from '../../policy/types.ts';
+
+export type Ptr = unknown; // opaque pointer returned by koffi (non-null)
+
+export interface BpfError extends AgError {
+  errno: number;
+}
+
+interface Lib {
+  bpf_object__open_file: (path: string, opts: null) => Ptr | null;
+  bpf_object__load: (obj: Ptr) => number;
+  bpf_object__close: (obj: Ptr) => void;
+  bpf_object__next_program: (obj: Ptr, prev: Ptr | null) => Ptr | null;
+  bpf_object__next_map: (obj: Ptr, prev: Ptr | null) => Ptr | null;
+  bpf_program__name: (p: Ptr) => string;
+  bpf_program__section_name: (p: Ptr) => string;
+  bpf_program__set_autoload: (p: Ptr, on: boolean) => number;
+  bpf_program__fd: (p: Ptr) => number;
+  bpf_program__set_log_buf: (p: Ptr, buf: Buffer, size: number) => number;
+  bpf_program__attach: (p: Ptr) => Ptr | null;
+  bpf_program__attach_cgroup: (p: Ptr, fd: number) => Ptr | null;
+  bpf_program__attach_lsm: (p: Ptr) => Ptr | null;
+  bpf_link__pin: (l: Ptr, path: string) => number;
+  bpf_link__unpin: (l: Ptr) => number;
+  bpf_link__open: (path: string) => Ptr | null;
+  bpf_link__disconnect: (l: Ptr) => void;
+  bpf_link__destroy: (l: Ptr) => number;
+  bpf_map__name: (m: Ptr) => string;
+  bpf_map__fd: (m: Ptr) => number;
+  bpf_map__set_pin_path: (m: Ptr, path: string) => number;
+  bpf_map__key_size: (m: Ptr) => number;
+  bpf_map__value_size: (m: Ptr) => number;
+  bpf_map__max_entries: (m: Ptr) => number;
+  bpf_map_update_elem: (fd: number, key: Buffer, value: Buffer, flags: bigint) => number;
+  bpf_map_lookup_elem: (fd: number, key: Buffer, value: Buffer) => number;
+  bpf_map_delete_elem: (fd: number, key: Buffer) => number;
+  bpf_map_get_next_key: (fd: number, key: Buffer | null, next: Buffer) => number;
+  bpf_map_update_batch: (fd: number, keys: Buffer, values: Buffer, count: Uint32Array, opts: Buffer) => number;
+  bpf_map_delete_batch: (fd: number, keys: Buffer, count: Uint32Array, opts: Buffer) => number;
+  ring_buffer__new: (fd: number, cb: unknown, ctx: null, opts: null) => Ptr | null;
+  ring_buffer__consume: (rb: Ptr) => number;
+  ring_buffer__free: (rb: Ptr) => void;
+  libbpf_strerror: (e: number, buf: Buffer, size: number) => number;
+  close: (fd: number) => number;
+  open: (path: string, flags: number) => number;
+}
+
+let lib: Lib | null = null;
+let loadError: string | null = null;
+let sampleProto: ReturnType<typeof koffi.proto> | null = null;
+
+function bind(): Lib | null {
+  if (lib || loadError) return lib;
+  try {
+    const so = koffi.load('libbpf.so.1');
+    const libc = koffi.load('libc.so.6');
+    koffi.opaque('bpf_object');
+    const P = 'void *';
+    sampleProto = koffi.proto('int ag_rb_sample(void *ctx, void *data, size_t size)');
+    const f = (name: string, ret: string, args: unknown[]) => so.func(name, ret, args as string[]);
+    lib = {
+      bpf_object__open_file: f('bpf_object__open_file', P, ['const char *', P]),
+      bpf_object__load: f('bpf_object__load', 'int', [P]),
+      bpf_object__close: f('bpf_object__close', 'void', [P]),
+      bpf_object__next_program: f('bpf_object__next_program', P, [P, P]),
+      bpf_object__next_map: f('bpf_object__next_map', P, [P, P]),
+      bpf_program__name: f('bpf_program__name', 'const char *', [P]),
+      bpf_program__section_name: f('bpf_program__section_name', 'const char *', [P]),
+      bpf_program__set_autoload: f('bpf_program__set_autoload', 'int', [P, 'bool']),
+      bpf_program__fd: f('bpf_program__fd', 'int', [P]),
+      bpf_program__set_log_buf: f('bpf_program__set_log_buf', 'int', [P, P, 'size_t']),
+      bpf_program__attach: f('bpf_program__attach', P, [P]),
+      bpf_program__attach_cgroup: f('bpf_program__attach_cgroup', P, [P, 'int']),
+      bpf_program__attach_lsm: f('bpf_program__attach_lsm', P, [P]),
+      bpf_link__pin: f('bpf_link__pin', 'int', [P, 'const char *']),
+      bpf_link__unpin: f('bpf_link__unpin', 'int', [P]),
+      bpf_link__open: f('bpf_link__open', P, ['const char *']),
+      bpf_link__disconnect: f('bpf_link__disconnect', 'void', [P]),
+      bpf_link__destroy: f('bpf_link__destroy', 'int', [P]),
+      bpf_map__name: f('bpf_map__name', 'const char *', [P]),
+      bpf_map__fd: f('bpf_map__fd', 'int', [P]),
+      bpf_map__set_pin_path: f('bpf_map__set_pin_path', 'int', [P, 'const char *']),
+      bpf_map__key_size: f('bpf_map__key_size', 'uint32_t', [P]),
+      bpf_map__value_size: f('bpf_map__value_size', 'uint32_t', [P]),
+      bpf_map__max_entries: f('bpf_map__max_entries', 'uint32_t', [P]),
+      bpf_map_update_elem: f('bpf_map_update_elem', 'int', ['int', P, P, 'uint64_t']),
+      bpf_map_lookup_elem: f('bpf_map_lookup_elem', 'int', ['int', P, P]),
+      bpf_map_delete_elem: f('bpf_map_delete_elem', 'int', ['int', P]),
+      bpf_map_get_next_key: f('bpf_map_get_next_key', 'int', ['int', P, P]),
+      bpf_map_update_batch: f('bpf_map_update_batch', 'int', ['int', P, P, 'uint32_t *', P]),
+      bpf_map_delete_batch: f('bpf_map_delete_batch', 'int', ['int', P, 'uint32_t *', P]),
+      ring_buffer__new: f('ring_buffer__new', P, ['int', koffi.pointer(sampleProto!), P, P]),
+      ring_buffer__consume: f('ring_buffer__consume', 'int', [P]),
+      ring_buffer__free: f('ring_buffer__free', 'void', [P]),
+      libbpf_strerror: f('libbpf_strerror', 'int', ['int', P, 'size_t']),
+      close: libc.func('close', 'int', ['int']),
+      open: libc.func('open', 'int', ['const char *', 'int']),
+    } as unknown as Lib;
+    return lib;
+  } catch (e) {
+    loadError = e instanceof Error ? e.message : String(e);
+    return null;
+  }
+}
+
+/** The bound library, or an error value when libbpf.so.1 cannot be loaded. */
+export function libbpf(): Result<Lib, BpfError> {
+  const l = bind();
+  if (!l) return { ok: false, error: { code: 'E_LIBBPF', errno: 0, message: `libbpf.so.1 cannot be loaded: ${loadError}` } };
+  return ok(l);
+}
+
+export function strerror(e: number): string {
+  const l = bind();
+  if (!l) return `errno ${e}`;
+  const buf = Buffer.alloc(256);
+  l.libbpf_strerror(e, buf, buf.length);
+  const s = buf.toString('utf8', 0, Math.max(0, buf.indexOf(0)));
+  return s || `errno ${e}`;
+}
+
+export function bpfErr(what: string, e: number, path?: string): { ok: false; error: BpfError } {
+  const n = Math.abs(e);
+  const r = err('E_BPF', `${what}: ${strerror(n)} (errno ${n})`, path);
+  return { ok: false, error: { ...r.error, errno: n } };
+}
+
+/** errno of the last call (libbpf 1.x pointer APIs return NULL and set errno). */
+export function lastErrno(): number {
+  return koffi.errno();
+}
+
+/** Checks an int return (0 or positive ok, negative -errno). */
+export function check(what: string, rc: number, path?: string): Result<number, BpfError> {
+  if (rc < 0) return bpfErr(what, rc, path);
+  return ok(rc);
+}
+
+/** Checks a pointer return. */
+export function checkPtr(what: string, p: Ptr | null, path?: string): Result<Ptr, BpfError> {
+  if (p === null || p === undefined) return bpfErr(what, lastErrno() || 22, path);
+  return ok(p);
+}
+
+export type SampleCallback = (data: Buffer) => void;
+
+/** A ring buffer consumer whose callback gets a copy of each record. */
+export function ringBufferNew(mapFd: number, cb: SampleCallback): Result<{ rb: Ptr; consume: () => number; free: () => void }, BpfError> {
+  const lr = libbpf();
+  if (!lr.ok) return lr;
+  const l = lr.value;
+  const handler = (_ctx: unknown, data: unknown, size: number | bigint): number => {
+    try {
+      const n = Number(size);
+      const view = koffi.view(data, n);
+      cb(Buffer.from(new Uint8Array(view.slice(0, n))));
+    } catch {
+      // a consumer error never reaches libbpf
+    }
+    return 0;
+  };
+  const registered = koffi.register(handler, koffi.pointer(sampleProto!));
+  const rb = l.ring_buffer__new(mapFd, registered, null, null);
+  if (rb === null) {
+    const e = lastErrno();
+    koffi.unregister(registered);
+    return bpfErr('ring_buffer__new', e || 22);
+  }
+  let freed = false;
+  return ok({
+    rb,
+    consume: () => (freed ? 0 : l.ring_buffer__consume(rb)),
+    free: () => {
+      if (freed) return;
+      freed = true;
+      l.ring_buffer__free(rb);
+      koffi.unregister(registered);
+    },
+  });
+}
+
+/** Batch options struct (struct bpf_map_batch_opts: sz, elem_flags, flags). */
+export function batchOpts(): Buffer {
+  const b = Buffer.alloc(24);
+  b.writeBigUInt64LE(24n, 0);
+  return b;
+}

@@ -1,0 +1,208 @@
+// Opens build/armorgate.bpf.o with libbpf, picks the programs of an attach mode,
+// pins the maps (adopting pinned ones), loads, attaches and pins the links.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { err, ok, type Result } from '../../policy/types.ts';
+import { bpfErr, check, checkPtr, lastErrno, libbpf, type BpfError, type Ptr } from './libbpf.ts';
+
+export type AttachMode = 'cgroup' | 'global';
+
+export const DEFAULT_PIN_DIR = '/sys/fs/bpf/armorgate';
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const DEFAULT_OBJECT = join(PROJECT_ROOT, 'build', 'armorgate.bpf.o');
+
+/** Programs by role. cgroup mode: the four hot hooks as lsm_cgroup, the rest lsm (see bpf/armorgate.h). */
+const HOT_CG = ['ag_cg_exec', 'ag_cg_open', 'ag_cg_socket', 'ag_cg_capable'];
+const HOT_MAC = ['ag_mac_exec', 'ag_mac_open', 'ag_mac_socket', 'ag_mac_capable'];
+const PATH_MAC = ['ag_mknod', 'ag_mkdir', 'ag_rmdir', 'ag_unlink', 'ag_symlink', 'ag_link', 'ag_rename', 'ag_truncate', 'ag_chmod', 'ag_chown'];
+const TRACEPOINTS = ['ag_tp_exec', 'ag_tp_fork'];
+export const PINNED_MAPS = ['pods', 'rules', 'sources', 'cgroups', 'exes', 'pending', 'rates', 'agconfig', 'events'];
+
+export function programsFor(mode: AttachMode | 'probe'): { cgroup: string[]; lsm: string[]; tracepoint: string[] } {
+  if (mode === 'probe') return { cgroup: ['ag_probe_cg'], lsm: ['ag_probe_mac'], tracepoint: [] };
+  if (mode === 'cgroup') return { cgroup: HOT_CG, lsm: PATH_MAC, tracepoint: TRACEPOINTS };
+  return { cgroup: [], lsm: [...HOT_MAC, ...PATH_MAC], tracepoint: TRACEPOINTS };
+}
+
+/** Kernel release as [major, minor]. */
+export function kernelVersion(release?: string): [number, number] {
+  let r = release;
+  if (r === undefined) {
+    try { r = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(); } catch { r = '0.0'; }
+  }
+  const m = /^(\d+)\.(\d+)/.exec(r);
+  return m ? [Number(m[1]), Number(m[2])] : [0, 0];
+}
+
+/** auto → cgroup on kernels ≥ 6.0 (BPF_LSM_CGROUP), global before. */
+export function pickMode(requested: 'auto' | AttachMode, release?: string): AttachMode {
+  if (requested !== 'auto') return requested;
+  const [maj] = kernelVersion(release);
+  return maj >= 6 ? 'cgroup' : 'global';
+}
+
+/** The kubepods cgroup beneath the cgroup root (systemd or cgroupfs driver). */
+export function findKubepods(cgroupRoot: string): string | null {
+  for (const name of ['kubepods.slice', 'kubepods']) {
+    const p = join(cgroupRoot, name);
+    try { if (statSync(p).isDirectory()) return p; } catch { /* next */ }
+  }
+  return null;
+}
+
+/** 1 when sched_process_fork's comm fields are __data_loc (newer kernels), 0 for char[16]. */
+export function forkLayout(): number {
+  const read = (): string | null => {
+    for (const d of ['/sys/kernel/tracing', '/sys/kernel/debug/tracing']) {
+      try { return readFileSync(join(d, 'events/sched/sched_process_fork/format'), 'utf8'); } catch { /* next */ }
+    }
+    return null;
+  };
+  let f = read();
+  if (f === null) {
+    try { execFileSync('mount', ['-t', 'tracefs', 'nodev', '/sys/kernel/tracing'], { stdio: 'ignore' }); } catch { /* fallback below */ }
+    f = read();
+  }
+  if (f === null) return 0;
+  return /__data_loc char\[\] child_comm/.test(f) ? 1 : 0;
+}
+
+export interface Loaded {
+  obj: Ptr;
+  maps: Map<string, { fd: number; keySize: number; valueSize: number; maxEntries: number }>;
+  programs: Map<string, Ptr>;
+}
+
+/** Opens and loads the object with only the named programs, maps pinned under pinDir (null: no pinning). */
+export function loadObject(objectPath: string, wanted: readonly string[], pinDir: string | null): Result<Loaded, BpfError> {
+  const lr = libbpf();
+  if (!lr.ok) return lr;
+  const l = lr.value;
+  if (!existsSync(objectPath)) return { ok: false, error: { code: 'E_NO_OBJECT', errno: 2, message: `BPF object ${objectPath} not found: run npm run build:bpf`, path: objectPath } };
+  const objR = checkPtr('bpf_object__open_file', l.bpf_object__open_file(objectPath, null), objectPath);
+  if (!objR.ok) return objR;
+  const obj = objR.value;
+  const programs = new Map<string, Ptr>();
+  const logs = new Map<string, Buffer>();
+  for (let p = l.bpf_object__next_program(obj, null); p !== null; p = l.bpf_object__next_program(obj, p)) {
+    const name = l.bpf_program__name(p);
+    const on = wanted.includes(name);
+    l.bpf_program__set_autoload(p, on);
+    if (on) {
+      programs.set(name, p);
+      const buf = Buffer.alloc(256 * 1024);
+      logs.set(name, buf);
+      l.bpf_program__set_log_buf(p, buf, buf.length);
+    }
+  }
+  const missing = wanted.filter((w) => !programs.has(w));
+  if (missing.length > 0) {
+    l.bpf_object__close(obj);
+    return { ok: false, error: { code: 'E_BPF', errno: 2, message: `programs missing from ${objectPath}: ${missing.join(', ')}` } };
+  }
+  if (pinDir !== null) {
+    try { mkdirSync(pinDir, { recursive: true }); } catch (e) {
+      l.bpf_object__close(obj);
+      return { ok: false, error: { code: 'E_PIN', errno: 0, message: `cannot create ${pinDir}: ${(e as Error).message}`, path: pinDir } };
+    }
+  }
+  const maps = new Map<string, { fd: number; keySize: number; valueSize: number; maxEntries: number }>();
+  const mapPtrs = new Map<string, Ptr>();
+  for (let m = l.bpf_object__next_map(obj, null); m !== null; m = l.bpf_object__next_map(obj, m)) {
+    const name = l.bpf_map__name(m);
+    mapPtrs.set(name, m);
+    if (pinDir !== null && PINNED_MAPS.includes(name)) {
+      const r = check('bpf_map__set_pin_path', l.bpf_map__set_pin_path(m, join(pinDir, name)), name);
+      if (!r.ok) { l.bpf_object__close(obj); return r; }
+    }
+  }
+  const rc = l.bpf_object__load(obj);
+  if (rc < 0) {
+    const log = [...logs.entries()].map(([n, b]) => {
+      const end = b.indexOf(0);
+      const text = b.toString('utf8', 0, end < 0 ? b.length : end);
+      return text ? `--- ${n}\n${text.split('\n').slice(-40).join('\n')}` : '';
+    }).filter(Boolean).join('\n');
+    l.bpf_object__close(obj);
+    const e = bpfErr('bpf_object__load', rc, objectPath);
+    if (log) e.error.message += `\n${log}`;
+    return e;
+  }
+  for (const [name, m] of mapPtrs) {
+    maps.set(name, { fd: l.bpf_map__fd(m), keySize: l.bpf_map__key_size(m), valueSize: l.bpf_map__value_size(m), maxEntries: l.bpf_map__max_entries(m) });
+  }
+  return ok({ obj, maps, programs });
+}
+
+export interface AttachedLinks {
+  links: Ptr[];
+  pins: string[];
+}
+
+/** Attaches the programs of a mode and pins each link under pinDir/links/<epoch>-<program>. */
+export function attachAll(loaded: Loaded, mode: AttachMode, kubepodsFd: number, pinDir: string | null, epoch: string): Result<AttachedLinks, BpfError> {
+  const lr = libbpf();
+  if (!lr.ok) return lr;
+  const l = lr.value;
+  const want = programsFor(mode);
+  const links: Ptr[] = [];
+  const pins: string[] = [];
+  const undo = (): void => { for (const k of links) l.bpf_link__destroy(k); };
+  const linkDir = pinDir === null ? null : join(pinDir, 'links');
+  if (linkDir !== null) mkdirSync(linkDir, { recursive: true });
+  const one = (name: string, how: 'cgroup' | 'lsm' | 'tp'): Result<void, BpfError> => {
+    const p = loaded.programs.get(name);
+    if (p === undefined) return { ok: false, error: { code: 'E_BPF', errno: 2, message: `program ${name} not loaded` } };
+    const link = how === 'cgroup' ? l.bpf_program__attach_cgroup(p, kubepodsFd) : how === 'lsm' ? l.bpf_program__attach_lsm(p) : l.bpf_program__attach(p);
+    const r = checkPtr(`attach ${name}`, link);
+    if (!r.ok) return r;
+    links.push(r.value);
+    if (linkDir !== null) {
+      const path = join(linkDir, `${epoch}-${name}`);
+      const pr = check(`bpf_link__pin ${name}`, l.bpf_link__pin(r.value, path), path);
+      if (!pr.ok) return pr;
+      pins.push(path);
+    }
+    return ok(undefined);
+  };
+  for (const n of want.cgroup) { const r = one(n, 'cgroup'); if (!r.ok) { undo(); return r; } }
+  for (const n of want.lsm) { const r = one(n, 'lsm'); if (!r.ok) { undo(); return r; } }
+  for (const n of want.tracepoint) { const r = one(n, 'tp'); if (!r.ok) { undo(); return r; } }
+  return ok({ links, pins });
+}
+
+/** Removes pinned links of earlier epochs (after the new ones are attached: no gap). */
+export function dropOldLinks(pinDir: string, keepEpoch: string): number {
+  const linkDir = join(pinDir, 'links');
+  let n = 0;
+  let names: string[];
+  try { names = readdirSync(linkDir); } catch { return 0; }
+  for (const name of names) {
+    if (name.startsWith(`${keepEpoch}-`)) continue;
+    try { rmSync(join(linkDir, name)); n++; } catch { /* already gone */ }
+  }
+  return n;
+}
+
+/** Opens a directory (cgroup) read-only; the fd or an error value. */
+export function openDir(path: string): Result<number, BpfError> {
+  const lr = libbpf();
+  if (!lr.ok) return lr;
+  const O_RDONLY = 0;
+  const O_DIRECTORY = 0o200000;
+  const fd = lr.value.open(path, O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return bpfErr(`open ${path}`, lastErrno() || 2, path);
+  return ok(fd);
+}
+
+export function closeFd(fd: number): void {
+  const lr = libbpf();
+  if (lr.ok && fd >= 0) lr.value.close(fd);
+}
+
+export function noKubepods(cgroupRoot: string): { ok: false; error: BpfError } {
+  const e = err('E_NO_KUBEPODS', `no kubepods cgroup (kubepods.slice or kubepods) under ${cgroupRoot}: cgroup attach mode needs it`, cgroupRoot);
+  return { ok: false, error: { ...e.error, errno: 2 } };
+}
