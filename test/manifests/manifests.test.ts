@@ -128,6 +128,8 @@ describe('schemas', () => {
     assert.deepEqual(validator.validate(job), []);
     assert.equal(at(job, 'spec', 'template', 'spec', 'nodeName'), 'worker-1');
     assert.deepEqual(at(job, 'spec', 'template', 'spec', 'containers', 0, 'args'), ['enforcer', '--cleanup']);
+    assert.deepEqual(at(job, 'spec', 'template', 'spec', 'containers', 0, 'securityContext', 'capabilities'), { drop: ['ALL'] });
+    assert.deepEqual((at(job, 'spec', 'template', 'spec', 'volumes') as Any[]).filter((v) => v.hostPath).map((v) => at(v, 'hostPath', 'path')), ['/sys/fs/bpf']);
   });
 });
 
@@ -257,7 +259,7 @@ describe('wiring', () => {
     assert.equal(spec.hostPID, undefined);
     assert.equal(spec.hostNetwork, undefined);
     const hostPaths = (spec.volumes as Any[]).filter((v) => v.hostPath).map((v) => at(v, 'hostPath', 'path')).sort();
-    assert.deepEqual(hostPaths, ['/sys/fs/bpf', '/sys/fs/cgroup', '/sys/kernel/btf', '/sys/kernel/security']);
+    assert.deepEqual(hostPaths, ['/sys/fs/bpf', '/sys/fs/cgroup', '/sys/kernel/btf', '/sys/kernel/security', '/sys/kernel/tracing']);
     const [c] = containers(ds);
     assert.ok(c);
     const sc = c.securityContext as Any;
