@@ -1,9 +1,63 @@
-// Placeholder until its owner lands it: `armorgate enforcer` reports that it is not built yet.
-import { Command } from 'commander';
+// `armorgate enforcer`: the node daemon. Alerts on stdout (KubeArmor JSON lines), logs on stderr.
+import { hostname } from 'node:os';
+import { Command, Option } from 'commander';
+
+interface Opts {
+  signingKeyFile?: string;
+  cgroupRoot: string;
+  attachMode: 'auto' | 'cgroup' | 'global';
+  nodeName?: string;
+  clusterName: string;
+  kubeconfig?: string;
+  podsDir?: string;
+  pinDir?: string;
+  sweepInterval: string;
+  cleanup?: boolean;
+}
 
 export function command(): Command {
-  return new Command('enforcer').description('not built yet').allowUnknownOption().action(() => {
-    process.stderr.write('armorgate enforcer: not built yet\n');
-    process.exitCode = 2;
-  });
+  return new Command('enforcer')
+    .description('node enforcer: verifies pods\' signed profiles and enforces them with BPF-LSM; alerts on stdout')
+    .option('--signing-key-file <file>', 'HMAC key shared with the gateway (required)')
+    .option('--cgroup-root <dir>', 'cgroup v2 mount point', '/sys/fs/cgroup')
+    .addOption(new Option('--attach-mode <mode>', 'cgroup-attached LSM programs (kernel >= 6.0), global ones scoped by cgroup id, or the best available')
+      .choices(['auto', 'cgroup', 'global']).default('auto'))
+    .option('--node-name <name>', 'this node (default $NODE_NAME; with --pods-dir, the host name)')
+    .option('--cluster-name <name>', 'ClusterName of alerts', 'default')
+    .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster, then ~/.kube/config)')
+    .option('--pods-dir <dir>', 'standalone: a folder of annotated pod manifests instead of the API server')
+    .option('--pin-dir <dir>', 'bpffs folder of pinned maps and links', '/sys/fs/bpf/armorgate')
+    .option('--sweep-interval <seconds>', 'period of the sweep of vanished cgroups', '30')
+    .option('--cleanup', 'remove every pinned program, link and map, then exit (uninstall)')
+    .action(async (o: Opts) => {
+      const { cleanup, makeLogger, runEnforcer } = await import('../enforcer/daemon.ts');
+      const log = makeLogger();
+      if (o.cleanup) {
+        process.exitCode = await cleanup(o.pinDir, log);
+        return;
+      }
+      if (o.signingKeyFile === undefined) {
+        process.stderr.write('armorgate enforcer: --signing-key-file is required (the key shared with the gateway)\n');
+        process.exitCode = 2;
+        return;
+      }
+      const sweep = Number(o.sweepInterval);
+      if (!Number.isFinite(sweep) || sweep <= 0) {
+        process.stderr.write(`armorgate enforcer: --sweep-interval must be a positive number of seconds, not '${o.sweepInterval}'\n`);
+        process.exitCode = 2;
+        return;
+      }
+      process.exitCode = await runEnforcer({
+        signingKeyFile: o.signingKeyFile,
+        cgroupRoot: o.cgroupRoot,
+        attachMode: o.attachMode,
+        nodeName: o.nodeName ?? process.env.NODE_NAME ?? (o.podsDir === undefined ? '' : hostname()),
+        clusterName: o.clusterName,
+        sweepIntervalMs: sweep * 1000,
+        logger: log,
+        ...(o.kubeconfig === undefined ? {} : { kubeconfig: o.kubeconfig }),
+        ...(o.podsDir === undefined ? {} : { podsDir: o.podsDir }),
+        ...(o.pinDir === undefined ? {} : { pinDir: o.pinDir }),
+      });
+    });
 }

@@ -1,0 +1,235 @@
+// `armorgate enforcer`: wires a pod source, the reconciler, the kernel module, alerts, logs,
+// telemetry and the node label. Alerts go to stdout (JSON lines), logs to stderr (pino).
+// At start it runs the same checks as `armorgate probe` and never claims enforcement it cannot do:
+// on a node that cannot enforce it keeps running, labels the node `unavailable`, and reports every
+// pod as not enforced.
+import { readFileSync } from 'node:fs';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { pino, type Logger } from 'pino';
+import { signingKeyFromBytes, verifyAnnotations } from '../policy/sign.ts';
+import { err, ok, type Pod, type Result } from '../policy/types.ts';
+import { setupTelemetry, type Telemetry } from '../telemetry/index.ts';
+import { alertLine, type KubeArmorAlert } from './alerts.ts';
+import { CgroupResolver } from './cgroup.ts';
+import type { Kernel, KernelOptions } from './kernel/index.ts';
+import { createMetrics } from './metrics.ts';
+import { labelNode, type EnforcementState } from './node-label.ts';
+import { assess, gatherFacts, type ProbeReport } from './probe.ts';
+import { Reconciler } from './reconciler.ts';
+import { ApiPodSource } from './sources/api.ts';
+import { DirPodSource } from './sources/dir.ts';
+import type { PodSink, PodSource } from './sources/types.ts';
+
+export interface EnforcerOptions {
+  signingKeyFile: string;
+  cgroupRoot: string;
+  attachMode: 'auto' | 'cgroup' | 'global';
+  nodeName: string;
+  clusterName: string;
+  kubeconfig?: string;
+  podsDir?: string;
+  pinDir?: string;
+  sweepIntervalMs: number;
+  /** Where alerts go (default: stdout). */
+  alertOut?: (line: string) => void;
+  logger?: Logger;
+  /** Resolves when the daemon should stop (default: SIGTERM or SIGINT). */
+  stopSignal?: Promise<void>;
+}
+
+type KernelModule = {
+  openKernel(o: KernelOptions): Promise<Result<Kernel>>;
+  cleanupPins(pinDir?: string): Result<void>;
+  probeLsm(o: { cgroupRoot: string }): Promise<Result<{ cgroupMode: boolean; globalMode: boolean; detail: string }>>;
+};
+
+async function kernelModule(): Promise<Result<KernelModule>> {
+  try {
+    return ok((await import('./kernel/index.ts')) as KernelModule);
+  } catch (e) {
+    return err('E_KERNEL_MODULE', `the BPF loader could not be loaded: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/** The kernel of a node that cannot enforce: every load is refused with the reason, so each pod is
+ *  reported as not enforced. Nothing is faked: no pod is ever said to be protected. */
+function unavailableKernel(reason: string): Pick<Kernel, 'setPod' | 'removePod' | 'sweep' | 'counts'> {
+  return {
+    setPod: () => err('E_UNAVAILABLE', `this node cannot enforce: ${reason}`),
+    removePod: () => ok(undefined),
+    sweep: () => ok(0),
+    counts: () => err('E_UNAVAILABLE', reason),
+  };
+}
+
+function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = (): void => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      resolve();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+}
+
+async function loadKubeConfig(file: string | undefined): Promise<KubeConfig> {
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const kc = new KubeConfig();
+  if (file !== undefined) kc.loadFromFile(file);
+  else kc.loadFromDefault(); // in-cluster service account when KUBERNETES_SERVICE_HOST is set
+  return kc;
+}
+
+/** `armorgate enforcer --cleanup`: removes everything pinned (uninstall). */
+export async function cleanup(pinDir: string | undefined, log: Logger): Promise<number> {
+  const mod = await kernelModule();
+  if (!mod.ok) {
+    log.error({ error: mod.error }, 'cleanup failed');
+    return 1;
+  }
+  const r = mod.value.cleanupPins(pinDir);
+  if (!r.ok) {
+    log.error({ error: r.error, pinDir }, 'cleanup failed');
+    return 1;
+  }
+  log.info({ pinDir: pinDir ?? '/sys/fs/bpf/armorgate' }, 'removed everything pinned');
+  return 0;
+}
+
+export function makeLogger(): Logger {
+  return pino({ name: 'armorgate-enforcer', base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
+}
+
+/** Runs until stopped; resolves with the exit code. */
+export async function runEnforcer(o: EnforcerOptions): Promise<number> {
+  const log = o.logger ?? makeLogger();
+  let keyBytes: Uint8Array;
+  try {
+    keyBytes = readFileSync(o.signingKeyFile);
+  } catch (e) {
+    log.error({ file: o.signingKeyFile, error: e instanceof Error ? e.message : String(e) }, 'cannot read --signing-key-file');
+    return 1;
+  }
+  const key = signingKeyFromBytes(keyBytes);
+  if (!key.ok) {
+    log.error({ file: o.signingKeyFile, error: key.error }, 'unusable --signing-key-file');
+    return 1;
+  }
+  if (o.nodeName === '') {
+    log.error({}, 'no node name: pass --node-name or set NODE_NAME');
+    return 1;
+  }
+  const telemetry: Telemetry = setupTelemetry({ serviceName: 'armorgate-enforcer' });
+  const out = o.alertOut ?? ((line: string) => { process.stdout.write(line); });
+  const emit = (a: KubeArmorAlert): void => out(alertLine(a));
+
+  let kc: KubeConfig | null = null;
+  if (o.podsDir === undefined) {
+    try {
+      kc = await loadKubeConfig(o.kubeconfig);
+    } catch (e) {
+      log.error({ error: e instanceof Error ? e.message : String(e) }, 'no kubeconfig: pass --kubeconfig, run in a cluster, or use --pods-dir');
+      await telemetry.shutdown();
+      return 1;
+    }
+  }
+
+  // The same checks as `armorgate probe`, then the kernel itself.
+  const mod = await kernelModule();
+  const report: ProbeReport = assess(await gatherFacts({
+    cgroupRoot: o.cgroupRoot,
+    probeLsm: async (p) => (mod.ok ? mod.value.probeLsm(p) : mod),
+  }));
+  let kernel: Kernel | null = null;
+  let reason = '';
+  if (!report.canEnforce) {
+    reason = report.problems.map((p) => `${p.code}: ${p.message}`).join('; ') || 'the node probe failed';
+  } else if (!mod.ok) {
+    reason = mod.error.message;
+  } else {
+    const opened = await mod.value.openKernel({ attachMode: o.attachMode, cgroupRoot: o.cgroupRoot, ...(o.pinDir ? { pinDir: o.pinDir } : {}) });
+    if (opened.ok) kernel = opened.value;
+    else reason = `opening the kernel module failed: ${opened.error.message}`;
+  }
+  const state: EnforcementState = kernel === null ? 'unavailable' : 'bpf-lsm';
+  if (kernel === null) {
+    log.error({ problems: report.problems, reason }, 'this node cannot enforce: pods will be reported, not protected');
+  } else {
+    log.info({ mode: kernel.mode, kernel: report.kernel, uek: report.uek, cgroupRoot: o.cgroupRoot }, 'kernel enforcement available');
+  }
+
+  const k = kernel;
+  const metrics = createMetrics(telemetry.meter, () => {
+    if (k === null) return null;
+    const c = k.counts();
+    return c.ok ? c.value : null;
+  });
+  const reconciler = new Reconciler({
+    kernel: kernel ?? unavailableKernel(reason),
+    resolver: new CgroupResolver(o.cgroupRoot),
+    verify: (a, ns) => verifyAnnotations(a, ns, key.value),
+    emit, log, tracer: telemetry.tracer, metrics,
+    clusterName: o.clusterName, nodeName: o.nodeName,
+  });
+  kernel?.onEvent((e) => {
+    try {
+      reconciler.onKernelEvent(e);
+    } catch (error) {
+      log.error({ error: error instanceof Error ? error.message : String(error) }, 'turning a kernel event into an alert failed');
+    }
+  });
+
+  const sink: PodSink = {
+    sync: (pods: readonly Pod[]) => { reconciler.sync(pods); },
+    upsert: (p: Pod) => { reconciler.upsert(p); },
+    remove: (p: Pod) => { if (typeof p.metadata?.uid === 'string') reconciler.remove(p.metadata.uid); },
+  };
+  const source: PodSource = o.podsDir !== undefined
+    ? new DirPodSource({ dir: o.podsDir, nodeName: o.nodeName, log })
+    : new ApiPodSource({ kubeConfig: kc as KubeConfig, nodeName: o.nodeName, log });
+
+  let labelling: Promise<void> = Promise.resolve();
+  if (kc !== null) {
+    const kube = kc;
+    labelling = (async () => {
+      const r = await labelNode(kube, o.nodeName, state);
+      if (r.ok) log.info({ node: o.nodeName, enforcement: state }, 'node labelled');
+      else log.warn({ error: r.error }, 'node label not set');
+    })();
+  }
+
+  const stopping = o.stopSignal ?? waitForSignal();
+  // signal handlers do not keep the event loop alive: this does, until stopped
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  const started = source.start(sink);
+  const first = await Promise.race([started.then(() => 'started' as const), stopping.then(() => 'stopped' as const)]);
+  if (first === 'started') {
+    const known = reconciler.known();
+    const enforced = known.filter((uid) => reconciler.isEnforced(uid)).length;
+    if (kernel !== null) {
+      log.info({ pods: known.length, enforced, notEnforced: known.length - enforced, mode: kernel.mode }, 'ready');
+    } else {
+      log.warn({ pods: known.length, enforced: 0 }, 'running without enforcement');
+    }
+  }
+  const sweep = setInterval(() => {
+    try {
+      reconciler.sweep();
+    } catch (e) {
+      log.error({ error: e instanceof Error ? e.message : String(e) }, 'sweep failed');
+    }
+  }, o.sweepIntervalMs);
+  sweep.unref();
+
+  await stopping;
+  log.info({}, 'stopping: programs and maps stay pinned');
+  clearInterval(sweep);
+  clearInterval(keepAlive);
+  await source.stop();
+  await labelling;
+  kernel?.close();
+  await telemetry.shutdown();
+  return 0;
+}
