@@ -114,7 +114,8 @@ export class TestApiServer {
   kubeConfig(): KubeConfig {
     const kc = new KubeConfig();
     kc.loadFromOptions({
-      clusters: [{ name: 'test', server: this.url, skipTLSVerify: false, ...(this.caPem ? { caData: Buffer.from(this.caPem).toString('base64') } : {}) }],
+      clusters: [{ name: 'test', server: this.url, skipTLSVerify: this.caPem === '', // client-node refuses http:// unless skipTLSVerify
+         ...(this.caPem ? { caData: Buffer.from(this.caPem).toString('base64') } : {}) }],
       users: [{ name: 'test', token: 'test-token' }],
       contexts: [{ name: 'test', cluster: 'test', user: 'test' }],
       currentContext: 'test',
@@ -200,7 +201,8 @@ export class TestApiServer {
 
   expire(listPath?: string, mode: 'event' | 'http' = 'event'): void {
     this.expireMode = mode;
-    for (const [p, r] of this.resources) if (listPath === undefined || p === listPath) { r.compactedRv = this.rv; r.log = []; }
+    const horizon = ++this.rv; // every version handed out so far is now older than the horizon
+    for (const [p, r] of this.resources) if (listPath === undefined || p === listPath) { r.compactedRv = horizon; r.log = []; }
     for (const w of [...this.watchers]) {
       if (listPath !== undefined && w.listPath !== listPath) continue;
       if (mode === 'event') w.res.write(`${JSON.stringify({ type: 'ERROR', object: status(410, 'Expired', 'too old resource version') })}\n`);
