@@ -46,6 +46,7 @@ export function createContext(deps: ContextDeps, scenarioName: string, index: nu
   const children = new Set<Started>();
   const cgroups: string[] = [];
   const mounts: string[] = [];
+  const deferredRemovals: string[] = [];
   const tmp = mkdtempSync(join('/tmp', `ag-scenario-${index}-`));
 
   const log = (...args: unknown[]): void => {
@@ -138,7 +139,7 @@ export function createContext(deps: ContextDeps, scenarioName: string, index: nu
       let anc = dirname(target);
       while (!existsSync(anc)) anc = dirname(anc);
       if (anc === '/') throw new Error(`mountTmpfs: ${target} has no existing ancestor but / to make writable`);
-      await mountTmpfs(anc, { keepContents: true });
+      await makeWritable(anc);
       mkdirSync(target, { recursive: true });
       if (opts.keepContents) return;
     }
@@ -149,6 +150,25 @@ export function createContext(deps: ContextDeps, scenarioName: string, index: nu
     if (stash) {
       await exec('cp', ['-a', `${stash}/.`, `${target}/`]);
       rmSync(stash, { recursive: true, force: true });
+    }
+  };
+
+  /** dir becomes writable with its contents: an overlay with a tmpfs upper layer (a copy on a
+   *  tmpfs when overlayfs is not to be had). */
+  const makeWritable = async (dir: string): Promise<void> => {
+    const layers = mkdtempSync(join('/tmp', 'ag-overlay-'));
+    mkdirSync(join(layers, 'upper'));
+    mkdirSync(join(layers, 'work'));
+    try {
+      await exec('modprobe', ['-d', deps.job.kernelTree, 'overlay']).catch(() => undefined);
+      await exec('mount', ['-t', 'overlay', 'overlay', '-o',
+        `lowerdir=${dir},upperdir=${join(layers, 'upper')},workdir=${join(layers, 'work')}`, dir]);
+      mounts.push(dir);
+      deferredRemovals.push(layers);
+    } catch (e) {
+      note(`[mountTmpfs] overlay over ${dir} failed (${e instanceof Error ? e.message.trim() : String(e)}); copying it to a tmpfs`);
+      rmSync(layers, { recursive: true, force: true });
+      await mountTmpfs(dir, { keepContents: true });
     }
   };
 
@@ -164,7 +184,7 @@ export function createContext(deps: ContextDeps, scenarioName: string, index: nu
     runIn: (cg, argv, opts) => startIn(cg, argv, opts).done,
     startIn,
     mountTmpfs,
-    modprobe: async (name) => { await exec('modprobe', [name]); },
+    modprobe: async (name) => { await exec('modprobe', ['-d', deps.job.kernelTree, name]); },
     defer: (fn) => { deferred.push(fn); },
     log,
     emit: (name, data) => deps.emit(name, data),
@@ -187,7 +207,7 @@ export function createContext(deps: ContextDeps, scenarioName: string, index: nu
       if (existsSync(cg)) await attempt(`removing cgroup ${cg}`, () => removeCgroupTree(cg));
     }
     for (const m of [...mounts].reverse()) await attempt(`unmounting ${m}`, () => exec('umount', ['-l', m]));
-    await attempt('removing ctx.tmp', () => rmSync(tmp, { recursive: true, force: true }));
+    for (const d of [tmp, ...deferredRemovals]) await attempt(`removing ${d}`, () => rmSync(d, { recursive: true, force: true }));
   };
 
   return { ctx, output: () => output, cleanup, abort: (reason) => controller.abort(new Error(reason)) };

@@ -54,4 +54,5 @@ $bb mount -t bpf bpf /newroot/sys/fs/bpf || fail "bpffs"
 $bb mount -t cgroup2 cgroup2 /newroot/sys/fs/cgroup || fail "cgroup2"
 $bb ip link set lo up
 
+read -r up _ < /newroot/proc/uptime; echo "ag-init: switching root at $up s"
 exec $bb switch_root /newroot /bin/sh "$stage2" "$job"

@@ -20,7 +20,7 @@
 // Inside the guest: the host's root is the guest's root, read-only (so the project, node,
 // node_modules, libbpf and build/ are all at their host paths); /tmp, /run, /root are tmpfs;
 // securityfs, bpffs (/sys/fs/bpf) and cgroup2 (/sys/fs/cgroup) are mounted; `lo` is up; there
-// is no other network. The guest kernel's modules are under /lib/modules, so `modprobe` works.
+// is no other network. ctx.modprobe loads a module of the guest kernel (its tree is in .cache/vm/).
 // Everything runs as root. A scenario fails when it throws (use node:assert) or times out (default
 // 60 s under TCG); the runner goes on with the next scenario and always powers the guest off.
 // After each scenario, whatever it set up is undone: deferred functions (last first), processes

@@ -1,19 +1,13 @@
 #!/bin/sh
-# Stage 2, PID 1 after switch_root (the host's own /bin/sh, read from the share): makes the guest
-# kernel's modules visible under /lib/modules (so `modprobe` works), runs the scenario runner with
-# the project's node, then powers the guest off whatever happened. If this script ever exits, the
-# kernel panics and, with panic=-1 and qemu's -no-reboot, the VM ends all the same.
+# Stage 2, PID 1 after switch_root (the host's own /bin/sh, read from the share): runs the scenario
+# runner with the project's node, then powers the guest off whatever happened. If this script ever
+# exits, the kernel panics and, with panic=-1 and qemu's -no-reboot, the VM ends all the same.
 job="$1"
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb LANG=C.UTF-8
 # job.env, written by the host beside job.json, sets AG_ROOT, AG_NODE and AG_KERNEL_TREE.
 . "${job%/*}/job.env"
 root="$AG_ROOT"
-tree="$AG_KERNEL_TREE"
-release="$(uname -r)"
-if [ -d "$tree/lib/modules/$release" ]; then
-  mount -t tmpfs -o mode=0755 tmpfs /usr/lib/modules && mkdir -p "/usr/lib/modules/$release" &&
-    mount --bind "$tree/lib/modules/$release" "/usr/lib/modules/$release"
-fi
+echo "ag-stage2: starting the runner at $(cut -d' ' -f1 /proc/uptime) s"
 node="$AG_NODE"
 cd "$root" || echo "ag-stage2: cannot cd to $root"
 "$node" "$root/test/vm/guest/runner.ts" "$job"

@@ -219,7 +219,8 @@ export function registerVmTests(title: string, opts: VmTestOptions): void {
         });
         t.diagnostic(`kernel ${run.kernelRelease ?? kernel}: runner up ${(run.bootMs / 1000).toFixed(1)} s after qemu start; whole boot ${(run.totalMs / 1000).toFixed(1)} s`);
         for (const r of run.results) {
-          await t.test(r.name, () => {
+          await t.test(r.name, (st) => {
+            st.diagnostic(`${r.ms} ms in the guest (${r.suite})`);
             if (!r.ok) throw new Error(`${r.error ?? 'failed'}${r.output ? `\n--- scenario output ---\n${r.output}` : ''}`);
           });
         }

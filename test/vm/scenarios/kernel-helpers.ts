@@ -1,0 +1,100 @@
+// Shared by the kernel-* guest suites: one enforcer Kernel per boot (loading the BPF
+// object under TCG takes seconds), a pod per scenario, event collection.
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { openKernel, cleanupPins, type Kernel, type KernelEvent } from '../../../enforcer/kernel/index.ts';
+import type { Cgroup, ScenarioContext } from '../guest/scenario.ts';
+import type { Action, Profile, ProfileRule, RuleKind, Target } from '../../../policy/types.ts';
+
+export const PIN_DIR = '/sys/fs/bpf/armorgate-test';
+const KUBEPODS = '/sys/fs/cgroup/kubepods.slice';
+
+let shared: Promise<{ kernel: Kernel; events: KernelEvent[] }> | null = null;
+
+/** The boot's Kernel (opened on first use, in the boot's attach mode). */
+export function kernelFor(ctx: ScenarioContext): Promise<{ kernel: Kernel; events: KernelEvent[] }> {
+  shared ??= (async () => {
+    if (!existsSync(KUBEPODS)) mkdirSync(KUBEPODS);
+    cleanupPins(PIN_DIR);
+    const t0 = Date.now();
+    const r = await openKernel({ attachMode: ctx.attachMode, cgroupRoot: '/sys/fs/cgroup', pinDir: PIN_DIR, eventRatePerSec: 0 });
+    if (!r.ok) throw new Error(`openKernel: ${r.error.message}`);
+    ctx.log(`kernel opened in ${Date.now() - t0} ms, mode ${r.value.mode}`);
+    const events: KernelEvent[] = [];
+    r.value.onEvent((e) => events.push(e));
+    return { kernel: r.value, events };
+  })();
+  return shared;
+}
+
+export function rule(action: Action, target: Target, more: Partial<ProfileRule> = {}): ProfileRule {
+  return {
+    action, target, readOnly: false, ownerOnly: false, fromSource: '', containers: [],
+    policies: ['test/policy'], severity: 5, tags: [], message: '', ...more,
+  };
+}
+
+export function profile(rules: Partial<Record<RuleKind, ProfileRule[]>>, posture: Partial<Profile['posture']> = {}): Profile {
+  return {
+    version: 1,
+    posture: { file: 'block', network: 'block', capabilities: 'block', process: 'block', ...posture },
+    process: rules.process ?? [], file: rules.file ?? [], network: rules.network ?? [], capabilities: rules.capabilities ?? [],
+  };
+}
+
+export interface TestPod {
+  uid: string;
+  /** the container's cgroup (a scope beneath the pod's slice, as containerd makes it) */
+  cg: Cgroup;
+  kernel: Kernel;
+  events: KernelEvent[];
+  /** events of this pod so far */
+  mine(): KernelEvent[];
+  /** waits for an event of this pod matching pred */
+  waitEvent(pred: (e: KernelEvent) => boolean, ms?: number): Promise<KernelEvent>;
+}
+
+/**
+ * A pod with the given profile, loaded BEFORE its cgroup exists (as the enforcer learns
+ * pods from the API before kubelet starts them); the container cgroup is then created
+ * under kubepods like kubelet's systemd driver does, and never told to the kernel: the
+ * programs find the pod from the cgroup names.
+ */
+export async function podWith(ctx: ScenarioContext, p: Profile, opts: { tellCgroup?: boolean } = {}): Promise<TestPod> {
+  const { kernel, events } = await kernelFor(ctx);
+  const uid = randomUUID();
+  const set = kernel.setPod({ uid, namespace: 'test', name: 'pod', profile: p, containers: [{ name: 'main' }] });
+  if (!set.ok) throw new Error(`setPod: ${set.error.message}`);
+  ctx.defer(() => { kernel.removePod(uid); });
+  const slice = `kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${uid.replace(/-/g, '_')}.slice`;
+  const cg = await ctx.mkCgroup(`${slice}/cri-containerd-${uid.slice(0, 8)}.scope`);
+  if (opts.tellCgroup) {
+    const again = kernel.setPod({ uid, namespace: 'test', name: 'pod', profile: p, containers: [{ name: 'main', cgroupId: cg.id }] });
+    if (!again.ok) throw new Error(`setPod: ${again.error.message}`);
+  }
+  const start = events.length;
+  const mine = (): KernelEvent[] => events.slice(start).filter((e) => e.podUid === uid);
+  return {
+    uid, cg, kernel, events, mine,
+    waitEvent: async (pred, ms = 5000) => {
+      const end = Date.now() + ms;
+      for (;;) {
+        const hit = mine().find(pred);
+        if (hit) return hit;
+        if (Date.now() > end) throw new Error(`no matching event within ${ms} ms; events of the pod: ${JSON.stringify(mine().map(brief))}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    },
+  };
+}
+
+export function brief(e: KernelEvent): string {
+  return `${e.type} ${e.hook} ${e.kind} ${e.action}${e.denied ? ' denied' : ''} ${e.exe} → ${e.target}${e.rule ? '' : ' (posture)'}`;
+}
+
+export const EPERM_RE = /Operation not permitted|Permission denied|EPERM/;
+
+/** python3 one-liner run in the cgroup; returns exit code and output */
+export function py(code: string): string[] {
+  return ['/usr/bin/python3', '-c', code];
+}
