@@ -100,7 +100,7 @@ test('fromSource: left null is a warning (seen only in raw YAML)', () => {
 
 test('non-UTF-8 bytes are an invalid document naming the byte', () => {
   const r = run('latin1.yaml');
-  assert.match(r.out[0] ?? '', /^latin1\.yaml#1: not valid UTF-8: byte 0xe9 at offset \d+ \(line 15\)$/);
+  assert.match(r.out[0] ?? '', /^latin1\.yaml#1: not valid UTF-8: byte 0xe9 at offset \d+ \(line 14\)$/);
   assert.equal(r.code, 1);
 });
 
