@@ -1,6 +1,7 @@
 // Policy validation: JSON Schema (policy/schema.ts) first, then the semantic checks that a
 // schema cannot express. Pure; never throws; returns every problem at once, each with a
-// dotted field path. The checks are listed, with their ids, in docs/validation-checks.md.
+// dotted field path. The checks are listed, with their ids (R*, S*, V*), in
+// docs/validation-checks.md.
 import { globProblem } from './glob.ts';
 import { childPath } from './paths.ts';
 import { validatePolicySchema } from './schema.ts';
@@ -72,8 +73,8 @@ export function validatePolicy(doc: unknown): ValidationResult {
 function validateUnsafe(doc: unknown): ValidationResult {
   if (!isRecord(doc)) return { policy: null, problems: [error('', `a policy must be a mapping, not ${Array.isArray(doc) ? 'a list' : doc === null ? 'empty' : typeof doc}`)] };
   const size = measure(doc);
-  if (size.problem !== null) return { policy: null, problems: [size.problem] };
-  const value = size.hasNull ? pruneNulls(doc) : doc;
+  if (size.problem !== null) return { policy: null, problems: [size.problem] }; // R2
+  const value = size.hasNull ? pruneNulls(doc) : doc; // R3
 
   const kind = value.kind;
   if (typeof kind !== 'string' || !KIND_SET.has(kind)) {
@@ -81,7 +82,7 @@ function validateUnsafe(doc: unknown): ValidationResult {
     if (value.apiVersion !== POLICY_API_VERSION) problems.push(error('apiVersion', value.apiVersion === undefined ? 'is required' : `must be "${POLICY_API_VERSION}"`));
     return { policy: null, problems };
   }
-  const schemaProblems = validatePolicySchema(kind as PolicyKind, value);
+  const schemaProblems = validatePolicySchema(kind as PolicyKind, value); // S1-S6
   if (schemaProblems.length > 0) return { policy: null, problems: schemaProblems };
 
   // The CRD lets spec be omitted (or left empty, which the API server prunes).
@@ -164,7 +165,7 @@ function quote(s: string, max = 40): string {
 const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const rec = (v: unknown): Rec => (isRecord(v) ? v : {});
 
-/** The warnings for `fromSource:` left null in raw YAML (only the CLI sees those). */
+/** V10: the warnings for `fromSource:` left null in raw YAML (only the CLI sees those). */
 export function nullFromSourceWarnings(paths: readonly string[]): Problem[] {
   return paths.map((p) => warning(p, 'fromSource is empty (null), so it is dropped: the rule applies to every source'));
 }
@@ -197,6 +198,7 @@ export function semanticProblems(policy: Policy): Problem[] {
     const at = childPath('spec.process.matchPaths', i);
     const hasPath = typeof r.path === 'string';
     const hasExec = typeof r.execname === 'string';
+    // V1
     if (hasPath && hasExec) problems.push(error(at, 'has both path and execname: give exactly one'));
     else if (!hasPath && !hasExec) problems.push(error(at, 'needs a path or an execname'));
     else {
@@ -270,7 +272,7 @@ export function semanticProblems(policy: Policy): Problem[] {
     }
   });
 
-  // validated, not enforced yet
+  // V6: validated, not enforced yet
   if (spec.syscalls !== undefined) problems.push(warning('spec.syscalls', 'syscalls rules are validated but not enforced yet'));
   if (spec.apparmor !== undefined) problems.push(warning('spec.apparmor', 'apparmor is validated but not enforced yet'));
   if (spec.device !== undefined) problems.push(warning('spec.device', 'device rules are validated but not enforced yet'));
@@ -278,7 +280,7 @@ export function semanticProblems(policy: Policy): Problem[] {
   if (presets.length > 0) problems.push(warning('spec.presets', 'presets are validated but not enforced yet'));
   presets.forEach((p0, i) => {
     const name = rec(p0).name;
-    if (typeof name === 'string' && !PRESET_SET.has(name)) {
+    if (typeof name === 'string' && !PRESET_SET.has(name)) { // V9
       problems.push(warning(childPath(childPath('spec.presets', i), 'name'), `unknown preset ${quote(name)}; known: ${KNOWN_PRESETS.join(', ')}`));
     } else if (name === undefined) {
       problems.push(warning(childPath('spec.presets', i), 'preset without a name does nothing'));
@@ -290,7 +292,7 @@ export function semanticProblems(policy: Policy): Problem[] {
 
   if (policy.kind === 'KubeArmorHostPolicy') {
     problems.push(warning('kind', 'host policies are validated but not enforced yet: ArmorGate enforces pods'));
-  } else if (enforceable === 0) {
+  } else if (enforceable === 0) { // V5
     problems.push(warning('spec', 'no enforceable rule: this policy changes nothing (only process, file, network, capabilities are)'));
   }
   return problems;
@@ -301,7 +303,7 @@ function ptsWarning(problems: Problem[], at: string, r: Rec): void {
 }
 
 function patternOk(problems: Problem[], at: string, r: Rec): boolean {
-  const why = globProblem(String(r.pattern));
+  const why = globProblem(String(r.pattern)); // V2
   if (why === null) return true;
   problems.push(error(childPath(at, 'pattern'), `invalid glob: ${why}`));
   return false;
@@ -310,13 +312,13 @@ function patternOk(problems: Problem[], at: string, r: Rec): boolean {
 /** The usable entries of a protocol/capability value, warning about comma lists and unknown names. */
 function listValue(problems: Problem[], at: string, value: string, kind: 'protocol' | 'capability', known: ReadonlySet<string>): string[] {
   const entries = listEntries(value, kind);
-  if (value.includes(',')) {
+  if (value.includes(',')) { // V7
     problems.push(warning(at, `${quote(value)} is a comma list; ArmorGate makes one rule per entry, KubeArmor may not: use one entry each`));
   }
   const good: string[] = [];
   for (const e of entries) {
     if (known.has(e)) good.push(e);
-    else problems.push(warning(at, `${quote(e)} is not a ${kind} name: it matches nothing and is skipped`));
+    else problems.push(warning(at, /* V8 */ `${quote(e)} is not a ${kind} name: it matches nothing and is skipped`));
   }
   return good;
 }
@@ -329,14 +331,14 @@ function selectorWarnings(problems: Problem[], spec: Rec): void {
     const at = childPath('spec.selector.matchExpressions', i);
     if (x.operator === 'In') {
       seenIn = true;
-      if (arr(x.values).length === 0) problems.push(warning(childPath(at, 'values'), 'In with no values matches nothing: the policy binds no pod'));
-    } else if (x.operator === 'NotIn' && seenIn) {
+      if (arr(x.values).length === 0) problems.push /* V11 */(warning(childPath(at, 'values'), 'In with no values matches nothing: the policy binds no pod'));
+    } else if (x.operator === 'NotIn' && seenIn) { // V12
       problems.push(warning(at, 'KubeArmor ignores a NotIn after an In; ArmorGate honours it (see docs/kubearmor-differences.md)'));
     }
   });
 }
 
-/** Finds two rules of one policy with the same target but different actions. Allow against
+/** V3, V4: finds two rules of one policy with the same target but different actions. Allow against
  *  Block or Audit is an error (the policy contradicts itself); Audit against Block is a
  *  warning (Block always wins, so the Audit rule never shows). */
 class Conflicts {
