@@ -1,0 +1,13 @@
+// Kernel enforcement in real kernels: every kernel-* guest suite, on 6.12 and 6.1, in both
+// attach modes (one boot per kernel × mode).
+import { registerVmTests } from './harness/index.ts';
+
+registerVmTests('kernel enforcement', {
+  suites: [
+    'test/vm/scenarios/kernel-exec.ts',
+  ],
+  kernels: ['6.12', '6.1'],
+  attachModes: ['cgroup', 'global'],
+  timeoutMs: 240_000,
+  scenarioTimeoutMs: 60_000,
+});
