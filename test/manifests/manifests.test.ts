@@ -300,6 +300,33 @@ describe('RBAC is used by the code', () => {
   });
 });
 
+describe('docs/install.md', () => {
+  it('names only objects, labels and files that exist', (t) => {
+    const skip = noRender(); if (skip) { t.skip(skip); return; }
+    const doc = readFileSync(join(ROOT, 'docs', 'install.md'), 'utf8');
+    const kinds: Record<string, string> = {
+      certificate: 'Certificate', deployment: 'Deployment', daemonset: 'DaemonSet',
+      mutatingwebhookconfiguration: 'MutatingWebhookConfiguration', validatingwebhookconfiguration: 'ValidatingWebhookConfiguration',
+    };
+    let checked = 0;
+    // `kubectl ... certificate/NAME`, `kubectl delete daemonset NAME` and the like
+    const commands = doc.split('\n').filter((l) => /^\s*kubectl /.test(l)).join('\n');
+    for (const m of commands.matchAll(/\b(certificate|deployment|daemonset|mutatingwebhookconfiguration|validatingwebhookconfiguration)(?:\/| )([a-z0-9][a-z0-9.-]*)/g)) {
+      const kind = kinds[m[1] as string] as string;
+      assert.ok(objects.some((o) => o.kind === kind && o.metadata.name === m[2]), `docs name ${kind} ${m[2]}`);
+      checked++;
+    }
+    assert.ok(checked >= 5, `${checked} object names checked`);
+    assert.match(doc, /kubectl apply -k manifests\//);
+    assert.match(doc, /kubectl delete -k manifests\//);
+    assert.match(doc, /armorgate enforcer --cleanup/);
+    const job = parseObjects(readFileSync(join(MANIFESTS, 'cleanup', 'cleanup-job.yaml'), 'utf8'), 'cleanup-job.yaml')[0];
+    assert.ok(doc.includes(`app.kubernetes.io/component=${String(job?.metadata.labels?.['app.kubernetes.io/component'])}`), 'the wait command selects the cleanup Jobs by their label');
+    const keyFile = (parseYaml(readFileSync(join(MANIFESTS, 'kustomization.yaml'), 'utf8')) as { secretGenerator: { files: string[] }[] }).secretGenerator[0]?.files[0]?.split('=')[1];
+    assert.ok(keyFile && doc.includes(`manifests/${keyFile}`), `docs tell how to make manifests/${String(keyFile)}`);
+  });
+});
+
 /** Long options of `armorgate SUB --help`: name → takes a value. Null when SUB is still a placeholder. */
 function cliOptions(sub: string): Map<string, boolean> | null {
   const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'armorgate.js'), sub, '--help'], { encoding: 'utf8', timeout: 60_000 });
