@@ -12,7 +12,7 @@ import { ENDPOINTS } from '../../webhook/app.ts';
 import { findKubectls, ROOT, type Found, type Generation } from './kubectl.ts';
 import { MANIFESTS, objectKey, parseObjects, render, type K8sObject } from './render.ts';
 import { ManifestValidator, SCHEMA_FILES, formatsUsed, loadSchemaFile } from './schema.ts';
-import { sourceText, unusedGrants, type Rule } from './rbac-usage.ts';
+import { coreCalls, sourceText, ungrantedCalls, unusedGrants, type Rule } from './rbac-usage.ts';
 
 type Any = Record<string, unknown>;
 const NS = 'armorgate';
@@ -291,6 +291,12 @@ describe('RBAC is used by the code', () => {
       const rules = one('ClusterRole', role).rules as Rule[];
       assert.ok(rules.length > 0);
       assert.deepEqual(unusedGrants(rules, sourceText(dirs.map((d) => join(ROOT, d)))), []);
+    });
+    it(`every core API call in ${dirs.join(', ')}/ is granted by ClusterRole ${role}`, (t) => {
+      const skip = noRender(); if (skip) { t.skip(skip); return; }
+      const src = sourceText(dirs.map((d) => join(ROOT, d)));
+      assert.ok(coreCalls(src).size > 0, 'the finder sees the calls');
+      assert.deepEqual(ungrantedCalls(one('ClusterRole', role).rules as Rule[], src), []);
     });
   }
   it('no other roles are granted', (t) => {

@@ -1,7 +1,7 @@
 // The RBAC usage finder itself: it must find real calls and must not invent them.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { evidence, kindOfCoreResource, unusedGrants } from './rbac-usage.ts';
+import { coreCalls, coreResourceOfKind, evidence, kindOfCoreResource, ungrantedCalls, unusedGrants } from './rbac-usage.ts';
 
 describe('rbac-usage', () => {
   it('names client-node kinds of core resources', () => {
@@ -33,5 +33,15 @@ describe('rbac-usage', () => {
     assert.deepEqual(unusedGrants([{ apiGroups: [''], resources: ['secrets'], verbs: ['get'] }], src), ['get core/secrets']);
     assert.equal(unusedGrants([{ apiGroups: ['*'], resources: ['pods'], verbs: ['list'] }], src).length, 1);
     assert.deepEqual(unusedGrants([{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }], src), []);
+  });
+
+  it('lists the core API calls the code makes, and those no rule grants', () => {
+    assert.equal(coreResourceOfKind('Pod'), 'pods');
+    assert.equal(coreResourceOfKind('Namespace'), 'namespaces');
+    const src = `const core = kc.makeApiClient(CoreV1Api); this.#api = o.kc.makeApiClient(CoreV1Api);
+      await core.readNamespacedPod({ name, namespace }); await this.#api.listPodForAllNamespaces({}); await api.patchNode({});
+      store.listPolicies(); new Watch(kc).watch('/api/v1/pods', {}, f, g);`;
+    assert.deepEqual([...coreCalls(src)].sort(), ['get core/pods', 'list core/pods', 'watch core/pods']);
+    assert.deepEqual(ungrantedCalls([{ apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] }], src), ['get core/pods']);
   });
 });

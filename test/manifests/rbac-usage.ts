@@ -71,3 +71,36 @@ export function unusedGrants(rules: readonly Rule[], src: string): string[] {
   }
   return out;
 }
+
+const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\#]/g, '\\$&');
+
+/** "Pod" → "pods", "Namespace" → "namespaces" (core resource of a client-node method's kind). */
+export function coreResourceOfKind(kind: string): string {
+  const lower = kind.charAt(0).toLowerCase() + kind.slice(1);
+  return /(s|x|ch|sh)$/.test(lower) ? `${lower}es` : `${lower}s`;
+}
+
+/** What the code calls on the core API: "VERB core/RESOURCE" for each CoreV1Api method call
+ *  (on a variable made by makeApiClient(CoreV1Api)) and each watch of an '/api/v1/RESOURCE' path. */
+export function coreCalls(src: string): Set<string> {
+  const out = new Set<string>();
+  const receivers = [...src.matchAll(/([\w.#]+)\s*=\s*[\w.#]*makeApiClient\(\s*CoreV1Api\s*\)/g)].map((m) => m[1] as string);
+  const verbs: Record<string, string> = { list: 'list', read: 'get', patch: 'patch', create: 'create', replace: 'update', delete: 'delete' };
+  for (const r of receivers) {
+    for (const m of src.matchAll(new RegExp(`${escapeRe(r)}\\.(list|read|patch|create|replace|delete)(?:Namespaced)?([A-Z][a-zA-Z]*?)(?:ForAllNamespaces|Status)?\\(`, 'g'))) {
+      out.add(`${verbs[m[1] as string]} core/${coreResourceOfKind(m[2] as string)}`);
+    }
+  }
+  if (WATCHES.test(src)) for (const m of src.matchAll(/['"`]\/api\/v1\/([a-z]+)['"`]/g)) out.add(`watch core/${m[1]}`);
+  return out;
+}
+
+/** Every core call of coreCalls() that no rule grants. */
+export function ungrantedCalls(rules: readonly Rule[], src: string): string[] {
+  const granted = (verb: string, resource: string): boolean => rules.some((r) =>
+    (r.apiGroups ?? []).includes('') && (r.resources ?? []).includes(resource) && (r.verbs ?? []).includes(verb));
+  return [...coreCalls(src)].filter((c) => {
+    const [verb, res] = c.split(' ') as [string, string];
+    return !granted(verb, res.slice('core/'.length));
+  });
+}
