@@ -125,8 +125,9 @@ function measure(doc: Rec): Measure {
       }
       return;
     }
-    for (const k in v) {
-      if (!Object.hasOwn(v, k)) continue;
+    const own = Object.keys(v);
+    for (let i = 0; i < own.length; i++) {
+      const k = own[i] as string;
       chars += k.length;
       keys.push(k);
       walk((v as Rec)[k], depth + 1);
@@ -203,7 +204,7 @@ export function semanticProblems(policy: Policy): Problem[] {
     else if (!hasPath && !hasExec) problems.push(error(at, 'needs a path or an execname'));
     else {
       enforceable++;
-      conflicts.add(at, 'process', hasPath ? `path ${String(r.path)}` : `execname ${String(r.execname)}`, r, processAction);
+      conflicts.add(at, hasPath ? 'process path' : 'process execname', String(hasPath ? r.path : r.execname), r, processAction);
     }
     if (arr(r.allowedArgs).length > 0) problems.push(warning(childPath(at, 'allowedArgs'), 'allowedArgs is validated but not enforced yet: the rule ignores arguments'));
     ptsWarning(problems, at, r);
@@ -212,13 +213,13 @@ export function semanticProblems(policy: Policy): Problem[] {
     const r = rec(r0);
     const at = childPath('spec.process.matchDirectories', i);
     enforceable++;
-    conflicts.add(at, 'process', `dir ${String(r.dir)} ${r.recursive === true}`, r, processAction);
+    conflicts.add(at, 'process dir', String(r.dir), r, processAction);
     ptsWarning(problems, at, r);
   });
   arr(process.matchPatterns).forEach((r0, i) => {
     const r = rec(r0);
     const at = childPath('spec.process.matchPatterns', i);
-    if (patternOk(problems, at, r)) { enforceable++; conflicts.add(at, 'process', `pattern ${String(r.pattern)}`, r, processAction); }
+    if (patternOk(problems, at, r)) { enforceable++; conflicts.add(at, 'process pattern', String(r.pattern), r, processAction); }
   });
 
   // file
@@ -228,20 +229,20 @@ export function semanticProblems(policy: Policy): Problem[] {
     const r = rec(r0);
     const at = childPath('spec.file.matchPaths', i);
     enforceable++;
-    conflicts.add(at, 'file', `path ${String(r.path)}`, r, fileAction);
+    conflicts.add(at, 'file path', String(r.path), r, fileAction);
     ptsWarning(problems, at, r);
   });
   arr(file.matchDirectories).forEach((r0, i) => {
     const r = rec(r0);
     const at = childPath('spec.file.matchDirectories', i);
     enforceable++;
-    conflicts.add(at, 'file', `dir ${String(r.dir)} ${r.recursive === true}`, r, fileAction);
+    conflicts.add(at, 'file dir', String(r.dir), r, fileAction);
     ptsWarning(problems, at, r);
   });
   arr(file.matchPatterns).forEach((r0, i) => {
     const r = rec(r0);
     const at = childPath('spec.file.matchPatterns', i);
-    if (patternOk(problems, at, r)) { enforceable++; conflicts.add(at, 'file', `pattern ${String(r.pattern)}`, r, fileAction); }
+    if (patternOk(problems, at, r)) { enforceable++; conflicts.add(at, 'file pattern', String(r.pattern), r, fileAction); }
   });
 
   // network
@@ -252,7 +253,7 @@ export function semanticProblems(policy: Policy): Problem[] {
     const at = childPath('spec.network.matchProtocols', i);
     for (const p of listValue(problems, childPath(at, 'protocol'), String(r.protocol), 'protocol', PROTOCOL_SET)) {
       enforceable++;
-      conflicts.add(at, 'network', `protocol ${p}`, r, networkAction);
+      conflicts.add(at, 'network protocol', p, r, networkAction);
     }
     ptsWarning(problems, at, r);
   });
@@ -268,7 +269,7 @@ export function semanticProblems(policy: Policy): Problem[] {
     const at = childPath('spec.capabilities.matchCapabilities', i);
     for (const c of listValue(problems, childPath(at, 'capability'), String(r.capability), 'capability', CAPABILITY_SET)) {
       enforceable++;
-      conflicts.add(at, 'capabilities', `capability ${c}`, r, capabilitiesAction);
+      conflicts.add(at, 'capabilities capability', c, r, capabilitiesAction);
     }
   });
 
@@ -338,32 +339,52 @@ function selectorWarnings(problems: Problem[], spec: Rec): void {
   });
 }
 
-/** V3, V4: finds two rules of one policy with the same target but different actions. Allow against
- *  Block or Audit is an error (the policy contradicts itself); Audit against Block is a
- *  warning (Block always wins, so the Audit rule never shows). */
+/** V3, V4: finds two rules of one policy with the same target but different actions. Allow
+ *  against Block or Audit is an error (the policy contradicts itself); Audit against Block
+ *  is a warning (Block always wins, so the Audit rule never shows).
+ *  Rules are grouped by the target's own string (whose hash V8 keeps), so no key is built
+ *  per rule; the few rules sharing a target are compared field by field. */
 class Conflicts {
-  private readonly seen = new Map<string, { action: Action; path: string }>();
+  // group -> target -> the rules seen with it (one object until a second rule shares the target)
+  private readonly groups = new Map<TargetGroup, Map<string, SeenRule | SeenRule[]>>();
   private readonly problems: Problem[];
 
   constructor(problems: Problem[]) {
     this.problems = problems;
   }
 
-  add(at: string, kind: string, target: string, r: Rec, inherited: Action | undefined): void {
+  add(at: string, group: TargetGroup, target: string, r: Rec, inherited: Action | undefined): void {
     const action = (r.action as Action | undefined) ?? inherited ?? 'Block';
-    const sources = arr(r.fromSource).map((s) => rec(s).path).filter((p): p is string => typeof p === 'string');
-    const flags = `${r.readOnly === true ? 'ro' : 'rw'} ${r.ownerOnly === true ? 'owner' : 'any'}`;
-    for (const src of sources.length > 0 ? sources : ['']) {
-      const key = `${kind}\n${target}\n${src}\n${flags}`;
-      const prior = this.seen.get(key);
-      if (prior === undefined) { this.seen.set(key, { action, path: at }); continue; }
-      if (prior.action === action) continue;
-      const from = src === '' ? '' : ` (fromSource ${quote(src, 30)})`;
-      if (prior.action === 'Allow' || action === 'Allow') {
-        this.problems.push(error(at, `${action} contradicts ${prior.action} of ${prior.path} on the same target${from}`));
-      } else {
-        this.problems.push(warning(at, `${action} and ${prior.action} of ${prior.path} on the same target: Block wins${from}`));
-      }
+    const flags = (r.readOnly === true ? 1 : 0) | (r.ownerOnly === true ? 2 : 0) | (r.recursive === true ? 4 : 0);
+    let byTarget = this.groups.get(group);
+    if (byTarget === undefined) this.groups.set(group, (byTarget = new Map()));
+    const sources = Array.isArray(r.fromSource) ? r.fromSource : [];
+    let any = false;
+    for (const s of sources) {
+      const src = isRecord(s) ? s.path : undefined;
+      if (typeof src !== 'string') continue;
+      any = true;
+      this.check(byTarget, target, { action, path: at, src, flags });
+    }
+    if (!any) this.check(byTarget, target, { action, path: at, src: '', flags });
+  }
+
+  private check(byTarget: Map<string, SeenRule | SeenRule[]>, target: string, rule: SeenRule): void {
+    const seen = byTarget.get(target);
+    if (seen === undefined) { byTarget.set(target, rule); return; }
+    const list = Array.isArray(seen) ? seen : [seen];
+    if (!Array.isArray(seen)) byTarget.set(target, list);
+    const prior = list.find((x) => x.src === rule.src && x.flags === rule.flags);
+    if (prior === undefined) { list.push(rule); return; }
+    if (prior.action === rule.action) return;
+    const from = rule.src === '' ? '' : ` (fromSource ${quote(rule.src, 30)})`;
+    if (prior.action === 'Allow' || rule.action === 'Allow') {
+      this.problems.push(error(rule.path, `${rule.action} contradicts ${prior.action} of ${prior.path} on the same target${from}`));
+    } else {
+      this.problems.push(warning(rule.path, `${rule.action} and ${prior.action} of ${prior.path} on the same target: Block wins${from}`));
     }
   }
 }
+
+type TargetGroup = 'process path' | 'process execname' | 'process dir' | 'process pattern' | 'file path' | 'file dir' | 'file pattern' | 'network protocol' | 'capabilities capability';
+interface SeenRule { action: Action; path: string; src: string; flags: number }
