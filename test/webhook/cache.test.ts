@@ -1,0 +1,95 @@
+// Policy and namespace caches: ListWatch against the list/watch test server (events, 410 →
+// relist, failures → restart, readiness), and the standalone folder reloaded on change.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import pino from 'pino';
+import { stringify } from 'yaml';
+import { clusterStore, folderStore, type PolicyStore } from '../../webhook/sources.ts';
+import { TestApiServer, type K8sObject } from '../support/apiserver.ts';
+import { waitFor } from '../support/wait.ts';
+import { AUDIT_CURL, BLOCK_SHADOW, CLUSTER_NO_RAW, namespace, podReview, policiesDir, policy, realisticPod, startTestWebhook } from './fixtures.ts';
+
+const NS = '/api/v1/namespaces';
+const KSP = '/apis/security.kubearmor.com/v1/kubearmorpolicies';
+const KCSP = '/apis/security.kubearmor.com/v1/kubearmorclusterpolicies';
+const silent = pino({ level: 'silent' });
+
+async function apiWithKinds(): Promise<TestApiServer> {
+  const api = await TestApiServer.start();
+  api.resource(NS, { kind: 'Namespace', apiVersion: 'v1', namespaced: false });
+  api.resource(KSP, { kind: 'KubeArmorPolicy', apiVersion: 'security.kubearmor.com/v1', namespaced: true });
+  api.resource(KCSP, { kind: 'KubeArmorClusterPolicy', apiVersion: 'security.kubearmor.com/v1', namespaced: false });
+  return api;
+}
+
+const ids = (s: PolicyStore): string[] => s.policies().map((p) => `${p.metadata.namespace ?? ''}/${p.metadata.name}@${p.metadata.generation ?? 0}`);
+
+test('cluster store: list, watch events, invalid policies left out, 410 → relist', async () => {
+  const api = await apiWithKinds();
+  api.create(NS, namespace('shop', { 'kubearmor-file-posture': 'block' }) as K8sObject);
+  api.create(KSP, BLOCK_SHADOW as K8sObject);
+  api.create(KCSP, CLUSTER_NO_RAW as K8sObject);
+  const store = clusterStore({ kc: api.kubeConfig(), logger: silent });
+  try {
+    await waitFor(() => store.notSynced() === null, 'sync');
+    assert.deepEqual(ids(store).sort(), ['/no-raw-sockets@1', 'shop/block-shadow@1']);
+    assert.equal(store.namespace('shop')?.metadata?.annotations?.['kubearmor-file-posture'], 'block');
+    await waitFor(() => api.openWatches() === 3, 'three watches');
+
+    const v0 = store.policiesVersion();
+    api.create(KSP, AUDIT_CURL as K8sObject);
+    api.create(KSP, policy('broken', 'shop', { selector: {}, file: { matchPaths: [{ path: 'nope' }] }, action: 'Block' }) as K8sObject);
+    await waitFor(() => ids(store).length === 3, 'the new valid policy (the broken one left out)');
+    assert.ok(store.policiesVersion() > v0);
+    api.update(KSP, { ...BLOCK_SHADOW, spec: { ...(BLOCK_SHADOW.spec as object), severity: 9 } } as K8sObject);
+    await waitFor(() => ids(store).includes('shop/block-shadow@2'), 'generation bumped by the spec change');
+    api.update(NS, namespace('shop', { 'armorgate.io/allow-opt-out': 'true' }) as K8sObject);
+    await waitFor(() => store.namespace('shop')?.metadata?.annotations?.['armorgate.io/allow-opt-out'] === 'true', 'namespace update');
+
+    const listsBefore = api.requests.filter((r) => r.path === KSP && !r.watch).length;
+    api.expire();
+    api.remove(KSP, 'shop', 'audit-curl');
+    await waitFor(() => api.requests.filter((r) => r.path === KSP && !r.watch).length > listsBefore, 'a relist after 410');
+    await waitFor(() => !ids(store).some((x) => x.includes('audit-curl')), 'the delete seen after relist');
+    api.create(NS, namespace('late') as K8sObject);
+    await waitFor(() => store.namespace('late') !== null, 'watching again after the relist');
+  } finally { await store.close(); await api.stop(); }
+});
+
+test('cluster store: a failing list is retried; the webhook is ready only once synced', async () => {
+  const api = await apiWithKinds();
+  api.create(NS, namespace('shop') as K8sObject);
+  api.create(KSP, BLOCK_SHADOW as K8sObject);
+  api.failNext(KSP, 500, 2);
+  const store = clusterStore({ kc: api.kubeConfig(), logger: silent });
+  // the folder the helper passes only switches on the generated key and certificate; the store serves the data
+  const w = await startTestWebhook({ store });
+  try {
+    const first = await w.get('/readyz');
+    assert.equal(first.status, 503, 'not ready while the policy list fails');
+    assert.match(first.text, /kubearmorpolicies/);
+    await waitFor(async () => (await w.get('/readyz')).status === 200, 'ready after the retried list', 10_000);
+    const got = await w.post('/mutate-pod', podReview('CREATE', realisticPod()));
+    const ops = JSON.parse(Buffer.from((got.json as { response: { patch: string } }).response.patch, 'base64').toString()) as { path: string; value: unknown }[];
+    assert.ok(JSON.stringify(ops).includes('shop/block-shadow@1'), 'the cached policy binds');
+  } finally { await w.close(); await api.stop(); }
+});
+
+test('folder store: reloaded on change; invalid documents are left out', async () => {
+  const dir = policiesDir([BLOCK_SHADOW, namespace('shop')]);
+  let reloads = 0;
+  const store = folderStore(dir, silent, () => { reloads++; }, 200);
+  try {
+    assert.equal(store.notSynced(), null);
+    assert.deepEqual(ids(store), ['shop/block-shadow@0']);
+    const v = store.policiesVersion();
+    fs.writeFileSync(path.join(dir, 'more.yaml'), [AUDIT_CURL, policy('bad', 'shop', { selector: {}, action: 'Nope' }), namespace('open')].map((d) => stringify(d)).join('---\n'));
+    await waitFor(() => store.policiesVersion() > v && ids(store).length === 2, 'reload with the new file');
+    assert.notEqual(store.namespace('open'), null);
+    fs.rmSync(path.join(dir, 'policies.yaml'));
+    await waitFor(() => ids(store).join() === 'shop/audit-curl@0', 'reload after a delete');
+    assert.ok(reloads >= 3);
+  } finally { await store.close(); }
+});
