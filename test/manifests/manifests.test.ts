@@ -251,6 +251,23 @@ describe('wiring', () => {
       '--gateway-user is the webhook\'s own service account');
   });
 
+  it('the webhook pod meets the Pod Security "restricted" level; the namespace admits the enforcer', (t) => {
+    const skip = noRender(); if (skip) { t.skip(skip); return; }
+    const labels = one('Namespace', NS).metadata.labels ?? {};
+    assert.equal(labels['pod-security.kubernetes.io/enforce'], 'privileged');
+    const spec = podSpec(one('Deployment', 'armorgate-webhook'));
+    assert.ok(!spec.hostNetwork && !spec.hostPID && !spec.hostIPC);
+    assert.ok((spec.volumes as Any[]).every((v) => ['secret', 'emptyDir', 'configMap', 'projected'].some((k) => k in v)), 'volume types');
+    assert.equal(at(spec, 'securityContext', 'seccompProfile', 'type'), 'RuntimeDefault');
+    for (const c of spec.containers as Any[]) {
+      const sc = c.securityContext as Any;
+      assert.equal(sc.allowPrivilegeEscalation, false);
+      assert.deepEqual(at(sc, 'capabilities', 'drop'), ['ALL']);
+      assert.ok(sc.runAsNonRoot === true || at(spec, 'securityContext', 'runAsNonRoot') === true);
+      assert.ok(((at(c, 'ports') as Any[]) ?? []).every((p) => p.hostPort === undefined));
+    }
+  });
+
   it('enforcer DaemonSet: host mounts, named capabilities only, spc_t, NODE_NAME from the downward API, every node', (t) => {
     const skip = noRender(); if (skip) { t.skip(skip); return; }
     const ds = one('DaemonSet', 'armorgate-enforcer');
