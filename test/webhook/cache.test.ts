@@ -43,7 +43,7 @@ test('cluster store: list, watch events, invalid policies left out, 410 → reli
     api.create(KSP, policy('broken', 'shop', { selector: {}, file: { matchPaths: [{ path: 'nope' }] }, action: 'Block' }) as K8sObject);
     await waitFor(() => ids(store).length === 3, 'the new valid policy (the broken one left out)');
     assert.ok(store.policiesVersion() > v0);
-    api.update(KSP, { ...BLOCK_SHADOW, spec: { ...(BLOCK_SHADOW.spec as object), severity: 9 } } as K8sObject);
+    api.update(KSP, { ...BLOCK_SHADOW, spec: { ...(BLOCK_SHADOW.spec as object), severity: 9 } } as unknown as K8sObject);
     await waitFor(() => ids(store).includes('shop/block-shadow@2'), 'generation bumped by the spec change');
     api.update(NS, namespace('shop', { 'armorgate.io/allow-opt-out': 'true' }) as K8sObject);
     await waitFor(() => store.namespace('shop')?.metadata?.annotations?.['armorgate.io/allow-opt-out'] === 'true', 'namespace update');
