@@ -19,6 +19,7 @@ const NS = 'armorgate';
 
 const found: Partial<Record<Generation, Found>> = {};
 const rendered: Partial<Record<Generation, K8sObject[]>> = {};
+const warnings: Partial<Record<Generation, string>> = {};
 let objects: K8sObject[] = [];
 let validator: ManifestValidator;
 
@@ -27,7 +28,7 @@ before(() => {
   Object.assign(found, findKubectls());
   for (const g of ['kustomize-v5', 'kustomize-v2'] as const) {
     const f = found[g];
-    if (f && 'kubectl' in f) rendered[g] = render(f.kubectl.path).objects;
+    if (f && 'kubectl' in f) ({ objects: rendered[g], stderr: warnings[g] } = render(f.kubectl.path));
   }
   objects = rendered['kustomize-v5'] ?? rendered['kustomize-v2'] ?? [];
 });
@@ -74,6 +75,7 @@ describe('rendering', () => {
       const list = rendered[g] ?? [];
       assert.ok(list.length >= 18, `${list.length} objects rendered`);
       assert.deepEqual(list.filter((o) => !o.apiVersion || !o.kind || !o.metadata?.name).map(objectKey), []);
+      assert.equal(warnings[g]?.trim(), '', 'no warning (deprecated fields) from kustomize');
     });
   }
 
@@ -128,6 +130,9 @@ describe('schemas', () => {
     assert.deepEqual(validator.validate(job), []);
     assert.equal(at(job, 'spec', 'template', 'spec', 'nodeName'), 'worker-1');
     assert.deepEqual(at(job, 'spec', 'template', 'spec', 'containers', 0, 'args'), ['enforcer', '--cleanup']);
+    const image = String(at(job, 'spec', 'template', 'spec', 'containers', 0, 'image'));
+    assert.ok(readFileSync(join(ROOT, 'docs', 'install.md'), 'utf8').includes(`s|image: ${image}|image: $img|`), 'the uninstall steps swap in the enforcer\'s image');
+    if (objects.length) assert.equal(image, at(one('DaemonSet', 'armorgate-enforcer'), 'spec', 'template', 'spec', 'containers', 0, 'image'), 'same image as the enforcer by default');
     assert.deepEqual(at(job, 'spec', 'template', 'spec', 'containers', 0, 'securityContext', 'capabilities'), { drop: ['ALL'] });
     assert.deepEqual((at(job, 'spec', 'template', 'spec', 'volumes') as Any[]).filter((v) => v.hostPath).map((v) => at(v, 'hostPath', 'path')), ['/sys/fs/bpf']);
   });
