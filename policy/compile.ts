@@ -20,7 +20,7 @@
 //   a total order on deduplicated rules.
 import { ANNOTATIONS_MAX_BYTES, ANNOTATION_PREFIX, ANN_ALLOW_OPT_OUT, ANN_POLICIES, ANN_POSTURE, ANN_PROFILE, ANN_PROFILE_DIGEST, ANN_PROFILE_SIGNATURE, ANN_TRACEPARENT, KUBEARMOR_OPT_OUT } from './annotations.ts';
 import { formatPosture, namespacePosture, namespacePostureWarnings } from './posture.ts';
-import { encodeProfile } from './profile-codec.ts';
+import { encodeCanonical, profileJsonFromRules, ruleJson } from './profile-codec.ts';
 import { compareStrings, podNamespace, policyId, selectPolicies } from './select.ts';
 import type { Selected } from './select.ts';
 import { signProfile } from './sign.ts';
@@ -38,6 +38,8 @@ export interface CompileResult {
   optedOut: boolean;
   /** The armorgate.io/* annotations to set (no traceparent: the webhook adds it); empty when opted out. */
   annotations: Record<string, string>;
+  /** The compiled profile. Its rule objects may be shared with other compilations and are
+   *  frozen: copy before changing anything. */
   profile: Profile | null;
   /** Bound policies, as listed in armorgate.io/policies (`NS/NAME@GEN`, `NAME@GEN`), sorted. */
   bound: string[];
@@ -61,6 +63,8 @@ interface PolicyRule {
   severity: number;
   tags: string[];
   message: string;
+  /** The rule as this policy alone contributes it, by container filter (see Single). */
+  singles?: Map<string, Single>;
 }
 
 interface PolicyRules { rules: PolicyRule[]; warnings: string[] }
@@ -199,43 +203,83 @@ export function policyRules(policy: Policy): PolicyRules {
   return out;
 }
 
-interface Merged extends ProfileRule {
+/** A rule as one policy alone contributes it, for one container filter: built once per
+ *  policy object and filter, reused by every compilation where no other policy merges
+ *  into it (the common case). */
+interface Single {
   sortKey: string;
-  policySet: Set<string>;
-  tagSet: Set<string>;
+  rule: ProfileRule;
+  json: string;
+}
+
+/** Merged state of a rule that several contributions share. */
+interface Merge {
+  policies: Set<string>;
+  tags: Set<string>;
+  severity: number;
+  message: string;
   messageFrom: string;
 }
 
-/** The profile of the selected policies under `posture` (see the header for the rules). */
-export function compileProfile(selected: Selected[], posture: PostureSet): Profile {
-  return compileWithWarnings(selected, posture).profile;
+interface Entry {
+  first: PolicyRule;
+  firstId: string;
+  containers: string[];
+  single: Single;
+  merge: Merge | null;
 }
 
-function compileWithWarnings(selected: readonly Selected[], posture: PostureSet): { profile: Profile; warnings: string[] } {
+function singleOf(r: PolicyRule, id: string, containers: string[], containersKey: string): Single {
+  let byContainers = r.singles;
+  if (byContainers === undefined) { byContainers = new Map(); r.singles = byContainers; }
+  let single = byContainers.get(containersKey);
+  if (single === undefined) {
+    const rule: ProfileRule = {
+      action: r.action, target: r.target, readOnly: r.readOnly, ownerOnly: r.ownerOnly, fromSource: r.fromSource,
+      containers, policies: [id], severity: r.severity, tags: r.tags, message: r.message,
+    };
+    // Shared by every profile this policy contributes it to: frozen, so no consumer can change another's.
+    Object.freeze(r.target); Object.freeze(r.tags); Object.freeze(containers); Object.freeze(rule.policies);
+    single = { sortKey: r.key.slice(0, -1) + ',' + containersKey + ']', rule: Object.freeze(rule), json: ruleJson(rule) };
+    byContainers.set(containersKey, single);
+  }
+  return single;
+}
+
+interface Compiled { profile: Profile; canonical: string; warnings: string[] }
+
+/** The profile of the selected policies under `posture` (see the header for the rules). */
+export function compileProfile(selected: Selected[], posture: PostureSet): Profile {
+  return compileSelected(selected, posture).profile;
+}
+
+function compileSelected(selected: readonly Selected[], posture: PostureSet): Compiled {
   const ordered = selected
     .map((s) => ({ s, id: policyId(s.policy) }))
     .sort((a, b) => compareStrings(a.id, b.id));
-  const byKind: Record<RuleKind, Map<string, Merged>> = { process: new Map(), file: new Map(), network: new Map(), capabilities: new Map() };
+  const byKind: Record<RuleKind, Map<string, Entry>> = { process: new Map(), file: new Map(), network: new Map(), capabilities: new Map() };
   const warnings: string[] = [];
   for (const { s, id } of ordered) {
-    const containers = sortedUnique(s.containers);
-    const containersKey = JSON.stringify(containers);
+    const containers = s.containers.length === 0 ? NO_CONTAINERS : sortedUnique(s.containers);
+    const containersKey = containers.length === 0 ? '[]' : JSON.stringify(containers);
     const { rules, warnings: w } = policyRules(s.policy);
-    warnings.push(...w);
+    if (w.length > 0) warnings.push(...w);
     for (const r of rules) {
-      const sortKey = r.key.slice(0, -1) + ',' + containersKey + ']';
+      const single = singleOf(r, id, containers, containersKey);
       const map = byKind[r.kind];
-      const m = map.get(sortKey);
-      if (m === undefined) {
-        map.set(sortKey, {
-          action: r.action, target: r.target, readOnly: r.readOnly, ownerOnly: r.ownerOnly, fromSource: r.fromSource,
-          containers, policies: [], severity: r.severity, tags: [], message: r.message,
-          sortKey, policySet: new Set([id]), tagSet: new Set(r.tags), messageFrom: r.message === '' ? '' : id,
-        });
+      const e = map.get(single.sortKey);
+      if (e === undefined) {
+        map.set(single.sortKey, { first: r, firstId: id, containers, single, merge: null });
         continue;
       }
-      m.policySet.add(id);
-      for (const t of r.tags) m.tagSet.add(t);
+      let m = e.merge;
+      if (m === null) {
+        const f = e.first;
+        m = { policies: new Set([e.firstId]), tags: new Set(f.tags), severity: f.severity, message: f.message, messageFrom: f.message === '' ? '' : e.firstId };
+        e.merge = m;
+      }
+      m.policies.add(id);
+      for (const t of r.tags) m.tags.add(t);
       if (r.severity > m.severity) m.severity = r.severity;
       if (r.message !== '') {
         if (m.message === '') { m.message = r.message; m.messageFrom = id; }
@@ -243,24 +287,42 @@ function compileWithWarnings(selected: readonly Selected[], posture: PostureSet)
       }
     }
   }
-  const finish = (map: Map<string, Merged>): ProfileRule[] =>
-    [...map.values()]
-      .sort((a, b) => compareStrings(a.sortKey, b.sortKey))
-      .map((m) => ({
-        action: m.action, target: m.target, readOnly: m.readOnly, ownerOnly: m.ownerOnly, fromSource: m.fromSource,
-        containers: m.containers, policies: [...m.policySet].sort(compareStrings), severity: m.severity,
-        tags: [...m.tagSet].sort(compareStrings), message: m.message,
-      }));
+  const json: Record<RuleKind, string[]> = { process: [], file: [], network: [], capabilities: [] };
+  const finish = (kind: RuleKind): ProfileRule[] => {
+    const entries = [...byKind[kind].values()].sort((a, b) => compareStrings(a.single.sortKey, b.single.sortKey));
+    const out: ProfileRule[] = new Array<ProfileRule>(entries.length);
+    const texts = json[kind];
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (e.merge === null) {
+        out[i] = e.single.rule;
+        texts.push(e.single.json);
+        continue;
+      }
+      const f = e.first;
+      const rule: ProfileRule = {
+        action: f.action, target: f.target, readOnly: f.readOnly, ownerOnly: f.ownerOnly, fromSource: f.fromSource,
+        containers: e.containers, policies: [...e.merge.policies].sort(compareStrings), severity: e.merge.severity,
+        tags: [...e.merge.tags].sort(compareStrings), message: e.merge.message,
+      };
+      out[i] = rule;
+      texts.push(ruleJson(rule));
+    }
+    return out;
+  };
+  const postureCopy: PostureSet = { file: posture.file, network: posture.network, capabilities: posture.capabilities, process: posture.process };
   const profile: Profile = {
     version: 1,
-    posture: { file: posture.file, network: posture.network, capabilities: posture.capabilities, process: posture.process },
-    process: finish(byKind.process),
-    file: finish(byKind.file),
-    network: finish(byKind.network),
-    capabilities: finish(byKind.capabilities),
+    posture: postureCopy,
+    process: finish('process'),
+    file: finish('file'),
+    network: finish('network'),
+    capabilities: finish('capabilities'),
   };
-  return { profile, warnings: sortedUnique(warnings) };
+  return { profile, canonical: profileJsonFromRules(postureCopy, json), warnings: warnings.length === 0 ? warnings : sortedUnique(warnings) };
 }
+
+const NO_CONTAINERS: string[] = [];
 
 /** `NAMESPACE/NAME@GENERATION` or `NAME@GENERATION` (generation 0 when there is none). */
 export function policyRef(policy: Policy): string {
@@ -292,10 +354,10 @@ export function compile(pod: Pod, namespace: Namespace | null, policies: readonl
     warnings.push(...namespacePostureWarnings(namespace));
     const posture = namespacePosture(namespace, options.defaultPosture);
     const selected = selectPolicies(pod, namespace, policies);
-    const { profile, warnings: w } = compileWithWarnings(selected, posture);
+    const { profile, canonical, warnings: w } = compileSelected(selected, posture);
     warnings.push(...w);
     const bound = sortedUnique(selected.map((s) => policyRef(s.policy)));
-    const encoded = encodeProfile(profile);
+    const encoded = encodeCanonical(canonical);
     const annotations: Record<string, string> = {
       [ANN_POLICIES]: bound.join(','),
       [ANN_PROFILE]: encoded.annotation,

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { canonicalJson } from '../../policy/canonical.ts';
-import { decodeProfileAnnotation, encodeProfile, profileDigest } from '../../policy/profile-codec.ts';
+import { canonicalProfileJson, decodeProfileAnnotation, encodeProfile, profileDigest } from '../../policy/profile-codec.ts';
+import fc from 'fast-check';
 import type { Profile, ProfileRule } from '../../policy/types.ts';
 
 const rule = (path: string, extra: Partial<ProfileRule> = {}): ProfileRule => ({
@@ -65,4 +66,29 @@ test('decode refuses non-JSON, non-canonical JSON, bad base64, bad gzip, gzip bo
   }
   assert.ok(decodeProfileAnnotation(good).ok);
   assert.equal(decodeProfileAnnotation(42 as unknown as string).ok, false);
+});
+
+test('the Profile-specialised serialiser writes the same bytes as RFC 8785 canonicalize', () => {
+  const text = fc.string({ unit: 'binary', maxLength: 12 });
+  const target = fc.oneof(
+    fc.record({ type: fc.constant('path' as const), path: text }),
+    fc.record({ type: fc.constant('execname' as const), name: text }),
+    fc.record({ type: fc.constant('directory' as const), dir: text, recursive: fc.boolean() }),
+    fc.record({ type: fc.constant('pattern' as const), pattern: text }),
+    fc.record({ type: fc.constant('protocol' as const), protocol: fc.constantFrom('tcp' as const, 'raw' as const, 'icmpv6' as const) }),
+    fc.record({ type: fc.constant('capability' as const), capability: fc.constantFrom('net_raw', 'sys_admin') }),
+  );
+  const ruleArb = fc.record({
+    action: fc.constantFrom('Allow' as const, 'Audit' as const, 'Block' as const), target, readOnly: fc.boolean(), ownerOnly: fc.boolean(),
+    fromSource: text, containers: fc.array(text, { maxLength: 3 }), policies: fc.array(text, { maxLength: 3 }),
+    severity: fc.integer({ min: 0, max: 10 }), tags: fc.array(text, { maxLength: 3 }), message: text,
+  });
+  const posture = fc.constantFrom('audit' as const, 'block' as const);
+  const profileArb = fc.record({
+    version: fc.constant(1 as const),
+    posture: fc.record({ file: posture, network: posture, capabilities: posture, process: posture }),
+    process: fc.array(ruleArb, { maxLength: 3 }), file: fc.array(ruleArb, { maxLength: 3 }),
+    network: fc.array(ruleArb, { maxLength: 3 }), capabilities: fc.array(ruleArb, { maxLength: 3 }),
+  });
+  fc.assert(fc.property(profileArb, (p) => { assert.equal(canonicalProfileJson(p), canonicalJson(p)); }), { numRuns: 300 });
 });

@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { canonicalJson } from '../../policy/canonical.ts';
 import { compile, compileProfile } from '../../policy/compile.ts';
 import { DEFAULT_POSTURE } from '../../policy/posture.ts';
 import { decodeProfileAnnotation } from '../../policy/profile-codec.ts';
 import { selectPolicies } from '../../policy/select.ts';
 import { signProfile, verifyAnnotations } from '../../policy/sign.ts';
-import type { Policy, Profile } from '../../policy/types.ts';
+import type { Policy, Profile, ProfileRule } from '../../policy/types.ts';
 import { namespace, pod, policy } from './profile-fixtures.ts';
 
 const KEY = Buffer.from('test-signing-key-of-some-length!');
@@ -258,10 +259,12 @@ test('compiled profiles are deduplicated, sorted, and always pass the profile sc
     const r = compile(pod({}, { containers: ['a', 'b'] }), null, ps, options);
     assert.ok(r.ok);
     if (!r.ok) return;
+    const profile: Profile = r.value.profile!;
     const d = decodeProfileAnnotation(r.value.annotations['armorgate.io/profile']!);
     assert.ok(d.ok, JSON.stringify(d));
+    if (d.ok) assert.equal(d.value.canonical, canonicalJson(profile), 'the fast serialiser agrees with RFC 8785 canonicalize');
     for (const kind of ['process', 'file', 'network', 'capabilities'] as const) {
-      const rules = r.value.profile![kind];
+      const rules: ProfileRule[] = profile[kind];
       const keys = rules.map((x) => JSON.stringify([x.action, x.target, x.readOnly, x.ownerOnly, x.fromSource, x.containers]));
       assert.equal(new Set(keys).size, keys.length, `${kind}: duplicate rules`);
       for (const x of rules) {
