@@ -1,6 +1,7 @@
 // YAML/JSON text to documents. Never throws: bad bytes, an oversized input and YAML
 // syntax errors come back as errors naming the problem (and the YAML line).
-import { parseAllDocuments } from 'yaml';
+import { Composer, LineCounter, Parser } from 'yaml';
+import type { YAMLError } from 'yaml';
 import type { AgError } from './types.ts';
 import { childPath } from './paths.ts';
 
@@ -17,6 +18,8 @@ export interface ParsedDocument {
 
 /** Larger inputs are refused before parsing (the API server's own request limit is 3 MiB). */
 export const MAX_INPUT_BYTES = 3 * 1024 * 1024;
+/** Documents read from one input at most; the rest are reported as one error. */
+export const MAX_DOCUMENTS = 10_000;
 /** YAML aliases expanded per document at most ("billion laughs" guard). */
 const MAX_ALIAS_COUNT = 100;
 /** Deeper values are left unsearched for `fromSource:` null; validation rejects them anyway. */
@@ -57,13 +60,11 @@ function isValidSequence(seq: Uint8Array): boolean {
   }
 }
 
-function yamlError(e: { message: string; linePos?: [{ line: number; col: number }, ...unknown[]] }): AgError {
-  const first = e.message.split('\n', 1)[0] ?? e.message;
-  const where = e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : 'unknown line';
-  // yaml appends "at line L, column C:" to its messages; name the place once, in front.
-  let text = first.replace(/ at line \d+, column \d+:?$/, '');
+function yamlError(e: YAMLError, lines: LineCounter): AgError {
+  const pos = lines.linePos(e.pos[0]);
+  let text = e.message.split('\n', 1)[0] ?? e.message;
   if (/call stack/i.test(text)) text = 'nested too deeply';
-  return { code: 'E_YAML', message: `YAML ${where}: ${text}` };
+  return { code: 'E_YAML', message: `YAML line ${pos.line}, column ${pos.col}: ${text}` };
 }
 
 /** Paths of every `fromSource` key whose value is null. */
@@ -95,32 +96,37 @@ export function parseDocuments(text: string | Uint8Array): ParsedDocument[] {
   }
   if (source.charCodeAt(0) === 0xfeff) source = source.slice(1);
 
-  let docs: ReturnType<typeof parseAllDocuments>;
-  try {
-    docs = parseAllDocuments(source, { version: '1.1', uniqueKeys: true, prettyErrors: true });
-  } catch (e) {
-    return failure('E_YAML', `YAML could not be parsed: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  // With nothing but a stray token, yaml returns an EmptyStream (an empty array with
-  // extra fields): no documents at all.
   const out: ParsedDocument[] = [];
+  const lines = new LineCounter();
+  const composer = new Composer({ version: '1.1', uniqueKeys: true });
   let index = 0;
-  for (const doc of docs) {
-    index++;
-    const first = doc.errors[0];
-    if (first) {
-      out.push({ index, value: null, error: yamlError(first), nullFromSource: [] });
-      continue;
+  try {
+    // Documents are composed one at a time, so that a stream of very many stops early.
+    for (const doc of composer.compose(new Parser(lines.addNewLine).parse(source))) {
+      index++;
+      if (index > MAX_DOCUMENTS) {
+        out.push({ index, value: null, error: { code: 'E_TOO_LARGE', message: `more than ${MAX_DOCUMENTS} documents: the rest are not read` }, nullFromSource: [] });
+        break;
+      }
+      const first = doc.errors[0];
+      if (first) {
+        out.push({ index, value: null, error: yamlError(first, lines), nullFromSource: [] });
+        continue;
+      }
+      try {
+        const value: unknown = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+        const nullFromSource: string[] = [];
+        findNullFromSource(value, '', 0, nullFromSource);
+        out.push({ index, value, nullFromSource });
+      } catch (e) {
+        const why = e instanceof RangeError ? 'nested too deeply' : e instanceof Error ? e.message : String(e);
+        out.push({ index, value: null, error: { code: 'E_YAML', message: `YAML document ${index} could not be read: ${why}` }, nullFromSource: [] });
+      }
     }
-    try {
-      const value: unknown = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
-      const nullFromSource: string[] = [];
-      findNullFromSource(value, '', 0, nullFromSource);
-      out.push({ index, value, nullFromSource });
-    } catch (e) {
-      const why = e instanceof RangeError ? 'nested too deeply' : e instanceof Error ? e.message : String(e);
-      out.push({ index, value: null, error: { code: 'E_YAML', message: `YAML document ${index} could not be read: ${why}` }, nullFromSource: [] });
-    }
+  } catch (e) {
+    // The parser itself gave up (the stack, most likely): that document and the rest are lost.
+    const why = e instanceof RangeError ? 'nested too deeply' : e instanceof Error ? e.message : String(e);
+    out.push({ index: index + 1, value: null, error: { code: 'E_YAML', message: `YAML could not be parsed from document ${index + 1} on: ${why}` }, nullFromSource: [] });
   }
   return out;
 }

@@ -1,7 +1,7 @@
 // YAML/JSON streams to documents: indexes, errors naming the line, encodings, limits.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_INPUT_BYTES, parseDocuments } from '../../policy/parse.ts';
+import { MAX_DOCUMENTS, MAX_INPUT_BYTES, parseDocuments } from '../../policy/parse.ts';
 
 test('multi-document YAML: 1-based indexes, empty documents kept as null', () => {
   const docs = parseDocuments('a: 1\n---\n---\nb: [x, z]\n');
@@ -95,4 +95,13 @@ test('fromSource: left null is reported by dotted path', () => {
     '      fromSource: ~',
   ].join('\n'));
   assert.deepEqual(docs[0]?.nullFromSource, ['spec.file.matchPaths[0].fromSource', 'spec.process.matchDirectories[0].fromSource']);
+});
+
+test('a stream of very many documents stops at the limit, saying so', () => {
+  const docs = parseDocuments('a: 1\n---\n'.repeat(MAX_DOCUMENTS + 500));
+  assert.equal(docs.length, MAX_DOCUMENTS + 1);
+  assert.deepEqual(docs[MAX_DOCUMENTS - 1]?.value, { a: 1 });
+  assert.equal(docs[MAX_DOCUMENTS]?.index, MAX_DOCUMENTS + 1);
+  assert.equal(docs[MAX_DOCUMENTS]?.error?.code, 'E_TOO_LARGE');
+  assert.match(docs[MAX_DOCUMENTS]?.error?.message ?? '', /more than 10000 documents/);
 });
