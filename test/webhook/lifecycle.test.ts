@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import https from 'node:https';
 import crypto from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { makeSelfSigned } from '../../webhook/selfsigned.ts';
@@ -44,7 +45,7 @@ test('certificate rotation under load: new connections get the new certificate, 
   const one = (): Promise<void> => new Promise((resolve) => {
     // a fresh connection (and TLS handshake) per request: each sees the certificate of the moment
     const req = https.request({ host: '127.0.0.1', port: w.hook.port, path: '/mutate-pod', method: 'POST', agent: false, ca, servername: 'localhost', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      const fp = (res.socket as import('node:tls').TLSSocket).getPeerCertificate().fingerprint256;
+      const fp = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
