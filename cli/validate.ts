@@ -104,7 +104,7 @@ async function run(paths: string[]): Promise<number> {
       documents++;
       if (!isPolicyDocument(doc.value)) {
         warnings++;
-        lines.push(formatProblem(file, doc.index, { level: 'warning', path: 'kind', message: `not a KubeArmor policy (${describeKind(doc.value)}); skipped` }));
+        lines.push(formatProblem(file, doc.index, { level: 'warning', path: 'kind', message: skipReason(doc.value) }));
         continue;
       }
       const result = validatePolicy(doc.value);
@@ -123,8 +123,10 @@ async function run(paths: string[]): Promise<number> {
   return invalid > 0 ? 1 : 0;
 }
 
-function describeKind(v: unknown): string {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return `a ${Array.isArray(v) ? 'list' : typeof v}, not a mapping`;
+/** Why a document is skipped. */
+function skipReason(v: unknown): string {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return `not a KubeArmor policy (a ${Array.isArray(v) ? 'list' : typeof v}, not a mapping); skipped`;
   const kind = (v as Record<string, unknown>).kind;
-  return kind === undefined ? 'no kind' : `kind ${JSON.stringify(kind)}`;
+  if (typeof kind === 'string' && kind.startsWith('KubeArmor')) return `${kind} is not supported yet; skipped`;
+  return `not a KubeArmor policy (${kind === undefined ? 'no kind' : `kind ${JSON.stringify(kind)}`}); skipped`;
 }

@@ -36,7 +36,7 @@ before(() => {
   mkdirSync(join(dir, 'tree', 'sub', 'deeper'), { recursive: true });
   writeFileSync(join(dir, 'tree', 'a.yml'), GOOD.replace('block-shadow', 'a'));
   writeFileSync(join(dir, 'tree', 'sub', 'b.json'), JSON.stringify({ apiVersion: 'security.kubearmor.com/v1', kind: 'KubeArmorClusterPolicy', metadata: { name: 'b' }, spec: { process: { matchPaths: [{ path: '/bin/nc' }] } } }));
-  writeFileSync(join(dir, 'tree', 'sub', 'deeper', 'multi.yaml'), `${GOOD}---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n---\n`);
+  writeFileSync(join(dir, 'tree', 'sub', 'deeper', 'multi.yaml'), `${GOOD}---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n---\napiVersion: security.kubearmor.com/v1\nkind: KubeArmorNetworkPolicy\nmetadata:\n  name: n\n---\n`);
   writeFileSync(join(dir, 'tree', 'sub', 'notes.txt'), 'not: [yaml');
   writeFileSync(join(dir, 'bad.yaml'), `${GOOD}---\n${GOOD.replace('/etc/shadow', 'etc/shadow').replace('action: Block', 'action: Block\n  presets:\n  - name: nope')}`);
   writeFileSync(join(dir, 'broken.yaml'), `${GOOD}---\nkind: KubeArmorPolicy\nspec:\n  tags: [a\n  b: c\n`);
@@ -56,7 +56,8 @@ test('folders are searched recursively for .yaml/.yml/.json; non-policy document
   const r = run('tree');
   assert.deepEqual(r.out, [
     'tree/sub/deeper/multi.yaml#2: warning: kind: not a KubeArmor policy (kind "Deployment"); skipped',
-    '4 documents, 0 invalid, 1 warnings',
+    'tree/sub/deeper/multi.yaml#3: warning: kind: KubeArmorNetworkPolicy is not supported yet; skipped',
+    '5 documents, 0 invalid, 2 warnings',
   ]);
   assert.equal(r.code, 0, 'warnings alone keep exit 0');
 });
