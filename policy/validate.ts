@@ -145,7 +145,13 @@ function pruneNulls<T>(v: T): T {
   if (Array.isArray(v)) return v.map(pruneNulls) as T;
   if (!isRecord(v)) return v;
   const out: Rec = {};
-  for (const [k, x] of Object.entries(v)) if (x !== null) out[k] = pruneNulls(x);
+  for (const [k, x] of Object.entries(v)) {
+    if (x === null) continue;
+    // A "__proto__" key (JSON.parse makes it an own property) stays a plain field, so
+    // that the schema reports it instead of it becoming the copy's prototype.
+    if (k === '__proto__') Object.defineProperty(out, k, { value: pruneNulls(x), enumerable: true, writable: true, configurable: true });
+    else out[k] = pruneNulls(x);
+  }
   return out as T;
 }
 

@@ -191,6 +191,14 @@ test('bad input: wrong types, unknown fields, non-objects', () => {
   assert.deepEqual(paths(check(ksp({ unknownSection: {} }, { extra: 1 })).errors).sort(), ['extra', 'spec.unknownSection']);
 });
 
+test('bad input: a "__proto__" key is an unknown field, with or without nulls to prune', () => {
+  const base = '"apiVersion": "security.kubearmor.com/v1", "kind": "KubeArmorPolicy", "metadata": {"name": "p"}';
+  for (const extra of ['', ', "message": null']) {
+    const doc: unknown = JSON.parse(`{${base}, "spec": {"__proto__": {"action": "Allow"}, "file": {"matchPaths": [{"path": "/a"}]}${extra}}}`);
+    assert.deepEqual(paths(check(doc).errors), ['spec.__proto__']);
+  }
+});
+
 test('bad input: a 10 MB policy is refused, naming the limit', () => {
   const big = check(ksp({ message: 'x'.repeat(10 * 1024 * 1024) }));
   assert.deepEqual(paths(big.errors), ['spec.message']);
