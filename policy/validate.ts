@@ -35,7 +35,8 @@ export const LIMITS = {
   textChars: 3 * 1024 * 1024,
 } as const;
 
-/** Warning messages stay under this length: the webhook returns them to kubectl. */
+/** A warning, written `FIELD.PATH: message` as the webhook returns it to kubectl, stays under
+ *  this length (Kubernetes may truncate longer admission warnings). */
 export const MAX_WARNING_LENGTH = 120;
 
 export interface ValidationResult {
@@ -162,7 +163,8 @@ function error(path: string, message: string): Problem {
 }
 
 function warning(path: string, message: string): Problem {
-  return { level: 'warning', path, message: message.length < MAX_WARNING_LENGTH ? message : `${message.slice(0, MAX_WARNING_LENGTH - 4)}...` };
+  const room = MAX_WARNING_LENGTH - 1 - (path === '' ? 0 : path.length + 2);
+  return { level: 'warning', path, message: message.length <= room ? message : `${message.slice(0, Math.max(room - 3, 0))}...` };
 }
 
 function quote(s: string, max = 40): string {
@@ -174,7 +176,7 @@ const rec = (v: unknown): Rec => (isRecord(v) ? v : {});
 
 /** V10: the warnings for `fromSource:` left null in raw YAML (only the CLI sees those). */
 export function nullFromSourceWarnings(paths: readonly string[]): Problem[] {
-  return paths.map((p) => warning(p, 'fromSource is empty (null), so it is dropped: the rule applies to every source'));
+  return paths.map((p) => warning(p, 'left empty (null), so dropped: the rule applies to every source'));
 }
 
 /** The entries of a protocol or capability value: comma lists split, trimmed, lower-cased,
@@ -212,7 +214,7 @@ export function semanticProblems(policy: Policy): Problem[] {
       enforceable++;
       conflicts.add(at, hasPath ? 'process path' : 'process execname', String(hasPath ? r.path : r.execname), r, processAction);
     }
-    if (arr(r.allowedArgs).length > 0) problems.push(warning(childPath(at, 'allowedArgs'), 'allowedArgs is validated but not enforced yet: the rule ignores arguments'));
+    if (arr(r.allowedArgs).length > 0) problems.push(warning(childPath(at, 'allowedArgs'), 'allowedArgs is not enforced yet: the rule ignores arguments'));
     ptsWarning(problems, at, r);
   });
   arr(process.matchDirectories).forEach((r0, i) => {
@@ -288,7 +290,7 @@ export function semanticProblems(policy: Policy): Problem[] {
   presets.forEach((p0, i) => {
     const name = rec(p0).name;
     if (typeof name === 'string' && !PRESET_SET.has(name)) { // V9
-      problems.push(warning(childPath(childPath('spec.presets', i), 'name'), `unknown preset ${quote(name)}; known: ${KNOWN_PRESETS.join(', ')}`));
+      problems.push(warning(childPath(childPath('spec.presets', i), 'name'), `unknown preset ${quote(name, 16)}; known: ${KNOWN_PRESETS.join(', ')}`));
     } else if (name === undefined) {
       problems.push(warning(childPath('spec.presets', i), 'preset without a name does nothing'));
     }
@@ -306,7 +308,7 @@ export function semanticProblems(policy: Policy): Problem[] {
 }
 
 function ptsWarning(problems: Problem[], at: string, r: Rec): void {
-  if (r.pts === true) problems.push(warning(childPath(at, 'pts'), 'pts is validated but not enforced yet: the rule applies with or without a terminal'));
+  if (r.pts === true) problems.push(warning(childPath(at, 'pts'), 'pts is not enforced yet: the rule applies with or without a terminal'));
 }
 
 function patternOk(problems: Problem[], at: string, r: Rec): boolean {
@@ -320,12 +322,12 @@ function patternOk(problems: Problem[], at: string, r: Rec): boolean {
 function listValue(problems: Problem[], at: string, value: string, kind: 'protocol' | 'capability', known: ReadonlySet<string>): string[] {
   const entries = listEntries(value, kind);
   if (value.includes(',')) { // V7
-    problems.push(warning(at, `${quote(value)} is a comma list; ArmorGate makes one rule per entry, KubeArmor may not: use one entry each`));
+    problems.push(warning(at, `${quote(value, 20)} is a comma list: one rule per entry here, maybe not in KubeArmor`));
   }
   const good: string[] = [];
   for (const e of entries) {
     if (known.has(e)) good.push(e);
-    else problems.push(warning(at, /* V8 */ `${quote(e)} is not a ${kind} name: it matches nothing and is skipped`));
+    else problems.push(warning(at, /* V8 */ `${quote(e, 20)} is not a ${kind} name: it matches nothing, skipped`));
   }
   return good;
 }
@@ -340,7 +342,7 @@ function selectorWarnings(problems: Problem[], spec: Rec): void {
       seenIn = true;
       if (arr(x.values).length === 0) problems.push /* V11 */(warning(childPath(at, 'values'), 'In with no values matches nothing: the policy binds no pod'));
     } else if (x.operator === 'NotIn' && seenIn) { // V12
-      problems.push(warning(at, 'KubeArmor ignores a NotIn after an In; ArmorGate honours it (see docs/kubearmor-differences.md)'));
+      problems.push(warning(at, 'KubeArmor ignores a NotIn after an In; ArmorGate applies it'));
     }
   });
 }
@@ -387,7 +389,7 @@ class Conflicts {
     if (prior.action === 'Allow' || rule.action === 'Allow') {
       this.problems.push(error(rule.path, `${rule.action} contradicts ${prior.action} of ${prior.path} on the same target${from}`));
     } else {
-      this.problems.push(warning(rule.path, `${rule.action} and ${prior.action} of ${prior.path} on the same target: Block wins${from}`));
+      this.problems.push(warning(rule.path, `same target as ${prior.path} (${prior.action}): Block wins`));
     }
   }
 }

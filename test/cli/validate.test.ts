@@ -93,7 +93,7 @@ test('YAML that does not parse: the line names the YAML line; exit 1', () => {
 test('fromSource: left null is a warning (seen only in raw YAML)', () => {
   const r = run('null-source.yaml');
   assert.deepEqual(r.out, [
-    'null-source.yaml#1: warning: spec.file.matchPaths[0].fromSource: fromSource is empty (null), so it is dropped: the rule applies to every source',
+    'null-source.yaml#1: warning: spec.file.matchPaths[0].fromSource: left empty (null), so dropped: the rule applies to every source',
     '1 documents, 0 invalid, 1 warnings',
   ]);
   assert.equal(r.code, 0);

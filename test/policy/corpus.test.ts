@@ -30,7 +30,7 @@ test('KubeArmor corpus: the same accept/reject verdict on every document', { ski
       assert.ok(isPolicyDocument(doc.value), `${file}#${doc.index} is a policy document`);
       const { policy, problems } = validatePolicy(doc.value);
       for (const p of problems) {
-        if (p.level === 'warning') assert.ok(p.message.length < MAX_WARNING_LENGTH, `${file}: warning too long: ${p.message}`);
+        if (p.level === 'warning') assert.ok(`${p.path}: ${p.message}`.length < MAX_WARNING_LENGTH, `${file}: warning too long: ${p.path}: ${p.message}`);
       }
       const errors = problems.filter((p) => p.level === 'error');
       if (want === 'valid') {

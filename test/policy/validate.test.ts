@@ -15,7 +15,7 @@ function check(doc: unknown): { ok: boolean; errors: Problem[]; warnings: Proble
   const r = validatePolicy(doc);
   const errors = r.problems.filter((p) => p.level === 'error');
   const warnings = r.problems.filter((p) => p.level === 'warning');
-  for (const w of warnings) assert.ok(w.message.length < MAX_WARNING_LENGTH, `warning under ${MAX_WARNING_LENGTH} chars: ${w.message}`);
+  for (const w of warnings) assert.ok(`${w.path}: ${w.message}`.length < MAX_WARNING_LENGTH, `warning under ${MAX_WARNING_LENGTH} chars: ${w.path}: ${w.message}`);
   assert.equal(r.policy !== null, errors.length === 0, 'policy is non-null exactly when there is no error');
   return { ok: r.policy !== null, errors, warnings };
 }
@@ -217,6 +217,12 @@ test('bad input: deep nesting is refused without exhausting the stack', () => {
   assert.ok(r.errors[0]?.path.startsWith('spec.tags[0].a.a'));
 });
 
+test('a warning with its path stays under 120 characters, even for long values', () => {
+  const long = 'x'.repeat(300);
+  const r = check(ksp({ presets: [{ name: long }], network: { matchProtocols: [{ protocol: `${long},tcp` }] }, process: { matchPaths: Array.from({ length: 12 }, (_, i) => ({ path: `/bin/${i}`, pts: true, allowedArgs: ['-x'] })) } }));
+  assert.ok(r.warnings.length >= 27);
+});
+
 test('schema problems are capped', () => {
   const r = check(ksp({ file: { matchPaths: Array.from({ length: 500 }, () => ({ path: 'relative' })) } }));
   assert.equal(r.errors.length, 101);
@@ -234,7 +240,7 @@ test('property: validatePolicy never throws and keeps its contract on arbitrary 
     for (const p of r.problems) {
       assert.equal(typeof p.path, 'string');
       assert.ok(p.message.length > 0);
-      if (p.level === 'warning') assert.ok(p.message.length < MAX_WARNING_LENGTH);
+      if (p.level === 'warning') assert.ok(`${p.path}: ${p.message}`.length < MAX_WARNING_LENGTH);
     }
   }), { numRuns: 300, seed: 2 });
 });
