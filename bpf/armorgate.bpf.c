@@ -103,15 +103,43 @@ struct {
 	__uint(max_entries, 1 << 22);
 } events SEC(".maps");
 
-/* per-CPU scratch: buffers too large for the 512-byte stack */
+/* per-CPU scratch: buffers too large for the 512-byte stack, and the state of
+ * one decision. Everything the global (separately verified) functions need is
+ * here, so they take this one pointer. */
 struct scratch {
 	char path[AG_PATH_MAX * 2];
 	char tmp[AG_PATH_MAX * 2];
+	char exe[AG_PATH_MAX];
 	char name[128];
-	__u64 hashes[AG_MAX_DEPTH];
-	__u32 ends[AG_MAX_DEPTH];
+	__u64 poshash[AG_PATH_MAX];
 	struct ag_uid uid;
 	struct ag_cgroup cg;
+	struct ag_pod pod;
+	__u64 cgid;
+	__u64 src_hash;
+	__u32 cgmask;
+	__u32 src_ok;
+	__u32 has_exe;
+	__u32 kind;
+	__u32 write;
+	__u32 owner;
+	__u32 len;
+	/* one slot probe (ag_probe_slot) */
+	__u64 q_hash;
+	__u32 q_ttype;
+	__u32 q_src;
+	__u32 q_start;
+	__u32 q_n;
+	__u32 q_rank;
+	__u32 q_dirmode;
+	__u32 q_last;
+	__u32 q_found;
+	__u64 q_h;
+	__u64 q_hn;
+	/* best match so far */
+	__u32 best_score;
+	__u32 best_rule;
+	__u32 best_action;
 };
 
 struct {
@@ -123,22 +151,6 @@ struct {
 
 /* make the event layout part of the object's BTF (checked by test/kernel) */
 struct ag_event *ag_event_btf __attribute__((unused));
-
-/* ------------------------------------------------------------- context */
-struct who {
-	struct ag_pod pod;
-	__u64 cgid;
-	__u32 cgmask;
-	__u32 src_ok;          /* source hash validated for this pod generation */
-	__u64 src_hash;
-	struct ag_exe *exe;    /* cached executable, may be NULL */
-};
-
-struct best {
-	__u32 score;
-	__u32 rule_id;
-	__u8 action;
-};
 
 static __always_inline struct scratch *get_scratch(void)
 {
@@ -198,9 +210,12 @@ static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
 	return BPF_CORE_READ(k, parent);
 }
 
-/* Resolve the current task's cgroup to a pod by walking the cgroup names up. */
-static __always_inline void resolve_cgroup(struct scratch *s, __u64 cgid)
+/* Resolve the current task's cgroup to a pod by walking the cgroup names up,
+ * and cache the answer (positive or negative) by cgroup id. */
+__noinline int ag_resolve(struct scratch *s)
 {
+	if (!s)
+		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct kernfs_node *kn = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn);
 	__builtin_memset(&s->cg, 0, sizeof(s->cg));
@@ -214,7 +229,9 @@ static __always_inline void resolve_cgroup(struct scratch *s, __u64 cgid)
 		}
 		kn = kn_parent(kn);
 	}
+	__u64 cgid = s->cgid;
 	bpf_map_update_elem(&cgroups, &cgid, &s->cg, BPF_NOEXIST);
+	return s->cg.flags & AG_CG_POD;
 }
 
 static __always_inline __u64 fnv_str(const char *p, int max)
@@ -231,44 +248,54 @@ static __always_inline __u64 fnv_str(const char *p, int max)
 	return h;
 }
 
-/* Who is acting: pod (copied), container mask, executable. 0 when not a pod. */
-static __always_inline int current_who(struct scratch *s, struct who *w, int kind)
+/* Who is acting: fills s->pod, s->cgmask, s->exe, the validated source. 1 when a
+ * known pod, 0 otherwise (not a pod, or a pod the enforcer has no profile for). */
+__noinline int ag_who(struct scratch *s, __u32 kind)
 {
+	if (!s)
+		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (BPF_CORE_READ(task, flags) & PF_KTHREAD)
 		return 0;
 	__u64 cgid = bpf_get_current_cgroup_id();
+	s->cgid = cgid;
 	struct ag_cgroup *cg = bpf_map_lookup_elem(&cgroups, &cgid);
-	if (!cg) {
-		resolve_cgroup(s, cgid);
-		cg = bpf_map_lookup_elem(&cgroups, &cgid);
-		if (!cg)
-			cg = &s->cg;
+	if (cg) {
+		if (!(cg->flags & AG_CG_POD))
+			return 0;
+		__builtin_memcpy(s->uid.uid, cg->uid, AG_UID_LEN);
+		s->cgmask = cg->containers;
+	} else {
+		if (!ag_resolve(s))
+			return 0;
+		__builtin_memcpy(s->uid.uid, s->cg.uid, AG_UID_LEN);
+		s->cgmask = AG_EVERY;
 	}
-	if (!(cg->flags & AG_CG_POD))
-		return 0;
-	__builtin_memcpy(s->uid.uid, cg->uid, AG_UID_LEN);
 	struct ag_pod *pod = bpf_map_lookup_elem(&pods, &s->uid);
 	if (!pod)
 		return 0;
-	__builtin_memcpy(&w->pod, pod, sizeof(w->pod));
-	w->cgid = cgid;
-	w->cgmask = cg->containers;
+	__builtin_memcpy(&s->pod, pod, sizeof(s->pod));
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	w->exe = bpf_map_lookup_elem(&exes, &tgid);
-	w->src_ok = 0;
-	w->src_hash = 0;
-	if (w->exe && kind >= 0 && kind < 4 && w->pod.has_source[kind & 3]) {
+	struct ag_exe *exe = bpf_map_lookup_elem(&exes, &tgid);
+	s->has_exe = 0;
+	s->src_ok = 0;
+	s->src_hash = 0;
+	s->exe[0] = 0;
+	if (exe) {
+		if (bpf_probe_read_kernel_str(s->exe, AG_PATH_MAX, exe->path) > 1)
+			s->has_exe = 1;
+	}
+	if (s->has_exe && s->pod.has_source[kind & 3]) {
 		struct ag_src_key sk = {};
-		sk.src_hash = fnv_str(w->exe->path, AG_PATH_MAX);
-		sk.pod_id = w->pod.pod_id;
-		sk.gen = w->pod.gen;
+		sk.src_hash = fnv_str(s->exe, AG_PATH_MAX);
+		sk.pod_id = s->pod.pod_id;
+		sk.gen = s->pod.gen;
 		struct ag_src_val *sv = bpf_map_lookup_elem(&sources, &sk);
 		if (sv) {
 			int same = 1;
 			for (int i = 0; i < AG_PATH_MAX; i++) {
 				char a = sv->path[i];
-				if (a != w->exe->path[i]) {
+				if (a != s->exe[i]) {
 					same = 0;
 					break;
 				}
@@ -276,8 +303,8 @@ static __always_inline int current_who(struct scratch *s, struct who *w, int kin
 					break;
 			}
 			if (same) {
-				w->src_ok = 1;
-				w->src_hash = sk.src_hash;
+				s->src_ok = 1;
+				s->src_hash = sk.src_hash;
 			}
 		}
 	}
@@ -285,7 +312,7 @@ static __always_inline int current_who(struct scratch *s, struct who *w, int kin
 }
 
 /* ---------------------------------------------------------- rule match */
-static __always_inline int qualifies(struct ag_rule_ent *e, int kind, int write, int owner)
+static __always_inline int qualifies(struct ag_rule_ent *e, __u32 kind, __u32 write, __u32 owner)
 {
 	int restricts = e->action != AG_A_ALLOW;
 	if ((e->flags & AG_F_READONLY) && kind == AG_KIND_FILE && (!!write) != restricts)
@@ -295,125 +322,158 @@ static __always_inline int qualifies(struct ag_rule_ent *e, int kind, int write,
 	return 1;
 }
 
-/* dirmode: 0 exact/other, 1 directory where the path is a direct child or the
- * directory itself, 2 directory where the path is deeper (recursive only). */
-static __always_inline void consider(struct ag_rule_val *v, struct who *w, int kind, int write, int owner,
-				     __u32 rank, int dirmode, struct best *b)
+/* One map slot: look up (kind, q_ttype, q_hash, source?), check the stored
+ * target string against s->path[q_start, q_start + q_n) (+ q_extra), and take
+ * the best qualifying entry. q_dirmode: 0 exact/number, 1 directory holding the
+ * path directly (or the directory itself), 2 directory further up (recursive only).
+ * q_n = 0: numbers (protocol, capability), nothing to compare. */
+__noinline int ag_probe_slot(struct scratch *s)
 {
+	if (!s)
+		return 0;
+	struct ag_rule_key k = {};
+	k.hash = s->q_hash;
+	k.src_hash = s->q_src ? s->src_hash : 0;
+	k.pod_id = s->pod.pod_id;
+	k.gen = s->pod.gen;
+	k.kind = s->kind;
+	k.ttype = s->q_ttype;
+	struct ag_rule_val *v = bpf_map_lookup_elem(&rules, &k);
+	if (!v)
+		return 0;
+	__u32 n = s->q_n;
+	__u32 start = s->q_start;
+	if (n > 0) {
+		/* the stored string must be exactly s->path[start, start + n): stop on its
+		 * NUL (data-driven, so the verifier's states converge after the loop) */
+		int i;
+		for (i = 0; i < AG_PATH_MAX; i++) {
+			char a = v->path[i];
+			if (!a)
+				break;
+			if (a != s->path[(start + i) & (AG_PATH_MAX * 2 - 1)])
+				return 0;
+		}
+		s->q_found = i;
+		if (*(volatile __u32 *)&s->q_found != s->q_n)
+			return 0;
+	}
+	__u32 rank = s->q_rank;
+	__u32 dirmode = s->q_dirmode;
+	__u32 kind = s->kind, write = s->write, owner = s->owner, mask = s->cgmask;
+	int hit = 0;
 #pragma unroll
 	for (int i = 0; i < AG_MAX_ENT; i++) {
 		struct ag_rule_ent *e = &v->ent[i];
 		if (!(e->flags & AG_F_VALID))
 			break;
-		if (!(e->containers & w->cgmask))
+		if (!(e->containers & mask))
 			continue;
 		if (dirmode == 2 && !(e->flags & AG_F_RECURSIVE))
 			continue;
 		if (!qualifies(e, kind, write, owner))
 			continue;
-		__u32 score = (rank << 4) | e->action;
-		if (score > b->score) {
-			b->score = score;
-			b->rule_id = e->rule_id;
-			b->action = e->action;
+		__u32 score = (rank << 4) | (e->action & 3);
+		if (score > s->best_score) {
+			s->best_score = score;
+			s->best_rule = e->rule_id;
+			s->best_action = e->action;
 		}
+		hit = 1;
 	}
+	return hit;
 }
 
-/* true when v->path equals the first n bytes of p followed by extra (0 or '/') */
-static __always_inline int same_prefix(struct ag_rule_val *v, const char *p, __u32 n, char extra)
+static __always_inline void probe(struct scratch *s, __u32 ttype, __u64 hash, __u32 with_src, __u32 start, __u32 n,
+				  __u32 rank, __u32 dirmode)
 {
-	for (int i = 0; i < AG_PATH_MAX; i++) {
-		if (i >= n)
-			break;
-		if (v->path[i] != p[i & PATH_MASK])
-			return 0;
-	}
-	if (n >= AG_PATH_MAX - 1)
+	s->q_hash = hash;
+	s->q_ttype = ttype;
+	s->q_src = with_src;
+	s->q_start = start;
+	s->q_n = n;
+	s->q_rank = rank;
+	s->q_dirmode = dirmode;
+	ag_probe_slot(s);
+}
+
+/* Pass 1 over s->path: running hash at every position, hash of the base name,
+ * last '/'. The loop ends on the NUL (data), never on a compare with a length,
+ * and is its own (globally verified) function, so its exits never multiply the
+ * states of what follows. */
+__noinline int ag_pass1(struct scratch *s)
+{
+	if (!s)
 		return 0;
-	if (extra) {
-		if (v->path[n & PATH_MASK] != extra)
-			return 0;
-		return v->path[(n + 1) & PATH_MASK] == 0;
-	}
-	return v->path[n & PATH_MASK] == 0;
-}
-
-static __always_inline struct ag_rule_val *lookup_rule(struct who *w, int kind, int ttype, __u64 hash, int with_src)
-{
-	struct ag_rule_key k = {};
-	k.hash = hash;
-	k.src_hash = with_src ? w->src_hash : 0;
-	k.pod_id = w->pod.pod_id;
-	k.gen = w->pod.gen;
-	k.kind = kind;
-	k.ttype = ttype;
-	return bpf_map_lookup_elem(&rules, &k);
-}
-
-/* Path rules (process and file) for one source variant. s->path holds the
- * NUL-terminated full path of length len. */
-static __always_inline void match_path(struct scratch *s, struct who *w, int kind, int write, int owner,
-				       int len, int with_src, struct best *b)
-{
-	__u32 srcbit = with_src ? (1u << 20) : 0;
-	/* one pass: hash of every directory prefix (ending with '/') and of the whole path */
 	__u64 h = FNV_OFFSET;
-	int depth = 0;
+	__u64 hn = FNV_OFFSET;
+	__u32 last = 0;
 	for (int i = 0; i < AG_PATH_MAX; i++) {
-		if (i >= len)
-			break;
 		char c = s->path[i & PATH_MASK];
-		h = (h ^ (__u8)c) * FNV_PRIME;
-		if (c == '/' && depth < AG_MAX_DEPTH) {
-			s->hashes[depth & (AG_MAX_DEPTH - 1)] = h;
-			s->ends[depth & (AG_MAX_DEPTH - 1)] = i + 1;
-			depth++;
-		}
-	}
-	/* exact path */
-	struct ag_rule_val *v = lookup_rule(w, kind, AG_T_PATH, h, with_src);
-	if (v && same_prefix(v, s->path, len, 0))
-		consider(v, w, kind, write, owner, srcbit | 0xffff, 0, b);
-	/* execname: base name of the path */
-	if (kind == AG_KIND_PROCESS && depth > 0) {
-		__u32 st = s->ends[(depth - 1) & (AG_MAX_DEPTH - 1)];
-		__u64 hn = fnv_str(s->path + (st & PATH_MASK), len - st);
-		v = lookup_rule(w, kind, AG_T_EXECNAME, hn, with_src);
-		if (v) {
-			int same = 1;
-			for (int i = 0; i < 256; i++) {
-				if (st + i >= len) {
-					same = v->path[i] == 0;
-					break;
-				}
-				if (v->path[i] != s->path[(st + i) & PATH_MASK]) {
-					same = 0;
-					break;
-				}
-			}
-			if (same)
-				consider(v, w, kind, write, owner, srcbit | 0xffff, 0, b);
-		}
-	}
-	/* the path itself as a directory ("/etc/ssl" under a rule on "/etc/ssl/") */
-	if (len > 0 && len < AG_PATH_MAX - 1 && s->path[(len - 1) & PATH_MASK] != '/') {
-		__u64 hd = (h ^ (__u8)'/') * FNV_PRIME;
-		v = lookup_rule(w, kind, AG_T_DIR, hd, with_src);
-		if (v && same_prefix(v, s->path, len, '/'))
-			consider(v, w, kind, write, owner, srcbit | (__u32)(depth + 1), 1, b);
-	}
-	/* every directory above the path; the last one is the parent */
-	for (int d = 0; d < AG_MAX_DEPTH; d++) {
-		if (d >= depth)
+		if (!c)
 			break;
-		__u32 end = s->ends[d & (AG_MAX_DEPTH - 1)];
-		/* a path ending with '/' names the directory itself at its last level */
-		int parent = d == depth - 1 || (d == depth - 2 && s->path[(len - 1) & PATH_MASK] == '/');
-		v = lookup_rule(w, kind, AG_T_DIR, s->hashes[d & (AG_MAX_DEPTH - 1)], with_src);
-		if (v && same_prefix(v, s->path, end, 0))
-			consider(v, w, kind, write, owner, srcbit | (__u32)d, parent ? 1 : 2, b);
+		h = (h ^ (__u8)c) * FNV_PRIME;
+		s->poshash[i & PATH_MASK] = h;
+		if (c == '/') {
+			hn = FNV_OFFSET;
+			last = i;
+		} else {
+			hn = (hn ^ (__u8)c) * FNV_PRIME;
+		}
 	}
+	s->q_last = last;
+	s->q_hn = hn;
+	s->q_h = h;
+	return 0;
+}
+
+/* Pass 2: every directory above the path; the last one holds it directly.
+ * Directory rank is the prefix length, which orders the directories of one path
+ * exactly as their depth does. */
+__noinline int ag_pass2(struct scratch *s, __u32 with_src)
+{
+	if (!s)
+		return 0;
+	__u32 srcbit = with_src ? (1u << 20) : 0;
+	for (int i = 0; i < AG_PATH_MAX; i++) {
+		char c = s->path[i & PATH_MASK];
+		if (!c)
+			break;
+		if (c != '/')
+			continue;
+		probe(s, AG_T_DIR, s->poshash[i & PATH_MASK], with_src, 0, i + 1, srcbit | (__u32)(i + 1),
+		      i == s->q_last ? 1 : 2);
+	}
+	return 0;
+}
+
+/* Path rules (process and file) for one source variant; s->path holds the
+ * NUL-terminated full path of length s->len. */
+__noinline int ag_match_path(struct scratch *s, __u32 with_src)
+{
+	if (!s)
+		return 0;
+	if (s->len == 0 || s->len >= AG_PATH_MAX - 2)
+		return 0;
+	__u32 srcbit = with_src ? (1u << 20) : 0;
+	ag_pass1(s);
+	/* exact path */
+	probe(s, AG_T_PATH, s->q_h, with_src, 0, s->len, srcbit | 0xffff, 0);
+	/* execname: the base name */
+	if (s->kind == AG_KIND_PROCESS && s->q_last + 1 < s->len)
+		probe(s, AG_T_EXECNAME, s->q_hn, with_src, s->q_last + 1, s->len - s->q_last - 1, srcbit | 0xffff, 0);
+	/* the path itself as a directory ("/etc/ssl" under a rule on "/etc/ssl/"):
+	 * append the '/' for the probe, then put the NUL back */
+	__u32 l2 = s->len & PATH_MASK;
+	if (l2 > 1 && l2 < AG_PATH_MAX - 2 && s->path[(l2 - 1) & PATH_MASK] != '/') {
+		s->path[l2] = '/';
+		s->path[l2 + 1] = 0;
+		probe(s, AG_T_DIR, (s->q_h ^ (__u8)'/') * FNV_PRIME, with_src, 0, l2 + 1, srcbit | (l2 + 1), 1);
+		__u32 l3 = s->len & PATH_MASK;
+		s->path[l3] = 0;
+	}
+	ag_pass2(s, with_src);
+	return 0;
 }
 
 /* ----------------------------------------------------------- reporting */
@@ -445,117 +505,128 @@ static __always_inline int rate_ok(__u64 cgid, __u64 now, __u32 *dropped_out)
 	return 1;
 }
 
-static __always_inline void fill_common(struct ag_event *e, struct who *w, struct task_struct *task, __u64 now)
+static __always_inline void fill_common(struct ag_event *e, struct scratch *s, __u64 now)
 {
+	struct task_struct *task = bpf_get_current_task_btf();
 	e->time_ns = now;
-	e->cgroup_id = w->cgid;
+	e->cgroup_id = s->cgid;
 	e->pid = bpf_get_current_pid_tgid() >> 32;
 	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	e->uid = (__u32)bpf_get_current_uid_gid();
-	e->gen = w->pod.gen;
+	e->gen = s->pod.gen;
+	__builtin_memcpy(e->pod_uid, s->uid.uid, AG_UID_LEN);
 }
 
-static __always_inline void report(struct scratch *s, struct who *w, int hook, int kind, int action, __u32 rule_id,
-				   int denied, const char *target)
+/* One decision event (and, first, a "dropped" event when the last window lost
+ * some). target: 0 s->path, 1 s->tmp. */
+__noinline int ag_report(struct scratch *s, __u32 hook, __u32 action, __u32 rule_id, __u32 denied_target)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	if (!s)
+		return 0;
+	__u32 denied = denied_target & 1;
+	__u32 target = denied_target >> 1;
 	__u64 now = bpf_ktime_get_ns();
 	__u32 dropped = 0;
-	int ok = rate_ok(w->cgid, now, &dropped);
+	int ok = rate_ok(s->cgid, now, &dropped);
 	if (dropped) {
 		struct ag_event *d = bpf_ringbuf_reserve(&events, sizeof(*d), 0);
 		if (d) {
-			fill_common(d, w, task, now);
+			fill_common(d, s, now);
 			d->type = AG_EV_DROPPED;
 			d->dropped = dropped;
 			d->rule_id = AG_RULE_POSTURE;
 			d->err = 0;
 			d->hook = 0;
-			d->kind = kind;
+			d->kind = s->kind;
 			d->action = 0;
 			d->denied = 0;
 			d->exe[0] = 0;
 			d->source[0] = 0;
 			d->target[0] = 0;
-			__builtin_memcpy(d->pod_uid, s->uid.uid, AG_UID_LEN);
 			bpf_ringbuf_submit(d, 0);
 		}
 	}
 	if (!ok)
-		return;
+		return 0;
 	struct ag_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e)
-		return;
-	fill_common(e, w, task, now);
+		return 0;
+	fill_common(e, s, now);
 	e->type = AG_EV_DECISION;
 	e->rule_id = rule_id;
 	e->err = denied ? -EPERM : 0;
 	e->dropped = 0;
 	e->hook = hook;
-	e->kind = kind;
+	e->kind = s->kind;
 	e->action = action;
 	e->denied = denied;
-	__builtin_memcpy(e->pod_uid, s->uid.uid, AG_UID_LEN);
-	if (w->exe) {
-		bpf_probe_read_kernel_str(e->exe, AG_PATH_MAX, w->exe->path);
-	} else {
+	if (s->has_exe)
+		bpf_probe_read_kernel_str(e->exe, AG_PATH_MAX, s->exe);
+	else
 		bpf_get_current_comm(e->exe, AG_COMM_LEN);
-	}
-	if (w->src_ok)
-		bpf_probe_read_kernel_str(e->source, AG_PATH_MAX, w->exe ? w->exe->path : e->exe);
+	bpf_probe_read_kernel_str(e->source, AG_PATH_MAX, e->exe);
+	if (target == 1)
+		bpf_probe_read_kernel_str(e->target, AG_PATH_MAX, s->tmp);
+	else if (target == 2)
+		bpf_probe_read_kernel_str(e->target, AG_PATH_MAX, "<unresolved path>");
 	else
-		bpf_probe_read_kernel_str(e->source, AG_PATH_MAX, e->exe);
-	if (target)
-		bpf_probe_read_kernel_str(e->target, AG_PATH_MAX, target);
-	else
-		e->target[0] = 0;
+		bpf_probe_read_kernel_str(e->target, AG_PATH_MAX, s->path);
 	bpf_ringbuf_submit(e, 0);
+	return 0;
 }
 
 /* Final verdict from the best match (or posture). 0 allow, -EPERM deny. */
-static __always_inline int conclude(struct scratch *s, struct who *w, int hook, int kind, struct best *b,
-				    const char *target)
+static __always_inline int conclude(struct scratch *s, __u32 hook, __u32 target)
 {
-	int k = kind & 3;
-	if (b->score) {
-		if (b->action == AG_A_ALLOW)
+	__u32 k = s->kind & 3;
+	if (s->best_score) {
+		__u32 action = s->best_action;
+		if (action == AG_A_ALLOW)
 			return 0;
-		int deny = b->action == AG_A_BLOCK;
-		report(s, w, hook, kind, b->action, b->rule_id, deny, target);
+		int deny = action == AG_A_BLOCK;
+		ag_report(s, hook, action, s->best_rule, (target << 1) | deny);
 		return deny ? -EPERM : 0;
 	}
-	if (w->pod.allowlist[k] & w->cgmask) {
-		int deny = w->pod.posture[k] == AG_A_BLOCK;
-		report(s, w, hook, kind, deny ? AG_A_BLOCK : AG_A_AUDIT, AG_RULE_POSTURE, deny, target);
+	if (s->pod.allowlist[k] & s->cgmask) {
+		int deny = s->pod.posture[k] == AG_A_BLOCK;
+		ag_report(s, hook, deny ? AG_A_BLOCK : AG_A_AUDIT, AG_RULE_POSTURE, (target << 1) | deny);
 		return deny ? -EPERM : 0;
 	}
 	return 0;
 }
 
-/* A path that could not be resolved: denied when the kind has Block rules or
- * is in allow-list mode; never an allow by accident. */
-static __always_inline int unresolved(struct scratch *s, struct who *w, int hook, int kind)
+static __always_inline void reset_best(struct scratch *s, __u32 kind, __u32 write, __u32 owner)
 {
-	int k = kind & 3;
-	if ((w->pod.allowlist[k] | w->pod.has_block[k]) & w->cgmask) {
-		report(s, w, hook, kind, AG_A_BLOCK, AG_RULE_POSTURE, 1, "<unresolved path>");
-		return -EPERM;
-	}
-	return 0;
+	s->kind = kind;
+	s->write = write;
+	s->owner = owner;
+	s->best_score = 0;
+	s->best_rule = AG_RULE_POSTURE;
+	s->best_action = 0;
 }
 
 /* ------------------------------------------------------ decision: paths */
-static __always_inline int decide_path(struct scratch *s, struct who *w, int hook, int kind, int write, int owner,
-				       long len)
+/* A path that could not be resolved (len < 0 or too long) is denied when the
+ * kind has Block rules or is in allow-list mode: never an allow by accident. */
+__noinline int ag_decide_path(struct scratch *s, __u32 hook, __u32 write, __u32 owner, long len)
 {
-	if (len <= 0 || len >= AG_PATH_MAX)
-		return unresolved(s, w, hook, kind);
+	if (!s)
+		return 0;
+	__u32 kind = s->kind & 3;
+	reset_best(s, kind, write, owner);
+	if (len <= 0 || len >= AG_PATH_MAX - 1) {
+		if ((s->pod.allowlist[kind] | s->pod.has_block[kind]) & s->cgmask) {
+			ag_report(s, hook, AG_A_BLOCK, AG_RULE_POSTURE, (2 << 1) | 1);
+			return -EPERM;
+		}
+		return 0;
+	}
+	s->len = len;
 	s->path[len & PATH_MASK] = 0;
-	struct best b = {};
-	match_path(s, w, kind, write, owner, len, 0, &b);
-	if (w->src_ok)
-		match_path(s, w, kind, write, owner, len, 1, &b);
-	return conclude(s, w, hook, kind, &b, s->path);
+	ag_match_path(s, 0);
+	if (s->src_ok)
+		ag_match_path(s, 1);
+	return conclude(s, hook, 0);
 }
 
 /* bpf_d_path result (length with NUL, or <0) to a path length */
@@ -564,7 +635,7 @@ static __always_inline long dpath_len(long n)
 	return n > 0 ? n - 1 : -1;
 }
 
-/* dir path + '/' + name into s->path; returns the length or -1 */
+/* dir path (length dirlen in s->path) + '/' + name; returns the length or -1 */
 static __always_inline long join_name(struct scratch *s, long dirlen, struct dentry *dentry)
 {
 	if (dirlen <= 0 || dirlen >= AG_PATH_MAX - 2)
@@ -579,7 +650,7 @@ static __always_inline long join_name(struct scratch *s, long dirlen, struct den
 	if (m <= 1)
 		return -1;
 	long total = pos + m - 1;
-	if (total >= AG_PATH_MAX)
+	if (total >= AG_PATH_MAX - 1)
 		return -1;
 	return total;
 }
@@ -654,13 +725,13 @@ static __always_inline int ag_exec(struct linux_binprm *bprm)
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	struct who w;
-	if (!current_who(s, &w, AG_KIND_PROCESS))
+	if (!ag_who(s, AG_KIND_PROCESS))
 		return 0;
 	struct file *f = bprm->file;
 	long len = dpath_len(bpf_d_path((struct path *)&f->f_path, s->path, AG_PATH_MAX));
 	int owner = owner_of(BPF_CORE_READ(f, f_path.dentry));
-	int ret = decide_path(s, &w, AG_H_EXEC, AG_KIND_PROCESS, 0, owner, len);
+	s->kind = AG_KIND_PROCESS;
+	int ret = ag_decide_path(s, AG_H_EXEC, 0, owner, len);
 	if (ret == 0 && len > 0 && len < AG_PATH_MAX) {
 		/* remember the new image; committed at sched_process_exec */
 		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -674,13 +745,13 @@ static __always_inline int ag_open(struct file *file)
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	struct who w;
-	if (!current_who(s, &w, AG_KIND_FILE))
+	if (!ag_who(s, AG_KIND_FILE))
 		return 0;
 	int write = (BPF_CORE_READ(file, f_mode) & FMODE_WRITE) || (BPF_CORE_READ(file, f_flags) & AG_O_TRUNC);
 	long len = dpath_len(bpf_d_path((struct path *)&file->f_path, s->path, AG_PATH_MAX));
 	int owner = owner_of(BPF_CORE_READ(file, f_path.dentry));
-	return decide_path(s, &w, AG_H_OPEN, AG_KIND_FILE, write, owner, len);
+	s->kind = AG_KIND_FILE;
+	return ag_decide_path(s, AG_H_OPEN, write, owner, len);
 }
 
 /* a change below a directory path: dir + '/' + dentry name */
@@ -689,11 +760,11 @@ static __always_inline int ag_dir_change(const struct path *dir, struct dentry *
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	struct who w;
-	if (!current_who(s, &w, AG_KIND_FILE))
+	if (!ag_who(s, AG_KIND_FILE))
 		return 0;
 	long len = join_name(s, dpath_len(bpf_d_path((struct path *)dir, s->path, AG_PATH_MAX)), dentry);
-	return decide_path(s, &w, hook, AG_KIND_FILE, 1, owner_of(dentry), len);
+	s->kind = AG_KIND_FILE;
+	return ag_decide_path(s, hook, 1, owner_of(dentry), len);
 }
 
 /* a change of the object at a path */
@@ -702,24 +773,23 @@ static __always_inline int ag_path_change(const struct path *path, int hook)
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	struct who w;
-	if (!current_who(s, &w, AG_KIND_FILE))
+	if (!ag_who(s, AG_KIND_FILE))
 		return 0;
 	long len = dpath_len(bpf_d_path((struct path *)path, s->path, AG_PATH_MAX));
-	return decide_path(s, &w, hook, AG_KIND_FILE, 1, owner_of(BPF_CORE_READ(path, dentry)), len);
+	s->kind = AG_KIND_FILE;
+	return ag_decide_path(s, hook, 1, owner_of(BPF_CORE_READ(path, dentry)), len);
 }
 
 /* creation where bpf_d_path is not allowed (path_mknod), or the existing name of a link */
-static __always_inline int ag_walk_change(struct vfsmount *mnt, struct dentry *dentry, int hook)
+static __always_inline int ag_walk_change(struct scratch *s, struct vfsmount *mnt, struct dentry *dentry, __u32 hook)
 {
-	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	struct who w;
-	if (!current_who(s, &w, AG_KIND_FILE))
+	if (!ag_who(s, AG_KIND_FILE))
 		return 0;
 	long len = walk_path(s, mnt, dentry);
-	return decide_path(s, &w, hook, AG_KIND_FILE, 1, owner_of(dentry), len);
+	s->kind = AG_KIND_FILE;
+	return ag_decide_path(s, hook, 1, owner_of(dentry), len);
 }
 
 static __always_inline __u32 socket_protocols(int family, int type, int protocol)
@@ -762,27 +832,6 @@ static __always_inline __u32 socket_protocols(int family, int type, int protocol
 	return m;
 }
 
-static __always_inline void match_numbers(struct who *w, int kind, int ttype, __u32 set, __u32 value, int with_src,
-					  struct best *b)
-{
-	__u32 srcbit = with_src ? (1u << 20) : 0;
-	for (int i = 0; i < AG_P_COUNT; i++) {
-		__u64 key;
-		if (ttype == AG_T_PROTO) {
-			if (!(set & (1u << i)))
-				continue;
-			key = i;
-		} else {
-			if (i > 0)
-				break;
-			key = value;
-		}
-		struct ag_rule_val *v = lookup_rule(w, kind, ttype, key, with_src);
-		if (v)
-			consider(v, w, kind, 0, 1, srcbit, 0, b);
-	}
-}
-
 /* decimal of a number into s->tmp (event target for sockets and capabilities) */
 static __always_inline void fmt_number(struct scratch *s, __u32 n)
 {
@@ -803,6 +852,29 @@ static __always_inline void fmt_number(struct scratch *s, __u32 n)
 	s->tmp[k & 15] = 0;
 }
 
+/* protocol or capability rules, then the verdict */
+__noinline int ag_decide_numbers(struct scratch *s, __u32 hook, __u32 ttype, __u32 set, __u32 value)
+{
+	if (!s)
+		return 0;
+	reset_best(s, s->kind & 3, 0, 1);
+	for (int src = 0; src < 2; src++) {
+		if (src && !s->src_ok)
+			break;
+		__u32 srcbit = src ? (1u << 20) : 0;
+		if (ttype == AG_T_CAP) {
+			probe(s, AG_T_CAP, value, src, 0, 0, srcbit, 0);
+			continue;
+		}
+		for (int i = 0; i < AG_P_COUNT; i++) {
+			if (set & (1u << i))
+				probe(s, AG_T_PROTO, i, src, 0, 0, srcbit, 0);
+		}
+	}
+	fmt_number(s, ttype == AG_T_CAP ? value : set);
+	return conclude(s, hook, 1);
+}
+
 static __always_inline int ag_socket(int family, int type, int protocol, int kern)
 {
 	if (kern)
@@ -813,16 +885,10 @@ static __always_inline int ag_socket(int family, int type, int protocol, int ker
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	struct who w;
-	if (!current_who(s, &w, AG_KIND_NETWORK))
+	if (!ag_who(s, AG_KIND_NETWORK))
 		return 0;
-	struct best b = {};
-	match_numbers(&w, AG_KIND_NETWORK, AG_T_PROTO, set, 0, 0, &b);
-	if (w.src_ok)
-		match_numbers(&w, AG_KIND_NETWORK, AG_T_PROTO, set, 0, 1, &b);
-	/* target: the protocol set, formatted by userspace */
-	fmt_number(s, set);
-	return conclude(s, &w, AG_H_SOCKET, AG_KIND_NETWORK, &b, s->tmp);
+	s->kind = AG_KIND_NETWORK;
+	return ag_decide_numbers(s, AG_H_SOCKET, AG_T_PROTO, set, 0);
 }
 
 static __always_inline int ag_capable(int cap)
@@ -830,34 +896,30 @@ static __always_inline int ag_capable(int cap)
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	struct who w;
-	if (!current_who(s, &w, AG_KIND_CAPABILITIES))
+	if (!ag_who(s, AG_KIND_CAPABILITIES))
 		return 0;
-	struct best b = {};
-	match_numbers(&w, AG_KIND_CAPABILITIES, AG_T_CAP, 0, (__u32)cap, 0, &b);
-	if (w.src_ok)
-		match_numbers(&w, AG_KIND_CAPABILITIES, AG_T_CAP, 0, (__u32)cap, 1, &b);
-	fmt_number(s, (__u32)cap);
-	return conclude(s, &w, AG_H_CAPABLE, AG_KIND_CAPABILITIES, &b, s->tmp);
+	s->kind = AG_KIND_CAPABILITIES;
+	return ag_decide_numbers(s, AG_H_CAPABLE, AG_T_CAP, 0, (__u32)cap);
 }
 
 /* ---------------------------------------------------------- entry points */
 #define CG(r) ((r) == 0 ? 1 : 0)
+#define MAC(r) ((r) == 0 ? 0 : -EPERM)
 
 SEC("lsm_cgroup/bprm_check_security")
 int BPF_PROG(ag_cg_exec, struct linux_binprm *bprm) { return CG(ag_exec(bprm)); }
 SEC("lsm/bprm_check_security")
-int BPF_PROG(ag_mac_exec, struct linux_binprm *bprm) { return ag_exec(bprm); }
+int BPF_PROG(ag_mac_exec, struct linux_binprm *bprm) { return MAC(ag_exec(bprm)); }
 
 SEC("lsm_cgroup/file_open")
 int BPF_PROG(ag_cg_open, struct file *file) { return CG(ag_open(file)); }
 SEC("lsm/file_open")
-int BPF_PROG(ag_mac_open, struct file *file) { return ag_open(file); }
+int BPF_PROG(ag_mac_open, struct file *file) { return MAC(ag_open(file)); }
 
 SEC("lsm_cgroup/socket_create")
 int BPF_PROG(ag_cg_socket, int family, int type, int protocol, int kern) { return CG(ag_socket(family, type, protocol, kern)); }
 SEC("lsm/socket_create")
-int BPF_PROG(ag_mac_socket, int family, int type, int protocol, int kern) { return ag_socket(family, type, protocol, kern); }
+int BPF_PROG(ag_mac_socket, int family, int type, int protocol, int kern) { return MAC(ag_socket(family, type, protocol, kern)); }
 
 SEC("lsm_cgroup/capable")
 int BPF_PROG(ag_cg_capable, const struct cred *cred, struct user_namespace *ns, int cap, unsigned int opts)
@@ -867,53 +929,51 @@ int BPF_PROG(ag_cg_capable, const struct cred *cred, struct user_namespace *ns, 
 SEC("lsm/capable")
 int BPF_PROG(ag_mac_capable, const struct cred *cred, struct user_namespace *ns, int cap, unsigned int opts)
 {
-	return ag_capable(cap);
+	return MAC(ag_capable(cap));
 }
 
 /* namespace-changing hooks: BPF_LSM_MAC in both modes (see armorgate.h) */
 SEC("lsm/path_mknod")
 int BPF_PROG(ag_mknod, const struct path *dir, struct dentry *dentry, umode_t mode, unsigned int dev)
 {
-	return ag_walk_change(BPF_CORE_READ(dir, mnt), dentry, AG_H_CREATE);
+	return MAC(ag_walk_change(get_scratch(), BPF_CORE_READ(dir, mnt), dentry, AG_H_CREATE));
 }
 SEC("lsm/path_mkdir")
 int BPF_PROG(ag_mkdir, const struct path *dir, struct dentry *dentry, umode_t mode)
 {
-	return ag_dir_change(dir, dentry, AG_H_MKDIR);
+	return MAC(ag_dir_change(dir, dentry, AG_H_MKDIR));
 }
 SEC("lsm/path_rmdir")
-int BPF_PROG(ag_rmdir, const struct path *dir, struct dentry *dentry) { return ag_dir_change(dir, dentry, AG_H_RMDIR); }
+int BPF_PROG(ag_rmdir, const struct path *dir, struct dentry *dentry) { return MAC(ag_dir_change(dir, dentry, AG_H_RMDIR)); }
 SEC("lsm/path_unlink")
-int BPF_PROG(ag_unlink, const struct path *dir, struct dentry *dentry) { return ag_dir_change(dir, dentry, AG_H_UNLINK); }
+int BPF_PROG(ag_unlink, const struct path *dir, struct dentry *dentry) { return MAC(ag_dir_change(dir, dentry, AG_H_UNLINK)); }
 SEC("lsm/path_symlink")
 int BPF_PROG(ag_symlink, const struct path *dir, struct dentry *dentry, const char *old_name)
 {
-	return ag_dir_change(dir, dentry, AG_H_SYMLINK);
+	return MAC(ag_dir_change(dir, dentry, AG_H_SYMLINK));
 }
 SEC("lsm/path_link")
 int BPF_PROG(ag_link, struct dentry *old_dentry, const struct path *new_dir, struct dentry *new_dentry)
 {
-	int r = ag_dir_change(new_dir, new_dentry, AG_H_LINK);
-	if (r)
-		return r;
+	if (ag_dir_change(new_dir, new_dentry, AG_H_LINK))
+		return -EPERM;
 	/* the existing name too: linking a protected file elsewhere would open a way around it */
-	return ag_walk_change(BPF_CORE_READ(new_dir, mnt), old_dentry, AG_H_LINK);
+	return MAC(ag_walk_change(get_scratch(), BPF_CORE_READ(new_dir, mnt), old_dentry, AG_H_LINK));
 }
 SEC("lsm/path_rename")
 int BPF_PROG(ag_rename, const struct path *old_dir, struct dentry *old_dentry, const struct path *new_dir,
 	     struct dentry *new_dentry)
 {
-	int r = ag_dir_change(old_dir, old_dentry, AG_H_RENAME);
-	if (r)
-		return r;
-	return ag_dir_change(new_dir, new_dentry, AG_H_RENAME);
+	if (ag_dir_change(old_dir, old_dentry, AG_H_RENAME))
+		return -EPERM;
+	return MAC(ag_dir_change(new_dir, new_dentry, AG_H_RENAME));
 }
 SEC("lsm/path_truncate")
-int BPF_PROG(ag_truncate, const struct path *path) { return ag_path_change(path, AG_H_TRUNCATE); }
+int BPF_PROG(ag_truncate, const struct path *path) { return MAC(ag_path_change(path, AG_H_TRUNCATE)); }
 SEC("lsm/path_chmod")
-int BPF_PROG(ag_chmod, const struct path *path) { return ag_path_change(path, AG_H_CHMOD); }
+int BPF_PROG(ag_chmod, const struct path *path) { return MAC(ag_path_change(path, AG_H_CHMOD)); }
 SEC("lsm/path_chown")
-int BPF_PROG(ag_chown, const struct path *path) { return ag_path_change(path, AG_H_CHOWN); }
+int BPF_PROG(ag_chown, const struct path *path) { return MAC(ag_path_change(path, AG_H_CHOWN)); }
 
 /* executable cache: commit after a successful exec, inherit across fork */
 SEC("tracepoint/sched/sched_process_exec")
@@ -939,11 +999,9 @@ int ag_tp_fork(void *ctx)
 	struct ag_config *cfg = bpf_map_lookup_elem(&agconfig, &zero);
 	/* child_pid's offset in the tracepoint record: comm as char[16] (older
 	 * kernels) or as __data_loc (newer); userspace reads the format file */
-	__u32 child;
-	if (cfg && cfg->fork_layout == 1)
-		child = *(__s32 *)((char *)ctx + 20);
-	else
-		child = *(__s32 *)((char *)ctx + 44);
+	__u32 at20 = *(volatile __s32 *)((char *)ctx + 20);
+	__u32 at44 = *(volatile __s32 *)((char *)ctx + 44);
+	__u32 child = (cfg && cfg->fork_layout == 1) ? at20 : at44;
 	if (child == tgid)
 		return 0;
 	bpf_map_update_elem(&exes, &child, p, BPF_ANY);

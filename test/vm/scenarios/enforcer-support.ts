@@ -2,12 +2,13 @@
 // into a --pods-dir, the real `armorgate enforcer` started as a process, its alerts (stdout) and
 // logs (stderr) collected as they come, kubelet-style cgroups.
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeArmorAlert } from '../../../enforcer/alerts.ts';
 import type { Pod } from '../../../policy/types.ts';
-import type { Cgroup, ScenarioContext, Started } from '../guest/scenario.ts';
+import type { Cgroup, ScenarioContext } from '../guest/scenario.ts';
 
 export const KUBEPODS = 'kubepods.slice';
 export const BURSTABLE = 'kubepods.slice/kubepods-burstable.slice';
@@ -19,20 +20,24 @@ export interface Fixture {
   pinDir: string;
 }
 
-/** Key, pods folder and a pin folder of this scenario; the kubepods hierarchy the enforcer attaches to. */
+/** Key, pods folder and pin folder shared by the scenarios of one boot (an enforcer takes tens of
+ *  seconds to start under TCG: one runs for the whole boot, scenarios add and remove their pods). */
+let sharedFixture: Fixture | null = null;
 export async function fixture(ctx: ScenarioContext): Promise<Fixture> {
-  const keyFile = join(ctx.tmp, 'signing.key');
+  if (sharedFixture !== null) return sharedFixture;
+  const dir = '/tmp/ag-enforcer';
+  mkdirSync(join(dir, 'pods'), { recursive: true });
+  const keyFile = join(dir, 'signing.key');
   writeFileSync(keyFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
-  const podsDir = join(ctx.tmp, 'pods');
-  mkdirSync(podsDir);
-  if (!existsSync(`/sys/fs/cgroup/${BURSTABLE}`)) await ctx.mkCgroup(BURSTABLE);
-  const pinDir = `/sys/fs/bpf/ag-${randomBytes(4).toString('hex')}`;
-  ctx.defer(() => cleanupPins(ctx, pinDir));
-  return { dir: ctx.tmp, keyFile, podsDir, pinDir };
+  // the kubepods hierarchy exists before the enforcer starts, as on a node (cgroup mode attaches there)
+  mkdirSync(`/sys/fs/cgroup/${BURSTABLE}`, { recursive: true });
+  sharedFixture = { dir, keyFile, podsDir: join(dir, 'pods'), pinDir: '/sys/fs/bpf/armorgate-e2e' };
+  await cleanupPins(ctx, sharedFixture.pinDir);
+  return sharedFixture;
 }
 
-async function cleanupPins(ctx: ScenarioContext, pinDir: string): Promise<void> {
-  await ctx.runIn(null, [process.execPath, join(ctx.root, 'bin/armorgate.js'), 'enforcer', '--cleanup', '--pin-dir', pinDir], { timeoutMs: 60_000 });
+export async function cleanupPins(ctx: ScenarioContext, pinDir: string): Promise<{ code: number | null; stderr: string }> {
+  return ctx.runIn(null, [process.execPath, join(ctx.root, 'bin/armorgate.js'), 'enforcer', '--cleanup', '--pin-dir', pinDir], { timeoutMs: 90_000 });
 }
 
 export interface PodSpec {
@@ -92,24 +97,26 @@ export async function preparePod(ctx: ScenarioContext, fx: Fixture, spec: PodSpe
   };
 }
 
-/** Writes the pod into the pods folder atomically (the enforcer never reads half a file). */
-export function publish(fx: Fixture, p: PreparedPod, manifest: Pod = p.manifest): void {
+/** Writes the pod into the pods folder atomically (the enforcer never reads half a file); the file is
+ *  removed after the scenario (the pod is deleted). */
+export function publish(ctx: ScenarioContext, fx: Fixture, p: PreparedPod, manifest: Pod = p.manifest): void {
   const tmp = join(fx.podsDir, `.${p.uid}.tmp`);
   writeFileSync(tmp, JSON.stringify(manifest));
-  // rename: atomic within the folder
-  writeFileSync(p.file, readFileSync(tmp));
+  renameSync(tmp, p.file); // atomic within the folder
+  ctx.defer(() => rmSync(p.file, { force: true }));
 }
 
 export interface Enforcer {
-  proc: Started;
+  child: ChildProcess;
+  exited: boolean;
   alerts: KubeArmorAlert[];
   logs: Record<string, unknown>[];
-  /** Waits for a log line (stderr) matching pred. */
-  waitLog(pred: (l: Record<string, unknown>) => boolean, what: string, ms?: number): Promise<Record<string, unknown>>;
+  /** Waits for a log line (stderr) matching pred, among lines from index `from` on. */
+  waitLog(pred: (l: Record<string, unknown>) => boolean, what: string, ms?: number, from?: number): Promise<Record<string, unknown>>;
   /** Waits for an alert matching pred. */
   waitAlert(pred: (a: KubeArmorAlert) => boolean, what: string, ms?: number): Promise<KubeArmorAlert>;
-  /** Graceful stop (SIGTERM), waiting for the exit. */
-  stop(): Promise<void>;
+  /** SIGTERM (graceful) or SIGKILL, waiting for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
 function lines(onLine: (line: string) => void): (chunk: Buffer | string) => void {
@@ -124,49 +131,62 @@ function lines(onLine: (line: string) => void): (chunk: Buffer | string) => void
   };
 }
 
-async function until<T>(find: () => T | undefined, what: string, ms: number, proc: Started, diag: () => string): Promise<T> {
+async function until<T>(find: () => T | undefined, what: string, ms: number, e: { exited: boolean }, diag: () => string): Promise<T> {
   const t0 = Date.now();
-  let exited = false;
-  void proc.done.then(() => { exited = true; });
   for (;;) {
     const v = find();
     if (v !== undefined) return v;
-    if (exited) throw new Error(`enforcer exited while waiting for ${what}\n${diag()}`);
+    if (e.exited) throw new Error(`enforcer exited while waiting for ${what}\n${diag()}`);
     if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}\n${diag()}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
 
-/** Starts `armorgate enforcer` on the fixture; resolves once it logged "ready". */
+let shared: Enforcer | null = null;
+
+/** The boot's enforcer, started on first use (and again after a scenario stopped it). */
+export async function sharedEnforcer(ctx: ScenarioContext): Promise<Enforcer> {
+  if (shared !== null && !shared.exited) return shared;
+  shared = await startEnforcer(ctx, await fixture(ctx));
+  return shared;
+}
+
+/** Starts `armorgate enforcer` on the fixture (outside any scenario's clean-up: it may outlive one);
+ *  resolves once it logged "ready" (and fails at once if it says it cannot enforce). */
 export async function startEnforcer(ctx: ScenarioContext, fx: Fixture, extra: string[] = []): Promise<Enforcer> {
   const t0 = Date.now();
-  const proc = ctx.startIn(null, [
-    process.execPath, join(ctx.root, 'bin/armorgate.js'), 'enforcer',
+  const child = spawn(process.execPath, [
+    join(ctx.root, 'bin/armorgate.js'), 'enforcer',
     '--signing-key-file', fx.keyFile, '--pods-dir', fx.podsDir, '--pin-dir', fx.pinDir,
     '--attach-mode', ctx.attachMode, '--node-name', 'vm-node', '--cluster-name', 'vm-cluster',
     '--sweep-interval', '1', ...extra,
-  ], { timeoutMs: 600_000, env: { OTEL_SDK_DISABLED: 'true' } });
+  ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OTEL_SDK_DISABLED: 'true' } });
   const alerts: KubeArmorAlert[] = [];
   const logs: Record<string, unknown>[] = [];
   const raw: string[] = [];
-  proc.child.stdout?.on('data', lines((l) => {
+  child.stdout.on('data', lines((l) => {
     try { alerts.push(JSON.parse(l) as KubeArmorAlert); } catch { raw.push(`stdout: ${l}`); }
   }));
-  proc.child.stderr?.on('data', lines((l) => {
+  child.stderr.on('data', lines((l) => {
     try { logs.push(JSON.parse(l) as Record<string, unknown>); } catch { raw.push(`stderr: ${l}`); }
   }));
-  const diag = (): string => [...logs.slice(-15).map((l) => JSON.stringify(l)), ...raw.slice(-10)].join('\n');
+  const diag = (): string => [...logs.slice(-12).map((l) => JSON.stringify(l).slice(0, 600)), ...raw.slice(-8)].join('\n');
+  const exit = new Promise<void>((resolve) => child.on('close', () => { e.exited = true; resolve(); }));
   const e: Enforcer = {
-    proc, alerts, logs,
-    waitLog: (pred, what, ms = 60_000) => until(() => logs.find(pred), what, ms, proc, diag),
-    waitAlert: (pred, what, ms = 20_000) => until(() => alerts.find(pred), what, ms, proc, diag),
-    stop: async () => {
-      proc.kill('SIGTERM');
-      await proc.done;
+    child, exited: false, alerts, logs,
+    waitLog: (pred, what, ms = 60_000, from = 0) => until(() => logs.slice(from).find(pred), what, ms, e, diag),
+    waitAlert: (pred, what, ms = 20_000) => until(() => alerts.find(pred), what, ms, e, diag),
+    stop: async (signal = 'SIGTERM') => {
+      if (!e.exited) child.kill(signal);
+      await exit;
     },
   };
-  await e.waitLog((l) => l.msg === 'ready', 'the ready log line', 120_000);
-  ctx.log(`enforcer ready in ${Date.now() - t0} ms`);
+  const first = await e.waitLog((l) => l.msg === 'ready' || l.msg === 'running without enforcement', 'the ready log line', 150_000);
+  if (first.msg !== 'ready') {
+    await e.stop('SIGKILL');
+    throw new Error(`the enforcer cannot enforce here:\n${diag()}`);
+  }
+  ctx.log(`enforcer ready in ${Date.now() - t0} ms (mode ${String(first.mode)})`);
   return e;
 }
 
@@ -178,4 +198,42 @@ export function cgroup(ctx: ScenarioContext, rel: string): Promise<Cgroup> {
 /** Exec of argv inside the cgroup was refused by the LSM (dash reports the exec failure). */
 export function deniedExec(r: { code: number | null; stderr: string }): boolean {
   return r.code !== 0 && /Operation not permitted|Permission denied/.test(r.stderr);
+}
+
+/** Another pod with the same signed profile (the signature covers namespace and digest, not the UID):
+ *  a fresh UID and fresh container IDs. */
+export function clonePod(fx: Fixture, base: PreparedPod, name: string): PreparedPod {
+  const uid = randomUUID();
+  const containerIds: Record<string, string> = {};
+  for (const n of Object.keys(base.containerIds)) containerIds[n] = hex64();
+  const manifest: Pod = {
+    ...base.manifest,
+    metadata: { ...base.manifest.metadata, name, uid },
+    status: {
+      ...base.manifest.status,
+      containerStatuses: Object.entries(containerIds).map(([n, id]) => ({ name: n, containerID: `containerd://${id}` })),
+    },
+  };
+  const podCgroup = `${BURSTABLE}/kubepods-burstable-pod${uid.replaceAll('-', '_')}.slice`;
+  return {
+    uid, name, containerIds, manifest, file: join(fx.podsDir, `${name}-${uid}.json`), podCgroup,
+    containerCgroup(n: string) {
+      const id = containerIds[n];
+      assert.ok(id, `container ${n}`);
+      return `${podCgroup}/cri-containerd-${id}.scope`;
+    },
+  };
+}
+
+/** Waits until the enforcer logged "pod enforced" for every UID (from log index `from` on). */
+export async function waitEnforced(e: Enforcer, uids: readonly string[], from: number, ms = 60_000): Promise<void> {
+  const want = new Set(uids);
+  await e.waitLog(() => {
+    for (let i = from; i < e.logs.length; i++) {
+      const l = e.logs[i];
+      if (l?.msg === 'pod enforced' && typeof l.uid === 'string') want.delete(l.uid);
+    }
+    from = e.logs.length;
+    return want.size === 0;
+  }, `${uids.length} pods enforced`, ms);
 }

@@ -1,0 +1,145 @@
+// The enforcer's life cycle in the VM: no start-up window, 200 pods coming and going, kill -9 and
+// restart without a gap, --cleanup. Runs after enforcer-e2e.ts on the same boot's enforcer.
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openMapsOnly } from '../../../enforcer/kernel/index.ts';
+import { scenario, type ScenarioContext } from '../guest/scenario.ts';
+import {
+  cgroup, cleanupPins, clonePod, deniedExec, fixture, preparePod, publish, sharedEnforcer, waitEnforced, type Fixture, type PreparedPod,
+} from './enforcer-support.ts';
+
+function mapCounts(fx: Fixture): { pods: number; rules: number; cgroups: number } {
+  const m = openMapsOnly({ pinDir: fx.pinDir });
+  if (!m.ok) throw new Error(`opening the pinned maps: ${m.error.message}`);
+  try {
+    const c = m.value.counts();
+    if (!c.ok) throw new Error(`counting: ${c.error.message}`);
+    return c.value;
+  } finally {
+    m.value.close();
+  }
+}
+
+async function settledCounts(fx: Fixture): Promise<{ pods: number; rules: number; cgroups: number }> {
+  // two equal readings a sweep apart
+  let prev = JSON.stringify(mapCounts(fx));
+  for (let i = 0; i < 20; i++) {
+    await new Promise((r) => setTimeout(r, 1500));
+    const now = JSON.stringify(mapCounts(fx));
+    if (now === prev) return JSON.parse(now) as { pods: number; rules: number; cgroups: number };
+    prev = now;
+  }
+  throw new Error(`map counts never settled (last ${prev})`);
+}
+
+async function publishClones(ctx: ScenarioContext, fx: Fixture, prefix: string, n: number): Promise<PreparedPod[]> {
+  const base = await preparePod(ctx, fx, { name: `${prefix}-base` });
+  const pods = Array.from({ length: n }, (_, i) => clonePod(fx, base, `${prefix}-${i}`));
+  for (const p of pods) publish(ctx, fx, p);
+  return pods;
+}
+
+/** A shell script that, for each pod, creates its cgroup and a container scope, and runs `cmd` in it
+ *  the way runc does (the process joins the new cgroup, then execs). Prints one exit code per line. */
+function enterAndExec(pods: readonly PreparedPod[], cmd: string, remove: boolean): string {
+  const lines = ['#!/bin/sh', 'set -u'];
+  for (const p of pods) {
+    const cg = `/sys/fs/cgroup/${p.containerCgroup('web')}`;
+    lines.push(`mkdir -p '${cg}'`);
+    lines.push(`/bin/sh -c 'echo $$ > "$1/cgroup.procs" && exec ${cmd}' sh '${cg}' >/dev/null 2>>"$ERR"; echo $?`);
+    if (remove) lines.push(`rmdir '${cg}' '/sys/fs/cgroup/${p.podCgroup}'`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+scenario('enforcer: no start-up window: a brand-new pod cgroup execs a blocked binary at once, denied 100 of 100', async (ctx) => {
+  const fx = await fixture(ctx);
+  const e = await sharedEnforcer(ctx);
+  const from = e.logs.length;
+  const pods = await publishClones(ctx, fx, 'burst', 100);
+  await waitEnforced(e, pods.map((p) => p.uid), from);
+  // the cgroups do not exist yet: kubelet creates them now, and the container execs at once
+  const script = join(ctx.tmp, 'burst.sh');
+  writeFileSync(script, enterAndExec(pods, '/usr/bin/dpkg --version', true));
+  const err = join(ctx.tmp, 'burst.err');
+  const r = await ctx.runIn(null, ['/bin/sh', script], { env: { ERR: err }, timeoutMs: 120_000 });
+  const codes = r.stdout.trim().split('\n');
+  assert.equal(codes.length, 100, r.stderr);
+  const allowed = codes.filter((c) => c === '0').length;
+  assert.equal(allowed, 0, `${allowed} of 100 execs in brand-new pod cgroups were allowed`);
+  const { readFileSync } = await import('node:fs');
+  const denials = readFileSync(err, 'utf8').split('\n').filter((l) => /Operation not permitted/.test(l)).length;
+  assert.equal(denials, 100, 'every refusal is the LSM\'s EPERM');
+}, { timeoutMs: 240_000 });
+
+scenario('enforcer: 200 pods come and go, map entry counts back at baseline', async (ctx) => {
+  const fx = await fixture(ctx);
+  const e = await sharedEnforcer(ctx);
+  const baseline = await settledCounts(fx);
+  ctx.log(`baseline ${JSON.stringify(baseline)}`);
+  const from = e.logs.length;
+  const pods = await publishClones(ctx, fx, 'churn', 200);
+  await waitEnforced(e, pods.map((p) => p.uid), from, 120_000);
+  const script = join(ctx.tmp, 'churn.sh');
+  writeFileSync(script, enterAndExec(pods, '/usr/bin/true', false));
+  const r = await ctx.runIn(null, ['/bin/sh', script], { env: { ERR: join(ctx.tmp, 'churn.err') }, timeoutMs: 120_000 });
+  assert.equal(r.stdout.trim().split('\n').length, 200);
+  const loaded = mapCounts(fx);
+  ctx.log(`with 200 pods ${JSON.stringify(loaded)}`);
+  assert.ok(loaded.pods >= baseline.pods + 200, 'every pod is in the maps');
+  // the pods go: manifests deleted, cgroups removed
+  const removedFrom = e.logs.length;
+  for (const p of pods) rmSync(p.file, { force: true });
+  for (const p of pods) {
+    rmSync(`/sys/fs/cgroup/${p.containerCgroup('web')}`, { recursive: false, force: true });
+    rmSync(`/sys/fs/cgroup/${p.podCgroup}`, { recursive: false, force: true });
+  }
+  await e.waitLog(() => e.logs.slice(removedFrom).filter((l) => l.msg === 'pod removed').length >= 200, '200 pods removed', 60_000);
+  const after = await settledCounts(fx);
+  assert.deepEqual(after, baseline, 'map entries back at baseline');
+}, { timeoutMs: 300_000 });
+
+scenario('enforcer: kill -9 and restart while a loop keeps trying a blocked exec: every try denied', async (ctx) => {
+  const fx = await fixture(ctx);
+  let e = await sharedEnforcer(ctx);
+  const pod = await preparePod(ctx, fx, { name: 'restart' });
+  const from = e.logs.length;
+  publish(ctx, fx, pod);
+  await waitEnforced(e, [pod.uid], from);
+  const cg = await cgroup(ctx, pod.containerCgroup('web'));
+  const loop = ctx.startIn(cg, ['/bin/sh', '-c', 'while :; do if /usr/bin/dpkg --version >/dev/null 2>&1; then echo ALLOWED; else echo denied; fi; done'], { timeoutMs: 200_000 });
+  await new Promise((r) => setTimeout(r, 1000));
+  await e.stop('SIGKILL');
+  ctx.log('enforcer killed with SIGKILL');
+  await new Promise((r) => setTimeout(r, 1500));
+  e = await sharedEnforcer(ctx); // a new process adopts the pins
+  await e.waitLog((l) => l.msg === 'ready', 'ready again');
+  await new Promise((r) => setTimeout(r, 1000));
+  loop.kill('SIGKILL');
+  const out = (await loop.done).stdout.trim().split('\n');
+  const allowed = out.filter((l) => l === 'ALLOWED').length;
+  const denied = out.filter((l) => l === 'denied').length;
+  ctx.log(`tries: ${denied} denied, ${allowed} allowed`);
+  assert.ok(denied >= 10, `the loop kept trying (${denied})`);
+  assert.equal(allowed, 0, 'no try succeeded while the enforcer was dead or restarting');
+  assert.ok(deniedExec(await ctx.runIn(cg, ['/usr/bin/dpkg', '--version'])), 'still enforced after the restart');
+}, { timeoutMs: 300_000 });
+
+scenario('enforcer: --cleanup leaves nothing pinned and nothing enforced', async (ctx) => {
+  const fx = await fixture(ctx);
+  const e = await sharedEnforcer(ctx);
+  const pod = await preparePod(ctx, fx, { name: 'cleanup' });
+  const from = e.logs.length;
+  publish(ctx, fx, pod);
+  await waitEnforced(e, [pod.uid], from);
+  const cg = await cgroup(ctx, pod.containerCgroup('web'));
+  assert.ok(deniedExec(await ctx.runIn(cg, ['/usr/bin/dpkg', '--version'])));
+  await e.stop('SIGTERM');
+  assert.ok(existsSync(fx.pinDir) && readdirSync(fx.pinDir).length > 0, 'a stopped enforcer keeps its pins');
+  assert.ok(deniedExec(await ctx.runIn(cg, ['/usr/bin/dpkg', '--version'])), 'protection outlives the process');
+  const r = await cleanupPins(ctx, fx.pinDir);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(!existsSync(fx.pinDir) || readdirSync(fx.pinDir).length === 0, `nothing pinned under ${fx.pinDir}`);
+  assert.equal((await ctx.runIn(cg, ['/usr/bin/dpkg', '--version'])).code, 0, 'nothing enforced after cleanup');
+}, { timeoutMs: 180_000 });
