@@ -5,18 +5,18 @@
 // pod as not enforced.
 import { readFileSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { metrics as apiMetrics, trace } from '@opentelemetry/api';
 import { pino, type Logger } from 'pino';
 import { signingKeyFromBytes, verifyAnnotations } from '../policy/sign.ts';
 import { err, ok, type Pod, type Result } from '../policy/types.ts';
-import { setupTelemetry, type Telemetry } from '../telemetry/index.ts';
+import type { Telemetry } from '../telemetry/index.ts';
 import { alertLine, type KubeArmorAlert } from './alerts.ts';
 import { CgroupResolver } from './cgroup.ts';
 import type { Kernel, KernelOptions } from './kernel/index.ts';
 import { createMetrics } from './metrics.ts';
-import { labelNode, type EnforcementState } from './node-label.ts';
+import type { EnforcementState } from './node-label.ts';
 import { assess, gatherFacts, type ProbeReport } from './probe.ts';
 import { Reconciler } from './reconciler.ts';
-import { ApiPodSource } from './sources/api.ts';
 import { DirPodSource } from './sources/dir.ts';
 import type { PodSink, PodSource } from './sources/types.ts';
 
@@ -74,6 +74,20 @@ function waitForSignal(): Promise<void> {
   });
 }
 
+/** OpenTelemetry from OTEL_* (telemetry/). With OTEL_SDK_DISABLED=true not even the SDK is loaded:
+ *  the API's no-op tracer and meter. */
+async function telemetryFromEnv(): Promise<Telemetry> {
+  if (process.env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') {
+    return {
+      tracer: trace.getTracer('armorgate-enforcer'), meter: apiMetrics.getMeter('armorgate-enforcer'), exporting: false,
+      forceFlush: async () => {}, shutdown: async () => {},
+    };
+  }
+  const { setupTelemetry } = await import('../telemetry/index.ts');
+  return setupTelemetry({ serviceName: 'armorgate-enforcer' });
+}
+
+// @kubernetes/client-node is large (seconds to import on a small node): loaded only in a cluster.
 async function loadKubeConfig(file: string | undefined): Promise<KubeConfig> {
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
@@ -105,6 +119,7 @@ export function makeLogger(): Logger {
 /** Runs until stopped; resolves with the exit code. */
 export async function runEnforcer(o: EnforcerOptions): Promise<number> {
   const log = o.logger ?? makeLogger();
+  log.info({ podsDir: o.podsDir, node: o.nodeName, attachMode: o.attachMode }, 'starting');
   let keyBytes: Uint8Array;
   try {
     keyBytes = readFileSync(o.signingKeyFile);
@@ -121,7 +136,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     log.error({}, 'no node name: pass --node-name or set NODE_NAME');
     return 1;
   }
-  const telemetry: Telemetry = setupTelemetry({ serviceName: 'armorgate-enforcer' });
+  const telemetry = await telemetryFromEnv();
   const out = o.alertOut ?? ((line: string) => { process.stdout.write(line); });
   const emit = (a: KubeArmorAlert): void => out(alertLine(a));
 
@@ -156,6 +171,8 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
   const state: EnforcementState = kernel === null ? 'unavailable' : 'bpf-lsm';
   if (kernel === null) {
     log.error({ problems: report.problems, reason }, 'this node cannot enforce: pods will be reported, not protected');
+    // the full reason (a verifier log can be long) is logged once; pods' alerts carry its first line
+    reason = reason.split('\n')[0] ?? reason;
   } else {
     log.info({ mode: kernel.mode, kernel: report.kernel, uek: report.uek, cgroupRoot: o.cgroupRoot }, 'kernel enforcement available');
   }
@@ -188,12 +205,13 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
   };
   const source: PodSource = o.podsDir !== undefined
     ? new DirPodSource({ dir: o.podsDir, nodeName: o.nodeName, log })
-    : new ApiPodSource({ kubeConfig: kc as KubeConfig, nodeName: o.nodeName, log });
+    : new (await import('./sources/api.ts')).ApiPodSource({ kubeConfig: kc as KubeConfig, nodeName: o.nodeName, log });
 
   let labelling: Promise<void> = Promise.resolve();
   if (kc !== null) {
     const kube = kc;
     labelling = (async () => {
+      const { labelNode } = await import('./node-label.ts');
       const r = await labelNode(kube, o.nodeName, state);
       if (r.ok) log.info({ node: o.nodeName, enforcement: state }, 'node labelled');
       else log.warn({ error: r.error }, 'node label not set');

@@ -4,11 +4,12 @@
 // of cgroups that no longer exist. Kernel events come back through `onKernelEvent` as alerts.
 // It never throws on bad input: a pod it cannot enforce becomes a SystemEvent alert.
 import { readlinkSync } from 'node:fs';
-import { SpanStatusCode, type Link, type SpanContext, type Tracer } from '@opentelemetry/api';
+import {
+  ROOT_CONTEXT, SpanStatusCode, isSpanContextValid, trace, type Context, type Link, type SpanContext, type Tracer,
+} from '@opentelemetry/api';
 import { ANN_PROFILE, ANN_TRACEPARENT } from '../policy/annotations.ts';
 import type { VerifiedProfile } from '../policy/sign.ts';
 import { err, type Pod, type Result } from '../policy/types.ts';
-import { contextFromTraceparent } from '../telemetry/index.ts';
 import {
   decisionAlert, notEnforcedAlert, thresholdAlert, type AlertContext, type KubeArmorAlert,
 } from './alerts.ts';
@@ -61,6 +62,15 @@ interface PodState {
   /** Code of the last problem reported for this pod, so each problem is alerted once. */
   problem: string | null;
   span: SpanContext | null;
+}
+
+/** The context continuing the W3C trace of `armorgate.io/traceparent` (version 00); ROOT_CONTEXT when
+ *  absent or malformed. (telemetry/'s helper would load the whole SDK into the enforcer.) */
+export function contextFromTraceparent(value: string | undefined): Context {
+  const m = typeof value === 'string' ? /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(value.trim()) : null;
+  if (m?.[1] === undefined || m[2] === undefined || m[3] === undefined) return ROOT_CONTEXT;
+  const sc: SpanContext = { traceId: m[1], spanId: m[2], traceFlags: parseInt(m[3], 16) & 0xff, isRemote: true };
+  return isSpanContextValid(sc) ? trace.setSpanContext(ROOT_CONTEXT, sc) : ROOT_CONTEXT;
 }
 
 function defaultProcessName(pid: number): string {
