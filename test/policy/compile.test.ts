@@ -1,13 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { readdirSync, readFileSync } from 'node:fs';
+import { decide } from '../../policy/decide.ts';
+import { parseDocuments } from '../../policy/parse.ts';
+import { validatePolicy } from '../../policy/validate.ts';
 import { canonicalJson } from '../../policy/canonical.ts';
 import { compile, compileProfile } from '../../policy/compile.ts';
 import { DEFAULT_POSTURE } from '../../policy/posture.ts';
 import { decodeProfileAnnotation } from '../../policy/profile-codec.ts';
 import { selectPolicies } from '../../policy/select.ts';
 import { signProfile, verifyAnnotations } from '../../policy/sign.ts';
-import type { Policy, Profile, ProfileRule } from '../../policy/types.ts';
+import type { Access } from '../../policy/decide.ts';
+import type { Namespace, Pod, Policy, Profile, ProfileRule } from '../../policy/types.ts';
 import { namespace, pod, policy } from './profile-fixtures.ts';
 
 const KEY = Buffer.from('test-signing-key-of-some-length!');
@@ -272,4 +277,44 @@ test('compiled profiles are deduplicated, sorted, and always pass the profile sc
       }
     }
   }), { numRuns: 200 });
+});
+
+// ---- the shipped examples do what they say ----
+
+test('examples: the seed cases compile to profiles that decide as intended', () => {
+  const ex = new URL('../../examples/', import.meta.url);
+  const load = (name: string): unknown[] => parseDocuments(readFileSync(new URL(name, ex))).map((d) => d.value);
+  const policies = readdirSync(new URL('policies/', ex)).sort().flatMap((f) => load(`policies/${f}`)).map((doc) => {
+    const v = validatePolicy(doc);
+    assert.ok(v.policy !== null, JSON.stringify(v.problems));
+    assert.deepEqual(v.problems.filter((p) => p.level === 'error'), []);
+    return v.policy!;
+  });
+  const thePod = load('pod.yaml')[0] as Pod;
+  const ns = load('namespace.yaml')[0] as Namespace;
+  const r = compile(thePod, ns, policies, options);
+  assert.ok(r.ok);
+  if (!r.ok) return;
+  assert.equal(r.value.bound.length, 4);
+  const p = r.value.profile!;
+  const TOKEN = '/run/secrets/kubernetes.io/serviceaccount/..2026_01_01_00_00_00.000000001/token';
+  const cases: [string, Access, string][] = [
+    ['cat reads the token', { kind: 'file', container: 'web', source: '/usr/bin/cat', path: TOKEN, write: false }, 'allow'],
+    ['sh reads the token', { kind: 'file', container: 'web', source: '/bin/sh', path: TOKEN, write: false }, 'block'],
+    ['cat reads the token via /var/run', { kind: 'file', container: 'web', source: '/usr/bin/cat', path: '/var/run/secrets/kubernetes.io/serviceaccount/token' }, 'allow'],
+    ['python reads the token via /var/run', { kind: 'file', container: 'web', source: '/usr/bin/python3', path: '/var/run/secrets/kubernetes.io/serviceaccount/token' }, 'block'],
+    ['cat cannot write the token', { kind: 'file', container: 'web', source: '/usr/bin/cat', path: TOKEN, write: true }, 'block'],
+    ['the sidecar is not limited by the token policy', { kind: 'file', container: 'log-shipper', source: '/bin/sh', path: TOKEN }, 'allow'],
+    ['reading a CA certificate works', { kind: 'file', container: 'web', source: '/usr/bin/openssl', path: '/etc/ssl/certs/ca-certificates.crt', write: false }, 'audit'],
+    ['adding a CA certificate is refused', { kind: 'file', container: 'log-shipper', source: '/bin/cp', path: '/usr/local/share/ca-certificates/evil.crt', write: true }, 'block'],
+    ['removing from /etc/pki is refused', { kind: 'file', container: 'log-shipper', source: '/bin/rm', path: '/etc/pki/tls/cert.pem', write: true }, 'block'],
+    ['reading /etc/ssl in the sidecar', { kind: 'file', container: 'log-shipper', source: '/bin/cat', path: '/etc/ssl/openssl.cnf', write: false }, 'allow'],
+    ['apt may not run', { kind: 'process', container: 'web', source: '/bin/bash', path: '/usr/bin/apt' }, 'block'],
+    ['apt-get may not run', { kind: 'process', container: 'log-shipper', source: '/bin/sh', path: '/usr/bin/apt-get' }, 'block'],
+    ['dpkg may not run', { kind: 'process', container: 'web', source: '/bin/sh', path: '/usr/bin/dpkg' }, 'block'],
+    ['ls runs', { kind: 'process', container: 'web', source: '/bin/sh', path: '/usr/bin/ls' }, 'allow'],
+    ['raw sockets refused', { kind: 'network', container: 'web', source: '/usr/bin/ping', protocols: ['raw', 'icmp'] }, 'block'],
+    ['tcp sockets work', { kind: 'network', container: 'web', source: '/usr/bin/curl', protocols: ['tcp'] }, 'allow'],
+  ];
+  for (const [name, access, verdict] of cases) assert.equal(decide(p, access).verdict, verdict, name);
 });
