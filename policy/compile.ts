@@ -326,7 +326,7 @@ const NO_CONTAINERS: string[] = [];
 
 /** `NAMESPACE/NAME@GENERATION` or `NAME@GENERATION` (generation 0 when there is none). */
 export function policyRef(policy: Policy): string {
-  const g = policy.metadata.generation;
+  const g = policy?.metadata?.generation;
   return `${policyId(policy)}@${typeof g === 'number' && Number.isInteger(g) && g >= 0 ? g : 0}`;
 }
 

@@ -55,7 +55,9 @@ const EXACT_RANK = 1_000_000;
 const DIRECTORY_RANK = 1_000;
 
 export function decide(profile: Profile, access: Access): Decision {
-  const rules = profile[access.kind];
+  const list = profile?.[access?.kind];
+  if (!Array.isArray(list)) return { verdict: 'allow', rule: null, byPosture: false };
+  const rules: ProfileRule[] = list;
   let best: ProfileRule | null = null;
   let bestRank: [number, number, number] = [-1, -1, -1];
   let allowList = false;

@@ -19,9 +19,8 @@ export function podNamespace(pod: Pod, namespace: Namespace | null): string {
 
 /** `NAMESPACE/NAME` for a KubeArmorPolicy, `NAME` for cluster and host policies. */
 export function policyId(policy: Policy): string {
-  return policy.kind === 'KubeArmorPolicy'
-    ? `${nonEmpty(policy.metadata.namespace) ?? DEFAULT_NAMESPACE}/${policy.metadata.name}`
-    : policy.metadata.name;
+  const name = String(policy?.metadata?.name ?? '');
+  return policy?.kind === 'KubeArmorPolicy' ? `${nonEmpty(policy.metadata?.namespace) ?? DEFAULT_NAMESPACE}/${name}` : name;
 }
 
 /** Parses the value of the `kubearmor.io/container.name` selector label: "[a, b]" or a

@@ -193,6 +193,8 @@ test('never throws on malformed input', () => {
   if (r.ok) assert.ok(r.value.warnings.some((w) => /bogus/.test(w)));
   const r2 = compile(null as never, null, bad, options);
   assert.equal(typeof r2.ok, 'boolean');
+  const noMeta = { kind: 'KubeArmorPolicy', spec: { file: { matchPaths: [{ path: '/x' }] } } } as unknown as Policy;
+  assert.equal(compileProfile([{ policy: noMeta, containers: [] }], DEFAULT_POSTURE).file.length, 1);
 });
 
 // ---- order independence (fast-check) ----
