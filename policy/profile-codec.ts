@@ -114,18 +114,29 @@ export function canonicalProfileJson(p: Profile): string {
   });
 }
 
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+// Standard base64 with padding: checked as a character run plus a length rule (a grouped
+// RegExp would recurse per group and overflow the stack on long input).
+const BASE64_CHARS = /^[A-Za-z0-9+/]*={0,2}$/;
+const isBase64 = (s: string): boolean => s.length % 4 === 0 && BASE64_CHARS.test(s);
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Decodes an `armorgate.io/profile` value: `gz:` + standard base64 of gzip, or the JSON
  *  itself. The JSON must be in canonical form (so its bytes are what the digest covers)
  *  and the profile must pass the profile schema. Errors: E_PROFILE_INVALID. */
 export function decodeProfileAnnotation(value: string): Result<{ profile: Profile; canonical: string }> {
+  try {
+    return decode(value);
+  } catch (e) {
+    return err('E_PROFILE_INVALID', `profile annotation cannot be decoded: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+function decode(value: string): Result<{ profile: Profile; canonical: string }> {
   if (typeof value !== 'string') return err('E_PROFILE_INVALID', 'profile annotation is not a string');
   let canonical = value;
   if (value.startsWith(GZIP_PREFIX)) {
     const b64 = value.slice(GZIP_PREFIX.length);
-    if (!BASE64.test(b64)) return err('E_PROFILE_INVALID', 'profile annotation: gz: payload is not standard base64');
+    if (!isBase64(b64)) return err('E_PROFILE_INVALID', 'profile annotation: gz: payload is not standard base64');
     let raw: Buffer;
     try {
       raw = gunzipSync(Buffer.from(b64, 'base64'), { maxOutputLength: MAX_DECODED_PROFILE_BYTES });

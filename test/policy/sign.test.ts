@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
 import { encodeProfile } from '../../policy/profile-codec.ts';
-import { signProfile, verifyAnnotations } from '../../policy/sign.ts';
+import { signingKeyFromBytes, signProfile, verifyAnnotations } from '../../policy/sign.ts';
 import type { Profile } from '../../policy/types.ts';
 
 const KEY = Buffer.from('0123456789abcdef0123456789abcdef');
@@ -80,4 +80,16 @@ test('verifyAnnotations: each tampering is an error value with its code', () => 
     'posture annotation disagrees': 'E_POSTURE',
     'profile not canonical but signed': 'E_PROFILE_INVALID',
   });
+});
+
+test('signingKeyFromBytes: trailing whitespace is not part of the key; at least 16 bytes', () => {
+  const k = signingKeyFromBytes(Buffer.from('0123456789abcdef0123\r\n \t'));
+  assert.ok(k.ok);
+  if (k.ok) assert.equal(Buffer.from(k.value).toString(), '0123456789abcdef0123');
+  const lead = signingKeyFromBytes(Buffer.from(' 0123456789abcdef\n'));
+  assert.ok(lead.ok);
+  if (lead.ok) assert.equal(lead.value.length, 17);
+  const short = signingKeyFromBytes(Buffer.from('short-key\n'));
+  assert.equal(short.ok, false);
+  if (!short.ok) { assert.equal(short.error.code, 'E_KEY'); assert.match(short.error.message, /too short \(9 bytes/); }
 });
