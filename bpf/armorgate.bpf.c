@@ -248,6 +248,64 @@ static __always_inline __u64 fnv_str(const char *p, int max)
 	return h;
 }
 
+/* Mount-aware walk from (vfsmount, dentry) up to the task's root, for hooks
+ * where bpf_d_path is not allowed (and the executable of a task exec'd before
+ * we saw it). Writes the NUL-terminated path into dst (AG_PATH_MAX bytes). */
+static __always_inline long walk_path(struct scratch *s, struct vfsmount *vmnt, struct dentry *dentry, char *dst)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct dentry *root_d = BPF_CORE_READ(task, fs, root.dentry);
+	struct vfsmount *root_m = BPF_CORE_READ(task, fs, root.mnt);
+	struct mount *mnt = container_of(vmnt, struct mount, mnt);
+	long pos = AG_PATH_MAX;
+	int done = 0;
+	for (int i = 0; i < AG_MAX_DEPTH * 2; i++) {
+		if (dentry == root_d && vmnt == root_m) {
+			done = 1;
+			break;
+		}
+		struct dentry *mroot = BPF_CORE_READ(vmnt, mnt_root);
+		if (dentry == mroot) {
+			struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
+			if (parent == mnt) {
+				done = 1;
+				break;
+			}
+			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = parent;
+			vmnt = &parent->mnt;
+			continue;
+		}
+		struct dentry *up = BPF_CORE_READ(dentry, d_parent);
+		if (up == dentry) {
+			done = 1;
+			break;
+		}
+		__u32 nlen = BPF_CORE_READ(dentry, d_name.len);
+		const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+		if (nlen == 0 || nlen >= NAME_MAX_LEN || pos - (long)nlen - 1 < 0)
+			return -1;
+		pos -= nlen;
+		bpf_probe_read_kernel(s->tmp + (pos & PATH_MASK), nlen & (NAME_MAX_LEN - 1), name);
+		pos -= 1;
+		s->tmp[pos & PATH_MASK] = '/';
+		dentry = up;
+	}
+	if (!done)
+		return -1;
+	if (pos == AG_PATH_MAX) {
+		dst[0] = '/';
+		dst[1] = 0;
+		return 1;
+	}
+	long len = AG_PATH_MAX - pos;
+	if (len >= AG_PATH_MAX || len <= 0)
+		return -1;
+	bpf_probe_read_kernel(dst, len & PATH_MASK, s->tmp + (pos & PATH_MASK));
+	dst[len & PATH_MASK] = 0;
+	return len;
+}
+
 /* Who is acting: fills s->pod, s->cgmask, s->exe, the validated source. 1 when a
  * known pod, 0 otherwise (not a pod, or a pod the enforcer has no profile for). */
 __noinline int ag_who(struct scratch *s, __u32 kind)
@@ -284,6 +342,18 @@ __noinline int ag_who(struct scratch *s, __u32 kind)
 	if (exe) {
 		if (bpf_probe_read_kernel_str(s->exe, AG_PATH_MAX, exe->path) > 1)
 			s->has_exe = 1;
+	} else {
+		/* a task exec'd before it entered the pod's cgroup (or before we loaded):
+		 * walk its executable's path once and cache it */
+		struct file *xf = BPF_CORE_READ(task, mm, exe_file);
+		if (xf) {
+			struct vfsmount *xm = BPF_CORE_READ(xf, f_path.mnt);
+			struct dentry *xd = BPF_CORE_READ(xf, f_path.dentry);
+			if (walk_path(s, xm, xd, s->exe) > 0) {
+				s->has_exe = 1;
+				bpf_map_update_elem(&exes, &tgid, s->exe, BPF_ANY);
+			}
+		}
 	}
 	if (s->has_exe && s->pod.has_source[kind & 3]) {
 		struct ag_src_key sk = {};
@@ -655,61 +725,6 @@ static __always_inline long join_name(struct scratch *s, long dirlen, struct den
 	return total;
 }
 
-/* Mount-aware walk from (vfsmount, dentry) up to the task's root, for hooks
- * where bpf_d_path is not allowed. Writes the path into s->path. */
-static __always_inline long walk_path(struct scratch *s, struct vfsmount *vmnt, struct dentry *dentry)
-{
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct dentry *root_d = BPF_CORE_READ(task, fs, root.dentry);
-	struct vfsmount *root_m = BPF_CORE_READ(task, fs, root.mnt);
-	struct mount *mnt = container_of(vmnt, struct mount, mnt);
-	long pos = AG_PATH_MAX;
-	int done = 0;
-	for (int i = 0; i < AG_MAX_DEPTH * 2; i++) {
-		if (dentry == root_d && vmnt == root_m) {
-			done = 1;
-			break;
-		}
-		struct dentry *mroot = BPF_CORE_READ(vmnt, mnt_root);
-		if (dentry == mroot) {
-			struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
-			if (parent == mnt) {
-				done = 1;
-				break;
-			}
-			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-			mnt = parent;
-			vmnt = &parent->mnt;
-			continue;
-		}
-		struct dentry *up = BPF_CORE_READ(dentry, d_parent);
-		if (up == dentry) {
-			done = 1;
-			break;
-		}
-		__u32 nlen = BPF_CORE_READ(dentry, d_name.len);
-		const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
-		if (nlen == 0 || nlen >= NAME_MAX_LEN || pos - (long)nlen - 1 < 0)
-			return -1;
-		pos -= nlen;
-		bpf_probe_read_kernel(s->tmp + (pos & PATH_MASK), nlen & (NAME_MAX_LEN - 1), name);
-		pos -= 1;
-		s->tmp[pos & PATH_MASK] = '/';
-		dentry = up;
-	}
-	if (!done)
-		return -1;
-	if (pos == AG_PATH_MAX) {
-		s->path[0] = '/';
-		return 1;
-	}
-	long len = AG_PATH_MAX - pos;
-	if (len >= AG_PATH_MAX || len <= 0)
-		return -1;
-	bpf_probe_read_kernel(s->path, len & PATH_MASK, s->tmp + (pos & PATH_MASK));
-	return len;
-}
-
 static __always_inline int owner_of(struct dentry *d)
 {
 	struct inode *ino = BPF_CORE_READ(d, d_inode);
@@ -787,7 +802,7 @@ static __always_inline int ag_walk_change(struct scratch *s, struct vfsmount *mn
 		return 0;
 	if (!ag_who(s, AG_KIND_FILE))
 		return 0;
-	long len = walk_path(s, mnt, dentry);
+	long len = walk_path(s, mnt, dentry, s->path);
 	s->kind = AG_KIND_FILE;
 	return ag_decide_path(s, hook, 1, owner_of(dentry), len);
 }

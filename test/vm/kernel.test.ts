@@ -5,6 +5,9 @@ import { registerVmTests } from './harness/index.ts';
 registerVmTests('kernel enforcement', {
   suites: [
     'test/vm/scenarios/kernel-exec.ts',
+    'test/vm/scenarios/kernel-file.ts',
+    'test/vm/scenarios/kernel-net.ts',
+    'test/vm/scenarios/kernel-seed.ts',
   ],
   kernels: ['6.12', '6.1'],
   attachModes: ['cgroup', 'global'],

@@ -86,16 +86,17 @@ export async function preparePod(ctx: ScenarioContext, fx: Fixture, spec: PodSpe
   assert.equal(r.code, 0, `armorgate profile: ${r.stderr}`);
   const manifest = JSON.parse(r.stdout) as Pod;
   const file = join(fx.podsDir, `${name}-${uid}.json`);
+  const podCgroup = `${BURSTABLE}/kubepods-burstable-pod${uid.replaceAll('-', '_')}.slice`;
   return {
-    uid, name, containerIds, file, manifest,
-    podCgroup: `${BURSTABLE}/kubepods-burstable-pod${uid.replaceAll('-', '_')}.slice`,
+    uid, name, containerIds, file, manifest, podCgroup,
     containerCgroup(n: string) {
       const id = containerIds[n];
       assert.ok(id, `container ${n}`);
-      return `${this.podCgroup}/cri-containerd-${id}.scope`;
+      return `${podCgroup}/cri-containerd-${id}.scope`;
     },
   };
 }
+
 
 /** Writes the pod into the pods folder atomically (the enforcer never reads half a file); the file is
  *  removed after the scenario (the pod is deleted). */

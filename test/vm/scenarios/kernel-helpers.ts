@@ -60,16 +60,17 @@ export interface TestPod {
  * under kubepods like kubelet's systemd driver does, and never told to the kernel: the
  * programs find the pod from the cgroup names.
  */
-export async function podWith(ctx: ScenarioContext, p: Profile, opts: { tellCgroup?: boolean } = {}): Promise<TestPod> {
+export async function podWith(ctx: ScenarioContext, p: Profile, opts: { tellCgroup?: boolean; containers?: string[]; uid?: string } = {}): Promise<TestPod> {
   const { kernel, events } = await kernelFor(ctx);
-  const uid = randomUUID();
-  const set = kernel.setPod({ uid, namespace: 'test', name: 'pod', profile: p, containers: [{ name: 'main' }] });
+  const uid = opts.uid ?? randomUUID();
+  const names = opts.containers ?? ['main'];
+  const set = kernel.setPod({ uid, namespace: 'test', name: 'pod', profile: p, containers: names.map((name) => ({ name })) });
   if (!set.ok) throw new Error(`setPod: ${set.error.message}`);
   ctx.defer(() => { kernel.removePod(uid); });
   const slice = `kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${uid.replace(/-/g, '_')}.slice`;
   const cg = await ctx.mkCgroup(`${slice}/cri-containerd-${uid.slice(0, 8)}.scope`);
   if (opts.tellCgroup) {
-    const again = kernel.setPod({ uid, namespace: 'test', name: 'pod', profile: p, containers: [{ name: 'main', cgroupId: cg.id }] });
+    const again = kernel.setPod({ uid, namespace: 'test', name: 'pod', profile: p, containers: names.map((name, i) => (i === 0 ? { name, cgroupId: cg.id } : { name })) });
     if (!again.ok) throw new Error(`setPod: ${again.error.message}`);
   }
   const start = events.length;

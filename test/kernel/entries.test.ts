@@ -1,0 +1,179 @@
+// profile → map entries, on the host without a kernel: the plan's shape, and the
+// kernel's lookup algorithm (modelled here step by step as bpf/armorgate.bpf.c does
+// it: exact, execname, the path as a directory, every directory prefix; score =
+// source bit, rank, action) checked against the reference decision policy/decide.ts.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { decide, type Access } from '../../policy/decide.ts';
+import type { Action, Profile, ProfileRule, Protocol, RuleKind, Target } from '../../policy/types.ts';
+import { planProfile, profileEntries, type PodPlan, type Slot } from '../../enforcer/kernel/entries.ts';
+import { ACTION, AG_EVERY, FLAG, KIND, PROTO, TTYPE, decodeRuleKey, decodeRuleVal, fnv1a64 } from '../../enforcer/kernel/layout.ts';
+import { CAPABILITIES } from '../../enforcer/kernel/entries.ts';
+
+function rule(action: Action, target: Target, more: Partial<ProfileRule> = {}): ProfileRule {
+  return { action, target, readOnly: false, ownerOnly: false, fromSource: '', containers: [], policies: ['ns/p'], severity: 1, tags: [], message: '', ...more };
+}
+function profile(r: Partial<Record<RuleKind, ProfileRule[]>>, posture: Partial<Profile['posture']> = {}): Profile {
+  return { version: 1, posture: { file: 'block', network: 'audit', capabilities: 'audit', process: 'block', ...posture }, process: r.process ?? [], file: r.file ?? [], network: r.network ?? [], capabilities: r.capabilities ?? [] };
+}
+
+/** The kernel's decision, step by step as the BPF code looks the slots up. */
+function kernelModel(plan: PodPlan, a: Access, containerIndex: number | null): 'allow' | 'audit' | 'block' {
+  const k = KIND[a.kind];
+  const cgmask = containerIndex === null ? AG_EVERY : ((1 << containerIndex) | AG_EVERY) >>> 0;
+  const bySlot = new Map<string, Slot>();
+  for (const s of plan.slots) bySlot.set(`${s.kind}|${s.ttype}|${s.hash}|${s.source}`, s);
+  const srcOk = plan.pod.hasSource[k] === 1 && plan.sources.includes(a.source);
+  let best = { score: 0, action: 0 };
+  const probe = (ttype: number, hash: bigint, text: string | null, withSrc: boolean, rank: number, dirmode: number): void => {
+    const s = bySlot.get(`${a.kind}|${ttype}|${hash}|${withSrc ? a.source : ''}`);
+    if (!s) return;
+    if (text !== null && s.text !== text) return; // the full-string check
+    for (const e of s.ents) {
+      if (!((e.containers & cgmask) >>> 0)) continue;
+      if (dirmode === 2 && !(e.flags & FLAG.recursive)) continue;
+      const restricts = e.action !== ACTION.Allow;
+      if ((e.flags & FLAG.readOnly) && k === KIND.file && (a.write === true) !== restricts) continue;
+      if ((e.flags & FLAG.ownerOnly) && (a.owner === true) === restricts) continue;
+      const score = (((withSrc ? 1 << 20 : 0) | rank) * 16) + e.action;
+      if (score > best.score) best = { score, action: e.action };
+    }
+  };
+  for (const withSrc of srcOk ? [false, true] : [false]) {
+    if (a.kind === 'process' || a.kind === 'file') {
+      const p = a.path!;
+      probe(TTYPE.path, fnv1a64(p), p, withSrc, 0xffff, 0);
+      const last = p.lastIndexOf('/');
+      if (a.kind === 'process' && last + 1 < p.length) { const b = p.slice(last + 1); probe(TTYPE.execname, fnv1a64(b), b, withSrc, 0xffff, 0); }
+      if (p.length > 1 && !p.endsWith('/')) probe(TTYPE.dir, fnv1a64(p + '/'), p + '/', withSrc, p.length + 1, 1);
+      for (let i = 0; i < p.length; i++) {
+        if (p[i] !== '/') continue;
+        const pre = p.slice(0, i + 1);
+        probe(TTYPE.dir, fnv1a64(pre), pre, withSrc, i + 1, i === last ? 1 : 2);
+      }
+    } else if (a.kind === 'network') {
+      for (const proto of [...(a.protocols ?? []), 'all' as Protocol]) probe(TTYPE.proto, BigInt(PROTO[proto]!), null, withSrc, 0, 0);
+    } else {
+      probe(TTYPE.cap, BigInt(CAPABILITIES[a.capability!]!), null, withSrc, 0, 0);
+    }
+  }
+  if (best.score) return best.action === ACTION.Block ? 'block' : best.action === ACTION.Audit ? 'audit' : 'allow';
+  if ((plan.pod.allowlist[k]! & cgmask) >>> 0) return plan.pod.posture[k] === ACTION.Block ? 'block' : 'audit';
+  return 'allow';
+}
+
+test('plan: slots, masks, flags, sources and unsupported rules', () => {
+  const p = profile({
+    process: [rule('Block', { type: 'execname', name: 'apt' }), rule('Allow', { type: 'path', path: '/bin/sh' }, { containers: ['web'] })],
+    file: [
+      rule('Block', { type: 'directory', dir: '/etc/ssl/', recursive: true }, { readOnly: true }),
+      rule('Audit', { type: 'directory', dir: '/etc/ssl/', recursive: false }, { fromSource: '/usr/bin/cat' }),
+      rule('Block', { type: 'pattern', pattern: '/tmp/*.sh' }),
+    ],
+    network: [rule('Block', { type: 'protocol', protocol: 'raw' })],
+    capabilities: [rule('Block', { type: 'capability', capability: 'net_raw' })],
+  });
+  const r = planProfile(p, { podId: 7, gen: 3, containers: ['web', 'sidecar'] });
+  assert.ok(r.ok);
+  const plan = r.value;
+  assert.equal(plan.rules.length, 7);
+  assert.deepEqual(plan.pod.posture, [ACTION.Block, ACTION.Block, ACTION.Audit, ACTION.Audit]);
+  assert.equal(plan.pod.allowlist[KIND.process], 1, 'Allow limited to container web (bit 0)');
+  assert.equal(plan.pod.allowlist[KIND.file], 0);
+  assert.equal(plan.pod.hasBlock[KIND.file], 0xffffffff, 'a Block pattern still counts for unresolvable paths');
+  assert.deepEqual(plan.pod.hasSource, [0, 1, 0, 0]);
+  assert.deepEqual(plan.sources, ['/usr/bin/cat']);
+  assert.equal(plan.unsupported.length, 1);
+  assert.match(plan.unsupported[0]!.reason, /not evaluated in the kernel/);
+  const ssl = plan.slots.filter((s) => s.text === '/etc/ssl/');
+  assert.equal(ssl.length, 2, 'with and without source are distinct keys');
+  const plain = ssl.find((s) => s.source === '')!;
+  assert.deepEqual(plain.ents, [{ ruleId: 2, containers: 0xffffffff, action: ACTION.Block, flags: FLAG.readOnly | FLAG.recursive }]);
+  const cap = plan.slots.find((s) => s.ttype === TTYPE.cap)!;
+  assert.equal(cap.hash, 13n);
+  const proto = plan.slots.find((s) => s.ttype === TTYPE.proto)!;
+  assert.equal(proto.hash, BigInt(PROTO.raw!));
+});
+
+test('encoded entries carry pod id, generation and the full target string', () => {
+  const p = profile({ file: [rule('Block', { type: 'path', path: '/etc/shadow' }), rule('Audit', { type: 'path', path: '/etc/shadow' }, { readOnly: true })] });
+  const e = profileEntries(p, { podId: 2, gen: 5, containers: [] });
+  assert.ok(e.ok);
+  assert.equal(e.value.rules.length, 1, 'two rules on one target share one slot');
+  const k = decodeRuleKey(e.value.rules[0]!.key);
+  assert.deepEqual(k, { hash: fnv1a64('/etc/shadow'), srcHash: 0n, podId: 2, gen: 5, kind: KIND.file, ttype: TTYPE.path });
+  const v = decodeRuleVal(e.value.rules[0]!.value);
+  assert.equal(v.path, '/etc/shadow');
+  assert.equal(v.ents.length, 2);
+});
+
+test('limits are errors or unsupported rules, never a silent allow', () => {
+  const many = Array.from({ length: 9 }, (_, i) => rule('Block', { type: 'path', path: '/x' }, { containers: [`c${i}`] }));
+  const r = planProfile(profile({ file: many }), { podId: 1, gen: 1, containers: [] });
+  assert.ok(!r.ok);
+  assert.equal(r.error.code, 'E_TOO_MANY');
+  const long = planProfile(profile({ file: [rule('Block', { type: 'path', path: '/' + 'a'.repeat(600) })] }), { podId: 1, gen: 1, containers: [] });
+  assert.ok(long.ok);
+  assert.equal(long.value.unsupported.length, 1);
+  assert.equal(long.value.pod.hasBlock[KIND.file], 0xffffffff, 'the kind still denies unresolvable paths');
+});
+
+test('same profile in, same entries out', () => {
+  const p = profile({ file: [rule('Block', { type: 'directory', dir: '/a/', recursive: true }), rule('Allow', { type: 'path', path: '/a/b' })] });
+  const a = profileEntries(p, { podId: 1, gen: 1, containers: ['x'] });
+  const b = profileEntries(p, { podId: 1, gen: 1, containers: ['x'] });
+  assert.ok(a.ok && b.ok);
+  assert.deepEqual(a.value.rules.map((x) => x.key.toString('hex') + x.value.toString('hex')), b.value.rules.map((x) => x.key.toString('hex') + x.value.toString('hex')));
+});
+
+// ---- the kernel's lookups agree with policy/decide.ts on random profiles and accesses
+const SEGS = ['a', 'b', 'etc', 'ssl'];
+const pathArb = fc.array(fc.constantFrom(...SEGS), { minLength: 1, maxLength: 4 }).map((s) => '/' + s.join('/'));
+const dirArb = fc.array(fc.constantFrom(...SEGS), { minLength: 0, maxLength: 3 }).map((s) => '/' + s.map((x) => x + '/').join(''));
+const actionArb = fc.constantFrom<Action>('Allow', 'Audit', 'Block');
+const srcArb = fc.constantFrom('', '', '/bin/sh', '/usr/bin/cat');
+const containersArb = fc.constantFrom<string[]>([], [], ['web'], ['side']);
+const CAPS = ['net_raw', 'chown', 'sys_admin'];
+const PROTOS: Protocol[] = ['tcp', 'udp', 'raw', 'icmp', 'all'];
+
+const pathRuleArb = (kind: 'process' | 'file'): fc.Arbitrary<ProfileRule> => fc.record({
+  action: actionArb,
+  target: kind === 'process'
+    ? fc.oneof(pathArb.map((path): Target => ({ type: 'path', path })), fc.constantFrom(...SEGS).map((name): Target => ({ type: 'execname', name })), fc.tuple(dirArb, fc.boolean()).map(([dir, recursive]): Target => ({ type: 'directory', dir, recursive })))
+    : fc.oneof(pathArb.map((path): Target => ({ type: 'path', path })), fc.tuple(dirArb, fc.boolean()).map(([dir, recursive]): Target => ({ type: 'directory', dir, recursive }))),
+  readOnly: fc.boolean(), ownerOnly: fc.boolean(), fromSource: srcArb, containers: containersArb,
+}).map((r) => rule(r.action, r.target, { readOnly: kind === 'file' && r.readOnly, ownerOnly: r.ownerOnly, fromSource: r.fromSource, containers: r.containers }));
+
+const profileArb = fc.record({
+  process: fc.array(pathRuleArb('process'), { maxLength: 5 }),
+  file: fc.array(pathRuleArb('file'), { maxLength: 6 }),
+  network: fc.array(fc.record({ a: actionArb, p: fc.constantFrom(...PROTOS), s: srcArb, c: containersArb }).map((x) => rule(x.a, { type: 'protocol', protocol: x.p }, { fromSource: x.s, containers: x.c })), { maxLength: 4 }),
+  capabilities: fc.array(fc.record({ a: actionArb, c: fc.constantFrom(...CAPS), s: srcArb }).map((x) => rule(x.a, { type: 'capability', capability: x.c }, { fromSource: x.s })), { maxLength: 3 }),
+  posture: fc.record({ file: fc.constantFrom('audit', 'block'), network: fc.constantFrom('audit', 'block'), capabilities: fc.constantFrom('audit', 'block'), process: fc.constantFrom('audit', 'block') }),
+}).map((x): Profile => ({ version: 1, posture: x.posture as Profile['posture'], process: x.process, file: x.file, network: x.network, capabilities: x.capabilities }));
+
+const accessArb = fc.oneof(
+  fc.record({ kind: fc.constant<RuleKind>('process'), path: pathArb, owner: fc.boolean() }),
+  fc.record({ kind: fc.constant<RuleKind>('file'), path: pathArb, write: fc.boolean(), owner: fc.boolean() }),
+  fc.record({ kind: fc.constant<RuleKind>('network'), protocols: fc.subarray<Protocol>(['tcp', 'udp', 'raw', 'icmp'], { minLength: 1 }) }),
+  fc.record({ kind: fc.constant<RuleKind>('capabilities'), capability: fc.constantFrom(...CAPS) }),
+);
+
+function dedupe(p: Profile): Profile {
+  // the compiler never emits two identical rules; neither do we
+  const uniq = (rs: ProfileRule[]): ProfileRule[] => [...new Map(rs.map((r) => [JSON.stringify([r.action, r.target, r.readOnly, r.ownerOnly, r.fromSource, r.containers]), r])).values()];
+  return { ...p, process: uniq(p.process), file: uniq(p.file), network: uniq(p.network), capabilities: uniq(p.capabilities) };
+}
+
+test('the kernel lookup model agrees with decide() on random profiles and accesses', () => {
+  fc.assert(fc.property(profileArb, accessArb, fc.constantFrom('', '/bin/sh', '/usr/bin/cat', '/usr/bin/other'), fc.constantFrom<string | null>(null, 'web', 'side'), (p0, a0, source, container) => {
+    const p = dedupe(p0);
+    const plan = planProfile(p, { podId: 1, gen: 1, containers: ['web', 'side'] });
+    if (!plan.ok) return; // more than AG_MAX_ENT rules on one target: refused, checked elsewhere
+    const access = { ...a0, source, ...(container !== null ? { container } : {}) } as Access;
+    const want = decide(p, access).verdict;
+    const got = kernelModel(plan.value, access, container === null ? null : ['web', 'side'].indexOf(container));
+    assert.equal(got, want, JSON.stringify({ access, profile: p }));
+  }), { numRuns: 3000, seed: 42 });
+});

@@ -1,0 +1,107 @@
+// The TypeScript mirror of bpf/armorgate.h checked against the real thing: struct sizes
+// and member offsets from the BTF of build/armorgate.bpf.o (bpftool), constants from the
+// header's #defines.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import * as L from '../../enforcer/kernel/layout.ts';
+import { PROJECT_ROOT } from '../../enforcer/kernel/loader.ts';
+
+const OBJ = join(PROJECT_ROOT, 'build', 'armorgate.bpf.o');
+const HEADER = join(PROJECT_ROOT, 'bpf', 'armorgate.h');
+
+function bpftool(): string | null {
+  for (const p of ['bpftool', '/usr/sbin/bpftool']) {
+    try { execFileSync(p, ['version'], { stdio: 'ignore' }); return p; } catch { /* next */ }
+  }
+  return null;
+}
+
+/** struct name → { size, members: name → byte offset } from `bpftool btf dump ... format raw` */
+function btfStructs(text: string): Map<string, { size: number; members: Map<string, number> }> {
+  const out = new Map<string, { size: number; members: Map<string, number> }>();
+  let cur: { size: number; members: Map<string, number> } | null = null;
+  for (const line of text.split('\n')) {
+    const s = /^\[\d+\] STRUCT '([^']+)' size=(\d+)/.exec(line);
+    if (s) { cur = { size: Number(s[2]), members: new Map() }; out.set(s[1]!, cur); continue; }
+    if (/^\[\d+\]/.test(line)) { cur = null; continue; }
+    const m = /^\s+'([^']+)' type_id=\d+ bits_offset=(\d+)/.exec(line);
+    if (m && cur) cur.members.set(m[1]!, Number(m[2]) / 8);
+  }
+  return out;
+}
+
+test('layout.ts sizes and offsets match the BTF of the compiled object', (t) => {
+  const tool = bpftool();
+  if (!existsSync(OBJ) || tool === null) {
+    t.skip(`skipped: ${existsSync(OBJ) ? 'bpftool not installed' : `${OBJ} missing (npm run build:bpf)`}`);
+    return;
+  }
+  const structs = btfStructs(execFileSync(tool, ['btf', 'dump', 'file', OBJ, 'format', 'raw'], { encoding: 'utf8' }));
+  for (const [name, want] of Object.entries(L.LAYOUT)) {
+    const got = structs.get(name);
+    assert.ok(got, `struct ${name} is in the object's BTF`);
+    assert.equal(got.size, want.size, `sizeof(struct ${name})`);
+    const fields = want.fields as Record<string, number>;
+    assert.deepEqual([...got.members.keys()].sort(), Object.keys(fields).sort(), `members of struct ${name}`);
+    for (const [f, off] of Object.entries(fields)) assert.equal(got.members.get(f), off, `offsetof(struct ${name}, ${f})`);
+  }
+});
+
+test('layout.ts constants match the header', () => {
+  const defs = new Map<string, number>();
+  for (const m of readFileSync(HEADER, 'utf8').matchAll(/^#define\s+(AG_\w+)\s+(0x[0-9a-fA-F]+|\d+)u?\b/gm)) defs.set(m[1]!, Number(m[2]));
+  const d = (n: string): number => { const v = defs.get(n); assert.ok(v !== undefined, `${n} defined in armorgate.h`); return v; };
+  assert.equal(L.AG_PATH_MAX, d('AG_PATH_MAX'));
+  assert.equal(L.AG_UID_LEN, d('AG_UID_LEN'));
+  assert.equal(L.AG_MAX_ENT, d('AG_MAX_ENT'));
+  assert.equal(L.AG_MAX_DEPTH, d('AG_MAX_DEPTH'));
+  for (const [k, v] of Object.entries(L.KIND)) assert.equal(v, d(`AG_KIND_${k.toUpperCase()}`), k);
+  const tt: Record<string, string> = { path: 'AG_T_PATH', dir: 'AG_T_DIR', execname: 'AG_T_EXECNAME', proto: 'AG_T_PROTO', cap: 'AG_T_CAP' };
+  for (const [k, v] of Object.entries(L.TTYPE)) assert.equal(v, d(tt[k]!), k);
+  for (const [k, v] of Object.entries(L.ACTION)) assert.equal(v, d(`AG_A_${k.toUpperCase()}`), k);
+  const fl: Record<string, string> = { valid: 'AG_F_VALID', readOnly: 'AG_F_READONLY', ownerOnly: 'AG_F_OWNERONLY', recursive: 'AG_F_RECURSIVE' };
+  for (const [k, v] of Object.entries(L.FLAG)) assert.equal(v, d(fl[k]!), k);
+  for (const [k, v] of Object.entries(L.PROTO)) assert.equal(v, d(`AG_P_${k.toUpperCase()}`), k);
+  assert.equal(Object.keys(L.PROTO).length, d('AG_P_COUNT'));
+  L.HOOKS.forEach((h, i) => { if (h) assert.equal(i, d(`AG_H_${h === 'capable' ? 'CAPABLE' : h.toUpperCase()}`), h); });
+  assert.equal(L.EV.decision, d('AG_EV_DECISION'));
+  assert.equal(L.EV.dropped, d('AG_EV_DROPPED'));
+  assert.equal(L.RULE_POSTURE, d('AG_RULE_POSTURE'));
+  assert.equal(L.AG_EVERY, d('AG_EVERY'));
+  assert.equal(L.AG_ALL_CONTAINERS, d('AG_ALL_CONTAINERS'));
+  assert.equal(L.AG_MAX_CONTAINERS, d('AG_MAX_CONTAINERS'));
+  assert.equal(L.CG_FLAG.pod, d('AG_CG_POD'));
+  assert.equal(L.CG_FLAG.user, d('AG_CG_USER'));
+});
+
+test('encoders round-trip and event decoding reads every field', () => {
+  const key = { hash: 0x1234567890abcdefn, srcHash: 7n, podId: 3, gen: 9, kind: 1, ttype: 2 };
+  assert.deepEqual(L.decodeRuleKey(L.encodeRuleKey(key)), key);
+  const ents = [{ ruleId: 4, containers: 0xffffffff, action: 3, flags: L.FLAG.readOnly | L.FLAG.recursive }];
+  assert.deepEqual(L.decodeRuleVal(L.encodeRuleVal('/etc/ssl/', ents)), { path: '/etc/ssl/', ents });
+  assert.throws(() => L.encodeRuleVal('x'.repeat(L.AG_PATH_MAX), []), RangeError);
+  const pod = { podId: 1, gen: 2, posture: [3, 2, 3, 2], hasSource: [0, 1, 0, 0], allowlist: [0, 0x80000000, 0, 0], hasBlock: [0xffffffff, 0, 0, 1] } as L.PodValue;
+  assert.deepEqual(L.decodePod(L.encodePod(pod)), pod);
+  const f = L.LAYOUT.ag_event.fields;
+  const b = Buffer.alloc(L.LAYOUT.ag_event.size);
+  b.writeBigUInt64LE(5n, f.time_ns); b.writeBigUInt64LE(77n, f.cgroup_id); b.writeUInt32LE(1, f.type);
+  b.writeUInt32LE(10, f.pid); b.writeUInt32LE(9, f.ppid); b.writeUInt32LE(1000, f.uid); b.writeUInt32LE(2, f.rule_id);
+  b.writeUInt32LE(3, f.gen); b.writeInt32LE(-1, f.err); b.writeUInt8(2, f.hook); b.writeUInt8(1, f.kind);
+  b.writeUInt8(3, f.action); b.writeUInt8(1, f.denied);
+  b.write('0f0e0d0c-0000-4000-8000-000000000001', f.pod_uid); b.write('/bin/cat', f.exe); b.write('/bin/cat', f.source); b.write('/etc/shadow', f.target);
+  const e = L.decodeEvent(b);
+  assert.deepEqual(e, {
+    timeNs: 5n, cgroupId: 77n, type: 1, pid: 10, ppid: 9, uid: 1000, ruleId: 2, gen: 3, err: -1, dropped: 0, hook: 2, kind: 1,
+    action: 3, denied: 1, podUid: '0f0e0d0c-0000-4000-8000-000000000001', exe: '/bin/cat', source: '/bin/cat', target: '/etc/shadow',
+  });
+  assert.equal(L.decodeEvent(b.subarray(0, 100)), null);
+});
+
+test('fnv1a64 is FNV-1a 64 (reference vectors)', () => {
+  assert.equal(L.fnv1a64(''), 0xcbf29ce484222325n);
+  assert.equal(L.fnv1a64('a'), 0xaf63dc4c8601ec8cn);
+  assert.equal(L.fnv1a64('foobar'), 0x85944171f73967e8n);
+});

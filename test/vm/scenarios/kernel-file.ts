@@ -1,0 +1,127 @@
+// Guest suite: file rules. readOnly stops every way of changing a file or directory
+// while reads pass; ownerOnly; a path longer than the kernel's buffer denies.
+import assert from 'node:assert/strict';
+import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { scenario } from '../guest/scenario.ts';
+import { podWith, profile, py, rule } from './kernel-helpers.ts';
+
+/** One python process tries every kind of access and prints {op: 'ok' | errno name}. */
+const OPS = `
+import os, json, errno
+d = os.environ['D']
+r = {}
+def t(name, fn):
+    try:
+        fn(); r[name] = 'ok'
+    except OSError as e:
+        r[name] = errno.errorcode.get(e.errno, str(e.errno))
+t('read', lambda: open(d + '/f').read())
+t('stat', lambda: os.stat(d + '/f'))
+t('write-open', lambda: open(d + '/f', 'a').close())
+t('create', lambda: open(d + '/new', 'w').close())
+t('create-rdonly', lambda: os.close(os.open(d + '/new2', os.O_CREAT | os.O_RDONLY)))
+t('truncate', lambda: os.truncate(d + '/f', 0))
+t('open-trunc', lambda: os.close(os.open(d + '/f', os.O_RDONLY | os.O_TRUNC)))
+t('unlink', lambda: os.unlink(d + '/g'))
+t('rename-from', lambda: os.rename(d + '/h', '/tmp/h-moved'))
+t('rename-into', lambda: os.rename(os.environ['OUT'] + '/x', d + '/x'))
+t('link', lambda: os.link(d + '/f', d + '/f-link'))
+t('link-out', lambda: os.link(d + '/f', os.environ['OUT'] + '/f-link'))
+t('symlink', lambda: os.symlink('/etc/hostname', d + '/sym'))
+t('chmod', lambda: os.chmod(d + '/f', 0o600))
+t('chown', lambda: os.chown(d + '/f', 1000, 1000))
+t('mkdir', lambda: os.mkdir(d + '/sub'))
+t('rmdir', lambda: os.rmdir(d + '/emptydir'))
+t('chmod-dir', lambda: os.chmod(d, 0o700))
+print(json.dumps(r))
+`;
+
+async function fixture(dir: string, out: string): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  mkdirSync(out, { recursive: true });
+  for (const f of ['f', 'g', 'h']) writeFileSync(join(dir, f), 'data\n');
+  mkdirSync(join(dir, 'emptydir'), { recursive: true });
+  writeFileSync(join(out, 'x'), 'x\n');
+}
+
+const WRITES = ['write-open', 'create', 'create-rdonly', 'truncate', 'open-trunc', 'unlink', 'rename-from', 'rename-into', 'link', 'link-out', 'symlink', 'chmod', 'chown', 'mkdir', 'rmdir', 'chmod-dir'];
+
+scenario('kernel: readOnly stops every way of changing files and directories while reads pass', async (ctx) => {
+  await ctx.mountTmpfs('/srv');
+  const pod = await podWith(ctx, profile({ file: [rule('Block', { type: 'directory', dir: '/srv/ro/', recursive: true }, { readOnly: true })] }));
+  await fixture('/srv/ro', '/srv/out');
+  const r = await ctx.runIn(pod.cg, py(OPS), { env: { D: '/srv/ro', OUT: '/srv/out' } });
+  assert.equal(r.code, 0, r.stderr);
+  const res = JSON.parse(r.stdout) as Record<string, string>;
+  ctx.log(JSON.stringify(res));
+  assert.equal(res.read, 'ok');
+  assert.equal(res.stat, 'ok');
+  for (const op of WRITES) assert.equal(res[op], 'EPERM', `${op} must be refused with EPERM (got ${res[op]})`);
+  const ev = await pod.waitEvent((e) => e.hook === 'unlink' && e.denied);
+  assert.equal(ev.target, '/srv/ro/g');
+  assert.equal(ev.kind, 'file');
+  // the same operations outside the pod all work
+  await fixture('/srv/ro2', '/srv/out2');
+  const o = await ctx.runIn(null, py(OPS), { env: { D: '/srv/ro2', OUT: '/srv/out2' } });
+  const outside = JSON.parse(o.stdout) as Record<string, string>;
+  for (const op of ['read', ...WRITES]) assert.equal(outside[op], 'ok', `outside the pod ${op} works (got ${outside[op]})`);
+  // and in the pod, outside the protected directory
+  await fixture('/srv/free', '/srv/out3');
+  const f = await ctx.runIn(pod.cg, py(OPS), { env: { D: '/srv/free', OUT: '/srv/out3' } });
+  const free = JSON.parse(f.stdout) as Record<string, string>;
+  for (const op of ['read', ...WRITES]) assert.equal(free[op], 'ok', `unprotected directory: ${op} works (got ${free[op]})`);
+});
+
+scenario('kernel: Block without readOnly stops reads too; exact path beats directory', async (ctx) => {
+  await ctx.mountTmpfs('/srv');
+  mkdirSync('/srv/d', { recursive: true });
+  writeFileSync('/srv/d/secret', 's\n');
+  writeFileSync('/srv/d/open', 'o\n');
+  const pod = await podWith(ctx, profile({ file: [
+    rule('Block', { type: 'directory', dir: '/srv/d/', recursive: false }),
+    rule('Audit', { type: 'path', path: '/srv/d/open' }),
+  ] }));
+  const r1 = await ctx.runIn(pod.cg, ['/usr/bin/cat', '/srv/d/secret']);
+  assert.notEqual(r1.code, 0, 'blocked by the directory rule');
+  const r2 = await ctx.runIn(pod.cg, ['/usr/bin/cat', '/srv/d/open']);
+  assert.equal(r2.code, 0, `the exact Audit rule outranks the directory Block: ${r2.stderr}`);
+  const a = await pod.waitEvent((e) => e.target === '/srv/d/open');
+  assert.equal(a.action, 'Audit');
+  assert.equal(a.rule?.target.type, 'path');
+});
+
+scenario('kernel: ownerOnly blocks everyone but the owner', async (ctx) => {
+  await ctx.mountTmpfs('/srv');
+  mkdirSync('/srv/own', { recursive: true, mode: 0o755 });
+  writeFileSync('/srv/own/f', 'mine\n', { mode: 0o644 });
+  chownSync('/srv/own/f', 1000, 1000);
+  const pod = await podWith(ctx, profile({ file: [rule('Block', { type: 'path', path: '/srv/own/f' }, { ownerOnly: true })] }));
+  const owner = await ctx.runIn(pod.cg, ['/usr/bin/cat', '/srv/own/f'], { uid: 1000, gid: 1000 });
+  assert.equal(owner.code, 0, `the owner reads: ${owner.stderr}`);
+  const other = await ctx.runIn(pod.cg, ['/usr/bin/cat', '/srv/own/f']);
+  assert.notEqual(other.code, 0, 'root is not the owner: blocked');
+});
+
+scenario('kernel: a path longer than the kernel buffer is denied, a deep short one resolves fully', async (ctx) => {
+  await ctx.mountTmpfs('/srv');
+  let longDir = '/srv/deep';
+  for (let i = 0; i < 40; i++) longDir += `/level${String(i).padStart(6, '0')}`;
+  mkdirSync(longDir, { recursive: true });
+  writeFileSync(join(longDir, 'f'), 'x\n');
+  let shortDir = '/srv/deep';
+  for (let i = 0; i < 40; i++) shortDir += '/a';
+  mkdirSync(shortDir, { recursive: true });
+  writeFileSync(join(shortDir, 'f'), 'x\n');
+  assert.ok(join(longDir, 'f').length > 512, 'the long path exceeds the buffer');
+  const pod = await podWith(ctx, profile({ file: [rule('Block', { type: 'directory', dir: '/srv/deep/a/', recursive: true })] }));
+  const long = await ctx.runIn(pod.cg, py(`open(${JSON.stringify(join(longDir, 'f'))}).read()`));
+  assert.notEqual(long.code, 0, 'a path the kernel cannot hold is denied under Block, never allowed');
+  assert.match(long.stderr, /PermissionError|Operation not permitted/);
+  const short = await ctx.runIn(pod.cg, py(`open(${JSON.stringify(join(shortDir, 'f'))}).read()`));
+  assert.notEqual(short.code, 0, '40 levels deep under the blocked directory: blocked');
+  const e = await pod.waitEvent((x) => x.target === join(shortDir, 'f'));
+  assert.equal(e.denied, true, 'the full 40-level path is resolved and reported');
+  const outside = await ctx.runIn(null, py(`open(${JSON.stringify(join(longDir, 'f'))}).read()`));
+  assert.equal(outside.code, 0, 'outside the pod the long path opens');
+});

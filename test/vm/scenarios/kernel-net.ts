@@ -1,0 +1,100 @@
+// Guest suite: network protocols, capabilities, and fromSource for exec, file,
+// network and capabilities.
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { scenario } from '../guest/scenario.ts';
+import { podWith, profile, py, rule } from './kernel-helpers.ts';
+
+const SOCKETS = `
+import socket, json, errno
+r = {}
+def t(name, *a):
+    try:
+        socket.socket(*a).close(); r[name] = 'ok'
+    except OSError as e:
+        r[name] = errno.errorcode.get(e.errno, str(e.errno))
+t('tcp', socket.AF_INET, socket.SOCK_STREAM)
+t('tcp6', socket.AF_INET6, socket.SOCK_STREAM)
+t('udp', socket.AF_INET, socket.SOCK_DGRAM)
+t('raw-icmp', socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+t('raw-icmpv6', socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+t('raw-tcp', socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+t('unix', socket.AF_UNIX, socket.SOCK_STREAM)
+print(json.dumps(r))
+`;
+
+async function sockets(ctx: Parameters<Parameters<typeof scenario>[1]>[0], cg: Parameters<typeof ctx.runIn>[0]): Promise<Record<string, string>> {
+  const r = await ctx.runIn(cg, py(SOCKETS));
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as Record<string, string>;
+}
+
+scenario('kernel: protocols: raw sockets refused, tcp/udp untouched, outside the pod all work', async (ctx) => {
+  const pod = await podWith(ctx, profile({ network: [rule('Block', { type: 'protocol', protocol: 'raw' })] }));
+  const r = await sockets(ctx, pod.cg);
+  ctx.log(JSON.stringify(r));
+  assert.deepEqual(r, { tcp: 'ok', tcp6: 'ok', udp: 'ok', 'raw-icmp': 'EPERM', 'raw-icmpv6': 'EPERM', 'raw-tcp': 'EPERM', unix: 'ok' });
+  const o = await sockets(ctx, null);
+  assert.deepEqual(Object.values(o).filter((v) => v !== 'ok'), [], 'outside the pod');
+  const e = await pod.waitEvent((x) => x.hook === 'socket' && x.denied);
+  assert.match(e.target, /raw/);
+});
+
+scenario('kernel: protocols: udp and icmp rules; allow-list of tcp with block posture', async (ctx) => {
+  const udp = await podWith(ctx, profile({ network: [rule('Block', { type: 'protocol', protocol: 'udp' }), rule('Block', { type: 'protocol', protocol: 'icmp' })] }));
+  const r = await sockets(ctx, udp.cg);
+  assert.equal(r.udp, 'EPERM');
+  assert.equal(r['raw-icmp'], 'EPERM');
+  assert.equal(r['raw-icmpv6'], 'ok');
+  assert.equal(r.tcp, 'ok');
+  const allow = await podWith(ctx, profile({ network: [rule('Allow', { type: 'protocol', protocol: 'tcp' })] }, { network: 'block' }));
+  const a = await sockets(ctx, allow.cg);
+  assert.equal(a.tcp, 'ok');
+  assert.equal(a.tcp6, 'ok');
+  assert.equal(a.udp, 'EPERM', 'not listed: the block posture');
+  assert.equal(a.unix, 'ok', 'unix sockets are not network rules');
+});
+
+scenario('kernel: capabilities: net_raw and chown', async (ctx) => {
+  await ctx.mountTmpfs('/srv');
+  writeFileSync('/srv/c', 'c\n');
+  const pod = await podWith(ctx, profile({ capabilities: [rule('Block', { type: 'capability', capability: 'net_raw' }), rule('Block', { type: 'capability', capability: 'chown' })] }));
+  const r = await sockets(ctx, pod.cg);
+  assert.equal(r['raw-icmp'], 'EPERM', 'CAP_NET_RAW refused');
+  assert.equal(r.tcp, 'ok');
+  const c = await ctx.runIn(pod.cg, ['/usr/bin/chown', '1000', '/srv/c']);
+  assert.notEqual(c.code, 0, 'CAP_CHOWN refused');
+  const e = await pod.waitEvent((x) => x.hook === 'capable' && x.denied);
+  assert.match(e.target, /^CAP_/);
+  assert.equal((await ctx.runIn(null, ['/usr/bin/chown', '1000', '/srv/c'])).code, 0, 'outside the pod chown works');
+});
+
+scenario('kernel: fromSource for exec, file, network and capabilities', async (ctx) => {
+  await ctx.mountTmpfs('/srv');
+  mkdirSync('/srv/s', { recursive: true });
+  writeFileSync('/srv/s/secret', 's\n');
+  const pod = await podWith(ctx, profile({
+    process: [rule('Block', { type: 'path', path: '/usr/bin/id' }, { fromSource: '/usr/bin/dash' })],
+    file: [rule('Block', { type: 'path', path: '/srv/s/secret' }, { fromSource: '/usr/bin/cat' })],
+    network: [rule('Block', { type: 'protocol', protocol: 'udp' }, { fromSource: '/usr/bin/python3.11' })],
+    capabilities: [rule('Block', { type: 'capability', capability: 'net_raw' }, { fromSource: '/usr/bin/perl' })],
+  }));
+  // exec: dash calling id is blocked; python calling id is not
+  assert.notEqual((await ctx.runIn(pod.cg, ['/usr/bin/id'])).code, 0, 'dash → id blocked');
+  const viaPy = await ctx.runIn(pod.cg, py('import os; os.execv("/usr/bin/id", ["id"])'));
+  assert.equal(viaPy.code, 0, `python → id allowed: ${viaPy.stderr}`);
+  const ev = await pod.waitEvent((x) => x.hook === 'exec' && x.denied);
+  assert.equal(ev.source, '/usr/bin/dash');
+  // file: cat may not read the secret, head may
+  assert.notEqual((await ctx.runIn(pod.cg, ['/usr/bin/cat', '/srv/s/secret'])).code, 0, 'cat blocked');
+  assert.equal((await ctx.runIn(pod.cg, ['/usr/bin/head', '/srv/s/secret'])).code, 0, 'head allowed');
+  // network: python's udp socket refused, perl's allowed
+  assert.notEqual((await ctx.runIn(pod.cg, py('import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)'))).code, 0, 'python udp blocked');
+  const perlUdp = await ctx.runIn(pod.cg, ['/usr/bin/perl', '-e', 'use Socket; socket(my $s, PF_INET, SOCK_DGRAM, 0) or die "udp: $!"; print "ok"']);
+  assert.equal(perlUdp.code, 0, `perl udp allowed: ${perlUdp.stderr}`);
+  // capabilities: perl may not use CAP_NET_RAW, python may
+  const perlRaw = await ctx.runIn(pod.cg, ['/usr/bin/perl', '-e', 'use Socket; socket(my $s, PF_INET, SOCK_RAW, 1) or die "raw: $!"; print "ok"']);
+  assert.notEqual(perlRaw.code, 0, 'perl raw socket (CAP_NET_RAW) blocked');
+  const pyRaw = await ctx.runIn(pod.cg, py('import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)'));
+  assert.equal(pyRaw.code, 0, `python raw socket allowed: ${pyRaw.stderr}`);
+});
