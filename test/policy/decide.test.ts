@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { decide, globMatches } from '../../policy/decide.ts';
 import type { Access, Verdict } from '../../policy/decide.ts';
 import type { Action, PostureSet, Profile, ProfileRule, RuleKind, Target } from '../../policy/types.ts';
@@ -86,4 +87,27 @@ test('globMatches: **, *, ?, classes, braces, literals; invalid patterns match n
     ['/home/*/.ssh/*', '/home/u/.ssh/id_rsa', true], ['/x[', '/x[', false], ['relative', 'relative', false],
   ];
   for (const [p, s, want] of cases) assert.equal(globMatches(p, s), want, `${p} ~ ${s}`);
+});
+
+test('decide does not depend on the order of the rules', () => {
+  const target = fc.oneof(
+    fc.constantFrom('/a/b/c', '/a/b/d', '/x').map((p) => path(p)),
+    fc.record({ d: fc.constantFrom('/', '/a/', '/a/b/'), r: fc.boolean() }).map(({ d, r: rec }) => dir(d, rec)),
+    fc.constantFrom('/a/**', '/a/*/c', '/**').map((p) => pattern(p)),
+  );
+  const ruleArb = fc.record({
+    action: fc.constantFrom('Allow' as const, 'Audit' as const, 'Block' as const), target,
+    readOnly: fc.boolean(), ownerOnly: fc.boolean(), fromSource: fc.constantFrom('', '/bin/sh', '/bin/cat'),
+    containers: fc.constantFrom([], ['a']),
+  }).map(({ action, target: t, ...rest }) => r(action, t, rest));
+  const accessArb = fc.record({
+    path: fc.constantFrom('/a/b/c', '/a/b/d', '/a/e', '/x', '/y/z'), source: fc.constantFrom('/bin/sh', '/bin/cat', '/bin/ls'),
+    write: fc.boolean(), owner: fc.boolean(), container: fc.constantFrom('a', 'b'),
+  }).map((a) => ({ kind: 'file' as const, ...a }));
+  fc.assert(fc.property(fc.array(ruleArb, { maxLength: 8 }), accessArb, fc.constantFrom('audit' as const, 'block' as const), (rules, access, posture) => {
+    const forward = decide(prof('file', rules, { file: posture }), access);
+    const backward = decide(prof('file', [...rules].reverse(), { file: posture }), access);
+    assert.equal(backward.verdict, forward.verdict);
+    assert.equal(backward.byPosture, forward.byPosture);
+  }), { numRuns: 500 });
 });
