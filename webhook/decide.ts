@@ -105,9 +105,10 @@ export class CompileCache {
   }
 }
 
-function namespaceKey(ns: Namespace | null): string {
-  if (ns === null) return '-';
-  return JSON.stringify([ns.metadata?.name, ns.metadata?.resourceVersion, ns.metadata?.annotations ?? null, ns.metadata?.labels ?? null]);
+/** The namespace's part of the cache key: its name (signed into the annotations) and, when
+ *  its object is known, the annotations that set posture and opt-out. */
+function namespaceKey(name: string, ns: Namespace | null): string {
+  return JSON.stringify([name, ns === null ? null : [ns.metadata?.name ?? null, ns.metadata?.resourceVersion ?? null, ns.metadata?.annotations ?? null, ns.metadata?.labels ?? null]]);
 }
 
 /** The pod as the core sees it for selection and compilation: its namespace filled from the
@@ -155,11 +156,11 @@ export function decideMutate({ request: r, view, cache, traceparent }: MutateInp
   if (rawAnn !== undefined && (rawAnn === null || typeof rawAnn !== 'object' || Array.isArray(rawAnn))) {
     return denied(r.uid, 'request.object.metadata.annotations must be an object of strings', 400, 'BadRequest');
   }
-  const namespace = r.namespace ?? pod.metadata?.namespace ?? '';
-  if (namespace === '') return denied(r.uid, 'pod has no namespace (request.namespace and metadata.namespace are empty)', 400, 'BadRequest');
+  const namespace = namespaceOf(r, pod);
+  if (namespace === '') return denied(r.uid, 'pod has no namespace (request.namespace and metadata.namespace are empty or not strings)', 400, 'BadRequest');
   const ns = view.namespace(namespace);
   const compilePod = podForCompile(pod, namespace);
-  const result = cache.get(view.policiesVersion(), selectionKey(compilePod, namespaceKey(ns)), () =>
+  const result = cache.get(view.policiesVersion(), selectionKey(compilePod, namespaceKey(namespace, ns)), () =>
     compile(compilePod, ns, view.policies(), { defaultPosture: view.defaultPosture, signingKey: view.signingKey }));
   if (!result.ok) {
     const where = result.error.path ? ` (${result.error.path})` : '';
@@ -194,6 +195,13 @@ export function decideMutate({ request: r, view, cache, traceparent }: MutateInp
   return { response: allow(r.uid, extra), facts };
 }
 
+/** The request's namespace, else the pod's own; '' when neither is a non-empty string. */
+function namespaceOf(r: AdmissionRequest, pod: Pod): string {
+  if (typeof r.namespace === 'string' && r.namespace !== '') return r.namespace;
+  const own: unknown = pod.metadata?.namespace;
+  return typeof own === 'string' ? own : '';
+}
+
 /** True when the pod's opt-out is honoured: it asks for it and its namespace allows it. */
 function optOutHonoured(pod: Pod, ns: Namespace | null): boolean {
   return annotationsOf(pod)?.[KUBEARMOR_OPT_OUT] === 'disabled' && ns?.metadata?.annotations?.[ANN_ALLOW_OPT_OUT] === 'true';
@@ -219,7 +227,7 @@ export function decideValidatePod(r: AdmissionRequest, view: GatewayView): Decis
   if (r.operation !== 'CREATE') return allowed(r.uid);
   if (r.object === undefined || r.object === null) return denied(r.uid, 'request.object is missing for CREATE', 400, 'BadRequest');
   const pod = r.object as Pod;
-  const namespace = r.namespace ?? pod.metadata?.namespace ?? '';
+  const namespace = namespaceOf(r, pod);
   const ann = annotationsOf(pod);
   const ours = armorgateEntries(ann);
   if (ours.length === 0 && optOutHonoured(pod, view.namespace(namespace))) return allowed(r.uid, {}, { optedOut: true });

@@ -1,0 +1,250 @@
+// `npm run bench:webhook`: the webhook's /mutate-pod against two floors under the same load.
+//   webhook  the real daemon (standalone, 100 policies loaded, tracing on without export)
+//   bare     node:https, parses the review, answers a fixed patch
+//   express  express 5 doing the same (ETag off, body read by hand)
+// Each server runs in its own child process; the load comes from this process over
+// keep-alive TLS connections speaking minimal HTTP/1.1 (a closed loop: each connection sends
+// its next request when the answer is in). Then an open loop at half the webhook's peak rate
+// measures its latency when not saturated.
+// Options: --duration S (per run, default 5), --connections N (default 16).
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import https from 'node:https';
+import tls from 'node:tls';
+import type { IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+
+const SELF = fileURLToPath(import.meta.url);
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: number): number => { const i = args.indexOf(`--${name}`); return i >= 0 ? Number(args[i + 1]) : dflt; };
+const FIXED_PATCH = Buffer.from(JSON.stringify([{ op: 'add', path: '/metadata/annotations/armorgate.io~1policies', value: '' }])).toString('base64');
+
+// ---------------------------------------------------------------------------------------
+// Servers (child mode: `node bench/webhook.bench.ts --serve KIND DIR`; prints the port)
+
+async function serve(kind: string, dir: string): Promise<void> {
+  const cert = fs.readFileSync(path.join(dir, 'tls', 'tls.crt'));
+  const key = fs.readFileSync(path.join(dir, 'tls', 'tls.key'));
+  const answer = (body: Buffer): string => {
+    const review = JSON.parse(body.toString('utf8')) as { apiVersion: string; kind: string; request: { uid: string } };
+    return JSON.stringify({ apiVersion: review.apiVersion, kind: review.kind, response: { uid: review.request.uid, allowed: true, patchType: 'JSONPatch', patch: FIXED_PATCH } });
+  };
+  const readAll = (req: IncomingMessage, done: (b: Buffer) => void): void => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => done(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+  };
+  let port: number;
+  if (kind === 'bare') {
+    const server = https.createServer({ cert, key, keepAliveTimeout: 65_000 }, (req, res) => {
+      readAll(req, (b) => { const out = answer(b); res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) }); res.end(out); });
+    });
+    port = await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+  } else if (kind === 'express') {
+    const { default: express } = await import('express');
+    const app = express();
+    app.set('etag', false);
+    app.set('x-powered-by', false);
+    app.post('/mutate-pod', (req, res) => {
+      readAll(req, (b) => { const out = answer(b); res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) }); res.end(out); });
+    });
+    const server = https.createServer({ cert, key, keepAliveTimeout: 65_000 }, app);
+    port = await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+  } else {
+    const { startWebhook } = await import('../webhook/server.ts');
+    const { DEFAULT_POSTURE } = await import('../policy/posture.ts');
+    const { default: pino } = await import('pino');
+    const { setupTelemetry } = await import('../telemetry/index.ts');
+    const tel = setupTelemetry({ serviceName: 'armorgate-webhook-bench', env: {} }); // spans made, not exported
+    const hook = await startWebhook({
+      port: 0, host: '127.0.0.1', metricsPort: -1, policiesDir: path.join(dir, 'policies'), tlsCertDir: path.join(dir, 'tls'),
+      signingKeyFile: path.join(dir, 'key'), gatewayUser: 'system:serviceaccount:armorgate:armorgate-webhook', defaultPosture: { ...DEFAULT_POSTURE },
+      logger: pino({ level: 'warn' }, pino.destination(2)), tracer: tel.tracer,
+    });
+    port = hook.port;
+  }
+  process.stdout.write(`${port}\n`);
+}
+
+// ---------------------------------------------------------------------------------------
+// Load
+
+interface RunResult { requests: number; seconds: number; latencies: Float64Array; errors: number }
+
+/** One keep-alive TLS connection sending requests and reading Content-Length answers. */
+class Conn {
+  private readonly sock: tls.TLSSocket;
+  private buf: Buffer = Buffer.alloc(0);
+  private pending: ((ok: boolean) => void) | null = null;
+  constructor(port: number, ca: Buffer) {
+    this.sock = tls.connect({ host: '127.0.0.1', port, ca, servername: 'localhost' });
+    this.sock.setNoDelay(true);
+    this.sock.on('data', (d: Buffer) => { this.buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]); this.parse(); });
+    this.sock.on('error', () => { this.pending?.(false); this.pending = null; });
+  }
+  ready(): Promise<void> { return new Promise((resolve, reject) => { this.sock.once('secureConnect', resolve); this.sock.once('error', reject); }); }
+  private parse(): void {
+    const end = this.buf.indexOf('\r\n\r\n');
+    if (end < 0) return;
+    const head = this.buf.subarray(0, end).toString('latin1');
+    const m = /\r\ncontent-length: *(\d+)/i.exec(head);
+    const len = m ? Number(m[1]) : 0;
+    if (this.buf.length < end + 4 + len) return;
+    const ok = head.startsWith('HTTP/1.1 200');
+    this.buf = this.buf.subarray(end + 4 + len);
+    const p = this.pending;
+    this.pending = null;
+    p?.(ok);
+  }
+  send(req: Buffer): Promise<boolean> {
+    return new Promise((resolve) => { this.pending = resolve; this.sock.write(req); });
+  }
+  close(): void { this.sock.destroy(); }
+}
+
+function requestBytes(body: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(`POST /mutate-pod HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`), body]);
+}
+
+async function closedLoop(port: number, ca: Buffer, req: Buffer, connections: number, seconds: number): Promise<RunResult> {
+  const conns = Array.from({ length: connections }, () => new Conn(port, ca));
+  await Promise.all(conns.map((c) => c.ready()));
+  const lat: number[] = [];
+  let errors = 0;
+  // warm-up (JIT, caches), then the measured window
+  const warmEnd = performance.now() + 1000;
+  await Promise.all(conns.map(async (c) => { while (performance.now() < warmEnd) await c.send(req); }));
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  await Promise.all(conns.map(async (c) => {
+    while (performance.now() < end) {
+      const t = performance.now();
+      if (!(await c.send(req))) errors++;
+      lat.push(performance.now() - t);
+    }
+  }));
+  const took = (performance.now() - start) / 1000;
+  conns.forEach((c) => c.close());
+  return { requests: lat.length, seconds: took, latencies: Float64Array.from(lat).sort(), errors };
+}
+
+async function openLoop(port: number, ca: Buffer, req: Buffer, rate: number, seconds: number): Promise<RunResult> {
+  const conns = Array.from({ length: 64 }, () => new Conn(port, ca));
+  await Promise.all(conns.map((c) => c.ready()));
+  const idle = [...conns];
+  const lat: number[] = [];
+  let errors = 0, dropped = 0;
+  const start = performance.now();
+  const total = Math.floor(rate * seconds);
+  const inflight: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    const c = idle.pop();
+    if (c === undefined) { dropped++; continue; }
+    const t = performance.now();
+    inflight.push(c.send(req).then((ok) => { if (!ok) errors++; lat.push(performance.now() - Math.min(t, Math.max(due, start))); idle.push(c); }));
+  }
+  await Promise.all(inflight);
+  conns.forEach((c) => c.close());
+  return { requests: lat.length, seconds, latencies: Float64Array.from(lat).sort(), errors: errors + dropped };
+}
+
+const pct = (a: Float64Array, p: number): number => a.length === 0 ? NaN : a[Math.min(a.length - 1, Math.floor(p * a.length))]!;
+
+async function startChild(kind: string, dir: string): Promise<{ port: number; child: ChildProcess }> {
+  const child = spawn(process.execPath, [SELF, '--serve', kind, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface(child.stdout!).once('line', resolve);
+    child.once('exit', (c) => reject(new Error(`${kind} server exited with ${c}`)));
+  });
+  return { port: Number(line), child };
+}
+
+// ---------------------------------------------------------------------------------------
+// Set-up: 100 policies, a realistic pod
+
+function hundredPolicies(): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  const apps = ['web', 'api', 'db', 'cache', 'queue', 'batch', 'auth', 'search', 'mail', 'cron'];
+  for (let i = 0; i < 100; i++) {
+    const app = apps[i % apps.length]!;
+    const cluster = i % 5 === 4;
+    const spec: Record<string, unknown> = {
+      selector: cluster ? { matchExpressions: [{ key: 'namespace', operator: 'In', values: ['shop', `team-${i}`] }, { key: 'label', operator: 'In', values: [`app=${app}`] }] } : { matchLabels: { app } },
+      action: ['Block', 'Audit', 'Allow'][i % 3],
+      severity: (i % 10) + 1,
+      tags: [`T${i % 7}`],
+      message: `policy ${i}`,
+    };
+    if (i % 4 === 0) spec.file = { matchPaths: [{ path: `/etc/secret-${i}` }], matchDirectories: [{ dir: `/var/lib/app-${i}/`, recursive: true, readOnly: true }] };
+    else if (i % 4 === 1) spec.process = { matchPaths: [{ path: `/usr/bin/tool-${i}` }], matchDirectories: [{ dir: `/opt/bin-${i}/`, fromSource: [{ path: '/bin/sh' }] }] };
+    else if (i % 4 === 2) spec.network = { matchProtocols: [{ protocol: ['raw', 'icmp', 'udp'][i % 3] }] };
+    else spec.capabilities = { matchCapabilities: [{ capability: ['net_raw', 'sys_admin', 'sys_ptrace'][i % 3] }] };
+    out.push({ apiVersion: 'security.kubearmor.com/v1', kind: cluster ? 'KubeArmorClusterPolicy' : 'KubeArmorPolicy', metadata: cluster ? { name: `cp-${i}` } : { name: `p-${i}`, namespace: 'shop' }, spec });
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const seconds = opt('duration', 5);
+  const connections = opt('connections', 16);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agw-bench-'));
+  fs.mkdirSync(path.join(dir, 'policies'));
+  fs.mkdirSync(path.join(dir, 'tls'));
+  const { makeSelfSigned } = await import('../webhook/selfsigned.ts');
+  const pair = makeSelfSigned(['localhost', '127.0.0.1']);
+  fs.writeFileSync(path.join(dir, 'tls', 'tls.crt'), pair.cert);
+  fs.writeFileSync(path.join(dir, 'tls', 'tls.key'), pair.key);
+  fs.writeFileSync(path.join(dir, 'key'), 'bench-signing-key-0123456789abcdef\n');
+  const policies = hundredPolicies();
+  fs.writeFileSync(path.join(dir, 'policies', 'policies.yaml'), policies.map((p) => stringify(p)).join('---\n'));
+  fs.writeFileSync(path.join(dir, 'policies', 'ns.yaml'), stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', annotations: { 'kubearmor-file-posture': 'block' } } }));
+  const { podReview, realisticPod } = await import('../test/webhook/fixtures.ts');
+  const body = Buffer.from(JSON.stringify(podReview('CREATE', realisticPod('shop', { app: 'web', tier: 'frontend' }))));
+  const req = requestBytes(body);
+  const ca = Buffer.from(pair.cert);
+
+  // the webhook must really bind and sign: check one answer first
+  const hook = await startChild('webhook', dir);
+  const probe = new Conn(hook.port, ca);
+  await probe.ready();
+  const check = await new Promise<string>((resolve) => {
+    const s = https.request({ host: '127.0.0.1', port: hook.port, path: '/mutate-pod', method: 'POST', ca, servername: 'localhost', headers: { 'content-type': 'application/json' } }, (res) => { let t = ''; res.on('data', (c: Buffer) => { t += c.toString(); }); res.on('end', () => resolve(t)); });
+    s.end(body);
+  });
+  probe.close();
+  const patch = JSON.parse(Buffer.from((JSON.parse(check) as { response: { patch: string } }).response.patch, 'base64').toString()) as { path: string; value: unknown }[];
+  const bound = String((patch.find((p) => p.path === '/metadata/annotations')?.value as Record<string, string> | undefined)?.['armorgate.io/policies'] ?? '').split(',').filter(Boolean).length;
+  console.log(`${policies.length} policies loaded; the pod binds ${bound}; review body ${body.length} bytes; ${connections} keep-alive TLS connections, ${seconds} s per run`);
+
+  const results: Record<string, RunResult> = {};
+  results.webhook = await closedLoop(hook.port, ca, req, connections, seconds);
+  const half = (results.webhook.requests / results.webhook.seconds) / 2;
+  const halfRun = await openLoop(hook.port, ca, req, half, seconds);
+  hook.child.kill('SIGTERM');
+  for (const kind of ['bare', 'express']) {
+    const s = await startChild(kind, dir);
+    results[kind] = await closedLoop(s.port, ca, req, connections, seconds);
+    s.child.kill('SIGTERM');
+  }
+  const rps = (r: RunResult): number => r.requests / r.seconds;
+  const row = (name: string, r: RunResult): string => `${name.padEnd(28)} ${rps(r).toFixed(0).padStart(8)} req/s   p50 ${pct(r.latencies, 0.5).toFixed(2).padStart(6)} ms   p99 ${pct(r.latencies, 0.99).toFixed(2).padStart(6)} ms   errors ${r.errors}`;
+  console.log(row('webhook /mutate-pod', results.webhook!));
+  console.log(row('floor: lean express 5', results.express!));
+  console.log(row('floor: bare node:https', results.bare!));
+  console.log(row(`webhook at half peak (${half.toFixed(0)}/s)`, halfRun));
+  const rE = rps(results.webhook!) / rps(results.express!);
+  const rB = rps(results.webhook!) / rps(results.bare!);
+  console.log(`webhook / express floor = ${rE.toFixed(2)} (target >= 0.8)   webhook / bare floor = ${rB.toFixed(2)} (target >= 0.4)   p99 at half peak = ${pct(halfRun.latencies, 0.99).toFixed(2)} ms (target < 5)`);
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+if (args[0] === '--serve') await serve(args[1]!, args[2]!);
+else await main();
