@@ -151,22 +151,30 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     }
   }
 
-  // The same checks as `armorgate probe`, then the kernel itself.
+  // The same checks as `armorgate probe`. Its last check, that LSM programs really load and attach,
+  // is opening the kernel module itself when every other check passes (loading the BPF object twice
+  // would double the start-up); when opening fails, the probe's own test program says why.
   const mod = await kernelModule();
-  const report: ProbeReport = assess(await gatherFacts({
+  const facts = await gatherFacts({
     cgroupRoot: o.cgroupRoot,
-    probeLsm: async (p) => (mod.ok ? mod.value.probeLsm(p) : mod),
-  }));
+    probeLsm: async () => ok({ cgroupMode: true, globalMode: true, detail: 'checked by opening the kernel module' }),
+  });
   let kernel: Kernel | null = null;
   let reason = '';
-  if (!report.canEnforce) {
-    reason = report.problems.map((p) => `${p.code}: ${p.message}`).join('; ') || 'the node probe failed';
-  } else if (!mod.ok) {
-    reason = mod.error.message;
-  } else {
+  let report: ProbeReport = assess(facts);
+  if (report.canEnforce && mod.ok) {
     const opened = await mod.value.openKernel({ attachMode: o.attachMode, cgroupRoot: o.cgroupRoot, ...(o.pinDir ? { pinDir: o.pinDir } : {}) });
-    if (opened.ok) kernel = opened.value;
-    else reason = `opening the kernel module failed: ${opened.error.message}`;
+    if (opened.ok) {
+      kernel = opened.value;
+      report = assess({ ...facts, lsmProbe: ok({ cgroupMode: kernel.mode === 'cgroup', globalMode: kernel.mode === 'global', detail: `enforcer programs loaded and attached (${kernel.mode} mode)` }) });
+    } else {
+      reason = `opening the kernel module failed: ${opened.error.message}`;
+    }
+  }
+  if (kernel === null) {
+    report = assess({ ...facts, lsmProbe: mod.ok ? await mod.value.probeLsm({ cgroupRoot: o.cgroupRoot }) : mod });
+    const problems = report.problems.map((p) => `${p.code}: ${p.message}`).join('; ');
+    reason = [problems, reason].filter((x) => x !== '').join('; ') || 'the node probe failed';
   }
   const state: EnforcementState = kernel === null ? 'unavailable' : 'bpf-lsm';
   if (kernel === null) {
