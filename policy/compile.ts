@@ -20,7 +20,7 @@
 //   a total order on deduplicated rules.
 import { ANNOTATIONS_MAX_BYTES, ANNOTATION_PREFIX, ANN_ALLOW_OPT_OUT, ANN_POLICIES, ANN_POSTURE, ANN_PROFILE, ANN_PROFILE_DIGEST, ANN_PROFILE_SIGNATURE, ANN_TRACEPARENT, KUBEARMOR_OPT_OUT } from './annotations.ts';
 import { formatPosture, namespacePosture, namespacePostureWarnings } from './posture.ts';
-import { encodeCanonical, profileJsonFromRules, ruleJson } from './profile-codec.ts';
+import { encodeCanonicalBytes, profileBytesFromRules, ruleJson } from './profile-codec.ts';
 import { compareStrings, podNamespace, policyId, selectPolicies } from './select.ts';
 import type { Selected } from './select.ts';
 import { signProfile } from './sign.ts';
@@ -209,7 +209,8 @@ export function policyRules(policy: Policy): PolicyRules {
 interface Single {
   sortKey: string;
   rule: ProfileRule;
-  json: string;
+  /** Canonical JSON of `rule`, UTF-8. */
+  bytes: Buffer;
 }
 
 /** Merged state of a rule that several contributions share. */
@@ -240,13 +241,13 @@ function singleOf(r: PolicyRule, id: string, containers: string[], containersKey
     };
     // Shared by every profile this policy contributes it to: frozen, so no consumer can change another's.
     Object.freeze(r.target); Object.freeze(r.tags); Object.freeze(containers); Object.freeze(rule.policies);
-    single = { sortKey: r.key.slice(0, -1) + ',' + containersKey + ']', rule: Object.freeze(rule), json: ruleJson(rule) };
+    single = { sortKey: r.key.slice(0, -1) + ',' + containersKey + ']', rule: Object.freeze(rule), bytes: Buffer.from(ruleJson(rule), 'utf8') };
     byContainers.set(containersKey, single);
   }
   return single;
 }
 
-interface Compiled { profile: Profile; canonical: string; warnings: string[] }
+interface Compiled { profile: Profile; canonical: Buffer; warnings: string[] }
 
 /** The profile of the selected policies under `posture` (see the header for the rules). */
 export function compileProfile(selected: Selected[], posture: PostureSet): Profile {
@@ -287,7 +288,7 @@ function compileSelected(selected: readonly Selected[], posture: PostureSet): Co
       }
     }
   }
-  const json: Record<RuleKind, string[]> = { process: [], file: [], network: [], capabilities: [] };
+  const json: Record<RuleKind, Buffer[]> = { process: [], file: [], network: [], capabilities: [] };
   const finish = (kind: RuleKind): ProfileRule[] => {
     const entries = [...byKind[kind].values()].sort((a, b) => compareStrings(a.single.sortKey, b.single.sortKey));
     const out: ProfileRule[] = new Array<ProfileRule>(entries.length);
@@ -296,7 +297,7 @@ function compileSelected(selected: readonly Selected[], posture: PostureSet): Co
       const e = entries[i]!;
       if (e.merge === null) {
         out[i] = e.single.rule;
-        texts.push(e.single.json);
+        texts.push(e.single.bytes);
         continue;
       }
       const f = e.first;
@@ -306,7 +307,7 @@ function compileSelected(selected: readonly Selected[], posture: PostureSet): Co
         tags: [...e.merge.tags].sort(compareStrings), message: e.merge.message,
       };
       out[i] = rule;
-      texts.push(ruleJson(rule));
+      texts.push(Buffer.from(ruleJson(rule), 'utf8'));
     }
     return out;
   };
@@ -319,7 +320,7 @@ function compileSelected(selected: readonly Selected[], posture: PostureSet): Co
     network: finish('network'),
     capabilities: finish('capabilities'),
   };
-  return { profile, canonical: profileJsonFromRules(postureCopy, json), warnings: warnings.length === 0 ? warnings : sortedUnique(warnings) };
+  return { profile, canonical: profileBytesFromRules(postureCopy, json), warnings: warnings.length === 0 ? warnings : sortedUnique(warnings) };
 }
 
 const NO_CONTAINERS: string[] = [];
@@ -357,7 +358,7 @@ export function compile(pod: Pod, namespace: Namespace | null, policies: readonl
     const { profile, canonical, warnings: w } = compileSelected(selected, posture);
     warnings.push(...w);
     const bound = sortedUnique(selected.map((s) => policyRef(s.policy)));
-    const encoded = encodeCanonical(canonical);
+    const encoded = encodeCanonicalBytes(canonical);
     const annotations: Record<string, string> = {
       [ANN_POLICIES]: bound.join(','),
       [ANN_PROFILE]: encoded.annotation,

@@ -32,9 +32,15 @@ export function encodeProfile(p: Profile): EncodedProfile {
   return encodeCanonical(canonicalProfileJson(p));
 }
 
-/** Recently encoded profiles by canonical JSON: pods of one workload share a profile,
- *  and its gzip and digest need computing once. Content-keyed, so never stale. */
-const encodedCache = new Map<string, EncodedProfile>();
+/** Annotation and digest of a profile, as compile() needs them. */
+export interface EncodedAnnotation {
+  annotation: string;
+  digest: string;
+}
+
+/** Recently encoded profiles by digest: pods of one workload share a profile, and its
+ *  gzip needs computing once. Content-keyed, so never stale. */
+const encodedCache = new Map<string, string>();
 const ENCODED_CACHE_SIZE = 128;
 
 /** Empties the encode cache (benchmarks measure the uncached cost with it). */
@@ -44,27 +50,24 @@ export function clearEncodeCache(): void {
 
 /** The annotation and digest of a profile's canonical JSON. */
 export function encodeCanonical(canonical: string): EncodedProfile {
-  const hit = encodedCache.get(canonical);
-  if (hit !== undefined) {
-    encodedCache.delete(canonical);
-    encodedCache.set(canonical, hit);
-    return hit;
-  }
-  // Each UTF-16 unit is 1 to 3 UTF-8 bytes: encode only when the length leaves the size open.
-  let annotation = canonical;
-  let digest: string;
-  if (canonical.length * 3 <= PROFILE_GZIP_THRESHOLD) {
-    digest = profileDigest(canonical);
+  return Object.freeze({ canonical, ...encodeCanonicalBytes(Buffer.from(canonical, 'utf8')) });
+}
+
+/** The annotation and digest of a profile's canonical JSON, given as UTF-8 bytes. */
+export function encodeCanonicalBytes(bytes: Buffer): EncodedAnnotation {
+  const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
+  let annotation = encodedCache.get(digest);
+  if (annotation !== undefined) {
+    encodedCache.delete(digest);
   } else {
-    const bytes = Buffer.from(canonical, 'utf8');
-    digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
     // Level 1: on profile JSON it compresses within a few percent of level 9, several times faster.
-    if (bytes.length > PROFILE_GZIP_THRESHOLD) annotation = GZIP_PREFIX + gzipSync(bytes, { level: 1 }).toString('base64');
+    annotation = bytes.length > PROFILE_GZIP_THRESHOLD
+      ? GZIP_PREFIX + gzipSync(bytes, { level: 1 }).toString('base64')
+      : bytes.toString('utf8');
+    if (encodedCache.size >= ENCODED_CACHE_SIZE) encodedCache.delete(encodedCache.keys().next().value!);
   }
-  const encoded: EncodedProfile = Object.freeze({ canonical, annotation, digest });
-  encodedCache.set(canonical, encoded);
-  if (encodedCache.size > ENCODED_CACHE_SIZE) encodedCache.delete(encodedCache.keys().next().value!);
-  return encoded;
+  encodedCache.set(digest, annotation);
+  return { annotation, digest };
 }
 
 // ---- RFC 8785 serialisation specialised to the Profile shape ----
@@ -105,6 +108,39 @@ export function profileJsonFromRules(posture: PostureSet, rules: Record<RuleKind
   return `{"capabilities":[${rules.capabilities.join(',')}],"file":[${rules.file.join(',')}],"network":[${rules.network.join(',')}],`
     + `"posture":{"capabilities":${str(posture.capabilities)},"file":${str(posture.file)},"network":${str(posture.network)},"process":${str(posture.process)}},`
     + `"process":[${rules.process.join(',')}],"version":1}`;
+}
+
+const bytesOf = (text: string): Buffer => Buffer.from(text, 'utf8');
+const CAPABILITIES_OPEN = bytesOf('{"capabilities":[');
+const FILE_OPEN = bytesOf('],"file":[');
+const NETWORK_OPEN = bytesOf('],"network":[');
+const POSTURE_OPEN = bytesOf('],"posture":');
+const PROCESS_OPEN = bytesOf(',"process":[');
+const PROFILE_CLOSE = bytesOf('],"version":1}');
+const COMMA = bytesOf(',');
+const postureBytes = new Map<string, Buffer>();
+
+/** profileJsonFromRules as UTF-8 bytes, from each rule's canonical JSON as UTF-8 bytes. */
+export function profileBytesFromRules(posture: PostureSet, rules: Record<RuleKind, readonly Buffer[]>): Buffer {
+  const key = `${posture.capabilities},${posture.file},${posture.network},${posture.process}`;
+  let p = postureBytes.get(key);
+  if (p === undefined) {
+    p = bytesOf(`{"capabilities":${str(posture.capabilities)},"file":${str(posture.file)},"network":${str(posture.network)},"process":${str(posture.process)}}`);
+    if (postureBytes.size < 64) postureBytes.set(key, p);
+  }
+  const parts: Buffer[] = [];
+  const add = (list: readonly Buffer[]): void => {
+    for (let i = 0; i < list.length; i++) {
+      if (i > 0) parts.push(COMMA);
+      parts.push(list[i]!);
+    }
+  };
+  parts.push(CAPABILITIES_OPEN); add(rules.capabilities);
+  parts.push(FILE_OPEN); add(rules.file);
+  parts.push(NETWORK_OPEN); add(rules.network);
+  parts.push(POSTURE_OPEN, p, PROCESS_OPEN); add(rules.process);
+  parts.push(PROFILE_CLOSE);
+  return Buffer.concat(parts);
 }
 
 /** Canonical JSON (RFC 8785) of a well-formed Profile; equal to canonicalJson(p). */
