@@ -267,3 +267,18 @@ test('a kernel that refuses a profile leaves the pod not enforced and alerted, t
   assert.equal(r.upsert(pod(signed(profile()))), 'enforced');
   assert.ok(r.isEnforced(UID));
 });
+
+test('a missing or malformed traceparent starts a new trace instead of failing', async () => {
+  for (const tp of [undefined, 'garbage', `00-${'0'.repeat(32)}-b7ad6b7169203331-01`, `01-${TRACE}-b7ad6b7169203331-01x`]) {
+    const { exporter, provider, r } = setup();
+    const ann = signed(profile());
+    if (tp === undefined) delete ann[ANN_TRACEPARENT];
+    else ann[ANN_TRACEPARENT] = tp;
+    assert.equal(r.upsert(pod(ann)), 'enforced');
+    await provider.forceFlush();
+    const [span] = exporter.getFinishedSpans();
+    assert.ok(span);
+    assert.equal(span.parentSpanContext, undefined, String(tp));
+    assert.notEqual(span.spanContext().traceId, TRACE);
+  }
+});
