@@ -24,7 +24,7 @@ t('create-rdonly', lambda: os.close(os.open(d + '/new2', os.O_CREAT | os.O_RDONL
 t('truncate', lambda: os.truncate(d + '/f', 0))
 t('open-trunc', lambda: os.close(os.open(d + '/f', os.O_RDONLY | os.O_TRUNC)))
 t('unlink', lambda: os.unlink(d + '/g'))
-t('rename-from', lambda: os.rename(d + '/h', '/tmp/h-moved'))
+t('rename-from', lambda: os.rename(d + '/h', os.environ['OUT'] + '/h-moved'))
 t('rename-into', lambda: os.rename(os.environ['OUT'] + '/x', d + '/x'))
 t('link', lambda: os.link(d + '/f', d + '/f-link'))
 t('link-out', lambda: os.link(d + '/f', os.environ['OUT'] + '/f-link'))
@@ -106,7 +106,7 @@ scenario('kernel: ownerOnly blocks everyone but the owner', async (ctx) => {
 scenario('kernel: a path longer than the kernel buffer is denied, a deep short one resolves fully', async (ctx) => {
   await ctx.mountTmpfs('/srv');
   let longDir = '/srv/deep';
-  for (let i = 0; i < 40; i++) longDir += `/level${String(i).padStart(6, '0')}`;
+  for (let i = 0; i < 40; i++) longDir += `/level${String(i).padStart(8, '0')}`;
   mkdirSync(longDir, { recursive: true });
   writeFileSync(join(longDir, 'f'), 'x\n');
   let shortDir = '/srv/deep';

@@ -1,0 +1,83 @@
+// npm run bench:kernel — from one VM run (kernel 6.12, attach mode from AG_BENCH_MODE,
+// default cgroup): cost per open(), exec and socket() in a protected cgroup with 10 and
+// with 10,000 rules vs an unprotected cgroup, repeated (AG_BENCH_REPS, default 5), with
+// the spread; and map memory per 1,000 rules. TCG makes absolute times meaningless:
+// the ratios count. Targets: exec and socket ≤ 1.10, open ≤ 1.30, 10,000 ÷ 10 ≤ 1.05.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PROJECT_ROOT, runSuite } from '../test/vm/harness/index.ts';
+
+const C_SOURCE = String.raw`
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+extern char **environ;
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e9 + t.tv_nsec; }
+int main(int argc, char **argv) {
+  const char *path = argv[1]; int n = atoi(argv[2]); int m = atoi(argv[3]);
+  double t = now();
+  for (int i = 0; i < n; i++) { int fd = open(path, O_RDONLY); if (fd < 0) { perror("open"); return 1; } close(fd); }
+  double open_ns = (now() - t) / n;
+  t = now();
+  for (int i = 0; i < n; i++) { int s = socket(AF_INET, SOCK_STREAM, 0); if (s < 0) { perror("socket"); return 1; } close(s); }
+  double sock_ns = (now() - t) / n;
+  char *args[] = { "true", NULL };
+  t = now();
+  for (int i = 0; i < m; i++) { pid_t p; if (posix_spawn(&p, "/usr/bin/true", NULL, NULL, args, environ) != 0) { perror("spawn"); return 1; } int st; waitpid(p, &st, 0); }
+  double exec_ns = (now() - t) / m;
+  printf("{\"open\":%.1f,\"socket\":%.1f,\"exec\":%.1f}\n", open_ns, sock_ns, exec_ns);
+  return 0;
+}
+`;
+
+interface Costs { open: number; exec: number; socket: number }
+interface Rep { rep: number; unprotected: Costs; rules10: Costs; rules10k: Costs }
+
+function stats(xs: number[]): { median: number; min: number; max: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  return { median: s[Math.floor(s.length / 2)]!, min: s[0]!, max: s[s.length - 1]! };
+}
+
+async function main(): Promise<void> {
+  mkdirSync(join(PROJECT_ROOT, 'build'), { recursive: true });
+  const src = join(PROJECT_ROOT, 'build', 'ag-kbench.c');
+  writeFileSync(src, C_SOURCE);
+  execFileSync('cc', ['-O2', '-o', join(PROJECT_ROOT, 'build', 'ag-kbench'), src], { stdio: 'inherit' });
+  execFileSync('bash', [join(PROJECT_ROOT, 'scripts', 'build-bpf.sh')], { stdio: 'inherit' });
+  const mode = (process.env.AG_BENCH_MODE ?? 'cgroup') as 'cgroup' | 'global';
+  const reps: Rep[] = [];
+  let memory: Record<string, number> | null = null;
+  const run = await runSuite({
+    kernel: '6.12', attachMode: mode, suites: ['test/vm/scenarios/kernel-bench.ts'], timeoutMs: 1_200_000, scenarioTimeoutMs: 1_100_000,
+    env: { AG_BENCH_REPS: process.env.AG_BENCH_REPS ?? '5', AG_BENCH_N: process.env.AG_BENCH_N ?? '20000' },
+    onProgress: (l) => process.stderr.write(`${l}\n`),
+    onEvent: (name, data) => {
+      if (name === 'bench-rep') reps.push(data as Rep);
+      if (name === 'bench-memory') memory = data as Record<string, number>;
+    },
+  });
+  if (run.error || run.results.some((r) => !r.ok)) {
+    console.error(run.error ?? '', run.results.map((r) => `${r.name}: ${r.error ?? 'ok'}\n${r.output}`).join('\n'));
+    process.exitCode = 1;
+    if (reps.length === 0) return;
+  }
+  console.log(`kernel ${run.kernelRelease ?? '6.12'}, attach mode ${mode}, ${reps.length} repetitions (median, min–max of each repetition's ratio)`);
+  const ratio = (k: keyof Costs, a: keyof Omit<Rep, 'rep'>, b: keyof Omit<Rep, 'rep'>): string => {
+    const s = stats(reps.map((r) => r[a][k] / r[b][k]));
+    return `${s.median.toFixed(3)} (${s.min.toFixed(3)}–${s.max.toFixed(3)})`;
+  };
+  const targets: Record<keyof Costs, number> = { open: 1.3, exec: 1.1, socket: 1.1 };
+  for (const k of ['open', 'exec', 'socket'] as const) {
+    const un = stats(reps.map((r) => r.unprotected[k]));
+    console.log(`${k.padEnd(6)} unprotected ${un.median.toFixed(0)} ns | 10 rules ÷ unprotected ${ratio(k, 'rules10', 'unprotected')} | 10,000 rules ÷ unprotected ${ratio(k, 'rules10k', 'unprotected')} (target ≤ ${targets[k]}) | 10,000 ÷ 10 rules ${ratio(k, 'rules10k', 'rules10')} (target ≤ 1.05)`);
+  }
+  if (memory) console.log(`rules map memory: ${JSON.stringify(memory)} → ${(memory as Record<string, number>).bytesPer1000Rules} bytes per 1,000 rules`);
+}
+
+await main();

@@ -1,0 +1,64 @@
+// Guest suite of `npm run bench:kernel` (not part of the test run): cost of open(), exec
+// and socket() in a protected cgroup (10 and 10,000 rules) vs an unprotected one, and
+// map memory per 1,000 rules. The measuring program is build/ag-kbench (C, built on the
+// host by bench/kernel.bench.ts): no interpreter between the loop and the syscalls.
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { scenario, type ScenarioContext, type Cgroup } from '../guest/scenario.ts';
+import { kernelFor, podWith, profile, rule } from './kernel-helpers.ts';
+import type { ProfileRule } from '../../../policy/types.ts';
+
+function rulesOf(n: number): { process: ProfileRule[]; file: ProfileRule[]; network: ProfileRule[] } {
+  const file: ProfileRule[] = [];
+  const process: ProfileRule[] = [];
+  for (let i = 0; i < n; i++) {
+    if (i % 10 === 9) process.push(rule('Block', { type: 'path', path: `/opt/tools/bin${i}/tool${i}` }));
+    else if (i % 10 === 8) file.push(rule('Block', { type: 'directory', dir: `/srv/bench/app/other${i}/`, recursive: true }));
+    else file.push(rule('Block', { type: 'path', path: `/srv/bench/app/lib/other${i}.bin` }));
+  }
+  return { process, file, network: [rule('Block', { type: 'protocol', protocol: 'raw' })] };
+}
+
+/** memlock of the rules map (key 32, value 608) as /proc/self/fdinfo reports it */
+function rulesMapBytes(): number {
+  let best = 0;
+  for (const fd of readdirSync('/proc/self/fdinfo')) {
+    let info: string;
+    try { info = readFileSync(join('/proc/self/fdinfo', fd), 'utf8'); } catch { continue; }
+    if (!/key_size:\s+32\b/.test(info) || !/value_size:\s+608\b/.test(info)) continue;
+    const m = /memlock:\s+(\d+)/.exec(info);
+    if (m) best = Math.max(best, Number(m[1]));
+  }
+  return best;
+}
+
+async function measure(ctx: ScenarioContext, cg: Cgroup, n: number): Promise<{ open: number; exec: number; socket: number }> {
+  const r = await ctx.runIn(cg, [join(ctx.root, 'build', 'ag-kbench'), '/srv/bench/app/lib/data.bin', String(n), String(Math.max(20, n / 50))], { timeoutMs: 120_000 });
+  if (r.code !== 0) throw new Error(`ag-kbench: ${r.stderr}`);
+  return JSON.parse(r.stdout) as { open: number; exec: number; socket: number };
+}
+
+scenario('bench: open, exec and socket cost with 10 and 10,000 rules vs unprotected', async (ctx) => {
+  await ctx.mountTmpfs('/srv');
+  mkdirSync('/srv/bench/app/lib', { recursive: true });
+  writeFileSync('/srv/bench/app/lib/data.bin', 'x');
+  await kernelFor(ctx);
+  const m0 = rulesMapBytes();
+  const small = await podWith(ctx, profile(rulesOf(10)));
+  const m1 = rulesMapBytes();
+  const big = await podWith(ctx, profile(rulesOf(10_000)));
+  const m2 = rulesMapBytes();
+  const free = await ctx.mkCgroup('bench-unprotected');
+  const reps = Number(ctx.env.AG_BENCH_REPS ?? '5');
+  const n = Number(ctx.env.AG_BENCH_N ?? '20000');
+  // warm-up (caches, executable cache)
+  await measure(ctx, free, 2000);
+  await measure(ctx, small.cg, 2000);
+  await measure(ctx, big.cg, 2000);
+  for (let i = 0; i < reps; i++) {
+    const row = { rep: i, unprotected: await measure(ctx, free, n), rules10: await measure(ctx, small.cg, n), rules10k: await measure(ctx, big.cg, n) };
+    ctx.log(JSON.stringify(row));
+    ctx.emit('bench-rep', row);
+  }
+  ctx.emit('bench-memory', { baseline: m0, after10: m1, after10k: m2, bytesPer1000Rules: Math.round(((m2 - m1) / 9990) * 1000) });
+}, { timeoutMs: 900_000 });
