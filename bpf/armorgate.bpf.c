@@ -212,8 +212,9 @@ static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
 
 /* Resolve the current task's cgroup to a pod by walking the cgroup names up,
  * and cache the answer (positive or negative) by cgroup id. */
-__noinline int ag_resolve(struct scratch *s)
+__noinline int ag_resolve(__u32 unused)
 {
+	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -308,8 +309,9 @@ static __always_inline long walk_path(struct scratch *s, struct vfsmount *vmnt, 
 
 /* Who is acting: fills s->pod, s->cgmask, s->exe, the validated source. 1 when a
  * known pod, 0 otherwise (not a pod, or a pod the enforcer has no profile for). */
-__noinline int ag_who(struct scratch *s, __u32 kind)
+__noinline int ag_who(__u32 kind)
 {
+	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -324,7 +326,7 @@ __noinline int ag_who(struct scratch *s, __u32 kind)
 		__builtin_memcpy(s->uid.uid, cg->uid, AG_UID_LEN);
 		s->cgmask = cg->containers;
 	} else {
-		if (!ag_resolve(s))
+		if (!ag_resolve(0))
 			return 0;
 		__builtin_memcpy(s->uid.uid, s->cg.uid, AG_UID_LEN);
 		s->cgmask = AG_EVERY;
@@ -397,8 +399,9 @@ static __always_inline int qualifies(struct ag_rule_ent *e, __u32 kind, __u32 wr
  * the best qualifying entry. q_dirmode: 0 exact/number, 1 directory holding the
  * path directly (or the directory itself), 2 directory further up (recursive only).
  * q_n = 0: numbers (protocol, capability), nothing to compare. */
-__noinline int ag_probe_slot(struct scratch *s)
+__noinline int ag_probe_slot(__u32 unused)
 {
+	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
 	struct ag_rule_key k = {};
@@ -464,15 +467,16 @@ static __always_inline void probe(struct scratch *s, __u32 ttype, __u64 hash, __
 	s->q_n = n;
 	s->q_rank = rank;
 	s->q_dirmode = dirmode;
-	ag_probe_slot(s);
+	ag_probe_slot(0);
 }
 
 /* Pass 1 over s->path: running hash at every position, hash of the base name,
  * last '/'. The loop ends on the NUL (data), never on a compare with a length,
  * and is its own (globally verified) function, so its exits never multiply the
  * states of what follows. */
-__noinline int ag_pass1(struct scratch *s)
+__noinline int ag_pass1(__u32 unused)
 {
+	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
 	__u64 h = FNV_OFFSET;
@@ -500,8 +504,9 @@ __noinline int ag_pass1(struct scratch *s)
 /* Pass 2: every directory above the path; the last one holds it directly.
  * Directory rank is the prefix length, which orders the directories of one path
  * exactly as their depth does. */
-__noinline int ag_pass2(struct scratch *s, __u32 with_src)
+__noinline int ag_pass2(__u32 with_src)
 {
+	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
 	__u32 srcbit = with_src ? (1u << 20) : 0;
@@ -519,14 +524,15 @@ __noinline int ag_pass2(struct scratch *s, __u32 with_src)
 
 /* Path rules (process and file) for one source variant; s->path holds the
  * NUL-terminated full path of length s->len. */
-__noinline int ag_match_path(struct scratch *s, __u32 with_src)
+__noinline int ag_match_path(__u32 with_src)
 {
+	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
 	if (s->len == 0 || s->len >= AG_PATH_MAX - 2)
 		return 0;
 	__u32 srcbit = with_src ? (1u << 20) : 0;
-	ag_pass1(s);
+	ag_pass1(0);
 	/* exact path */
 	probe(s, AG_T_PATH, s->q_h, with_src, 0, s->len, srcbit | 0xffff, 0);
 	/* execname: the base name */
@@ -542,7 +548,7 @@ __noinline int ag_match_path(struct scratch *s, __u32 with_src)
 		__u32 l3 = s->len & PATH_MASK;
 		s->path[l3] = 0;
 	}
-	ag_pass2(s, with_src);
+	ag_pass2(with_src);
 	return 0;
 }
 
@@ -589,8 +595,9 @@ static __always_inline void fill_common(struct ag_event *e, struct scratch *s, _
 
 /* One decision event (and, first, a "dropped" event when the last window lost
  * some). target: 0 s->path, 1 s->tmp. */
-__noinline int ag_report(struct scratch *s, __u32 hook, __u32 action, __u32 rule_id, __u32 denied_target)
+__noinline int ag_report(__u32 hook, __u32 action, __u32 rule_id, __u32 denied_target)
 {
+	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
 	__u32 denied = denied_target & 1;
@@ -654,12 +661,12 @@ static __always_inline int conclude(struct scratch *s, __u32 hook, __u32 target)
 		if (action == AG_A_ALLOW)
 			return 0;
 		int deny = action == AG_A_BLOCK;
-		ag_report(s, hook, action, s->best_rule, (target << 1) | deny);
+		ag_report(hook, action, s->best_rule, (target << 1) | deny);
 		return deny ? -EPERM : 0;
 	}
 	if (s->pod.allowlist[k] & s->cgmask) {
 		int deny = s->pod.posture[k] == AG_A_BLOCK;
-		ag_report(s, hook, deny ? AG_A_BLOCK : AG_A_AUDIT, AG_RULE_POSTURE, (target << 1) | deny);
+		ag_report(hook, deny ? AG_A_BLOCK : AG_A_AUDIT, AG_RULE_POSTURE, (target << 1) | deny);
 		return deny ? -EPERM : 0;
 	}
 	return 0;
@@ -678,24 +685,25 @@ static __always_inline void reset_best(struct scratch *s, __u32 kind, __u32 writ
 /* ------------------------------------------------------ decision: paths */
 /* A path that could not be resolved (len < 0 or too long) is denied when the
  * kind has Block rules or is in allow-list mode: never an allow by accident. */
-__noinline int ag_decide_path(struct scratch *s, __u32 hook, __u32 write, __u32 owner, long len)
+__noinline int ag_decide_path(__u32 hook, __u32 write, __u32 owner, long len)
 {
+	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
 	__u32 kind = s->kind & 3;
 	reset_best(s, kind, write, owner);
 	if (len <= 0 || len >= AG_PATH_MAX - 1) {
 		if ((s->pod.allowlist[kind] | s->pod.has_block[kind]) & s->cgmask) {
-			ag_report(s, hook, AG_A_BLOCK, AG_RULE_POSTURE, (2 << 1) | 1);
+			ag_report(hook, AG_A_BLOCK, AG_RULE_POSTURE, (2 << 1) | 1);
 			return -EPERM;
 		}
 		return 0;
 	}
 	s->len = len;
 	s->path[len & PATH_MASK] = 0;
-	ag_match_path(s, 0);
+	ag_match_path(0);
 	if (s->src_ok)
-		ag_match_path(s, 1);
+		ag_match_path(1);
 	return conclude(s, hook, 0);
 }
 
@@ -740,13 +748,13 @@ static __always_inline int ag_exec(struct linux_binprm *bprm)
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	if (!ag_who(s, AG_KIND_PROCESS))
+	if (!ag_who(AG_KIND_PROCESS))
 		return 0;
 	struct file *f = bprm->file;
 	long len = dpath_len(bpf_d_path((struct path *)&f->f_path, s->path, AG_PATH_MAX));
 	int owner = owner_of(BPF_CORE_READ(f, f_path.dentry));
 	s->kind = AG_KIND_PROCESS;
-	int ret = ag_decide_path(s, AG_H_EXEC, 0, owner, len);
+	int ret = ag_decide_path(AG_H_EXEC, 0, owner, len);
 	if (ret == 0 && len > 0 && len < AG_PATH_MAX) {
 		/* remember the new image; committed at sched_process_exec */
 		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -760,13 +768,13 @@ static __always_inline int ag_open(struct file *file)
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	if (!ag_who(s, AG_KIND_FILE))
+	if (!ag_who(AG_KIND_FILE))
 		return 0;
 	int write = (BPF_CORE_READ(file, f_mode) & FMODE_WRITE) || (BPF_CORE_READ(file, f_flags) & AG_O_TRUNC);
 	long len = dpath_len(bpf_d_path((struct path *)&file->f_path, s->path, AG_PATH_MAX));
 	int owner = owner_of(BPF_CORE_READ(file, f_path.dentry));
 	s->kind = AG_KIND_FILE;
-	return ag_decide_path(s, AG_H_OPEN, write, owner, len);
+	return ag_decide_path(AG_H_OPEN, write, owner, len);
 }
 
 /* a change below a directory path: dir + '/' + dentry name */
@@ -775,11 +783,11 @@ static __always_inline int ag_dir_change(const struct path *dir, struct dentry *
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	if (!ag_who(s, AG_KIND_FILE))
+	if (!ag_who(AG_KIND_FILE))
 		return 0;
 	long len = join_name(s, dpath_len(bpf_d_path((struct path *)dir, s->path, AG_PATH_MAX)), dentry);
 	s->kind = AG_KIND_FILE;
-	return ag_decide_path(s, hook, 1, owner_of(dentry), len);
+	return ag_decide_path(hook, 1, owner_of(dentry), len);
 }
 
 /* a change of the object at a path */
@@ -788,11 +796,11 @@ static __always_inline int ag_path_change(const struct path *path, int hook)
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	if (!ag_who(s, AG_KIND_FILE))
+	if (!ag_who(AG_KIND_FILE))
 		return 0;
 	long len = dpath_len(bpf_d_path((struct path *)path, s->path, AG_PATH_MAX));
 	s->kind = AG_KIND_FILE;
-	return ag_decide_path(s, hook, 1, owner_of(BPF_CORE_READ(path, dentry)), len);
+	return ag_decide_path(hook, 1, owner_of(BPF_CORE_READ(path, dentry)), len);
 }
 
 /* creation where bpf_d_path is not allowed (path_mknod), or the existing name of a link */
@@ -800,11 +808,11 @@ static __always_inline int ag_walk_change(struct scratch *s, struct vfsmount *mn
 {
 	if (!s)
 		return 0;
-	if (!ag_who(s, AG_KIND_FILE))
+	if (!ag_who(AG_KIND_FILE))
 		return 0;
 	long len = walk_path(s, mnt, dentry, s->path);
 	s->kind = AG_KIND_FILE;
-	return ag_decide_path(s, hook, 1, owner_of(dentry), len);
+	return ag_decide_path(hook, 1, owner_of(dentry), len);
 }
 
 static __always_inline __u32 socket_protocols(int family, int type, int protocol)
@@ -868,8 +876,9 @@ static __always_inline void fmt_number(struct scratch *s, __u32 n)
 }
 
 /* protocol or capability rules, then the verdict */
-__noinline int ag_decide_numbers(struct scratch *s, __u32 hook, __u32 ttype, __u32 set, __u32 value)
+__noinline int ag_decide_numbers(__u32 hook, __u32 ttype, __u32 set, __u32 value)
 {
+	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
 	reset_best(s, s->kind & 3, 0, 1);
@@ -900,10 +909,10 @@ static __always_inline int ag_socket(int family, int type, int protocol, int ker
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	if (!ag_who(s, AG_KIND_NETWORK))
+	if (!ag_who(AG_KIND_NETWORK))
 		return 0;
 	s->kind = AG_KIND_NETWORK;
-	return ag_decide_numbers(s, AG_H_SOCKET, AG_T_PROTO, set, 0);
+	return ag_decide_numbers(AG_H_SOCKET, AG_T_PROTO, set, 0);
 }
 
 static __always_inline int ag_capable(int cap)
@@ -911,10 +920,10 @@ static __always_inline int ag_capable(int cap)
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	if (!ag_who(s, AG_KIND_CAPABILITIES))
+	if (!ag_who(AG_KIND_CAPABILITIES))
 		return 0;
 	s->kind = AG_KIND_CAPABILITIES;
-	return ag_decide_numbers(s, AG_H_CAPABLE, AG_T_CAP, 0, (__u32)cap);
+	return ag_decide_numbers(AG_H_CAPABLE, AG_T_CAP, 0, (__u32)cap);
 }
 
 /* ---------------------------------------------------------- entry points */

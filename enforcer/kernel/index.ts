@@ -72,6 +72,8 @@ export interface Kernel {
   onEvent(cb: (e: KernelEvent) => void): void;
   /** keeps pins: protection stays */
   close(): void;
+  /** Extension: events per cgroup per second before the kernel drops and counts them (0: unlimited). */
+  setEventRate(perSec: number): Result<void>;
 }
 
 const KINDS: RuleKind[] = ['process', 'file', 'network', 'capabilities'];
@@ -295,6 +297,14 @@ class BpfKernel implements Kernel {
 
   onEvent(cb: (e: KernelEvent) => void): void {
     this.listeners.push(cb);
+  }
+
+  setEventRate(perSec: number): Result<void> {
+    if (this.closed) return err('E_CLOSED', 'kernel is closed');
+    const lr = libbpf();
+    if (!lr.ok) return lr;
+    const r = check('update agconfig', lr.value.bpf_map_update_elem(this.fds.agconfig!, Buffer.alloc(4), encodeConfig(perSec, forkLayout()), 0n));
+    return r.ok ? ok(undefined) : r;
   }
 
   /** decoded event for a raw ring-buffer record (exported for tests through decode) */

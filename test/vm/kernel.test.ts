@@ -8,6 +8,7 @@ registerVmTests('kernel enforcement', {
     'test/vm/scenarios/kernel-file.ts',
     'test/vm/scenarios/kernel-net.ts',
     'test/vm/scenarios/kernel-seed.ts',
+    'test/vm/scenarios/kernel-life.ts',
   ],
   kernels: ['6.12', '6.1'],
   attachModes: ['cgroup', 'global'],

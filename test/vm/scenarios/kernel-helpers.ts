@@ -27,6 +27,15 @@ export function kernelFor(ctx: ScenarioContext): Promise<{ kernel: Kernel; event
   return shared;
 }
 
+/** Closes the boot's Kernel (pins stay); the next kernelFor opens a new one. */
+export async function resetKernel(): Promise<void> {
+  if (shared) {
+    const k = await shared;
+    k.kernel.close();
+    shared = null;
+  }
+}
+
 export function rule(action: Action, target: Target, more: Partial<ProfileRule> = {}): ProfileRule {
   return {
     action, target, readOnly: false, ownerOnly: false, fromSource: '', containers: [],

@@ -1,0 +1,71 @@
+// Guest suite: the life of pods and of the enforcer: cgroupfs pod names, atomic profile
+// replacement, the per-cgroup event rate limit, and a restart that keeps protection.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { openKernel } from '../../../enforcer/kernel/index.ts';
+import { scenario } from '../guest/scenario.ts';
+import { PIN_DIR, kernelFor, podWith, profile, py, resetKernel, rule } from './kernel-helpers.ts';
+
+scenario('kernel: cgroupfs pod names (pod<uid>) are found before userspace sees the cgroup', async (ctx) => {
+  const { kernel } = await kernelFor(ctx);
+  const uid = randomUUID();
+  const set = kernel.setPod({ uid, namespace: 't', name: 'p', profile: profile({ process: [rule('Block', { type: 'path', path: '/usr/bin/id' })] }), containers: [{ name: 'c' }] });
+  assert.ok(set.ok);
+  ctx.defer(() => { kernel.removePod(uid); });
+  const cg = await ctx.mkCgroup(`kubepods.slice/kubepods-burstable.slice/pod${uid}/0123456789abcdef`);
+  assert.notEqual((await ctx.runIn(cg, ['/usr/bin/id'])).code, 0);
+});
+
+scenario('kernel: replacing a profile never opens a window: a blocked exec stays blocked through 40 replacements', async (ctx) => {
+  const a = profile({ process: [rule('Block', { type: 'path', path: '/usr/bin/id' })] });
+  const b = profile({ process: [rule('Block', { type: 'execname', name: 'id' }), rule('Audit', { type: 'path', path: '/usr/bin/true' })] });
+  const pod = await podWith(ctx, a);
+  const loop = ctx.startIn(pod.cg, py('import subprocess,time\nok=0\nt=time.time()\nn=0\nwhile time.time()-t<6:\n  n+=1\n  try:\n    subprocess.run(["/usr/bin/id"],stdout=subprocess.DEVNULL,stderr=subprocess.DEVNULL,check=True); ok+=1\n  except Exception: pass\nprint(n, ok)'), { timeoutMs: 60_000 });
+  for (let i = 0; i < 40; i++) {
+    const r = pod.kernel.setPod({ uid: pod.uid, namespace: 'test', name: 'pod', profile: i % 2 ? a : b, containers: [{ name: 'main' }] });
+    assert.ok(r.ok, r.ok ? '' : r.error.message);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  const out = await loop.done;
+  const [tries, succeeded] = out.stdout.trim().split(' ').map(Number);
+  ctx.log(`tries ${tries}, succeeded ${succeeded}`);
+  assert.ok((tries ?? 0) > 3, `the loop ran: ${out.stdout} ${out.stderr}`);
+  assert.equal(succeeded, 0, 'no exec of id ever succeeded');
+  const c = pod.kernel.counts();
+  assert.ok(c.ok);
+});
+
+scenario('kernel: events are rate-limited per cgroup with a counted "dropped" event', async (ctx) => {
+  const pod = await podWith(ctx, profile({ file: [rule('Audit', { type: 'path', path: '/etc/hostname' })] }));
+  assert.ok(pod.kernel.setEventRate(5).ok);
+  ctx.defer(() => { pod.kernel.setEventRate(0); });
+  const r = await ctx.runIn(pod.cg, py('import time\nfor i in range(60): open("/etc/hostname").read()\ntime.sleep(1.2)\nopen("/etc/hostname").read()'));
+  assert.equal(r.code, 0, r.stderr);
+  const d = await pod.waitEvent((e) => e.type === 'dropped');
+  assert.ok((d.dropped ?? 0) >= 50, `dropped ${d.dropped}`);
+  const audits = pod.mine().filter((e) => e.type === 'decision' && e.target === '/etc/hostname');
+  assert.ok(audits.length <= 7, `at most the rate got through: ${audits.length}`);
+});
+
+scenario('kernel: a restart keeps protection (pinned maps and links adopted), cleanup leaves nothing', async (ctx) => {
+  const pod = await podWith(ctx, profile({ process: [rule('Block', { type: 'path', path: '/usr/bin/id' })] }));
+  assert.notEqual((await ctx.runIn(pod.cg, ['/usr/bin/id'])).code, 0);
+  await resetKernel(); // close(): pins stay
+  assert.ok(readdirSync(`${PIN_DIR}/links`).length > 0, 'links pinned');
+  assert.notEqual((await ctx.runIn(pod.cg, ['/usr/bin/id'])).code, 0, 'no enforcer running: still blocked');
+  const again = await openKernel({ attachMode: ctx.attachMode, cgroupRoot: '/sys/fs/cgroup', pinDir: PIN_DIR, eventRatePerSec: 0 });
+  assert.ok(again.ok, again.ok ? '' : again.error.message);
+  const k = again.value;
+  const c = k.counts();
+  assert.ok(c.ok && c.value.pods >= 1 && c.value.rules >= 1, `adopted: ${JSON.stringify(c)}`);
+  assert.notEqual((await ctx.runIn(pod.cg, ['/usr/bin/id'])).code, 0, 'blocked under the new enforcer');
+  assert.ok(k.removePod(pod.uid).ok);
+  assert.equal((await ctx.runIn(pod.cg, ['/usr/bin/id'])).code, 0, 'removing the adopted pod lifts the rule');
+  const after = k.counts();
+  assert.ok(after.ok && after.value.rules === (c.ok ? c.value.rules : 0) - 1, `the adopted pod's entries are gone: ${JSON.stringify(after)}`);
+  k.close();
+  const { cleanupPins } = await import('../../../enforcer/kernel/index.ts');
+  assert.ok(cleanupPins(PIN_DIR).ok);
+  assert.equal(existsSync(PIN_DIR), false);
+});
