@@ -1,0 +1,76 @@
+// The Kernel API over real BPF maps on this host (which loads maps and tracepoints but
+// refuses LSM programs): setPod writes a new generation and flips it, replacing leaves
+// no entry of the old one, removePod and sweep leave nothing, 10,000 rules go in batches.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { test } from 'node:test';
+import { openMapsOnly } from '../../enforcer/kernel/index.ts';
+import { DEFAULT_OBJECT } from '../../enforcer/kernel/loader.ts';
+import type { Profile, ProfileRule, Target } from '../../policy/types.ts';
+
+function rule(target: Target, more: Partial<ProfileRule> = {}): ProfileRule {
+  return { action: 'Block', target, readOnly: false, ownerOnly: false, fromSource: '', containers: [], policies: ['p'], severity: 1, tags: [], message: '', ...more };
+}
+function profile(file: ProfileRule[], process: ProfileRule[] = []): Profile {
+  return { version: 1, posture: { file: 'block', network: 'block', capabilities: 'block', process: 'block' }, process, file, network: [], capabilities: [] };
+}
+
+const UID = '6d5a1f7e-0c4b-4e7a-9d3c-2b1a0f9e8d7c';
+const UID2 = '7e6b2a8f-1d5c-4f8b-8e4d-3c2b1a0f9e8d';
+
+function open(t: { skip: (m: string) => void }): ReturnType<typeof openMapsOnly> | null {
+  if (!existsSync(DEFAULT_OBJECT)) { t.skip(`skipped: ${DEFAULT_OBJECT} missing (npm run build:bpf)`); return null; }
+  if (process.getuid?.() !== 0) { t.skip('skipped: creating BPF maps needs root'); return null; }
+  const r = openMapsOnly({ pinDir: null });
+  if (!r.ok) { t.skip(`skipped: this kernel refuses BPF maps here: ${r.error.message}`); return null; }
+  return r;
+}
+
+test('setPod, replace, removePod and sweep keep the maps exact', (t) => {
+  const r = open(t);
+  if (!r?.ok) return;
+  const k = r.value;
+  try {
+    assert.ok(k.setPod({ uid: UID, namespace: 'ns', name: 'a', profile: profile([rule({ type: 'path', path: '/etc/shadow' }), rule({ type: 'directory', dir: '/etc/ssl/', recursive: true }, { fromSource: '/bin/cat' })]), containers: [{ name: 'c', cgroupId: 4242n }] }).ok);
+    assert.deepEqual(k.counts(), { ok: true, value: { pods: 1, rules: 2, cgroups: 1 } });
+    // replacement: the new generation only
+    assert.ok(k.setPod({ uid: UID, namespace: 'ns', name: 'a', profile: profile([rule({ type: 'path', path: '/etc/passwd' })], [rule({ type: 'execname', name: 'apt' })]), containers: [{ name: 'c', cgroupId: 4242n }] }).ok);
+    assert.deepEqual(k.counts(), { ok: true, value: { pods: 1, rules: 2, cgroups: 1 } });
+    assert.ok(k.setPod({ uid: UID2, namespace: 'ns', name: 'b', profile: profile([rule({ type: 'path', path: '/x' })]), containers: [{ name: 'c', cgroupId: 99n }] }).ok);
+    assert.deepEqual(k.counts(), { ok: true, value: { pods: 2, rules: 3, cgroups: 2 } });
+    assert.deepEqual(k.sweep(new Set([4242n])), { ok: true, value: 1 });
+    assert.ok(k.removePod(UID).ok);
+    assert.ok(k.removePod(UID2).ok);
+    assert.deepEqual(k.counts(), { ok: true, value: { pods: 0, rules: 0, cgroups: 0 } });
+    // errors are values
+    const bad = k.setPod({ uid: 'not-a-uid', namespace: 'ns', name: 'x', profile: profile([]), containers: [] });
+    assert.equal(bad.ok, false);
+  } finally {
+    k.close();
+  }
+  assert.equal(k.counts().ok, false, 'closed');
+});
+
+test('10,000 rules load in batches and leave nothing when removed', (t) => {
+  const r = open(t);
+  if (!r?.ok) return;
+  const k = r.value;
+  try {
+    const rules = Array.from({ length: 10_000 }, (_, i) => rule({ type: 'path', path: `/srv/data/file${i}` }));
+    const t0 = performance.now();
+    assert.ok(k.setPod({ uid: UID, namespace: 'ns', name: 'big', profile: profile(rules), containers: [] }).ok);
+    const ms = performance.now() - t0;
+    t.diagnostic(`setPod with 10,000 rules: ${ms.toFixed(0)} ms`);
+    assert.equal(k.counts().ok && k.counts().value?.rules, 10_000);
+    const t1 = performance.now();
+    assert.ok(k.setPod({ uid: UID, namespace: 'ns', name: 'big', profile: profile(rules.slice(0, 5000)), containers: [] }).ok);
+    t.diagnostic(`replacing it with 5,000 rules: ${(performance.now() - t1).toFixed(0)} ms`);
+    const c = k.counts();
+    assert.ok(c.ok && c.value.rules === 5000);
+    assert.ok(k.removePod(UID).ok);
+    const c2 = k.counts();
+    assert.ok(c2.ok && c2.value.rules === 0);
+  } finally {
+    k.close();
+  }
+});
