@@ -77,6 +77,21 @@ export interface Loaded {
 
 /** Opens and loads the object with only the named programs, maps pinned under pinDir (null: no pinning). */
 export function loadObject(objectPath: string, wanted: readonly string[], pinDir: string | null): Result<Loaded, BpfError> {
+  // first without a verifier log: on kernels before 6.4 a log that overflows its buffer
+  // fails the load (ENOSPC); on failure, load again with a large log to explain why
+  const first = loadObjectOnce(objectPath, wanted, pinDir, 0);
+  if (first.ok || first.error.code !== 'E_BPF_LOAD') return first;
+  const again = loadObjectOnce(objectPath, wanted, null, 16 * 1024 * 1024);
+  if (again.ok) {
+    // loads with a log but not without: should not happen; keep the first error
+    const lr = libbpf();
+    if (lr.ok) lr.value.bpf_object__close(again.value.obj);
+    return first;
+  }
+  return { ok: false, error: { ...first.error, message: again.error.message } };
+}
+
+function loadObjectOnce(objectPath: string, wanted: readonly string[], pinDir: string | null, logSize: number): Result<Loaded, BpfError> {
   const lr = libbpf();
   if (!lr.ok) return lr;
   const l = lr.value;
@@ -92,9 +107,11 @@ export function loadObject(objectPath: string, wanted: readonly string[], pinDir
     l.bpf_program__set_autoload(p, on);
     if (on) {
       programs.set(name, p);
-      const buf = Buffer.alloc(256 * 1024);
-      logs.set(name, buf);
-      l.bpf_program__set_log_buf(p, buf, buf.length);
+      if (logSize > 0) {
+        const buf = Buffer.alloc(logSize);
+        logs.set(name, buf);
+        l.bpf_program__set_log_buf(p, buf, buf.length);
+      }
     }
   }
   const missing = wanted.filter((w) => !programs.has(w));
@@ -128,6 +145,7 @@ export function loadObject(objectPath: string, wanted: readonly string[], pinDir
     l.bpf_object__close(obj);
     const e = bpfErr('bpf_object__load', rc, objectPath);
     if (log) e.error.message += `\n${log}`;
+    e.error.code = 'E_BPF_LOAD';
     return e;
   }
   for (const [name, m] of mapPtrs) {
