@@ -67,7 +67,13 @@ interface PolicyRule {
   singles?: Map<string, Single>;
 }
 
-interface PolicyRules { rules: PolicyRule[]; warnings: string[] }
+interface PolicyRules {
+  rules: PolicyRule[];
+  warnings: string[];
+  /** policyId() and policyRef() of the policy. */
+  id: string;
+  ref: string;
+}
 
 /** Policies are immutable once validated; the webhook reuses the same objects for every
  *  pod, so their rules are extracted once. */
@@ -113,9 +119,9 @@ function targetKey(t: Target): unknown[] {
 export function policyRules(policy: Policy): PolicyRules {
   const cached = rulesCache.get(policy);
   if (cached !== undefined) return cached;
-  const out: PolicyRules = { rules: [], warnings: [] };
-  const spec: Rec = isRecord(policy.spec) ? policy.spec : {};
   const id = policyId(policy);
+  const out: PolicyRules = { rules: [], warnings: [], id, ref: policyRef(policy) };
+  const spec: Rec = isRecord(policy?.spec) ? policy.spec : {};
 
   const section = (kind: RuleKind, name: string, entries: string[], toTargets: (r: Rec, at: string) => Target[], opts: { readOnly: boolean; fromSource: boolean }): void => {
     const sec = spec[name];
@@ -199,7 +205,7 @@ export function policyRules(policy: Policy): PolicyRules {
   section('file', 'file', ['matchPatterns'], pattern, { readOnly: true, fromSource: true });
   section('network', 'network', ['matchProtocols'], protocols, { readOnly: false, fromSource: true });
   section('capabilities', 'capabilities', ['matchCapabilities'], capabilities, { readOnly: false, fromSource: true });
-  rulesCache.set(policy, out);
+  if (policy !== null && typeof policy === 'object') rulesCache.set(policy, out);
   return out;
 }
 
@@ -256,7 +262,7 @@ export function compileProfile(selected: Selected[], posture: PostureSet): Profi
 
 function compileSelected(selected: readonly Selected[], posture: PostureSet): Compiled {
   const ordered = selected
-    .map((s) => ({ s, id: policyId(s.policy) }))
+    .map((s) => ({ s, id: policyRules(s.policy).id }))
     .sort((a, b) => compareStrings(a.id, b.id));
   const byKind: Record<RuleKind, Map<string, Entry>> = { process: new Map(), file: new Map(), network: new Map(), capabilities: new Map() };
   const warnings: string[] = [];
@@ -290,11 +296,13 @@ function compileSelected(selected: readonly Selected[], posture: PostureSet): Co
   }
   const json: Record<RuleKind, Buffer[]> = { process: [], file: [], network: [], capabilities: [] };
   const finish = (kind: RuleKind): ProfileRule[] => {
-    const entries = [...byKind[kind].values()].sort((a, b) => compareStrings(a.single.sortKey, b.single.sortKey));
-    const out: ProfileRule[] = new Array<ProfileRule>(entries.length);
+    const map = byKind[kind];
+    // The default sort compares strings by UTF-16 code units: compareStrings' order, natively.
+    const keys = [...map.keys()].sort();
+    const out: ProfileRule[] = new Array<ProfileRule>(keys.length);
     const texts = json[kind];
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i]!;
+    for (let i = 0; i < keys.length; i++) {
+      const e = map.get(keys[i]!)!;
       if (e.merge === null) {
         out[i] = e.single.rule;
         texts.push(e.single.bytes);
@@ -357,7 +365,7 @@ export function compile(pod: Pod, namespace: Namespace | null, policies: readonl
     const selected = selectPolicies(pod, namespace, policies);
     const { profile, canonical, warnings: w } = compileSelected(selected, posture);
     warnings.push(...w);
-    const bound = sortedUnique(selected.map((s) => policyRef(s.policy)));
+    const bound = sortedUnique(selected.map((s) => policyRules(s.policy).ref));
     const encoded = encodeCanonicalBytes(canonical);
     const annotations: Record<string, string> = {
       [ANN_POLICIES]: bound.join(','),

@@ -195,6 +195,7 @@ test('never throws on malformed input', () => {
   assert.equal(typeof r2.ok, 'boolean');
   const noMeta = { kind: 'KubeArmorPolicy', spec: { file: { matchPaths: [{ path: '/x' }] } } } as unknown as Policy;
   assert.equal(compileProfile([{ policy: noMeta, containers: [] }], DEFAULT_POSTURE).file.length, 1);
+  assert.doesNotThrow(() => compileProfile([{ policy: null as unknown as Policy, containers: [] }], DEFAULT_POSTURE));
 });
 
 // ---- order independence (fast-check) ----
