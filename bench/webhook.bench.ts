@@ -68,13 +68,14 @@ async function serve(kind: string, dir: string): Promise<void> {
     });
     port = hook.port;
   }
+  process.on('message', () => { const u = process.cpuUsage(); process.send?.((u.user + u.system) / 1000); });
   process.stdout.write(`${port}\n`);
 }
 
 // ---------------------------------------------------------------------------------------
 // Load
 
-interface RunResult { requests: number; seconds: number; latencies: Float64Array; errors: number }
+interface RunResult { requests: number; seconds: number; latencies: Float64Array; errors: number; cpuMsPerRequest?: number }
 
 /** One keep-alive TLS connection sending requests and reading Content-Length answers. */
 class Conn {
@@ -111,7 +112,8 @@ function requestBytes(body: Buffer): Buffer {
   return Buffer.concat([Buffer.from(`POST /mutate-pod HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`), body]);
 }
 
-async function closedLoop(port: number, ca: Buffer, req: Buffer, connections: number, seconds: number): Promise<RunResult> {
+async function closedLoop(server: { port: number; child: ChildProcess }, ca: Buffer, req: Buffer, connections: number, seconds: number): Promise<RunResult> {
+  const port = server.port;
   const conns = Array.from({ length: connections }, () => new Conn(port, ca));
   await Promise.all(conns.map((c) => c.ready()));
   const lat: number[] = [];
@@ -119,6 +121,7 @@ async function closedLoop(port: number, ca: Buffer, req: Buffer, connections: nu
   // warm-up (JIT, caches), then the measured window
   const warmEnd = performance.now() + 1000;
   await Promise.all(conns.map(async (c) => { while (performance.now() < warmEnd) await c.send(req); }));
+  const cpu0 = await cpuOf(server.child);
   const start = performance.now();
   const end = start + seconds * 1000;
   await Promise.all(conns.map(async (c) => {
@@ -129,8 +132,9 @@ async function closedLoop(port: number, ca: Buffer, req: Buffer, connections: nu
     }
   }));
   const took = (performance.now() - start) / 1000;
+  const cpu1 = await cpuOf(server.child);
   conns.forEach((c) => c.close());
-  return { requests: lat.length, seconds: took, latencies: Float64Array.from(lat).sort(), errors };
+  return { requests: lat.length, seconds: took, latencies: Float64Array.from(lat).sort(), errors, cpuMsPerRequest: (cpu1 - cpu0) / lat.length };
 }
 
 async function openLoop(port: number, ca: Buffer, req: Buffer, rate: number, seconds: number): Promise<RunResult> {
@@ -158,8 +162,14 @@ async function openLoop(port: number, ca: Buffer, req: Buffer, rate: number, sec
 
 const pct = (a: Float64Array, p: number): number => a.length === 0 ? NaN : a[Math.min(a.length - 1, Math.floor(p * a.length))]!;
 
+/** CPU time (user + system, ms) the child server has used so far. */
+function cpuOf(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => { child.once('message', (m) => resolve(Number(m))); child.send('cpu'); });
+}
+
 async function startChild(kind: string, dir: string): Promise<{ port: number; child: ChildProcess }> {
-  const child = spawn(process.execPath, [SELF, '--serve', kind, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const prof = process.env.BENCH_CPU_PROF ? [`--cpu-prof`, `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, [...prof, SELF, '--serve', kind, dir], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   const line = await new Promise<string>((resolve, reject) => {
     createInterface(child.stdout!).once('line', resolve);
     child.once('exit', (c) => reject(new Error(`${kind} server exited with ${c}`)));
@@ -221,30 +231,43 @@ async function main(): Promise<void> {
   });
   probe.close();
   const patch = JSON.parse(Buffer.from((JSON.parse(check) as { response: { patch: string } }).response.patch, 'base64').toString()) as { path: string; value: unknown }[];
-  const bound = String((patch.find((p) => p.path === '/metadata/annotations')?.value as Record<string, string> | undefined)?.['armorgate.io/policies'] ?? '').split(',').filter(Boolean).length;
+  const policiesOp = patch.find((p) => p.path === '/metadata/annotations/armorgate.io~1policies');
+  const bound = String(policiesOp?.value ?? '').split(',').filter(Boolean).length;
   console.log(`${policies.length} policies loaded; the pod binds ${bound}; review body ${body.length} bytes; ${connections} keep-alive TLS connections, ${seconds} s per run`);
 
-  const results: Record<string, RunResult> = {};
-  results.webhook = await closedLoop(hook.port, ca, req, connections, seconds);
-  const half = (results.webhook.requests / results.webhook.seconds) / 2;
-  const halfRun = await openLoop(hook.port, ca, req, half, seconds);
-  hook.child.kill('SIGTERM');
-  for (const kind of ['bare', 'express']) {
-    const s = await startChild(kind, dir);
-    results[kind] = await closedLoop(s.port, ca, req, connections, seconds);
-    s.child.kill('SIGTERM');
-  }
+  // Rounds interleave the three servers so that a change in the machine's load hits all
+  // of them alike; the median round of each is reported. CPU per request (the server
+  // process's user + system time over the window) is the figure least bent by contention.
+  const rounds = opt('rounds', 3);
+  const servers: Record<string, { port: number; child: ChildProcess }> = { webhook: hook };
+  for (const kind of ['express', 'bare']) servers[kind] = await startChild(kind, dir);
+  const runs: Record<string, RunResult[]> = { webhook: [], express: [], bare: [] };
+  for (let r = 0; r < rounds; r++) for (const kind of ['webhook', 'express', 'bare']) runs[kind]!.push(await closedLoop(servers[kind]!, ca, req, connections, seconds));
   const rps = (r: RunResult): number => r.requests / r.seconds;
-  const row = (name: string, r: RunResult): string => `${name.padEnd(28)} ${rps(r).toFixed(0).padStart(8)} req/s   p50 ${pct(r.latencies, 0.5).toFixed(2).padStart(6)} ms   p99 ${pct(r.latencies, 0.99).toFixed(2).padStart(6)} ms   errors ${r.errors}`;
-  console.log(row('webhook /mutate-pod', results.webhook!));
-  console.log(row('floor: lean express 5', results.express!));
-  console.log(row('floor: bare node:https', results.bare!));
+  const median = (rs: RunResult[]): RunResult => [...rs].sort((a, b) => rps(a) - rps(b))[Math.floor(rs.length / 2)]!;
+  const medCpu = (rs: RunResult[]): number => rs.map((r) => r.cpuMsPerRequest ?? NaN).sort((a, b) => a - b)[Math.floor(rs.length / 2)]!;
+  const results = { webhook: median(runs.webhook!), express: median(runs.express!), bare: median(runs.bare!) };
+  const half = rps(results.webhook) / 2;
+  const halfRun = await openLoop(hook.port, ca, req, half, seconds);
+  for (const s of Object.values(servers)) s.child.kill('SIGTERM');
+  const row = (name: string, r: RunResult, cpu?: number): string => `${name.padEnd(30)} ${rps(r).toFixed(0).padStart(7)} req/s   p50 ${pct(r.latencies, 0.5).toFixed(2).padStart(6)} ms   p99 ${pct(r.latencies, 0.99).toFixed(2).padStart(7)} ms   ${cpu === undefined ? '' : `cpu ${(cpu * 1000).toFixed(0).padStart(4)} us/req   `}errors ${r.errors}`;
+  console.log(`median of ${rounds} interleaved rounds (load average now ${os.loadavg()[0]!.toFixed(1)} on ${os.availableParallelism()} cores):`);
+  console.log(row('webhook /mutate-pod', results.webhook, medCpu(runs.webhook!)));
+  console.log(row('floor: lean express 5', results.express, medCpu(runs.express!)));
+  console.log(row('floor: bare node:https', results.bare, medCpu(runs.bare!)));
   console.log(row(`webhook at half peak (${half.toFixed(0)}/s)`, halfRun));
-  const rE = rps(results.webhook!) / rps(results.express!);
-  const rB = rps(results.webhook!) / rps(results.bare!);
-  console.log(`webhook / express floor = ${rE.toFixed(2)} (target >= 0.8)   webhook / bare floor = ${rB.toFixed(2)} (target >= 0.4)   p99 at half peak = ${pct(halfRun.latencies, 0.99).toFixed(2)} ms (target < 5)`);
+  const rE = rps(results.webhook) / rps(results.express);
+  const rB = rps(results.webhook) / rps(results.bare);
+  const cE = medCpu(runs.express!) / medCpu(runs.webhook!);
+  const cB = medCpu(runs.bare!) / medCpu(runs.webhook!);
+  console.log(`throughput: webhook/express ${rE.toFixed(2)} (target >= 0.8), webhook/bare ${rB.toFixed(2)} (target >= 0.4)`);
+  console.log(`cpu per request: webhook/express ${cE.toFixed(2)}, webhook/bare ${cB.toFixed(2)} (the same ratios as capacity on an idle core)`);
+  console.log(`p99 at half peak: ${pct(halfRun.latencies, 0.99).toFixed(2)} ms (target < 5)`);
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
-if (args[0] === '--serve') await serve(args[1]!, args[2]!);
+if (args[0] === '--serve') {
+  process.on('SIGTERM', () => process.exit(0)); // a clean exit (writes a --cpu-prof profile)
+  await serve(args[1]!, args[2]!);
+}
 else await main();

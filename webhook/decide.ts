@@ -87,14 +87,13 @@ function annotationsOf(obj: unknown): Record<string, string> | undefined {
 }
 
 
-/** Compile results are cached by what they depend on: the policy set's version, the
- *  namespace object (posture, opt-out) and the parts of the pod that selection reads. */
-export class CompileCache {
-  private readonly map = new Map<string, ReturnType<typeof compile>>();
+/** Bounded map (oldest out first) emptied whenever the policy set changes. */
+class VersionedCache<V> {
+  private readonly map = new Map<string, V>();
   private version = -1;
   private readonly max: number;
-  constructor(max = 2048) { this.max = max; }
-  get(policiesVersion: number, key: string, make: () => ReturnType<typeof compile>): ReturnType<typeof compile> {
+  constructor(max: number) { this.max = max; }
+  get(policiesVersion: number, key: string, make: () => V): V {
     if (policiesVersion !== this.version) { this.map.clear(); this.version = policiesVersion; }
     const hit = this.map.get(key);
     if (hit !== undefined) return hit;
@@ -105,11 +104,40 @@ export class CompileCache {
   }
 }
 
+/** Compile results are cached by what they depend on: the policy set's version, the
+ *  namespace (name and object: posture, opt-out) and the parts of the pod that selection
+ *  reads (labels, container names, the opt-out annotation). The JSONPatch built from a result
+ *  is cached too, by that key plus the shape of the pod's own armorgate.io/* annotations. */
+export class CompileCache {
+  readonly results: VersionedCache<ReturnType<typeof compile>>;
+  readonly patches: VersionedCache<{ base64: string; open: boolean }>;
+  constructor(max = 2048) {
+    this.results = new VersionedCache(max);
+    this.patches = new VersionedCache(max);
+  }
+}
+
+const TRACEPARENT_POINTER = `/metadata/annotations/${ANN_TRACEPARENT.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+const sizes = new WeakMap<object, number>();
+/** annotationsSize of a cached result's annotations, computed once. */
+function oursSize(ann: Record<string, string>): number {
+  let n = sizes.get(ann);
+  if (n === undefined) { n = annotationsSize(ann); sizes.set(ann, n); }
+  return n;
+}
+
 /** The namespace's part of the cache key: its name (signed into the annotations) and, when
  *  its object is known, the annotations that set posture and opt-out. */
 function namespaceKey(name: string, ns: Namespace | null): string {
-  return JSON.stringify([name, ns === null ? null : [ns.metadata?.name ?? null, ns.metadata?.resourceVersion ?? null, ns.metadata?.annotations ?? null, ns.metadata?.labels ?? null]]);
+  if (ns === null) return JSON.stringify([name, null]);
+  let part = namespaceParts.get(ns);
+  if (part === undefined) {
+    part = JSON.stringify([ns.metadata?.name ?? null, ns.metadata?.resourceVersion ?? null, ns.metadata?.annotations ?? null, ns.metadata?.labels ?? null]);
+    namespaceParts.set(ns, part); // cache objects are replaced, never mutated, on change
+  }
+  return JSON.stringify([name, part]);
 }
+const namespaceParts = new WeakMap<object, string>();
 
 /** The pod as the core sees it for selection and compilation: its namespace filled from the
  *  request, and no annotation but the opt-out (armorgate.io/* from the creator is never trusted). */
@@ -160,7 +188,9 @@ export function decideMutate({ request: r, view, cache, traceparent }: MutateInp
   if (namespace === '') return denied(r.uid, 'pod has no namespace (request.namespace and metadata.namespace are empty or not strings)', 400, 'BadRequest');
   const ns = view.namespace(namespace);
   const compilePod = podForCompile(pod, namespace);
-  const result = cache.get(view.policiesVersion(), selectionKey(compilePod, namespaceKey(namespace, ns)), () =>
+  const version = view.policiesVersion();
+  const key = selectionKey(compilePod, namespaceKey(namespace, ns));
+  const result = cache.results.get(version, key, () =>
     compile(compilePod, ns, view.policies(), { defaultPosture: view.defaultPosture, signingKey: view.signingKey }));
   if (!result.ok) {
     const where = result.error.path ? ` (${result.error.path})` : '';
@@ -168,28 +198,49 @@ export function decideMutate({ request: r, view, cache, traceparent }: MutateInp
   }
   const c = result.value;
   const oldAnn = annotationsOf(pod);
-  const newAnn: Record<string, string> = {};
-  if (oldAnn !== undefined) for (const [k, v] of Object.entries(oldAnn)) if (!k.startsWith(ANNOTATION_PREFIX)) newAnn[k] = v;
+  let otherBytes = 0;
+  const forged: [string, string][] = [];
+  if (oldAnn !== undefined) {
+    for (const k in oldAnn) {
+      if (!Object.hasOwn(oldAnn, k)) continue;
+      if (k.startsWith(ANNOTATION_PREFIX)) forged.push([k, String(oldAnn[k])]);
+      else otherBytes += Buffer.byteLength(k) + Buffer.byteLength(String(oldAnn[k]));
+    }
+  }
   if (!c.optedOut) {
-    Object.assign(newAnn, c.annotations);
-    newAnn[ANN_TRACEPARENT] = traceparent;
-    const total = annotationsSize(newAnn);
+    const total = otherBytes + oursSize(c.annotations) + annotationsSize({ [ANN_TRACEPARENT]: traceparent });
     if (total > ANNOTATIONS_MAX_BYTES) {
-      const profileBytes = annotationsSize({ [ANN_PROFILE]: newAnn[ANN_PROFILE] ?? '' });
+      const profileBytes = annotationsSize({ [ANN_PROFILE]: c.annotations[ANN_PROFILE] ?? '' });
       return denied(r.uid, `E_TOO_LARGE: the compiled profile (${profileBytes} bytes as an annotation) would bring the pod's annotations (metadata.annotations) to ${total} bytes, past Kubernetes' limit of ${ANNOTATIONS_MAX_BYTES}; bind fewer or smaller policies to this pod`, 413, 'RequestEntityTooLarge', c.warnings);
     }
   }
-  const before = pod.metadata === undefined ? {} : { metadata: oldAnn === undefined ? {} : { annotations: oldAnn } };
-  const after = { metadata: { annotations: newAnn } };
-  const ops = jsonpatch.compare(before, after);
-  const facts: DecisionFacts = { decision: ops.length > 0 ? 'patched' : 'allowed', bound: c.bound, optedOut: c.optedOut };
+  // The ops depend only on the result, on whether metadata and annotations exist, and on the
+  // creator's armorgate.io/* entries (other annotations are equal on both sides): cached.
+  const shape = pod.metadata === undefined ? 'no-metadata' : oldAnn === undefined ? 'no-annotations' : JSON.stringify(forged);
+  const cached = cache.patches.get(version, `${key}\u0000${shape}`, () => {
+    const before = pod.metadata === undefined ? {} : { metadata: oldAnn === undefined ? {} : { annotations: Object.fromEntries(forged) } };
+    const ops = JSON.stringify(jsonpatch.compare(before, { metadata: { annotations: c.optedOut ? {} : { ...c.annotations } } }));
+    if (c.optedOut) return { base64: ops === '[]' ? '' : Buffer.from(ops).toString('base64'), open: false };
+    // Everything but the closing bracket, padded with JSON whitespace to a multiple of 3 bytes:
+    // then base64(prefix + suffix) = base64(prefix) + base64(suffix), and only the small
+    // per-request suffix is encoded per request.
+    let prefix = ops === '[]' ? '[' : `${ops.slice(0, -1)},`;
+    while (Buffer.byteLength(prefix) % 3 !== 0) prefix = `${prefix.slice(0, -1)} ${prefix.slice(-1)}`;
+    return { base64: Buffer.from(prefix).toString('base64'), open: true };
+  });
+  // The traceparent differs per request: one `add` op closes the array (add sets or replaces a member).
+  const patchBase64 = cached.open
+    ? cached.base64 + Buffer.from(`${JSON.stringify({ op: 'add', path: TRACEPARENT_POINTER, value: traceparent })}]`).toString('base64')
+    : cached.base64;
+  const patched = patchBase64 !== '';
+  const facts: DecisionFacts = { decision: patched ? 'patched' : 'allowed', bound: c.bound, optedOut: c.optedOut };
   if (c.profile !== null && !c.optedOut) {
     const digest = c.annotations[ANN_PROFILE_DIGEST];
     if (digest !== undefined) facts.digest = digest;
   }
   const extra: Partial<AdmissionResponse> = { warnings: c.warnings };
-  if (ops.length > 0) {
-    extra.patch = Buffer.from(JSON.stringify(ops)).toString('base64');
+  if (patched) {
+    extra.patch = patchBase64;
     extra.patchType = 'JSONPatch';
   }
   return { response: allow(r.uid, extra), facts };

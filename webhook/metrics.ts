@@ -9,16 +9,29 @@ function labelText(labels: Labels): string {
   return parts.length === 0 ? '' : `{${parts.join(',')}}`;
 }
 
+const labelTexts = new Map<string, string>();
+/** labelText, memoised: the label sets in use are few and fixed. */
+function labelKey(labels: Labels): string {
+  let raw = '';
+  for (const k in labels) raw += `${k}\u0000${labels[k]}\u0001`;
+  let t = labelTexts.get(raw);
+  if (t === undefined) {
+    t = labelText(labels);
+    if (labelTexts.size < 10_000) labelTexts.set(raw, t);
+  }
+  return t;
+}
+
 class Counter {
   private readonly values = new Map<string, number>();
   readonly name: string;
   readonly help: string;
   constructor(name: string, help: string) { this.name = name; this.help = help; }
   inc(labels: Labels = {}, by = 1): void {
-    const k = labelText(labels);
+    const k = labelKey(labels);
     this.values.set(k, (this.values.get(k) ?? 0) + by);
   }
-  get(labels: Labels = {}): number { return this.values.get(labelText(labels)) ?? 0; }
+  get(labels: Labels = {}): number { return this.values.get(labelKey(labels)) ?? 0; }
   render(): string {
     let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} counter\n`;
     for (const [k, v] of this.values) out += `${this.name}${k} ${v}\n`;
@@ -33,7 +46,7 @@ class Histogram {
   readonly buckets: number[];
   constructor(name: string, help: string, buckets: number[]) { this.name = name; this.help = help; this.buckets = buckets; }
   observe(labels: Labels, value: number): void {
-    const k = labelText(labels);
+    const k = labelKey(labels);
     let s = this.series.get(k);
     if (s === undefined) { s = { counts: this.buckets.map(() => 0), sum: 0, count: 0, labels }; this.series.set(k, s); }
     for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]!) s.counts[i]!++;
