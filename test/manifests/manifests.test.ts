@@ -230,6 +230,24 @@ describe('wiring', () => {
     }
   });
 
+  it('selectors match their pods and the Service targets named container ports', (t) => {
+    const skip = noRender(); if (skip) { t.skip(skip); return; }
+    const matches = (sel: Record<string, string>, labels: Record<string, string>): boolean => Object.entries(sel).every(([k, v]) => labels[k] === v);
+    for (const w of [...all('Deployment'), ...all('DaemonSet')]) {
+      const labels = at(w, 'spec', 'template', 'metadata', 'labels') as Record<string, string>;
+      assert.ok(matches(at(w, 'spec', 'selector', 'matchLabels') as Record<string, string>, labels), `${w.metadata.name}: selector matches its template (the API server requires it)`);
+    }
+    const svc = one('Service', 'armorgate-webhook');
+    const dep = one('Deployment', 'armorgate-webhook');
+    assert.ok(matches(at(svc, 'spec', 'selector') as Record<string, string>, at(dep, 'spec', 'template', 'metadata', 'labels') as Record<string, string>), 'the Service selects the webhook pods');
+    const named = new Set(containers(dep).flatMap((c) => ((c.ports as Any[]) ?? []).map((p) => p.name)));
+    for (const p of at(svc, 'spec', 'ports') as Any[]) assert.ok(named.has(p.targetPort), `Service port ${String(p.name)} targets container port ${String(p.targetPort)}`);
+    const args = (containers(dep)[0]?.args as string[]) ?? [];
+    const portOf = (name: string): number => (containers(dep)[0]?.ports as Any[]).find((p) => p.name === name)?.containerPort as number;
+    assert.ok(args.includes(`--port=${portOf('https')}`), 'the webhook listens where the https port says');
+    assert.ok(args.includes(`--metrics-port=${portOf('metrics')}`), 'metrics where the metrics port says');
+  });
+
   it('webhook Deployment: 2 replicas, PDB, anti-affinity, /readyz, requests and limits, non-root, read-only root', (t) => {
     const skip = noRender(); if (skip) { t.skip(skip); return; }
     const dep = one('Deployment', 'armorgate-webhook');
