@@ -26,8 +26,57 @@ export interface DirLoad {
   problems: { file: string; message: string }[];
 }
 
-/** Reads every manifest of the folder; unreadable files and non-pod documents are reported, not fatal. */
-export async function loadPodsDir(dir: string, nodeName: string): Promise<DirLoad> {
+/** What one manifest file holds (pods and problems), cached by size and modification time so that a
+ *  reload re-reads only the files that changed. */
+interface FileEntry { stamp: string; pods: Pod[]; problems: { file: string; message: string }[] }
+export type DirCache = Map<string, FileEntry>;
+
+function parseFile(file: string, text: string): Omit<FileEntry, 'stamp'> {
+  const out: Omit<FileEntry, 'stamp'> = { pods: [], problems: [] };
+  let values: unknown[];
+  if (/\.json$/i.test(file)) {
+    // JSON: the fast path (`armorgate profile --output pod` writes JSON)
+    try {
+      values = [JSON.parse(text) as unknown];
+    } catch (e) {
+      out.problems.push({ file, message: `document 1: ${e instanceof Error ? e.message : String(e)}` });
+      return out;
+    }
+  } else {
+    values = [];
+    const docs = parseAllDocuments(text);
+    const list = Array.isArray(docs) ? docs : [docs];
+    for (const [i, doc] of list.entries()) {
+      if (doc.errors.length > 0) {
+        out.problems.push({ file, message: `document ${i + 1}: ${doc.errors[0]?.message ?? 'YAML error'}` });
+        values.push(null);
+      } else {
+        values.push(doc.toJS() as unknown);
+      }
+    }
+  }
+  values.forEach((v, i) => {
+    if (v === null || v === undefined) return;
+    const items = isList(v) ? v.items : [v];
+    for (const item of items) {
+      if (!isPod(item)) {
+        out.problems.push({ file, message: `document ${i + 1}: not a Pod (kind ${String((item as { kind?: unknown } | null)?.kind)})` });
+        continue;
+      }
+      const uid = item.metadata?.uid;
+      if (typeof uid !== 'string' || uid === '') {
+        out.problems.push({ file, message: `document ${i + 1}: pod ${item.metadata?.name ?? '?'} has no metadata.uid (kubelet names its cgroup by UID)` });
+        continue;
+      }
+      out.pods.push(item);
+    }
+  });
+  return out;
+}
+
+/** Reads every manifest of the folder; unreadable files and non-pod documents are reported, not fatal.
+ *  With a cache, files whose size and modification time did not change are not read again. */
+export async function loadPodsDir(dir: string, nodeName: string, cache: DirCache = new Map()): Promise<DirLoad> {
   const out: DirLoad = { pods: [], problems: [] };
   let names: string[];
   try {
@@ -37,46 +86,39 @@ export async function loadPodsDir(dir: string, nodeName: string): Promise<DirLoa
     return out;
   }
   const seen = new Set<string>();
+  const present = new Set<string>();
   for (const name of names) {
     const file = join(dir, name);
-    let text: string;
+    present.add(file);
+    let entry: FileEntry;
     try {
-      text = await readFile(file, 'utf8');
+      const st = await stat(file);
+      const stamp = `${st.size}:${st.mtimeMs}:${st.ino}`;
+      const cached = cache.get(file);
+      if (cached !== undefined && cached.stamp === stamp) {
+        entry = cached;
+      } else {
+        entry = { stamp, ...parseFile(file, await readFile(file, 'utf8')) };
+        cache.set(file, entry);
+      }
     } catch (e) {
       // removed between readdir and read: the next reload sees it gone
       out.problems.push({ file, message: e instanceof Error ? e.message : String(e) });
       continue;
     }
-    const docs = parseAllDocuments(text);
-    const list = Array.isArray(docs) ? docs : [docs];
-    list.forEach((doc, i) => {
-      if (doc.errors.length > 0) {
-        out.problems.push({ file, message: `document ${i + 1}: ${doc.errors[0]?.message ?? 'YAML error'}` });
-        return;
+    out.problems.push(...entry.problems);
+    for (const pod of entry.pods) {
+      const uid = pod.metadata?.uid as string;
+      if (seen.has(uid)) {
+        out.problems.push({ file, message: `pod UID ${uid} appears twice; the first one wins` });
+        continue;
       }
-      const v = doc.toJS() as unknown;
-      if (v === null || v === undefined) return;
-      const items = isList(v) ? v.items : [v];
-      for (const item of items) {
-        if (!isPod(item)) {
-          out.problems.push({ file, message: `document ${i + 1}: not a Pod (kind ${String((item as { kind?: unknown } | null)?.kind)})` });
-          continue;
-        }
-        const uid = item.metadata?.uid;
-        if (typeof uid !== 'string' || uid === '') {
-          out.problems.push({ file, message: `document ${i + 1}: pod ${item.metadata?.name ?? '?'} has no metadata.uid (kubelet names its cgroup by UID)` });
-          continue;
-        }
-        if (seen.has(uid)) {
-          out.problems.push({ file, message: `document ${i + 1}: pod UID ${uid} appears twice; the first one wins` });
-          continue;
-        }
-        if (!onNode(item, nodeName)) continue;
-        seen.add(uid);
-        out.pods.push(item);
-      }
-    });
+      if (!onNode(pod, nodeName)) continue;
+      seen.add(uid);
+      out.pods.push(pod);
+    }
   }
+  for (const file of [...cache.keys()]) if (!present.has(file)) cache.delete(file);
   return out;
 }
 
@@ -98,6 +140,9 @@ export class DirPodSource implements PodSource {
   #busy = false;
   #stamp = '';
   #stopped = false;
+  readonly #cache: DirCache = new Map();
+  /** Problems already logged, so an unchanged bad file is not logged at every reload. */
+  #logged = new Set<string>();
 
   constructor(o: DirSourceOptions) {
     this.#o = o;
@@ -158,8 +203,10 @@ export class DirPodSource implements PodSource {
       do {
         this.#again = false;
         this.#stamp = await this.#fingerprint();
-        const { pods, problems } = await loadPodsDir(this.#o.dir, this.#o.nodeName);
-        for (const p of problems) this.#o.log.warn(p, 'pod manifest skipped');
+        const { pods, problems } = await loadPodsDir(this.#o.dir, this.#o.nodeName, this.#cache);
+        const now = new Set(problems.map((p) => `${p.file}\0${p.message}`));
+        for (const p of problems) if (!this.#logged.has(`${p.file}\0${p.message}`)) this.#o.log.warn(p, 'pod manifest skipped');
+        this.#logged = now;
         if (this.#stopped) return;
         this.#o.log.debug({ dir: this.#o.dir, pods: pods.length }, 'pods folder loaded');
         sink.sync(pods);

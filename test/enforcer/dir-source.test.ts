@@ -89,3 +89,28 @@ test('the safety poll notices changes when notifications are missed', async () =
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a reload re-reads only the files that changed', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ag-pods-'));
+  try {
+    writeFileSync(join(dir, 'a.json'), JSON.stringify(pod(1)));
+    writeFileSync(join(dir, 'b.json'), JSON.stringify(pod(2)));
+    const cache = new Map();
+    const first = await loadPodsDir(dir, 'node-1', cache);
+    const second = await loadPodsDir(dir, 'node-1', cache);
+    assert.equal(second.pods[0], first.pods[0], 'the unchanged file was not parsed again');
+    const changed = { ...pod(2), metadata: { ...pod(2).metadata, labels: { v: '2' } } };
+    writeFileSync(join(dir, 'b.json'), JSON.stringify(changed));
+    const third = await loadPodsDir(dir, 'node-1', cache);
+    assert.equal(third.pods[0], first.pods[0]);
+    assert.deepEqual(third.pods[1]?.metadata?.labels, { v: '2' });
+    unlinkSync(join(dir, 'a.json'));
+    const fourth = await loadPodsDir(dir, 'node-1', cache);
+    assert.deepEqual(fourth.pods.map((p) => p.metadata?.name), ['p2']);
+    assert.equal(cache.size, 1, 'entries of deleted files are dropped');
+    writeFileSync(join(dir, 'bad.json'), '{"kind": "Pod",');
+    assert.match((await loadPodsDir(dir, 'node-1', cache)).problems[0]?.message ?? '', /document 1/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

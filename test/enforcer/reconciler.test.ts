@@ -282,3 +282,21 @@ test('a missing or malformed traceparent starts a new trace instead of failing',
     assert.notEqual(span.spanContext().traceId, TRACE);
   }
 });
+
+test('identical signed inputs are verified once; any change is verified again', () => {
+  let calls = 0;
+  const kernel = new RecordingKernel();
+  const r = new Reconciler({
+    kernel, resolver: new CgroupResolver('/nonexistent'), verify: (a, ns) => { calls++; return verifyAnnotations(a, ns, KEY); },
+    emit: () => {}, log: quiet, tracer: new TracerProvider().getTracer('t'), clusterName: 'c', nodeName: 'n',
+  });
+  const ann = signed(profile());
+  for (let i = 0; i < 5; i++) r.upsert(pod(ann));
+  assert.equal(calls, 1);
+  r.upsert(pod({ ...ann, [ANN_PROFILE_SIGNATURE]: 'hmac-sha256:' + 'f'.repeat(64) }));
+  assert.equal(calls, 2, 'a changed signature is verified');
+  assert.ok(r.isEnforced(UID), 'and, failing, leaves the verified profile in force');
+  r.upsert(pod(ann));
+  assert.equal(calls, 2, 'back to the verified inputs');
+  assert.equal(kernel.calls.length, 1);
+});
