@@ -84,12 +84,31 @@ function validateUnsafe(doc: unknown): ValidationResult {
     return { policy: null, problems };
   }
   const schemaProblems = validatePolicySchema(kind as PolicyKind, value); // S1-S6
-  if (schemaProblems.length > 0) return { policy: null, problems: schemaProblems };
+  if (schemaProblems.length > 0) {
+    // Every problem at once: the semantic checks read the spec defensively, so they also run
+    // on a spec the schema refused; their findings on fields the schema already named are dropped.
+    return { policy: null, problems: [...schemaProblems, ...semanticBesides(schemaProblems, value)] };
+  }
 
   // The CRD lets spec be omitted (or left empty, which the API server prunes).
   const policy = (value.spec === undefined ? { ...value, spec: {} } : value) as Policy;
   const problems = semanticProblems(policy);
   return { policy: problems.some((p) => p.level === 'error') ? null : policy, problems };
+}
+
+/** Semantic problems of a schema-invalid document, minus those at or under a field the schema
+ *  already reported (and none at all when the spec is not a mapping). */
+function semanticBesides(schemaProblems: readonly Problem[], value: Rec): Problem[] {
+  if (value.spec !== undefined && !isRecord(value.spec)) return [];
+  let extra: Problem[];
+  try {
+    extra = semanticProblems((value.spec === undefined ? { ...value, spec: {} } : value) as Policy);
+  } catch {
+    return [];
+  }
+  const covered = (path: string): boolean =>
+    schemaProblems.some((s) => s.path === path || path.startsWith(`${s.path}.`) || path.startsWith(`${s.path}[`) || s.path.startsWith(`${path}.`));
+  return extra.filter((p) => !covered(p.path));
 }
 
 // ---------------------------------------------------------------- size limits and nulls
