@@ -7,6 +7,7 @@
 bb=/bin/busybox
 fail() {
   echo "ag-init: FAILED: $*"
+  echo "ag-init: block devices: $($bb ls /sys/block 2>/dev/null | $bb tr '\n' ' ')"
   $bb sleep 1
   $bb poweroff -f
 }
@@ -17,10 +18,12 @@ $bb mount -t devtmpfs devtmpfs /dev
 
 stage2=
 job=
+nodemodules=
 for arg in $($bb cat /proc/cmdline); do
   case "$arg" in
     ag.stage2=*) stage2="${arg#ag.stage2=}" ;;
     ag.job=*) job="${arg#ag.job=}" ;;
+    ag.nodemodules=*) nodemodules="${arg#ag.nodemodules=}" ;;
   esac
 done
 [ -n "$stage2" ] && [ -n "$job" ] || fail "kernel command line lacks ag.stage2= or ag.job="
@@ -39,6 +42,13 @@ until $bb mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loo
   $bb usleep 100000
 done
 
+# node_modules from the read-only ext4 image on the first virtio disk (see modules-image.ts).
+if [ -n "$nodemodules" ]; then
+  i=0
+  while [ ! -b /dev/vda ] && [ "$i" -lt 50 ]; do i=$((i + 1)); $bb usleep 100000; done
+  $bb mount -t ext4 -o ro,noload /dev/vda "/newroot$nodemodules" || fail "mount the node_modules image on $nodemodules"
+fi
+
 $bb mount --move /dev /newroot/dev || fail "move /dev"
 $bb mount --move /proc /newroot/proc || fail "move /proc"
 $bb mount --move /sys /newroot/sys || fail "move /sys"
@@ -53,6 +63,7 @@ $bb mount -t securityfs securityfs /newroot/sys/kernel/security || fail "securit
 $bb mount -t bpf bpf /newroot/sys/fs/bpf || fail "bpffs"
 $bb mount -t cgroup2 cgroup2 /newroot/sys/fs/cgroup || fail "cgroup2"
 $bb ip link set lo up
+$bb hostname armorgate-vm
 
 read -r up _ < /newroot/proc/uptime; echo "ag-init: switching root at $up s"
 exec $bb switch_root /newroot /bin/sh "$stage2" "$job"

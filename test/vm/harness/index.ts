@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import type { AttachMode, Job, KernelSeries, Message } from '../guest/protocol.ts';
 import { buildInitramfs } from './initramfs.ts';
 import { cacheDir, prepareKernels, readKernel } from './kernels.ts';
+import { nodeModulesImage } from './modules-image.ts';
 import { boot } from './qemu.ts';
 
 export type { AttachMode, KernelSeries } from '../guest/protocol.ts';
@@ -85,6 +86,7 @@ export async function runSuite(o: RunSuiteOptions): Promise<SuiteRun> {
   await prepareKernels(root, [o.kernel]);
   const kernel = readKernel(root, o.kernel);
   const initrd = await buildInitramfs(root, kernel);
+  const modulesImage = await nodeModulesImage(root);
 
   const jobDir = join(cacheDir(root), 'jobs', `${process.pid}-${++runCounter}-${o.kernel}-${o.attachMode}`);
   rmSync(jobDir, { recursive: true, force: true });
@@ -112,7 +114,9 @@ export async function runSuite(o: RunSuiteOptions): Promise<SuiteRun> {
   const r = await boot({
     image: kernel.image,
     initrd,
-    append: [`ag.stage2=${join(root, 'test', 'vm', 'guest', 'stage2.sh')}`, `ag.job=${jobFile}`],
+    append: [`ag.stage2=${join(root, 'test', 'vm', 'guest', 'stage2.sh')}`, `ag.job=${jobFile}`,
+      ...(modulesImage ? [`ag.nodemodules=${join(root, 'node_modules')}`] : [])],
+    ...(modulesImage ? { disks: [modulesImage] } : {}),
     markerFile: join(jobDir, 'markers.log'),
     timeoutMs: o.timeoutMs,
     onConsole: (s) => {

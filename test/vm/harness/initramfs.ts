@@ -11,8 +11,10 @@ import { cacheDir, moduleLoadOrder, type Kernel } from './kernels.ts';
 
 const run = promisify(execFile);
 
-/** Modules the guest needs for its root: the virtio PCI transport, 9p over virtio, the 9p fs. */
-export const ROOT_MODULES = ['virtio_pci', '9pnet_virtio', '9p'] as const;
+/** Modules the guest needs for its root: the virtio PCI transport, 9p over virtio, the 9p fs;
+ *  and virtio-blk + ext4 for the node_modules image (modules-image.ts), with crc32c_generic, which
+ *  ext4 needs through its softdep on the crypto-crc32c alias (not in its depends=). */
+export const ROOT_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'virtio_blk', 'crc32c_generic', 'ext4'] as const;
 const BUSYBOX = '/bin/busybox';
 
 export async function buildInitramfs(root: string, kernel: Kernel): Promise<string> {

@@ -15,6 +15,8 @@ export interface BootOptions {
   append: string[];
   /** File that receives ttyS1 (the marker stream). */
   markerFile: string;
+  /** Raw disk images attached read-only as virtio disks (vda, vdb, ...). */
+  disks?: string[];
   timeoutMs: number;
   memoryMiB?: number;
   cpus?: number;
@@ -46,6 +48,7 @@ export function qemuArgs(o: BootOptions): string[] {
     '-kernel', o.image, '-initrd', o.initrd,
     '-append', ['console=ttyS0', 'panic=-1', 'loglevel=4', ...o.append].join(' '),
     '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
+    ...(o.disks ?? []).flatMap((d) => ['-drive', `file=${d},if=virtio,format=raw,readonly=on`]),
   ];
 }
 

@@ -143,3 +143,16 @@ scenario('enforcer: --cleanup leaves nothing pinned and nothing enforced', async
   assert.ok(!existsSync(fx.pinDir) || readdirSync(fx.pinDir).length === 0, `nothing pinned under ${fx.pinDir}`);
   assert.equal((await ctx.runIn(cg, ['/usr/bin/dpkg', '--version'])).code, 0, 'nothing enforced after cleanup');
 }, { timeoutMs: 180_000 });
+
+scenario('enforcer: armorgate probe says this guest can enforce, in this attach mode', async (ctx) => {
+  const r = await ctx.runIn(null, [process.execPath, join(ctx.root, 'bin/armorgate.js'), 'probe', '--json'], { timeoutMs: 120_000 });
+  const report = JSON.parse(r.stdout) as { canEnforce: boolean; attachMode: string; cgroup: string; btf: boolean; lsm: { bpfListed: boolean; programsLoad: boolean }; problems: unknown[] };
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(report.canEnforce, true);
+  assert.equal(report.cgroup, 'v2');
+  assert.equal(report.btf, true);
+  assert.equal(report.lsm.bpfListed, true);
+  assert.equal(report.lsm.programsLoad, true);
+  assert.equal(report.attachMode, 'cgroup', 'both guest kernels are >= 6.0: cgroup-attached LSM programs');
+  assert.deepEqual(report.problems, []);
+}, { timeoutMs: 150_000 });

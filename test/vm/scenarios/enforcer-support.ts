@@ -63,7 +63,19 @@ const hex64 = (): string => randomBytes(32).toString('hex');
 
 /** The example pod (examples/pod.yaml) with a UID and a status naming its containers, compiled and
  *  signed by `armorgate profile --output pod`, written into the pods folder. */
+let compiledExample: Promise<PreparedPod> | null = null;
+
 export async function preparePod(ctx: ScenarioContext, fx: Fixture, spec: PodSpec = {}): Promise<PreparedPod> {
+  if (spec.policies === undefined && spec.uid === undefined && spec.containers === undefined) {
+    // the example pod with the example policies is compiled once per boot (a CLI run takes seconds
+    // under TCG); every other pod of that profile is a clone with its own UID and containers
+    compiledExample ??= compilePod(ctx, fx, { name: 'example' });
+    return clonePod(fx, await compiledExample, spec.name ?? 'web');
+  }
+  return compilePod(ctx, fx, spec);
+}
+
+async function compilePod(ctx: ScenarioContext, fx: Fixture, spec: PodSpec): Promise<PreparedPod> {
   const uid = spec.uid ?? randomUUID();
   const containerIds = spec.containers ?? { web: hex64(), 'log-shipper': hex64() };
   const base = readFileSync(join(ctx.root, 'examples/pod.yaml'), 'utf8');

@@ -17,7 +17,7 @@ export function kernelFor(ctx: ScenarioContext): Promise<{ kernel: Kernel; event
     if (!existsSync(KUBEPODS)) mkdirSync(KUBEPODS);
     cleanupPins(PIN_DIR);
     const t0 = Date.now();
-    const r = await openKernel({ attachMode: ctx.attachMode, cgroupRoot: '/sys/fs/cgroup', pinDir: PIN_DIR, eventRatePerSec: 0 });
+    const r = await openKernel({ attachMode: ctx.attachMode, cgroupRoot: '/sys/fs/cgroup', pinDir: PIN_DIR, eventRatePerSec: 500 });
     if (!r.ok) throw new Error(`openKernel: ${r.error.message}`);
     ctx.log(`kernel opened in ${Date.now() - t0} ms, mode ${r.value.mode}`);
     const events: KernelEvent[] = [];
