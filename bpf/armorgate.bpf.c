@@ -214,6 +214,8 @@ static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
  * and cache the answer (positive or negative) by cgroup id. */
 __noinline int ag_resolve(__u32 unused)
 {
+	if (unused)
+		return 0; /* the argument is used, so callers always set it (6.1 checks) */
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
@@ -401,6 +403,8 @@ static __always_inline int qualifies(struct ag_rule_ent *e, __u32 kind, __u32 wr
  * q_n = 0: numbers (protocol, capability), nothing to compare. */
 __noinline int ag_probe_slot(__u32 unused)
 {
+	if (unused)
+		return 0; /* the argument is used, so callers always set it (6.1 checks) */
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
@@ -476,6 +480,8 @@ static __always_inline void probe(struct scratch *s, __u32 ttype, __u64 hash, __
  * states of what follows. */
 __noinline int ag_pass1(__u32 unused)
 {
+	if (unused)
+		return 0; /* the argument is used, so callers always set it (6.1 checks) */
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
