@@ -10,6 +10,7 @@ import type http from 'node:http';
 import pino, { type Logger } from 'pino';
 import type { Tracer } from '@opentelemetry/api';
 import type { PostureSet } from '../policy/types.ts';
+import { signingKeyFromBytes } from '../policy/sign.ts';
 import { setupTelemetry, type Telemetry } from '../telemetry/index.ts';
 import { createApp } from './app.ts';
 import { CompileCache, type GatewayView } from './decide.ts';
@@ -54,14 +55,12 @@ export interface RunningWebhook {
   close(): Promise<void>;
 }
 
-/** Reads a signing key file: its bytes, without trailing whitespace; at least 16 bytes. */
+/** Reads a signing key file the way the enforcer does (the core's signingKeyFromBytes:
+ *  the file's bytes without trailing whitespace, long enough). Throws with the reason. */
 export function readSigningKey(file: string): Uint8Array {
-  const raw = fs.readFileSync(file);
-  let end = raw.length;
-  while (end > 0 && (raw[end - 1] === 0x0a || raw[end - 1] === 0x0d || raw[end - 1] === 0x20 || raw[end - 1] === 0x09)) end--;
-  const key = raw.subarray(0, end);
-  if (key.length < 16) throw new Error(`signing key ${file} is too short (${key.length} bytes; at least 16 needed)`);
-  return key;
+  const key = signingKeyFromBytes(fs.readFileSync(file));
+  if (!key.ok) throw new Error(`signing key ${file}: ${key.error.message}`);
+  return key.value;
 }
 
 function listen(server: http.Server | https.Server, port: number, host: string | undefined): Promise<number> {
