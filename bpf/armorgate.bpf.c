@@ -719,26 +719,6 @@ static __always_inline long dpath_len(long n)
 	return n > 0 ? n - 1 : -1;
 }
 
-/* dir path (length dirlen in s->path) + '/' + name; returns the length or -1 */
-static __always_inline long join_name(struct scratch *s, long dirlen, struct dentry *dentry)
-{
-	if (dirlen <= 0 || dirlen >= AG_PATH_MAX - 2)
-		return -1;
-	long pos = dirlen;
-	if (!(dirlen == 1 && s->path[0] == '/')) {
-		s->path[pos & PATH_MASK] = '/';
-		pos++;
-	}
-	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
-	long m = bpf_probe_read_kernel_str(s->path + (pos & PATH_MASK), AG_PATH_MAX, name);
-	if (m <= 1)
-		return -1;
-	long total = pos + m - 1;
-	if (total >= AG_PATH_MAX - 1)
-		return -1;
-	return total;
-}
-
 static __always_inline int owner_of(struct dentry *d)
 {
 	struct inode *ino = BPF_CORE_READ(d, d_inode);
@@ -783,7 +763,9 @@ static __always_inline int ag_open(struct file *file)
 	return ag_decide_path(AG_H_OPEN, write, owner, len);
 }
 
-/* a change below a directory path: dir + '/' + dentry name */
+/* A change below a directory (dir + '/' + name) or of the object at a path. These
+ * hooks build the path with the mount-aware walk: 6.1 does not allow bpf_d_path
+ * in path_* hooks (6.12 does), and one way on every kernel keeps them alike. */
 static __always_inline int ag_dir_change(const struct path *dir, struct dentry *dentry, int hook)
 {
 	struct scratch *s = get_scratch();
@@ -791,12 +773,11 @@ static __always_inline int ag_dir_change(const struct path *dir, struct dentry *
 		return 0;
 	if (!ag_who(AG_KIND_FILE))
 		return 0;
-	long len = join_name(s, dpath_len(bpf_d_path((struct path *)dir, s->path, AG_PATH_MAX)), dentry);
+	long len = walk_path(s, BPF_CORE_READ(dir, mnt), dentry, s->path);
 	s->kind = AG_KIND_FILE;
 	return ag_decide_path(hook, 1, owner_of(dentry), len);
 }
 
-/* a change of the object at a path */
 static __always_inline int ag_path_change(const struct path *path, int hook)
 {
 	struct scratch *s = get_scratch();
@@ -804,9 +785,10 @@ static __always_inline int ag_path_change(const struct path *path, int hook)
 		return 0;
 	if (!ag_who(AG_KIND_FILE))
 		return 0;
-	long len = dpath_len(bpf_d_path((struct path *)path, s->path, AG_PATH_MAX));
+	struct dentry *d = BPF_CORE_READ(path, dentry);
+	long len = walk_path(s, BPF_CORE_READ(path, mnt), d, s->path);
 	s->kind = AG_KIND_FILE;
-	return ag_decide_path(hook, 1, owner_of(BPF_CORE_READ(path, dentry)), len);
+	return ag_decide_path(hook, 1, owner_of(d), len);
 }
 
 /* creation where bpf_d_path is not allowed (path_mknod), or the existing name of a link */

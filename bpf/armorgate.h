@@ -16,10 +16,12 @@
  * Namespace-changing operations are rare, so their hooks are BPF_LSM_MAC
  * programs in both modes, scoped by the acting task's cgroup exactly as global
  * mode scopes every hook (cgroup id cache, then the pod-UID name walk):
- *   path_mknod (create via open(O_CREAT), mknod; path built by a mount-aware
- *   dentry walk because bpf_d_path is not allowed there), path_mkdir,
- *   path_rmdir, path_unlink, path_rename, path_link, path_symlink,
- *   path_truncate, path_chmod, path_chown (bpf_d_path on the directory or path).
+ *   path_mknod (create via open(O_CREAT), mknod), path_mkdir, path_rmdir,
+ *   path_unlink, path_rename, path_link, path_symlink, path_truncate,
+ *   path_chmod, path_chown. Their paths come from a mount-aware dentry walk up
+ *   to the task's root (bounded: deeper than 128 steps is unresolvable, so
+ *   denied under Block/allow-list), because 6.1 allows bpf_d_path in none of
+ *   the path_* hooks (6.12 in some). exec and file_open use bpf_d_path.
  * Spending one cgroup slot per namespace hook would need 14 slots; merging them
  * into inode_* hooks would lose the mount (no full path), so it is not done.
  * Two tracepoints (sched_process_exec, sched_process_fork) keep the executable
