@@ -8,7 +8,7 @@ import { SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { contextFromTraceparent, formatTraceparent } from '../telemetry/index.ts';
 import { CompileCache, decideMutate, decidePolicy, decideValidatePod, WrongKind, type Decision, type GatewayView } from './decide.ts';
-import { deny, MAX_BODY_BYTES, parseReview, reviewOut } from './review.ts';
+import { deny, MAX_BODY_BYTES, parseReview, reviewOut, type AdmissionResponse } from './review.ts';
 import type { WebhookMetrics } from './metrics.ts';
 
 export type Endpoint = 'validate-policy' | 'mutate-pod' | 'validate-pod';
@@ -79,7 +79,7 @@ export function answerReview(endpoint: Endpoint, body: Uint8Array, headers: { tr
     if (f.digest !== undefined) span.setAttribute('armorgate.profile_digest', f.digest);
     if (f.optedOut === true) span.setAttribute('armorgate.opted_out', true);
     if (!decision.response.allowed && decision.response.status?.message) span.setAttribute('armorgate.reason', decision.response.status.message.slice(0, 1024));
-    return { status: 200, body: JSON.stringify(reviewOut(parsed.apiVersion, parsed.kind, decision.response)) };
+    return { status: 200, body: reviewJson(parsed.apiVersion, parsed.kind, decision.response) };
   } catch (e) {
     // parse and decisions are guarded above; this is the last line, for a failure in framing
     deps.logger.error({ err: e, endpoint }, 'admission request failed');
@@ -90,6 +90,15 @@ export function answerReview(endpoint: Endpoint, body: Uint8Array, headers: { tr
     deps.metrics.requests.inc({ endpoint, decision: outcome });
     deps.metrics.duration.observe({ endpoint }, (performance.now() - started) / 1000);
   }
+}
+
+/** The response review as JSON. A patch (base64: nothing to escape) is spliced in as text
+ *  rather than scanned by JSON.stringify: it is most of the bytes of a mutation's answer. */
+export function reviewJson(apiVersion: string, kind: string, response: AdmissionResponse): string {
+  if (response.patch === undefined) return JSON.stringify(reviewOut(apiVersion, kind, response));
+  const { patch, ...rest } = response;
+  const head = JSON.stringify(reviewOut(apiVersion, kind, rest));
+  return `${head.slice(0, -2)},"patch":"${patch}"}}`;
 }
 
 export type BodyResult = { ok: true; body: Buffer } | { ok: false; status: number; message: string };

@@ -11,6 +11,7 @@ import { makeSelfSigned } from '../../webhook/selfsigned.ts';
 import { loadCertDir } from '../../webhook/tls.ts';
 import { readSigningKey } from '../../webhook/server.ts';
 import { WebhookMetrics } from '../../webhook/metrics.ts';
+import { reviewJson } from '../../webhook/app.ts';
 
 test('warnings: each under 120 characters, 4 KiB in all, a note when some are dropped', () => {
   assert.equal(clipWarning('short'), 'short');
@@ -102,4 +103,11 @@ test('metrics: Prometheus text format with escaped labels and gauges', () => {
   assert.match(text, /^armorgate_admission_duration_seconds_bucket\{endpoint="mutate-pod",le="0.0025"\} 1$/m);
   assert.match(text, /^armorgate_admission_duration_seconds_count\{endpoint="mutate-pod"\} 1$/m);
   assert.match(text, /^# TYPE armorgate_policies gauge\narmorgate_policies 7$/m);
+});
+
+test('reviewJson: the spliced patch gives the same document as JSON.stringify', () => {
+  const withPatch = { uid: 'u"1', allowed: true, patchType: 'JSONPatch' as const, patch: Buffer.from('[{"op":"add"}]').toString('base64'), warnings: ['w "q"'] };
+  assert.deepEqual(JSON.parse(reviewJson('admission.k8s.io/v1', 'AdmissionReview', withPatch)), { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: withPatch });
+  const plain = { uid: 'u', allowed: false, status: { code: 403, message: 'no' } };
+  assert.equal(reviewJson('admission.k8s.io/v1', 'AdmissionReview', plain), JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: plain }));
 });
