@@ -62,7 +62,8 @@ export interface KernelEvent {
 
 export interface Kernel {
   readonly mode: AttachMode;
-  /** load or atomically replace; works before the pod's cgroup exists */
+  /** load or atomically replace; works before the pod's cgroup exists. The replaced
+   *  generation's entries stay one second (checks in flight use them), then go. */
   setPod(b: PodBinding): Result<void>;
   removePod(uid: string): Result<void>;
   /** drop cached cgroup entries no longer alive; returns count removed */
@@ -77,6 +78,8 @@ export interface Kernel {
 }
 
 const KINDS: RuleKind[] = ['process', 'file', 'network', 'capabilities'];
+/** How long a replaced rule generation stays in the maps (an LSM check takes microseconds). */
+const GRACE_MS = 1000;
 const ACTIONS: ('Allow' | 'Audit' | 'Block')[] = ['Allow', 'Allow', 'Audit', 'Block'];
 const PROTO_NAMES = Object.entries(PROTO).sort((a, b) => a[1] - b[1]).map(([n]) => n);
 const CAP_NAMES = new Map(Object.entries(CAPABILITIES).map(([n, v]) => [v, n]));
@@ -207,6 +210,24 @@ class BpfKernel implements Kernel {
     return { rules, sources };
   }
 
+  private retired: { at: number; uid: string; keys: { rules: Buffer[]; sources: Buffer[] } }[] = [];
+
+  /** Queues a replaced generation's keys for deletion once no check can still use them. */
+  private retire(uid: string, keys: { rules: Buffer[]; sources: Buffer[] }): void {
+    this.retired.push({ at: Date.now(), uid, keys });
+    this.purge(false);
+  }
+
+  /** Deletes retired generations older than the grace period (all of them when forced). */
+  private purge(all: boolean): void {
+    const cutoff = Date.now() - GRACE_MS;
+    while (this.retired.length > 0 && (all || this.retired[0]!.at <= cutoff)) {
+      const r = this.retired.shift()!;
+      this.deleteBatch('rules', r.keys.rules);
+      this.deleteBatch('sources', r.keys.sources);
+    }
+  }
+
   private freePodId(): number {
     const used = new Set([...this.pods.values()].map((p) => p.podId));
     for (let i = 1; ; i++) if (!used.has(i)) return i;
@@ -233,12 +254,9 @@ class BpfKernel implements Kernel {
     if (!lr.ok) return lr;
     const pr = check('update pods', lr.value.bpf_map_update_elem(this.fds.pods!, encodeUid(uid), e.pod, 0n));
     if (!pr.ok) { this.deleteBatch('rules', e.rules.map((x) => x.key)); this.deleteBatch('sources', e.sources.map((x) => x.key)); return pr; }
-    // 3. the old generation goes
-    if (prev) {
-      const old = prev.keys ?? this.scanKeys(prev.podId, prev.gen);
-      this.deleteBatch('rules', old.rules);
-      this.deleteBatch('sources', old.sources);
-    }
+    // 3. the old generation goes after a grace period: a check that read the pod
+    //    value just before the flip still looks its rules up under the old generation
+    if (prev) this.retire(uid, prev.keys ?? this.scanKeys(prev.podId, prev.gen));
     // 4. container cgroups userspace already knows
     const cgroups: bigint[] = [];
     const cgItems: Encoded[] = [];
@@ -265,6 +283,9 @@ class BpfKernel implements Kernel {
     const lr = libbpf();
     if (!lr.ok) return lr;
     lr.value.bpf_map_delete_elem(this.fds.pods!, encodeUid(uid));
+    // the pod is no longer enforced: its retired generations can go at once
+    for (const r of this.retired.filter((x) => x.uid === uid)) { this.deleteBatch('rules', r.keys.rules); this.deleteBatch('sources', r.keys.sources); }
+    this.retired = this.retired.filter((x) => x.uid !== uid);
     const old = prev.keys ?? this.scanKeys(prev.podId, prev.gen);
     this.deleteBatch('rules', old.rules);
     this.deleteBatch('sources', old.sources);
@@ -288,6 +309,7 @@ class BpfKernel implements Kernel {
 
   counts(): Result<{ pods: number; rules: number; cgroups: number }> {
     if (this.closed) return err('E_CLOSED', 'kernel is closed');
+    this.purge(false);
     return ok({
       pods: this.keys('pods', LAYOUT.ag_uid.size).length,
       rules: this.keys('rules', LAYOUT.ag_rule_key.size).length,
@@ -334,6 +356,7 @@ class BpfKernel implements Kernel {
 
   private poll(): void {
     if (this.closed) return;
+    if (this.retired.length > 0) this.purge(false);
     this.rb.consume();
     const batch = this.pending;
     this.pending = [];
@@ -349,6 +372,7 @@ class BpfKernel implements Kernel {
   close(): void {
     if (this.closed) return;
     this.poll();
+    this.purge(true);
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.rb.free();
