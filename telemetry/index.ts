@@ -9,6 +9,7 @@
 //   OTEL_EXPORTER_OTLP_HEADERS, ..._TIMEOUT   read by the OTLP/HTTP exporters themselves
 //   OTEL_TRACES_SAMPLER=always_on|always_off|traceidratio|parentbased_*, OTEL_TRACES_SAMPLER_ARG
 //   OTEL_METRIC_EXPORT_INTERVAL (ms, default 60000)
+//   OTEL_BSP_SCHEDULE_DELAY, OTEL_BSP_MAX_QUEUE_SIZE, OTEL_BSP_MAX_EXPORT_BATCH_SIZE, OTEL_BSP_EXPORT_TIMEOUT
 // Nothing is exported when no endpoint and no exporter is set: spans are still created with
 // real trace and span ids (so a traceparent can be written), then dropped.
 //
@@ -78,6 +79,22 @@ function samplerFromEnv(env: Record<string, string | undefined>): Sampler {
   }
 }
 
+/** OTEL_BSP_* (the batch span processor's standard variables; this SDK does not read them). */
+function batchOptions(env: Record<string, string | undefined>): { scheduledDelayMillis?: number; maxQueueSize?: number; maxExportBatchSize?: number; exportTimeoutMillis?: number } {
+  const num = (v: string | undefined): number | undefined => {
+    const n = Number(v);
+    return v !== undefined && v.trim() !== '' && Number.isFinite(n) && n > 0 ? n : undefined;
+  };
+  const out: { scheduledDelayMillis?: number; maxQueueSize?: number; maxExportBatchSize?: number; exportTimeoutMillis?: number } = {};
+  const delay = num(env.OTEL_BSP_SCHEDULE_DELAY), queue = num(env.OTEL_BSP_MAX_QUEUE_SIZE);
+  const batch = num(env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE), timeout = num(env.OTEL_BSP_EXPORT_TIMEOUT);
+  if (delay !== undefined) out.scheduledDelayMillis = delay;
+  if (queue !== undefined) out.maxQueueSize = queue;
+  if (batch !== undefined) out.maxExportBatchSize = queue !== undefined ? Math.min(batch, queue) : batch;
+  if (timeout !== undefined) out.exportTimeoutMillis = timeout;
+  return out;
+}
+
 /** Builds tracer and meter providers from OTEL_* variables. Safe to call more than once
  *  (tests do); each call returns independent providers, the last one registered globally. */
 export function setupTelemetry(options: TelemetryOptions): Telemetry {
@@ -101,8 +118,9 @@ export function setupTelemetry(options: TelemetryOptions): Telemetry {
 
   const processors: SpanProcessor[] = [...(options.spanProcessors ?? [])];
   const traces = exporterChoice(env.OTEL_TRACES_EXPORTER, [env.OTEL_EXPORTER_OTLP_ENDPOINT, env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT]);
-  if (traces === 'otlp') processors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter() }));
-  else if (traces === 'console') processors.push(new BatchSpanProcessor({ exporter: new ConsoleSpanExporter() }));
+  const bsp = batchOptions(env);
+  if (traces === 'otlp') processors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter(), ...bsp }));
+  else if (traces === 'console') processors.push(new BatchSpanProcessor({ exporter: new ConsoleSpanExporter(), ...bsp }));
   const tracerProvider = new TracerProvider({ resource, sampler: samplerFromEnv(env), spanProcessors: processors });
 
   const readers: MetricReader[] = [];
