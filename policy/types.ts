@@ -104,7 +104,7 @@ export interface Pod extends KubeObject {
   spec?: { nodeName?: string; hostPID?: boolean; containers?: { name: string; image?: string; resources?: unknown }[]; initContainers?: { name: string }[]; [k: string]: unknown };
   status?: { qosClass?: string; containerStatuses?: { name: string; containerID?: string }[]; [k: string]: unknown };
 }
-export interface Namespace extends KubeObject {}
+export type Namespace = KubeObject;
 
 export type PolicyKind = 'KubeArmorPolicy' | 'KubeArmorClusterPolicy' | 'KubeArmorHostPolicy';
 export const POLICY_API_VERSION = 'security.kubearmor.com/v1';
