@@ -98,7 +98,7 @@ test('decide does not depend on the order of the rules', () => {
   const ruleArb = fc.record({
     action: fc.constantFrom('Allow' as const, 'Audit' as const, 'Block' as const), target,
     readOnly: fc.boolean(), ownerOnly: fc.boolean(), fromSource: fc.constantFrom('', '/bin/sh', '/bin/cat'),
-    containers: fc.constantFrom([], ['a']),
+    containers: fc.constantFrom<string[]>([], ['a']),
   }).map(({ action, target: t, ...rest }) => r(action, t, rest));
   const accessArb = fc.record({
     path: fc.constantFrom('/a/b/c', '/a/b/d', '/a/e', '/x', '/y/z'), source: fc.constantFrom('/bin/sh', '/bin/cat', '/bin/ls'),
