@@ -40,7 +40,7 @@ function isAlertSpan(s: SpanRecord): boolean {
 
 /** Keeps what the report shows: every alert and alert span that is not an Audit one, and a sample
  *  of the rest (counted), so that the guest → host message stays small. */
-export function compactAlerts<T extends { alerts: Alert[]; spans: SpanRecord[]; alertCount?: number; spanCount?: number }>(r: T): T {
+export function compactAlerts<T extends { alerts: Alert[]; spans: SpanRecord[]; alertCount?: number; spanCount?: number }>(r: T): T & { alertCount: number; spanCount: number } {
   const loud = (a: Alert): boolean => a.Action !== 'Audit';
   const alerts = [...r.alerts.filter(loud), ...r.alerts.filter((a) => !loud(a)).slice(0, KEEP_SAMPLE)];
   const loudSpan = (s: SpanRecord): boolean => !isAlertSpan(s) || s.attributes['armorgate.alert.action'] !== 'Audit';
