@@ -2,6 +2,9 @@
 // AdmissionReview bodies as the API server sends them; returned patches applied to the pod.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import https from 'node:https';
 import jsonpatch from 'fast-json-patch';
 import type { Pod } from '../../policy/types.ts';
 import { verifyAnnotations } from '../../policy/sign.ts';
@@ -225,6 +228,24 @@ test('bad input: 4xx with a JSON error naming the problem, never a crash', async
   const n = await w.post('/validate-pod', nearly);
   assert.equal(n.status, 200);
   assert.equal((n.json as ReviewAnswer).response.allowed, false);
+  // chunked (no content-length): cut off once past the limit, still a 413 with a JSON error
+  const chunked = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port: w.hook.port, path: '/mutate-pod', method: 'POST', ca: fs.readFileSync(path.join(w.hook.certDir, 'tls.crt')), servername: 'localhost', agent: false, headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => { text += c.toString(); });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('error', (e) => { if (!/EPIPE|ECONNRESET/.test(e.message)) reject(e); });
+    const chunk = Buffer.alloc(1024 * 1024, 0x20);
+    let sent = 0;
+    const pump = (): void => {
+      while (sent < 9) { sent++; if (!req.write(chunk)) { req.once('drain', pump); return; } }
+      req.end();
+    };
+    pump();
+  });
+  assert.equal(chunked.status, 413);
+  assert.match((JSON.parse(chunked.text) as { error: string }).error, /larger than the limit/);
   const get = await w.get('/mutate-pod');
   assert.equal(get.status, 405);
   assert.equal((await w.get('/nope')).status, 404);
