@@ -69,6 +69,8 @@ export interface Kernel {
   /** drop cached cgroup entries no longer alive; returns count removed */
   sweep(liveCgroupIds: ReadonlySet<bigint>): Result<number>;
   counts(): Result<{ pods: number; rules: number; cgroups: number }>;
+  /** UIDs of the pods in the maps, adopted ones included (the enforcer removes those no longer on the node). */
+  podUids(): string[];
   /** ring buffer polled without blocking the event loop */
   onEvent(cb: (e: KernelEvent) => void): void;
   /** keeps pins: protection stays */
@@ -305,6 +307,10 @@ class BpfKernel implements Kernel {
     }
     this.deleteBatch('cgroups', dead);
     return ok(dead.length);
+  }
+
+  podUids(): string[] {
+    return [...this.pods.keys()];
   }
 
   counts(): Result<{ pods: number; rules: number; cgroups: number }> {
