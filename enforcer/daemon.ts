@@ -232,6 +232,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
   const started = source.start(sink);
   const first = await Promise.race([started.then(() => 'started' as const), stopping.then(() => 'stopped' as const)]);
   if (first === 'started') {
+    reconciler.removeStale();
     const known = reconciler.known();
     const enforced = known.filter((uid) => reconciler.isEnforced(uid)).length;
     if (kernel !== null) {

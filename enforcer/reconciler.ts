@@ -27,7 +27,7 @@ export interface Log {
 }
 
 export interface ReconcilerDeps {
-  kernel: Pick<Kernel, 'setPod' | 'removePod' | 'sweep' | 'counts'>;
+  kernel: Pick<Kernel, 'setPod' | 'removePod' | 'sweep' | 'counts'> & Partial<Pick<Kernel, 'podUids'>>;
   resolver: CgroupResolver;
   verify: Verify;
   emit: (alert: KubeArmorAlert) => void;
@@ -210,6 +210,21 @@ export class Reconciler {
     const r = this.#d.kernel.removePod(uid);
     if (r.ok) this.#d.log.info({ pod: `${state.namespace}/${state.name}`, uid }, 'pod removed');
     else this.#d.log.error({ pod: `${state.namespace}/${state.name}`, uid, error: r.error }, 'removing pod from the kernel failed');
+  }
+
+  /** After the first complete set of pods: pods the kernel still holds (adopted from the pins of a
+   *  previous enforcer) that are no longer on the node are removed. Returns how many. */
+  removeStale(): number {
+    const held = this.#d.kernel.podUids?.() ?? [];
+    let n = 0;
+    for (const uid of held) {
+      if (this.#pods.has(uid)) continue;
+      const r = this.#d.kernel.removePod(uid);
+      if (r.ok) n++;
+      else this.#d.log.error({ uid, error: r.error }, 'removing a stale pod from the kernel failed');
+    }
+    if (n > 0) this.#d.log.info({ removed: n }, 'removed pods deleted while no enforcer ran');
+    return n;
   }
 
   /** Periodic: container cgroups that appeared since, and kernel entries of cgroups that no longer exist. */

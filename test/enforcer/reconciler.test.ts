@@ -300,3 +300,16 @@ test('identical signed inputs are verified once; any change is verified again', 
   assert.equal(calls, 2, 'back to the verified inputs');
   assert.equal(kernel.calls.length, 1);
 });
+
+test('pods the kernel still holds from a previous enforcer but no longer on the node are removed', () => {
+  const kernel = new RecordingKernel();
+  const held = ['aaaaaaaa-0000-4000-8000-000000000000', UID];
+  const r = new Reconciler({
+    kernel: Object.assign(kernel, { podUids: () => held }), resolver: new CgroupResolver('/nonexistent'),
+    verify: (a, ns) => verifyAnnotations(a, ns, KEY), emit: () => {}, log: quiet, tracer: new TracerProvider().getTracer('t'),
+    clusterName: 'c', nodeName: 'n',
+  });
+  r.sync([pod(signed(profile()))]);
+  assert.equal(r.removeStale(), 1);
+  assert.deepEqual(kernel.calls.filter((c) => c.op === 'removePod'), [{ op: 'removePod', uid: 'aaaaaaaa-0000-4000-8000-000000000000' }]);
+});
