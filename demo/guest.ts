@@ -72,7 +72,7 @@ const ATTEMPTS: AttemptSpec[] = [
   { container: 'web', what: 'read the service-account token with cat (the one allowed reader)', argv: ['cat', `/var/run/secrets/kubernetes.io/serviceaccount/token`], expect: 'allowed', why: 'service-account-token-one-reader: Allow fromSource /usr/bin/cat' },
   { container: 'web', what: 'read the service-account token with head', argv: ['head', '-c', '24', `${TOKEN_DIR}/token`], expect: 'denied', why: 'service-account-token-one-reader: Block' },
   { container: 'web', what: 'read the service-account token with base64', argv: ['base64', `${TOKEN_DIR}/token`], expect: 'denied', why: 'service-account-token-one-reader: Block' },
-  { container: 'web', what: 'read a CA bundle file', argv: ['head', '-c', '64', '/etc/ssl/openssl.cnf'], expect: 'allowed', why: 'ca-certificates-read-only: reads pass' },
+  { container: 'web', what: 'read a file of the trust store', argv: ['wc', '-c', '/etc/ssl/openssl.cnf'], expect: 'allowed', why: 'ca-certificates-read-only: reads pass' },
   { container: 'web', what: 'plant a certificate in /etc/ssl/certs', argv: ['sh', '-c', 'echo evil > /etc/ssl/certs/evil.pem'], expect: 'denied', why: 'ca-certificates-read-only: readOnly' },
   { container: 'web', what: 'delete /etc/ssl/openssl.cnf', argv: ['rm', '-f', '/etc/ssl/openssl.cnf'], expect: 'denied', why: 'ca-certificates-read-only: readOnly' },
   { container: 'web', what: 'add a CA under /usr/local/share/ca-certificates', argv: ['cp', '/etc/hostname', '/usr/local/share/ca-certificates/evil.crt'], expect: 'denied', why: 'ca-certificates-read-only: readOnly' },

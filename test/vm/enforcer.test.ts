@@ -6,5 +6,5 @@ registerVmTests('enforcer', {
   suites: ['test/vm/scenarios/enforcer-e2e.ts', 'test/vm/scenarios/enforcer-lifecycle.ts'],
   kernels: ['6.12', '6.1'],
   attachModes: ['cgroup', 'global'],
-  timeoutMs: 480_000,
+  timeoutMs: 900_000,
 });

@@ -69,7 +69,8 @@ export function createContext(deps: ContextDeps, scenarioName: string, index: nu
       : [];
     if (cg !== null) {
       cmd = '/bin/sh';
-      args = ['-c', 'echo $$ > "$0" && exec "$@"', join(cgroupPathOf(cg), 'cgroup.procs'), ...dropArgs, ...argv];
+      // $0 is 'sh' so that the shell's own messages (e.g. a refused exec) read like a shell's.
+      args = ['-c', 'echo $$ > "$1" && shift && exec "$@"', 'sh', join(cgroupPathOf(cg), 'cgroup.procs'), ...dropArgs, ...argv];
     } else if (drop) {
       cmd = dropArgs[0] as string;
       args = [...dropArgs.slice(1), ...argv];

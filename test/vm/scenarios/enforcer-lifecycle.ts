@@ -40,14 +40,16 @@ async function publishClones(ctx: ScenarioContext, fx: Fixture, prefix: string, 
   return pods;
 }
 
-/** A shell script that, for each pod, creates its cgroup and a container scope, and runs `cmd` in it
- *  the way runc does (the process joins the new cgroup, then execs). Prints one exit code per line. */
+/** A bash script that, for each pod, creates its cgroup and a container scope and runs `cmd` in it
+ *  the way runc does: a forked process joins the brand-new cgroup, then execs at once. (A bash
+ *  subshell knows its own pid: no extra shell is exec'd, which keeps 100 iterations fast under TCG.)
+ *  Prints one exit code per line. */
 function enterAndExec(pods: readonly PreparedPod[], cmd: string, remove: boolean): string {
-  const lines = ['#!/bin/sh', 'set -u'];
+  const lines = ['#!/bin/bash', 'set -u'];
   for (const p of pods) {
     const cg = `/sys/fs/cgroup/${p.containerCgroup('web')}`;
     lines.push(`mkdir -p '${cg}'`);
-    lines.push(`/bin/sh -c 'echo $$ > "$1/cgroup.procs" && exec ${cmd}' sh '${cg}' >/dev/null 2>>"$ERR"; echo $?`);
+    lines.push(`( echo $BASHPID > '${cg}/cgroup.procs' && exec ${cmd} ) >/dev/null 2>>"$ERR"; echo $?`);
     if (remove) lines.push(`rmdir '${cg}' '/sys/fs/cgroup/${p.podCgroup}'`);
   }
   return `${lines.join('\n')}\n`;
@@ -63,7 +65,7 @@ scenario('enforcer: no start-up window: a brand-new pod cgroup execs a blocked b
   const script = join(ctx.tmp, 'burst.sh');
   writeFileSync(script, enterAndExec(pods, '/usr/bin/dpkg --version', true));
   const err = join(ctx.tmp, 'burst.err');
-  const r = await ctx.runIn(null, ['/bin/sh', script], { env: { ERR: err }, timeoutMs: 120_000 });
+  const r = await ctx.runIn(null, ['/bin/bash', script], { env: { ERR: err }, timeoutMs: 300_000 });
   const codes = r.stdout.trim().split('\n');
   assert.equal(codes.length, 100, r.stderr);
   const allowed = codes.filter((c) => c === '0').length;
@@ -71,7 +73,7 @@ scenario('enforcer: no start-up window: a brand-new pod cgroup execs a blocked b
   const { readFileSync } = await import('node:fs');
   const denials = readFileSync(err, 'utf8').split('\n').filter((l) => /Operation not permitted/.test(l)).length;
   assert.equal(denials, 100, 'every refusal is the LSM\'s EPERM');
-}, { timeoutMs: 240_000 });
+}, { timeoutMs: 400_000 });
 
 scenario('enforcer: 200 pods come and go, map entry counts back at baseline', async (ctx) => {
   const fx = await fixture(ctx);
@@ -82,9 +84,9 @@ scenario('enforcer: 200 pods come and go, map entry counts back at baseline', as
   const pods = await publishClones(ctx, fx, 'churn', 200);
   await waitEnforced(e, pods.map((p) => p.uid), from, 120_000);
   const script = join(ctx.tmp, 'churn.sh');
-  writeFileSync(script, enterAndExec(pods, '/usr/bin/true', false));
-  const r = await ctx.runIn(null, ['/bin/sh', script], { env: { ERR: join(ctx.tmp, 'churn.err') }, timeoutMs: 120_000 });
-  assert.equal(r.stdout.trim().split('\n').length, 200);
+  writeFileSync(script, enterAndExec(pods, '/usr/bin/dpkg --version', false));
+  const r = await ctx.runIn(null, ['/bin/bash', script], { env: { ERR: join(ctx.tmp, 'churn.err') }, timeoutMs: 300_000 });
+  assert.equal(r.stdout.trim().split('\n').length, 200, r.stderr);
   const loaded = mapCounts(fx);
   ctx.log(`with 200 pods ${JSON.stringify(loaded)}`);
   assert.ok(loaded.pods >= baseline.pods + 200, 'every pod is in the maps');
