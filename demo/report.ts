@@ -103,7 +103,7 @@ function alertEventText(s: SpanRecord): string {
  * a span of the tree (the enforcer's alert spans link to the pod's attach span) hang under it as
  * "linked". Other spans are counted, not drawn.
  */
-export function formatTraceTree(spans: readonly SpanRecord[], traceId: string, totalSpans = spans.length): string {
+export function formatTraceTree(spans: readonly SpanRecord[], traceId: string, totalSpans = spans.length, auditTotal?: number): string {
   const inTrace = spans.filter((s) => s.traceId === traceId);
   if (inTrace.length === 0) return '  (no span of the trace reached the receiver)';
   const byId = new Map(inTrace.map((s) => [s.spanId, s]));
@@ -135,13 +135,20 @@ export function formatTraceTree(spans: readonly SpanRecord[], traceId: string, t
     const kids = (children.get(s.spanId) ?? []).sort((a, b) => a.startMs - b.startMs);
     const links = (linked.get(s.spanId) ?? []).sort((a, b) => a.startMs - b.startMs);
     kids.forEach((k, i) => draw(k, next, i === kids.length - 1 && links.length === 0, false));
-    links.forEach((k, i) => {
-      lines.push(`${next}${i === links.length - 1 ? '└┈ ' : '├┈ '}linked: ${k.name}  [${k.service}]  +${dur(k.startMs - t0)}  ${alertEventText(k)}`);
-    });
+    // Verdicts that denied something one by one; the audit ones (allow-list mode under an audit
+    // posture reports every other file a process touches) as one line.
+    const audits = links.filter((k) => k.attributes['armorgate.alert.action'] === 'Audit');
+    const shown = links.filter((k) => k.attributes['armorgate.alert.action'] !== 'Audit');
+    const rows = shown.map((k) => `linked: ${k.name}  [${k.service}]  +${dur(k.startMs - t0)}  ${alertEventText(k)}`);
+    if (audits.length > 0) {
+      rows.push(`linked: ${auditTotal ?? audits.length} audit alerts (Passed), e.g. ${alertEventText(audits[0] as SpanRecord)}`);
+    }
+    rows.forEach((row, i) => lines.push(`${next}${i === rows.length - 1 ? '└┈ ' : '├┈ '}${row}`));
   };
   roots.sort((a, b) => a.startMs - b.startMs).forEach((r) => draw(r, '  ', true, true));
   const drawn = inTrace.length + [...linked.values()].reduce((n, l) => n + l.length, 0);
-  if (totalSpans > drawn) lines.push(`  (${totalSpans - drawn} more spans received: other traces, or audit alerts left out of this report)`);
+  const more = totalSpans - drawn - (auditTotal !== undefined ? auditTotal - [...linked.values()].flat().filter((k) => k.attributes['armorgate.alert.action'] === 'Audit').length : 0);
+  if (more > 0) lines.push(`  (${more} more spans received, outside this trace)`);
   return lines.join('\n');
 }
 
@@ -163,7 +170,7 @@ export function formatReport(r: DemoReport): string {
     formatAlerts(r.alerts, r.alertCount ?? r.alerts.length),
     '',
     `Trace ${r.traceId}, from admission to the kernel's verdicts:`,
-    formatTraceTree(r.spans, r.traceId, r.spanCount ?? r.spans.length),
+    formatTraceTree(r.spans, r.traceId, r.spanCount ?? r.spans.length, r.alertCount !== undefined ? r.alertCount - r.alerts.filter((a) => a.Action !== 'Audit').length : undefined),
     ...(r.receiverProblems.length ? ['', 'OTLP receiver problems:', ...r.receiverProblems.map((p) => `  ${p}`)] : []),
   ].join('\n');
 }

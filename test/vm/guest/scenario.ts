@@ -21,6 +21,8 @@
 // node_modules, libbpf and build/ are all at their host paths); /tmp, /run, /root are tmpfs;
 // securityfs, bpffs (/sys/fs/bpf) and cgroup2 (/sys/fs/cgroup) are mounted; `lo` is up; there
 // is no other network. ctx.modprobe loads a module of the guest kernel (its tree is in .cache/vm/).
+// <root>/node_modules is not read over 9p but from a read-only ext4 image of it on a virtio disk
+// mounted at the same path (9p costs tens of ms per file under TCG): same paths, another st_dev.
 // Everything runs as root. A scenario fails when it throws (use node:assert) or times out (default
 // 60 s under TCG); the runner goes on with the next scenario and always powers the guest off.
 // After each scenario, whatever it set up is undone: deferred functions (last first), processes
