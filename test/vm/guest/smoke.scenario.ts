@@ -69,35 +69,35 @@ scenario('api: clean-up removed the previous scenarios\' cgroups and mounts', as
   assert.ok(!existsSync('/etc/pki'), '/etc tmpfs left mounted');
 });
 
-scenario('kernel: an LSM program of the attach mode loads, attaches and decides', async (ctx) => {
+scenario('kernel: LSM programs of both attach types load, attach and decide', async (ctx) => {
   const { attachGlobal, attachToCgroup, BPF_LSM_CGROUP, BPF_LSM_MAC, loadLsmProgram } = await import('./bpf-probe.ts');
   const { closeSync, constants, openSync } = await import('node:fs');
-  if (ctx.attachMode === 'cgroup') {
-    // file_open returning 0 (deny) for the one cgroup: opens there fail with EPERM, elsewhere not.
-    const prog = loadLsmProgram(BPF_LSM_CGROUP, 0);
-    assert.ok(prog.ok, `BPF_LSM_CGROUP program refused: errno ${prog.errno}\n${prog.log}`);
-    ctx.defer(() => closeSync(prog.fd));
-    const cg = await ctx.mkCgroup('ag-smoke/lsm');
-    const dirFd = openSync(cg.path, constants.O_RDONLY | constants.O_DIRECTORY);
-    ctx.defer(() => closeSync(dirFd));
-    const link = attachToCgroup(prog.fd, dirFd);
-    assert.ok(link.fd >= 0, `BPF_LINK_CREATE to ${cg.path} failed: errno ${link.errno}`);
-    ctx.defer(() => closeSync(link.fd));
-    const inside = await ctx.runIn(cg, ['cat', '/etc/hostname']);
-    assert.notEqual(inside.code, 0);
-    assert.match(inside.stderr, /Operation not permitted/);
-    const outside = await ctx.runIn(null, ['cat', '/etc/passwd']);
-    assert.equal(outside.code, 0, outside.stderr);
-    ctx.log(`lsm_cgroup file_open denies inside ${cg.path} only`);
-  } else {
-    const prog = loadLsmProgram(BPF_LSM_MAC, 0);
-    assert.ok(prog.ok, `BPF_LSM_MAC program refused: errno ${prog.errno}\n${prog.log}`);
-    ctx.defer(() => closeSync(prog.fd));
-    const link = attachGlobal(prog.fd);
-    assert.ok(link.fd >= 0, `BPF_RAW_TRACEPOINT_OPEN failed: errno ${link.errno}`);
-    ctx.defer(() => closeSync(link.fd));
-    const r = await ctx.runIn(null, ['cat', '/etc/passwd']);
-    assert.equal(r.code, 0, r.stderr);
-    ctx.log('lsm (MAC) file_open program attached system-wide, allowing');
-  }
+  // BPF_LSM_CGROUP (kernels >= 6.0): file_open returning 0 (deny) for one cgroup: opens there fail
+  // with EPERM, elsewhere not.
+  const prog = loadLsmProgram(BPF_LSM_CGROUP, 0);
+  assert.ok(prog.ok, `BPF_LSM_CGROUP program refused: errno ${prog.errno}\n${prog.log}`);
+  ctx.defer(() => closeSync(prog.fd));
+  const cg = await ctx.mkCgroup('ag-smoke/lsm');
+  const dirFd = openSync(cg.path, constants.O_RDONLY | constants.O_DIRECTORY);
+  ctx.defer(() => closeSync(dirFd));
+  const link = attachToCgroup(prog.fd, dirFd);
+  assert.ok(link.fd >= 0, `BPF_LINK_CREATE to ${cg.path} failed: errno ${link.errno}`);
+  ctx.defer(() => closeSync(link.fd));
+  const inside = await ctx.runIn(cg, ['cat', '/etc/hostname']);
+  assert.notEqual(inside.code, 0);
+  assert.match(inside.stderr, /Operation not permitted/);
+  const outside = await ctx.runIn(null, ['cat', '/etc/passwd']);
+  assert.equal(outside.code, 0, outside.stderr);
+  ctx.log(`lsm_cgroup file_open denies inside ${cg.path} only`);
+
+  // BPF_LSM_MAC (every kernel >= 5.7): system-wide, so this one allows (returns 0).
+  const mac = loadLsmProgram(BPF_LSM_MAC, 0);
+  assert.ok(mac.ok, `BPF_LSM_MAC program refused: errno ${mac.errno}\n${mac.log}`);
+  ctx.defer(() => closeSync(mac.fd));
+  const macLink = attachGlobal(mac.fd);
+  assert.ok(macLink.fd >= 0, `BPF_RAW_TRACEPOINT_OPEN failed: errno ${macLink.errno}`);
+  ctx.defer(() => closeSync(macLink.fd));
+  const r = await ctx.runIn(null, ['cat', '/etc/passwd']);
+  assert.equal(r.code, 0, r.stderr);
+  ctx.log('lsm (MAC) file_open program attached system-wide, allowing');
 });
