@@ -12,6 +12,6 @@ registerVmTests('kernel enforcement', {
   ],
   kernels: ['6.12', '6.1'],
   attachModes: ['cgroup', 'global'],
-  timeoutMs: 240_000,
+  timeoutMs: 420_000,
   scenarioTimeoutMs: 60_000,
 });
