@@ -184,6 +184,22 @@ describe('wiring', () => {
     assert.deepEqual(Object.fromEntries(seen), { 'mutate-pod': 'Ignore', 'validate-pod': 'Fail', 'validate-policy': 'Fail' });
   });
 
+  it('/validate-policy is called for every policy CRD the install defines, and the pod webhooks for pods', (t) => {
+    const skip = noRender(); if (skip) { t.skip(skip); return; }
+    const crds = all('CustomResourceDefinition');
+    assert.equal(crds.length, 3);
+    const rules = (cfg: string, path: string): Any[] => ((one(cfg, 'armorgate').webhooks as Any[]).find((w) => at(w, 'clientConfig', 'service', 'path') === path)?.rules as Any[]) ?? [];
+    const policyRules = rules('ValidatingWebhookConfiguration', '/validate-policy');
+    for (const c of crds) {
+      const group = String(at(c, 'spec', 'group')), plural = String(at(c, 'spec', 'names', 'plural'));
+      const served = ((at(c, 'spec', 'versions') as Any[]) ?? []).filter((v) => v.served).map((v) => String(v.name));
+      assert.ok(policyRules.some((r) => (r.apiGroups as string[]).includes(group) && (r.resources as string[]).includes(plural)
+        && served.every((v) => (r.apiVersions as string[]).includes(v)) && (r.operations as string[]).join() === 'CREATE,UPDATE'), `${group}/${plural} (${served.join(', ')}) is validated`);
+    }
+    assert.deepEqual(rules('MutatingWebhookConfiguration', '/mutate-pod').map((r) => [r.operations, r.resources]), [[['CREATE'], ['pods']]]);
+    assert.deepEqual(rules('ValidatingWebhookConfiguration', '/validate-pod').map((r) => [r.operations, r.resources]), [[['CREATE', 'UPDATE'], ['pods']]]);
+  });
+
   it('cert-manager chain: self-signed Issuer → CA Certificate → CA Issuer → serving Certificate for the Service names, renewed before expiry', (t) => {
     const skip = noRender(); if (skip) { t.skip(skip); return; }
     const hours = (d: unknown): number => {
