@@ -386,6 +386,8 @@ describe('docs/install.md', () => {
     assert.ok(doc.includes(`app.kubernetes.io/component=${String(job?.metadata.labels?.['app.kubernetes.io/component'])}`), 'the wait command selects the cleanup Jobs by their label');
     const keyFile = (parseYaml(readFileSync(join(MANIFESTS, 'kustomization.yaml'), 'utf8')) as { secretGenerator: { files: string[] }[] }).secretGenerator[0]?.files[0]?.split('=')[1];
     assert.ok(keyFile && doc.includes(`manifests/${keyFile}`), `docs tell how to make manifests/${String(keyFile)}`);
+    const ignored = readFileSync(join(MANIFESTS, '.gitignore'), 'utf8').split('\n').map((l) => l.trim());
+    assert.ok(ignored.includes(keyFile), `manifests/.gitignore keeps ${keyFile} out of git`);
   });
 });
 
