@@ -25,6 +25,8 @@
 // mounted at the same path (9p costs tens of ms per file under TCG): same paths, another st_dev.
 // Everything runs as root. A scenario fails when it throws (use node:assert) or times out (default
 // 60 s under TCG); the runner goes on with the next scenario and always powers the guest off.
+// A timed-out scenario's pending work is abandoned, not stopped: ctx.signal is aborted and its
+// processes are killed, so long loops should check ctx.signal.
 // After each scenario, whatever it set up is undone: deferred functions (last first), processes
 // it started (killed), cgroups it created (cgroup.kill, then rmdir), tmpfs it mounted, ctx.tmp.
 //

@@ -163,9 +163,12 @@ export async function runSuite(o: RunSuiteOptions): Promise<SuiteRun> {
 }
 
 /** Why the VM cannot run here, or null when it can (prepares the kernels as a side effect). */
-let availability: Promise<string | null> | undefined;
+const availability = new Map<string, Promise<string | null>>();
 export function vmUnavailableReason(kernels: readonly KernelSeries[] = KERNELS): Promise<string | null> {
-  availability ??= (async () => {
+  const key = [...kernels].sort().join(',');
+  const known = availability.get(key);
+  if (known) return known;
+  const p = (async () => {
     const isRoot = process.getuid?.() === 0;
     try {
       execFileSync('qemu-system-x86_64', ['--version'], { stdio: 'ignore' });
@@ -180,7 +183,8 @@ export function vmUnavailableReason(kernels: readonly KernelSeries[] = KERNELS):
     }
     return null;
   })();
-  return availability;
+  availability.set(key, p);
+  return p;
 }
 
 export interface VmTestOptions {

@@ -55,7 +55,25 @@ export function qemuArgs(o: BootOptions): string[] {
 export function boot(o: BootOptions): Promise<BootResult> {
   writeFileSync(o.markerFile, '');
   const started = Date.now();
-  const child = spawn(QEMU, qemuArgs(o), { stdio: ['ignore', 'pipe', 'pipe'] });
+  // qemu runs under coreutils' `timeout` in its own process group: killed as a group by us, and
+  // by `timeout` itself should this process die without cleaning up (a killed test runner).
+  const hardLimitS = Math.ceil(o.timeoutMs / 1000) + 30;
+  const child = spawn('timeout', ['-s', 'KILL', String(hardLimitS), QEMU, ...qemuArgs(o)], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const killGroup = (): void => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    } catch { /* already gone */ }
+  };
+  const onExit = (): void => killGroup();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    killGroup();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.kill(process.pid, sig);
+  };
+  process.on('exit', onExit);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   let console = '';
   const keep = (s: string): void => {
     console += s;
@@ -107,13 +125,17 @@ export function boot(o: BootOptions): Promise<BootResult> {
     const timer = setTimeout(() => {
       timedOut = true;
       keep(`\n[harness] timeout after ${o.timeoutMs} ms: killing qemu\n`);
-      child.kill('SIGKILL');
+      killGroup();
     }, o.timeoutMs);
     let finished = false;
     const finish = (code: number | null, signal: string | null): void => {
       if (finished) return;
       finished = true;
       clearTimeout(timer);
+      killGroup(); // whatever qemu may have left behind in its group
+      process.off('exit', onExit);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       clearInterval(ticker);
       poll();
       // The authoritative decode: the whole file, with gap detection.
@@ -126,7 +148,7 @@ export function boot(o: BootOptions): Promise<BootResult> {
       resolve({ console, messages, problems, exitCode: code, signal, timedOut, ms: Date.now() - started, helloMs });
     };
     child.on('error', (e) => {
-      keep(`[harness] cannot start ${QEMU}: ${e.message}\n`);
+      keep(`[harness] cannot start ${QEMU} (under timeout): ${e.message}\n`);
       finish(null, null);
     });
     child.on('close', finish);
