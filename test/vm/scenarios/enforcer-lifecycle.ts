@@ -1,7 +1,7 @@
 // The enforcer's life cycle in the VM: no start-up window, 200 pods coming and going, kill -9 and
 // restart without a gap, --cleanup. Runs after enforcer-e2e.ts on the same boot's enforcer.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openMapsOnly } from '../../../enforcer/kernel/index.ts';
 import { scenario, type ScenarioContext } from '../guest/scenario.ts';
@@ -94,8 +94,8 @@ scenario('enforcer: 200 pods come and go, map entry counts back at baseline', as
   const removedFrom = e.logs.length;
   for (const p of pods) rmSync(p.file, { force: true });
   for (const p of pods) {
-    rmSync(`/sys/fs/cgroup/${p.containerCgroup('web')}`, { recursive: false, force: true });
-    rmSync(`/sys/fs/cgroup/${p.podCgroup}`, { recursive: false, force: true });
+    rmdirSync(`/sys/fs/cgroup/${p.containerCgroup('web')}`);
+    rmdirSync(`/sys/fs/cgroup/${p.podCgroup}`);
   }
   await e.waitLog(() => e.logs.slice(removedFrom).filter((l) => l.msg === 'pod removed').length >= 200, '200 pods removed', 60_000);
   const after = await settledCounts(fx);
