@@ -20,7 +20,7 @@ export interface ApiSourceOptions {
   backoff?: Backoff;
   /** Page size of the list (default 500). */
   pageSize?: number;
-  /** Server-side timeout of each watch request, seconds (default 300 ± nothing: deterministic). */
+  /** Server-side timeout of each watch request, seconds (default 300). */
   watchTimeoutSeconds?: number;
 }
 
@@ -197,6 +197,8 @@ export class ApiPodSource implements PodSource {
     if (this.#stopped) return progressed;
     if (gone || statusCodeOf(doneErr) === 410) throw new GoneError('410 Gone');
     if (failure !== null) throw failure;
+    // client-node aborts a watch that stayed silent for 30 s (a quiet node): resume it like a close
+    if (doneErr instanceof Error && doneErr.name === 'TimeoutError') return progressed;
     if (doneErr !== null && doneErr !== undefined) throw doneErr;
     return progressed;
   }
