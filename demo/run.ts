@@ -59,8 +59,8 @@ let booted = false;
 let lastConsole = Date.now();
 let consoleBuf = '';
 const ticker = setInterval(() => {
-  if (!booted && Date.now() - lastConsole > 3000) say('  … still booting (TCG emulation is slow; ~10-20 s)');
-}, 3000);
+  if (!booted && Date.now() - lastConsole > 4500) say('  … still booting (TCG emulation is slow: 10-30 s)');
+}, 5000);
 let guest: GuestReport | undefined;
 const run = await runSuite({
   kernel, attachMode, suites: ['demo/guest.ts'], timeoutMs: 480_000, scenarioTimeoutMs: 420_000, env: { AG_DEMO_DIR: dir },
