@@ -18,7 +18,7 @@ test('marker protocol: round trip, ignores console noise, reports gaps and garba
   assert.match(problems[1] ?? '', /undecodable marker 4/);
 });
 
-test('a failing, hanging or crashing scenario is its own failure; the runner goes on', { timeout: 300_000 }, async (t) => {
+test('vm: a failing, hanging or crashing scenario is its own failure; the runner goes on', { timeout: 300_000 }, async (t) => {
   const reason = await vmUnavailableReason(['6.1']);
   if (reason) return t.skip(`VM tests skipped: ${reason}`);
   const run = await runSuite({ kernel: '6.1', attachMode: 'cgroup', suites: ['test/vm/guest/faults.scenario.ts'], timeoutMs: 180_000 });
@@ -34,7 +34,7 @@ test('a failing, hanging or crashing scenario is its own failure; the runner goe
   t.diagnostic(`runner up ${run.bootMs} ms after qemu start`);
 });
 
-test('a boot past its budget is killed and reported with its console', { timeout: 120_000 }, async (t) => {
+test('vm: a boot past its budget is killed and reported with its console', { timeout: 120_000 }, async (t) => {
   const reason = await vmUnavailableReason(['6.1']);
   if (reason) return t.skip(`VM tests skipped: ${reason}`);
   const t0 = Date.now();

@@ -214,7 +214,8 @@ export function registerVmTests(title: string, opts: VmTestOptions): void {
   const timeoutMs = opts.timeoutMs ?? 360_000;
   for (const kernel of kernels) {
     for (const attachMode of modes) {
-      test(`${title} [kernel ${kernel}, attach ${attachMode}]`, { timeout: timeoutMs + 180_000 }, async (t) => {
+      // 'vm:' in every name: `npm run test:unit` skips them with --test-skip-pattern=vm.
+      test(`vm: ${title} [kernel ${kernel}, attach ${attachMode}]`, { timeout: timeoutMs + 180_000 }, async (t) => {
         const reason = await vmUnavailableReason(kernels);
         if (reason) {
           t.skip(`VM tests skipped: ${reason}`);
