@@ -1,9 +1,11 @@
 #!/bin/busybox sh
 # Stage 1, the initramfs's /init (busybox, built into the initramfs by test/vm/harness/initramfs.ts):
-# loads the 9p modules listed in /modules/order, mounts the host's root (shared read-only over
-# virtio-9p, tag "hostroot"), mounts proc, sys, dev, tmpfs on /tmp /run /root, securityfs, bpffs and
-# cgroup2 beneath it, then switch_root's into it (the process root becomes the share itself) and runs
-# stage 2: `/bin/sh <ag.stage2> <ag.job>`, both given on the kernel command line.
+# loads the modules listed in /modules/order, mounts the host's root (shared read-only over
+# virtio-9p, tag "hostroot") and, over its node_modules, the read-only ext4 image on /dev/vda
+# (ag.nodemodules=), mounts proc, sys, dev, tmpfs on /tmp /run /root, securityfs, bpffs and cgroup2
+# beneath it, then switch_root's into it (the process root becomes the share itself) and runs
+# stage 2: `/bin/sh <ag.stage2> <ag.job>`, both given on the kernel command line. On any failure it
+# says what failed on the console and powers off (the host reports the console's tail).
 bb=/bin/busybox
 fail() {
   echo "ag-init: FAILED: $*"
