@@ -4,4 +4,4 @@
 // does not matter to these scenarios, so one boot per kernel is enough.
 import { registerVmTests } from './harness/index.ts';
 
-registerVmTests('vm harness smoke', { suites: ['test/vm/guest/smoke.scenario.ts'], attachModes: ['cgroup'], timeoutMs: 240_000 });
+registerVmTests('harness smoke', { suites: ['test/vm/guest/smoke.scenario.ts'], attachModes: ['cgroup'], timeoutMs: 240_000 });
