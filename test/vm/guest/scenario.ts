@@ -100,9 +100,13 @@ export interface ScenarioContext {
   /** Starts argv inside the cgroup and returns at once (for daemons); killed after the scenario. */
   startIn(cgroup: Cgroup | string | null, argv: string[], opts?: RunOptions): Started;
   /**
-   * Mounts a tmpfs over dir (for fixtures under the read-only root, e.g. /etc/ssl, /srv). A dir
-   * that does not exist (e.g. /etc/pki) is created after making its nearest existing ancestor
-   * writable (a tmpfs holding a copy of it; never '/'). Unmounted after the scenario.
+   * Mounts a tmpfs over dir (for fixtures under the read-only root, e.g. /etc/ssl, /srv); with
+   * keepContents it starts as a copy of what dir held. A dir that does not exist (e.g. /etc/pki) is
+   * created after making its nearest existing ancestor writable with an overlay (tmpfs upper layer;
+   * a copy on tmpfs if overlayfs fails; never '/'). Note: as in a container's overlay root, an open
+   * of a file in such an overlay reaches the LSM twice, the second time for the backing file, whose
+   * path is relative to its layer (/etc/ld.so.cache is then also seen as /ld.so.cache).
+   * Everything is unmounted after the scenario.
    */
   mountTmpfs(dir: string, opts?: MountOptions): Promise<void>;
   /** Loads a module of the guest kernel (modprobe). */
