@@ -77,6 +77,9 @@ export interface Kernel {
   close(): void;
   /** Extension: events per cgroup per second before the kernel drops and counts them (0: unlimited). */
   setEventRate(perSec: number): Result<void>;
+  /** Extension: rules of the pod's live profile the kernel does not enforce (matchPatterns
+   *  globs, targets longer than the path buffer), with the reason; [] for unknown pods. */
+  notEnforced(uid: string): { rule: ProfileRule; reason: string }[];
 }
 
 const KINDS: RuleKind[] = ['process', 'file', 'network', 'capabilities'];
@@ -89,6 +92,7 @@ const CAP_NAMES = new Map(Object.entries(CAPABILITIES).map(([n, v]) => [v, n]));
 interface PodState {
   podId: number;
   gen: number;
+  unsupported: { rule: ProfileRule; reason: string }[];
   /** rule tables of the live and the previous generation (late events) */
   rules: Map<number, ProfileRule[]>;
   keys: { rules: Buffer[]; sources: Buffer[] } | null; // null: adopted, keys found by scan
@@ -131,7 +135,7 @@ class BpfKernel implements Kernel {
     for (const [k, v] of this.entries('pods', LAYOUT.ag_uid.size, LAYOUT.ag_pod.size)) {
       const uid = k.toString('utf8', 0, Math.max(0, k.indexOf(0)));
       const p = decodePod(v);
-      this.pods.set(uid, { podId: p.podId, gen: p.gen, rules: new Map(), keys: null, cgroups: [] });
+      this.pods.set(uid, { podId: p.podId, gen: p.gen, unsupported: [], rules: new Map(), keys: null, cgroups: [] });
     }
   }
 
@@ -273,7 +277,7 @@ class BpfKernel implements Kernel {
     const tables = new Map<number, ProfileRule[]>();
     if (prev?.rules.has(prev.gen)) tables.set(prev.gen, prev.rules.get(prev.gen)!);
     tables.set(gen, e.plan.rules);
-    this.pods.set(uid, { podId, gen, rules: tables, keys: { rules: e.rules.map((x) => x.key), sources: e.sources.map((x) => x.key) }, cgroups });
+    this.pods.set(uid, { podId, gen, unsupported: e.plan.unsupported.map((u) => ({ rule: u.rule, reason: u.reason })), rules: tables, keys: { rules: e.rules.map((x) => x.key), sources: e.sources.map((x) => x.key) }, cgroups });
     return ok(undefined);
   }
 
@@ -325,6 +329,10 @@ class BpfKernel implements Kernel {
 
   onEvent(cb: (e: KernelEvent) => void): void {
     this.listeners.push(cb);
+  }
+
+  notEnforced(uid: string): { rule: ProfileRule; reason: string }[] {
+    return this.pods.get(uid.toLowerCase())?.unsupported ?? [];
   }
 
   setEventRate(perSec: number): Result<void> {

@@ -44,6 +44,11 @@ test('setPod, replace, removePod and sweep keep the maps exact', async (t) => {
     assert.ok(k.removePod(UID).ok);
     assert.ok(k.removePod(UID2).ok);
     assert.deepEqual(k.counts(), { ok: true, value: { pods: 0, rules: 0, cgroups: 0 } });
+    // rules the kernel cannot enforce are reported
+    assert.ok(k.setPod({ uid: UID, namespace: 'ns', name: 'a', profile: profile([rule({ type: 'pattern', pattern: '/tmp/*.sh' })]), containers: [] }).ok);
+    assert.equal(k.notEnforced(UID).length, 1);
+    assert.match(k.notEnforced(UID)[0]!.reason, /glob/);
+    assert.ok(k.removePod(UID).ok);
     // errors are values
     const bad = k.setPod({ uid: 'not-a-uid', namespace: 'ns', name: 'x', profile: profile([]), containers: [] });
     assert.equal(bad.ok, false);
