@@ -40,6 +40,7 @@ test('setPod, replace, removePod and sweep keep the maps exact', async (t) => {
     assert.deepEqual(k.counts(), { ok: true, value: { pods: 1, rules: 2, cgroups: 1 } });
     assert.ok(k.setPod({ uid: UID2, namespace: 'ns', name: 'b', profile: profile([rule({ type: 'path', path: '/x' })]), containers: [{ name: 'c', cgroupId: 99n }] }).ok);
     assert.deepEqual(k.counts(), { ok: true, value: { pods: 2, rules: 3, cgroups: 2 } });
+    assert.deepEqual(k.podUids(), [UID, UID2].sort());
     assert.deepEqual(k.sweep(new Set([4242n])), { ok: true, value: 1 });
     assert.ok(k.removePod(UID).ok);
     assert.ok(k.removePod(UID2).ok);

@@ -59,6 +59,7 @@ scenario('kernel: a restart keeps protection (pinned maps and links adopted), cl
   const k = again.value;
   const c = k.counts();
   assert.ok(c.ok && c.value.pods >= 1 && c.value.rules >= 1, `adopted: ${JSON.stringify(c)}`);
+  assert.ok(k.podUids().includes(pod.uid), 'the adopted pod is listed');
   assert.notEqual((await ctx.runIn(pod.cg, ['/usr/bin/id'])).code, 0, 'blocked under the new enforcer');
   assert.ok(k.removePod(pod.uid).ok);
   assert.equal((await ctx.runIn(pod.cg, ['/usr/bin/id'])).code, 0, 'removing the adopted pod lifts the rule');
