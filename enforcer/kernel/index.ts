@@ -80,9 +80,6 @@ export interface Kernel {
   /** Extension: rules of the pod's live profile the kernel does not enforce (matchPatterns
    *  globs, targets longer than the path buffer), with the reason; [] for unknown pods. */
   notEnforced(uid: string): { rule: ProfileRule; reason: string }[];
-  /** Extension: UIDs of every pod whose rules are in the maps, including pods adopted from
-   *  the pins of an earlier enforcer (the reconciler removes those no longer on the node). */
-  podUids(): string[];
 }
 
 const KINDS: RuleKind[] = ['process', 'file', 'network', 'capabilities'];
@@ -332,10 +329,6 @@ class BpfKernel implements Kernel {
 
   onEvent(cb: (e: KernelEvent) => void): void {
     this.listeners.push(cb);
-  }
-
-  podUids(): string[] {
-    return [...this.pods.keys()].sort();
   }
 
   notEnforced(uid: string): { rule: ProfileRule; reason: string }[] {
