@@ -4,7 +4,7 @@
 // One boot: kernel 6.12 (UEK8's base), where both BPF_LSM_CGROUP and BPF_LSM_MAC exist.
 import { registerVmTests } from '../vm/harness/index.ts';
 
-registerVmTests('manifests: enforcer capabilities (vm)', {
+registerVmTests('manifests: enforcer capabilities', {
   suites: ['test/manifests/capabilities.scenario.ts', 'test/manifests/capabilities-enforcer.scenario.ts'],
   kernels: ['6.12'],
   attachModes: ['cgroup'],
