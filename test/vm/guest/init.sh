@@ -9,7 +9,7 @@
 bb=/bin/busybox
 fail() {
   echo "ag-init: FAILED: $*"
-  echo "ag-init: block devices: $($bb ls /sys/block 2>/dev/null | $bb tr '\n' ' ')"
+  echo "ag-init: block devices: $($bb ls /sys/block /newroot/sys/block 2>/dev/null | $bb tr '\n' ' ')"
   $bb sleep 1
   $bb poweroff -f
 }
@@ -20,12 +20,14 @@ $bb mount -t devtmpfs devtmpfs /dev
 
 stage2=
 job=
+keep=
 nodemodules=
 for arg in $($bb cat /proc/cmdline); do
   case "$arg" in
     ag.stage2=*) stage2="${arg#ag.stage2=}" ;;
     ag.job=*) job="${arg#ag.job=}" ;;
     ag.nodemodules=*) nodemodules="${arg#ag.nodemodules=}" ;;
+    ag.keep=*) keep="${arg#ag.keep=}" ;;
   esac
 done
 [ -n "$stage2" ] && [ -n "$job" ] || fail "kernel command line lacks ag.stage2= or ag.job="
@@ -44,20 +46,31 @@ until $bb mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loo
   $bb usleep 100000
 done
 
-# node_modules from the read-only ext4 image on the first virtio disk (see modules-image.ts).
-if [ -n "$nodemodules" ]; then
-  i=0
-  while [ ! -b /dev/vda ] && [ "$i" -lt 50 ]; do i=$((i + 1)); $bb usleep 100000; done
-  $bb mount -t ext4 -o ro,noload /dev/vda "/newroot$nodemodules" || fail "mount the node_modules image on $nodemodules"
-fi
-
 $bb mount --move /dev /newroot/dev || fail "move /dev"
 $bb mount --move /proc /newroot/proc || fail "move /proc"
 $bb mount --move /sys /newroot/sys || fail "move /sys"
+# The project (ag.keep=, where the host runs from) stays visible even when it lives under one
+# of the folders that get a tmpfs (a clone in /tmp, say): bind it aside, put it back on top.
 for d in /tmp /run /root; do
-  $bb mount -t tmpfs -o mode=1777 tmpfs "/newroot$d" || fail "tmpfs on $d"
+  case "$keep" in
+    "$d"/*)
+      $bb mkdir -p /keep
+      $bb mount --bind "/newroot$keep" /keep || fail "bind $keep aside"
+      $bb mount -t tmpfs -o mode=1777 tmpfs "/newroot$d" || fail "tmpfs on $d"
+      $bb mkdir -p "/newroot$keep"
+      $bb mount --move /keep "/newroot$keep" || fail "put $keep back over the tmpfs on $d"
+      ;;
+    *) $bb mount -t tmpfs -o mode=1777 tmpfs "/newroot$d" || fail "tmpfs on $d" ;;
+  esac
 done
 $bb chmod 0700 /newroot/root
+# node_modules from the read-only ext4 image on the first virtio disk (see modules-image.ts).
+if [ -n "$nodemodules" ]; then
+  i=0
+  while [ ! -b /newroot/dev/vda ] && [ "$i" -lt 50 ]; do i=$((i + 1)); $bb usleep 100000; done
+  $bb mount -t ext4 -o ro,noload /newroot/dev/vda "/newroot$nodemodules" || fail "mount the node_modules image on $nodemodules"
+fi
+
 $bb mkdir -p /newroot/dev/pts /newroot/dev/shm
 $bb mount -t devpts devpts /newroot/dev/pts
 $bb mount -t tmpfs -o mode=1777 tmpfs /newroot/dev/shm

@@ -114,7 +114,7 @@ export async function runSuite(o: RunSuiteOptions): Promise<SuiteRun> {
   const r = await boot({
     image: kernel.image,
     initrd,
-    append: [`ag.stage2=${join(root, 'test', 'vm', 'guest', 'stage2.sh')}`, `ag.job=${jobFile}`,
+    append: [`ag.stage2=${join(root, 'test', 'vm', 'guest', 'stage2.sh')}`, `ag.job=${jobFile}`, `ag.keep=${root}`,
       ...(modulesImage ? [`ag.nodemodules=${join(root, 'node_modules')}`] : [])],
     ...(modulesImage ? { disks: [modulesImage] } : {}),
     markerFile: join(jobDir, 'markers.log'),
