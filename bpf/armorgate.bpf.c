@@ -539,22 +539,28 @@ __noinline int ag_match_path(__u32 with_src)
 		return 0;
 	__u32 srcbit = with_src ? (1u << 20) : 0;
 	ag_pass1(0);
+	__u32 x = s->pod.exactmask;
 	/* exact path */
-	probe(s, AG_T_PATH, s->q_h, with_src, 0, s->len, srcbit | 0xffff, 0);
+	if (x & (s->kind == AG_KIND_PROCESS ? AG_X_PROC_PATH : AG_X_FILE_PATH))
+		probe(s, AG_T_PATH, s->q_h, with_src, 0, s->len, srcbit | 0xffff, 0);
 	/* execname: the base name */
-	if (s->kind == AG_KIND_PROCESS && s->q_last + 1 < s->len)
+	if (s->kind == AG_KIND_PROCESS && (x & AG_X_PROC_NAME) && s->q_last + 1 < s->len)
 		probe(s, AG_T_EXECNAME, s->q_hn, with_src, s->q_last + 1, s->len - s->q_last - 1, srcbit | 0xffff, 0);
 	/* the path itself as a directory ("/etc/ssl" under a rule on "/etc/ssl/"):
 	 * append the '/' for the probe, then put the NUL back */
 	__u32 l2 = s->len & PATH_MASK;
-	if (l2 > 1 && l2 < AG_PATH_MAX - 2 && s->path[(l2 - 1) & PATH_MASK] != '/') {
+	/* directories: only when the kind has directory rules at all (a per-depth skip
+	 * inside the loop multiplies the 6.1 verifier's states) */
+	int dirs = s->pod.dirmask[s->kind & 1] != 0;
+	if (dirs && l2 > 1 && l2 < AG_PATH_MAX - 2 && s->path[(l2 - 1) & PATH_MASK] != '/') {
 		s->path[l2] = '/';
 		s->path[l2 + 1] = 0;
 		probe(s, AG_T_DIR, (s->q_h ^ (__u8)'/') * FNV_PRIME, with_src, 0, l2 + 1, srcbit | (l2 + 1), 1);
 		__u32 l3 = s->len & PATH_MASK;
 		s->path[l3] = 0;
 	}
-	ag_pass2(with_src);
+	if (dirs)
+		ag_pass2(with_src);
 	return 0;
 }
 
@@ -875,11 +881,13 @@ __noinline int ag_decide_numbers(__u32 hook, __u32 ttype, __u32 set, __u32 value
 			break;
 		__u32 srcbit = src ? (1u << 20) : 0;
 		if (ttype == AG_T_CAP) {
-			probe(s, AG_T_CAP, value, src, 0, 0, srcbit, 0);
+			if (value < 64 && ((s->pod.capmask >> value) & 1))
+				probe(s, AG_T_CAP, value, src, 0, 0, srcbit, 0);
 			continue;
 		}
+		__u32 want = set & s->pod.protomask;
 		for (int i = 0; i < AG_P_COUNT; i++) {
-			if (set & (1u << i))
+			if (want & (1u << i))
 				probe(s, AG_T_PROTO, i, src, 0, 0, srcbit, 0);
 		}
 	}

@@ -130,7 +130,17 @@ struct ag_pod {
 	__u8 has_source[4];    /* per kind: 1 when any rule has a fromSource */
 	__u32 allowlist[4];    /* per kind: container mask where some Allow rule applies */
 	__u32 has_block[4];    /* per kind: container mask where some Block rule applies */
+	/* which lookups can hit, so a check skips the others (same result, fewer lookups) */
+	__u64 dirmask[2];      /* process, file: bit n when a directory rule has n '/' (bit 63: 63
+	                        * or more); the programs skip directory lookups when it is 0 */
+	__u64 capmask;         /* capabilities with a rule */
+	__u32 protomask;       /* protocols (AG_P_* bits) with a rule */
+	__u32 exactmask;       /* AG_X_* */
 };
+
+#define AG_X_PROC_PATH   0x1
+#define AG_X_PROC_NAME   0x2
+#define AG_X_FILE_PATH   0x4
 
 /* rules map */
 struct ag_rule_key {

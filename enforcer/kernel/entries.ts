@@ -4,7 +4,7 @@
 import type { Profile, ProfileRule, Result, RuleKind } from '../../policy/types.ts';
 import { err, ok, RULE_KINDS } from '../../policy/types.ts';
 import {
-  ACTION, AG_ALL_CONTAINERS, AG_MAX_CONTAINERS, AG_MAX_ENT, AG_PATH_MAX, FLAG, KIND, PROTO, TTYPE,
+  ACTION, AG_ALL_CONTAINERS, EXACT, AG_MAX_CONTAINERS, AG_MAX_ENT, AG_PATH_MAX, FLAG, KIND, PROTO, TTYPE,
   encodePathVal, encodePod, encodeRuleKey, encodeRuleVal, encodeSrcKey, fnv1a64,
   type PodValue, type RuleEnt, type RuleKey,
 } from './layout.ts';
@@ -73,6 +73,7 @@ export function planProfile(profile: Profile, o: EntryOptions): Result<PodPlan> 
   const pod: PodValue = {
     podId: o.podId, gen: o.gen,
     posture: [0, 0, 0, 0], hasSource: [0, 0, 0, 0], allowlist: [0, 0, 0, 0], hasBlock: [0, 0, 0, 0],
+    dirmask: [0n, 0n], capmask: 0n, protomask: 0, exactmask: 0,
   };
   const rules: ProfileRule[] = [];
   const unsupported: Unsupported[] = [];
@@ -148,6 +149,20 @@ export function planProfile(profile: Profile, o: EntryOptions): Result<PodPlan> 
         return err('E_TOO_MANY', `more than ${AG_MAX_ENT} ${kind} rules share the target ${JSON.stringify(text)}`, `${kind}[${ruleId}]`);
       }
       slot.ents.push({ ruleId, containers: mask, action: ACTION[rule.action], flags: flagsOf(rule, recursive) });
+      // which lookups can hit (the kernel skips the others)
+      if (ttype === TTYPE.dir) {
+        const slashes = Math.min(63, [...text].filter((c) => c === '/').length);
+        const i = kind === 'process' ? 0 : 1;
+        pod.dirmask[i] = pod.dirmask[i]! | (1n << BigInt(slashes));
+      } else if (ttype === TTYPE.path) {
+        pod.exactmask |= kind === 'process' ? EXACT.procPath : EXACT.filePath;
+      } else if (ttype === TTYPE.execname) {
+        pod.exactmask |= EXACT.procName;
+      } else if (ttype === TTYPE.cap) {
+        if (hash! < 64n) pod.capmask |= 1n << hash!;
+      } else if (ttype === TTYPE.proto) {
+        pod.protomask |= 1 << Number(hash!);
+      }
     }
   }
   return ok({ pod, slots: [...slots.values()], sources: [...sources.values()], rules, unsupported });

@@ -26,11 +26,12 @@ export const AG_EVERY = 0x80000000;
 export const AG_ALL_CONTAINERS = 0xffffffff;
 export const AG_MAX_CONTAINERS = 31;
 export const CG_FLAG = { pod: 0x1, user: 0x2 } as const;
+export const EXACT = { procPath: 0x1, procName: 0x2, filePath: 0x4 } as const;
 
 /** Sizes and field offsets (bytes) of the shared structs, as the header lays them out. */
 export const LAYOUT = {
   ag_uid: { size: 40, fields: { uid: 0 } },
-  ag_pod: { size: 48, fields: { pod_id: 0, gen: 4, posture: 8, has_source: 12, allowlist: 16, has_block: 32 } },
+  ag_pod: { size: 80, fields: { pod_id: 0, gen: 4, posture: 8, has_source: 12, allowlist: 16, has_block: 32, dirmask: 48, capmask: 64, protomask: 72, exactmask: 76 } },
   ag_rule_key: { size: 32, fields: { hash: 0, src_hash: 8, pod_id: 16, gen: 20, kind: 24, ttype: 25, pad: 26 } },
   ag_rule_ent: { size: 12, fields: { rule_id: 0, containers: 4, action: 8, flags: 9, pad: 10 } },
   ag_rule_val: { size: 608, fields: { path: 0, ent: 512 } },
@@ -77,6 +78,11 @@ export interface PodValue {
   hasSource: [number, number, number, number];
   allowlist: [number, number, number, number];
   hasBlock: [number, number, number, number];
+  /** process, file: bit n when a directory rule has n '/' (bit 63: 63 or more) */
+  dirmask: [bigint, bigint];
+  capmask: bigint;
+  protomask: number;
+  exactmask: number;
 }
 
 export function encodePod(p: PodValue): Buffer {
@@ -90,6 +96,11 @@ export function encodePod(p: PodValue): Buffer {
     b.writeUInt32LE(p.allowlist[k]! >>> 0, f.allowlist + 4 * k);
     b.writeUInt32LE(p.hasBlock[k]! >>> 0, f.has_block + 4 * k);
   }
+  b.writeBigUInt64LE(p.dirmask[0], f.dirmask);
+  b.writeBigUInt64LE(p.dirmask[1], f.dirmask + 8);
+  b.writeBigUInt64LE(p.capmask, f.capmask);
+  b.writeUInt32LE(p.protomask >>> 0, f.protomask);
+  b.writeUInt32LE(p.exactmask >>> 0, f.exactmask);
   return b;
 }
 
@@ -103,6 +114,10 @@ export function decodePod(b: Buffer): PodValue {
     hasSource: four((k) => b.readUInt8(f.has_source + k)),
     allowlist: four((k) => b.readUInt32LE(f.allowlist + 4 * k)),
     hasBlock: four((k) => b.readUInt32LE(f.has_block + 4 * k)),
+    dirmask: [b.readBigUInt64LE(f.dirmask), b.readBigUInt64LE(f.dirmask + 8)],
+    capmask: b.readBigUInt64LE(f.capmask),
+    protomask: b.readUInt32LE(f.protomask),
+    exactmask: b.readUInt32LE(f.exactmask),
   };
 }
 

@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { decide, type Access } from '../../policy/decide.ts';
 import type { Action, Profile, ProfileRule, Protocol, RuleKind, Target } from '../../policy/types.ts';
 import { planProfile, profileEntries, type PodPlan, type Slot } from '../../enforcer/kernel/entries.ts';
-import { ACTION, AG_EVERY, FLAG, KIND, PROTO, TTYPE, decodeRuleKey, decodeRuleVal, fnv1a64 } from '../../enforcer/kernel/layout.ts';
+import { ACTION, AG_EVERY, EXACT, FLAG, KIND, PROTO, TTYPE, decodeRuleKey, decodeRuleVal, fnv1a64 } from '../../enforcer/kernel/layout.ts';
 import { CAPABILITIES } from '../../enforcer/kernel/entries.ts';
 
 function rule(action: Action, target: Target, more: Partial<ProfileRule> = {}): ProfileRule {
@@ -26,7 +26,15 @@ function kernelModel(plan: PodPlan, a: Access, containerIndex: number | null): '
   for (const s of plan.slots) bySlot.set(`${s.kind}|${s.ttype}|${s.hash}|${s.source}`, s);
   const srcOk = plan.pod.hasSource[k] === 1 && plan.sources.includes(a.source);
   let best = { score: 0, action: 0 };
+  const dirmask = plan.pod.dirmask[a.kind === 'process' ? 0 : 1]!;
+  const dirHit = (_prefix: string): boolean => dirmask !== 0n;
   const probe = (ttype: number, hash: bigint, text: string | null, withSrc: boolean, rank: number, dirmode: number): void => {
+    // the kernel skips lookups its masks say cannot hit: skipping must never change the verdict
+    if (ttype === TTYPE.dir && text !== null && !dirHit(text)) return;
+    if (ttype === TTYPE.path && !(plan.pod.exactmask & (a.kind === 'process' ? EXACT.procPath : EXACT.filePath))) return;
+    if (ttype === TTYPE.execname && !(plan.pod.exactmask & EXACT.procName)) return;
+    if (ttype === TTYPE.cap && !((plan.pod.capmask >> hash) & 1n)) return;
+    if (ttype === TTYPE.proto && !((plan.pod.protomask >> Number(hash)) & 1)) return;
     const s = bySlot.get(`${a.kind}|${ttype}|${hash}|${withSrc ? a.source : ''}`);
     if (!s) return;
     if (text !== null && s.text !== text) return; // the full-string check
@@ -94,6 +102,11 @@ test('plan: slots, masks, flags, sources and unsupported rules', () => {
   assert.equal(cap.hash, 13n);
   const proto = plan.slots.find((s) => s.ttype === TTYPE.proto)!;
   assert.equal(proto.hash, BigInt(PROTO.raw!));
+  assert.equal(plan.pod.dirmask[1], 1n << 3n, 'file directory rules with 3 slashes (/etc/ssl/)');
+  assert.equal(plan.pod.dirmask[0], 0n);
+  assert.equal(plan.pod.exactmask, EXACT.procPath | EXACT.procName);
+  assert.equal(plan.pod.capmask, 1n << 13n);
+  assert.equal(plan.pod.protomask, 1 << PROTO.raw!);
 });
 
 test('encoded entries carry pod id, generation and the full target string', () => {

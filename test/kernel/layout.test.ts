@@ -75,6 +75,9 @@ test('layout.ts constants match the header', () => {
   assert.equal(L.AG_MAX_CONTAINERS, d('AG_MAX_CONTAINERS'));
   assert.equal(L.CG_FLAG.pod, d('AG_CG_POD'));
   assert.equal(L.CG_FLAG.user, d('AG_CG_USER'));
+  assert.equal(L.EXACT.procPath, d('AG_X_PROC_PATH'));
+  assert.equal(L.EXACT.procName, d('AG_X_PROC_NAME'));
+  assert.equal(L.EXACT.filePath, d('AG_X_FILE_PATH'));
 });
 
 test('encoders round-trip and event decoding reads every field', () => {
@@ -83,7 +86,7 @@ test('encoders round-trip and event decoding reads every field', () => {
   const ents = [{ ruleId: 4, containers: 0xffffffff, action: 3, flags: L.FLAG.readOnly | L.FLAG.recursive }];
   assert.deepEqual(L.decodeRuleVal(L.encodeRuleVal('/etc/ssl/', ents)), { path: '/etc/ssl/', ents });
   assert.throws(() => L.encodeRuleVal('x'.repeat(L.AG_PATH_MAX), []), RangeError);
-  const pod = { podId: 1, gen: 2, posture: [3, 2, 3, 2], hasSource: [0, 1, 0, 0], allowlist: [0, 0x80000000, 0, 0], hasBlock: [0xffffffff, 0, 0, 1] } as L.PodValue;
+  const pod = { podId: 1, gen: 2, posture: [3, 2, 3, 2], hasSource: [0, 1, 0, 0], allowlist: [0, 0x80000000, 0, 0], hasBlock: [0xffffffff, 0, 0, 1], dirmask: [1n << 63n, 6n], capmask: 1n << 13n, protomask: 0x1010, exactmask: 5 } as L.PodValue;
   assert.deepEqual(L.decodePod(L.encodePod(pod)), pod);
   const f = L.LAYOUT.ag_event.fields;
   const b = Buffer.alloc(L.LAYOUT.ag_event.size);
