@@ -112,6 +112,7 @@ struct scratch {
 	char exe[AG_PATH_MAX];
 	char name[128];
 	__u64 poshash[AG_PATH_MAX];
+	__u8 posprobe[AG_PATH_MAX]; /* 1 at a '/' whose depth has directory rules */
 	struct ag_uid uid;
 	struct ag_cgroup cg;
 	struct ag_pod pod;
@@ -134,6 +135,7 @@ struct scratch {
 	__u32 q_dirmode;
 	__u32 q_last;
 	__u32 q_found;
+	__u32 q_selfdir;
 	__u64 q_h;
 	__u64 q_hn;
 	/* best match so far */
@@ -488,6 +490,10 @@ __noinline int ag_pass1(__u32 unused)
 	__u64 h = FNV_OFFSET;
 	__u64 hn = FNV_OFFSET;
 	__u32 last = 0;
+	__u64 dm = s->pod.dirmask[s->kind & 1];
+	/* bit n of dm is tested at the n-th '/': shift dm right once per '/' (never
+	 * branch on a counter, so the verifier's states converge); from 63 on, bit 63 */
+	__u64 walk = dm;
 	for (int i = 0; i < AG_PATH_MAX; i++) {
 		char c = s->path[i & PATH_MASK];
 		if (!c)
@@ -497,6 +503,8 @@ __noinline int ag_pass1(__u32 unused)
 		if (c == '/') {
 			hn = FNV_OFFSET;
 			last = i;
+			walk = (walk >> 1) | (walk & (1ULL << 63));
+			s->posprobe[i & PATH_MASK] = walk & 1;
 		} else {
 			hn = (hn ^ (__u8)c) * FNV_PRIME;
 		}
@@ -504,6 +512,7 @@ __noinline int ag_pass1(__u32 unused)
 	s->q_last = last;
 	s->q_hn = hn;
 	s->q_h = h;
+	s->q_selfdir = (walk >> 1 | (walk & (1ULL << 63))) & 1;
 	return 0;
 }
 
@@ -520,7 +529,7 @@ __noinline int ag_pass2(__u32 with_src)
 		char c = s->path[i & PATH_MASK];
 		if (!c)
 			break;
-		if (c != '/')
+		if (c != '/' || !s->posprobe[i & PATH_MASK])
 			continue;
 		probe(s, AG_T_DIR, s->poshash[i & PATH_MASK], with_src, 0, i + 1, srcbit | (__u32)(i + 1),
 		      i == s->q_last ? 1 : 2);
@@ -549,10 +558,10 @@ __noinline int ag_match_path(__u32 with_src)
 	/* the path itself as a directory ("/etc/ssl" under a rule on "/etc/ssl/"):
 	 * append the '/' for the probe, then put the NUL back */
 	__u32 l2 = s->len & PATH_MASK;
-	/* directories: only when the kind has directory rules at all (a per-depth skip
-	 * inside the loop multiplies the 6.1 verifier's states) */
+	/* directories: only when the kind has directory rules at all, and (pass 1 marked
+	 * them) only the levels whose depth has some */
 	int dirs = s->pod.dirmask[s->kind & 1] != 0;
-	if (dirs && l2 > 1 && l2 < AG_PATH_MAX - 2 && s->path[(l2 - 1) & PATH_MASK] != '/') {
+	if (dirs && s->q_selfdir && l2 > 1 && l2 < AG_PATH_MAX - 2 && s->path[(l2 - 1) & PATH_MASK] != '/') {
 		s->path[l2] = '/';
 		s->path[l2 + 1] = 0;
 		probe(s, AG_T_DIR, (s->q_h ^ (__u8)'/') * FNV_PRIME, with_src, 0, l2 + 1, srcbit | (l2 + 1), 1);

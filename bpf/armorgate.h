@@ -132,7 +132,7 @@ struct ag_pod {
 	__u32 has_block[4];    /* per kind: container mask where some Block rule applies */
 	/* which lookups can hit, so a check skips the others (same result, fewer lookups) */
 	__u64 dirmask[2];      /* process, file: bit n when a directory rule has n '/' (bit 63: 63
-	                        * or more); the programs skip directory lookups when it is 0 */
+	                        * or more); a path's directory levels without rules are not looked up */
 	__u64 capmask;         /* capabilities with a rule */
 	__u32 protomask;       /* protocols (AG_P_* bits) with a rule */
 	__u32 exactmask;       /* AG_X_* */

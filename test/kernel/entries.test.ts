@@ -27,7 +27,10 @@ function kernelModel(plan: PodPlan, a: Access, containerIndex: number | null): '
   const srcOk = plan.pod.hasSource[k] === 1 && plan.sources.includes(a.source);
   let best = { score: 0, action: 0 };
   const dirmask = plan.pod.dirmask[a.kind === 'process' ? 0 : 1]!;
-  const dirHit = (_prefix: string): boolean => dirmask !== 0n;
+  const dirHit = (prefix: string): boolean => {
+    const n = [...prefix].filter((c) => c === '/').length;
+    return ((dirmask >> BigInt(Math.min(63, n))) & 1n) === 1n;
+  };
   const probe = (ttype: number, hash: bigint, text: string | null, withSrc: boolean, rank: number, dirmode: number): void => {
     // the kernel skips lookups its masks say cannot hit: skipping must never change the verdict
     if (ttype === TTYPE.dir && text !== null && !dirHit(text)) return;
