@@ -1,6 +1,7 @@
 // Kernel events → alerts in KubeArmor's JSON alert shape (one JSON object per line on stdout), so
 // existing KubeArmor log pipelines keep working. Pure: the caller supplies the pod context and clock.
 import type { Action, ProfileRule, RuleKind } from '../policy/types.ts';
+import type { KernelEvent } from './kernel/index.ts';
 
 export interface KubeArmorAlert {
   Timestamp: number;          // unix seconds
@@ -34,21 +35,9 @@ export interface KubeArmorAlert {
   Result: string;
 }
 
-/** The fields of a kernel decision an alert needs (a structural subset of the kernel's KernelEvent). */
-export interface DecisionInput {
-  pid: number;
-  ppid: number;
-  uid: number;
-  exe: string;
-  source: string;
-  target: string;
-  hook: string;
-  kind: RuleKind;
-  action: Action;
-  denied: boolean;
-  errno: number;
-  rule: ProfileRule | null;
-}
+/** The fields of a kernel decision an alert needs: a subset of the kernel's event. */
+export type DecisionInput = Pick<KernelEvent,
+  'pid' | 'ppid' | 'uid' | 'exe' | 'source' | 'target' | 'hook' | 'kind' | 'denied' | 'errno' | 'rule'> & { action: Action };
 
 /** Who the event is about: filled from the reconciler's view of the pod, empty strings when unknown. */
 export interface AlertContext {
