@@ -311,7 +311,7 @@ static __always_inline long walk_path(struct scratch *s, struct vfsmount *vmnt, 
 	return len;
 }
 
-/* Who is acting: fills s->pod, s->cgmask, s->exe, the validated source. 1 when a
+/* Who is acting: fills s->pod, s->cgmask, has_exe, the validated source. 1 when a
  * known pod, 0 otherwise (not a pod, or a pod the enforcer has no profile for). */
 __noinline int ag_who(__u32 kind)
 {
@@ -344,10 +344,10 @@ __noinline int ag_who(__u32 kind)
 	s->has_exe = 0;
 	s->src_ok = 0;
 	s->src_hash = 0;
-	s->exe[0] = 0;
 	if (exe) {
-		if (bpf_probe_read_kernel_str(s->exe, AG_PATH_MAX, exe->path) > 1)
-			s->has_exe = 1;
+		/* the path is copied only when a fromSource rule needs it (below) or an
+		 * event reports it (ag_report looks it up again) */
+		s->has_exe = 1;
 	} else {
 		/* a task exec'd before it entered the pod's cgroup (or before we loaded):
 		 * walk its executable's path once and cache it */
@@ -355,13 +355,14 @@ __noinline int ag_who(__u32 kind)
 		if (xf) {
 			struct vfsmount *xm = BPF_CORE_READ(xf, f_path.mnt);
 			struct dentry *xd = BPF_CORE_READ(xf, f_path.dentry);
-			if (walk_path(s, xm, xd, s->exe) > 0) {
-				s->has_exe = 1;
+			if (walk_path(s, xm, xd, s->exe) > 0)
 				bpf_map_update_elem(&exes, &tgid, s->exe, BPF_ANY);
-			}
 		}
+		exe = bpf_map_lookup_elem(&exes, &tgid);
+		if (exe)
+			s->has_exe = 1;
 	}
-	if (s->has_exe && s->pod.has_source[kind & 3]) {
+	if (exe && s->pod.has_source[kind & 3] && bpf_probe_read_kernel_str(s->exe, AG_PATH_MAX, exe->path) > 1) {
 		struct ag_src_key sk = {};
 		sk.src_hash = fnv_str(s->exe, AG_PATH_MAX);
 		sk.pod_id = s->pod.pod_id;
@@ -658,8 +659,10 @@ __noinline int ag_report(__u32 hook, __u32 action, __u32 rule_id, __u32 denied_t
 	e->kind = s->kind;
 	e->action = action;
 	e->denied = denied;
-	if (s->has_exe)
-		bpf_probe_read_kernel_str(e->exe, AG_PATH_MAX, s->exe);
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct ag_exe *x = s->has_exe ? bpf_map_lookup_elem(&exes, &tgid) : 0;
+	if (x)
+		bpf_probe_read_kernel_str(e->exe, AG_PATH_MAX, x->path);
 	else
 		bpf_get_current_comm(e->exe, AG_COMM_LEN);
 	bpf_probe_read_kernel_str(e->source, AG_PATH_MAX, e->exe);
