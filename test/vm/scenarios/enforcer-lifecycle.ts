@@ -141,7 +141,7 @@ scenario('enforcer: --cleanup leaves nothing pinned and nothing enforced', async
   assert.ok(existsSync(fx.pinDir) && readdirSync(fx.pinDir).length > 0, 'a stopped enforcer keeps its pins');
   assert.ok(deniedExec(await ctx.runIn(cg, ['/usr/bin/dpkg', '--version'])), 'protection outlives the process');
   const r = await cleanupPins(ctx, fx.pinDir);
-  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.code, 0, `armorgate enforcer --cleanup: exit ${String(r.code)}, signal ${String(r.signal)}\n${r.stdout}\n${r.stderr}`);
   assert.ok(!existsSync(fx.pinDir) || readdirSync(fx.pinDir).length === 0, `nothing pinned under ${fx.pinDir}`);
   // the kernel detaches a link whose last reference went asynchronously (deferred work, RCU): allow it
   // a moment, under TCG

@@ -36,7 +36,7 @@ export async function fixture(ctx: ScenarioContext): Promise<Fixture> {
   return sharedFixture;
 }
 
-export async function cleanupPins(ctx: ScenarioContext, pinDir: string): Promise<{ code: number | null; stderr: string }> {
+export async function cleanupPins(ctx: ScenarioContext, pinDir: string): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
   return ctx.runIn(null, [process.execPath, join(ctx.root, 'bin/armorgate.js'), 'enforcer', '--cleanup', '--pin-dir', pinDir], { timeoutMs: 90_000 });
 }
 
