@@ -155,9 +155,11 @@ export function ringBufferNew(mapFd: number, cb: SampleCallback): Result<{ rb: P
   const l = lr.value;
   const handler = (_ctx: unknown, data: unknown, size: number | bigint): number => {
     try {
-      const n = Number(size);
-      const view = koffi.view(data, n);
-      cb(Buffer.from(new Uint8Array(view.slice(0, n))));
+      // A copy, never koffi.view(): records reuse ring addresses, and V8 aborts the process
+      // (a fatal CHECK in its backing-store registry) when a second external ArrayBuffer is
+      // made over an address whose earlier one has not been collected yet.
+      const bytes = koffi.decode(data, 'uint8_t', Number(size)) as Uint8Array;
+      cb(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     } catch {
       // a consumer error never reaches libbpf
     }

@@ -183,7 +183,7 @@ export async function startEnforcer(ctx: ScenarioContext, fx: Fixture, extra: st
   child.stderr.on('data', lines((l) => {
     try { logs.push(JSON.parse(l) as Record<string, unknown>); } catch { raw.push(`stderr: ${l}`); }
   }));
-  const diag = (): string => [...logs.slice(-12).map((l) => JSON.stringify(l).slice(0, 600)), ...raw.slice(-8)].join('\n');
+  const diag = (): string => [...logs.slice(-12).map((l) => JSON.stringify(l).slice(0, 600)), ...(raw.length > 24 ? [...raw.slice(0, 16), '…', ...raw.slice(-8)] : raw)].join('\n');
   const exit = new Promise<void>((resolve) => child.on('close', () => { e.exited = true; resolve(); }));
   const e: Enforcer = {
     child, exited: false, alerts, logs,
