@@ -211,6 +211,12 @@ function isOracleLinux(f: ProbeFacts): boolean {
   return f.os.id === 'ol' || uekOf(f.kernelRelease) !== null;
 }
 
+/** Remediation where the kernel lists bpf among its LSMs yet refuses or cannot attach LSM programs
+ *  (both failure branches of assess). CAP_BPF and CAP_PERFMON are what the DaemonSet grants and
+ *  what test/manifests proves sufficient in the VM. */
+const REFUSED_WHILE_LISTED =
+  'Run the enforcer on the node itself (not inside a sandbox or nested VM that forbids BTF-attached programs), with CAP_BPF and CAP_PERFMON (kernel.perf_event_paranoid at 2 or less) and the host\'s /sys/fs/bpf; check that no seccomp profile or security module denies bpf(BPF_PROG_LOAD) of BPF_PROG_TYPE_LSM.';
+
 /** Facts → report. canEnforce only when an LSM program really loaded and attached and pods' cgroups
  *  live in the unified hierarchy (BPF sees cgroup v2 ids only). */
 export function assess(f: ProbeFacts): ProbeReport {
@@ -293,7 +299,7 @@ export function assess(f: ProbeFacts): ProbeReport {
         ? `the kernel lists bpf among its LSMs yet refuses LSM programs: ${f.lsmProbe.error.message}`
         : `loading a test LSM program failed: ${f.lsmProbe.error.message}`,
       remediation: bpfListed === true
-        ? 'Run the enforcer on the node itself (not inside a sandbox or nested VM that forbids BTF-attached programs), privileged, with CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN and the host\'s /sys/fs/bpf; check that no seccomp profile or security module denies bpf(BPF_PROG_LOAD) of BPF_PROG_TYPE_LSM.'
+        ? REFUSED_WHILE_LISTED
         : 'Fix the problems above, then run armorgate probe again.',
     });
   } else if (attachMode === 'none') {
@@ -303,7 +309,7 @@ export function assess(f: ProbeFacts): ProbeReport {
         ? `the kernel lists bpf among its LSMs yet refuses LSM programs: ${f.lsmProbe.value.detail}`
         : `no LSM program could be attached: ${f.lsmProbe.value.detail}`,
       remediation: bpfListed === true
-        ? 'Run the enforcer on the node itself, privileged (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN), outside any sandbox that forbids BTF-attached programs.'
+        ? REFUSED_WHILE_LISTED
         : 'Enable BPF-LSM as described above, then run armorgate probe again.',
     });
   }
