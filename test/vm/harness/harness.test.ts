@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodeStream, encodeMessage } from '../guest/protocol.ts';
-import { runSuite, vmUnavailableReason } from './index.ts';
+import { guestCrash, runSuite, vmUnavailableReason } from './index.ts';
 
 test('marker protocol: round trip, ignores console noise, reports gaps and garbage', () => {
   const a = encodeMessage(0, { t: 'hello', kernel: 'k', uptimeMs: 1, node: 'v24' });
@@ -16,6 +16,18 @@ test('marker protocol: round trip, ignores console noise, reports gaps and garba
   assert.equal(problems.length, 2);
   assert.match(problems[0] ?? '', /marker 2 missing/);
   assert.match(problems[1] ?? '', /undecodable marker 4/);
+});
+
+test('guestCrash: a crashed emulated machine is told from a failed check', () => {
+  const ok = { name: 'a', suite: 's', ok: true, output: '', ms: 1 };
+  const failed = (output: string, error = 'AssertionError: expected 0') => ({ name: 'b', suite: 's', ok: false, error, output, ms: 1 });
+  assert.equal(guestCrash({ console: 'ag-vm: runner up\nreboot: Power down', results: [ok, failed('exit 1')] }), null, 'an assertion is not a crash');
+  assert.equal(guestCrash({ console: '', results: [failed('$ dpkg → signal SIGKILL')] }), null, 'a timeout kill is not a crash');
+  assert.match(guestCrash({ console: '[  125.5] Kernel panic - not syncing: Fatal exception in interrupt\n', results: [] }) ?? '', /Fatal exception in interrupt/);
+  assert.match(guestCrash({ console: '[ 3.1] BUG: kernel NULL pointer dereference, address: 0\n', results: [] }) ?? '', /NULL pointer/);
+  assert.match(guestCrash({ console: 'Segmentation fault\nag-stage2: runner exited with status 139\n', results: [] }) ?? '', /signal 11/);
+  assert.equal(guestCrash({ console: 'ag-stage2: runner exited with status 1\n', results: [] }), null);
+  assert.match(guestCrash({ console: '', results: [ok, failed('', 'enforcer exited (signal SIGTRAP) while waiting for the ready log line')] }) ?? '', /SIGTRAP in "b"/);
 });
 
 test('vm: a failing, hanging or crashing scenario is its own failure; the runner goes on', { timeout: 300_000 }, async (t) => {

@@ -41,7 +41,7 @@ const QEMU = 'qemu-system-x86_64';
 
 export function qemuArgs(o: BootOptions): string[] {
   return [
-    '-accel', 'tcg', '-machine', 'pc', '-cpu', 'max',
+    '-accel', process.env.AG_VM_ACCEL ?? 'tcg', '-machine', 'pc', '-cpu', process.env.AG_VM_CPU ?? 'max',
     '-smp', String(o.cpus ?? 2), '-m', String(o.memoryMiB ?? 2048),
     '-nographic', '-no-reboot', '-nic', 'none', '-monitor', 'none',
     '-serial', 'stdio', '-serial', `file:${o.markerFile}`,

@@ -122,6 +122,8 @@ export function publish(ctx: ScenarioContext, fx: Fixture, p: PreparedPod, manif
 export interface Enforcer {
   child: ChildProcess;
   exited: boolean;
+  /** how it ended, once exited: "exit code N" or "signal SIG…" */
+  exitedHow?: string;
   alerts: KubeArmorAlert[];
   logs: Record<string, unknown>[];
   /** Waits for a log line (stderr) matching pred, among lines from index `from` on. */
@@ -144,12 +146,12 @@ function lines(onLine: (line: string) => void): (chunk: Buffer | string) => void
   };
 }
 
-async function until<T>(find: () => T | undefined, what: string, ms: number, e: { exited: boolean }, diag: () => string): Promise<T> {
+async function until<T>(find: () => T | undefined, what: string, ms: number, e: { exited: boolean; exitedHow?: string }, diag: () => string): Promise<T> {
   const t0 = Date.now();
   for (;;) {
     const v = find();
     if (v !== undefined) return v;
-    if (e.exited) throw new Error(`enforcer exited while waiting for ${what}\n${diag()}`);
+    if (e.exited) throw new Error(`enforcer exited (${e.exitedHow ?? '?'}) while waiting for ${what}\n${diag()}`);
     if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}\n${diag()}`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -184,7 +186,11 @@ export async function startEnforcer(ctx: ScenarioContext, fx: Fixture, extra: st
     try { logs.push(JSON.parse(l) as Record<string, unknown>); } catch { raw.push(`stderr: ${l}`); }
   }));
   const diag = (): string => [...logs.slice(-12).map((l) => JSON.stringify(l).slice(0, 600)), ...(raw.length > 24 ? [...raw.slice(0, 16), '…', ...raw.slice(-8)] : raw)].join('\n');
-  const exit = new Promise<void>((resolve) => child.on('close', () => { e.exited = true; resolve(); }));
+  const exit = new Promise<void>((resolve) => child.on('close', (code, signal) => {
+    e.exitedHow = signal !== null ? `signal ${signal}` : `exit code ${String(code)}`;
+    e.exited = true;
+    resolve();
+  }));
   const e: Enforcer = {
     child, exited: false, alerts, logs,
     waitLog: (pred, what, ms = 60_000, from = 0) => until(() => logs.slice(from).find(pred), what, ms, e, diag),
