@@ -7,9 +7,9 @@ import {
 } from '../policy/annotations.ts';
 import type { Namespace, Pod, Policy, PostureSet, Problem } from '../policy/types.ts';
 import { validatePolicy } from '../policy/validate.ts';
-import { annotationsSize, compile } from '../policy/compile.ts';
+import { annotationsSize, compile, type CompileResult } from '../policy/compile.ts';
 import { verifyAnnotations } from '../policy/sign.ts';
-import { allow, deny, type AdmissionRequest, type AdmissionResponse } from './review.ts';
+import { allow, deny, fitWarnings, type AdmissionRequest, type AdmissionResponse } from './review.ts';
 
 /** What the decisions read: a snapshot interface over the caches and configuration. */
 export interface GatewayView {
@@ -104,13 +104,25 @@ class VersionedCache<V> {
   }
 }
 
+/** The part of a mutation's answer that is the same for every request with the same cache
+ *  key and creator annotations: the patch (base64) without the per-request traceparent op,
+ *  the warnings already fitted to the API server's limits, and the span facts. */
+export interface PreparedAnswer {
+  /** base64 of the ops; when `open`, of all ops but the traceparent one and the closing `]`. */
+  base64: string;
+  open: boolean;
+  warnings: string[] | undefined;
+  facts: DecisionFacts;
+}
+
 /** Compile results are cached by what they depend on: the policy set's version, the
  *  namespace (name and object: posture, opt-out) and the parts of the pod that selection
- *  reads (labels, container names, the opt-out annotation). The JSONPatch built from a result
- *  is cached too, by that key plus the shape of the pod's own armorgate.io/* annotations. */
+ *  reads (labels, container names, the opt-out annotation). The answer built from a result
+ *  is cached too, by that key plus the shape of the pod's own armorgate.io/* annotations.
+ *  Both are emptied when the policy set's version changes. */
 export class CompileCache {
   readonly results: VersionedCache<ReturnType<typeof compile>>;
-  readonly patches: VersionedCache<{ base64: string; open: boolean }>;
+  readonly patches: VersionedCache<PreparedAnswer>;
   constructor(max = 2048) {
     this.results = new VersionedCache(max);
     this.patches = new VersionedCache(max);
@@ -141,22 +153,21 @@ const namespaceParts = new WeakMap<object, string>();
 
 /** The pod as the core sees it for selection and compilation: its namespace filled from the
  *  request, and no annotation but the opt-out (armorgate.io/* from the creator is never trusted). */
-function podForCompile(pod: Pod, namespace: string): Pod {
+function podForCompile(pod: Pod, namespace: string, optOut: string | undefined): Pod {
   const meta = pod.metadata ?? {};
-  const optOut = annotationsOf(pod)?.[KUBEARMOR_OPT_OUT];
   // Only the opt-out annotation is passed on: the result then depends on nothing the cache
   // key leaves out, and the 256 KiB check is done here on the pod's real annotations.
-  return { ...pod, metadata: { ...meta, namespace, annotations: optOut === undefined ? {} : { [KUBEARMOR_OPT_OUT]: String(optOut) } } };
+  return { ...pod, metadata: { ...meta, namespace, annotations: optOut === undefined ? {} : { [KUBEARMOR_OPT_OUT]: optOut } } };
 }
 
 function names(list: unknown): unknown[] {
   return Array.isArray(list) ? list.map((c: unknown) => (c !== null && typeof c === 'object' ? (c as { name?: unknown }).name : null)) : [];
 }
 
-function selectionKey(pod: Pod, nsKey: string): string {
-  const ann = annotationsOf(pod);
+/** The cache key of a compile result: what selection and compilation read from the request. */
+function selectionKey(pod: Pod, nsKey: string, optOut: string | undefined): string {
   return JSON.stringify([
-    nsKey, pod.metadata?.labels ?? null, ann?.[KUBEARMOR_OPT_OUT] ?? null,
+    nsKey, pod.metadata?.labels ?? null, optOut ?? null,
     names(pod.spec?.containers), names(pod.spec?.initContainers),
   ]);
 }
@@ -187,17 +198,18 @@ export function decideMutate({ request: r, view, cache, traceparent }: MutateInp
   const namespace = namespaceOf(r, pod);
   if (namespace === '') return denied(r.uid, 'pod has no namespace (request.namespace and metadata.namespace are empty or not strings)', 400, 'BadRequest');
   const ns = view.namespace(namespace);
-  const compilePod = podForCompile(pod, namespace);
+  const oldAnn = annotationsOf(pod);
+  const rawOptOut = oldAnn?.[KUBEARMOR_OPT_OUT];
+  const optOut = rawOptOut === undefined ? undefined : String(rawOptOut);
   const version = view.policiesVersion();
-  const key = selectionKey(compilePod, namespaceKey(namespace, ns));
+  const key = selectionKey(pod, namespaceKey(namespace, ns), optOut);
   const result = cache.results.get(version, key, () =>
-    compile(compilePod, ns, view.policies(), { defaultPosture: view.defaultPosture, signingKey: view.signingKey }));
+    compile(podForCompile(pod, namespace, optOut), ns, view.policies(), { defaultPosture: view.defaultPosture, signingKey: view.signingKey }));
   if (!result.ok) {
     const where = result.error.path ? ` (${result.error.path})` : '';
     return denied(r.uid, `${result.error.code}: ${result.error.message}${where}`, result.error.code === 'E_TOO_LARGE' ? 413 : 422, 'Invalid');
   }
   const c = result.value;
-  const oldAnn = annotationsOf(pod);
   let otherBytes = 0;
   const forged: [string, string][] = [];
   if (oldAnn !== undefined) {
@@ -208,42 +220,53 @@ export function decideMutate({ request: r, view, cache, traceparent }: MutateInp
     }
   }
   if (!c.optedOut) {
-    const total = otherBytes + oursSize(c.annotations) + annotationsSize({ [ANN_TRACEPARENT]: traceparent });
+    const total = otherBytes + oursSize(c.annotations) + Buffer.byteLength(ANN_TRACEPARENT) + Buffer.byteLength(traceparent);
     if (total > ANNOTATIONS_MAX_BYTES) {
       const profileBytes = annotationsSize({ [ANN_PROFILE]: c.annotations[ANN_PROFILE] ?? '' });
       return denied(r.uid, `E_TOO_LARGE: the compiled profile (${profileBytes} bytes as an annotation) would bring the pod's annotations (metadata.annotations) to ${total} bytes, past Kubernetes' limit of ${ANNOTATIONS_MAX_BYTES}; bind fewer or smaller policies to this pod`, 413, 'RequestEntityTooLarge', c.warnings);
     }
   }
   // The ops depend only on the result, on whether metadata and annotations exist, and on the
-  // creator's armorgate.io/* entries (other annotations are equal on both sides): cached.
+  // creator's armorgate.io/* entries (other annotations are equal on both sides): cached, with
+  // the fitted warnings and the span facts.
   const shape = pod.metadata === undefined ? 'no-metadata' : oldAnn === undefined ? 'no-annotations' : JSON.stringify(forged);
-  const cached = cache.patches.get(version, `${key}\u0000${shape}`, () => {
-    const before = pod.metadata === undefined ? {} : { metadata: oldAnn === undefined ? {} : { annotations: Object.fromEntries(forged) } };
-    const ops = JSON.stringify(jsonpatch.compare(before, { metadata: { annotations: c.optedOut ? {} : { ...c.annotations } } }));
-    if (c.optedOut) return { base64: ops === '[]' ? '' : Buffer.from(ops).toString('base64'), open: false };
+  const prepared = cache.patches.get(version, `${key}\u0000${shape}`, () => prepare(c, pod.metadata === undefined, oldAnn === undefined, forged));
+  // The traceparent differs per request: one `add` op closes the array (add sets or replaces a member).
+  const patch = prepared.open
+    ? prepared.base64 + Buffer.from(`{"op":"add","path":${JSON.stringify(TRACEPARENT_POINTER)},"value":${JSON.stringify(traceparent)}}]`).toString('base64')
+    : prepared.base64;
+  const response: AdmissionResponse = { uid: r.uid, allowed: true };
+  if (prepared.warnings !== undefined) response.warnings = prepared.warnings;
+  if (patch !== '') {
+    response.patch = patch;
+    response.patchType = 'JSONPatch';
+  }
+  return { response, facts: prepared.facts };
+}
+
+/** The per-key part of a mutation's answer (see PreparedAnswer). */
+function prepare(c: CompileResult, noMetadata: boolean, noAnnotations: boolean, forged: [string, string][]): PreparedAnswer {
+  const before = noMetadata ? {} : { metadata: noAnnotations ? {} : { annotations: Object.fromEntries(forged) } };
+  const ops = JSON.stringify(jsonpatch.compare(before, { metadata: { annotations: c.optedOut ? {} : { ...c.annotations } } }));
+  let base64: string, open: boolean;
+  if (c.optedOut) {
+    base64 = ops === '[]' ? '' : Buffer.from(ops).toString('base64');
+    open = false;
+  } else {
     // Everything but the closing bracket, padded with JSON whitespace to a multiple of 3 bytes:
     // then base64(prefix + suffix) = base64(prefix) + base64(suffix), and only the small
     // per-request suffix is encoded per request.
     let prefix = ops === '[]' ? '[' : `${ops.slice(0, -1)},`;
     while (Buffer.byteLength(prefix) % 3 !== 0) prefix = `${prefix.slice(0, -1)} ${prefix.slice(-1)}`;
-    return { base64: Buffer.from(prefix).toString('base64'), open: true };
-  });
-  // The traceparent differs per request: one `add` op closes the array (add sets or replaces a member).
-  const patchBase64 = cached.open
-    ? cached.base64 + Buffer.from(`${JSON.stringify({ op: 'add', path: TRACEPARENT_POINTER, value: traceparent })}]`).toString('base64')
-    : cached.base64;
-  const patched = patchBase64 !== '';
-  const facts: DecisionFacts = { decision: patched ? 'patched' : 'allowed', bound: c.bound, optedOut: c.optedOut };
+    base64 = Buffer.from(prefix).toString('base64');
+    open = true;
+  }
+  const facts: DecisionFacts = { decision: open || base64 !== '' ? 'patched' : 'allowed', bound: c.bound, optedOut: c.optedOut };
   if (c.profile !== null && !c.optedOut) {
     const digest = c.annotations[ANN_PROFILE_DIGEST];
     if (digest !== undefined) facts.digest = digest;
   }
-  const extra: Partial<AdmissionResponse> = { warnings: c.warnings };
-  if (patched) {
-    extra.patch = patchBase64;
-    extra.patchType = 'JSONPatch';
-  }
-  return { response: allow(r.uid, extra), facts };
+  return { base64, open, warnings: c.warnings.length === 0 ? undefined : fitWarnings(c.warnings), facts };
 }
 
 /** The request's namespace, else the pod's own; '' when neither is a non-empty string. */
