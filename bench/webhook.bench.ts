@@ -2,11 +2,18 @@
 //   webhook  the real daemon (standalone, 100 policies loaded, tracing on without export)
 //   bare     node:https, parses the review, answers a fixed patch
 //   express  express 5 doing the same (ETag off, body read by hand)
+//   bare, same-size answer   (information, no target) bare with its patch padded to the byte
+//            size of the webhook's answer: what the answer's size alone costs
 // Each server runs in its own child process; the load comes from this process over
 // keep-alive TLS connections speaking minimal HTTP/1.1 (a closed loop: each connection sends
 // its next request when the answer is in). Then an open loop at half the webhook's peak rate
-// measures its latency when not saturated.
-// Options: --duration S (per run, default 5), --connections N (default 16).
+// measures its latency when not saturated: requests are scheduled at a fixed rate whatever the
+// answers do; one that finds no free connection waits in a queue, and latency runs from its
+// scheduled send time (queueing in the driver counted, not left out). The server's GC pauses
+// and event-loop delay, the driver's own lag and the machine's CPU pressure over that window
+// are printed with it, so a bad p99 can be told apart: the webhook's work, its GC, or a CPU
+// the other processes of the machine kept busy.
+// Options: --duration S (per run, default 5), --connections N (default 16), --rounds R (3).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -22,12 +29,13 @@ import { stringify } from 'yaml';
 const SELF = fileURLToPath(import.meta.url);
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: number): number => { const i = args.indexOf(`--${name}`); return i >= 0 ? Number(args[i + 1]) : dflt; };
-const FIXED_PATCH = Buffer.from(JSON.stringify([{ op: 'add', path: '/metadata/annotations/armorgate.io~1policies', value: '' }])).toString('base64');
+const fixedPatch = (pad: number): string => Buffer.from(JSON.stringify([{ op: 'add', path: '/metadata/annotations/armorgate.io~1policies', value: 'x'.repeat(pad) }])).toString('base64');
 
 // ---------------------------------------------------------------------------------------
 // Servers (child mode: `node bench/webhook.bench.ts --serve KIND DIR`; prints the port)
 
-async function serve(kind: string, dir: string): Promise<void> {
+async function serve(kind: string, dir: string, pad: number): Promise<void> {
+  const FIXED_PATCH = fixedPatch(pad);
   const cert = fs.readFileSync(path.join(dir, 'tls', 'tls.crt'));
   const key = fs.readFileSync(path.join(dir, 'tls', 'tls.key'));
   const answer = (body: Buffer): string => {
@@ -40,7 +48,7 @@ async function serve(kind: string, dir: string): Promise<void> {
     req.on('end', () => done(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
   };
   let port: number;
-  if (kind === 'bare') {
+  if (kind === 'bare' || kind === 'bare-sized') {
     const server = https.createServer({ cert, key, keepAliveTimeout: 65_000 }, (req, res) => {
       readAll(req, (b) => { const out = answer(b); res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) }); res.end(out); });
     });
@@ -68,7 +76,22 @@ async function serve(kind: string, dir: string): Promise<void> {
     });
     port = hook.port;
   }
-  process.on('message', () => { const u = process.cpuUsage(); process.send?.((u.user + u.system) / 1000); });
+  // What the parent asks over IPC: 'cpu' (user + system ms so far); 'watch' starts recording
+  // GC pauses and event-loop delay, 'report' sends them.
+  const { PerformanceObserver, monitorEventLoopDelay } = await import('node:perf_hooks');
+  let gcs: number[] = [];
+  const gcObserver = new PerformanceObserver((list) => { for (const e of list.getEntries()) gcs.push(e.duration); });
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  process.on('message', (m) => {
+    if (m === 'cpu') { const u = process.cpuUsage(); process.send?.((u.user + u.system) / 1000); }
+    else if (m === 'watch') { gcs = []; gcObserver.observe({ entryTypes: ['gc'] }); loopDelay.reset(); loopDelay.enable(); }
+    else if (m === 'report') {
+      gcObserver.disconnect();
+      loopDelay.disable();
+      const report: ServerReport = { gcCount: gcs.length, gcTotalMs: gcs.reduce((a, b) => a + b, 0), gcMaxMs: Math.max(0, ...gcs), loopP99Ms: loopDelay.percentile(99) / 1e6, loopMaxMs: loopDelay.max / 1e6 };
+      process.send?.(report);
+    }
+  });
   process.stdout.write(`${port}\n`);
 }
 
@@ -76,6 +99,8 @@ async function serve(kind: string, dir: string): Promise<void> {
 // Load
 
 interface RunResult { requests: number; seconds: number; latencies: Float64Array; errors: number; cpuMsPerRequest?: number }
+interface ServerReport { gcCount: number; gcTotalMs: number; gcMaxMs: number; loopP99Ms: number; loopMaxMs: number }
+interface OpenLoopResult extends RunResult { lag: Float64Array; service: Float64Array; queuedMax: number; connections: number }
 
 /** One keep-alive TLS connection sending requests and reading Content-Length answers. */
 class Conn {
@@ -137,27 +162,57 @@ async function closedLoop(server: { port: number; child: ChildProcess }, ca: Buf
   return { requests: lat.length, seconds: took, latencies: Float64Array.from(lat).sort(), errors, cpuMsPerRequest: (cpu1 - cpu0) / lat.length };
 }
 
-async function openLoop(port: number, ca: Buffer, req: Buffer, rate: number, seconds: number): Promise<RunResult> {
-  const conns = Array.from({ length: 64 }, () => new Conn(port, ca));
+/** Open loop: request i is due at start + i/rate, sent then on a free connection or, when all
+ *  are busy, queued and sent as soon as one frees. Latency is measured from the due time, so
+ *  a stall anywhere (server, driver, machine) shows up in it instead of being skipped. */
+async function openLoop(port: number, ca: Buffer, req: Buffer, rate: number, seconds: number, connections = 64): Promise<OpenLoopResult> {
+  const conns = Array.from({ length: connections }, () => new Conn(port, ca));
   await Promise.all(conns.map((c) => c.ready()));
   const idle = [...conns];
-  const lat: number[] = [];
-  let errors = 0, dropped = 0;
-  const start = performance.now();
+  const queue: number[] = []; // due times of requests waiting for a connection
+  const lat: number[] = [], lag: number[] = [], service: number[] = [];
+  let errors = 0, queuedMax = 0;
+  const send = (c: Conn, due: number): Promise<void> => {
+    const t = performance.now();
+    lag.push(t - due);
+    return c.send(req).then((ok) => {
+      const now = performance.now();
+      if (!ok) errors++;
+      lat.push(now - due);
+      service.push(now - t);
+      const next = queue.shift();
+      if (next !== undefined) return send(c, next);
+      idle.push(c);
+      return undefined;
+    });
+  };
   const total = Math.floor(rate * seconds);
   const inflight: Promise<void>[] = [];
-  for (let i = 0; i < total; i++) {
-    const due = start + (i * 1000) / rate;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    const c = idle.pop();
-    if (c === undefined) { dropped++; continue; }
-    const t = performance.now();
-    inflight.push(c.send(req).then((ok) => { if (!ok) errors++; lat.push(performance.now() - Math.min(t, Math.max(due, start))); idle.push(c); }));
+  const start = performance.now();
+  for (let i = 0; i < total;) {
+    // send everything due by now, then sleep until the next one is due
+    const now = performance.now();
+    for (; i < total && start + (i * 1000) / rate <= now; i++) {
+      const due = start + (i * 1000) / rate;
+      const c = idle.pop();
+      if (c !== undefined) inflight.push(send(c, due));
+      else { queue.push(due); queuedMax = Math.max(queuedMax, queue.length); }
+    }
+    if (i < total) await new Promise((r) => setTimeout(r, Math.max(0, start + (i * 1000) / rate - performance.now())));
   }
   await Promise.all(inflight);
   conns.forEach((c) => c.close());
-  return { requests: lat.length, seconds, latencies: Float64Array.from(lat).sort(), errors: errors + dropped };
+  const sorted = (a: number[]): Float64Array => Float64Array.from(a).sort();
+  return { requests: lat.length, seconds, latencies: sorted(lat), errors, lag: sorted(lag), service: sorted(service), queuedMax, connections };
+}
+
+/** CPU pressure (PSI): the share of the window in which some task waited for a CPU. */
+function cpuPressureTotal(): number | null {
+  try { return Number(/^some .*total=(\d+)/m.exec(fs.readFileSync('/proc/pressure/cpu', 'utf8'))?.[1] ?? NaN); } catch { return null; }
+}
+
+function serverReport(child: ChildProcess): Promise<ServerReport> {
+  return new Promise((resolve) => { child.once('message', (m) => resolve(m as ServerReport)); child.send('report'); });
 }
 
 const pct = (a: Float64Array, p: number): number => a.length === 0 ? NaN : a[Math.min(a.length - 1, Math.floor(p * a.length))]!;
@@ -167,9 +222,9 @@ function cpuOf(child: ChildProcess): Promise<number> {
   return new Promise((resolve) => { child.once('message', (m) => resolve(Number(m))); child.send('cpu'); });
 }
 
-async function startChild(kind: string, dir: string): Promise<{ port: number; child: ChildProcess }> {
+async function startChild(kind: string, dir: string, pad = 0): Promise<{ port: number; child: ChildProcess }> {
   const prof = process.env.BENCH_CPU_PROF ? [`--cpu-prof`, `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const child = spawn(process.execPath, [...prof, SELF, '--serve', kind, dir], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const child = spawn(process.execPath, [...prof, SELF, '--serve', kind, dir, String(pad)], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   const line = await new Promise<string>((resolve, reject) => {
     createInterface(child.stdout!).once('line', resolve);
     child.once('exit', (c) => reject(new Error(`${kind} server exited with ${c}`)));
@@ -233,7 +288,10 @@ async function main(): Promise<void> {
   const patch = JSON.parse(Buffer.from((JSON.parse(check) as { response: { patch: string } }).response.patch, 'base64').toString()) as { path: string; value: unknown }[];
   const policiesOp = patch.find((p) => p.path === '/metadata/annotations/armorgate.io~1policies');
   const bound = String(policiesOp?.value ?? '').split(',').filter(Boolean).length;
-  console.log(`${policies.length} policies loaded; the pod binds ${bound}; review body ${body.length} bytes; ${connections} keep-alive TLS connections, ${seconds} s per run`);
+  // the information floor answers as many bytes as the webhook (base64 grows 3 bytes into 4)
+  const floorAnswer = (pad: number): number => JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: JSON.parse(body.toString()).request.uid as string, allowed: true, patchType: 'JSONPatch', patch: fixedPatch(pad) } }).length;
+  const pad = Math.max(0, Math.round(((check.length - floorAnswer(0)) * 3) / 4));
+  console.log(`${policies.length} policies loaded; the pod binds ${bound}; review body ${body.length} bytes; answers: webhook ${check.length} bytes, floors ${floorAnswer(0)} (same-size floor ${floorAnswer(pad)}); ${connections} keep-alive TLS connections, ${seconds} s per run`);
 
   // Rounds interleave the three servers so that a change in the machine's load hits all
   // of them alike; the median round of each is reported. CPU per request (the server
@@ -241,20 +299,31 @@ async function main(): Promise<void> {
   const rounds = opt('rounds', 3);
   const servers: Record<string, { port: number; child: ChildProcess }> = { webhook: hook };
   for (const kind of ['express', 'bare']) servers[kind] = await startChild(kind, dir);
-  const runs: Record<string, RunResult[]> = { webhook: [], express: [], bare: [] };
-  for (let r = 0; r < rounds; r++) for (const kind of ['webhook', 'express', 'bare']) runs[kind]!.push(await closedLoop(servers[kind]!, ca, req, connections, seconds));
+  servers['bare-sized'] = await startChild('bare-sized', dir, pad);
+  const kinds = ['webhook', 'express', 'bare', 'bare-sized'];
+  const runs: Record<string, RunResult[]> = { webhook: [], express: [], bare: [], 'bare-sized': [] };
+  for (let r = 0; r < rounds; r++) for (const kind of kinds) runs[kind]!.push(await closedLoop(servers[kind]!, ca, req, connections, seconds));
   const rps = (r: RunResult): number => r.requests / r.seconds;
   const median = (rs: RunResult[]): RunResult => [...rs].sort((a, b) => rps(a) - rps(b))[Math.floor(rs.length / 2)]!;
   const medCpu = (rs: RunResult[]): number => rs.map((r) => r.cpuMsPerRequest ?? NaN).sort((a, b) => a - b)[Math.floor(rs.length / 2)]!;
-  const results = { webhook: median(runs.webhook!), express: median(runs.express!), bare: median(runs.bare!) };
+  const results = { webhook: median(runs.webhook!), express: median(runs.express!), bare: median(runs.bare!), sized: median(runs['bare-sized']!) };
   const half = rps(results.webhook) / 2;
+  hook.child.send('watch');
+  const psi0 = cpuPressureTotal();
+  const elu0 = performance.eventLoopUtilization();
+  const halfStart = performance.now();
   const halfRun = await openLoop(hook.port, ca, req, half, seconds);
+  const window = performance.now() - halfStart;
+  const driverElu = performance.eventLoopUtilization(elu0).utilization;
+  const psi1 = cpuPressureTotal();
+  const srv = await serverReport(hook.child);
   for (const s of Object.values(servers)) s.child.kill('SIGTERM');
   const row = (name: string, r: RunResult, cpu?: number): string => `${name.padEnd(30)} ${rps(r).toFixed(0).padStart(7)} req/s   p50 ${pct(r.latencies, 0.5).toFixed(2).padStart(6)} ms   p99 ${pct(r.latencies, 0.99).toFixed(2).padStart(7)} ms   ${cpu === undefined ? '' : `cpu ${(cpu * 1000).toFixed(0).padStart(4)} us/req   `}errors ${r.errors}`;
   console.log(`median of ${rounds} interleaved rounds (load average now ${os.loadavg()[0]!.toFixed(1)} on ${os.availableParallelism()} cores):`);
   console.log(row('webhook /mutate-pod', results.webhook, medCpu(runs.webhook!)));
   console.log(row('floor: lean express 5', results.express, medCpu(runs.express!)));
   console.log(row('floor: bare node:https', results.bare, medCpu(runs.bare!)));
+  console.log(row('info: bare, same-size answer', results.sized, medCpu(runs['bare-sized']!)));
   console.log(row(`webhook at half peak (${half.toFixed(0)}/s)`, halfRun));
   const rE = rps(results.webhook) / rps(results.express);
   const rB = rps(results.webhook) / rps(results.bare);
@@ -262,12 +331,19 @@ async function main(): Promise<void> {
   const cB = medCpu(runs.bare!) / medCpu(runs.webhook!);
   console.log(`throughput: webhook/express ${rE.toFixed(2)} (target >= 0.8), webhook/bare ${rB.toFixed(2)} (target >= 0.4)`);
   console.log(`cpu per request: webhook/express ${cE.toFixed(2)}, webhook/bare ${cB.toFixed(2)} (the same ratios as capacity on an idle core)`);
-  console.log(`p99 at half peak: ${pct(halfRun.latencies, 0.99).toFixed(2)} ms (target < 5)`);
+  console.log(`information: webhook/(bare answering as many bytes) ${(rps(results.webhook) / rps(results.sized)).toFixed(2)}; bare same-size/bare ${(rps(results.sized) / rps(results.bare)).toFixed(2)} (the answer's size alone)`);
+  const ms = (a: Float64Array, p: number): string => pct(a, p).toFixed(2);
+  console.log(`p99 at half peak: ${ms(halfRun.latencies, 0.99)} ms (target < 5): open loop, ${halfRun.connections} connections, latency from each request's scheduled send time`);
+  console.log(`  send -> answer p50 ${ms(halfRun.service, 0.5)} p99 ${ms(halfRun.service, 0.99)} max ${ms(halfRun.service, 1)} ms; driver behind schedule p99 ${ms(halfRun.lag, 0.99)} max ${ms(halfRun.lag, 1)} ms (event loop ${(driverElu * 100).toFixed(0)}% busy); most queued for a connection ${halfRun.queuedMax}`);
+  console.log(`  webhook process: GC ${srv.gcCount} pauses, ${srv.gcTotalMs.toFixed(0)} ms in all, longest ${srv.gcMaxMs.toFixed(1)} ms; event-loop delay p99 ${srv.loopP99Ms.toFixed(1)} max ${srv.loopMaxMs.toFixed(1)} ms`);
+  if (psi0 !== null && psi1 !== null && Number.isFinite(psi0) && Number.isFinite(psi1)) {
+    console.log(`  machine: some task waited for a CPU ${(((psi1 - psi0) / 1000 / window) * 100).toFixed(0)}% of the window (/proc/pressure/cpu); a delay far past the longest GC with the driver also behind means the CPUs were taken`);
+  }
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
 if (args[0] === '--serve') {
   process.on('SIGTERM', () => process.exit(0)); // a clean exit (writes a --cpu-prof profile)
-  await serve(args[1]!, args[2]!);
+  await serve(args[1]!, args[2]!, Number(args[3] ?? 0));
 }
 else await main();
