@@ -10,16 +10,18 @@
 //   OTEL_TRACES_SAMPLER=always_on|always_off|traceidratio|parentbased_*, OTEL_TRACES_SAMPLER_ARG
 //   OTEL_METRIC_EXPORT_INTERVAL (ms, default 60000)
 //   OTEL_BSP_SCHEDULE_DELAY, OTEL_BSP_MAX_QUEUE_SIZE, OTEL_BSP_MAX_EXPORT_BATCH_SIZE, OTEL_BSP_EXPORT_TIMEOUT
-// Nothing is exported when no endpoint and no exporter is set: spans are still created with
-// real trace and span ids (so a traceparent can be written), then dropped.
+// Nothing is exported when no endpoint and no exporter is set: spans then exist only for their
+// context (real trace and span ids and the sampler's flag, so a traceparent can be written);
+// they record nothing (the SDK's span objects, attribute copies and self-metrics are skipped).
 //
 // API:
 //   setupTelemetry({ serviceName, env?, spanProcessors? }) -> Telemetry { tracer, meter, shutdown(), forceFlush() }
 //   contextFromTraceparent(traceparent, tracestate?) -> Context  (ROOT_CONTEXT when absent or invalid)
 //   formatTraceparent(spanContext) -> '00-<trace>-<span>-<flags>'
+import { randomFillSync } from 'node:crypto';
 import {
-  context as apiContext, metrics as apiMetrics, propagation, trace, ROOT_CONTEXT,
-  type Context, type Meter, type SpanContext, type Tracer, type TextMapGetter,
+  context as apiContext, metrics as apiMetrics, propagation, trace, ROOT_CONTEXT, SamplingDecision, SpanKind, TraceFlags,
+  type Context, type Meter, type Span, type SpanContext, type SpanOptions, type Tracer, type TextMapGetter,
 } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -95,6 +97,50 @@ function batchOptions(env: Record<string, string | undefined>): { scheduledDelay
   return out;
 }
 
+const ids = Buffer.alloc(24 * 256);
+let idsAt = ids.length;
+/** Random hex of `bytes` bytes, never all zeros (an invalid id). */
+function randomId(bytes: number): string {
+  for (;;) {
+    if (idsAt + bytes > ids.length) { randomFillSync(ids); idsAt = 0; }
+    const hex = ids.toString('hex', idsAt, idsAt + bytes);
+    idsAt += bytes;
+    if (!/^0+$/.test(hex)) return hex;
+  }
+}
+
+/** The tracer when no span leaves the process: each span is the span context the SDK would
+ *  give it (trace id continued from a valid parent or new, a new span id, the configured
+ *  sampler's flag and trace state) wrapped as a non-recording span. What an SDK span adds
+ *  (attribute copies, timing, the SDK's own metrics) would only be dropped. */
+export class ContextOnlyTracer implements Tracer {
+  readonly #sampler: Sampler;
+  constructor(sampler: Sampler) { this.#sampler = sampler; }
+
+  startSpan(name: string, options: SpanOptions = {}, ctx: Context = apiContext.active()): Span {
+    if (options.root === true) ctx = trace.deleteSpan(ctx);
+    const parent = trace.getSpanContext(ctx);
+    const valid = parent !== undefined && trace.isSpanContextValid(parent);
+    const traceId = valid ? parent.traceId : randomId(16);
+    const r = this.#sampler.shouldSample(ctx, traceId, name, options.kind ?? SpanKind.INTERNAL, options.attributes ?? {}, options.links ?? []);
+    const sc: SpanContext = { traceId, spanId: randomId(8), traceFlags: r.decision === SamplingDecision.RECORD_AND_SAMPLED ? TraceFlags.SAMPLED : TraceFlags.NONE };
+    const traceState = r.traceState ?? (valid ? parent.traceState : undefined);
+    if (traceState !== undefined) sc.traceState = traceState;
+    return trace.wrapSpanContext(sc);
+  }
+
+  startActiveSpan<F extends (span: Span) => unknown>(name: string, fn: F): ReturnType<F>;
+  startActiveSpan<F extends (span: Span) => unknown>(name: string, options: SpanOptions, fn: F): ReturnType<F>;
+  startActiveSpan<F extends (span: Span) => unknown>(name: string, options: SpanOptions, ctx: Context, fn: F): ReturnType<F>;
+  startActiveSpan<F extends (span: Span) => unknown>(name: string, a: SpanOptions | F, b?: Context | F, c?: F): ReturnType<F> {
+    const fn = (c ?? (typeof b === 'function' ? b : a)) as F;
+    const options = typeof a === 'object' ? a : {};
+    const ctx = b !== undefined && typeof b === 'object' ? b : apiContext.active();
+    const span = this.startSpan(name, options, ctx);
+    return apiContext.with(trace.setSpan(ctx, span), () => fn(span)) as ReturnType<F>;
+  }
+}
+
 /** Builds tracer and meter providers from OTEL_* variables. Safe to call more than once
  *  (tests do); each call returns independent providers, the last one registered globally. */
 export function setupTelemetry(options: TelemetryOptions): Telemetry {
@@ -121,7 +167,8 @@ export function setupTelemetry(options: TelemetryOptions): Telemetry {
   const bsp = batchOptions(env);
   if (traces === 'otlp') processors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter(), ...bsp }));
   else if (traces === 'console') processors.push(new BatchSpanProcessor({ exporter: new ConsoleSpanExporter(), ...bsp }));
-  const tracerProvider = new TracerProvider({ resource, sampler: samplerFromEnv(env), spanProcessors: processors });
+  const sampler = samplerFromEnv(env);
+  const tracerProvider = new TracerProvider({ resource, sampler, spanProcessors: processors });
 
   const readers: MetricReader[] = [];
   const metricsChoice = exporterChoice(env.OTEL_METRICS_EXPORTER, [env.OTEL_EXPORTER_OTLP_ENDPOINT, env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT]);
@@ -138,7 +185,7 @@ export function setupTelemetry(options: TelemetryOptions): Telemetry {
     apiMetrics.setGlobalMeterProvider(meterProvider);
   }
   return {
-    tracer: tracerProvider.getTracer(options.serviceName),
+    tracer: processors.length === 0 ? new ContextOnlyTracer(sampler) : tracerProvider.getTracer(options.serviceName),
     meter: meterProvider.getMeter(options.serviceName),
     exporting: processors.length > (options.spanProcessors?.length ?? 0),
     forceFlush: async () => { await Promise.allSettled([tracerProvider.forceFlush(), meterProvider.forceFlush()]); },

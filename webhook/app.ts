@@ -46,7 +46,9 @@ export function answerReview(endpoint: Endpoint, body: Uint8Array, headers: { tr
       return jsonError(parsed.error.httpStatus, parsed.error.message);
     }
     const r = parsed.request;
-    span.setAttributes({
+    // attributes only for a span that records them (with no exporter, spans carry only their ids)
+    const recording = span.isRecording();
+    if (recording) span.setAttributes({
       'k8s.admission.uid': r.uid,
       'k8s.admission.kind': `${r.kind.group === '' ? '' : `${r.kind.group}/`}${r.kind.version}/${r.kind.kind}`,
       'k8s.admission.operation': r.operation,
@@ -74,11 +76,13 @@ export function answerReview(endpoint: Endpoint, body: Uint8Array, headers: { tr
     }
     const f = decision.facts;
     outcome = f.decision;
-    span.setAttribute('armorgate.decision', f.decision);
-    if (f.bound !== undefined) span.setAttribute('armorgate.policies', f.bound);
-    if (f.digest !== undefined) span.setAttribute('armorgate.profile_digest', f.digest);
-    if (f.optedOut === true) span.setAttribute('armorgate.opted_out', true);
-    if (!decision.response.allowed && decision.response.status?.message) span.setAttribute('armorgate.reason', decision.response.status.message.slice(0, 1024));
+    if (recording) {
+      span.setAttribute('armorgate.decision', f.decision);
+      if (f.bound !== undefined) span.setAttribute('armorgate.policies', f.bound);
+      if (f.digest !== undefined) span.setAttribute('armorgate.profile_digest', f.digest);
+      if (f.optedOut === true) span.setAttribute('armorgate.opted_out', true);
+      if (!decision.response.allowed && decision.response.status?.message) span.setAttribute('armorgate.reason', decision.response.status.message.slice(0, 1024));
+    }
     return { status: 200, body: reviewJson(parsed.apiVersion, parsed.kind, decision.response) };
   } catch (e) {
     // parse and decisions are guarded above; this is the last line, for a failure in framing

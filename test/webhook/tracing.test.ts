@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import { contextFromTraceparent, formatTraceparent, setupTelemetry } from '../../telemetry/index.ts';
+import { ContextOnlyTracer, contextFromTraceparent, formatTraceparent, setupTelemetry } from '../../telemetry/index.ts';
 import { answerReview, type AppDeps } from '../../webhook/app.ts';
 import { CompileCache, type GatewayView } from '../../webhook/decide.ts';
 import { WebhookMetrics } from '../../webhook/metrics.ts';
@@ -115,4 +115,40 @@ test('spans leave through the OTLP/HTTP exporter into a local receiver', async (
     process.env = saved;
     await new Promise<void>((resolve) => receiver.close(() => resolve()));
   }
+});
+
+test('nothing exported: spans carry only their context (ids, sampler flag), continue the trace, cost no recording', () => {
+  const tel = setupTelemetry({ serviceName: 't', env: {}, global: false });
+  assert.ok(tel.tracer instanceof ContextOnlyTracer);
+  const root = tel.tracer.startSpan('root');
+  assert.equal(root.isRecording(), false);
+  const sc = root.spanContext();
+  assert.match(sc.traceId, /^[0-9a-f]{32}$/);
+  assert.match(sc.spanId, /^[0-9a-f]{16}$/);
+  assert.ok(trace.isSpanContextValid(sc));
+  assert.equal(sc.traceFlags, 1, 'parentbased_always_on: a root span is sampled');
+  const other = tel.tracer.startSpan('root');
+  assert.notEqual(other.spanContext().traceId, sc.traceId);
+  assert.notEqual(other.spanContext().spanId, sc.spanId);
+  // a child of an incoming traceparent: same trace, new span id, the parent's flag
+  const child = tel.tracer.startSpan('child', {}, contextFromTraceparent('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', 'k=v'));
+  assert.equal(child.spanContext().traceId, '0af7651916cd43dd8448eb211c80319c');
+  assert.notEqual(child.spanContext().spanId, 'b7ad6b7169203331');
+  assert.equal(child.spanContext().traceFlags, 1);
+  assert.equal(child.spanContext().traceState?.get('k'), 'v');
+  const unsampled = tel.tracer.startSpan('child', {}, contextFromTraceparent('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00'));
+  assert.equal(unsampled.spanContext().traceFlags, 0, 'parent-based: an unsampled parent gives an unsampled child');
+  assert.equal(tel.tracer.startSpan('r', { root: true }, contextFromTraceparent('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01')).spanContext().traceId === '0af7651916cd43dd8448eb211c80319c', false, 'root: true starts a new trace');
+  // the sampler from OTEL_TRACES_SAMPLER still decides the flag
+  const off = setupTelemetry({ serviceName: 't', env: { OTEL_TRACES_SAMPLER: 'always_off' }, global: false });
+  assert.equal(off.tracer.startSpan('x').spanContext().traceFlags, 0);
+  // startActiveSpan: the span is active inside and its value returned
+  const got = tel.tracer.startActiveSpan('active', (span) => { assert.equal(trace.getActiveSpan(), span); return 42; });
+  assert.equal(got, 42);
+  // and the webhook writes it as the pod's traceparent, continuing the incoming trace
+  const d = deps(tel.tracer);
+  const a = answerReview('mutate-pod', Buffer.from(JSON.stringify(podReview('CREATE', realisticPod()))), { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' }, d);
+  const ops = JSON.parse(Buffer.from((JSON.parse(a.body) as { response: { patch: string } }).response.patch, 'base64').toString('utf8')) as { path: string; value: string }[];
+  assert.match(ops.find((o) => o.path === '/metadata/annotations/armorgate.io~1traceparent')!.value, /^00-4bf92f3577b34da6a3ce929d0e0e4736-(?!00f067aa0ba902b7)[0-9a-f]{16}-01$/);
+  void Promise.all([tel.shutdown(), off.shutdown()]);
 });
