@@ -166,7 +166,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     const opened = await mod.value.openKernel({ attachMode: o.attachMode, cgroupRoot: o.cgroupRoot, ...(o.pinDir ? { pinDir: o.pinDir } : {}) });
     if (opened.ok) {
       kernel = opened.value;
-      report = assess({ ...facts, lsmProbe: ok({ cgroupMode: kernel.mode === 'cgroup', globalMode: kernel.mode === 'global', detail: `enforcer programs loaded and attached (${kernel.mode} mode)` }) });
+      report = assess({ ...facts, lsmProbe: ok({ cgroupMode: kernel.mode === 'cgroup', globalMode: kernel.mode === 'global', detail: `enforcer programs ${kernel.adopted ? 'adopted, still attached, from the previous run\'s pins' : 'loaded and attached'} (${kernel.mode} mode)` }) });
     } else {
       reason = `opening the kernel module failed: ${opened.error.message}`;
     }
@@ -182,7 +182,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     // the full reason (a verifier log can be long) is logged once; pods' alerts carry its first line
     reason = reason.split('\n')[0] ?? reason;
   } else {
-    log.info({ mode: kernel.mode, kernel: report.kernel, uek: report.uek, cgroupRoot: o.cgroupRoot }, 'kernel enforcement available');
+    log.info({ mode: kernel.mode, adopted: kernel.adopted, kernel: report.kernel, uek: report.uek, cgroupRoot: o.cgroupRoot }, 'kernel enforcement available');
   }
 
   const k = kernel;

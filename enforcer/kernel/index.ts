@@ -10,8 +10,8 @@ import {
 } from './layout.ts';
 import { batchOpts, check, libbpf, ringBufferNew, type BpfError } from './libbpf.ts';
 import {
-  DEFAULT_OBJECT, DEFAULT_PIN_DIR, attachAll, closeFd, dropOldLinks, findKubepods, forkLayout, loadObject, noKubepods,
-  openDir, pickMode, programsFor, type AttachMode, type Loaded,
+  DEFAULT_OBJECT, DEFAULT_PIN_DIR, adoptableEpoch, attachAll, closeFd, dropOldLinks, findKubepods, forkLayout, loadObject, noKubepods,
+  objectStamp, openDir, pickMode, programsFor, type AttachMode, type Loaded,
 } from './loader.ts';
 
 export type { AttachMode } from './loader.ts';
@@ -62,6 +62,9 @@ export interface KernelEvent {
 
 export interface Kernel {
   readonly mode: AttachMode;
+  /** true when a restarted enforcer adopted the pinned, attached programs of the same object
+   *  and mode instead of loading them again (no verifier run, no moment without them) */
+  readonly adopted: boolean;
   /** load or atomically replace; works before the pod's cgroup exists. The replaced
    *  generation's entries stay one second (checks in flight use them), then go. */
   setPod(b: PodBinding): Result<void>;
@@ -110,6 +113,7 @@ function formatTarget(hook: string, target: string): string {
 
 class BpfKernel implements Kernel {
   readonly mode: AttachMode;
+  readonly adopted: boolean;
   private readonly pods = new Map<string, PodState>();
   private readonly listeners: ((e: KernelEvent) => void)[] = [];
   private timer: NodeJS.Timeout | null = null;
@@ -119,8 +123,9 @@ class BpfKernel implements Kernel {
   private readonly links: unknown[];
   private readonly rb: { consume: () => number; free: () => void };
 
-  constructor(mode: AttachMode, loaded: Loaded, links: unknown[], rb: { consume: () => number; free: () => void }, pollMs: number) {
+  constructor(mode: AttachMode, loaded: Loaded, links: unknown[], rb: { consume: () => number; free: () => void }, pollMs: number, adopted = false) {
     this.mode = mode;
+    this.adopted = adopted;
     this.loaded = loaded;
     this.links = links;
     this.rb = rb;
@@ -412,6 +417,15 @@ export async function openKernel(o: KernelOptions): Promise<Result<Kernel>> {
     if (!fr.ok) return fr;
     kubepodsFd = fr.value;
   }
+  // A restart of the same object in the same mode: the pinned links are attached and run these
+  // very programs over the pinned maps. Adopt them: open the maps (through the smallest program,
+  // so the verifier is not run on the big ones again) and start reading events.
+  const stamp = objectStamp(objectPath, mode);
+  const adoptEpoch = stamp === null ? null : adoptableEpoch(pinDir, stamp, mode);
+  if (adoptEpoch !== null) {
+    closeFd(kubepodsFd);
+    return adoptPinned(objectPath, pinDir, mode, o);
+  }
   const lr = loadObject(objectPath, [...progs.cgroup, ...progs.lsm, ...progs.tracepoint], pinDir);
   if (!lr.ok) { closeFd(kubepodsFd); return lr; }
   const loaded = lr.value;
@@ -424,13 +438,28 @@ export async function openKernel(o: KernelOptions): Promise<Result<Kernel>> {
   let kernel: BpfKernel | null = null;
   const rbr = ringBufferNew(loaded.maps.get('events')!.fd, (b) => kernel?.push(b));
   if (!rbr.ok) { lib.value.bpf_object__close(loaded.obj); closeFd(kubepodsFd); return rbr; }
-  const epoch = `${Date.now().toString(36)}-${process.pid}`;
+  const epoch = `${stamp ?? 'unknown'}_${Date.now().toString(36)}-${process.pid}`;
   const ar = attachAll(loaded, mode, kubepodsFd, pinDir, epoch);
   closeFd(kubepodsFd);
   if (!ar.ok) { rbr.value.free(); lib.value.bpf_object__close(loaded.obj); return ar; }
   // the new links are live: links pinned by an earlier enforcer can go now
   dropOldLinks(pinDir, epoch);
   kernel = new BpfKernel(mode, loaded, ar.value.links, rbr.value, o.pollMs ?? 20);
+  return ok(kernel);
+}
+
+function adoptPinned(objectPath: string, pinDir: string, mode: AttachMode, o: KernelOptions): Result<Kernel> {
+  const lr = loadObject(objectPath, ['ag_tp_exec'], pinDir);
+  if (!lr.ok) return lr;
+  const lib = libbpf();
+  if (!lib.ok) return lib;
+  const loaded = lr.value;
+  const cr = check('update agconfig', lib.value.bpf_map_update_elem(loaded.maps.get('agconfig')!.fd, Buffer.alloc(4), encodeConfig(o.eventRatePerSec ?? 200, forkLayout()), 0n));
+  if (!cr.ok) { lib.value.bpf_object__close(loaded.obj); return cr; }
+  let kernel: BpfKernel | null = null;
+  const rbr = ringBufferNew(loaded.maps.get('events')!.fd, (b) => kernel?.push(b));
+  if (!rbr.ok) { lib.value.bpf_object__close(loaded.obj); return rbr; }
+  kernel = new BpfKernel(mode, loaded, [], rbr.value, o.pollMs ?? 20, true);
   return ok(kernel);
 }
 

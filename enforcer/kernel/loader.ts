@@ -1,5 +1,6 @@
 // Opens build/armorgate.bpf.o with libbpf, picks the programs of an attach mode,
 // pins the maps (adopting pinned ones), loads, attaches and pins the links.
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
@@ -189,6 +190,48 @@ export function attachAll(loaded: Loaded, mode: AttachMode, kubepodsFd: number, 
   for (const n of want.lsm) { const r = one(n, 'lsm'); if (!r.ok) { undo(); return r; } }
   for (const n of want.tracepoint) { const r = one(n, 'tp'); if (!r.ok) { undo(); return r; } }
   return ok({ links, pins });
+}
+
+/** What a link epoch is made of: the object's content and the attach mode, so a restarted
+ *  enforcer knows whether the pinned links run exactly the programs it would load. */
+export function objectStamp(objectPath: string, mode: AttachMode): string | null {
+  try {
+    return `${createHash('sha256').update(readFileSync(objectPath)).digest('hex').slice(0, 16)}_${mode}`;
+  } catch {
+    return null;
+  }
+}
+
+/** Link pins are named `<epoch>-<program>`; epochs are `<stamp>_<time>-<pid>` (bpffs refuses names with a dot). */
+function linkPins(pinDir: string): { epoch: string; program: string }[] {
+  let names: string[];
+  try { names = readdirSync(join(pinDir, 'links')); } catch { return []; }
+  const out: { epoch: string; program: string }[] = [];
+  for (const n of names) {
+    const at = n.indexOf('-ag_');
+    if (at > 0) out.push({ epoch: n.slice(0, at), program: n.slice(at + 1) });
+  }
+  return out;
+}
+
+/**
+ * The epoch of a complete set of pinned links of this object and mode, with every map pinned
+ * beside it, or null. Such links are attached and running this very object's programs over
+ * the pinned maps: a restarted enforcer adopts them instead of loading the programs again.
+ */
+export function adoptableEpoch(pinDir: string, stamp: string, mode: AttachMode): string | null {
+  if (!PINNED_MAPS.every((m) => existsSync(join(pinDir, m)))) return null;
+  const want = programsFor(mode);
+  const names = [...want.cgroup, ...want.lsm, ...want.tracepoint];
+  const byEpoch = new Map<string, Set<string>>();
+  for (const { epoch, program } of linkPins(pinDir)) {
+    if (!epoch.startsWith(`${stamp}_`)) continue;
+    const set = byEpoch.get(epoch) ?? new Set<string>();
+    set.add(program);
+    byEpoch.set(epoch, set);
+  }
+  const complete = [...byEpoch].filter(([, set]) => names.every((n) => set.has(n))).map(([e]) => e).sort();
+  return complete.at(-1) ?? null;
 }
 
 /** Removes pinned links of earlier epochs (after the new ones are attached: no gap). */

@@ -117,6 +117,8 @@ scenario('enforcer: kill -9 and restart while a loop keeps trying a blocked exec
   await new Promise((r) => setTimeout(r, 1500));
   e = await sharedEnforcer(ctx); // a new process adopts the pins
   await e.waitLog((l) => l.msg === 'ready', 'ready again');
+  const available = e.logs.find((l) => l.msg === 'kernel enforcement available');
+  assert.equal(available?.adopted, true, 'the restart adopted the pinned programs of the same object and mode (no second load)');
   await new Promise((r) => setTimeout(r, 1000));
   loop.kill('SIGKILL');
   const out = (await loop.done).stdout.trim().split('\n');
