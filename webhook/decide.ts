@@ -87,21 +87,28 @@ function annotationsOf(obj: unknown): Record<string, string> | undefined {
 }
 
 
-/** Bounded map (oldest out first) emptied whenever the policy set changes. */
-class VersionedCache<V> {
+/** Bounded map, least recently used out first, emptied whenever the policy set changes. */
+export class VersionedCache<V> {
   private readonly map = new Map<string, V>();
   private version = -1;
   private readonly max: number;
   constructor(max: number) { this.max = max; }
+  get size(): number { return this.map.size; }
   get(policiesVersion: number, key: string, make: () => V): V {
     if (policiesVersion !== this.version) { this.map.clear(); this.version = policiesVersion; }
     const hit = this.map.get(key);
-    if (hit !== undefined) return hit;
+    if (hit !== undefined) {
+      // most recently used last (a Map keeps insertion order); skipped when already last
+      if (this.map.size > 1 && this.newest !== key) { this.map.delete(key); this.map.set(key, hit); this.newest = key; }
+      return hit;
+    }
     const v = make();
     if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value as string);
     this.map.set(key, v);
+    this.newest = key;
     return v;
   }
+  private newest: string | undefined;
 }
 
 /** The part of a mutation's answer that is the same for every request with the same cache

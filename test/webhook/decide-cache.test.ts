@@ -1,11 +1,11 @@
-// decideMutate's caches (compile result by policy-set version + namespace + what selection
+// decideMutate's caches (bounded LRU; compile result by policy-set version + namespace + what selection
 // reads; prepared answer by that key + the creator's armorgate.io/* shape): a cached answer
 // is exactly the answer a fresh cache gives, per-request fields (uid, traceparent) are per
 // request, and a changed policy set, namespace posture, labels or forged annotations is seen.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import jsonpatch from 'fast-json-patch';
-import { CompileCache, decideMutate, type Decision, type GatewayView } from '../../webhook/decide.ts';
+import { CompileCache, decideMutate, VersionedCache, type Decision, type GatewayView } from '../../webhook/decide.ts';
 import type { AdmissionRequest } from '../../webhook/review.ts';
 import { DEFAULT_POSTURE } from '../../policy/posture.ts';
 import { validatePolicy } from '../../policy/validate.ts';
@@ -157,4 +157,23 @@ test('cache: a bounded cache evicts and still answers right', () => {
     const labelSets: Record<string, string>[] = [{ app: 'web' }, { tier: 'frontend' }, { app: 'web', tier: 'frontend' }, { app: 'x' }];
     for (const labels of labelSets) same(view, cache, realisticPod('shop', labels));
   }
+});
+
+test('cache: bounded, least recently used out first, emptied on a new version', () => {
+  const c = new VersionedCache<number>(3);
+  let made = 0;
+  const get = (key: string, version = 1): number => c.get(version, key, () => ++made);
+  get('a'); get('b'); get('c');
+  assert.equal(made, 3);
+  get('a'); // a is now the most recent: b is the oldest
+  get('d'); // evicts b
+  assert.equal(c.size, 3);
+  const before = made;
+  get('a'); get('c'); get('d');
+  assert.equal(made, before, 'a, c, d kept');
+  get('b');
+  assert.equal(made, before + 1, 'b was evicted');
+  get('a', 2);
+  assert.equal(c.size, 1, 'a new version empties the cache');
+  assert.equal(made, before + 2);
 });
