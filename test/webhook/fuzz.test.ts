@@ -60,6 +60,19 @@ function setAt(root: Json, p: (string | number)[], value: Json | undefined): Jso
   if (value === undefined) delete cur[last]; else cur[last] = value;
   return root;
 }
+/** `root` with the value at `p` set (or deleted when `value` is undefined), copying only the
+ *  objects on the path: what setting it in a deep clone gives, without cloning the rest. */
+function withAt(root: Json, p: readonly (string | number)[], value: Json | undefined, at = 0): Json {
+  if (at === p.length) return value;
+  const src = root as Record<string | number, Json>;
+  const copy = (Array.isArray(root) ? [...root] : { ...src }) as Record<string | number, Json>;
+  const k = p[at]!;
+  if (at === p.length - 1) { if (value === undefined) delete copy[k]; else copy[k] = value; }
+  else copy[k] = withAt(src[k], p, value, at + 1);
+  return copy;
+}
+
+const HUGE_UNIT = Buffer.from('\u00e9\u{1F600}x');
 
 /** One body: a mutation of a valid review, or something that was never one. */
 const body = fc.oneof(
@@ -76,14 +89,18 @@ const body = fc.oneof(
   { weight: 1, arbitrary: fc.tuple(fc.integer({ min: 1, max: 5_000 }), fc.boolean()).map(([n, obj]) => Buffer.from(obj ? `${'{"a":'.repeat(n)}1${'}'.repeat(n)}` : `${'['.repeat(n)}${']'.repeat(n)}`)) },
   { weight: 1, arbitrary: fc.tuple(baseReview, fc.integer({ min: 1, max: 1_000 })).map(([r, n]) => {
     // deep nesting inside the object the decisions read (spliced in as text: no recursion here)
-    const c = structuredClone(r) as { request: { object: Record<string, unknown> } };
-    if (c.request.object) c.request.object.spec = '@DEEP@';
-    return Buffer.from(JSON.stringify(c).replace('"@DEEP@"', `${'{"k":'.repeat(n)}"v"${'}'.repeat(n)}`));
+    const c = r as { request: { object: Record<string, unknown> | null } };
+    const out = c.request.object ? withAt(c, ['request', 'object', 'spec'], '@DEEP@') : c;
+    return Buffer.from(JSON.stringify(out).replace('"@DEEP@"', `${'{"k":'.repeat(n)}"v"${'}'.repeat(n)}`));
   }) },
   { weight: 1, arbitrary: fc.tuple(baseReview, fc.integer({ min: 1, max: 30_000 })).map(([r, n]) => {
-    const c = structuredClone(r) as { request: { object: { metadata: { labels?: Record<string, string>; annotations?: Record<string, string> } } } };
-    if (c.request.object?.metadata) c.request.object.metadata.annotations = { ...c.request.object.metadata.annotations, 'example.com/huge': '\u00e9\u{1F600}x'.repeat(n) };
-    return Buffer.from(JSON.stringify(c));
+    const c = r as { request: { object: { metadata: { labels?: Record<string, string>; annotations?: Record<string, string> } } | null } };
+    const meta = c.request.object?.metadata;
+    if (!meta) return Buffer.from(JSON.stringify(c));
+    // the huge value is spliced in as UTF-8 bytes (JSON.stringify leaves these characters as they are)
+    const text = JSON.stringify(withAt(c, ['request', 'object', 'metadata', 'annotations'], { ...meta.annotations, 'example.com/huge': '@' }));
+    const at = text.indexOf('"example.com/huge":"@"') + '"example.com/huge":"'.length;
+    return Buffer.concat([Buffer.from(text.slice(0, at)), Buffer.alloc(n * HUGE_UNIT.length, HUGE_UNIT), Buffer.from(text.slice(at + 1))]);
   }) },
 );
 
