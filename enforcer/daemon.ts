@@ -16,7 +16,7 @@ import type { Kernel, KernelOptions } from './kernel/index.ts';
 import { createMetrics } from './metrics.ts';
 import type { EnforcementState } from './node-label.ts';
 import { assess, gatherFacts, type ProbeReport } from './probe.ts';
-import { Reconciler } from './reconciler.ts';
+import { Reconciler, procExe } from './reconciler.ts';
 import { DirPodSource } from './sources/dir.ts';
 import type { PodSink, PodSource } from './sources/types.ts';
 
@@ -197,6 +197,9 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     verify: (a, ns) => verifyAnnotations(a, ns, key.value),
     emit, log, tracer: telemetry.tracer, metrics,
     clusterName: o.clusterName, nodeName: o.nodeName,
+    // the parent's executable as the kernel recorded it (the pod's own paths, no hostPID needed);
+    // /proc/PID/exe for a parent the kernel has not seen exec (visible with hostPID only)
+    processName: (pid) => kernel?.exeOf(pid) ?? procExe(pid),
   });
   kernel?.onEvent((e) => {
     try {

@@ -75,7 +75,8 @@ export function contextFromTraceparent(value: string | undefined): Context {
   return isSpanContextValid(sc) ? trace.setSpanContext(ROOT_CONTEXT, sc) : ROOT_CONTEXT;
 }
 
-function defaultProcessName(pid: number): string {
+/** /proc/PID/exe, or '' (another PID namespace without hostPID, or gone). */
+export function procExe(pid: number): string {
   if (pid <= 0) return '';
   try {
     return readlinkSync(`/proc/${pid}/exe`);
@@ -114,7 +115,7 @@ export class Reconciler {
   constructor(deps: ReconcilerDeps) {
     this.#d = deps;
     this.#now = deps.now ?? (() => new Date());
-    this.#processName = deps.processName ?? defaultProcessName;
+    this.#processName = deps.processName ?? procExe;
   }
 
   /** UIDs of the pods currently known (enforced or not). */

@@ -78,6 +78,9 @@ export interface Kernel {
   onEvent(cb: (e: KernelEvent) => void): void;
   /** keeps pins: protection stays */
   close(): void;
+  /** The executable the kernel recorded for a process (its exec, or its parent's across fork),
+   *  as the process's own mount namespace names it; null when it has none. Needs no hostPID. */
+  exeOf(tgid: number): string | null;
   /** Extension: events per cgroup per second before the kernel drops and counts them (0: unlimited). */
   setEventRate(perSec: number): Result<void>;
   /** Extension: rules of the pod's live profile the kernel does not enforce (matchPatterns
@@ -338,6 +341,20 @@ class BpfKernel implements Kernel {
 
   notEnforced(uid: string): { rule: ProfileRule; reason: string }[] {
     return this.pods.get(uid.toLowerCase())?.unsupported ?? [];
+  }
+
+  exeOf(tgid: number): string | null {
+    if (this.closed || !Number.isInteger(tgid) || tgid <= 0 || tgid > 0xffffffff) return null;
+    const lr = libbpf();
+    const m = this.loaded.maps.get('exes');
+    if (!lr.ok || m === undefined) return null;
+    const key = Buffer.alloc(4);
+    key.writeUInt32LE(tgid, 0);
+    const val = Buffer.alloc(m.valueSize);
+    if (lr.value.bpf_map_lookup_elem(m.fd, key, val) < 0) return null;
+    const end = val.indexOf(0);
+    const path = val.toString('utf8', 0, end < 0 ? val.length : end);
+    return path === '' ? null : path;
   }
 
   setEventRate(perSec: number): Result<void> {

@@ -90,13 +90,16 @@ scenario('enforcer: the example pod end to end through --pods-dir', async (ctx) 
   const cat = await ctx.runIn(web, ['/usr/bin/cat', token]);
   assert.equal(cat.code, 0, `cat may read the token in web: ${cat.stderr}`);
   assert.equal(cat.stdout, 'eyJhbGciOi.token\n');
-  const head = await ctx.runIn(web, ['/usr/bin/head', '-c', '5', token]);
+  // through a shell in the pod (not the last command, so dash forks): the alert's parent is that shell
+  const head = await ctx.runIn(web, ['/bin/sh', '-c', `/usr/bin/head -c 5 ${token}; exit $?`]);
   assert.notEqual(head.code, 0, 'head may not read the token in web');
   assert.match(head.stderr, /Operation not permitted|Permission denied/);
   assert.equal((await ctx.runIn(shipper, ['/usr/bin/head', '-c', '5', token])).code, 0, 'the rule is scoped to the web container');
   assert.equal((await ctx.runIn(null, ['/usr/bin/head', '-c', '5', token])).code, 0, 'outside the pod');
   const t = await e.waitAlert((x) => x.PolicyName === 'service-account-token-one-reader' && x.Action === 'Block', 'the token alert');
   assert.equal(t.ContainerName, 'web');
+  assert.equal(t.ProcessName, '/usr/bin/head');
+  assert.equal(t.ParentProcessName, '/usr/bin/dash', 'the parent as the kernel recorded its exec in the pod');
   assert.equal(t.ContainerID, pod.containerIds.web);
   assert.equal(t.Severity, '8');
 
