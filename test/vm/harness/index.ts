@@ -21,7 +21,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { AttachMode, Job, KernelSeries, Message } from '../guest/protocol.ts';
 import { buildInitramfs } from './initramfs.ts';
@@ -228,49 +228,56 @@ export function registerVmTests(title: string, opts: VmTestOptions): void {
   const modes = envList('AG_VM_MODES', ATTACH_MODES) ?? opts.attachModes ?? [...ATTACH_MODES];
   const only = process.env.AG_VM_ONLY ? [process.env.AG_VM_ONLY] : [];
   const timeoutMs = opts.timeoutMs ?? 360_000;
-  for (const kernel of kernels) {
-    for (const attachMode of modes) {
-      // 'vm:' in every name: `npm run test:unit` skips them with --test-skip-pattern=vm.
-      test(`vm: ${title} [kernel ${kernel}, attach ${attachMode}]`, { timeout: timeoutMs + 180_000 }, async (t) => {
-        const reason = await vmUnavailableReason(kernels);
-        if (reason) {
-          t.skip(`VM tests skipped: ${reason}`);
-          return;
-        }
-        const boot = (names: string[]): Promise<SuiteRun> => runSuite({
-          kernel, attachMode, suites: opts.suites, timeoutMs, only: names,
-          ...(opts.env ? { env: opts.env } : {}),
-          ...(opts.scenarioTimeoutMs ? { scenarioTimeoutMs: opts.scenarioTimeoutMs } : {}),
-        });
-        let run = await boot(only);
-        t.diagnostic(`kernel ${run.kernelRelease ?? kernel}: runner up ${(run.bootMs / 1000).toFixed(1)} s after qemu start; whole boot ${(run.totalMs / 1000).toFixed(1)} s`);
-        const crash = guestCrash(run);
-        if (crash !== null) {
-          // TCG on a loaded two-core host has crashed guests (a kernel oops in an interrupt, a
-          // node process dying of SIGSEGV or SIGTRAP) in runs whose every scenario passes on the
-          // next boot. Boot once more for the scenarios that did not pass, and say so: a
-          // deterministic failure fails twice, and the first crash stays in the output.
-          const redo = run.results.filter((r) => !r.ok).map((r) => r.name);
-          t.diagnostic(`the guest crashed (${crash}); booting once more for the ${redo.length} scenario(s) that did not pass: ${redo.join(' | ')}`);
-          t.diagnostic(`first boot's console (tail):\n${tail(run.console, 40)}`);
-          const again = await boot(redo.length > 0 ? redo : only);
-          t.diagnostic(`second boot: runner up ${(again.bootMs / 1000).toFixed(1)} s; whole boot ${(again.totalMs / 1000).toFixed(1)} s${again.error ? `; ${again.error}` : ''}`);
-          const redone = new Map(again.results.map((r) => [r.name, r]));
-          run = {
-            ...again,
-            results: run.results.map((r) => (r.ok ? r : redone.get(r.name) ?? r)),
-            ...(again.error !== undefined ? { error: again.error } : {}),
-          };
-          if (again.error === undefined) delete run.error;
-        }
-        for (const r of run.results) {
-          await t.test(r.name, (st) => {
-            st.diagnostic(`${r.ms} ms in the guest (${r.suite})`);
-            if (!r.ok) throw new Error(`${r.error ?? 'failed'}${r.output ? `\n--- scenario output ---\n${r.output}` : ''}`);
+  // AG_VM_PARALLEL=2 boots two guests at a time (a suite of its own around the boots): a guest
+  // often has one runnable thread, so a second one uses the other host core.
+  const parallel = Math.max(1, Math.floor(Number(process.env.AG_VM_PARALLEL ?? '1')) || 1);
+  const boots = (): void => {
+    for (const kernel of kernels) {
+      for (const attachMode of modes) {
+        // 'vm:' in every name: `npm run test:unit` skips them with --test-skip-pattern=vm.
+        test(`vm: ${title} [kernel ${kernel}, attach ${attachMode}]`, { timeout: timeoutMs + 180_000 }, async (t) => {
+          const reason = await vmUnavailableReason(kernels);
+          if (reason) {
+            t.skip(`VM tests skipped: ${reason}`);
+            return;
+          }
+          const boot = (names: string[]): Promise<SuiteRun> => runSuite({
+            kernel, attachMode, suites: opts.suites, timeoutMs, only: names,
+            ...(opts.env ? { env: opts.env } : {}),
+            ...(opts.scenarioTimeoutMs ? { scenarioTimeoutMs: opts.scenarioTimeoutMs } : {}),
           });
-        }
-        if (run.error) throw new Error(`${run.error}\n--- guest console (tail) ---\n${tail(run.console, 60)}`);
-      });
+          let run = await boot(only);
+          t.diagnostic(`kernel ${run.kernelRelease ?? kernel}: runner up ${(run.bootMs / 1000).toFixed(1)} s after qemu start; whole boot ${(run.totalMs / 1000).toFixed(1)} s`);
+          const crash = guestCrash(run);
+          if (crash !== null) {
+            // TCG on a loaded two-core host has crashed guests (a kernel oops in an interrupt, a
+            // node process dying of SIGSEGV or SIGTRAP) in runs whose every scenario passes on the
+            // next boot. Boot once more for the scenarios that did not pass, and say so: a
+            // deterministic failure fails twice, and the first crash stays in the output.
+            const redo = run.results.filter((r) => !r.ok).map((r) => r.name);
+            t.diagnostic(`the guest crashed (${crash}); booting once more for the ${redo.length} scenario(s) that did not pass: ${redo.join(' | ')}`);
+            t.diagnostic(`first boot's console (tail):\n${tail(run.console, 40)}`);
+            const again = await boot(redo.length > 0 ? redo : only);
+            t.diagnostic(`second boot: runner up ${(again.bootMs / 1000).toFixed(1)} s; whole boot ${(again.totalMs / 1000).toFixed(1)} s${again.error ? `; ${again.error}` : ''}`);
+            const redone = new Map(again.results.map((r) => [r.name, r]));
+            run = {
+              ...again,
+              results: run.results.map((r) => (r.ok ? r : redone.get(r.name) ?? r)),
+              ...(again.error !== undefined ? { error: again.error } : {}),
+            };
+            if (again.error === undefined) delete run.error;
+          }
+          for (const r of run.results) {
+            await t.test(r.name, (st) => {
+              st.diagnostic(`${r.ms} ms in the guest (${r.suite})`);
+              if (!r.ok) throw new Error(`${r.error ?? 'failed'}${r.output ? `\n--- scenario output ---\n${r.output}` : ''}`);
+            });
+          }
+          if (run.error) throw new Error(`${run.error}\n--- guest console (tail) ---\n${tail(run.console, 60)}`);
+        });
+      }
     }
-  }
+  };
+  if (parallel > 1 && kernels.length * modes.length > 1) void describe(`vm: ${title}, ${parallel} boots at a time`, { concurrency: parallel }, boots);
+  else boots();
 }
