@@ -80,15 +80,22 @@ async function serve(kind: string, dir: string, pad: number): Promise<void> {
   // GC pauses and event-loop delay, 'report' sends them.
   const { PerformanceObserver, monitorEventLoopDelay } = await import('node:perf_hooks');
   let gcs: number[] = [];
-  const gcObserver = new PerformanceObserver((list) => { for (const e of list.getEntries()) gcs.push(e.duration); });
+  let gcLongestKind = '';
+  const GC_KINDS: Record<number, string> = { 1: 'scavenge', 2: 'mark-compact', 4: 'incremental marking', 8: 'weak callbacks' };
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      if (e.duration > Math.max(0, ...gcs)) gcLongestKind = GC_KINDS[((e as unknown as { detail?: { kind?: number } }).detail?.kind) ?? 0] ?? 'other';
+      gcs.push(e.duration);
+    }
+  });
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
   process.on('message', (m) => {
     if (m === 'cpu') { const u = process.cpuUsage(); process.send?.((u.user + u.system) / 1000); }
-    else if (m === 'watch') { gcs = []; gcObserver.observe({ entryTypes: ['gc'] }); loopDelay.reset(); loopDelay.enable(); }
+    else if (m === 'watch') { gcs = []; gcLongestKind = ''; gcObserver.observe({ entryTypes: ['gc'] }); loopDelay.reset(); loopDelay.enable(); }
     else if (m === 'report') {
       gcObserver.disconnect();
       loopDelay.disable();
-      const report: ServerReport = { gcCount: gcs.length, gcTotalMs: gcs.reduce((a, b) => a + b, 0), gcMaxMs: Math.max(0, ...gcs), loopP99Ms: loopDelay.percentile(99) / 1e6, loopMaxMs: loopDelay.max / 1e6 };
+      const report: ServerReport = { gcCount: gcs.length, gcTotalMs: gcs.reduce((a, b) => a + b, 0), gcMaxMs: Math.max(0, ...gcs), gcLongestKind, loopP99Ms: loopDelay.percentile(99) / 1e6, loopMaxMs: loopDelay.max / 1e6 };
       process.send?.(report);
     }
   });
@@ -99,8 +106,8 @@ async function serve(kind: string, dir: string, pad: number): Promise<void> {
 // Load
 
 interface RunResult { requests: number; seconds: number; latencies: Float64Array; errors: number; cpuMsPerRequest?: number }
-interface ServerReport { gcCount: number; gcTotalMs: number; gcMaxMs: number; loopP99Ms: number; loopMaxMs: number }
-interface OpenLoopResult extends RunResult { lag: Float64Array; service: Float64Array; queuedMax: number; connections: number }
+interface ServerReport { gcCount: number; gcTotalMs: number; gcMaxMs: number; gcLongestKind: string; loopP99Ms: number; loopMaxMs: number }
+interface OpenLoopResult extends RunResult { lag: Float64Array; service: Float64Array; queued: number; queuedMax: number; connections: number }
 
 /** One keep-alive TLS connection sending requests and reading Content-Length answers. */
 class Conn {
@@ -171,17 +178,17 @@ async function openLoop(port: number, ca: Buffer, req: Buffer, rate: number, sec
   const idle = [...conns];
   const queue: number[] = []; // due times of requests waiting for a connection
   const lat: number[] = [], lag: number[] = [], service: number[] = [];
-  let errors = 0, queuedMax = 0;
-  const send = (c: Conn, due: number): Promise<void> => {
+  let errors = 0, queuedMax = 0, queued = 0;
+  const send = (c: Conn, due: number, queued = false): Promise<void> => {
     const t = performance.now();
-    lag.push(t - due);
+    if (!queued) lag.push(t - due); // the driver's own lateness (a queued request's wait is the server's)
     return c.send(req).then((ok) => {
       const now = performance.now();
       if (!ok) errors++;
       lat.push(now - due);
       service.push(now - t);
       const next = queue.shift();
-      if (next !== undefined) return send(c, next);
+      if (next !== undefined) return send(c, next, true);
       idle.push(c);
       return undefined;
     });
@@ -196,14 +203,14 @@ async function openLoop(port: number, ca: Buffer, req: Buffer, rate: number, sec
       const due = start + (i * 1000) / rate;
       const c = idle.pop();
       if (c !== undefined) inflight.push(send(c, due));
-      else { queue.push(due); queuedMax = Math.max(queuedMax, queue.length); }
+      else { queue.push(due); queued++; queuedMax = Math.max(queuedMax, queue.length); }
     }
     if (i < total) await new Promise((r) => setTimeout(r, Math.max(0, start + (i * 1000) / rate - performance.now())));
   }
   await Promise.all(inflight);
   conns.forEach((c) => c.close());
   const sorted = (a: number[]): Float64Array => Float64Array.from(a).sort();
-  return { requests: lat.length, seconds, latencies: sorted(lat), errors, lag: sorted(lag), service: sorted(service), queuedMax, connections };
+  return { requests: lat.length, seconds, latencies: sorted(lat), errors, lag: sorted(lag), service: sorted(service), queued, queuedMax, connections };
 }
 
 /** CPU pressure (PSI): the share of the window in which some task waited for a CPU. */
@@ -334,8 +341,8 @@ async function main(): Promise<void> {
   console.log(`information: webhook/(bare answering as many bytes) ${(rps(results.webhook) / rps(results.sized)).toFixed(2)}; bare same-size/bare ${(rps(results.sized) / rps(results.bare)).toFixed(2)} (the answer's size alone)`);
   const ms = (a: Float64Array, p: number): string => pct(a, p).toFixed(2);
   console.log(`p99 at half peak: ${ms(halfRun.latencies, 0.99)} ms (target < 5): open loop, ${halfRun.connections} connections, latency from each request's scheduled send time`);
-  console.log(`  send -> answer p50 ${ms(halfRun.service, 0.5)} p99 ${ms(halfRun.service, 0.99)} max ${ms(halfRun.service, 1)} ms; driver behind schedule p99 ${ms(halfRun.lag, 0.99)} max ${ms(halfRun.lag, 1)} ms (event loop ${(driverElu * 100).toFixed(0)}% busy); most queued for a connection ${halfRun.queuedMax}`);
-  console.log(`  webhook process: GC ${srv.gcCount} pauses, ${srv.gcTotalMs.toFixed(0)} ms in all, longest ${srv.gcMaxMs.toFixed(1)} ms; event-loop delay p99 ${srv.loopP99Ms.toFixed(1)} max ${srv.loopMaxMs.toFixed(1)} ms`);
+  console.log(`  send -> answer p50 ${ms(halfRun.service, 0.5)} p99 ${ms(halfRun.service, 0.99)} max ${ms(halfRun.service, 1)} ms; driver behind schedule p99 ${ms(halfRun.lag, 0.99)} max ${ms(halfRun.lag, 1)} ms (event loop ${(driverElu * 100).toFixed(0)}% busy); ${halfRun.queued} requests waited for a free connection, at most ${halfRun.queuedMax} at once`);
+  console.log(`  webhook process: GC ${srv.gcCount} pauses, ${srv.gcTotalMs.toFixed(0)} ms in all, longest ${srv.gcMaxMs.toFixed(1)} ms (${srv.gcLongestKind || 'none'}); event-loop delay p99 ${srv.loopP99Ms.toFixed(1)} max ${srv.loopMaxMs.toFixed(1)} ms`);
   if (psi0 !== null && psi1 !== null && Number.isFinite(psi0) && Number.isFinite(psi1)) {
     console.log(`  machine: some task waited for a CPU ${(((psi1 - psi0) / 1000 / window) * 100).toFixed(0)}% of the window (/proc/pressure/cpu); a delay far past the longest GC with the driver also behind means the CPUs were taken`);
   }
