@@ -2,8 +2,10 @@
 // replacement, the per-cgroup event rate limit, and a restart that keeps protection.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { openKernel } from '../../../enforcer/kernel/index.ts';
+import { DEFAULT_OBJECT } from '../../../enforcer/kernel/loader.ts';
 import { scenario } from '../guest/scenario.ts';
 import { PIN_DIR, kernelFor, podWith, profile, py, resetKernel, rule } from './kernel-helpers.ts';
 
@@ -61,11 +63,31 @@ scenario('kernel: a restart keeps protection (pinned maps and links adopted), cl
   assert.notEqual((await ctx.runIn(pod.cg, ['/usr/bin/id'])).code, 0, 'no enforcer running: still blocked');
   const again = await openKernel({ attachMode: ctx.attachMode, cgroupRoot: '/sys/fs/cgroup', pinDir: PIN_DIR, eventRatePerSec: 0 });
   assert.ok(again.ok, again.ok ? '' : again.error.message);
-  const k = again.value;
-  const c = k.counts();
+  assert.equal(again.value.adopted, true, 'the same object in the same mode: the attached links are adopted, nothing loaded again');
+  const c = again.value.counts();
   assert.ok(c.ok && c.value.pods >= 1 && c.value.rules >= 1, `adopted: ${JSON.stringify(c)}`);
-  assert.ok(k.podUids().includes(pod.uid), 'the adopted pod is listed');
+  assert.ok(again.value.podUids().includes(pod.uid), 'the adopted pod is listed');
   assert.notEqual((await ctx.runIn(pod.cg, ['/usr/bin/id'])).code, 0, 'blocked under the new enforcer');
+  again.value.close();
+  // an upgrade: another object (the same programs and one byte more) is loaded and attached, and its
+  // links replace the pinned ones with no moment in between; the old links go
+  const upgraded = join(ctx.tmp, 'upgraded.bpf.o');
+  writeFileSync(upgraded, Buffer.concat([readFileSync(DEFAULT_OBJECT), Buffer.from([0])]));
+  const oldLinks = readdirSync(`${PIN_DIR}/links`);
+  const loop = ctx.startIn(pod.cg, ['/bin/sh', '-c', 'while :; do if /usr/bin/id >/dev/null 2>&1; then echo ALLOWED; else echo denied; fi; done'], { timeoutMs: 300_000 });
+  const up = await openKernel({ attachMode: ctx.attachMode, cgroupRoot: '/sys/fs/cgroup', pinDir: PIN_DIR, eventRatePerSec: 0, objectPath: upgraded });
+  await new Promise((res) => setTimeout(res, 500));
+  loop.kill('SIGKILL');
+  assert.ok(up.ok, up.ok ? '' : up.error.message);
+  const k = up.value;
+  assert.equal(k.adopted, false, 'another object is loaded, not adopted');
+  const tries = (await loop.done).stdout.trim().split('\n');
+  ctx.log(`during the upgrade: ${tries.filter((l) => l === 'denied').length} denied, ${tries.filter((l) => l === 'ALLOWED').length} allowed`);
+  assert.ok(tries.filter((l) => l === 'denied').length >= 3, 'the loop kept trying');
+  assert.equal(tries.filter((l) => l === 'ALLOWED').length, 0, 'no exec of id got through while the new programs replaced the old');
+  const newLinks = readdirSync(`${PIN_DIR}/links`);
+  assert.ok(newLinks.length > 0 && newLinks.every((n) => !oldLinks.includes(n)), `only the new links stay pinned: ${newLinks.join(', ')}`);
+  assert.notEqual((await ctx.runIn(pod.cg, ['/usr/bin/id'])).code, 0, 'blocked under the upgraded programs');
   assert.ok(k.removePod(pod.uid).ok);
   assert.equal((await ctx.runIn(pod.cg, ['/usr/bin/id'])).code, 0, 'removing the adopted pod lifts the rule');
   const after = k.counts();
