@@ -11,6 +11,7 @@
 // answers do; one that finds no free connection waits in a queue, and latency runs from its
 // scheduled send time (queueing in the driver counted, not left out). The server's GC pauses
 // and event-loop delay, the driver's own lag and the machine's CPU pressure over that window
+// (and the time the webhook and the driver spent runnable but waiting for one, from schedstat)
 // are printed with it, so a bad p99 can be told apart: the webhook's work, its GC, or a CPU
 // the other processes of the machine kept busy.
 // Options: --duration S (per run, default 5), --connections N (default 16), --rounds R (3).
@@ -89,13 +90,14 @@ async function serve(kind: string, dir: string, pad: number): Promise<void> {
     }
   });
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  let waited0 = 0;
   process.on('message', (m) => {
     if (m === 'cpu') { const u = process.cpuUsage(); process.send?.((u.user + u.system) / 1000); }
-    else if (m === 'watch') { gcs = []; gcLongestKind = ''; gcObserver.observe({ entryTypes: ['gc'] }); loopDelay.reset(); loopDelay.enable(); }
+    else if (m === 'watch') { waited0 = runQueueWaitMs(); gcs = []; gcLongestKind = ''; gcObserver.observe({ entryTypes: ['gc'] }); loopDelay.reset(); loopDelay.enable(); }
     else if (m === 'report') {
       gcObserver.disconnect();
       loopDelay.disable();
-      const report: ServerReport = { gcCount: gcs.length, gcTotalMs: gcs.reduce((a, b) => a + b, 0), gcMaxMs: Math.max(0, ...gcs), gcLongestKind, loopP99Ms: loopDelay.percentile(99) / 1e6, loopMaxMs: loopDelay.max / 1e6 };
+      const report: ServerReport = { gcCount: gcs.length, gcTotalMs: gcs.reduce((a, b) => a + b, 0), gcMaxMs: Math.max(0, ...gcs), gcLongestKind, runQueueMs: runQueueWaitMs() - waited0, loopP99Ms: loopDelay.percentile(99) / 1e6, loopMaxMs: loopDelay.max / 1e6 };
       process.send?.(report);
     }
   });
@@ -106,7 +108,7 @@ async function serve(kind: string, dir: string, pad: number): Promise<void> {
 // Load
 
 interface RunResult { requests: number; seconds: number; latencies: Float64Array; errors: number; cpuMsPerRequest?: number }
-interface ServerReport { gcCount: number; gcTotalMs: number; gcMaxMs: number; gcLongestKind: string; loopP99Ms: number; loopMaxMs: number }
+interface ServerReport { gcCount: number; gcTotalMs: number; gcMaxMs: number; gcLongestKind: string; runQueueMs: number; loopP99Ms: number; loopMaxMs: number }
 interface OpenLoopResult extends RunResult { lag: Float64Array; service: Float64Array; queued: number; queuedMax: number; connections: number }
 
 /** One keep-alive TLS connection sending requests and reading Content-Length answers. */
@@ -172,9 +174,11 @@ async function closedLoop(server: { port: number; child: ChildProcess }, ca: Buf
 /** Open loop: request i is due at start + i/rate, sent then on a free connection or, when all
  *  are busy, queued and sent as soon as one frees. Latency is measured from the due time, so
  *  a stall anywhere (server, driver, machine) shows up in it instead of being skipped. */
-async function openLoop(port: number, ca: Buffer, req: Buffer, rate: number, seconds: number, connections = 64): Promise<OpenLoopResult> {
+async function openLoop(port: number, ca: Buffer, req: Buffer, rate: number, seconds: number, onReady: () => void, connections = 64): Promise<OpenLoopResult> {
   const conns = Array.from({ length: connections }, () => new Conn(port, ca));
   await Promise.all(conns.map((c) => c.ready()));
+  await new Promise((r) => setTimeout(r, 100)); // the server done with the handshakes
+  onReady();
   const idle = [...conns];
   const queue: number[] = []; // due times of requests waiting for a connection
   const lat: number[] = [], lag: number[] = [], service: number[] = [];
@@ -211,6 +215,12 @@ async function openLoop(port: number, ca: Buffer, req: Buffer, rate: number, sec
   conns.forEach((c) => c.close());
   const sorted = (a: number[]): Float64Array => Float64Array.from(a).sort();
   return { requests: lat.length, seconds, latencies: sorted(lat), errors, lag: sorted(lag), service: sorted(service), queued, queuedMax, connections };
+}
+
+/** Time (ms) this process's main thread has spent runnable but waiting for a CPU (Linux
+ *  schedstat); NaN where unavailable. */
+function runQueueWaitMs(): number {
+  try { return Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[1]) / 1e6; } catch { return NaN; }
 }
 
 /** CPU pressure (PSI): the share of the window in which some task waited for a CPU. */
@@ -315,13 +325,18 @@ async function main(): Promise<void> {
   const medCpu = (rs: RunResult[]): number => rs.map((r) => r.cpuMsPerRequest ?? NaN).sort((a, b) => a - b)[Math.floor(rs.length / 2)]!;
   const results = { webhook: median(runs.webhook!), express: median(runs.express!), bare: median(runs.bare!), sized: median(runs['bare-sized']!) };
   const half = rps(results.webhook) / 2;
-  hook.child.send('watch');
-  const psi0 = cpuPressureTotal();
-  const elu0 = performance.eventLoopUtilization();
-  const halfStart = performance.now();
-  const halfRun = await openLoop(hook.port, ca, req, half, seconds);
+  let psi0: number | null = null, elu0 = performance.eventLoopUtilization(), halfStart = 0, driverWait0 = 0;
+  const halfRun = await openLoop(hook.port, ca, req, half, seconds, () => {
+    // from here on (connections open): the schedule, the server's GC and loop delay, the PSI
+    hook.child.send('watch');
+    psi0 = cpuPressureTotal();
+    driverWait0 = runQueueWaitMs();
+    elu0 = performance.eventLoopUtilization();
+    halfStart = performance.now();
+  });
   const window = performance.now() - halfStart;
   const driverElu = performance.eventLoopUtilization(elu0).utilization;
+  const driverWait = runQueueWaitMs() - driverWait0;
   const psi1 = cpuPressureTotal();
   const srv = await serverReport(hook.child);
   for (const s of Object.values(servers)) s.child.kill('SIGTERM');
@@ -341,10 +356,10 @@ async function main(): Promise<void> {
   console.log(`information: webhook/(bare answering as many bytes) ${(rps(results.webhook) / rps(results.sized)).toFixed(2)}; bare same-size/bare ${(rps(results.sized) / rps(results.bare)).toFixed(2)} (the answer's size alone)`);
   const ms = (a: Float64Array, p: number): string => pct(a, p).toFixed(2);
   console.log(`p99 at half peak: ${ms(halfRun.latencies, 0.99)} ms (target < 5): open loop, ${halfRun.connections} connections, latency from each request's scheduled send time`);
-  console.log(`  send -> answer p50 ${ms(halfRun.service, 0.5)} p99 ${ms(halfRun.service, 0.99)} max ${ms(halfRun.service, 1)} ms; driver behind schedule p99 ${ms(halfRun.lag, 0.99)} max ${ms(halfRun.lag, 1)} ms (event loop ${(driverElu * 100).toFixed(0)}% busy); ${halfRun.queued} requests waited for a free connection, at most ${halfRun.queuedMax} at once`);
-  console.log(`  webhook process: GC ${srv.gcCount} pauses, ${srv.gcTotalMs.toFixed(0)} ms in all, longest ${srv.gcMaxMs.toFixed(1)} ms (${srv.gcLongestKind || 'none'}); event-loop delay p99 ${srv.loopP99Ms.toFixed(1)} max ${srv.loopMaxMs.toFixed(1)} ms`);
+  console.log(`  send -> answer p50 ${ms(halfRun.service, 0.5)} p99 ${ms(halfRun.service, 0.99)} max ${ms(halfRun.service, 1)} ms; driver behind schedule p99 ${ms(halfRun.lag, 0.99)} max ${ms(halfRun.lag, 1)} ms (event loop ${(driverElu * 100).toFixed(0)}% busy, waiting for a CPU ${driverWait.toFixed(0)} ms); ${halfRun.queued} requests waited for a free connection, at most ${halfRun.queuedMax} at once`);
+  console.log(`  webhook process: GC ${srv.gcCount} pauses, ${srv.gcTotalMs.toFixed(0)} ms in all, longest ${srv.gcMaxMs.toFixed(1)} ms (${srv.gcLongestKind || 'none'}); event-loop delay p99 ${srv.loopP99Ms.toFixed(1)} max ${srv.loopMaxMs.toFixed(1)} ms; runnable but waiting for a CPU ${srv.runQueueMs.toFixed(0)} ms of the ${window.toFixed(0)} ms`);
   if (psi0 !== null && psi1 !== null && Number.isFinite(psi0) && Number.isFinite(psi1)) {
-    console.log(`  machine: some task waited for a CPU ${(((psi1 - psi0) / 1000 / window) * 100).toFixed(0)}% of the window (/proc/pressure/cpu); a delay far past the longest GC with the driver also behind means the CPUs were taken`);
+    console.log(`  machine: some task waited for a CPU ${(((psi1 - psi0) / 1000 / window) * 100).toFixed(0)}% of the window (/proc/pressure/cpu); a delay far past the longest GC, with time spent waiting for a CPU, means the CPUs were taken`);
   }
   fs.rmSync(dir, { recursive: true, force: true });
 }
