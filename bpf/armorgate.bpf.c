@@ -108,11 +108,15 @@ struct {
  * here, so they take this one pointer. */
 struct scratch {
 	char path[AG_PATH_MAX * 2];
-	char tmp[AG_PATH_MAX * 2];
+	char tmp[AG_PATH_MAX * 2]; /* walk_path's work buffer */
 	char exe[AG_PATH_MAX];
 	char name[128];
-	__u64 poshash[AG_PATH_MAX];
-	__u8 posprobe[AG_PATH_MAX]; /* 1 at a '/' whose depth has directory rules */
+	/* pass 1: the '/' whose depth has directory rules, in path order: position
+	 * and running hash up to and including it (a path has at most 255 '/') */
+	__u64 dirhash[AG_PATH_MAX / 2];
+	__u32 dirpos[AG_PATH_MAX / 2];
+	__u32 ndirs;
+	__u32 num;             /* event target of sockets and capabilities, formatted by ag_report */
 	struct ag_uid uid;
 	struct ag_cgroup cg;
 	struct ag_pod pod;
@@ -120,7 +124,6 @@ struct scratch {
 	__u64 src_hash;
 	__u32 cgmask;
 	__u32 src_ok;
-	__u32 has_exe;
 	__u32 kind;
 	__u32 write;
 	__u32 owner;
@@ -311,15 +314,43 @@ static __always_inline long walk_path(struct scratch *s, struct vfsmount *vmnt, 
 	return len;
 }
 
-/* Who is acting: fills s->pod, s->cgmask, has_exe, the validated source. 1 when a
- * known pod, 0 otherwise (not a pod, or a pod the enforcer has no profile for). */
+/* The acting task's executable is cached (map exes, key tgid): 1 when it is,
+ * after walking its executable's path once when it was not (a task exec'd before
+ * it entered the pod's cgroup, or before we loaded), 0 when that walk fails.
+ * Called only when a fromSource rule or an event needs the executable; the walk
+ * uses s->tmp as its work buffer and s->exe as its result. */
+__noinline int ag_exe_cached(__u32 unused)
+{
+	if (unused)
+		return 0; /* the argument is used, so callers always set it (6.1 checks) */
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (bpf_map_lookup_elem(&exes, &tgid))
+		return 1;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct file *xf = BPF_CORE_READ(task, mm, exe_file);
+	if (!xf)
+		return 0;
+	struct vfsmount *xm = BPF_CORE_READ(xf, f_path.mnt);
+	struct dentry *xd = BPF_CORE_READ(xf, f_path.dentry);
+	if (walk_path(s, xm, xd, s->exe) <= 0)
+		return 0;
+	bpf_map_update_elem(&exes, &tgid, s->exe, BPF_ANY);
+	return bpf_map_lookup_elem(&exes, &tgid) != 0;
+}
+
+/* Who is acting: fills s->pod, s->cgmask and, when the pod has fromSource rules
+ * of this kind, the validated source. 1 when a known pod, 0 otherwise (not a
+ * pod, or a pod the enforcer has no profile for). */
 __noinline int ag_who(__u32 kind)
 {
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
-	if (BPF_CORE_READ(task, flags) & PF_KTHREAD)
+	if (task->flags & PF_KTHREAD)
 		return 0;
 	__u64 cgid = bpf_get_current_cgroup_id();
 	s->cgid = cgid;
@@ -339,30 +370,13 @@ __noinline int ag_who(__u32 kind)
 	if (!pod)
 		return 0;
 	__builtin_memcpy(&s->pod, pod, sizeof(s->pod));
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct ag_exe *exe = bpf_map_lookup_elem(&exes, &tgid);
-	s->has_exe = 0;
 	s->src_ok = 0;
 	s->src_hash = 0;
-	if (exe) {
-		/* the path is copied only when a fromSource rule needs it (below) or an
-		 * event reports it (ag_report looks it up again) */
-		s->has_exe = 1;
-	} else {
-		/* a task exec'd before it entered the pod's cgroup (or before we loaded):
-		 * walk its executable's path once and cache it */
-		struct file *xf = BPF_CORE_READ(task, mm, exe_file);
-		if (xf) {
-			struct vfsmount *xm = BPF_CORE_READ(xf, f_path.mnt);
-			struct dentry *xd = BPF_CORE_READ(xf, f_path.dentry);
-			if (walk_path(s, xm, xd, s->exe) > 0)
-				bpf_map_update_elem(&exes, &tgid, s->exe, BPF_ANY);
-		}
-		exe = bpf_map_lookup_elem(&exes, &tgid);
-		if (exe)
-			s->has_exe = 1;
-	}
-	if (exe && s->pod.has_source[kind & 3] && bpf_probe_read_kernel_str(s->exe, AG_PATH_MAX, exe->path) > 1) {
+	if (!s->pod.has_source[kind & 3] || !ag_exe_cached(0))
+		return 1;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct ag_exe *exe = bpf_map_lookup_elem(&exes, &tgid);
+	if (exe && bpf_probe_read_kernel_str(s->exe, AG_PATH_MAX, exe->path) > 1) {
 		struct ag_src_key sk = {};
 		sk.src_hash = fnv_str(s->exe, AG_PATH_MAX);
 		sk.pod_id = s->pod.pod_id;
@@ -477,10 +491,11 @@ static __always_inline void probe(struct scratch *s, __u32 ttype, __u64 hash, __
 	ag_probe_slot(0);
 }
 
-/* Pass 1 over s->path: running hash at every position, hash of the base name,
- * last '/'. The loop ends on the NUL (data), never on a compare with a length,
- * and is its own (globally verified) function, so its exits never multiply the
- * states of what follows. */
+/* Pass 1 over s->path: hash of the whole path, hash of the base name, last '/',
+ * and the '/' whose depth has directory rules (position, running hash up to it:
+ * pass 2 looks only those up). The loop ends on the NUL (data), never on a
+ * compare with a length, and is its own (globally verified) function, so its
+ * exits never multiply the states of what follows. */
 __noinline int ag_pass1(__u32 unused)
 {
 	if (unused)
@@ -491,6 +506,11 @@ __noinline int ag_pass1(__u32 unused)
 	__u64 h = FNV_OFFSET;
 	__u64 hn = FNV_OFFSET;
 	__u32 last = 0;
+	/* the count of kept '/' lives in scratch memory, never in a register: the
+	 * verifier then sees an unknown number at each store, not a constant per
+	 * path through the loop, and its states still converge */
+	volatile __u32 *nd = &s->ndirs;
+	*nd = 0;
 	__u64 dm = s->pod.dirmask[s->kind & 1];
 	/* bit n of dm is tested at the n-th '/': shift dm right once per '/' (never
 	 * branch on a counter, so the verifier's states converge); from 63 on, bit 63 */
@@ -500,12 +520,16 @@ __noinline int ag_pass1(__u32 unused)
 		if (!c)
 			break;
 		h = (h ^ (__u8)c) * FNV_PRIME;
-		s->poshash[i & PATH_MASK] = h;
 		if (c == '/') {
 			hn = FNV_OFFSET;
 			last = i;
 			walk = (walk >> 1) | (walk & (1ULL << 63));
-			s->posprobe[i & PATH_MASK] = walk & 1;
+			if (walk & 1) {
+				__u32 n = *nd;
+				s->dirhash[n & (AG_PATH_MAX / 2 - 1)] = h;
+				s->dirpos[n & (AG_PATH_MAX / 2 - 1)] = i;
+				*nd = n + 1;
+			}
 		} else {
 			hn = (hn ^ (__u8)c) * FNV_PRIME;
 		}
@@ -517,22 +541,21 @@ __noinline int ag_pass1(__u32 unused)
 	return 0;
 }
 
-/* Pass 2: every directory above the path; the last one holds it directly.
- * Directory rank is the prefix length, which orders the directories of one path
- * exactly as their depth does. */
+/* Pass 2: every directory above the path that pass 1 kept; the last one holds it
+ * directly. Directory rank is the prefix length, which orders the directories of
+ * one path exactly as their depth does. */
 __noinline int ag_pass2(__u32 with_src)
 {
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
 	__u32 srcbit = with_src ? (1u << 20) : 0;
-	for (int i = 0; i < AG_PATH_MAX; i++) {
-		char c = s->path[i & PATH_MASK];
-		if (!c)
+	__u32 nd = s->ndirs;
+	for (int j = 0; j < AG_PATH_MAX / 2; j++) {
+		if (j >= nd)
 			break;
-		if (c != '/' || !s->posprobe[i & PATH_MASK])
-			continue;
-		probe(s, AG_T_DIR, s->poshash[i & PATH_MASK], with_src, 0, i + 1, srcbit | (__u32)(i + 1),
+		__u32 i = s->dirpos[j & (AG_PATH_MAX / 2 - 1)] & PATH_MASK;
+		probe(s, AG_T_DIR, s->dirhash[j & (AG_PATH_MAX / 2 - 1)], with_src, 0, i + 1, srcbit | (i + 1),
 		      i == s->q_last ? 1 : 2);
 	}
 	return 0;
@@ -548,8 +571,11 @@ __noinline int ag_match_path(__u32 with_src)
 	if (s->len == 0 || s->len >= AG_PATH_MAX - 2)
 		return 0;
 	__u32 srcbit = with_src ? (1u << 20) : 0;
-	ag_pass1(0);
 	__u32 x = s->pod.exactmask;
+	__u32 kx = s->kind == AG_KIND_PROCESS ? AG_X_PROC_PATH | AG_X_PROC_NAME : AG_X_FILE_PATH;
+	if (!(x & kx) && !s->pod.dirmask[s->kind & 1])
+		return 0; /* no path rule of this kind: nothing to look up */
+	ag_pass1(0);
 	/* exact path */
 	if (x & (s->kind == AG_KIND_PROCESS ? AG_X_PROC_PATH : AG_X_FILE_PATH))
 		probe(s, AG_T_PATH, s->q_h, with_src, 0, s->len, srcbit | 0xffff, 0);
@@ -615,8 +641,28 @@ static __always_inline void fill_common(struct ag_event *e, struct scratch *s, _
 	__builtin_memcpy(e->pod_uid, s->uid.uid, AG_UID_LEN);
 }
 
+/* decimal of a number into an event's target (sockets and capabilities) */
+static __always_inline void fmt_number(char *out, __u32 n)
+{
+	char d[16] = {};
+	int k = 0;
+	for (int i = 0; i < 10; i++) {
+		d[i] = '0' + n % 10;
+		n /= 10;
+		k = i + 1;
+		if (!n)
+			break;
+	}
+	for (int i = 0; i < 10; i++) {
+		if (i >= k)
+			break;
+		out[i] = d[(k - 1 - i) & 15];
+	}
+	out[k & 15] = 0;
+}
+
 /* One decision event (and, first, a "dropped" event when the last window lost
- * some). target: 0 s->path, 1 s->tmp. */
+ * some). target: 0 s->path, 1 the number s->num, 2 "<unresolved path>". */
 __noinline int ag_report(__u32 hook, __u32 action, __u32 rule_id, __u32 denied_target)
 {
 	struct scratch *s = get_scratch();
@@ -660,14 +706,14 @@ __noinline int ag_report(__u32 hook, __u32 action, __u32 rule_id, __u32 denied_t
 	e->action = action;
 	e->denied = denied;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct ag_exe *x = s->has_exe ? bpf_map_lookup_elem(&exes, &tgid) : 0;
+	struct ag_exe *x = ag_exe_cached(0) ? bpf_map_lookup_elem(&exes, &tgid) : 0;
 	if (x)
 		bpf_probe_read_kernel_str(e->exe, AG_PATH_MAX, x->path);
 	else
 		bpf_get_current_comm(e->exe, AG_COMM_LEN);
 	bpf_probe_read_kernel_str(e->source, AG_PATH_MAX, e->exe);
 	if (target == 1)
-		bpf_probe_read_kernel_str(e->target, AG_PATH_MAX, s->tmp);
+		fmt_number(e->target, s->num);
 	else if (target == 2)
 		bpf_probe_read_kernel_str(e->target, AG_PATH_MAX, "<unresolved path>");
 	else
@@ -737,13 +783,24 @@ static __always_inline long dpath_len(long n)
 	return n > 0 ? n - 1 : -1;
 }
 
+/* d is a BTF pointer (a hook argument or read through one): plain loads */
 static __always_inline int owner_of(struct dentry *d)
 {
-	struct inode *ino = BPF_CORE_READ(d, d_inode);
+	struct inode *ino = d->d_inode;
 	if (!ino)
 		return 1;
 	__u32 fsuid = (__u32)bpf_get_current_uid_gid();
-	return BPF_CORE_READ(ino, i_uid.val) == fsuid;
+	return ino->i_uid.val == fsuid;
+}
+
+/* Whether a file-kind decision for this pod needs the path at all: some rule can
+ * match (exact paths, directories), or the verdict without a match is not a plain
+ * allow (allow-list, or Block rules deny an unresolvable path). When not, the
+ * verdict is allow with no event, whatever the path. */
+static __always_inline int file_rules(struct scratch *s)
+{
+	return (s->pod.exactmask & AG_X_FILE_PATH) || s->pod.dirmask[1] ||
+	       ((s->pod.allowlist[AG_KIND_FILE] | s->pod.has_block[AG_KIND_FILE]) & s->cgmask);
 }
 
 /* ------------------------------------------------- decision: each hook */
@@ -756,7 +813,7 @@ static __always_inline int ag_exec(struct linux_binprm *bprm)
 		return 0;
 	struct file *f = bprm->file;
 	long len = dpath_len(bpf_d_path((struct path *)&f->f_path, s->path, AG_PATH_MAX));
-	int owner = owner_of(BPF_CORE_READ(f, f_path.dentry));
+	int owner = owner_of(f->f_path.dentry);
 	s->kind = AG_KIND_PROCESS;
 	int ret = ag_decide_path(AG_H_EXEC, 0, owner, len);
 	if (ret == 0 && len > 0 && len < AG_PATH_MAX) {
@@ -772,11 +829,11 @@ static __always_inline int ag_open(struct file *file)
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	if (!ag_who(AG_KIND_FILE))
+	if (!ag_who(AG_KIND_FILE) || !file_rules(s))
 		return 0;
-	int write = (BPF_CORE_READ(file, f_mode) & FMODE_WRITE) || (BPF_CORE_READ(file, f_flags) & AG_O_TRUNC);
+	int write = (file->f_mode & FMODE_WRITE) || (file->f_flags & AG_O_TRUNC);
 	long len = dpath_len(bpf_d_path((struct path *)&file->f_path, s->path, AG_PATH_MAX));
-	int owner = owner_of(BPF_CORE_READ(file, f_path.dentry));
+	int owner = owner_of(file->f_path.dentry);
 	s->kind = AG_KIND_FILE;
 	return ag_decide_path(AG_H_OPEN, write, owner, len);
 }
@@ -789,7 +846,7 @@ static __always_inline int ag_dir_change(const struct path *dir, struct dentry *
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	if (!ag_who(AG_KIND_FILE))
+	if (!ag_who(AG_KIND_FILE) || !file_rules(s))
 		return 0;
 	long len = walk_path(s, BPF_CORE_READ(dir, mnt), dentry, s->path);
 	s->kind = AG_KIND_FILE;
@@ -801,9 +858,9 @@ static __always_inline int ag_path_change(const struct path *path, int hook)
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	if (!ag_who(AG_KIND_FILE))
+	if (!ag_who(AG_KIND_FILE) || !file_rules(s))
 		return 0;
-	struct dentry *d = BPF_CORE_READ(path, dentry);
+	struct dentry *d = path->dentry;
 	long len = walk_path(s, BPF_CORE_READ(path, mnt), d, s->path);
 	s->kind = AG_KIND_FILE;
 	return ag_decide_path(hook, 1, owner_of(d), len);
@@ -814,7 +871,7 @@ static __always_inline int ag_walk_change(struct scratch *s, struct vfsmount *mn
 {
 	if (!s)
 		return 0;
-	if (!ag_who(AG_KIND_FILE))
+	if (!ag_who(AG_KIND_FILE) || !file_rules(s))
 		return 0;
 	long len = walk_path(s, mnt, dentry, s->path);
 	s->kind = AG_KIND_FILE;
@@ -861,26 +918,6 @@ static __always_inline __u32 socket_protocols(int family, int type, int protocol
 	return m;
 }
 
-/* decimal of a number into s->tmp (event target for sockets and capabilities) */
-static __always_inline void fmt_number(struct scratch *s, __u32 n)
-{
-	char d[16] = {};
-	int k = 0;
-	for (int i = 0; i < 10; i++) {
-		d[i] = '0' + n % 10;
-		n /= 10;
-		k = i + 1;
-		if (!n)
-			break;
-	}
-	for (int i = 0; i < 10; i++) {
-		if (i >= k)
-			break;
-		s->tmp[i] = d[(k - 1 - i) & 15];
-	}
-	s->tmp[k & 15] = 0;
-}
-
 /* protocol or capability rules, then the verdict */
 __noinline int ag_decide_numbers(__u32 hook, __u32 ttype, __u32 set, __u32 value)
 {
@@ -903,7 +940,7 @@ __noinline int ag_decide_numbers(__u32 hook, __u32 ttype, __u32 set, __u32 value
 				probe(s, AG_T_PROTO, i, src, 0, 0, srcbit, 0);
 		}
 	}
-	fmt_number(s, ttype == AG_T_CAP ? value : set);
+	s->num = ttype == AG_T_CAP ? value : set;
 	return conclude(s, hook, 1);
 }
 
@@ -919,6 +956,9 @@ static __always_inline int ag_socket(int family, int type, int protocol, int ker
 		return 0;
 	if (!ag_who(AG_KIND_NETWORK))
 		return 0;
+	/* no rule on these protocols and no allow-list: allow, no event */
+	if (!(set & s->pod.protomask) && !(s->pod.allowlist[AG_KIND_NETWORK] & s->cgmask))
+		return 0;
 	s->kind = AG_KIND_NETWORK;
 	return ag_decide_numbers(AG_H_SOCKET, AG_T_PROTO, set, 0);
 }
@@ -929,6 +969,9 @@ static __always_inline int ag_capable(int cap)
 	if (!s)
 		return 0;
 	if (!ag_who(AG_KIND_CAPABILITIES))
+		return 0;
+	/* no rule on this capability and no allow-list: allow, no event */
+	if (!(cap >= 0 && cap < 64 && ((s->pod.capmask >> cap) & 1)) && !(s->pod.allowlist[AG_KIND_CAPABILITIES] & s->cgmask))
 		return 0;
 	s->kind = AG_KIND_CAPABILITIES;
 	return ag_decide_numbers(AG_H_CAPABLE, AG_T_CAP, 0, (__u32)cap);
