@@ -15,6 +15,11 @@ char LICENSE[] SEC("license") = "GPL";
 #define EPERM 1
 #define FMODE_WRITE 0x2
 #define AG_O_TRUNC 01000
+/* FMODE_NOACCOUNT (bit 29 from 5.x to 6.12): files the kernel opens for itself, overlayfs's
+ * files of a layer among them (open_with_fake_path before 6.6, backing files since). The
+ * process's own open of the overlay file has been checked, by the path it used; judging the
+ * inner one again by the layer's path would deny an allow-listed read of the container's image. */
+#define AG_FMODE_NOACCOUNT 0x20000000
 #define PF_KTHREAD 0x00200000
 #define AF_INET 2
 #define AF_INET6 10
@@ -828,6 +833,8 @@ static __always_inline int ag_open(struct file *file)
 {
 	struct scratch *s = get_scratch();
 	if (!s)
+		return 0;
+	if (file->f_mode & AG_FMODE_NOACCOUNT)
 		return 0;
 	if (!ag_who(AG_KIND_FILE) || !file_rules(s))
 		return 0;

@@ -103,10 +103,10 @@ export interface ScenarioContext {
    * Mounts a tmpfs over dir (for fixtures under the read-only root, e.g. /etc/ssl, /srv); with
    * keepContents it starts as a copy of what dir held. A dir that does not exist (e.g. /etc/pki) is
    * created after making its nearest existing ancestor writable with an overlay (tmpfs upper layer;
-   * a copy on tmpfs if overlayfs fails; never '/'). Note: as in a container's overlay root, an open
-   * of a file in such an overlay reaches the LSM twice, the second time for the backing file, whose
-   * path is relative to its layer (/etc/ld.so.cache is then also seen as /ld.so.cache).
-   * Everything is unmounted after the scenario.
+   * a copy on tmpfs if overlayfs fails; never '/'). As in a container's overlay root, an open of a
+   * file in such an overlay reaches file_open twice, the second time for overlayfs's own open of
+   * the layer's file (FMODE_NOACCOUNT), which the programs leave alone: the process's open was
+   * judged by the path it used. Everything is unmounted after the scenario.
    */
   mountTmpfs(dir: string, opts?: MountOptions): Promise<void>;
   /** Loads a module of the guest kernel (modprobe). */

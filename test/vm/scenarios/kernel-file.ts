@@ -125,3 +125,27 @@ scenario('kernel: a path longer than the kernel buffer is denied, a deep short o
   const outside = await ctx.runIn(null, py(`open(${JSON.stringify(join(longDir, 'f'))}).read()`));
   assert.equal(outside.code, 0, 'outside the pod the long path opens');
 });
+
+scenario('kernel: a file in an overlay (a container root) is checked by the path the process opened, not by its layer path', async (ctx) => {
+  // overlayfs opens the layer's file for the process (6.6+: a backing file whose path is the
+  // layer's): that inner open must not be judged as if the process had opened the layer path,
+  // or an allow-list pod could not read its own image
+  await ctx.mountTmpfs('/srv');
+  for (const d of ['/srv/lower/app', '/srv/upper', '/srv/work', '/srv/merged']) mkdirSync(d, { recursive: true });
+  writeFileSync('/srv/lower/app/data', 'from the image\n');
+  await ctx.modprobe('overlay');
+  const m = await ctx.runIn(null, ['mount', '-t', 'overlay', 'overlay', '-o', 'lowerdir=/srv/lower,upperdir=/srv/upper,workdir=/srv/work', '/srv/merged']);
+  assert.equal(m.code, 0, `mount overlay: ${m.stderr}`);
+  ctx.defer(async () => { await ctx.runIn(null, ['umount', '/srv/merged']); });
+  const dir = (d: string) => rule('Allow', { type: 'directory', dir: d, recursive: true });
+  const pod = await podWith(ctx, profile({ file: [dir('/usr/'), dir('/etc/'), dir('/srv/merged/')] }, { file: 'block' }));
+  const read = await ctx.runIn(pod.cg, ['/usr/bin/cat', '/srv/merged/app/data']);
+  assert.equal(read.code, 0, `an allow-listed file read through the overlay: ${read.stderr}`);
+  assert.equal(read.stdout, 'from the image\n');
+  await new Promise((r) => setTimeout(r, 300)); // the ring buffer is polled every 20 ms
+  assert.deepEqual(pod.mine().filter((x) => x.target.startsWith('/srv/lower')).map((x) => `${x.hook} ${x.target}`), [],
+    'no decision on the layer path for the overlay read');
+  const direct = await ctx.runIn(pod.cg, ['/usr/bin/cat', '/srv/lower/app/data']);
+  assert.notEqual(direct.code, 0, 'the layer itself, opened by its own path, is not allow-listed');
+  await pod.waitEvent((x) => x.target === '/srv/lower/app/data' && x.denied);
+});
