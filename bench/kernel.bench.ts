@@ -9,6 +9,9 @@ import { join } from 'node:path';
 import { PROJECT_ROOT, runSuite } from '../test/vm/harness/index.ts';
 
 const C_SOURCE = String.raw`
+/* ag-kbench PATH N M CHUNK CGROUP...: moves itself from cgroup to cgroup every CHUNK operations
+ * (rotating the order each round), so that every cgroup sees the same drift of a shared, emulated
+ * host; prints the mean cost per open(), socket() and exec in each cgroup. */
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -19,19 +22,42 @@ const C_SOURCE = String.raw`
 #include <unistd.h>
 extern char **environ;
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e9 + t.tv_nsec; }
+static int enter(const char *cg) {
+  char p[4096]; snprintf(p, sizeof p, "%s/cgroup.procs", cg);
+  FILE *f = fopen(p, "w"); if (!f) { perror(p); return -1; }
+  fprintf(f, "%d\n", (int)getpid()); return fclose(f);
+}
 int main(int argc, char **argv) {
-  const char *path = argv[1]; int n = atoi(argv[2]); int m = atoi(argv[3]);
-  double t = now();
-  for (int i = 0; i < n; i++) { int fd = open(path, O_RDONLY); if (fd < 0) { perror("open"); return 1; } close(fd); }
-  double open_ns = (now() - t) / n;
-  t = now();
-  for (int i = 0; i < n; i++) { int s = socket(AF_INET, SOCK_STREAM, 0); if (s < 0) { perror("socket"); return 1; } close(s); }
-  double sock_ns = (now() - t) / n;
+  if (argc < 6) { fprintf(stderr, "usage: ag-kbench PATH N M CHUNK CGROUP...\n"); return 2; }
+  const char *path = argv[1]; int n = atoi(argv[2]); int m = atoi(argv[3]); int chunk = atoi(argv[4]);
+  int k = argc - 5; char **cgs = argv + 5;
+  double open_ns[16] = {0}, sock_ns[16] = {0}, exec_ns[16] = {0};
+  if (k > 16 || chunk <= 0) return 2;
   char *args[] = { "true", NULL };
-  t = now();
-  for (int i = 0; i < m; i++) { pid_t p; if (posix_spawn(&p, "/usr/bin/true", NULL, NULL, args, environ) != 0) { perror("spawn"); return 1; } int st; waitpid(p, &st, 0); }
-  double exec_ns = (now() - t) / m;
-  printf("{\"open\":%.1f,\"socket\":%.1f,\"exec\":%.1f}\n", open_ns, sock_ns, exec_ns);
+  int rounds = (n + chunk - 1) / chunk;
+  int mchunk = (m + rounds - 1) / rounds; if (mchunk < 1) mchunk = 1;
+  int done_m = 0;
+  for (int r = 0; r < rounds; r++) {
+    int em = done_m + mchunk > m ? m - done_m : mchunk;
+    for (int j = 0; j < k; j++) {
+      int c = (r + j) % k;
+      if (enter(cgs[c]) != 0) return 1;
+      double t = now();
+      for (int i = 0; i < chunk; i++) { int fd = open(path, O_RDONLY); if (fd < 0) { perror("open"); return 1; } close(fd); }
+      open_ns[c] += now() - t;
+      t = now();
+      for (int i = 0; i < chunk; i++) { int s = socket(AF_INET, SOCK_STREAM, 0); if (s < 0) { perror("socket"); return 1; } close(s); }
+      sock_ns[c] += now() - t;
+      t = now();
+      for (int i = 0; i < em; i++) { pid_t p; if (posix_spawn(&p, "/usr/bin/true", NULL, NULL, args, environ) != 0) { perror("spawn"); return 1; } int st; waitpid(p, &st, 0); }
+      exec_ns[c] += now() - t;
+    }
+    done_m += em;
+  }
+  printf("[");
+  for (int c = 0; c < k; c++)
+    printf("%s{\"open\":%.1f,\"socket\":%.1f,\"exec\":%.1f}", c ? "," : "", open_ns[c] / ((double)rounds * chunk), sock_ns[c] / ((double)rounds * chunk), done_m ? exec_ns[c] / done_m : 0.0);
+  printf("]\n");
   return 0;
 }
 `;
@@ -55,7 +81,7 @@ async function main(): Promise<void> {
   let memory: Record<string, number> | null = null;
   const run = await runSuite({
     kernel: '6.12', attachMode: mode, suites: ['test/vm/scenarios/kernel-bench.ts'], timeoutMs: 1_200_000, scenarioTimeoutMs: 1_100_000,
-    env: { AG_BENCH_REPS: process.env.AG_BENCH_REPS ?? '5', AG_BENCH_N: process.env.AG_BENCH_N ?? '20000' },
+    env: { AG_BENCH_REPS: process.env.AG_BENCH_REPS ?? '5', AG_BENCH_N: process.env.AG_BENCH_N ?? '20000', AG_BENCH_CHUNK: process.env.AG_BENCH_CHUNK ?? '250' },
     onProgress: (l) => process.stderr.write(`${l}\n`),
     onEvent: (name, data) => {
       if (name === 'bench-rep') reps.push(data as Rep);
