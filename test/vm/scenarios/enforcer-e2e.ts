@@ -2,7 +2,7 @@
 // signed by `armorgate profile --output pod`, the real `armorgate enforcer` started on a --pods-dir,
 // kubelet-style cgroups created, attempts from inside and outside the pod, alerts checked field by field.
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { scenario } from '../guest/scenario.ts';
 import type { KubeArmorAlert } from '../../../enforcer/alerts.ts';
 import { cgroup, deniedExec, fixture, preparePod, publish, sharedEnforcer } from './enforcer-support.ts';
@@ -28,6 +28,11 @@ scenario('enforcer: the example pod end to end through --pods-dir', async (ctx) 
 
   const t0 = Date.now();
   const e = await sharedEnforcer(ctx);
+  // the guest CPU has PKU: bin/armorgate.js replaced itself (same PID) with V8's PKU JIT protection off
+  if (/^flags\s*:.*\bpku\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'))) {
+    const argv = readFileSync(`/proc/${String(e.child.pid)}/cmdline`, 'utf8').split('\0');
+    assert.ok(argv.includes('--no-memory-protection-keys'), `the enforcer runs as ${argv.join(' ')}`);
+  }
   const mode = e.logs.find((l) => l.msg === 'ready')?.mode;
   assert.equal(mode, ctx.attachMode, 'the enforcer runs in the attach mode asked for');
   await e.waitLog((l) => l.msg === 'pod enforced' && l.uid === pod.uid, 'the pod enforced');
