@@ -51,6 +51,6 @@ ENV NODE_ENV=production
 # Non-root by default (the webhook); the enforcer's DaemonSet runs it as root with
 # CAP_BPF and CAP_PERFMON only (manifests/enforcer.yaml).
 USER 65532:65532
-# V8 flag: PKU-protected JIT pages abort now and then in Node 18–24 (see bin/armorgate.js)
-ENTRYPOINT ["node", "--no-memory-protection-keys", "/opt/armorgate/bin/armorgate.js"]
+# V8 flags against V8 13's JIT page registry aborts (wasm tier-up, PKU): see bin/armorgate.js
+ENTRYPOINT ["node", "--liftoff-only", "--no-wasm-dynamic-tiering", "--no-wasm-tier-up", "--no-memory-protection-keys", "/opt/armorgate/bin/armorgate.js"]
 CMD ["--help"]

@@ -3,31 +3,29 @@
 // running node is older than 24 it re-executes itself under the project's Node 24
 // (installed into .tools/node by scripts/setup.sh), which runs the TypeScript sources.
 //
-// It always runs with V8's --no-memory-protection-keys. Where the CPU has memory protection
-// keys (PKU: most x86 servers, OCI's shapes among them), V8 in Node 18–24 write-protects JIT
-// code with them, and that code aborts now and then on a CHECK in its JIT page registry
-// ("Check failed: it->second.Size() > offset", "jit_page.has_value()"). The qemu guests of
-// the kernel tests have PKU (this machine does not): the enforcer died of it there, at start.
-// Node does not take V8 flags from NODE_OPTIONS, so the process replaces itself (execve: same
-// PID, signals reach the daemon) with the flag on its command line.
+// It always runs with a few V8 flags, on its command line (Node does not take V8 flags from
+// NODE_OPTIONS): when started without them, the process replaces itself (execve: same PID, so
+// signals still reach the daemon) with them.
+// - --liftoff-only --no-wasm-dynamic-tiering --no-wasm-tier-up: Node parses the CommonJS
+//   modules that ES modules import with a WebAssembly lexer, which gets hot at start-up and is
+//   tiered up to TurboFan; in V8 13 that tier-up walks the stack through a JIT page registry
+//   that aborts now and then ("Check failed: it->second.Size() > offset" in
+//   ThreadIsolation::StartOfJitAllocationAt, from Runtime_WasmTriggerTierUp): on a slow or
+//   emulated CPU (the kernel tests' qemu guests) it killed the enforcer at start in most runs.
+//   Liftoff alone runs the lexer well enough.
+// - --no-memory-protection-keys: where the CPU has memory protection keys (PKU: most x86
+//   servers, OCI's shapes among them) V8 also write-protects JIT pages with them, the same
+//   registry's other crash reports.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const MIN_MAJOR = 24;
-const V8_FLAGS = ['--no-memory-protection-keys'];
+const V8_FLAGS = ['--liftoff-only', '--no-wasm-dynamic-tiering', '--no-wasm-tier-up', '--no-memory-protection-keys'];
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const major = Number(process.versions.node.split('.')[0]);
 const self = fileURLToPath(import.meta.url);
-
-function cpuHasPku() {
-  try {
-    return /^flags\s*:.*\bpku\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 if (major < MIN_MAJOR) {
   const local = join(root, '.tools', 'node', 'bin', 'node');
@@ -41,7 +39,7 @@ if (major < MIN_MAJOR) {
     process.exit(2);
   }
   process.exit(r.status ?? (r.signal ? 128 : 1));
-} else if (typeof process.execve === 'function' && !V8_FLAGS.every((f) => process.execArgv.includes(f)) && cpuHasPku()) {
+} else if (typeof process.execve === 'function' && !V8_FLAGS.every((f) => process.execArgv.includes(f))) {
   process.execve(process.execPath, [process.execPath, ...V8_FLAGS, ...process.execArgv, self, ...process.argv.slice(2)], process.env);
 } else {
   const { main } = await import('../cli/main.ts');
