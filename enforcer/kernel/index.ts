@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { err, ok, type Profile, type ProfileRule, type Result, type RuleKind } from '../../policy/types.ts';
 import { CAPABILITIES, profileEntries, type Encoded } from './entries.ts';
 import {
-  AG_EVERY, AG_MAX_CONTAINERS, CG_FLAG, EV, HOOKS, LAYOUT, PROTO, RULE_POSTURE,
-  decodeCgroup, decodeEvent, decodePod, decodeRuleKey, decodeSrcKey, encodeCgroup, encodeConfig, encodeUid, u64Key,
+  AG_EVERY, AG_MAX_CONTAINERS, AG_PATH_MAX, CG_FLAG, EV, HOOKS, LAYOUT, PROTO, RULE_POSTURE,
+  decodeCgroup, decodeEvent, decodePathVal, decodePod, decodeRuleKey, decodeSrcKey, encodeCgroup, encodeConfig, encodeUid, u32Key, u64Key,
 } from './layout.ts';
 import { batchOpts, check, libbpf, ringBufferNew, type BpfError } from './libbpf.ts';
 import {
@@ -346,15 +346,10 @@ class BpfKernel implements Kernel {
   exeOf(tgid: number): string | null {
     if (this.closed || !Number.isInteger(tgid) || tgid <= 0 || tgid > 0xffffffff) return null;
     const lr = libbpf();
-    const m = this.loaded.maps.get('exes');
-    if (!lr.ok || m === undefined) return null;
-    const key = Buffer.alloc(4);
-    key.writeUInt32LE(tgid, 0);
-    const val = Buffer.alloc(m.valueSize);
-    if (lr.value.bpf_map_lookup_elem(m.fd, key, val) < 0) return null;
-    const end = val.indexOf(0);
-    const path = val.toString('utf8', 0, end < 0 ? val.length : end);
-    return path === '' ? null : path;
+    if (!lr.ok) return null;
+    const val = Buffer.alloc(AG_PATH_MAX);
+    if (lr.value.bpf_map_lookup_elem(this.fds.exes!, u32Key(tgid), val) < 0) return null;
+    return decodePathVal(val) || null;
   }
 
   setEventRate(perSec: number): Result<void> {
@@ -465,19 +460,28 @@ export async function openKernel(o: KernelOptions): Promise<Result<Kernel>> {
   return ok(kernel);
 }
 
-function adoptPinned(objectPath: string, pinDir: string, mode: AttachMode, o: KernelOptions): Result<Kernel> {
+/** The maps (pinned ones adopted) through the smallest program, so the verifier does not run
+ *  on the enforcement programs; events read from the ring buffer. Nothing is attached. */
+function mapsKernel(objectPath: string, pinDir: string | null, mode: AttachMode, pollMs: number, adopted: boolean): Result<BpfKernel> {
   const lr = loadObject(objectPath, ['ag_tp_exec'], pinDir);
   if (!lr.ok) return lr;
-  const lib = libbpf();
-  if (!lib.ok) return lib;
-  const loaded = lr.value;
-  const cr = check('update agconfig', lib.value.bpf_map_update_elem(loaded.maps.get('agconfig')!.fd, Buffer.alloc(4), encodeConfig(o.eventRatePerSec ?? 200, forkLayout()), 0n));
-  if (!cr.ok) { lib.value.bpf_object__close(loaded.obj); return cr; }
   let kernel: BpfKernel | null = null;
-  const rbr = ringBufferNew(loaded.maps.get('events')!.fd, (b) => kernel?.push(b));
-  if (!rbr.ok) { lib.value.bpf_object__close(loaded.obj); return rbr; }
-  kernel = new BpfKernel(mode, loaded, [], rbr.value, o.pollMs ?? 20, true);
+  const rbr = ringBufferNew(lr.value.maps.get('events')!.fd, (b) => kernel?.push(b));
+  if (!rbr.ok) {
+    const lib = libbpf();
+    if (lib.ok) lib.value.bpf_object__close(lr.value.obj);
+    return rbr;
+  }
+  kernel = new BpfKernel(mode, lr.value, [], rbr.value, pollMs, adopted);
   return ok(kernel);
+}
+
+function adoptPinned(objectPath: string, pinDir: string, mode: AttachMode, o: KernelOptions): Result<Kernel> {
+  const kr = mapsKernel(objectPath, pinDir, mode, o.pollMs ?? 20, true);
+  if (!kr.ok) return kr;
+  const cr = kr.value.setEventRate(o.eventRatePerSec ?? 200);
+  if (!cr.ok) { kr.value.close(); return cr; }
+  return kr;
 }
 
 /** Removes every pin (maps and links) under pinDir: protection ends. `armorgate enforcer --cleanup`. */
@@ -535,11 +539,5 @@ export async function probeLsm(o: { cgroupRoot: string; objectPath?: string }): 
  * nothing pinned.
  */
 export function openMapsOnly(o: { objectPath?: string; pinDir: string | null }): Result<Kernel & { push(b: Buffer): void; toEvent(b: Buffer): KernelEvent | null }> {
-  const lr = loadObject(o.objectPath ?? DEFAULT_OBJECT, ['ag_tp_exec'], o.pinDir);
-  if (!lr.ok) return lr;
-  let kernel: BpfKernel | null = null;
-  const rbr = ringBufferNew(lr.value.maps.get('events')!.fd, (b) => kernel?.push(b));
-  if (!rbr.ok) return rbr;
-  kernel = new BpfKernel('global', lr.value, [], rbr.value, 20);
-  return ok(kernel);
+  return mapsKernel(o.objectPath ?? DEFAULT_OBJECT, o.pinDir, 'global', 20, false);
 }

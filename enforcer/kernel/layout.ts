@@ -190,6 +190,10 @@ export function encodePathVal(path: string): Buffer {
   return b;
 }
 
+export function decodePathVal(b: Buffer): string {
+  return getStr(b, 0, AG_PATH_MAX);
+}
+
 export function encodeCgroup(uid: string, containers: number, flags: number): Buffer {
   const b = Buffer.alloc(L.ag_cgroup.size);
   putStr(b, 0, AG_UID_LEN, uid);
@@ -206,6 +210,12 @@ export function encodeConfig(ratePerSec: number, forkLayout: number): Buffer {
   const b = Buffer.alloc(L.ag_config.size);
   b.writeUInt32LE(ratePerSec >>> 0, 0);
   b.writeUInt32LE(forkLayout >>> 0, 4);
+  return b;
+}
+
+export function u32Key(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v >>> 0);
   return b;
 }
 
