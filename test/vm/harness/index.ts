@@ -47,6 +47,8 @@ export interface RunSuiteOptions {
   timeoutMs: number;
   /** Default per-scenario timeout in the guest (60 s). */
   scenarioTimeoutMs?: number;
+  /** vCPUs of the guest (default 2). */
+  cpus?: number;
   /** Run only scenarios whose name contains one of these. */
   only?: string[];
   /** Progress lines (preparing, booting, each scenario's start and end). */
@@ -120,6 +122,7 @@ export async function runSuite(o: RunSuiteOptions): Promise<SuiteRun> {
     ...(modulesImage ? { disks: [modulesImage] } : {}),
     markerFile: join(jobDir, 'markers.log'),
     timeoutMs: o.timeoutMs,
+    ...(o.cpus !== undefined ? { cpus: o.cpus } : {}),
     onConsole: (s) => {
       if (verbose) process.stderr.write(s);
       o.onConsole?.(s);
@@ -234,6 +237,13 @@ export function registerVmTests(title: string, opts: VmTestOptions): void {
   // other core would idle. Measured here for the enforcer suite's four boots under the same
   // load: 17.5 min two at a time against about 22 min one at a time.
   const parallel = Math.max(1, Math.floor(Number(process.env.AG_VM_PARALLEL ?? String(Math.min(2, availableParallelism())))) || 1);
+  // Guests side by side get one vCPU each (AG_VM_SMP overrides). Under multi-threaded TCG a guest's
+  // vCPUs wait on each other for every cross-CPU TLB flush (each fork, exec, munmap), which stalls
+  // once the host's cores are oversubscribed: measured here for the enforcer suite's two 6.12 boots
+  // side by side, 155 s with one vCPU each against about 270 s with two (and 145 s for one boot
+  // alone with one vCPU, 110 s with two).
+  const sideBySide = parallel > 1 && kernels.length * modes.length > 1;
+  const cpus = Math.floor(Number(process.env.AG_VM_SMP ?? (sideBySide ? '1' : '2'))) || 2;
   const boots = (): void => {
     for (const kernel of kernels) {
       for (const attachMode of modes) {
@@ -245,12 +255,12 @@ export function registerVmTests(title: string, opts: VmTestOptions): void {
             return;
           }
           const boot = (names: string[]): Promise<SuiteRun> => runSuite({
-            kernel, attachMode, suites: opts.suites, timeoutMs, only: names,
+            kernel, attachMode, suites: opts.suites, timeoutMs, only: names, cpus,
             ...(opts.env ? { env: opts.env } : {}),
             ...(opts.scenarioTimeoutMs ? { scenarioTimeoutMs: opts.scenarioTimeoutMs } : {}),
           });
           let run = await boot(only);
-          t.diagnostic(`kernel ${run.kernelRelease ?? kernel}: runner up ${(run.bootMs / 1000).toFixed(1)} s after qemu start; whole boot ${(run.totalMs / 1000).toFixed(1)} s`);
+          t.diagnostic(`kernel ${run.kernelRelease ?? kernel}, ${cpus} vCPU: runner up ${(run.bootMs / 1000).toFixed(1)} s after qemu start; whole boot ${(run.totalMs / 1000).toFixed(1)} s`);
           // The emulated machine crashes now and then (a guest kernel oops in an interrupt, once in
           // CI) in runs whose every scenario passes on the next boot; node's own aborts in the guest
           // are answered by V8 flags (test/vm/README.md). Boot again, at most twice, for the
@@ -279,6 +289,6 @@ export function registerVmTests(title: string, opts: VmTestOptions): void {
       }
     }
   };
-  if (parallel > 1 && kernels.length * modes.length > 1) void describe(`vm: ${title}, ${parallel} boots at a time`, { concurrency: parallel }, boots);
+  if (sideBySide) void describe(`vm: ${title}, ${parallel} boots at a time`, { concurrency: parallel }, boots);
   else boots();
 }

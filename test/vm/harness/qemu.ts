@@ -1,4 +1,4 @@
-// One qemu boot: TCG only (/dev/kvm exists on these machines but a KVM guest hangs), 2 vCPUs,
+// One qemu boot: TCG only (/dev/kvm exists on these machines but a KVM guest hangs), 2 vCPUs (or `cpus`),
 // 2048 MiB, no network device, the host's root shared read-only over virtio-9p. ttyS0 is the
 // console (kernel messages and process output, captured from qemu's stdout); ttyS1 goes to a
 // file and carries only the runner's marker lines, read live so the host sees progress. A
