@@ -44,6 +44,13 @@ export function watchCertDir(dir: string, opts: WatchOptions): CertWatcher {
   let lastFingerprint = '';
   let lastError = '';
   const reload = (): boolean => {
+    // the poll's common case, nothing changed: compare bytes, skip parsing the pair again
+    // (a key check and a TLS context cost milliseconds of the event loop)
+    if (pair !== null && lastError === '') {
+      try {
+        if (fs.readFileSync(path.join(dir, 'tls.crt')).equals(pair.cert) && fs.readFileSync(path.join(dir, 'tls.key')).equals(pair.key)) return true;
+      } catch { /* unreadable now: loadCertDir says why */ }
+    }
     const r = loadCertDir(dir);
     if (!r.ok) {
       if (r.message !== lastError) { lastError = r.message; opts.onError(r.message); }
