@@ -89,9 +89,17 @@ struct {
 	__type(value, struct ag_exe);
 } pending SEC(".maps");
 
+/* build/armorgate-variant.bpf.o (scripts/build-bpf.sh) is this object with another map layout,
+ * the rates map one entry smaller: what the VM tests load as "an earlier ArmorGate" to check an
+ * upgrade across layouts */
+#ifdef AG_LAYOUT_VARIANT
+#define AG_RATES_MAX 16383
+#else
+#define AG_RATES_MAX 16384
+#endif
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, AG_RATES_MAX);
 	__type(key, __u64);
 	__type(value, struct ag_rate);
 } rates SEC(".maps");

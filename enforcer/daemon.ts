@@ -183,6 +183,9 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     reason = reason.split('\n')[0] ?? reason;
   } else {
     log.info({ mode: kernel.mode, adopted: kernel.adopted, kernel: report.kernel, uek: report.uek, cgroupRoot: o.cgroupRoot }, 'kernel enforcement available');
+    if ((kernel.retiredLayout?.length ?? 0) > 0) {
+      log.warn({ maps: kernel.retiredLayout }, 'the pinned maps had another layout (an earlier ArmorGate): new maps loaded; the earlier programs keep enforcing until every pod is in them');
+    }
   }
 
   const k = kernel;
@@ -239,6 +242,9 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     const known = reconciler.known();
     const enforced = known.filter((uid) => reconciler.isEnforced(uid)).length;
     if (kernel !== null) {
+      // every pod known at start is in the maps: what an earlier enforcer left beside them can go
+      const dropped = kernel.finishStart?.();
+      if (dropped && (dropped.links > 0 || dropped.retiredMaps > 0)) log.info(dropped, 'links and maps of an earlier enforcer removed');
       log.info({ pods: known.length, enforced, notEnforced: known.length - enforced, mode: kernel.mode }, 'ready');
     } else {
       log.warn({ pods: known.length, enforced: 0 }, 'running without enforcement');

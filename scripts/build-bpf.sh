@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds bpf/*.bpf.c into one CO-RE object, build/armorgate.bpf.o.
+# Builds bpf/*.bpf.c into one CO-RE object, build/armorgate.bpf.o, and, for the VM tests of an
+# upgrade across map layouts, build/armorgate-variant.bpf.o (the same with -DAG_LAYOUT_VARIANT).
 # Installs clang, llvm, libbpf-dev and bpftool with apt-get when missing;
 # generates build/vmlinux.h from /sys/kernel/btf/vmlinux (never committed).
 # Idempotent: does nothing when the object is newer than its sources.
@@ -30,6 +31,7 @@ fi
 
 up_to_date=1
 [ -f "$obj" ] || up_to_date=0
+[ -f "$out/armorgate-variant.bpf.o" ] || up_to_date=0
 if [ "$up_to_date" = 1 ]; then
   for f in "$root"/bpf/*.c "$root"/bpf/*.h "$out/vmlinux.h" "$0"; do
     [ "$f" -nt "$obj" ] && up_to_date=0
@@ -39,9 +41,14 @@ if [ "$up_to_date" = 1 ]; then echo "build-bpf: $obj is up to date" >&2; exit 0;
 
 srcs=("$root"/bpf/*.bpf.c)
 if [ "${#srcs[@]}" -ne 1 ]; then echo "build-bpf: expected one bpf/*.bpf.c, found ${#srcs[@]}" >&2; exit 1; fi
-clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -mcpu=v3 \
-  -I"$out" -I"$root/bpf" -Wall -Wno-unused-function -Werror \
-  -c "${srcs[0]}" -o "$obj.tmp"
-llvm-strip -g --strip-unneeded "$obj.tmp" -o "$obj.tmp2" 2>/dev/null && mv "$obj.tmp2" "$obj.tmp" || true
-mv "$obj.tmp" "$obj"
+build() { # output, extra clang flags...
+  local o="$1"; shift
+  clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -mcpu=v3 \
+    -I"$out" -I"$root/bpf" -Wall -Wno-unused-function -Werror "$@" \
+    -c "${srcs[0]}" -o "$o.tmp"
+  llvm-strip -g --strip-unneeded "$o.tmp" -o "$o.tmp2" 2>/dev/null && mv "$o.tmp2" "$o.tmp" || true
+  mv "$o.tmp" "$o"
+}
+build "$out/armorgate-variant.bpf.o" -DAG_LAYOUT_VARIANT
+build "$obj"
 echo "build-bpf: built $obj" >&2

@@ -10,7 +10,7 @@ import {
 } from './layout.ts';
 import { batchOpts, check, libbpf, ringBufferNew, type BpfError } from './libbpf.ts';
 import {
-  DEFAULT_OBJECT, DEFAULT_PIN_DIR, adoptableEpoch, attachAll, closeFd, dropOldLinks, findKubepods, forkLayout, loadObject, noKubepods,
+  DEFAULT_OBJECT, DEFAULT_PIN_DIR, adoptableEpoch, attachAll, closeFd, dropOldLinks, dropRetiredMaps, findKubepods, forkLayout, loadObject, noKubepods,
   objectStamp, openDir, pickMode, programsFor, type AttachMode, type Loaded,
 } from './loader.ts';
 
@@ -83,6 +83,13 @@ export interface Kernel {
   exeOf(tgid: number): string | null;
   /** Extension: events per cgroup per second before the kernel drops and counts them (0: unlimited). */
   setEventRate(perSec: number): Result<void>;
+  /** Extension: called once every pod known at start is in the maps. Drops what an earlier
+   *  enforcer left pinned beside the live set: links of other epochs and maps of another layout
+   *  (retired at load: their links kept enforcing the old rules until now, so no pod went
+   *  unprotected while the new maps filled). Returns what it removed. */
+  finishStart?(): { links: number; retiredMaps: number };
+  /** Extension: why the pinned maps were retired at load (another layout), [] when they were not. */
+  readonly retiredLayout?: readonly string[];
   /** Extension: rules of the pod's live profile the kernel does not enforce (matchPatterns
    *  globs, targets longer than the path buffer), with the reason; [] for unknown pods. */
   notEnforced(uid: string): { rule: ProfileRule; reason: string }[];
@@ -126,9 +133,15 @@ class BpfKernel implements Kernel {
   private readonly links: unknown[];
   private readonly rb: { consume: () => number; free: () => void };
 
-  constructor(mode: AttachMode, loaded: Loaded, links: unknown[], rb: { consume: () => number; free: () => void }, pollMs: number, adopted = false) {
+  /** where the live set is pinned and its link epoch (null: not pinned, or epoch unknown) */
+  private readonly pinned: { dir: string; epoch: string } | null;
+  readonly retiredLayout: readonly string[];
+
+  constructor(mode: AttachMode, loaded: Loaded, links: unknown[], rb: { consume: () => number; free: () => void }, pollMs: number, adopted = false, pinned: { dir: string; epoch: string } | null = null) {
     this.mode = mode;
     this.adopted = adopted;
+    this.pinned = pinned;
+    this.retiredLayout = loaded.retired?.why ?? [];
     this.loaded = loaded;
     this.links = links;
     this.rb = rb;
@@ -400,6 +413,13 @@ class BpfKernel implements Kernel {
     }
   }
 
+  finishStart(): { links: number; retiredMaps: number } {
+    if (this.closed || this.pinned === null) return { links: 0, retiredMaps: 0 };
+    // links first: a retired map lives as long as a program of a pinned link uses it
+    const links = dropOldLinks(this.pinned.dir, this.pinned.epoch);
+    return { links, retiredMaps: dropRetiredMaps(this.pinned.dir) };
+  }
+
   close(): void {
     if (this.closed) return;
     this.poll();
@@ -436,9 +456,9 @@ export async function openKernel(o: KernelOptions): Promise<Result<Kernel>> {
   const adoptEpoch = stamp === null ? null : adoptableEpoch(pinDir, stamp, mode);
   if (adoptEpoch !== null) {
     closeFd(kubepodsFd);
-    return adoptPinned(objectPath, pinDir, mode, o);
+    return adoptPinned(objectPath, pinDir, mode, o, adoptEpoch);
   }
-  const lr = loadObject(objectPath, [...progs.cgroup, ...progs.lsm, ...progs.tracepoint], pinDir);
+  const lr = loadObject(objectPath, [...progs.cgroup, ...progs.lsm, ...progs.tracepoint], pinDir, { retireIncompatible: true });
   if (!lr.ok) { closeFd(kubepodsFd); return lr; }
   const loaded = lr.value;
   const lib = libbpf();
@@ -454,15 +474,17 @@ export async function openKernel(o: KernelOptions): Promise<Result<Kernel>> {
   const ar = attachAll(loaded, mode, kubepodsFd, pinDir, epoch);
   closeFd(kubepodsFd);
   if (!ar.ok) { rbr.value.free(); lib.value.bpf_object__close(loaded.obj); return ar; }
-  // the new links are live: links pinned by an earlier enforcer can go now
-  dropOldLinks(pinDir, epoch);
-  kernel = new BpfKernel(mode, loaded, ar.value.links, rbr.value, o.pollMs ?? 20);
+  // the new links are live. Over the same maps, links pinned by an earlier enforcer can go now;
+  // over retired maps of another layout they keep the old rules in force until finishStart(),
+  // once the new maps hold every pod
+  if (loaded.retired === null) dropOldLinks(pinDir, epoch);
+  kernel = new BpfKernel(mode, loaded, ar.value.links, rbr.value, o.pollMs ?? 20, false, { dir: pinDir, epoch });
   return ok(kernel);
 }
 
 /** The maps (pinned ones adopted) through the smallest program, so the verifier does not run
  *  on the enforcement programs; events read from the ring buffer. Nothing is attached. */
-function mapsKernel(objectPath: string, pinDir: string | null, mode: AttachMode, pollMs: number, adopted: boolean): Result<BpfKernel> {
+function mapsKernel(objectPath: string, pinDir: string | null, mode: AttachMode, pollMs: number, adopted: boolean, epoch: string | null = null): Result<BpfKernel> {
   const lr = loadObject(objectPath, ['ag_tp_exec'], pinDir);
   if (!lr.ok) return lr;
   let kernel: BpfKernel | null = null;
@@ -472,12 +494,12 @@ function mapsKernel(objectPath: string, pinDir: string | null, mode: AttachMode,
     if (lib.ok) lib.value.bpf_object__close(lr.value.obj);
     return rbr;
   }
-  kernel = new BpfKernel(mode, lr.value, [], rbr.value, pollMs, adopted);
+  kernel = new BpfKernel(mode, lr.value, [], rbr.value, pollMs, adopted, pinDir !== null && epoch !== null ? { dir: pinDir, epoch } : null);
   return ok(kernel);
 }
 
-function adoptPinned(objectPath: string, pinDir: string, mode: AttachMode, o: KernelOptions): Result<Kernel> {
-  const kr = mapsKernel(objectPath, pinDir, mode, o.pollMs ?? 20, true);
+function adoptPinned(objectPath: string, pinDir: string, mode: AttachMode, o: KernelOptions, epoch: string): Result<Kernel> {
+  const kr = mapsKernel(objectPath, pinDir, mode, o.pollMs ?? 20, true, epoch);
   if (!kr.ok) return kr;
   const cr = kr.value.setEventRate(o.eventRatePerSec ?? 200);
   if (!cr.ok) { kr.value.close(); return cr; }

@@ -35,6 +35,10 @@ interface Lib {
   bpf_map__key_size: (m: Ptr) => number;
   bpf_map__value_size: (m: Ptr) => number;
   bpf_map__max_entries: (m: Ptr) => number;
+  bpf_map__type: (m: Ptr) => number;
+  bpf_map__map_flags: (m: Ptr) => number;
+  bpf_obj_get: (path: string) => number;
+  bpf_obj_get_info_by_fd: (fd: number, info: Buffer, len: Uint32Array) => number;
   bpf_map_update_elem: (fd: number, key: Buffer, value: Buffer, flags: bigint) => number;
   bpf_map_lookup_elem: (fd: number, key: Buffer, value: Buffer) => number;
   bpf_map_delete_elem: (fd: number, key: Buffer) => number;
@@ -87,6 +91,10 @@ function bind(): Lib | null {
       bpf_map__key_size: f('bpf_map__key_size', 'uint32_t', [P]),
       bpf_map__value_size: f('bpf_map__value_size', 'uint32_t', [P]),
       bpf_map__max_entries: f('bpf_map__max_entries', 'uint32_t', [P]),
+      bpf_map__type: f('bpf_map__type', 'int', [P]),
+      bpf_map__map_flags: f('bpf_map__map_flags', 'uint32_t', [P]),
+      bpf_obj_get: f('bpf_obj_get', 'int', ['const char *']),
+      bpf_obj_get_info_by_fd: f('bpf_obj_get_info_by_fd', 'int', ['int', P, 'uint32_t *']),
       bpf_map_update_elem: f('bpf_map_update_elem', 'int', ['int', P, P, 'uint64_t']),
       bpf_map_lookup_elem: f('bpf_map_lookup_elem', 'int', ['int', P, P]),
       bpf_map_delete_elem: f('bpf_map_delete_elem', 'int', ['int', P]),

@@ -1,7 +1,7 @@
 // Opens build/armorgate.bpf.o with libbpf, picks the programs of an attach mode,
 // pins the maps (adopting pinned ones), loads, attaches and pins the links.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,13 +74,61 @@ export interface Loaded {
   obj: Ptr;
   maps: Map<string, { fd: number; keySize: number; valueSize: number; maxEntries: number }>;
   programs: Map<string, Ptr>;
+  /** Pinned maps of another layout (an earlier ArmorGate) moved here, with why; null when none. */
+  retired: { dir: string; why: string[] } | null;
+}
+
+/** Pinned maps under pinDir whose definition (type, key and value size, entries, flags) differs
+ *  from the object's: another ArmorGate's layout, which libbpf cannot reuse. */
+function incompatiblePins(mapPtrs: ReadonlyMap<string, Ptr>, pinDir: string): string[] {
+  const lr = libbpf();
+  if (!lr.ok) return [];
+  const l = lr.value;
+  const out: string[] = [];
+  for (const [name, m] of mapPtrs) {
+    const path = join(pinDir, name);
+    if (!PINNED_MAPS.includes(name) || !existsSync(path)) continue;
+    const fd = l.bpf_obj_get(path);
+    if (fd < 0) continue; // libbpf's own reuse says why
+    const info = Buffer.alloc(88);
+    const len = new Uint32Array([info.length]);
+    const rc = l.bpf_obj_get_info_by_fd(fd, info, len);
+    l.close(fd);
+    if (rc < 0) continue;
+    const pinned = [info.readUInt32LE(0), info.readUInt32LE(8), info.readUInt32LE(12), info.readUInt32LE(16), info.readUInt32LE(20)];
+    const wanted = [l.bpf_map__type(m), l.bpf_map__key_size(m), l.bpf_map__value_size(m), l.bpf_map__max_entries(m), l.bpf_map__map_flags(m)];
+    if (pinned.some((v, i) => v !== wanted[i])) {
+      const show = (v: number[]): string => `type ${v[0]}, key ${v[1]} B, value ${v[2]} B, ${v[3]} entries, flags ${v[4]}`;
+      out.push(`${name}: pinned ${show(pinned)}; this object ${show(wanted)}`);
+    }
+  }
+  return out;
+}
+
+/** Moves every pinned map under pinDir into a fresh retired-<time> folder (links stay: the
+ *  programs they run keep their maps until the links go). */
+function retirePins(pinDir: string): Result<string, BpfError> {
+  const dir = join(pinDir, `retired-${Date.now().toString(36)}`);
+  try {
+    mkdirSync(dir);
+    for (const name of PINNED_MAPS) if (existsSync(join(pinDir, name))) renameSync(join(pinDir, name), join(dir, name));
+    return ok(dir);
+  } catch (e) {
+    return { ok: false, error: { code: 'E_PIN', errno: 0, message: `cannot move the pinned maps of another layout into ${dir}: ${(e as Error).message}`, path: dir } };
+  }
+}
+
+export interface LoadOptions {
+  /** Pinned maps of another layout: move them aside and start with new ones (the enforcer's
+   *  full load), instead of failing. */
+  retireIncompatible?: boolean;
 }
 
 /** Opens and loads the object with only the named programs, maps pinned under pinDir (null: no pinning). */
-export function loadObject(objectPath: string, wanted: readonly string[], pinDir: string | null): Result<Loaded, BpfError> {
+export function loadObject(objectPath: string, wanted: readonly string[], pinDir: string | null, o: LoadOptions = {}): Result<Loaded, BpfError> {
   // first without a verifier log: on kernels before 6.4 a log that overflows its buffer
   // fails the load (ENOSPC); on failure, load again with a large log to explain why
-  const first = loadObjectOnce(objectPath, wanted, pinDir, 0);
+  const first = loadObjectOnce(objectPath, wanted, pinDir, 0, o);
   if (first.ok || first.error.code !== 'E_BPF_LOAD') return first;
   const again = loadObjectOnce(objectPath, wanted, null, 16 * 1024 * 1024);
   if (again.ok) {
@@ -92,7 +140,7 @@ export function loadObject(objectPath: string, wanted: readonly string[], pinDir
   return { ok: false, error: { ...first.error, message: again.error.message } };
 }
 
-function loadObjectOnce(objectPath: string, wanted: readonly string[], pinDir: string | null, logSize: number): Result<Loaded, BpfError> {
+function loadObjectOnce(objectPath: string, wanted: readonly string[], pinDir: string | null, logSize: number, o: LoadOptions = {}): Result<Loaded, BpfError> {
   const lr = libbpf();
   if (!lr.ok) return lr;
   const l = lr.value;
@@ -136,6 +184,19 @@ function loadObjectOnce(objectPath: string, wanted: readonly string[], pinDir: s
       if (!r.ok) { l.bpf_object__close(obj); return r; }
     }
   }
+  let retired: Loaded['retired'] = null;
+  if (pinDir !== null) {
+    const stale = incompatiblePins(mapPtrs, pinDir);
+    if (stale.length > 0 && !o.retireIncompatible) {
+      l.bpf_object__close(obj);
+      return { ok: false, error: { code: 'E_PIN_LAYOUT', errno: 22, message: `maps pinned under ${pinDir} have another layout (an earlier ArmorGate's): ${stale.join('; ')}`, path: pinDir } };
+    }
+    if (stale.length > 0) {
+      const moved = retirePins(pinDir);
+      if (!moved.ok) { l.bpf_object__close(obj); return moved; }
+      retired = { dir: moved.value, why: stale };
+    }
+  }
   const rc = l.bpf_object__load(obj);
   if (rc < 0) {
     const log = [...logs.entries()].map(([n, b]) => {
@@ -152,7 +213,7 @@ function loadObjectOnce(objectPath: string, wanted: readonly string[], pinDir: s
   for (const [name, m] of mapPtrs) {
     maps.set(name, { fd: l.bpf_map__fd(m), keySize: l.bpf_map__key_size(m), valueSize: l.bpf_map__value_size(m), maxEntries: l.bpf_map__max_entries(m) });
   }
-  return ok({ obj, maps, programs });
+  return ok({ obj, maps, programs, retired });
 }
 
 export interface AttachedLinks {
@@ -232,6 +293,19 @@ export function adoptableEpoch(pinDir: string, stamp: string, mode: AttachMode):
   }
   const complete = [...byEpoch].filter(([, set]) => names.every((n) => set.has(n))).map(([e]) => e).sort();
   return complete.at(-1) ?? null;
+}
+
+/** Removes the folders of retired maps (retirePins); their programs' links must be gone first
+ *  or the maps live on, unpinned, with them. */
+export function dropRetiredMaps(pinDir: string): number {
+  let n = 0;
+  let names: string[];
+  try { names = readdirSync(pinDir); } catch { return 0; }
+  for (const name of names) {
+    if (!name.startsWith('retired-')) continue;
+    try { rmSync(join(pinDir, name), { recursive: true, force: true }); n++; } catch { /* gone */ }
+  }
+  return n;
 }
 
 /** Removes pinned links of earlier epochs (after the new ones are attached: no gap). */

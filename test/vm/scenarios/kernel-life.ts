@@ -97,3 +97,54 @@ scenario('kernel: a restart keeps protection (pinned maps and links adopted), cl
   assert.ok(cleanupPins(PIN_DIR).ok);
   assert.equal(existsSync(PIN_DIR), false);
 });
+
+scenario('kernel: an upgrade across map layouts keeps every pod protected: the earlier programs enforce until the new maps hold the pod, then their links and maps go', async (ctx) => {
+  const { cleanupPins, openMapsOnly } = await import('../../../enforcer/kernel/index.ts');
+  const dir = '/sys/fs/bpf/armorgate-layout';
+  const variant = join(ctx.root, 'build', 'armorgate-variant.bpf.o');
+  assert.ok(existsSync(variant), `${variant} (npm run build:bpf builds it)`);
+  assert.ok(cleanupPins(dir).ok);
+  ctx.defer(() => { cleanupPins(dir); });
+  const uid = randomUUID();
+  const binding = { uid, namespace: 'test', name: 'layout', profile: profile({ process: [rule('Block', { type: 'path', path: '/usr/bin/id' })] }), containers: [{ name: 'main' }] };
+  const cg = await ctx.mkCgroup(`kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${uid.replace(/-/g, '_')}.slice/cri-containerd-${uid.slice(0, 8)}.scope`);
+  // "an earlier ArmorGate": the same programs over another map layout, its pod enforced, then stopped
+  const old = await openKernel({ attachMode: ctx.attachMode, cgroupRoot: '/sys/fs/cgroup', pinDir: dir, eventRatePerSec: 0, objectPath: variant });
+  assert.ok(old.ok, old.ok ? '' : old.error.message);
+  assert.ok(old.value.setPod(binding).ok);
+  old.value.close();
+  assert.notEqual((await ctx.runIn(cg, ['/usr/bin/id'])).code, 0, 'blocked by the earlier programs');
+  const oldLinks = readdirSync(join(dir, 'links'));
+  // a maps-only open of the other layout refuses, naming the map, and moves nothing
+  const peek = openMapsOnly({ pinDir: dir });
+  assert.equal(peek.ok, false, 'the maps of another layout are not reused');
+  if (!peek.ok) assert.match(peek.error.message, /another layout[^]*rates: pinned .*16383 entries.*16384 entries/);
+  assert.ok(existsSync(join(dir, 'rates')), 'nothing moved by a maps-only open');
+
+  const loop = ctx.startIn(cg, ['/bin/sh', '-c', 'while :; do if /usr/bin/id >/dev/null 2>&1; then echo ALLOWED; else echo denied; fi; done'], { timeoutMs: 300_000 });
+  const up = await openKernel({ attachMode: ctx.attachMode, cgroupRoot: '/sys/fs/cgroup', pinDir: dir, eventRatePerSec: 0 });
+  assert.ok(up.ok, up.ok ? '' : up.error.message);
+  const k = up.value;
+  ctx.defer(() => { k.close(); });
+  assert.equal(k.adopted, false);
+  assert.match((k.retiredLayout ?? []).join('\n'), /^rates: /m, 'the rates map had another layout');
+  const retired = readdirSync(dir).filter((n) => n.startsWith('retired-'));
+  assert.equal(retired.length, 1, `the earlier maps moved aside: ${readdirSync(dir).join(', ')}`);
+  assert.ok(oldLinks.every((n) => existsSync(join(dir, 'links', n))), 'the earlier links stay while the new maps are empty');
+  assert.equal(k.podUids().length, 0, 'the new maps start empty');
+  await new Promise((res) => setTimeout(res, 500));
+  assert.ok(k.setPod(binding).ok, 'the pod into the new maps');
+  const done = k.finishStart?.();
+  assert.deepEqual(done, { links: oldLinks.length, retiredMaps: 1 });
+  await new Promise((res) => setTimeout(res, 500));
+  loop.kill('SIGKILL');
+  const tries = (await loop.done).stdout.trim().split('\n');
+  ctx.log(`during the upgrade: ${tries.filter((l) => l === 'denied').length} denied, ${tries.filter((l) => l === 'ALLOWED').length} allowed`);
+  assert.ok(tries.filter((l) => l === 'denied').length >= 3, 'the loop kept trying');
+  assert.equal(tries.filter((l) => l === 'ALLOWED').length, 0, 'no exec of id got through while the new layout took over');
+  assert.ok(readdirSync(join(dir, 'links')).every((n) => !oldLinks.includes(n)), 'only the new links stay pinned');
+  assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('retired-')), [], 'the earlier maps are gone');
+  assert.notEqual((await ctx.runIn(cg, ['/usr/bin/id'])).code, 0, 'blocked by the new programs alone');
+  assert.ok(k.removePod(uid).ok);
+  assert.equal((await ctx.runIn(cg, ['/usr/bin/id'])).code, 0, 'nothing of the earlier layout still enforces');
+}, { timeoutMs: 240_000 });
