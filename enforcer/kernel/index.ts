@@ -10,7 +10,7 @@ import {
 } from './layout.ts';
 import { batchOpts, check, libbpf, ringBufferNew, type BpfError } from './libbpf.ts';
 import {
-  DEFAULT_OBJECT, DEFAULT_PIN_DIR, adoptableEpoch, attachAll, closeFd, dropOldLinks, dropRetiredMaps, findKubepods, forkLayout, loadObject, noKubepods,
+  DEFAULT_OBJECT, DEFAULT_PIN_DIR, adoptableEpoch, attachAll, closeFd, dropOldLinks, dropRetiredMaps, findKubepods, hasRetiredMaps, forkLayout, loadObject, noKubepods,
   objectStamp, openDir, pickMode, programsFor, type AttachMode, type Loaded,
 } from './loader.ts';
 
@@ -475,9 +475,10 @@ export async function openKernel(o: KernelOptions): Promise<Result<Kernel>> {
   closeFd(kubepodsFd);
   if (!ar.ok) { rbr.value.free(); lib.value.bpf_object__close(loaded.obj); return ar; }
   // the new links are live. Over the same maps, links pinned by an earlier enforcer can go now;
-  // over retired maps of another layout they keep the old rules in force until finishStart(),
-  // once the new maps hold every pod
-  if (loaded.retired === null) dropOldLinks(pinDir, epoch);
+  // over retired maps of another layout (moved now, or by an earlier start that failed after
+  // moving them) they keep the old rules in force until finishStart(), once the new maps hold
+  // every pod
+  if (loaded.retired === null && !hasRetiredMaps(pinDir)) dropOldLinks(pinDir, epoch);
   kernel = new BpfKernel(mode, loaded, ar.value.links, rbr.value, o.pollMs ?? 20, false, { dir: pinDir, epoch });
   return ok(kernel);
 }

@@ -295,6 +295,11 @@ export function adoptableEpoch(pinDir: string, stamp: string, mode: AttachMode):
   return complete.at(-1) ?? null;
 }
 
+/** Whether maps of another layout wait under pinDir for their links to go (retirePins). */
+export function hasRetiredMaps(pinDir: string): boolean {
+  try { return readdirSync(pinDir).some((n) => n.startsWith('retired-')); } catch { return false; }
+}
+
 /** Removes the folders of retired maps (retirePins); their programs' links must be gone first
  *  or the maps live on, unpinned, with them. */
 export function dropRetiredMaps(pinDir: string): number {
