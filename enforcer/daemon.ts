@@ -232,6 +232,20 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     })();
   }
 
+  // What an earlier enforcer left pinned (links of other epochs, maps of another layout whose
+  // links still enforce the old rules) goes once every pod they protect that is still on the
+  // node is in the new maps: tried when ready, then at each sweep until done.
+  let finishing = false;
+  const finishStart = (first: boolean): boolean => {
+    if (kernel?.finishStart === undefined) return false;
+    const r = kernel.finishStart(new Set(reconciler.known()));
+    if (r.waiting.length > 0) {
+      if (first) log.warn({ pods: r.waiting }, 'pods the earlier programs protect are not in the new maps yet: the earlier links stay');
+      return true;
+    }
+    if (r.links > 0 || r.retiredMaps > 0) log.info({ links: r.links, retiredMaps: r.retiredMaps }, 'links and maps of an earlier enforcer removed');
+    return false;
+  };
   const stopping = o.stopSignal ?? waitForSignal();
   // signal handlers do not keep the event loop alive: this does, until stopped
   const keepAlive = setInterval(() => {}, 1 << 30);
@@ -242,9 +256,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     const known = reconciler.known();
     const enforced = known.filter((uid) => reconciler.isEnforced(uid)).length;
     if (kernel !== null) {
-      // every pod known at start is in the maps: what an earlier enforcer left beside them can go
-      const dropped = kernel.finishStart?.();
-      if (dropped && (dropped.links > 0 || dropped.retiredMaps > 0)) log.info(dropped, 'links and maps of an earlier enforcer removed');
+      finishing = finishStart(true);
       log.info({ pods: known.length, enforced, notEnforced: known.length - enforced, mode: kernel.mode }, 'ready');
     } else {
       log.warn({ pods: known.length, enforced: 0 }, 'running without enforcement');
@@ -253,6 +265,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
   const sweep = setInterval(() => {
     try {
       reconciler.sweep();
+      if (finishing) finishing = finishStart(false);
     } catch (e) {
       log.error({ error: e instanceof Error ? e.message : String(e) }, 'sweep failed');
     }

@@ -10,7 +10,7 @@ import {
 } from './layout.ts';
 import { batchOpts, check, libbpf, ringBufferNew, type BpfError } from './libbpf.ts';
 import {
-  DEFAULT_OBJECT, DEFAULT_PIN_DIR, adoptableEpoch, attachAll, closeFd, dropOldLinks, dropRetiredMaps, findKubepods, hasRetiredMaps, forkLayout, loadObject, noKubepods,
+  DEFAULT_OBJECT, DEFAULT_PIN_DIR, adoptableEpoch, attachAll, closeFd, dropOldLinks, dropRetiredMaps, findKubepods, hasRetiredMaps, retiredPodUids, forkLayout, loadObject, noKubepods,
   objectStamp, openDir, pickMode, programsFor, type AttachMode, type Loaded,
 } from './loader.ts';
 
@@ -83,11 +83,12 @@ export interface Kernel {
   exeOf(tgid: number): string | null;
   /** Extension: events per cgroup per second before the kernel drops and counts them (0: unlimited). */
   setEventRate(perSec: number): Result<void>;
-  /** Extension: called once every pod known at start is in the maps. Drops what an earlier
-   *  enforcer left pinned beside the live set: links of other epochs and maps of another layout
-   *  (retired at load: their links kept enforcing the old rules until now, so no pod went
-   *  unprotected while the new maps filled). Returns what it removed. */
-  finishStart?(): { links: number; retiredMaps: number };
+  /** Extension: called once every pod known at start went through the reconciler (and again
+   *  until it is done). Drops what an earlier enforcer left pinned beside the live set: links of
+   *  other epochs and maps of another layout (retired at load: their links keep enforcing the old
+   *  rules meanwhile). Nothing is dropped while a pod the retired maps hold is still on the node
+   *  (`live`: UIDs) and not in the new maps: it is listed in `waiting`. */
+  finishStart?(live: ReadonlySet<string>): { links: number; retiredMaps: number; waiting: string[] };
   /** Extension: why the pinned maps were retired at load (another layout), [] when they were not. */
   readonly retiredLayout?: readonly string[];
   /** Extension: rules of the pod's live profile the kernel does not enforce (matchPatterns
@@ -413,11 +414,14 @@ class BpfKernel implements Kernel {
     }
   }
 
-  finishStart(): { links: number; retiredMaps: number } {
-    if (this.closed || this.pinned === null) return { links: 0, retiredMaps: 0 };
+  finishStart(live: ReadonlySet<string>): { links: number; retiredMaps: number; waiting: string[] } {
+    if (this.closed || this.pinned === null) return { links: 0, retiredMaps: 0, waiting: [] };
+    const alive = new Set([...live].map((u) => u.toLowerCase()));
+    const waiting = retiredPodUids(this.pinned.dir).filter((uid) => alive.has(uid) && !this.pods.has(uid));
+    if (waiting.length > 0) return { links: 0, retiredMaps: 0, waiting };
     // links first: a retired map lives as long as a program of a pinned link uses it
     const links = dropOldLinks(this.pinned.dir, this.pinned.epoch);
-    return { links, retiredMaps: dropRetiredMaps(this.pinned.dir) };
+    return { links, retiredMaps: dropRetiredMaps(this.pinned.dir), waiting: [] };
   }
 
   close(): void {
@@ -455,8 +459,13 @@ export async function openKernel(o: KernelOptions): Promise<Result<Kernel>> {
   const stamp = objectStamp(objectPath, mode);
   const adoptEpoch = stamp === null ? null : adoptableEpoch(pinDir, stamp, mode);
   if (adoptEpoch !== null) {
-    closeFd(kubepodsFd);
-    return adoptPinned(objectPath, pinDir, mode, o, adoptEpoch);
+    const adopted = adoptPinned(objectPath, pinDir, mode, o, adoptEpoch);
+    // links of this very object over maps of another layout: a rollback while a newer version
+    // was taking over (its maps here, these links' maps retired). Load as an upgrade would.
+    if (adopted.ok || adopted.error.code !== 'E_PIN_LAYOUT') {
+      closeFd(kubepodsFd);
+      return adopted;
+    }
   }
   const lr = loadObject(objectPath, [...progs.cgroup, ...progs.lsm, ...progs.tracepoint], pinDir, { retireIncompatible: true });
   if (!lr.ok) { closeFd(kubepodsFd); return lr; }

@@ -108,13 +108,14 @@ function incompatiblePins(mapPtrs: ReadonlyMap<string, Ptr>, pinDir: string): st
 /** Moves every pinned map under pinDir into a fresh retired-<time> folder (links stay: the
  *  programs they run keep their maps until the links go). */
 function retirePins(pinDir: string): Result<string, BpfError> {
-  const dir = join(pinDir, `retired-${Date.now().toString(36)}`);
+  const dir = join(pinDir, `retired-${Date.now().toString(36)}-${process.pid}`);
   try {
     mkdirSync(dir);
     for (const name of PINNED_MAPS) if (existsSync(join(pinDir, name))) renameSync(join(pinDir, name), join(dir, name));
     return ok(dir);
   } catch (e) {
-    return { ok: false, error: { code: 'E_PIN', errno: 0, message: `cannot move the pinned maps of another layout into ${dir}: ${(e as Error).message}`, path: dir } };
+    const errno = Math.abs(Number((e as NodeJS.ErrnoException).errno ?? 0));
+    return { ok: false, error: { code: 'E_PIN', errno, message: `cannot move the pinned maps of another layout into ${dir}: ${(e as Error).message}`, path: dir } };
   }
 }
 
@@ -187,6 +188,12 @@ function loadObjectOnce(objectPath: string, wanted: readonly string[], pinDir: s
   let retired: Loaded['retired'] = null;
   if (pinDir !== null) {
     const stale = incompatiblePins(mapPtrs, pinDir);
+    // a move into retired-* that was cut short (the process killed between two renames) leaves
+    // part of the earlier set here: never reuse such maps beside new ones
+    const present = PINNED_MAPS.filter((n) => existsSync(join(pinDir, n)));
+    if (present.length > 0 && present.length < PINNED_MAPS.length && hasRetiredMaps(pinDir)) {
+      stale.push(`${present.join(', ')}: what is left of a set whose move into retired-* was cut short`);
+    }
     if (stale.length > 0 && !o.retireIncompatible) {
       l.bpf_object__close(obj);
       return { ok: false, error: { code: 'E_PIN_LAYOUT', errno: 22, message: `maps pinned under ${pinDir} have another layout (an earlier ArmorGate's): ${stale.join('; ')}`, path: pinDir } };
@@ -298,6 +305,39 @@ export function adoptableEpoch(pinDir: string, stamp: string, mode: AttachMode):
 /** Whether maps of another layout wait under pinDir for their links to go (retirePins). */
 export function hasRetiredMaps(pinDir: string): boolean {
   try { return readdirSync(pinDir).some((n) => n.startsWith('retired-')); } catch { return false; }
+}
+
+/** UIDs of the pods in the retired `pods` maps under pinDir: the pods the earlier programs still
+ *  protect (a pods key starts with the NUL-terminated UID in every layout so far). */
+export function retiredPodUids(pinDir: string): string[] {
+  const lr = libbpf();
+  if (!lr.ok) return [];
+  const l = lr.value;
+  let dirs: string[];
+  try { dirs = readdirSync(pinDir).filter((n) => n.startsWith('retired-')); } catch { return []; }
+  const out = new Set<string>();
+  for (const d of dirs) {
+    const path = join(pinDir, d, 'pods');
+    if (!existsSync(path)) continue;
+    const fd = l.bpf_obj_get(path);
+    if (fd < 0) continue;
+    try {
+      const info = Buffer.alloc(88);
+      if (l.bpf_obj_get_info_by_fd(fd, info, new Uint32Array([info.length])) < 0) continue;
+      const keySize = info.readUInt32LE(8);
+      let prev: Buffer | null = null;
+      for (let i = 0; i < 1 << 20; i++) {
+        const next = Buffer.alloc(keySize);
+        if (l.bpf_map_get_next_key(fd, prev, next) !== 0) break;
+        const end = next.indexOf(0);
+        out.add(next.toString('utf8', 0, end < 0 ? keySize : end).toLowerCase());
+        prev = next;
+      }
+    } finally {
+      l.close(fd);
+    }
+  }
+  return [...out];
 }
 
 /** Removes the folders of retired maps (retirePins); their programs' links must be gone first

@@ -98,7 +98,7 @@ scenario('kernel: a restart keeps protection (pinned maps and links adopted), cl
   assert.equal(existsSync(PIN_DIR), false);
 });
 
-scenario('kernel: an upgrade across map layouts keeps every pod protected: the earlier programs enforce until the new maps hold the pod, then their links and maps go', async (ctx) => {
+scenario('kernel: an upgrade across map layouts keeps every pod protected: the earlier programs enforce until the new maps hold the pod, then their links and maps go (a rollback in between too)', async (ctx) => {
   const { cleanupPins, openMapsOnly } = await import('../../../enforcer/kernel/index.ts');
   const dir = '/sys/fs/bpf/armorgate-layout';
   const variant = join(ctx.root, 'build', 'armorgate-variant.bpf.o');
@@ -106,45 +106,64 @@ scenario('kernel: an upgrade across map layouts keeps every pod protected: the e
   assert.ok(cleanupPins(dir).ok);
   ctx.defer(() => { cleanupPins(dir); });
   const uid = randomUUID();
+  const live = new Set([uid]);
   const binding = { uid, namespace: 'test', name: 'layout', profile: profile({ process: [rule('Block', { type: 'path', path: '/usr/bin/id' })] }), containers: [{ name: 'main' }] };
   const cg = await ctx.mkCgroup(`kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${uid.replace(/-/g, '_')}.slice/cri-containerd-${uid.slice(0, 8)}.scope`);
+  const open = (objectPath?: string) => openKernel({ attachMode: ctx.attachMode, cgroupRoot: '/sys/fs/cgroup', pinDir: dir, eventRatePerSec: 0, ...(objectPath ? { objectPath } : {}) });
+  const retiredDirs = (): string[] => readdirSync(dir).filter((n) => n.startsWith('retired-'));
   // "an earlier ArmorGate": the same programs over another map layout, its pod enforced, then stopped
-  const old = await openKernel({ attachMode: ctx.attachMode, cgroupRoot: '/sys/fs/cgroup', pinDir: dir, eventRatePerSec: 0, objectPath: variant });
-  assert.ok(old.ok, old.ok ? '' : old.error.message);
-  assert.ok(old.value.setPod(binding).ok);
-  old.value.close();
+  const v1 = await open(variant);
+  assert.ok(v1.ok, v1.ok ? '' : v1.error.message);
+  assert.ok(v1.value.setPod(binding).ok);
+  v1.value.close();
   assert.notEqual((await ctx.runIn(cg, ['/usr/bin/id'])).code, 0, 'blocked by the earlier programs');
-  const oldLinks = readdirSync(join(dir, 'links'));
+  const v1Links = readdirSync(join(dir, 'links'));
   // a maps-only open of the other layout refuses, naming the map, and moves nothing
   const peek = openMapsOnly({ pinDir: dir });
   assert.equal(peek.ok, false, 'the maps of another layout are not reused');
-  if (!peek.ok) assert.match(peek.error.message, /another layout[^]*rates: pinned .*16383 entries.*16384 entries/);
-  assert.ok(existsSync(join(dir, 'rates')), 'nothing moved by a maps-only open');
+  if (!peek.ok) {
+    assert.equal(peek.error.code, 'E_PIN_LAYOUT');
+    assert.match(peek.error.message, /another layout[^]*rates: pinned .*16383 entries.*16384 entries/);
+  }
+  assert.ok(existsSync(join(dir, 'rates')) && retiredDirs().length === 0, 'nothing moved by a maps-only open');
 
   const loop = ctx.startIn(cg, ['/bin/sh', '-c', 'while :; do if /usr/bin/id >/dev/null 2>&1; then echo ALLOWED; else echo denied; fi; done'], { timeoutMs: 300_000 });
-  const up = await openKernel({ attachMode: ctx.attachMode, cgroupRoot: '/sys/fs/cgroup', pinDir: dir, eventRatePerSec: 0 });
-  assert.ok(up.ok, up.ok ? '' : up.error.message);
-  const k = up.value;
+  // the new version takes over: new maps, its links beside the earlier ones
+  const v2 = await open();
+  assert.ok(v2.ok, v2.ok ? '' : v2.error.message);
+  assert.equal(v2.value.adopted, false);
+  assert.match((v2.value.retiredLayout ?? []).join('\n'), /^rates: /m, 'the rates map had another layout');
+  assert.equal(retiredDirs().length, 1, `the earlier maps moved aside: ${readdirSync(dir).join(', ')}`);
+  assert.deepEqual(readdirSync(join(dir, retiredDirs()[0]!)).sort(), readdirSync(dir).filter((n) => !n.startsWith('retired-') && n !== 'links').sort(), 'every map moved, a new one for each');
+  assert.ok(v1Links.every((n) => existsSync(join(dir, 'links', n))), 'the earlier links stay while the new maps are empty');
+  assert.equal(v2.value.podUids().length, 0, 'the new maps start empty');
+  const early = v2.value.finishStart?.(live);
+  assert.deepEqual(early, { links: 0, retiredMaps: 0, waiting: [uid] }, 'the pod is not in the new maps: nothing dropped');
+  // ... and it stops before its first sync; the earlier version comes back (a rollback): its links
+  // are complete but the maps beside them are the new version's, so it loads as an upgrade would
+  v2.value.close();
+  const back = await open(variant);
+  assert.ok(back.ok, back.ok ? '' : back.error.message);
+  const k = back.value;
   ctx.defer(() => { k.close(); });
-  assert.equal(k.adopted, false);
-  assert.match((k.retiredLayout ?? []).join('\n'), /^rates: /m, 'the rates map had another layout');
-  const retired = readdirSync(dir).filter((n) => n.startsWith('retired-'));
-  assert.equal(retired.length, 1, `the earlier maps moved aside: ${readdirSync(dir).join(', ')}`);
-  assert.ok(oldLinks.every((n) => existsSync(join(dir, 'links', n))), 'the earlier links stay while the new maps are empty');
-  assert.equal(k.podUids().length, 0, 'the new maps start empty');
-  await new Promise((res) => setTimeout(res, 500));
-  assert.ok(k.setPod(binding).ok, 'the pod into the new maps');
-  const done = k.finishStart?.();
-  assert.deepEqual(done, { links: oldLinks.length, retiredMaps: 1 });
+  assert.equal(k.adopted, false, 'not adopted over maps of another layout');
+  assert.equal(retiredDirs().length, 2, 'the new version\'s maps moved aside too');
+  await new Promise((res) => setTimeout(res, 300));
+  assert.ok(k.setPod(binding).ok, 'the pod into the maps of the rolled-back version');
+  const done = k.finishStart?.(live);
+  assert.equal(done?.waiting.length, 0);
+  assert.equal(done?.retiredMaps, 2);
+  assert.ok((done?.links ?? 0) >= 2 * v1Links.length - 1, `the earlier links dropped: ${JSON.stringify(done)}`);
   await new Promise((res) => setTimeout(res, 500));
   loop.kill('SIGKILL');
   const tries = (await loop.done).stdout.trim().split('\n');
-  ctx.log(`during the upgrade: ${tries.filter((l) => l === 'denied').length} denied, ${tries.filter((l) => l === 'ALLOWED').length} allowed`);
+  ctx.log(`during the upgrade and the rollback: ${tries.filter((l) => l === 'denied').length} denied, ${tries.filter((l) => l === 'ALLOWED').length} allowed`);
   assert.ok(tries.filter((l) => l === 'denied').length >= 3, 'the loop kept trying');
-  assert.equal(tries.filter((l) => l === 'ALLOWED').length, 0, 'no exec of id got through while the new layout took over');
-  assert.ok(readdirSync(join(dir, 'links')).every((n) => !oldLinks.includes(n)), 'only the new links stay pinned');
-  assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('retired-')), [], 'the earlier maps are gone');
-  assert.notEqual((await ctx.runIn(cg, ['/usr/bin/id'])).code, 0, 'blocked by the new programs alone');
+  assert.equal(tries.filter((l) => l === 'ALLOWED').length, 0, 'no exec of id got through while the layouts changed hands');
+  const links = readdirSync(join(dir, 'links'));
+  assert.ok(links.length > 0 && links.every((n) => !v1Links.includes(n)) && new Set(links.map((n) => n.slice(0, n.indexOf('-ag_')))).size === 1, `only one set of links stays pinned: ${links.join(', ')}`);
+  assert.deepEqual(retiredDirs(), [], 'the retired maps are gone');
+  assert.notEqual((await ctx.runIn(cg, ['/usr/bin/id'])).code, 0, 'blocked by the live programs alone');
   assert.ok(k.removePod(uid).ok);
-  assert.equal((await ctx.runIn(cg, ['/usr/bin/id'])).code, 0, 'nothing of the earlier layout still enforces');
-}, { timeoutMs: 240_000 });
+  assert.equal((await ctx.runIn(cg, ['/usr/bin/id'])).code, 0, 'nothing of the earlier layouts still enforces');
+}, { timeoutMs: 300_000 });
