@@ -8,7 +8,7 @@ import {
   AG_EVERY, AG_MAX_CONTAINERS, AG_PATH_MAX, CG_FLAG, EV, HOOKS, LAYOUT, PROTO, RULE_POSTURE,
   decodeCgroup, decodeEvent, decodePathVal, decodePod, decodeRuleKey, decodeSrcKey, encodeCgroup, encodeConfig, encodeUid, u32Key, u64Key,
 } from './layout.ts';
-import { batchOpts, check, libbpf, ringBufferNew, type BpfError } from './libbpf.ts';
+import { batchOpts, check, libbpf, mapKeys, ringBufferNew, type BpfError } from './libbpf.ts';
 import {
   DEFAULT_OBJECT, DEFAULT_PIN_DIR, adoptableEpoch, attachAll, closeFd, dropOldLinks, dropRetiredMaps, findKubepods, hasRetiredMaps, retiredPodUids, forkLayout, loadObject, noKubepods,
   objectStamp, openDir, pickMode, programsFor, type AttachMode, type Loaded,
@@ -178,18 +178,7 @@ class BpfKernel implements Kernel {
   }
 
   private keys(map: string, keySize: number): Buffer[] {
-    const lr = libbpf();
-    if (!lr.ok) return [];
-    const l = lr.value;
-    const fd = this.fds[map]!;
-    const out: Buffer[] = [];
-    let prev: Buffer | null = null;
-    for (;;) {
-      const next = Buffer.alloc(keySize);
-      if (l.bpf_map_get_next_key(fd, prev, next) !== 0) return out;
-      out.push(next);
-      prev = next;
-    }
+    return mapKeys(this.fds[map]!, keySize);
   }
 
   private updateBatch(map: string, items: readonly Encoded[]): Result<void, BpfError> {

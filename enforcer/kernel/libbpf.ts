@@ -194,6 +194,38 @@ export function ringBufferNew(mapFd: number, cb: SampleCallback): Result<{ rb: P
 }
 
 /** Batch options struct (struct bpf_map_batch_opts: sz, elem_flags, flags). */
+/** The keys of a map, through get_next_key (at most `limit`). */
+export function mapKeys(fd: number, keySize: number, limit = Infinity): Buffer[] {
+  const lr = libbpf();
+  if (!lr.ok) return [];
+  const out: Buffer[] = [];
+  let prev: Buffer | null = null;
+  while (out.length < limit) {
+    const next = Buffer.alloc(keySize);
+    if (lr.value.bpf_map_get_next_key(fd, prev, next) !== 0) break;
+    out.push(next);
+    prev = next;
+  }
+  return out;
+}
+
+/** A pinned map opened by path, with its definition (struct bpf_map_info: type at 0, key size
+ *  at 8, value size at 12, max entries at 16, flags at 20); null when it cannot be opened or
+ *  read. The caller closes `fd`. */
+export function openPinnedMap(path: string): { fd: number; def: [type: number, keySize: number, valueSize: number, maxEntries: number, flags: number] } | null {
+  const lr = libbpf();
+  if (!lr.ok) return null;
+  const l = lr.value;
+  const fd = l.bpf_obj_get(path);
+  if (fd < 0) return null;
+  const info = Buffer.alloc(88);
+  if (l.bpf_obj_get_info_by_fd(fd, info, new Uint32Array([info.length])) < 0) {
+    l.close(fd);
+    return null;
+  }
+  return { fd, def: [info.readUInt32LE(0), info.readUInt32LE(8), info.readUInt32LE(12), info.readUInt32LE(16), info.readUInt32LE(20)] };
+}
+
 export function batchOpts(): Buffer {
   const b = Buffer.alloc(24);
   b.writeBigUInt64LE(24n, 0);

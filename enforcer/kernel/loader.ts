@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { err, ok, type Result } from '../../policy/types.ts';
-import { bpfErr, check, checkPtr, lastErrno, libbpf, type BpfError, type Ptr } from './libbpf.ts';
+import { bpfErr, check, checkPtr, lastErrno, libbpf, mapKeys, openPinnedMap, type BpfError, type Ptr } from './libbpf.ts';
 
 export type AttachMode = 'cgroup' | 'global';
 
@@ -88,14 +88,10 @@ function incompatiblePins(mapPtrs: ReadonlyMap<string, Ptr>, pinDir: string): st
   for (const [name, m] of mapPtrs) {
     const path = join(pinDir, name);
     if (!PINNED_MAPS.includes(name) || !existsSync(path)) continue;
-    const fd = l.bpf_obj_get(path);
-    if (fd < 0) continue; // libbpf's own reuse says why
-    const info = Buffer.alloc(88);
-    const len = new Uint32Array([info.length]);
-    const rc = l.bpf_obj_get_info_by_fd(fd, info, len);
-    l.close(fd);
-    if (rc < 0) continue;
-    const pinned = [info.readUInt32LE(0), info.readUInt32LE(8), info.readUInt32LE(12), info.readUInt32LE(16), info.readUInt32LE(20)];
+    const opened = openPinnedMap(path);
+    if (opened === null) continue; // libbpf's own reuse says why
+    l.close(opened.fd);
+    const pinned = opened.def;
     const wanted = [l.bpf_map__type(m), l.bpf_map__key_size(m), l.bpf_map__value_size(m), l.bpf_map__max_entries(m), l.bpf_map__map_flags(m)];
     if (pinned.some((v, i) => v !== wanted[i])) {
       const show = (v: number[]): string => `type ${v[0]}, key ${v[1]} B, value ${v[2]} B, ${v[3]} entries, flags ${v[4]}`;
@@ -302,9 +298,14 @@ export function adoptableEpoch(pinDir: string, stamp: string, mode: AttachMode):
   return complete.at(-1) ?? null;
 }
 
-/** Whether maps of another layout wait under pinDir for their links to go (retirePins). */
+/** The retired-* folders under pinDir (retirePins): maps of another layout waiting for their links to go. */
+function retiredDirs(pinDir: string): string[] {
+  try { return readdirSync(pinDir).filter((n) => n.startsWith('retired-')).map((n) => join(pinDir, n)); } catch { return []; }
+}
+
+/** Whether maps of another layout wait under pinDir for their links to go. */
 export function hasRetiredMaps(pinDir: string): boolean {
-  try { return readdirSync(pinDir).some((n) => n.startsWith('retired-')); } catch { return false; }
+  return retiredDirs(pinDir).length > 0;
 }
 
 /** UIDs of the pods in the retired `pods` maps under pinDir: the pods the earlier programs still
@@ -312,30 +313,18 @@ export function hasRetiredMaps(pinDir: string): boolean {
 export function retiredPodUids(pinDir: string): string[] {
   const lr = libbpf();
   if (!lr.ok) return [];
-  const l = lr.value;
-  let dirs: string[];
-  try { dirs = readdirSync(pinDir).filter((n) => n.startsWith('retired-')); } catch { return []; }
   const out = new Set<string>();
-  for (const d of dirs) {
-    const path = join(pinDir, d, 'pods');
+  for (const d of retiredDirs(pinDir)) {
+    const path = join(d, 'pods');
     if (!existsSync(path)) continue;
-    const fd = l.bpf_obj_get(path);
-    if (fd < 0) continue;
-    try {
-      const info = Buffer.alloc(88);
-      if (l.bpf_obj_get_info_by_fd(fd, info, new Uint32Array([info.length])) < 0) continue;
-      const keySize = info.readUInt32LE(8);
-      let prev: Buffer | null = null;
-      for (let i = 0; i < 1 << 20; i++) {
-        const next = Buffer.alloc(keySize);
-        if (l.bpf_map_get_next_key(fd, prev, next) !== 0) break;
-        const end = next.indexOf(0);
-        out.add(next.toString('utf8', 0, end < 0 ? keySize : end).toLowerCase());
-        prev = next;
-      }
-    } finally {
-      l.close(fd);
+    const opened = openPinnedMap(path);
+    if (opened === null) continue;
+    const keySize = opened.def[1];
+    for (const k of mapKeys(opened.fd, keySize, 1 << 20)) {
+      const end = k.indexOf(0);
+      out.add(k.toString('utf8', 0, end < 0 ? keySize : end).toLowerCase());
     }
+    lr.value.close(opened.fd);
   }
   return [...out];
 }
@@ -344,11 +333,8 @@ export function retiredPodUids(pinDir: string): string[] {
  *  or the maps live on, unpinned, with them. */
 export function dropRetiredMaps(pinDir: string): number {
   let n = 0;
-  let names: string[];
-  try { names = readdirSync(pinDir); } catch { return 0; }
-  for (const name of names) {
-    if (!name.startsWith('retired-')) continue;
-    try { rmSync(join(pinDir, name), { recursive: true, force: true }); n++; } catch { /* gone */ }
+  for (const d of retiredDirs(pinDir)) {
+    try { rmSync(d, { recursive: true, force: true }); n++; } catch { /* gone */ }
   }
   return n;
 }
