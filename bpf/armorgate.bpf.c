@@ -132,7 +132,12 @@ struct scratch {
 	__u32 num;             /* event target of sockets and capabilities, formatted by ag_report */
 	struct ag_uid uid;
 	struct ag_cgroup cg;
-	struct ag_pod pod;
+	struct ag_pod_head pod;  /* the acting pod's (ag_who); its file shape is read in place */
+	/* shape_walk: the opened file's path components, leaf first (length, name pointer) */
+	__u64 wname[AG_MAX_DEPTH];
+	__u8 wlen[AG_MAX_DEPTH];
+	__u32 wn;
+	__u32 wtotal;
 	__u64 cgid;
 	__u64 src_hash;
 	__u32 cgmask;
@@ -382,7 +387,7 @@ __noinline int ag_who(__u32 kind)
 	struct ag_pod *pod = bpf_map_lookup_elem(&pods, &s->uid);
 	if (!pod)
 		return 0;
-	__builtin_memcpy(&s->pod, pod, sizeof(s->pod));
+	__builtin_memcpy(&s->pod, &pod->h, sizeof(s->pod));
 	s->src_ok = 0;
 	s->src_hash = 0;
 	if (!s->pod.has_source[kind & 3] || !ag_exe_cached(0))
@@ -816,6 +821,122 @@ static __always_inline int file_rules(struct scratch *s)
 	       ((s->pod.allowlist[AG_KIND_FILE] | s->pod.has_block[AG_KIND_FILE]) & s->cgmask);
 }
 
+/* ------------------------------------------------ file shape (no path) */
+/* The components of an opened file's path, leaf first, into s->wlen / s->wname / s->wn:
+ * the dentries up to the task's root, crossing mounts as bpf_d_path does. Within a mount
+ * the loads are plain (BTF pointers, no helper call); a mount crossing reads through
+ * struct mount with probe reads. 1 when the walk reached the task's root with a path
+ * bpf_d_path would resolve within the buffer; 0 for anything else (an unlinked file, whose
+ * d_path gets " (deleted)"; a root other than the task's; deeper than AG_MAX_DEPTH; too
+ * long), which then takes the path as before. */
+static __always_inline int shape_walk(struct scratch *s, struct file *file)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct dentry *root_d = task->fs->root.dentry;
+	struct vfsmount *root_m = task->fs->root.mnt;
+	struct dentry *d = file->f_path.dentry;
+	struct vfsmount *m = file->f_path.mnt;
+	if (!d->d_hash.pprev && d != d->d_parent)
+		return 0;
+	/* counters live in scratch memory (volatile): the verifier sees unknown values, so the
+	 * states of each iteration converge */
+	volatile __u32 *np = &s->wn;
+	volatile __u32 *tp = &s->wtotal;
+	*np = 0;
+	*tp = 0;
+	struct dentry *mroot = m->mnt_root;
+	int crossed = 0;
+	for (int i = 0; i < AG_MAX_DEPTH; i++) {
+		if (d == root_d && m == root_m)
+			return *tp < AG_PATH_MAX - 2;
+		if (d == mroot) {
+			crossed = 1;
+			break;
+		}
+		struct dentry *up = d->d_parent;
+		if (up == d)
+			return 0;
+		__u32 n = *np;
+		if (n >= AG_MAX_DEPTH)
+			return 0;
+		__u32 len = d->d_name.len;
+		s->wlen[n & (AG_MAX_DEPTH - 1)] = len;
+		s->wname[n & (AG_MAX_DEPTH - 1)] = (__u64)d->d_name.name;
+		*np = n + 1;
+		*tp += len + 1;
+		d = up;
+	}
+	if (!crossed)
+		return 0;
+	struct dentry *pd = d;
+	struct vfsmount *pm = m;
+	struct dentry *pr = mroot;
+	struct mount *mnt = container_of(pm, struct mount, mnt);
+	for (int i = 0; i < AG_MAX_DEPTH * 2; i++) {
+		if (pd == root_d && pm == root_m)
+			return *tp < AG_PATH_MAX - 2;
+		if (pd == pr) {
+			struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
+			if (parent == mnt)
+				return 0;
+			pd = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = parent;
+			pm = &parent->mnt;
+			pr = BPF_CORE_READ(pm, mnt_root);
+			continue;
+		}
+		struct dentry *up = BPF_CORE_READ(pd, d_parent);
+		if (up == pd)
+			return 0;
+		__u32 n = *np;
+		if (n >= AG_MAX_DEPTH)
+			return 0;
+		__u32 len = BPF_CORE_READ(pd, d_name.len);
+		s->wlen[n & (AG_MAX_DEPTH - 1)] = len;
+		s->wname[n & (AG_MAX_DEPTH - 1)] = (__u64)BPF_CORE_READ(pd, d_name.name);
+		*np = n + 1;
+		*tp += len + 1;
+		pd = up;
+	}
+	return 0;
+}
+
+/* Whether some file rule of the acting pod's live generation may name the path that
+ * shape_walk took apart: 0 only when no component matches the pod's file shape at its
+ * depth (bpf/armorgate.h). Looks the pod up again to read the shape in place; a pod
+ * changed since ag_who (another generation) answers 1, as does an unreadable name. */
+__noinline int ag_shape_possible(__u32 unused)
+{
+	if (unused)
+		return 1; /* the argument is used, so callers always set it (6.1 checks) */
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 1;
+	struct ag_pod *pod = bpf_map_lookup_elem(&pods, &s->uid);
+	if (!pod || pod->h.gen != s->pod.gen || pod->h.pod_id != s->pod.pod_id)
+		return 1;
+	if (pod->shape.len[0])
+		return 1;
+	__u32 n = s->wn;
+	for (int i = 0; i < AG_MAX_DEPTH; i++) {
+		if (i >= n)
+			break;
+		__u32 depth = n - i;
+		__u32 b = depth < AG_SHAPE_DEPTHS ? depth : AG_SHAPE_DEPTHS - 1;
+		__u32 len = s->wlen[i & (AG_MAX_DEPTH - 1)];
+		if (!((pod->shape.len[b & (AG_SHAPE_DEPTHS - 1)] >> (len < 63 ? len : 63)) & 1))
+			continue;
+		__u32 w = 0;
+		if (bpf_probe_read_kernel(&w, sizeof(w), (const void *)s->wname[i & (AG_MAX_DEPTH - 1)]))
+			return 1;
+		if (len < 4)
+			w &= (1u << ((len * 8) & 31)) - 1;
+		if ((pod->shape.name[b & (AG_SHAPE_DEPTHS - 1)] >> ag_name_cell(len, w)) & 1)
+			return 1;
+	}
+	return 0;
+}
+
 /* ------------------------------------------------- decision: each hook */
 static __always_inline int ag_exec(struct linux_binprm *bprm)
 {
@@ -845,6 +966,10 @@ static __always_inline int ag_open(struct file *file)
 	if (file->f_mode & AG_FMODE_NOACCOUNT)
 		return 0;
 	if (!ag_who(AG_KIND_FILE) || !file_rules(s))
+		return 0;
+	/* no rule of the pod can name this file and no allow-list wants it reported: allowed,
+	 * without resolving the path */
+	if (!(s->pod.allowlist[AG_KIND_FILE] & s->cgmask) && shape_walk(s, file) && !ag_shape_possible(0))
 		return 0;
 	int write = (file->f_mode & FMODE_WRITE) || (file->f_flags & AG_O_TRUNC);
 	long len = dpath_len(bpf_d_path((struct path *)&file->f_path, s->path, AG_PATH_MAX));

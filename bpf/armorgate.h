@@ -10,7 +10,8 @@
  * Only the four hot hooks use BPF_LSM_CGROUP slots in cgroup mode (4 of 10):
  *   bprm_check_security  exec (process rules; bpf_d_path on bprm->file) and the
  *                        per-task executable cache used by fromSource
- *   file_open            reads and write-opens (FMODE_WRITE, O_TRUNC), bpf_d_path
+ *   file_open            reads and write-opens (FMODE_WRITE, O_TRUNC), bpf_d_path unless
+ *                        the pod's file shape (struct ag_file_shape) rules every rule out
  *   socket_create        network rules (protocols)
  *   capable              capability rules
  * Namespace-changing operations are rare, so their hooks are BPF_LSM_MAC
@@ -123,7 +124,7 @@ struct ag_uid {
 	char uid[AG_UID_LEN];
 };
 
-struct ag_pod {
+struct ag_pod_head {
 	__u32 pod_id;          /* stable per pod, chosen by userspace */
 	__u32 gen;             /* live rule generation */
 	__u8 posture[4];       /* per kind: AG_A_AUDIT or AG_A_BLOCK */
@@ -136,6 +137,33 @@ struct ag_pod {
 	__u64 capmask;         /* capabilities with a rule */
 	__u32 protomask;       /* protocols (AG_P_* bits) with a rule */
 	__u32 exactmask;       /* AG_X_* */
+};
+
+/* What a file open must know before it resolves a path (bpf_d_path, the larger part of
+ * its cost): the depth, length and first bytes of the last component of every file rule's
+ * target (exact path or directory; the pod's rules of every container and source). A path
+ * none of whose components matches one at its depth cannot be named by any rule, so when
+ * no allow-list wants it reported the open is allowed without the path. Depth d = the
+ * component's position from the root (1 = "/etc"); depths past 15 share bucket 15; len[0]
+ * nonzero: a rule on "/" itself, every path may match. */
+#define AG_SHAPE_DEPTHS  16
+struct ag_file_shape {
+	__u64 len[AG_SHAPE_DEPTHS];   /* bit min(L, 63) when a last component of L bytes is that deep */
+	__u64 name[AG_SHAPE_DEPTHS];  /* bit ag_name_cell(L, its first min(L, 4) bytes as a
+	                               * little-endian u32, the rest zero) */
+};
+
+/* 6 bits from a name's length and first bytes: ((prefix ^ (len << 24)) * 0x9E3779B1) >> 26
+ * in u32 arithmetic (enforcer/kernel/entries.ts computes the same) */
+static inline __u32 ag_name_cell(__u32 len, __u32 prefix)
+{
+	return ((prefix ^ (len << 24)) * 0x9E3779B1u) >> 26;
+}
+
+/* The pods map value. The programs copy the head to scratch; the shape is read in place. */
+struct ag_pod {
+	struct ag_pod_head h;
+	struct ag_file_shape shape;
 };
 
 #define AG_X_PROC_PATH   0x1

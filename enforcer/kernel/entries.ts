@@ -4,9 +4,9 @@
 import type { Profile, ProfileRule, Result, RuleKind } from '../../policy/types.ts';
 import { err, ok, RULE_KINDS } from '../../policy/types.ts';
 import {
-  ACTION, AG_ALL_CONTAINERS, EXACT, AG_MAX_CONTAINERS, AG_MAX_ENT, AG_PATH_MAX, FLAG, KIND, PROTO, TTYPE,
-  encodePathVal, encodePod, encodeRuleKey, encodeRuleVal, encodeSrcKey, fnv1a64,
-  type PodValue, type RuleEnt, type RuleKey,
+  ACTION, AG_ALL_CONTAINERS, EXACT, AG_MAX_CONTAINERS, AG_MAX_ENT, AG_PATH_MAX, AG_SHAPE_DEPTHS, FLAG, KIND, PROTO, TTYPE,
+  emptyShape, encodePathVal, encodePod, encodeRuleKey, encodeRuleVal, encodeSrcKey, fnv1a64, nameCell,
+  type FileShape, type PodValue, type RuleEnt, type RuleKey,
 } from './layout.ts';
 
 /** Linux capability numbers by KubeArmor's lower-case name (without CAP_). */
@@ -68,12 +68,56 @@ function flagsOf(rule: ProfileRule, recursive: boolean): number {
   return (rule.readOnly ? FLAG.readOnly : 0) | (rule.ownerOnly ? FLAG.ownerOnly : 0) | (recursive ? FLAG.recursive : 0);
 }
 
+/** The components of a path as the kernel's dentries name them: "/etc/ssl/" and "/etc/ssl"
+ *  give ["etc", "ssl"], "/" gives []. */
+function components(path: string): string[] {
+  const parts = path.split('/');
+  if (parts[0] === '') parts.shift();
+  if (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
+  return parts;
+}
+
+/** The bucket and the two bits a component sets or tests (bpf/armorgate.h, struct ag_file_shape). */
+function shapeBits(depth: number, name: string): { bucket: number; len: bigint; cell: bigint } {
+  const bytes = Buffer.from(name, 'utf8');
+  const head = Buffer.alloc(4);
+  bytes.copy(head, 0, 0, Math.min(4, bytes.length));
+  return {
+    bucket: Math.min(depth, AG_SHAPE_DEPTHS - 1),
+    len: 1n << BigInt(Math.min(bytes.length, 63)),
+    cell: 1n << BigInt(nameCell(bytes.length, head.readUInt32LE(0))),
+  };
+}
+
+/** Adds a file rule's target (exact path or directory) to the pod's file shape: its last
+ *  component at its depth; a rule on "/" itself marks bucket 0 (every path may match). */
+export function addToShape(shape: FileShape, target: string): void {
+  const parts = components(target);
+  if (parts.length === 0) { shape.len[0] = shape.len[0]! | 1n; return; }
+  const b = shapeBits(parts.length, parts[parts.length - 1]!);
+  shape.len[b.bucket] = shape.len[b.bucket]! | b.len;
+  shape.name[b.bucket] = shape.name[b.bucket]! | b.cell;
+}
+
+/** The kernel's test (ag_shape_possible) on a resolved absolute path: false only when no
+ *  component of the path matches the shape at its depth, i.e. no rule behind the shape can
+ *  name the path, and the open is decided without resolving it. */
+export function shapeAdmits(shape: FileShape, path: string): boolean {
+  if (shape.len[0] !== 0n) return true;
+  const parts = components(path);
+  for (let i = 0; i < parts.length; i++) {
+    const b = shapeBits(i + 1, parts[i]!);
+    if ((shape.len[b.bucket]! & b.len) !== 0n && (shape.name[b.bucket]! & b.cell) !== 0n) return true;
+  }
+  return false;
+}
+
 /** The pod value and the slots of a profile (not yet encoded). */
 export function planProfile(profile: Profile, o: EntryOptions): Result<PodPlan> {
   const pod: PodValue = {
     podId: o.podId, gen: o.gen,
     posture: [0, 0, 0, 0], hasSource: [0, 0, 0, 0], allowlist: [0, 0, 0, 0], hasBlock: [0, 0, 0, 0],
-    dirmask: [0n, 0n], capmask: 0n, protomask: 0, exactmask: 0,
+    dirmask: [0n, 0n], capmask: 0n, protomask: 0, exactmask: 0, shape: emptyShape(),
   };
   const rules: ProfileRule[] = [];
   const unsupported: Unsupported[] = [];
@@ -150,6 +194,7 @@ export function planProfile(profile: Profile, o: EntryOptions): Result<PodPlan> 
       }
       slot.ents.push({ ruleId, containers: mask, action: ACTION[rule.action], flags: flagsOf(rule, recursive) });
       // which lookups can hit (the kernel skips the others)
+      if (kind === 'file' && (ttype === TTYPE.dir || ttype === TTYPE.path)) addToShape(pod.shape, text);
       if (ttype === TTYPE.dir) {
         const slashes = Math.min(63, [...text].filter((c) => c === '/').length);
         const i = kind === 'process' ? 0 : 1;

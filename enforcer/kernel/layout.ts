@@ -7,6 +7,7 @@ export const AG_PATH_MAX = 512;
 export const AG_UID_LEN = 40;
 export const AG_MAX_ENT = 8;
 export const AG_MAX_DEPTH = 64;
+export const AG_SHAPE_DEPTHS = 16;
 
 export const KIND = { process: 0, file: 1, network: 2, capabilities: 3 } as const;
 export const TTYPE = { path: 1, dir: 2, execname: 3, proto: 4, cap: 5 } as const;
@@ -31,7 +32,9 @@ export const EXACT = { procPath: 0x1, procName: 0x2, filePath: 0x4 } as const;
 /** Sizes and field offsets (bytes) of the shared structs, as the header lays them out. */
 export const LAYOUT = {
   ag_uid: { size: 40, fields: { uid: 0 } },
-  ag_pod: { size: 80, fields: { pod_id: 0, gen: 4, posture: 8, has_source: 12, allowlist: 16, has_block: 32, dirmask: 48, capmask: 64, protomask: 72, exactmask: 76 } },
+  ag_pod_head: { size: 80, fields: { pod_id: 0, gen: 4, posture: 8, has_source: 12, allowlist: 16, has_block: 32, dirmask: 48, capmask: 64, protomask: 72, exactmask: 76 } },
+  ag_file_shape: { size: 256, fields: { len: 0, name: 128 } },
+  ag_pod: { size: 336, fields: { h: 0, shape: 80 } },
   ag_rule_key: { size: 32, fields: { hash: 0, src_hash: 8, pod_id: 16, gen: 20, kind: 24, ttype: 25, pad: 26 } },
   ag_rule_ent: { size: 12, fields: { rule_id: 0, containers: 4, action: 8, flags: 9, pad: 10 } },
   ag_rule_val: { size: 608, fields: { path: 0, ent: 512 } },
@@ -83,11 +86,26 @@ export interface PodValue {
   capmask: bigint;
   protomask: number;
   exactmask: number;
+  /** the file rules' shape (struct ag_file_shape): AG_SHAPE_DEPTHS masks each */
+  shape: FileShape;
+}
+
+/** Per depth bucket: bit min(L, 63) of len, bit nameCell(L, prefix) of name (bpf/armorgate.h). */
+export interface FileShape { len: bigint[]; name: bigint[] }
+
+export function emptyShape(): FileShape {
+  return { len: Array.from({ length: AG_SHAPE_DEPTHS }, () => 0n), name: Array.from({ length: AG_SHAPE_DEPTHS }, () => 0n) };
+}
+
+/** ag_name_cell: 6 bits from a name's byte length and its first min(len, 4) bytes read as a
+ *  little-endian u32 (the rest zero). */
+export function nameCell(len: number, prefix: number): number {
+  return Math.imul((prefix ^ (len << 24)) >>> 0, 0x9e3779b1) >>> 26;
 }
 
 export function encodePod(p: PodValue): Buffer {
   const b = Buffer.alloc(L.ag_pod.size);
-  const f = L.ag_pod.fields;
+  const f = L.ag_pod_head.fields; // the head is at offset 0 of ag_pod
   b.writeUInt32LE(p.podId, f.pod_id);
   b.writeUInt32LE(p.gen >>> 0, f.gen);
   for (let k = 0; k < 4; k++) {
@@ -101,11 +119,16 @@ export function encodePod(p: PodValue): Buffer {
   b.writeBigUInt64LE(p.capmask, f.capmask);
   b.writeUInt32LE(p.protomask >>> 0, f.protomask);
   b.writeUInt32LE(p.exactmask >>> 0, f.exactmask);
+  const sh = L.ag_pod.fields.shape;
+  for (let d = 0; d < AG_SHAPE_DEPTHS; d++) {
+    b.writeBigUInt64LE(p.shape.len[d]!, sh + L.ag_file_shape.fields.len + 8 * d);
+    b.writeBigUInt64LE(p.shape.name[d]!, sh + L.ag_file_shape.fields.name + 8 * d);
+  }
   return b;
 }
 
 export function decodePod(b: Buffer): PodValue {
-  const f = L.ag_pod.fields;
+  const f = L.ag_pod_head.fields; // the head is at offset 0 of ag_pod
   const four = (fn: (k: number) => number): [number, number, number, number] => [fn(0), fn(1), fn(2), fn(3)];
   return {
     podId: b.readUInt32LE(f.pod_id),
@@ -118,6 +141,10 @@ export function decodePod(b: Buffer): PodValue {
     capmask: b.readBigUInt64LE(f.capmask),
     protomask: b.readUInt32LE(f.protomask),
     exactmask: b.readUInt32LE(f.exactmask),
+    shape: {
+      len: Array.from({ length: AG_SHAPE_DEPTHS }, (_, d) => b.readBigUInt64LE(L.ag_pod.fields.shape + L.ag_file_shape.fields.len + 8 * d)),
+      name: Array.from({ length: AG_SHAPE_DEPTHS }, (_, d) => b.readBigUInt64LE(L.ag_pod.fields.shape + L.ag_file_shape.fields.name + 8 * d)),
+    },
   };
 }
 

@@ -7,8 +7,8 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { decide, type Access } from '../../policy/decide.ts';
 import type { Action, Profile, ProfileRule, Protocol, RuleKind, Target } from '../../policy/types.ts';
-import { planProfile, profileEntries, type PodPlan, type Slot } from '../../enforcer/kernel/entries.ts';
-import { ACTION, AG_EVERY, EXACT, FLAG, KIND, PROTO, TTYPE, decodeRuleKey, decodeRuleVal, fnv1a64 } from '../../enforcer/kernel/layout.ts';
+import { addToShape, planProfile, profileEntries, shapeAdmits, type PodPlan, type Slot } from '../../enforcer/kernel/entries.ts';
+import { ACTION, AG_EVERY, EXACT, FLAG, KIND, PROTO, TTYPE, decodePod, decodeRuleKey, decodeRuleVal, emptyShape, fnv1a64, nameCell } from '../../enforcer/kernel/layout.ts';
 import { CAPABILITIES } from '../../enforcer/kernel/entries.ts';
 
 function rule(action: Action, target: Target, more: Partial<ProfileRule> = {}): ProfileRule {
@@ -25,6 +25,9 @@ function kernelModel(plan: PodPlan, a: Access, containerIndex: number | null): '
   const bySlot = new Map<string, Slot>();
   for (const s of plan.slots) bySlot.set(`${s.kind}|${s.ttype}|${s.hash}|${s.source}`, s);
   const srcOk = plan.pod.hasSource[k] === 1 && plan.sources.includes(a.source);
+  // a file open whose path no file rule's shape admits is allowed before any lookup (unless an
+  // allow-list wants it reported): the shortcut must never change the verdict
+  if (a.kind === 'file' && !((plan.pod.allowlist[k]! & cgmask) >>> 0) && !shapeAdmits(plan.pod.shape, a.path!)) return 'allow';
   let best = { score: 0, action: 0 };
   const dirmask = plan.pod.dirmask[a.kind === 'process' ? 0 : 1]!;
   const dirHit = (prefix: string): boolean => {
@@ -112,6 +115,50 @@ test('plan: slots, masks, flags, sources and unsupported rules', () => {
   assert.equal(plan.pod.protomask, 1 << PROTO.raw!);
 });
 
+test('file shape: the last component of each file rule at its depth; the kernel test on paths', () => {
+  const p = profile({
+    file: [
+      rule('Block', { type: 'directory', dir: '/etc/ssl/', recursive: true }, { readOnly: true }),
+      rule('Block', { type: 'directory', dir: '/usr/local/share/ca-certificates/', recursive: true }),
+      rule('Audit', { type: 'path', path: '/var/run/secrets/kubernetes.io/serviceaccount/token' }, { fromSource: '/bin/cat' }),
+    ],
+    process: [rule('Block', { type: 'path', path: '/usr/bin/apt' })],
+  });
+  const r = planProfile(p, { podId: 1, gen: 1, containers: [] });
+  assert.ok(r.ok);
+  const sh = r.value.pod.shape;
+  const cell = (name: string): bigint => { const b = Buffer.alloc(4); Buffer.from(name).copy(b, 0, 0, 4); return 1n << BigInt(nameCell(Buffer.byteLength(name), b.readUInt32LE(0))); };
+  assert.equal(sh.len[2], 1n << 3n, '"ssl": 3 bytes, 2 deep');
+  assert.equal(sh.name[2], cell('ssl'));
+  assert.equal(sh.len[4], 1n << 15n, '"ca-certificates": 15 bytes, 4 deep');
+  assert.equal(sh.len[6], 1n << 5n, '"token", 6 deep (a fromSource rule counts too)');
+  assert.equal(sh.len[0], 0n);
+  assert.equal(sh.len.filter((x) => x !== 0n).length, 3, 'process rules have no part in the file shape');
+  assert.deepEqual(decodePod(profileEntriesPod(p)).shape, sh, 'the encoded pod value carries the shape');
+  for (const path of ['/etc/ssl', '/etc/ssl/certs/ca.pem', '/usr/local/share/ca-certificates/x.crt', '/var/run/secrets/kubernetes.io/serviceaccount/token']) {
+    assert.equal(shapeAdmits(sh, path), true, path);
+  }
+  for (const path of ['/usr/lib/x86_64-linux-gnu/libc.so.6', '/etc/hosts', '/proc/self/stat', '/etc', '/', '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt']) {
+    assert.equal(shapeAdmits(sh, path), false, path);
+  }
+  // a rule on "/" itself admits every path; deep and long components share the last bucket and bit
+  const root = emptyShape();
+  addToShape(root, '/');
+  assert.equal(shapeAdmits(root, '/anything/at/all'), true);
+  const deep = emptyShape();
+  const long = 'd'.repeat(100);
+  addToShape(deep, '/' + Array.from({ length: 20 }, (_, i) => `l${i}`).join('/') + `/${long}/`);
+  assert.equal(deep.len[15], 1n << 63n);
+  assert.equal(shapeAdmits(deep, '/' + Array.from({ length: 17 }, (_, i) => `x${i}`).join('/') + `/${long}/f`), true, 'same long name, another depth past 15: admitted');
+  assert.equal(shapeAdmits(deep, '/' + Array.from({ length: 17 }, (_, i) => `x${i}`).join('/') + `/f`), false);
+});
+
+function profileEntriesPod(p: Profile): Buffer {
+  const e = profileEntries(p, { podId: 1, gen: 1, containers: [] });
+  assert.ok(e.ok);
+  return e.value.pod;
+}
+
 test('encoded entries carry pod id, generation and the full target string', () => {
   const p = profile({ file: [rule('Block', { type: 'path', path: '/etc/shadow' }), rule('Audit', { type: 'path', path: '/etc/shadow' }, { readOnly: true })] });
   const e = profileEntries(p, { podId: 2, gen: 5, containers: [] });
@@ -144,7 +191,7 @@ test('same profile in, same entries out', () => {
 });
 
 // ---- the kernel's lookups agree with policy/decide.ts on random profiles and accesses
-const SEGS = ['a', 'b', 'etc', 'ssl'];
+const SEGS = ['a', 'b', 'etc', 'ssl', 'lib', 'n'.repeat(70)]; // equal lengths, one past bit 63
 const pathArb = fc.array(fc.constantFrom(...SEGS), { minLength: 1, maxLength: 4 }).map((s) => '/' + s.join('/'));
 const dirArb = fc.array(fc.constantFrom(...SEGS), { minLength: 0, maxLength: 3 }).map((s) => '/' + s.map((x) => x + '/').join(''));
 const actionArb = fc.constantFrom<Action>('Allow', 'Audit', 'Block');

@@ -58,6 +58,7 @@ test('layout.ts constants match the header', () => {
   assert.equal(L.AG_UID_LEN, d('AG_UID_LEN'));
   assert.equal(L.AG_MAX_ENT, d('AG_MAX_ENT'));
   assert.equal(L.AG_MAX_DEPTH, d('AG_MAX_DEPTH'));
+  assert.equal(L.AG_SHAPE_DEPTHS, d('AG_SHAPE_DEPTHS'));
   for (const [k, v] of Object.entries(L.KIND)) assert.equal(v, d(`AG_KIND_${k.toUpperCase()}`), k);
   const tt: Record<string, string> = { path: 'AG_T_PATH', dir: 'AG_T_DIR', execname: 'AG_T_EXECNAME', proto: 'AG_T_PROTO', cap: 'AG_T_CAP' };
   for (const [k, v] of Object.entries(L.TTYPE)) assert.equal(v, d(tt[k]!), k);
@@ -86,7 +87,7 @@ test('encoders round-trip and event decoding reads every field', () => {
   const ents = [{ ruleId: 4, containers: 0xffffffff, action: 3, flags: L.FLAG.readOnly | L.FLAG.recursive }];
   assert.deepEqual(L.decodeRuleVal(L.encodeRuleVal('/etc/ssl/', ents)), { path: '/etc/ssl/', ents });
   assert.throws(() => L.encodeRuleVal('x'.repeat(L.AG_PATH_MAX), []), RangeError);
-  const pod = { podId: 1, gen: 2, posture: [3, 2, 3, 2], hasSource: [0, 1, 0, 0], allowlist: [0, 0x80000000, 0, 0], hasBlock: [0xffffffff, 0, 0, 1], dirmask: [1n << 63n, 6n], capmask: 1n << 13n, protomask: 0x1010, exactmask: 5 } as L.PodValue;
+  const pod = { podId: 1, gen: 2, posture: [3, 2, 3, 2], hasSource: [0, 1, 0, 0], allowlist: [0, 0x80000000, 0, 0], hasBlock: [0xffffffff, 0, 0, 1], dirmask: [1n << 63n, 6n], capmask: 1n << 13n, protomask: 0x1010, exactmask: 5, shape: { len: Array.from({ length: 16 }, (_, i) => BigInt(i) << 60n), name: Array.from({ length: 16 }, (_, i) => 1n << BigInt(i * 4)) } } as L.PodValue;
   assert.deepEqual(L.decodePod(L.encodePod(pod)), pod);
   const f = L.LAYOUT.ag_event.fields;
   const b = Buffer.alloc(L.LAYOUT.ag_event.size);

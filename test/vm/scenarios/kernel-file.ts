@@ -149,3 +149,76 @@ scenario('kernel: a file in an overlay (a container root) is checked by the path
   assert.notEqual(direct.code, 0, 'the layer itself, opened by its own path, is not allow-listed');
   await pod.waitEvent((x) => x.target === '/srv/lower/app/data' && x.denied);
 });
+
+/** One python process opens each path of P (JSON list; 'fd:PATH' reopens PATH through
+ *  /proc/self/fd after unlinking it, 'ls:PATH' lists a directory, 'w:PATH' opens to write)
+ *  and prints {path: 'ok' | errno name}. */
+const OPENS = `
+import os, json, errno
+r = {}
+for p in json.loads(os.environ['P']):
+    try:
+        if p.startswith('fd:'):
+            fd = os.open(p[3:], os.O_RDONLY)
+            os.unlink(p[3:])
+            os.close(os.open('/proc/self/fd/%d' % fd, os.O_RDONLY))
+        elif p.startswith('ls:'):
+            os.listdir(p[3:])
+        elif p.startswith('w:'):
+            open(p[2:], 'a').close()
+        else:
+            open(p).read()
+        r[p] = 'ok'
+    except OSError as e:
+        r[p] = errno.errorcode.get(e.errno, str(e.errno))
+print(json.dumps(r))
+`;
+
+scenario('kernel: opens no rule can name are decided without the path, and never wrongly (file shape)', async (ctx) => {
+  // The open hook skips bpf_d_path when no component of the file's path has the depth, length
+  // and first bytes of a file rule's last component (bpf/armorgate.h, struct ag_file_shape).
+  // Each case here sits where that test could go wrong: names of equal length at the rule's
+  // depth, a rule's component seen only across a mount, names stored outside the dentry
+  // (40+ bytes) or past bit 63, a renamed file, depths past the last bucket, a reopened
+  // unlinked file (whose path gets " (deleted)"), and a rule on "/".
+  await ctx.mountTmpfs('/srv');
+  const base = '/srv/sh';
+  const long = `${'q'.repeat(66)}-target`;
+  const deepRule = `${base}/${Array.from({ length: 16 }, (_, i) => `d${i}`).join('/')}/`;
+  const deepOther = `${base}/${Array.from({ length: 15 }, (_, i) => `d${i}`).join('/')}/e15/`;
+  for (const d of [`${base}/ssl`, `${base}/lib`, `${base}/mp`, `${base}/long`, `${base}/r`, `${base}/u`, deepRule, deepOther]) mkdirSync(d, { recursive: true });
+  await ctx.mountTmpfs(`${base}/mp`); // a mount whose mountpoint is the rule's last component
+  const files: Record<string, string> = {
+    [`${base}/ssl/a`]: 'block', [`${base}/lib/a`]: 'ok', [`${base}/mp/f`]: 'block', [`${base}/long/${long}`]: 'block',
+    [`${base}/long/${'q'.repeat(66)}-other0`]: 'ok', [`${deepRule}f`]: 'block', [`${deepOther}f`]: 'ok',
+  };
+  for (const f of Object.keys(files)) writeFileSync(f, 'x\n');
+  writeFileSync(`${base}/r/tmp-name`, 'x\n');
+  const pod = await podWith(ctx, profile({ file: [
+    rule('Block', { type: 'directory', dir: `${base}/ssl/`, recursive: true }),
+    rule('Block', { type: 'directory', dir: `${base}/mp/`, recursive: true }),
+    rule('Block', { type: 'path', path: `${base}/long/${long}` }),
+    rule('Block', { type: 'path', path: `${base}/r/tgt` }),
+    rule('Block', { type: 'path', path: `${base}/r/${'t'.repeat(50)}` }),
+    rule('Block', { type: 'directory', dir: deepRule, recursive: true }),
+    rule('Block', { type: 'path', path: `${base}/u/gone (deleted)` }),
+  ] }));
+  // renamed outside the pod into rule targets: a short (inline) and a 50-byte (external) name
+  writeFileSync(`${base}/r/tmp-long`, 'x\n');
+  const mv = await ctx.runIn(null, py(`import os; os.rename('${base}/r/tmp-name', '${base}/r/tgt'); os.rename('${base}/r/tmp-long', '${base}/r/${'t'.repeat(50)}')`));
+  assert.equal(mv.code, 0, mv.stderr);
+  writeFileSync(`${base}/u/gone`, 'x\n');
+  const paths = [...Object.keys(files), `${base}/r/tgt`, `${base}/r/${'t'.repeat(50)}`, `ls:${base}/ssl`, `ls:${base}/lib`, `fd:${base}/u/gone`];
+  const want: Record<string, string> = { ...Object.fromEntries(Object.entries(files).map(([f, v]) => [f, v === 'block' ? 'EPERM' : 'ok'])),
+    [`${base}/r/tgt`]: 'EPERM', [`${base}/r/${'t'.repeat(50)}`]: 'EPERM', [`ls:${base}/ssl`]: 'EPERM', [`ls:${base}/lib`]: 'ok', [`fd:${base}/u/gone`]: 'EPERM' };
+  const r = await ctx.runIn(pod.cg, py(OPENS), { env: { P: JSON.stringify(paths) } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), want);
+  const gone = await pod.waitEvent((e) => e.target === `${base}/u/gone (deleted)`);
+  assert.equal(gone.denied, true, 'the reopened unlinked file is judged by the path bpf_d_path gives it');
+  // a rule on "/" itself: every path may match it
+  const root = await podWith(ctx, profile({ file: [rule('Block', { type: 'directory', dir: '/', recursive: true }, { readOnly: true })] }));
+  const rr = await ctx.runIn(root.cg, py(OPENS), { env: { P: JSON.stringify([`${base}/lib/a`, `w:${base}/lib/a`]) } });
+  assert.equal(rr.code, 0, rr.stderr);
+  assert.deepEqual(JSON.parse(rr.stdout), { [`${base}/lib/a`]: 'ok', [`w:${base}/lib/a`]: 'EPERM' });
+});
