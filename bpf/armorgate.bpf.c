@@ -923,15 +923,19 @@ __noinline int ag_shape_possible(__u32 unused)
 			break;
 		__u32 depth = n - i;
 		__u32 b = depth < AG_SHAPE_DEPTHS ? depth : AG_SHAPE_DEPTHS - 1;
+		/* clang drops the mask below (b is at most 15 already) and indexes with a copy the
+		 * 6.1 verifier sees unbounded: keep b opaque so the mask stays */
+		barrier_var(b);
+		b &= AG_SHAPE_DEPTHS - 1;
 		__u32 len = s->wlen[i & (AG_MAX_DEPTH - 1)];
-		if (!((pod->shape.len[b & (AG_SHAPE_DEPTHS - 1)] >> (len < 63 ? len : 63)) & 1))
+		if (!((pod->shape.len[b] >> (len < 63 ? len : 63)) & 1))
 			continue;
 		__u32 w = 0;
 		if (bpf_probe_read_kernel(&w, sizeof(w), (const void *)s->wname[i & (AG_MAX_DEPTH - 1)]))
 			return 1;
 		if (len < 4)
 			w &= (1u << ((len * 8) & 31)) - 1;
-		if ((pod->shape.name[b & (AG_SHAPE_DEPTHS - 1)] >> ag_name_cell(len, w)) & 1)
+		if ((pod->shape.name[b] >> ag_name_cell(len, w)) & 1)
 			return 1;
 	}
 	return 0;
