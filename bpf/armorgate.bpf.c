@@ -133,11 +133,6 @@ struct scratch {
 	struct ag_uid uid;
 	struct ag_cgroup cg;
 	struct ag_pod_head pod;  /* the acting pod's (ag_who); its file shape is read in place */
-	/* shape_walk: the opened file's path components, leaf first (length, name pointer) */
-	__u64 wname[AG_MAX_DEPTH];
-	__u8 wlen[AG_MAX_DEPTH];
-	__u32 wn;
-	__u32 wtotal;
 	__u64 cgid;
 	__u64 src_hash;
 	__u32 cgmask;
@@ -163,6 +158,12 @@ struct scratch {
 	__u32 best_score;
 	__u32 best_rule;
 	__u32 best_action;
+	/* shape_walk: the opened file's path components, leaf first (length, name pointer); at
+	 * the end, so that the fields every hook touches keep their place (and pages) */
+	__u32 wn;
+	__u32 wtotal;
+	__u64 wname[AG_MAX_DEPTH];
+	__u8 wlen[AG_MAX_DEPTH];
 };
 
 struct {
@@ -828,7 +829,9 @@ static __always_inline int file_rules(struct scratch *s)
  * struct mount with probe reads. 1 when the walk reached the task's root with a path
  * bpf_d_path would resolve within the buffer; 0 for anything else (an unlinked file, whose
  * d_path gets " (deleted)"; a root other than the task's; deeper than AG_MAX_DEPTH; too
- * long), which then takes the path as before. */
+ * long), which then takes the path as before. A rename racing with the walk: each dentry's
+ * parent is read once, so every link followed existed; a file that stays below a rule's
+ * directory through the rename is seen below it, at its depth. */
 static __always_inline int shape_walk(struct scratch *s, struct file *file)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
