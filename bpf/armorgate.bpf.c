@@ -823,6 +823,23 @@ static __always_inline int file_rules(struct scratch *s)
 }
 
 /* ------------------------------------------------ file shape (no path) */
+/* One component (leaf first) into the walk's buffers; 0 when they are full. The counters
+ * are read and written through volatile scratch memory: the verifier then sees unknown
+ * values, not a constant per iteration, and the states of the walk's loops converge. */
+static __always_inline int shape_push(struct scratch *s, __u32 len, const unsigned char *name)
+{
+	volatile __u32 *np = &s->wn;
+	volatile __u32 *tp = &s->wtotal;
+	__u32 n = *np;
+	if (n >= AG_MAX_DEPTH)
+		return 0;
+	s->wlen[n & (AG_MAX_DEPTH - 1)] = len;
+	s->wname[n & (AG_MAX_DEPTH - 1)] = (__u64)name;
+	*np = n + 1;
+	*tp += len + 1;
+	return 1;
+}
+
 /* The components of an opened file's path, leaf first, into s->wlen / s->wname / s->wn:
  * the dentries up to the task's root, crossing mounts as bpf_d_path does. Within a mount
  * the loads are plain (BTF pointers, no helper call); a mount crossing reads through
@@ -841,17 +858,13 @@ static __always_inline int shape_walk(struct scratch *s, struct file *file)
 	struct vfsmount *m = file->f_path.mnt;
 	if (!d->d_hash.pprev && d != d->d_parent)
 		return 0;
-	/* counters live in scratch memory (volatile): the verifier sees unknown values, so the
-	 * states of each iteration converge */
-	volatile __u32 *np = &s->wn;
-	volatile __u32 *tp = &s->wtotal;
-	*np = 0;
-	*tp = 0;
+	s->wn = 0;
+	s->wtotal = 0;
 	struct dentry *mroot = m->mnt_root;
 	int crossed = 0;
 	for (int i = 0; i < AG_MAX_DEPTH; i++) {
 		if (d == root_d && m == root_m)
-			return *tp < AG_PATH_MAX - 2;
+			return *(volatile __u32 *)&s->wtotal < AG_PATH_MAX - 2;
 		if (d == mroot) {
 			crossed = 1;
 			break;
@@ -859,14 +872,8 @@ static __always_inline int shape_walk(struct scratch *s, struct file *file)
 		struct dentry *up = d->d_parent;
 		if (up == d)
 			return 0;
-		__u32 n = *np;
-		if (n >= AG_MAX_DEPTH)
+		if (!shape_push(s, d->d_name.len, d->d_name.name))
 			return 0;
-		__u32 len = d->d_name.len;
-		s->wlen[n & (AG_MAX_DEPTH - 1)] = len;
-		s->wname[n & (AG_MAX_DEPTH - 1)] = (__u64)d->d_name.name;
-		*np = n + 1;
-		*tp += len + 1;
 		d = up;
 	}
 	if (!crossed)
@@ -877,7 +884,7 @@ static __always_inline int shape_walk(struct scratch *s, struct file *file)
 	struct mount *mnt = container_of(pm, struct mount, mnt);
 	for (int i = 0; i < AG_MAX_DEPTH * 2; i++) {
 		if (pd == root_d && pm == root_m)
-			return *tp < AG_PATH_MAX - 2;
+			return *(volatile __u32 *)&s->wtotal < AG_PATH_MAX - 2;
 		if (pd == pr) {
 			struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
 			if (parent == mnt)
@@ -891,14 +898,8 @@ static __always_inline int shape_walk(struct scratch *s, struct file *file)
 		struct dentry *up = BPF_CORE_READ(pd, d_parent);
 		if (up == pd)
 			return 0;
-		__u32 n = *np;
-		if (n >= AG_MAX_DEPTH)
+		if (!shape_push(s, BPF_CORE_READ(pd, d_name.len), BPF_CORE_READ(pd, d_name.name)))
 			return 0;
-		__u32 len = BPF_CORE_READ(pd, d_name.len);
-		s->wlen[n & (AG_MAX_DEPTH - 1)] = len;
-		s->wname[n & (AG_MAX_DEPTH - 1)] = (__u64)BPF_CORE_READ(pd, d_name.name);
-		*np = n + 1;
-		*tp += len + 1;
 		pd = up;
 	}
 	return 0;
