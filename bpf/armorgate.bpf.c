@@ -163,7 +163,7 @@ struct scratch {
 	__u32 wn;
 	__u32 wtotal;
 	__u64 wname[AG_MAX_DEPTH];
-	__u8 wlen[AG_MAX_DEPTH];
+	__u16 wlen[AG_MAX_DEPTH]; /* d_name.len: past 255 bytes on FUSE, SMB, ... */
 };
 
 struct {
@@ -385,10 +385,17 @@ __noinline int ag_who(__u32 kind)
 		__builtin_memcpy(s->uid.uid, s->cg.uid, AG_UID_LEN);
 		s->cgmask = AG_EVERY;
 	}
-	struct ag_pod *pod = bpf_map_lookup_elem(&pods, &s->uid);
-	if (!pod)
-		return 0;
-	__builtin_memcpy(&s->pod, &pod->h, sizeof(s->pod));
+	/* the pods map is preallocated: an update can reuse the element we read at once (see
+	 * bpf/armorgate.h), so the copy counts only when the head is unchanged after it; three
+	 * tears in a row would need three pairs of updates within three 80-byte copies */
+	for (int try = 0; try < 3; try++) {
+		struct ag_pod *pod = bpf_map_lookup_elem(&pods, &s->uid);
+		if (!pod)
+			return 0;
+		__builtin_memcpy(&s->pod, &pod->h, sizeof(s->pod));
+		if (*(volatile __u32 *)&pod->h.gen == s->pod.gen && *(volatile __u32 *)&pod->h.pod_id == s->pod.pod_id)
+			break;
+	}
 	s->src_ok = 0;
 	s->src_hash = 0;
 	if (!s->pod.has_source[kind & 3] || !ag_exe_cached(0))
@@ -846,9 +853,11 @@ static __always_inline int shape_push(struct scratch *s, __u32 len, const unsign
  * struct mount with probe reads. 1 when the walk reached the task's root with a path
  * bpf_d_path would resolve within the buffer; 0 for anything else (an unlinked file, whose
  * d_path gets " (deleted)"; a root other than the task's; deeper than AG_MAX_DEPTH; too
- * long), which then takes the path as before. A rename racing with the walk: each dentry's
- * parent is read once, so every link followed existed; a file that stays below a rule's
- * directory through the rename is seen below it, at its depth. */
+ * long), which then takes the path as before. Renames racing with the walk: unlike
+ * bpf_d_path, the walk takes no rename_lock; each dentry's parent is read once, so one rename
+ * during the walk cannot hide a rule's directory from a file that stays below it, but two
+ * renames of its ancestors landing between two loads of the walk (an ancestor moved out from
+ * under the rule, then its old parent moved away) can show a path the file never had. */
 static __always_inline int shape_walk(struct scratch *s, struct file *file)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -917,7 +926,7 @@ __noinline int ag_shape_possible(__u32 unused)
 	if (!s)
 		return 1;
 	struct ag_pod *pod = bpf_map_lookup_elem(&pods, &s->uid);
-	if (!pod || pod->h.gen != s->pod.gen || pod->h.pod_id != s->pod.pod_id)
+	if (!pod || *(volatile __u32 *)&pod->h.gen != s->pod.gen || *(volatile __u32 *)&pod->h.pod_id != s->pod.pod_id)
 		return 1;
 	if (pod->shape.len[0])
 		return 1;
@@ -942,6 +951,9 @@ __noinline int ag_shape_possible(__u32 unused)
 		if ((pod->shape.name[b] >> ag_name_cell(len, w)) & 1)
 			return 1;
 	}
+	/* the shape read is this pod's only if the element was not reused meanwhile */
+	if (*(volatile __u32 *)&pod->h.gen != s->pod.gen || *(volatile __u32 *)&pod->h.pod_id != s->pod.pod_id)
+		return 1;
 	return 0;
 }
 

@@ -118,8 +118,10 @@
 #define AG_CG_USER      0x2   /* written by userspace (container mask known) */
 
 /* pods map, key: struct ag_uid (the pod UID with '-', NUL padded). The value is
- * replaced as a whole (hash map update is an RCU swap), which is how a new rule
- * generation goes live atomically. */
+ * replaced as a whole (an update links a new element in place of the old one), which is how
+ * a new rule generation goes live atomically. The map is preallocated, so the next update on
+ * that CPU may reuse the old element at once: a reader that copies or reads the value checks
+ * afterwards that gen and pod_id are unchanged (ag_who, ag_shape_possible). */
 struct ag_uid {
 	char uid[AG_UID_LEN];
 };
