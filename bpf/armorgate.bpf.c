@@ -1111,6 +1111,11 @@ static __always_inline int ag_socket(int family, int type, int protocol, int ker
 	__u32 set = socket_protocols(family, type, protocol);
 	if (!set)
 		return 0;
+	__u32 zero = 0;
+	struct ag_config *cfg = bpf_map_lookup_elem(&agconfig, &zero);
+	/* no pod of the node has a rule on these protocols or a network allow-list */
+	if (cfg && cfg->summary_valid && !(set & cfg->net_protos) && !cfg->net_allowlist)
+		return 0;
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
@@ -1125,6 +1130,11 @@ static __always_inline int ag_socket(int family, int type, int protocol, int ker
 
 static __always_inline int ag_capable(int cap)
 {
+	__u32 zero = 0;
+	struct ag_config *cfg = bpf_map_lookup_elem(&agconfig, &zero);
+	/* no pod of the node has a rule on this capability or a capabilities allow-list */
+	if (cfg && cfg->summary_valid && !cfg->caps_allowlist && !(cap >= 0 && cap < 64 && ((cfg->caps >> cap) & 1)))
+		return 0;
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;

@@ -231,6 +231,15 @@ struct ag_rate {
 struct ag_config {
 	__u32 rate_per_sec;    /* events per cgroup per second; 0 = unlimited */
 	__u32 fork_layout;     /* sched_process_fork record: 0 comm char[16], 1 __data_loc comm */
+	/* What every pod of the node together may decide on sockets and capabilities, kept by
+	 * userspace as a superset of every live generation (widened before a pod's flip, narrowed
+	 * after it): a socket() or capable() that no pod could decide otherwise than "allow, no
+	 * event" is allowed before the acting pod is looked up. Ignored while summary_valid is 0. */
+	__u32 summary_valid;
+	__u32 net_protos;      /* AG_P_* bits some pod has a rule on */
+	__u64 caps;            /* capabilities some pod has a rule on */
+	__u32 net_allowlist;   /* 1 when some pod's network rules are an allow-list */
+	__u32 caps_allowlist;  /* the same for capabilities */
 };
 
 /* ring-buffer event */

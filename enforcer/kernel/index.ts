@@ -6,7 +6,8 @@ import { err, ok, type Profile, type ProfileRule, type Result, type RuleKind } f
 import { CAPABILITIES, profileEntries, type Encoded } from './entries.ts';
 import {
   AG_EVERY, AG_MAX_CONTAINERS, AG_PATH_MAX, CG_FLAG, EV, HOOKS, LAYOUT, PROTO, RULE_POSTURE,
-  decodeCgroup, decodeEvent, decodePathVal, decodePod, decodeRuleKey, decodeSrcKey, encodeCgroup, encodeConfig, encodeUid, u32Key, u64Key,
+  decodeCgroup, decodeConfig, decodeEvent, decodePathVal, decodePod, decodeRuleKey, decodeSrcKey, encodeCgroup, encodeConfig, encodeUid, summaryOf, u32Key, u64Key, unionSummaries,
+  type NodeSummary,
 } from './layout.ts';
 import { batchOpts, check, libbpf, mapKeys, ringBufferNew, type BpfError } from './libbpf.ts';
 import {
@@ -111,6 +112,8 @@ interface PodState {
   rules: Map<number, ProfileRule[]>;
   keys: { rules: Buffer[]; sources: Buffer[] } | null; // null: adopted, keys found by scan
   cgroups: bigint[];
+  /** the live generation's part of the node summary (agconfig) */
+  summary: NodeSummary;
 }
 
 function formatTarget(hook: string, target: string): string {
@@ -157,8 +160,27 @@ class BpfKernel implements Kernel {
     for (const [k, v] of this.entries('pods', LAYOUT.ag_uid.size, LAYOUT.ag_pod.size)) {
       const uid = k.toString('utf8', 0, Math.max(0, k.indexOf(0)));
       const p = decodePod(v);
-      this.pods.set(uid, { podId: p.podId, gen: p.gen, unsupported: [], rules: new Map(), keys: null, cgroups: [] });
+      this.pods.set(uid, { podId: p.podId, gen: p.gen, unsupported: [], rules: new Map(), keys: null, cgroups: [], summary: summaryOf(p) });
     }
+    // the pinned summary (a restart) or none (a fresh load) becomes exactly these pods'; left
+    // unused (the programs then look every socket() and capable() up) if it cannot be written
+    this.writeSummary();
+  }
+
+  /** Writes the node summary: the union of the pods' live generations and `extra` (a
+   *  generation about to go live), keeping the rate and fork layout in place. */
+  private writeSummary(extra?: NodeSummary): Result<void, BpfError> {
+    const lr = libbpf();
+    if (!lr.ok) return lr;
+    const zero = Buffer.alloc(4);
+    const cur = Buffer.alloc(LAYOUT.ag_config.size);
+    const gr = check('lookup agconfig', lr.value.bpf_map_lookup_elem(this.fds.agconfig!, zero, cur));
+    if (!gr.ok) return gr;
+    const c = decodeConfig(cur);
+    const parts = [...this.pods.values()].map((p) => p.summary);
+    if (extra !== undefined) parts.push(extra);
+    const r = check('update agconfig', lr.value.bpf_map_update_elem(this.fds.agconfig!, zero, encodeConfig(c.ratePerSec, c.forkLayout, unionSummaries(parts)), 0n));
+    return r.ok ? ok(undefined) : r;
   }
 
   /** All entries of a map (key, value) through get_next_key + lookup. */
@@ -266,7 +288,12 @@ class BpfKernel implements Kernel {
     if (!r.ok) return r;
     r = this.updateBatch('rules', e.rules);
     if (!r.ok) { this.deleteBatch('rules', e.rules.map((x) => x.key)); this.deleteBatch('sources', e.sources.map((x) => x.key)); return r; }
-    // 2. flip: one RCU swap of the pod value makes the new generation live
+    // 2. the node summary widened to the new generation before it goes live (else a socket()
+    //    or capable() it decides could be allowed unseen), then the flip: one update of the
+    //    pod value makes the new generation live
+    const summary = summaryOf(e.plan.pod);
+    r = this.writeSummary(summary);
+    if (!r.ok) { this.deleteBatch('rules', e.rules.map((x) => x.key)); this.deleteBatch('sources', e.sources.map((x) => x.key)); return r; }
     const lr = libbpf();
     if (!lr.ok) return lr;
     const pr = check('update pods', lr.value.bpf_map_update_elem(this.fds.pods!, encodeUid(uid), e.pod, 0n));
@@ -288,7 +315,10 @@ class BpfKernel implements Kernel {
     const tables = new Map<number, ProfileRule[]>();
     if (prev?.rules.has(prev.gen)) tables.set(prev.gen, prev.rules.get(prev.gen)!);
     tables.set(gen, e.plan.rules);
-    this.pods.set(uid, { podId, gen, unsupported: e.plan.unsupported.map((u) => ({ rule: u.rule, reason: u.reason })), rules: tables, keys: { rules: e.rules.map((x) => x.key), sources: e.sources.map((x) => x.key) }, cgroups });
+    this.pods.set(uid, { podId, gen, unsupported: e.plan.unsupported.map((u) => ({ rule: u.rule, reason: u.reason })), rules: tables, keys: { rules: e.rules.map((x) => x.key), sources: e.sources.map((x) => x.key) }, cgroups, summary });
+    // 5. narrowed to the live generations (a check that read the old pod value has already
+    //    passed the summary); if this fails the summary stays wider, which is safe
+    this.writeSummary();
     return ok(undefined);
   }
 
@@ -311,6 +341,7 @@ class BpfKernel implements Kernel {
     for (const [k, v] of this.entries('cgroups', 8, LAYOUT.ag_cgroup.size)) if (decodeCgroup(v).uid === uid) cg.push(k);
     this.deleteBatch('cgroups', cg);
     this.pods.delete(uid);
+    this.writeSummary(); // narrowed; left wider (safe) if it fails
     return ok(undefined);
   }
 
@@ -359,7 +390,8 @@ class BpfKernel implements Kernel {
     if (this.closed) return err('E_CLOSED', 'kernel is closed');
     const lr = libbpf();
     if (!lr.ok) return lr;
-    const r = check('update agconfig', lr.value.bpf_map_update_elem(this.fds.agconfig!, Buffer.alloc(4), encodeConfig(perSec, forkLayout()), 0n));
+    const summary = unionSummaries([...this.pods.values()].map((p) => p.summary));
+    const r = check('update agconfig', lr.value.bpf_map_update_elem(this.fds.agconfig!, Buffer.alloc(4), encodeConfig(perSec, forkLayout(), summary), 0n));
     return r.ok ? ok(undefined) : r;
   }
 

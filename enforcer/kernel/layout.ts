@@ -43,7 +43,7 @@ export const LAYOUT = {
   ag_cgroup: { size: 48, fields: { uid: 0, containers: 40, flags: 44 } },
   ag_exe: { size: 512, fields: { path: 0 } },
   ag_rate: { size: 16, fields: { window_ns: 0, count: 8, dropped: 12 } },
-  ag_config: { size: 8, fields: { rate_per_sec: 0, fork_layout: 4 } },
+  ag_config: { size: 32, fields: { rate_per_sec: 0, fork_layout: 4, summary_valid: 8, net_protos: 12, caps: 16, net_allowlist: 24, caps_allowlist: 28 } },
   ag_event: {
     size: 1632,
     fields: {
@@ -233,11 +233,53 @@ export function decodeCgroup(b: Buffer): { uid: string; containers: number; flag
   return { uid: getStr(b, 0, AG_UID_LEN), containers: b.readUInt32LE(40), flags: b.readUInt32LE(44) };
 }
 
-export function encodeConfig(ratePerSec: number, forkLayout: number): Buffer {
+/** What the node's pods together may decide on sockets and capabilities (struct ag_config). */
+export interface NodeSummary { netProtos: number; caps: bigint; netAllowlist: boolean; capsAllowlist: boolean }
+
+/** The config value; `summary` null leaves the node summary unused (summary_valid 0). */
+export function encodeConfig(ratePerSec: number, forkLayout: number, summary: NodeSummary | null = null): Buffer {
   const b = Buffer.alloc(L.ag_config.size);
-  b.writeUInt32LE(ratePerSec >>> 0, 0);
-  b.writeUInt32LE(forkLayout >>> 0, 4);
+  const f = L.ag_config.fields;
+  b.writeUInt32LE(ratePerSec >>> 0, f.rate_per_sec);
+  b.writeUInt32LE(forkLayout >>> 0, f.fork_layout);
+  if (summary !== null) {
+    b.writeUInt32LE(1, f.summary_valid);
+    b.writeUInt32LE(summary.netProtos >>> 0, f.net_protos);
+    b.writeBigUInt64LE(BigInt.asUintN(64, summary.caps), f.caps);
+    b.writeUInt32LE(summary.netAllowlist ? 1 : 0, f.net_allowlist);
+    b.writeUInt32LE(summary.capsAllowlist ? 1 : 0, f.caps_allowlist);
+  }
   return b;
+}
+
+export function decodeConfig(b: Buffer): { ratePerSec: number; forkLayout: number; summary: NodeSummary | null } {
+  const f = L.ag_config.fields;
+  return {
+    ratePerSec: b.readUInt32LE(f.rate_per_sec),
+    forkLayout: b.readUInt32LE(f.fork_layout),
+    summary: b.readUInt32LE(f.summary_valid) === 0 ? null : {
+      netProtos: b.readUInt32LE(f.net_protos), caps: b.readBigUInt64LE(f.caps),
+      netAllowlist: b.readUInt32LE(f.net_allowlist) !== 0, capsAllowlist: b.readUInt32LE(f.caps_allowlist) !== 0,
+    },
+  };
+}
+
+/** One pod's part of the node summary: its protocol and capability masks, and whether any
+ *  container of it has a network or capabilities allow-list. */
+export function summaryOf(p: PodValue): NodeSummary {
+  return { netProtos: p.protomask, caps: p.capmask, netAllowlist: p.allowlist[KIND.network] !== 0, capsAllowlist: p.allowlist[KIND.capabilities] !== 0 };
+}
+
+/** The union of pod summaries (what any of them may decide). */
+export function unionSummaries(parts: Iterable<NodeSummary>): NodeSummary {
+  const u: NodeSummary = { netProtos: 0, caps: 0n, netAllowlist: false, capsAllowlist: false };
+  for (const p of parts) {
+    u.netProtos = (u.netProtos | p.netProtos) >>> 0;
+    u.caps |= p.caps;
+    u.netAllowlist ||= p.netAllowlist;
+    u.capsAllowlist ||= p.capsAllowlist;
+  }
+  return u;
 }
 
 export function u32Key(v: number): Buffer {

@@ -104,6 +104,19 @@ test('encoders round-trip and event decoding reads every field', () => {
   assert.equal(L.decodeEvent(b.subarray(0, 100)), null);
 });
 
+test('node summary: the union of pods, encoded in agconfig, unused until written', () => {
+  const pod = (protomask: number, capmask: bigint, allowNet: number, allowCaps: number): L.PodValue => L.decodePod(L.encodePod({
+    podId: 1, gen: 1, posture: [2, 2, 2, 2], hasSource: [0, 0, 0, 0], allowlist: [0, 0, allowNet, allowCaps], hasBlock: [0, 0, 0, 0],
+    dirmask: [0n, 0n], capmask, protomask, exactmask: 0, shape: L.emptyShape(),
+  }));
+  const u = L.unionSummaries([L.summaryOf(pod(1 << 4, 0n, 0, 0)), L.summaryOf(pod(1, 1n << 13n, 0, 0x80000000))]);
+  assert.deepEqual(u, { netProtos: 0x11, caps: 1n << 13n, netAllowlist: false, capsAllowlist: true });
+  assert.deepEqual(L.unionSummaries([]), { netProtos: 0, caps: 0n, netAllowlist: false, capsAllowlist: false });
+  const c = L.decodeConfig(L.encodeConfig(200, 1, u));
+  assert.deepEqual(c, { ratePerSec: 200, forkLayout: 1, summary: u });
+  assert.equal(L.decodeConfig(L.encodeConfig(200, 0)).summary, null, 'no summary: summary_valid 0, the programs look every socket() up');
+});
+
 test('fnv1a64 is FNV-1a 64 (reference vectors)', () => {
   assert.equal(L.fnv1a64(''), 0xcbf29ce484222325n);
   assert.equal(L.fnv1a64('a'), 0xaf63dc4c8601ec8cn);

@@ -35,11 +35,11 @@ function rulesMapBytes(): number {
 
 /** One ag-kbench run over the three cgroups: it moves itself between them every `chunk`
  *  operations (rotating the order), so each sees the same drift of the shared, emulated host. */
-async function measure(ctx: ScenarioContext, cgs: readonly Cgroup[], n: number, chunk: number): Promise<{ open: number; exec: number; socket: number }[]> {
+async function measure(ctx: ScenarioContext, cgs: readonly Cgroup[], n: number, chunk: number): Promise<{ open: number; exec: number; socket: number; udp: number }[]> {
   const m = Math.max(20, Math.round(n / 400));
   const r = await ctx.runIn(null, [join(ctx.root, 'build', 'ag-kbench'), '/srv/bench/app/lib/data.bin', String(n), String(m), String(chunk), ...cgs.map((c) => c.path)], { timeoutMs: 600_000 });
   if (r.code !== 0) throw new Error(`ag-kbench: ${r.stderr}`);
-  return JSON.parse(r.stdout) as { open: number; exec: number; socket: number }[];
+  return JSON.parse(r.stdout) as { open: number; exec: number; socket: number; udp: number }[];
 }
 
 scenario('bench: open, exec and socket cost with 10 and 10,000 rules vs unprotected', async (ctx) => {
@@ -52,6 +52,8 @@ scenario('bench: open, exec and socket cost with 10 and 10,000 rules vs unprotec
   const m1 = rulesMapBytes();
   const big = await podWith(ctx, profile(rulesOf(10_000)));
   const m2 = rulesMapBytes();
+  // another pod of the node with a udp rule: udp sockets are then looked up in every pod
+  await podWith(ctx, profile({ network: [rule('Block', { type: 'protocol', protocol: 'udp' })] }));
   const free = await ctx.mkCgroup('bench-unprotected');
   const reps = Number(ctx.env.AG_BENCH_REPS ?? '5');
   const n = Number(ctx.env.AG_BENCH_N ?? '20000');

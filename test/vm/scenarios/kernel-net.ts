@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { scenario } from '../guest/scenario.ts';
-import { podWith, profile, py, rule } from './kernel-helpers.ts';
+import { decodeConfig, type NodeSummary } from '../../../enforcer/kernel/layout.ts';
+import { PIN_DIR, podWith, profile, py, rule } from './kernel-helpers.ts';
 
 const SOCKETS = `
 import socket, json, errno
@@ -67,6 +68,47 @@ scenario('kernel: capabilities: net_raw and chown', async (ctx) => {
   const e = await pod.waitEvent((x) => x.hook === 'capable' && x.denied);
   assert.match(e.target, /^CAP_/);
   assert.equal((await ctx.runIn(null, ['/usr/bin/chown', '1000', '/srv/c'])).code, 0, 'outside the pod chown works');
+});
+
+/** The node summary in the pinned agconfig map, read with bpftool (raw value bytes). */
+async function nodeSummary(ctx: Parameters<Parameters<typeof scenario>[1]>[0]): Promise<NodeSummary | null> {
+  const r = await ctx.runIn(null, ['bpftool', '-j', 'map', 'dump', 'pinned', `${PIN_DIR}/agconfig`]);
+  assert.equal(r.code, 0, `bpftool: ${r.stderr}`);
+  const rows = JSON.parse(r.stdout) as { value: string[] }[];
+  return decodeConfig(Buffer.from(rows[0]!.value.map((x) => Number(x)))).summary;
+}
+
+scenario('kernel: sockets and capabilities no pod has a rule on pass before the pod lookup; the node summary follows pods', async (ctx) => {
+  // socket() and capable() skip the pod lookup when no pod of the node has a rule on the
+  // protocols or capability (or an allow-list): the summary must be widened before a pod's
+  // new generation goes live and narrowed after pods change
+  await ctx.mountTmpfs('/srv');
+  writeFileSync('/srv/c', 'c\n');
+  const a = await podWith(ctx, profile({ network: [rule('Block', { type: 'protocol', protocol: 'raw' })] }));
+  assert.deepEqual(await nodeSummary(ctx), { netProtos: 1 << 4, caps: 0n, netAllowlist: false, capsAllowlist: false }, 'raw (bit 4) only');
+  assert.equal((await sockets(ctx, a.cg)).tcp, 'ok');
+  const bProfile = profile({ network: [rule('Block', { type: 'protocol', protocol: 'tcp' })], capabilities: [rule('Block', { type: 'capability', capability: 'chown' })] });
+  const b = await podWith(ctx, bProfile);
+  const rb = await sockets(ctx, b.cg);
+  assert.equal(rb.tcp, 'EPERM', 'a pod that adds a protocol: its rule applies from its first socket()');
+  assert.notEqual((await ctx.runIn(b.cg, ['/usr/bin/chown', '1000', '/srv/c'])).code, 0, 'and its capability rule');
+  assert.equal((await sockets(ctx, a.cg)).tcp, 'ok', 'the other pod is not affected');
+  assert.equal((await ctx.runIn(a.cg, ['/usr/bin/chown', '1000', '/srv/c'])).code, 0);
+  const wide = await nodeSummary(ctx);
+  assert.equal(wide?.netProtos, (1 << 4) | (1 << 0), 'raw and tcp');
+  assert.equal(wide?.caps, 1n << 0n, 'CAP_CHOWN (0)');
+  // b drops its tcp rule: narrowed after the flip, and tcp passes in b again
+  const again = b.kernel.setPod({ uid: b.uid, namespace: 'test', name: 'pod', profile: profile({ network: [rule('Block', { type: 'protocol', protocol: 'raw' })] }), containers: [{ name: 'main' }] });
+  assert.ok(again.ok);
+  assert.equal((await sockets(ctx, b.cg)).tcp, 'ok');
+  assert.deepEqual(await nodeSummary(ctx), { netProtos: 1 << 4, caps: 0n, netAllowlist: false, capsAllowlist: false });
+  // a network allow-list anywhere: every socket() is looked up
+  const c = await podWith(ctx, profile({ network: [rule('Allow', { type: 'protocol', protocol: 'udp' })] }, { network: 'block' }));
+  assert.equal((await nodeSummary(ctx))?.netAllowlist, true);
+  assert.equal((await sockets(ctx, c.cg)).tcp, 'EPERM', 'not allow-listed: the block posture');
+  assert.equal((await sockets(ctx, a.cg)).tcp, 'ok');
+  b.kernel.removePod(c.uid);
+  assert.equal((await nodeSummary(ctx))?.netAllowlist, false, 'narrowed when the pod goes');
 });
 
 scenario('kernel: fromSource for exec, file, network and capabilities', async (ctx) => {
