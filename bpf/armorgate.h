@@ -12,8 +12,8 @@
  *                        per-task executable cache used by fromSource
  *   file_open            reads and write-opens (FMODE_WRITE, O_TRUNC), bpf_d_path unless
  *                        the pod's file shape (struct ag_file_shape) rules every rule out
- *   socket_create        network rules (protocols)
- *   capable              capability rules
+ *   socket_create        network rules (protocols); first the node summary (struct ag_config)
+ *   capable              capability rules; the same
  * Namespace-changing operations are rare, so their hooks are BPF_LSM_MAC
  * programs in both modes, scoped by the acting task's cgroup exactly as global
  * mode scopes every hook (cgroup id cache, then the pod-UID name walk):
