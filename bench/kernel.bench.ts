@@ -106,7 +106,7 @@ async function main(): Promise<void> {
   const targets: Record<keyof Costs, number> = { open: 1.3, exec: 1.1, socket: 1.1, udp: 1.1 };
   for (const k of ['open', 'exec', 'socket', 'udp'] as const) {
     const un = stats(reps.map((r) => r.unprotected[k]));
-    console.log(`${(k === 'udp' ? 'socket (udp)' : k).padEnd(6)} unprotected ${un.median.toFixed(0)} ns | 10 rules ÷ unprotected ${ratio(k, 'rules10', 'unprotected')} | 10,000 rules ÷ unprotected ${ratio(k, 'rules10k', 'unprotected')} (target ≤ ${targets[k]}) | 10,000 ÷ 10 rules ${ratio(k, 'rules10k', 'rules10')} (target ≤ 1.05)`);
+    console.log(`${(k === 'udp' ? 'socket (udp)' : k).padEnd(12)} unprotected ${un.median.toFixed(0)} ns | 10 rules ÷ unprotected ${ratio(k, 'rules10', 'unprotected')} | 10,000 rules ÷ unprotected ${ratio(k, 'rules10k', 'unprotected')} (target ≤ ${targets[k]}) | 10,000 ÷ 10 rules ${ratio(k, 'rules10k', 'rules10')} (target ≤ 1.05)`);
   }
   console.log('socket: tcp, which no pod of the node has a rule on (decided by the node summary, before the pod lookup); socket (udp): a protocol another pod has a rule on, so every udp socket() looks the acting pod up');
   if (memory) console.log(`rules map memory: ${JSON.stringify(memory)} → ${(memory as Record<string, number>).bytesPer1000Rules} bytes per 1,000 rules`);

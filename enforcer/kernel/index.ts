@@ -141,8 +141,14 @@ class BpfKernel implements Kernel {
   private readonly pinned: { dir: string; epoch: string } | null;
   readonly retiredLayout: readonly string[];
 
-  constructor(mode: AttachMode, loaded: Loaded, links: unknown[], rb: { consume: () => number; free: () => void }, pollMs: number, adopted = false, pinned: { dir: string; epoch: string } | null = null) {
+  /** Whether this kernel keeps the node summary in agconfig: the enforcer's (fresh or adopted)
+   *  does; a maps-only one (tools, tests, a peek at a live enforcer's pins) never writes it, or
+   *  its snapshot of the pods could narrow the summary under the enforcer's feet. */
+  private readonly ownsSummary: boolean;
+
+  constructor(mode: AttachMode, loaded: Loaded, links: unknown[], rb: { consume: () => number; free: () => void }, pollMs: number, adopted = false, pinned: { dir: string; epoch: string } | null = null, ownsSummary = true) {
     this.mode = mode;
+    this.ownsSummary = ownsSummary;
     this.adopted = adopted;
     this.pinned = pinned;
     this.retiredLayout = loaded.retired?.why ?? [];
@@ -168,8 +174,12 @@ class BpfKernel implements Kernel {
   }
 
   /** Writes the node summary: the union of the pods' live generations and `extra` (a
-   *  generation about to go live), keeping the rate and fork layout in place. */
+   *  generation about to go live), keeping the rate and fork layout in place. An array map
+   *  update is a plain copy a program may read half-way: a summary turned on is written first
+   *  with summary_valid still 0, then again with 1, so no reader sees the flag before the
+   *  masks (while on, every field only widens to or narrows to a superset of what is live). */
   private writeSummary(extra?: NodeSummary): Result<void, BpfError> {
+    if (!this.ownsSummary) return ok(undefined);
     const lr = libbpf();
     if (!lr.ok) return lr;
     const zero = Buffer.alloc(4);
@@ -179,7 +189,12 @@ class BpfKernel implements Kernel {
     const c = decodeConfig(cur);
     const parts = [...this.pods.values()].map((p) => p.summary);
     if (extra !== undefined) parts.push(extra);
-    const r = check('update agconfig', lr.value.bpf_map_update_elem(this.fds.agconfig!, zero, encodeConfig(c.ratePerSec, c.forkLayout, unionSummaries(parts)), 0n));
+    const union = unionSummaries(parts);
+    if (c.summary === null) {
+      const off = check('update agconfig', lr.value.bpf_map_update_elem(this.fds.agconfig!, zero, encodeConfig(c.ratePerSec, c.forkLayout, union, false), 0n));
+      if (!off.ok) return off;
+    }
+    const r = check('update agconfig', lr.value.bpf_map_update_elem(this.fds.agconfig!, zero, encodeConfig(c.ratePerSec, c.forkLayout, union), 0n));
     return r.ok ? ok(undefined) : r;
   }
 
@@ -301,7 +316,8 @@ class BpfKernel implements Kernel {
     // 3. the old generation goes after a grace period: a check that read the pod
     //    value just before the flip still looks its rules up under the old generation
     if (prev) this.retire(uid, prev.keys ?? this.scanKeys(prev.podId, prev.gen));
-    // 4. container cgroups userspace already knows
+    // the new generation is live: recorded now, whatever follows (the node summary is
+    // rebuilt from these records)
     const cgroups: bigint[] = [];
     const cgItems: Encoded[] = [];
     b.containers.forEach((c, i) => {
@@ -310,15 +326,16 @@ class BpfKernel implements Kernel {
       cgItems.push({ key: u64Key(c.cgroupId), value: encodeCgroup(uid, mask, CG_FLAG.pod | CG_FLAG.user) });
       cgroups.push(c.cgroupId);
     });
-    r = this.updateBatch('cgroups', cgItems);
-    if (!r.ok) return r;
     const tables = new Map<number, ProfileRule[]>();
     if (prev?.rules.has(prev.gen)) tables.set(prev.gen, prev.rules.get(prev.gen)!);
     tables.set(gen, e.plan.rules);
     this.pods.set(uid, { podId, gen, unsupported: e.plan.unsupported.map((u) => ({ rule: u.rule, reason: u.reason })), rules: tables, keys: { rules: e.rules.map((x) => x.key), sources: e.sources.map((x) => x.key) }, cgroups, summary });
-    // 5. narrowed to the live generations (a check that read the old pod value has already
+    // 4. narrowed to the live generations (a check that read the old pod value has already
     //    passed the summary); if this fails the summary stays wider, which is safe
     this.writeSummary();
+    // 5. container cgroups userspace already knows
+    r = this.updateBatch('cgroups', cgItems);
+    if (!r.ok) return r;
     return ok(undefined);
   }
 
@@ -329,7 +346,10 @@ class BpfKernel implements Kernel {
     if (!prev) return ok(undefined);
     const lr = libbpf();
     if (!lr.ok) return lr;
-    lr.value.bpf_map_delete_elem(this.fds.pods!, encodeUid(uid));
+    // a pod value that could not be deleted stays live: keep its record (and its part of the
+    // node summary) and say so
+    const dr = check('delete pods', lr.value.bpf_map_delete_elem(this.fds.pods!, encodeUid(uid)));
+    if (!dr.ok && dr.error.errno !== 2) return dr;
     // the pod is no longer enforced: its retired generations can go at once
     for (const r of this.retired.filter((x) => x.uid === uid)) { this.deleteBatch('rules', r.keys.rules); this.deleteBatch('sources', r.keys.sources); }
     this.retired = this.retired.filter((x) => x.uid !== uid);
@@ -390,9 +410,10 @@ class BpfKernel implements Kernel {
     if (this.closed) return err('E_CLOSED', 'kernel is closed');
     const lr = libbpf();
     if (!lr.ok) return lr;
-    const summary = unionSummaries([...this.pods.values()].map((p) => p.summary));
-    const r = check('update agconfig', lr.value.bpf_map_update_elem(this.fds.agconfig!, Buffer.alloc(4), encodeConfig(perSec, forkLayout(), summary), 0n));
-    return r.ok ? ok(undefined) : r;
+    const r = setRate(this.fds.agconfig!, perSec);
+    if (!r.ok) return r;
+    const w = this.writeSummary();
+    return w.ok ? ok(undefined) : w;
   }
 
   /** decoded event for a raw ring-buffer record (exported for tests through decode) */
@@ -460,6 +481,20 @@ class BpfKernel implements Kernel {
   }
 }
 
+/** Sets the event rate and the fork record layout in agconfig, leaving the node summary as it
+ *  is (over pinned maps a live one: a superset of the pinned pods, which only the kernel that
+ *  owns it narrows). */
+function setRate(cfgFd: number, perSec: number): Result<void, BpfError> {
+  const lr = libbpf();
+  if (!lr.ok) return lr;
+  const zero = Buffer.alloc(4);
+  const cur = Buffer.alloc(LAYOUT.ag_config.size);
+  const gr = check('lookup agconfig', lr.value.bpf_map_lookup_elem(cfgFd, zero, cur));
+  if (!gr.ok) return gr;
+  const r = check('update agconfig', lr.value.bpf_map_update_elem(cfgFd, zero, encodeConfig(perSec, forkLayout(), decodeConfig(cur).summary), 0n));
+  return r.ok ? ok(undefined) : r;
+}
+
 export async function openKernel(o: KernelOptions): Promise<Result<Kernel>> {
   await Promise.resolve();
   const mode = pickMode(o.attachMode);
@@ -493,9 +528,7 @@ export async function openKernel(o: KernelOptions): Promise<Result<Kernel>> {
   const loaded = lr.value;
   const lib = libbpf();
   if (!lib.ok) return lib;
-  const cfgFd = loaded.maps.get('agconfig')!.fd;
-  const zero = Buffer.alloc(4);
-  const cr = check('update agconfig', lib.value.bpf_map_update_elem(cfgFd, zero, encodeConfig(o.eventRatePerSec ?? 200, forkLayout()), 0n));
+  const cr = setRate(loaded.maps.get('agconfig')!.fd, o.eventRatePerSec ?? 200);
   if (!cr.ok) { lib.value.bpf_object__close(loaded.obj); closeFd(kubepodsFd); return cr; }
   let kernel: BpfKernel | null = null;
   const rbr = ringBufferNew(loaded.maps.get('events')!.fd, (b) => kernel?.push(b));
@@ -525,7 +558,7 @@ function mapsKernel(objectPath: string, pinDir: string | null, mode: AttachMode,
     if (lib.ok) lib.value.bpf_object__close(lr.value.obj);
     return rbr;
   }
-  kernel = new BpfKernel(mode, lr.value, [], rbr.value, pollMs, adopted, pinDir !== null && epoch !== null ? { dir: pinDir, epoch } : null);
+  kernel = new BpfKernel(mode, lr.value, [], rbr.value, pollMs, adopted, pinDir !== null && epoch !== null ? { dir: pinDir, epoch } : null, adopted);
   return ok(kernel);
 }
 

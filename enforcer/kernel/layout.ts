@@ -236,14 +236,15 @@ export function decodeCgroup(b: Buffer): { uid: string; containers: number; flag
 /** What the node's pods together may decide on sockets and capabilities (struct ag_config). */
 export interface NodeSummary { netProtos: number; caps: bigint; netAllowlist: boolean; capsAllowlist: boolean }
 
-/** The config value; `summary` null leaves the node summary unused (summary_valid 0). */
-export function encodeConfig(ratePerSec: number, forkLayout: number, summary: NodeSummary | null = null): Buffer {
+/** The config value; `summary` null leaves the node summary unused (summary_valid 0), as does
+ *  `valid` false (the masks written, the flag not yet). */
+export function encodeConfig(ratePerSec: number, forkLayout: number, summary: NodeSummary | null = null, valid = true): Buffer {
   const b = Buffer.alloc(L.ag_config.size);
   const f = L.ag_config.fields;
   b.writeUInt32LE(ratePerSec >>> 0, f.rate_per_sec);
   b.writeUInt32LE(forkLayout >>> 0, f.fork_layout);
   if (summary !== null) {
-    b.writeUInt32LE(1, f.summary_valid);
+    b.writeUInt32LE(valid ? 1 : 0, f.summary_valid);
     b.writeUInt32LE(summary.netProtos >>> 0, f.net_protos);
     b.writeBigUInt64LE(BigInt.asUintN(64, summary.caps), f.caps);
     b.writeUInt32LE(summary.netAllowlist ? 1 : 0, f.net_allowlist);
