@@ -182,6 +182,19 @@ static __always_inline struct scratch *get_scratch(void)
 	return bpf_map_lookup_elem(&scratch_map, &zero);
 }
 
+static __always_inline struct ag_config *get_config(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&agconfig, &zero);
+}
+
+/* The pod value read at pod is still the generation s->pod was copied from: the pods map is
+ * preallocated, so an update may reuse the element a reader holds at once (bpf/armorgate.h). */
+static __always_inline int pod_unchanged(struct ag_pod *pod, struct scratch *s)
+{
+	return *(volatile __u32 *)&pod->h.gen == s->pod.gen && *(volatile __u32 *)&pod->h.pod_id == s->pod.pod_id;
+}
+
 static __always_inline int uid_char(char c)
 {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '-' || c == '_';
@@ -385,15 +398,14 @@ __noinline int ag_who(__u32 kind)
 		__builtin_memcpy(s->uid.uid, s->cg.uid, AG_UID_LEN);
 		s->cgmask = AG_EVERY;
 	}
-	/* the pods map is preallocated: an update can reuse the element we read at once (see
-	 * bpf/armorgate.h), so the copy counts only when the head is unchanged after it; three
-	 * tears in a row would need three pairs of updates within three 80-byte copies */
+	/* the copy counts only when the head is unchanged after it (pod_unchanged); three tears
+	 * in a row would need three pairs of updates within three 80-byte copies */
 	for (int try = 0; try < 3; try++) {
 		struct ag_pod *pod = bpf_map_lookup_elem(&pods, &s->uid);
 		if (!pod)
 			return 0;
 		__builtin_memcpy(&s->pod, &pod->h, sizeof(s->pod));
-		if (*(volatile __u32 *)&pod->h.gen == s->pod.gen && *(volatile __u32 *)&pod->h.pod_id == s->pod.pod_id)
+		if (pod_unchanged(pod, s))
 			break;
 	}
 	s->src_ok = 0;
@@ -629,8 +641,7 @@ __noinline int ag_match_path(__u32 with_src)
 /* ----------------------------------------------------------- reporting */
 static __always_inline int rate_ok(__u64 cgid, __u64 now, __u32 *dropped_out)
 {
-	__u32 zero = 0;
-	struct ag_config *cfg = bpf_map_lookup_elem(&agconfig, &zero);
+	struct ag_config *cfg = get_config();
 	__u32 limit = cfg ? cfg->rate_per_sec : 0;
 	if (!limit)
 		return 1;
@@ -926,7 +937,7 @@ __noinline int ag_shape_possible(__u32 unused)
 	if (!s)
 		return 1;
 	struct ag_pod *pod = bpf_map_lookup_elem(&pods, &s->uid);
-	if (!pod || *(volatile __u32 *)&pod->h.gen != s->pod.gen || *(volatile __u32 *)&pod->h.pod_id != s->pod.pod_id)
+	if (!pod || !pod_unchanged(pod, s))
 		return 1;
 	if (pod->shape.len[0])
 		return 1;
@@ -952,9 +963,7 @@ __noinline int ag_shape_possible(__u32 unused)
 			return 1;
 	}
 	/* the shape read is this pod's only if the element was not reused meanwhile */
-	if (*(volatile __u32 *)&pod->h.gen != s->pod.gen || *(volatile __u32 *)&pod->h.pod_id != s->pod.pod_id)
-		return 1;
-	return 0;
+	return !pod_unchanged(pod, s);
 }
 
 /* ------------------------------------------------- decision: each hook */
@@ -1111,8 +1120,7 @@ static __always_inline int ag_socket(int family, int type, int protocol, int ker
 	__u32 set = socket_protocols(family, type, protocol);
 	if (!set)
 		return 0;
-	__u32 zero = 0;
-	struct ag_config *cfg = bpf_map_lookup_elem(&agconfig, &zero);
+	struct ag_config *cfg = get_config();
 	/* no pod of the node has a rule on these protocols or a network allow-list */
 	if (cfg && cfg->summary_valid && !(set & cfg->net_protos) && !cfg->net_allowlist)
 		return 0;
@@ -1130,8 +1138,7 @@ static __always_inline int ag_socket(int family, int type, int protocol, int ker
 
 static __always_inline int ag_capable(int cap)
 {
-	__u32 zero = 0;
-	struct ag_config *cfg = bpf_map_lookup_elem(&agconfig, &zero);
+	struct ag_config *cfg = get_config();
 	/* no pod of the node has a rule on this capability or a capabilities allow-list */
 	if (cfg && cfg->summary_valid && !cfg->caps_allowlist && !(cap >= 0 && cap < 64 && ((cfg->caps >> cap) & 1)))
 		return 0;
@@ -1240,8 +1247,7 @@ int ag_tp_fork(void *ctx)
 	struct ag_exe *p = bpf_map_lookup_elem(&exes, &tgid);
 	if (!p)
 		return 0;
-	__u32 zero = 0;
-	struct ag_config *cfg = bpf_map_lookup_elem(&agconfig, &zero);
+	struct ag_config *cfg = get_config();
 	/* child_pid's offset in the tracepoint record: comm as char[16] (older
 	 * kernels) or as __data_loc (newer); userspace reads the format file */
 	__u32 at20 = *(volatile __s32 *)((char *)ctx + 20);

@@ -180,22 +180,18 @@ class BpfKernel implements Kernel {
    *  masks (while on, every field only widens to or narrows to a superset of what is live). */
   private writeSummary(extra?: NodeSummary): Result<void, BpfError> {
     if (!this.ownsSummary) return ok(undefined);
-    const lr = libbpf();
-    if (!lr.ok) return lr;
-    const zero = Buffer.alloc(4);
-    const cur = Buffer.alloc(LAYOUT.ag_config.size);
-    const gr = check('lookup agconfig', lr.value.bpf_map_lookup_elem(this.fds.agconfig!, zero, cur));
-    if (!gr.ok) return gr;
-    const c = decodeConfig(cur);
+    const fd = this.fds.agconfig!;
+    const cr = readConfig(fd);
+    if (!cr.ok) return cr;
+    const c = cr.value;
     const parts = [...this.pods.values()].map((p) => p.summary);
     if (extra !== undefined) parts.push(extra);
     const union = unionSummaries(parts);
     if (c.summary === null) {
-      const off = check('update agconfig', lr.value.bpf_map_update_elem(this.fds.agconfig!, zero, encodeConfig(c.ratePerSec, c.forkLayout, union, false), 0n));
+      const off = writeConfig(fd, encodeConfig(c.ratePerSec, c.forkLayout, union, false));
       if (!off.ok) return off;
     }
-    const r = check('update agconfig', lr.value.bpf_map_update_elem(this.fds.agconfig!, zero, encodeConfig(c.ratePerSec, c.forkLayout, union), 0n));
-    return r.ok ? ok(undefined) : r;
+    return writeConfig(fd, encodeConfig(c.ratePerSec, c.forkLayout, union));
   }
 
   /** All entries of a map (key, value) through get_next_key + lookup. */
@@ -298,21 +294,22 @@ class BpfKernel implements Kernel {
     const er = profileEntries(b.profile, { podId, gen, containers });
     if (!er.ok) return er;
     const e = er.value;
+    const dropNew = (): void => { this.deleteBatch('rules', e.rules.map((x) => x.key)); this.deleteBatch('sources', e.sources.map((x) => x.key)); };
     // 1. the new generation's rules, not yet live
     let r = this.updateBatch('sources', e.sources);
     if (!r.ok) return r;
     r = this.updateBatch('rules', e.rules);
-    if (!r.ok) { this.deleteBatch('rules', e.rules.map((x) => x.key)); this.deleteBatch('sources', e.sources.map((x) => x.key)); return r; }
+    if (!r.ok) { dropNew(); return r; }
     // 2. the node summary widened to the new generation before it goes live (else a socket()
     //    or capable() it decides could be allowed unseen), then the flip: one update of the
     //    pod value makes the new generation live
     const summary = summaryOf(e.plan.pod);
     r = this.writeSummary(summary);
-    if (!r.ok) { this.deleteBatch('rules', e.rules.map((x) => x.key)); this.deleteBatch('sources', e.sources.map((x) => x.key)); return r; }
+    if (!r.ok) { dropNew(); return r; }
     const lr = libbpf();
     if (!lr.ok) return lr;
     const pr = check('update pods', lr.value.bpf_map_update_elem(this.fds.pods!, encodeUid(uid), e.pod, 0n));
-    if (!pr.ok) { this.deleteBatch('rules', e.rules.map((x) => x.key)); this.deleteBatch('sources', e.sources.map((x) => x.key)); return pr; }
+    if (!pr.ok) { dropNew(); return pr; }
     // 3. the old generation goes after a grace period: a check that read the pod
     //    value just before the flip still looks its rules up under the old generation
     if (prev) this.retire(uid, prev.keys ?? this.scanKeys(prev.podId, prev.gen));
@@ -410,10 +407,7 @@ class BpfKernel implements Kernel {
     if (this.closed) return err('E_CLOSED', 'kernel is closed');
     const lr = libbpf();
     if (!lr.ok) return lr;
-    const r = setRate(this.fds.agconfig!, perSec);
-    if (!r.ok) return r;
-    const w = this.writeSummary();
-    return w.ok ? ok(undefined) : w;
+    return setRate(this.fds.agconfig!, perSec);
   }
 
   /** decoded event for a raw ring-buffer record (exported for tests through decode) */
@@ -485,13 +479,23 @@ class BpfKernel implements Kernel {
  *  is (over pinned maps a live one: a superset of the pinned pods, which only the kernel that
  *  owns it narrows). */
 function setRate(cfgFd: number, perSec: number): Result<void, BpfError> {
+  const cr = readConfig(cfgFd);
+  return cr.ok ? writeConfig(cfgFd, encodeConfig(perSec, forkLayout(), cr.value.summary)) : cr;
+}
+
+/** The agconfig element, decoded. */
+function readConfig(cfgFd: number): Result<ReturnType<typeof decodeConfig>, BpfError> {
   const lr = libbpf();
   if (!lr.ok) return lr;
-  const zero = Buffer.alloc(4);
   const cur = Buffer.alloc(LAYOUT.ag_config.size);
-  const gr = check('lookup agconfig', lr.value.bpf_map_lookup_elem(cfgFd, zero, cur));
-  if (!gr.ok) return gr;
-  const r = check('update agconfig', lr.value.bpf_map_update_elem(cfgFd, zero, encodeConfig(perSec, forkLayout(), decodeConfig(cur).summary), 0n));
+  const gr = check('lookup agconfig', lr.value.bpf_map_lookup_elem(cfgFd, Buffer.alloc(4), cur));
+  return gr.ok ? ok(decodeConfig(cur)) : gr;
+}
+
+function writeConfig(cfgFd: number, value: Buffer): Result<void, BpfError> {
+  const lr = libbpf();
+  if (!lr.ok) return lr;
+  const r = check('update agconfig', lr.value.bpf_map_update_elem(cfgFd, Buffer.alloc(4), value, 0n));
   return r.ok ? ok(undefined) : r;
 }
 

@@ -103,6 +103,11 @@ export function nameCell(len: number, prefix: number): number {
   return Math.imul((prefix ^ (len << 24)) >>> 0, 0x9e3779b1) >>> 26;
 }
 
+/** Offset in the pods value of depth bucket d of the shape's len or name masks. */
+function shapeOffset(part: 'len' | 'name', d: number): number {
+  return L.ag_pod.fields.shape + L.ag_file_shape.fields[part] + 8 * d;
+}
+
 export function encodePod(p: PodValue): Buffer {
   const b = Buffer.alloc(L.ag_pod.size);
   const f = L.ag_pod_head.fields; // the head is at offset 0 of ag_pod
@@ -119,10 +124,9 @@ export function encodePod(p: PodValue): Buffer {
   b.writeBigUInt64LE(p.capmask, f.capmask);
   b.writeUInt32LE(p.protomask >>> 0, f.protomask);
   b.writeUInt32LE(p.exactmask >>> 0, f.exactmask);
-  const sh = L.ag_pod.fields.shape;
   for (let d = 0; d < AG_SHAPE_DEPTHS; d++) {
-    b.writeBigUInt64LE(p.shape.len[d]!, sh + L.ag_file_shape.fields.len + 8 * d);
-    b.writeBigUInt64LE(p.shape.name[d]!, sh + L.ag_file_shape.fields.name + 8 * d);
+    b.writeBigUInt64LE(p.shape.len[d]!, shapeOffset('len', d));
+    b.writeBigUInt64LE(p.shape.name[d]!, shapeOffset('name', d));
   }
   return b;
 }
@@ -142,8 +146,8 @@ export function decodePod(b: Buffer): PodValue {
     protomask: b.readUInt32LE(f.protomask),
     exactmask: b.readUInt32LE(f.exactmask),
     shape: {
-      len: Array.from({ length: AG_SHAPE_DEPTHS }, (_, d) => b.readBigUInt64LE(L.ag_pod.fields.shape + L.ag_file_shape.fields.len + 8 * d)),
-      name: Array.from({ length: AG_SHAPE_DEPTHS }, (_, d) => b.readBigUInt64LE(L.ag_pod.fields.shape + L.ag_file_shape.fields.name + 8 * d)),
+      len: Array.from({ length: AG_SHAPE_DEPTHS }, (_, d) => b.readBigUInt64LE(shapeOffset('len', d))),
+      name: Array.from({ length: AG_SHAPE_DEPTHS }, (_, d) => b.readBigUInt64LE(shapeOffset('name', d))),
     },
   };
 }
