@@ -4,15 +4,15 @@
 //   express  express 5 doing the same (ETag off, body read by hand)
 //   bare, same-size answer   (information, no target) bare with its patch padded to the byte
 //            size of the webhook's answer: what the answer's size alone costs
-// Each server runs in its own child process; the load comes from this process over
-// keep-alive TLS connections speaking minimal HTTP/1.1 (a closed loop: each connection sends
+// Each server runs in its own child process; the load comes from one more child
+// (bench/webhook-load.ts, node builtins only, a few MB of heap) over keep-alive TLS connections speaking minimal HTTP/1.1 (a closed loop: each connection sends
 // its next request when the answer is in). Then an open loop at half the webhook's peak rate
 // measures its latency when not saturated: requests are scheduled at a fixed rate whatever the
 // answers do; one that finds no free connection waits in a queue, and latency runs from its
 // scheduled send time (queueing in the driver counted, not left out). The server's GC pauses
 // and event-loop delay, the driver's own lag and the machine's CPU pressure over that window
-// (and the time the webhook and the driver spent runnable but waiting for one, from schedstat)
-// are printed with it, so a bad p99 can be told apart: the webhook's work, its GC, or a CPU
+// (and the time the webhook and the driver spent runnable but waiting for one, from schedstat;
+// the driver's own GC and loop delay) are printed with it, so a bad p99 can be told apart: the webhook's work, its GC, or a CPU
 // the other processes of the machine kept busy.
 // Options: --duration S (per run, default 5), --connections N (default 16), --rounds R (3).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -20,14 +20,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import https from 'node:https';
-import tls from 'node:tls';
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { runQueueWaitMs, type ClosedResult, type LoadRequest, type OpenResult } from './webhook-load.ts';
 
 const SELF = fileURLToPath(import.meta.url);
+const LOAD = fileURLToPath(new URL('./webhook-load.ts', import.meta.url));
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: number): number => { const i = args.indexOf(`--${name}`); return i >= 0 ? Number(args[i + 1]) : dflt; };
 const fixedPatch = (pad: number): string => Buffer.from(JSON.stringify([{ op: 'add', path: '/metadata/annotations/armorgate.io~1policies', value: 'x'.repeat(pad) }])).toString('base64');
@@ -109,119 +110,42 @@ async function serve(kind: string, dir: string, pad: number): Promise<void> {
 
 interface RunResult { requests: number; seconds: number; latencies: Float64Array; errors: number; cpuMsPerRequest?: number }
 interface ServerReport { gcCount: number; gcTotalMs: number; gcMaxMs: number; gcLongestKind: string; runQueueMs: number; loopP99Ms: number; loopMaxMs: number }
-interface OpenLoopResult extends RunResult { lag: Float64Array; service: Float64Array; queued: number; queuedMax: number; connections: number }
-
-/** One keep-alive TLS connection sending requests and reading Content-Length answers. */
-class Conn {
-  private readonly sock: tls.TLSSocket;
-  private buf: Buffer = Buffer.alloc(0);
-  private pending: ((ok: boolean) => void) | null = null;
-  constructor(port: number, ca: Buffer) {
-    this.sock = tls.connect({ host: '127.0.0.1', port, ca, servername: 'localhost' });
-    this.sock.setNoDelay(true);
-    this.sock.on('data', (d: Buffer) => { this.buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]); this.parse(); });
-    this.sock.on('error', () => { this.pending?.(false); this.pending = null; });
-  }
-  ready(): Promise<void> { return new Promise((resolve, reject) => { this.sock.once('secureConnect', resolve); this.sock.once('error', reject); }); }
-  private parse(): void {
-    const end = this.buf.indexOf('\r\n\r\n');
-    if (end < 0) return;
-    const head = this.buf.subarray(0, end).toString('latin1');
-    const m = /\r\ncontent-length: *(\d+)/i.exec(head);
-    const len = m ? Number(m[1]) : 0;
-    if (this.buf.length < end + 4 + len) return;
-    const ok = head.startsWith('HTTP/1.1 200');
-    this.buf = this.buf.subarray(end + 4 + len);
-    const p = this.pending;
-    this.pending = null;
-    p?.(ok);
-  }
-  send(req: Buffer): Promise<boolean> {
-    return new Promise((resolve) => { this.pending = resolve; this.sock.write(req); });
-  }
-  close(): void { this.sock.destroy(); }
-}
 
 function requestBytes(body: Buffer): Buffer {
   return Buffer.concat([Buffer.from(`POST /mutate-pod HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`), body]);
 }
 
-async function closedLoop(server: { port: number; child: ChildProcess }, ca: Buffer, req: Buffer, connections: number, seconds: number): Promise<RunResult> {
-  const port = server.port;
-  const conns = Array.from({ length: connections }, () => new Conn(port, ca));
-  await Promise.all(conns.map((c) => c.ready()));
-  const lat: number[] = [];
-  let errors = 0;
-  // warm-up (JIT, caches), then the measured window
-  const warmEnd = performance.now() + 1000;
-  await Promise.all(conns.map(async (c) => { while (performance.now() < warmEnd) await c.send(req); }));
-  const cpu0 = await cpuOf(server.child);
-  const start = performance.now();
-  const end = start + seconds * 1000;
-  await Promise.all(conns.map(async (c) => {
-    while (performance.now() < end) {
-      const t = performance.now();
-      if (!(await c.send(req))) errors++;
-      lat.push(performance.now() - t);
-    }
-  }));
-  const took = (performance.now() - start) / 1000;
-  const cpu1 = await cpuOf(server.child);
-  conns.forEach((c) => c.close());
-  return { requests: lat.length, seconds: took, latencies: Float64Array.from(lat).sort(), errors, cpuMsPerRequest: (cpu1 - cpu0) / lat.length };
-}
-
-/** Open loop: request i is due at start + i/rate, sent then on a free connection or, when all
- *  are busy, queued and sent as soon as one frees. Latency is measured from the due time, so
- *  a stall anywhere (server, driver, machine) shows up in it instead of being skipped. */
-async function openLoop(port: number, ca: Buffer, req: Buffer, rate: number, seconds: number, onReady: () => void, connections = 64): Promise<OpenLoopResult> {
-  const conns = Array.from({ length: connections }, () => new Conn(port, ca));
-  await Promise.all(conns.map((c) => c.ready()));
-  await new Promise((r) => setTimeout(r, 100)); // the server done with the handshakes
-  onReady();
-  const idle = [...conns];
-  const queue: number[] = []; // due times of requests waiting for a connection
-  const lat: number[] = [], lag: number[] = [], service: number[] = [];
-  let errors = 0, queuedMax = 0, queued = 0;
-  const send = (c: Conn, due: number, queued = false): Promise<void> => {
-    const t = performance.now();
-    if (!queued) lag.push(t - due); // the driver's own lateness (a queued request's wait is the server's)
-    return c.send(req).then((ok) => {
-      const now = performance.now();
-      if (!ok) errors++;
-      lat.push(now - due);
-      service.push(now - t);
-      const next = queue.shift();
-      if (next !== undefined) return send(c, next, true);
-      idle.push(c);
-      return undefined;
-    });
-  };
-  const total = Math.floor(rate * seconds);
-  const inflight: Promise<void>[] = [];
-  const start = performance.now();
-  for (let i = 0; i < total;) {
-    // send everything due by now, then sleep until the next one is due
-    const now = performance.now();
-    for (; i < total && start + (i * 1000) / rate <= now; i++) {
-      const due = start + (i * 1000) / rate;
-      const c = idle.pop();
-      if (c !== undefined) inflight.push(send(c, due));
-      else { queue.push(due); queued++; queuedMax = Math.max(queuedMax, queue.length); }
-    }
-    if (i < total) await new Promise((r) => setTimeout(r, Math.max(0, start + (i * 1000) / rate - performance.now())));
+/** The load child (bench/webhook-load.ts), started once and reused for every run. */
+class Load {
+  private readonly child: ChildProcess;
+  constructor() {
+    this.child = spawn(process.execPath, [LOAD, '--load'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
   }
-  await Promise.all(inflight);
-  conns.forEach((c) => c.close());
-  const sorted = (a: number[]): Float64Array => Float64Array.from(a).sort();
-  return { requests: lat.length, seconds, latencies: sorted(lat), errors, lag: sorted(lag), service: sorted(service), queued, queuedMax, connections };
+  /** Runs one load; `onReady` is called when the driver is connected (and warmed up, for a
+   *  closed loop) and about to start its measured window. */
+  run<T>(o: LoadRequest, onReady: () => Promise<void> | void): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const onMsg = (m: unknown): void => {
+        if (m === 'ready') { void Promise.resolve(onReady()).then(() => this.child.send('go')); return; }
+        const r = m as { type: string; result?: T; message?: string };
+        this.child.off('message', onMsg);
+        if (r.type === 'result') resolve(r.result!);
+        else reject(new Error(`load driver: ${r.message}`));
+      };
+      this.child.on('message', onMsg);
+      this.child.send(o);
+    });
+  }
+  close(): void { this.child.kill('SIGTERM'); }
 }
 
-/** Time (ms) this process's main thread has spent runnable but waiting for a CPU (Linux
- *  schedstat); NaN where unavailable. */
-function runQueueWaitMs(): number {
-  try { return Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[1]) / 1e6; } catch { return NaN; }
+async function closedLoop(load: Load, server: { port: number; child: ChildProcess }, ca: string, req: Buffer, connections: number, seconds: number): Promise<RunResult> {
+  let cpu0 = 0;
+  const r = await load.run<ClosedResult>({ type: 'closed', port: server.port, ca, req, connections, seconds }, async () => { cpu0 = await cpuOf(server.child); });
+  const cpu1 = await cpuOf(server.child);
+  return { ...r, cpuMsPerRequest: (cpu1 - cpu0) / r.requests };
 }
+
 
 /** CPU pressure (PSI): the share of the window in which some task waited for a CPU. */
 function cpuPressureTotal(): number | null {
@@ -291,17 +215,14 @@ async function main(): Promise<void> {
   const { podReview, realisticPod } = await import('../test/webhook/fixtures.ts');
   const body = Buffer.from(JSON.stringify(podReview('CREATE', realisticPod('shop', { app: 'web', tier: 'frontend' }))));
   const req = requestBytes(body);
-  const ca = Buffer.from(pair.cert);
+  const ca = pair.cert;
 
   // the webhook must really bind and sign: check one answer first
   const hook = await startChild('webhook', dir);
-  const probe = new Conn(hook.port, ca);
-  await probe.ready();
   const check = await new Promise<string>((resolve) => {
     const s = https.request({ host: '127.0.0.1', port: hook.port, path: '/mutate-pod', method: 'POST', ca, servername: 'localhost', headers: { 'content-type': 'application/json' } }, (res) => { let t = ''; res.on('data', (c: Buffer) => { t += c.toString(); }); res.on('end', () => resolve(t)); });
     s.end(body);
   });
-  probe.close();
   const patch = JSON.parse(Buffer.from((JSON.parse(check) as { response: { patch: string } }).response.patch, 'base64').toString()) as { path: string; value: unknown }[];
   const policiesOp = patch.find((p) => p.path === '/metadata/annotations/armorgate.io~1policies');
   const bound = String(policiesOp?.value ?? '').split(',').filter(Boolean).length;
@@ -319,27 +240,26 @@ async function main(): Promise<void> {
   servers['bare-sized'] = await startChild('bare-sized', dir, pad);
   const kinds = ['webhook', 'express', 'bare', 'bare-sized'];
   const runs: Record<string, RunResult[]> = { webhook: [], express: [], bare: [], 'bare-sized': [] };
-  for (let r = 0; r < rounds; r++) for (const kind of kinds) runs[kind]!.push(await closedLoop(servers[kind]!, ca, req, connections, seconds));
+  const load = new Load();
+  for (let r = 0; r < rounds; r++) for (const kind of kinds) runs[kind]!.push(await closedLoop(load, servers[kind]!, ca, req, connections, seconds));
   const rps = (r: RunResult): number => r.requests / r.seconds;
   const median = (rs: RunResult[]): RunResult => [...rs].sort((a, b) => rps(a) - rps(b))[Math.floor(rs.length / 2)]!;
   const medCpu = (rs: RunResult[]): number => rs.map((r) => r.cpuMsPerRequest ?? NaN).sort((a, b) => a - b)[Math.floor(rs.length / 2)]!;
   const results = { webhook: median(runs.webhook!), express: median(runs.express!), bare: median(runs.bare!), sized: median(runs['bare-sized']!) };
   const half = rps(results.webhook) / 2;
-  let psi0: number | null = null, elu0 = performance.eventLoopUtilization(), halfStart = 0, driverWait0 = 0;
-  const halfRun = await openLoop(hook.port, ca, req, half, seconds, () => {
+  let psi0: number | null = null, halfStart = 0;
+  const halfRun = await load.run<OpenResult>({ type: 'open', port: hook.port, ca, req, connections: 64, seconds, rate: half }, () => {
     // from here on (connections open): the schedule, the server's GC and loop delay, the PSI
     hook.child.send('watch');
     psi0 = cpuPressureTotal();
-    driverWait0 = runQueueWaitMs();
-    elu0 = performance.eventLoopUtilization();
     halfStart = performance.now();
   });
   const window = performance.now() - halfStart;
-  const driverElu = performance.eventLoopUtilization(elu0).utilization;
-  const driverWait = runQueueWaitMs() - driverWait0;
   const psi1 = cpuPressureTotal();
   const srv = await serverReport(hook.child);
   for (const s of Object.values(servers)) s.child.kill('SIGTERM');
+  load.close();
+  const d = halfRun.driver;
   const row = (name: string, r: RunResult, cpu?: number): string => `${name.padEnd(30)} ${rps(r).toFixed(0).padStart(7)} req/s   p50 ${pct(r.latencies, 0.5).toFixed(2).padStart(6)} ms   p99 ${pct(r.latencies, 0.99).toFixed(2).padStart(7)} ms   ${cpu === undefined ? '' : `cpu ${(cpu * 1000).toFixed(0).padStart(4)} us/req   `}errors ${r.errors}`;
   console.log(`median of ${rounds} interleaved rounds (load average now ${os.loadavg()[0]!.toFixed(1)} on ${os.availableParallelism()} cores):`);
   console.log(row('webhook /mutate-pod', results.webhook, medCpu(runs.webhook!)));
@@ -356,7 +276,7 @@ async function main(): Promise<void> {
   console.log(`information: webhook/(bare answering as many bytes) ${(rps(results.webhook) / rps(results.sized)).toFixed(2)}; bare same-size/bare ${(rps(results.sized) / rps(results.bare)).toFixed(2)} (the answer's size alone)`);
   const ms = (a: Float64Array, p: number): string => pct(a, p).toFixed(2);
   console.log(`p99 at half peak: ${ms(halfRun.latencies, 0.99)} ms (target < 5): open loop, ${halfRun.connections} connections, latency from each request's scheduled send time`);
-  console.log(`  send -> answer p50 ${ms(halfRun.service, 0.5)} p99 ${ms(halfRun.service, 0.99)} max ${ms(halfRun.service, 1)} ms; driver behind schedule p99 ${ms(halfRun.lag, 0.99)} max ${ms(halfRun.lag, 1)} ms (event loop ${(driverElu * 100).toFixed(0)}% busy, waiting for a CPU ${driverWait.toFixed(0)} ms); ${halfRun.queued} requests waited for a free connection, at most ${halfRun.queuedMax} at once`);
+  console.log(`  send -> answer p50 ${ms(halfRun.service, 0.5)} p99 ${ms(halfRun.service, 0.99)} max ${ms(halfRun.service, 1)} ms; driver behind schedule p99 ${ms(halfRun.lag, 0.99)} max ${ms(halfRun.lag, 1)} ms (driver process: event loop ${(d.loopBusy * 100).toFixed(0)}% busy, delay max ${d.loopMaxMs.toFixed(1)} ms, waiting for a CPU ${d.runQueueMs.toFixed(0)} ms, GC ${d.gcCount} pauses, ${d.gcTotalMs.toFixed(0)} ms in all, longest ${d.gcMaxMs.toFixed(1)} ms); ${halfRun.queued} requests waited for a free connection, at most ${halfRun.queuedMax} at once`);
   console.log(`  webhook process: GC ${srv.gcCount} pauses, ${srv.gcTotalMs.toFixed(0)} ms in all, longest ${srv.gcMaxMs.toFixed(1)} ms (${srv.gcLongestKind || 'none'}); event-loop delay p99 ${srv.loopP99Ms.toFixed(1)} max ${srv.loopMaxMs.toFixed(1)} ms; runnable but waiting for a CPU ${srv.runQueueMs.toFixed(0)} ms of the ${window.toFixed(0)} ms`);
   if (psi0 !== null && psi1 !== null && Number.isFinite(psi0) && Number.isFinite(psi1)) {
     console.log(`  machine: some task waited for a CPU ${(((psi1 - psi0) / 1000 / window) * 100).toFixed(0)}% of the window (/proc/pressure/cpu); a delay far past the longest GC, with time spent waiting for a CPU, means the CPUs were taken`);

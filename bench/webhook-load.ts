@@ -1,0 +1,187 @@
+// The load generator of `npm run bench:webhook`, run as its own child process so that it
+// shares nothing with the orchestrator: it imports only node builtins, keeps a heap of a few MB
+// and allocates little per request. On a 2-core machine the driver's own GC (marking a heap
+// that holds the webhook's modules took ~30 ms every 0.6 s, in steps, on its main thread and
+// helper threads) would otherwise show up as the measured server's latency.
+// The parent talks to it over IPC (advanced serialization): see `LoadRequest`.
+import fs from 'node:fs';
+import tls from 'node:tls';
+import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
+
+export interface ClosedRequest { type: 'closed'; port: number; ca: string; req: Uint8Array; connections: number; seconds: number }
+export interface OpenRequest { type: 'open'; port: number; ca: string; req: Uint8Array; connections: number; seconds: number; rate: number }
+export type LoadRequest = ClosedRequest | OpenRequest;
+
+export interface ClosedResult { requests: number; seconds: number; latencies: Float64Array; errors: number }
+export interface OpenResult extends ClosedResult {
+  /** Per request: answer time minus send time. */
+  service: Float64Array;
+  /** Per request sent at once: send time minus due time (the driver's own lateness). */
+  lag: Float64Array;
+  queued: number;
+  queuedMax: number;
+  connections: number;
+  driver: { loopBusy: number; runQueueMs: number; gcCount: number; gcTotalMs: number; gcMaxMs: number; loopMaxMs: number };
+}
+
+// Messages: parent -> child: a LoadRequest, later 'go'; child -> parent: 'ready' (connected
+// and warmed up: the parent reads the server's counters and answers 'go'), then the result.
+
+const HEAD_END = Buffer.from('\r\n\r\n');
+const CONTENT_LENGTH = Buffer.from('\r\ncontent-length:');
+
+/** The Content-Length of the head b[0..end) (the name in any case), 0 when absent. */
+function contentLength(b: Buffer, end: number): number {
+  outer: for (let i = 0; i + CONTENT_LENGTH.length <= end; i++) {
+    for (let j = 0; j < CONTENT_LENGTH.length; j++) if ((b[i + j]! | (j >= 2 ? 0x20 : 0)) !== CONTENT_LENGTH[j]) continue outer;
+    let k = i + CONTENT_LENGTH.length, n = 0;
+    while (b[k] === 0x20) k++;
+    for (; k < end && b[k]! >= 0x30 && b[k]! <= 0x39; k++) n = n * 10 + b[k]! - 0x30;
+    return n;
+  }
+  return 0;
+}
+
+/** One keep-alive TLS connection sending requests and reading Content-Length answers, with no
+ *  promise, string or copy per answer that came in one chunk. */
+export class Conn {
+  private readonly sock: tls.TLSSocket;
+  private buf: Buffer | null = null;
+  private done: ((ok: boolean) => void) | null = null;
+  constructor(port: number, ca: string) {
+    this.sock = tls.connect({ host: '127.0.0.1', port, ca, servername: 'localhost' });
+    this.sock.setNoDelay(true);
+    this.sock.on('data', (d: Buffer) => { this.buf = this.buf === null ? d : Buffer.concat([this.buf, d]); this.parse(); });
+    this.sock.on('error', () => { const cb = this.done; this.done = null; cb?.(false); });
+  }
+  ready(): Promise<void> { return new Promise((resolve, reject) => { this.sock.once('secureConnect', resolve); this.sock.once('error', reject); }); }
+  private parse(): void {
+    const b = this.buf!;
+    const end = b.indexOf(HEAD_END);
+    if (end < 0) return;
+    const len = contentLength(b, end);
+    if (b.length < end + 4 + len) return;
+    const ok = b[9] === 0x32 && b[10] === 0x30 && b[11] === 0x30; // "HTTP/1.1 200"
+    this.buf = b.length === end + 4 + len ? null : b.subarray(end + 4 + len);
+    const cb = this.done;
+    this.done = null;
+    cb?.(ok);
+  }
+  /** Sends one request; `done` is called once, with whether the answer was a 200. */
+  send(req: Uint8Array, done: (ok: boolean) => void): void { this.done = done; this.sock.write(req); }
+  sendP(req: Uint8Array): Promise<boolean> { return new Promise((resolve) => this.send(req, resolve)); }
+  close(): void { this.sock.destroy(); }
+}
+
+/** Time (ms) this thread has spent runnable but waiting for a CPU (Linux schedstat); NaN elsewhere. */
+export function runQueueWaitMs(): number {
+  try { return Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[1]) / 1e6; } catch { return NaN; }
+}
+
+function handshake(): Promise<void> {
+  return new Promise((resolve) => {
+    const onGo = (m: unknown): void => { if (m === 'go') { process.off('message', onGo); resolve(); } };
+    process.on('message', onGo);
+    process.send!('ready');
+  });
+}
+
+async function closedLoop(o: ClosedRequest): Promise<ClosedResult> {
+  const conns = Array.from({ length: o.connections }, () => new Conn(o.port, o.ca));
+  await Promise.all(conns.map((c) => c.ready()));
+  // warm-up (JIT, caches), then the measured window
+  const warmEnd = performance.now() + 1000;
+  await Promise.all(conns.map(async (c) => { while (performance.now() < warmEnd) await c.sendP(o.req); }));
+  await handshake();
+  const lat: number[] = [];
+  let errors = 0;
+  const start = performance.now();
+  const end = start + o.seconds * 1000;
+  await Promise.all(conns.map(async (c) => {
+    while (performance.now() < end) {
+      const t = performance.now();
+      if (!(await c.sendP(o.req))) errors++;
+      lat.push(performance.now() - t);
+    }
+  }));
+  const took = (performance.now() - start) / 1000;
+  conns.forEach((c) => c.close());
+  return { requests: lat.length, seconds: took, latencies: Float64Array.from(lat).sort(), errors };
+}
+
+/** Open loop: request i is due at start + i/rate, sent then on a free connection or, when all
+ *  are busy, queued and sent as soon as one frees. Latency runs from the due time, so a stall
+ *  anywhere (server, driver, machine) shows up in it instead of being skipped. Times go to
+ *  arrays allocated up front; the driver's own GC pauses and loop delay are measured too. */
+async function openLoop(o: OpenRequest): Promise<OpenResult> {
+  const conns = Array.from({ length: o.connections }, () => new Conn(o.port, o.ca));
+  await Promise.all(conns.map((c) => c.ready()));
+  await new Promise((r) => setTimeout(r, 100)); // the server done with the handshakes
+  const total = Math.floor(o.rate * o.seconds);
+  const sentAt = new Float64Array(total), doneAt = new Float64Array(total);
+  const ok = new Uint8Array(total), wasQueued = new Uint8Array(total);
+  const queue = new Int32Array(total); // indices of requests waiting for a connection, FIFO
+  let qHead = 0, qTail = 0, queuedMax = 0, finished = 0;
+  const idle: ((i: number) => void)[] = [];
+  let allDone: () => void = () => {};
+  const finishedAll = new Promise<void>((resolve) => { allDone = resolve; });
+  for (const c of conns) {
+    // one sender per connection, made once: it records the answer and takes the next queued request
+    let current = -1;
+    const onAnswer = (good: boolean): void => {
+      doneAt[current] = performance.now();
+      ok[current] = good ? 1 : 0;
+      if (++finished === total) allDone();
+      if (qHead < qTail) sendOn(queue[qHead++]!);
+      else idle.push(sendOn);
+    };
+    const sendOn = (i: number): void => { current = i; sentAt[i] = performance.now(); c.send(o.req, onAnswer); };
+    idle.push(sendOn);
+  }
+  await handshake();
+  const gcs: number[] = [];
+  const gcObserver = new PerformanceObserver((list) => { for (const e of list.getEntries()) gcs.push(e.duration); });
+  gcObserver.observe({ entryTypes: ['gc'] });
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
+  const elu0 = performance.eventLoopUtilization();
+  const wait0 = runQueueWaitMs();
+  const start = performance.now();
+  const dueOf = (i: number): number => start + (i * 1000) / o.rate;
+  for (let i = 0; i < total;) {
+    // send everything due by now, then sleep until the next one is due
+    const now = performance.now();
+    for (; i < total && dueOf(i) <= now; i++) {
+      const sendOn = idle.pop();
+      if (sendOn !== undefined) sendOn(i);
+      else { queue[qTail++] = i; wasQueued[i] = 1; queuedMax = Math.max(queuedMax, qTail - qHead); }
+    }
+    if (i < total) await new Promise((r) => setTimeout(r, Math.max(0, dueOf(i) - performance.now())));
+  }
+  await finishedAll;
+  const driver = {
+    loopBusy: performance.eventLoopUtilization(elu0).utilization, runQueueMs: runQueueWaitMs() - wait0,
+    gcCount: gcs.length, gcTotalMs: gcs.reduce((a, b) => a + b, 0), gcMaxMs: Math.max(0, ...gcs), loopMaxMs: loopDelay.max / 1e6,
+  };
+  gcObserver.disconnect();
+  loopDelay.disable();
+  conns.forEach((c) => c.close());
+  const lat = new Float64Array(total), service = new Float64Array(total), lag: number[] = [];
+  let errors = 0;
+  for (let i = 0; i < total; i++) {
+    lat[i] = doneAt[i]! - dueOf(i);
+    service[i] = doneAt[i]! - sentAt[i]!;
+    if (ok[i] === 0) errors++;
+    if (wasQueued[i] === 0) lag.push(sentAt[i]! - dueOf(i)); // a queued request's wait is the server's
+  }
+  return { requests: total, seconds: o.seconds, latencies: lat.sort(), errors, lag: Float64Array.from(lag).sort(), service: service.sort(), queued: qTail, queuedMax, connections: o.connections, driver };
+}
+
+if (process.send !== undefined && process.argv[2] === '--load') {
+  process.on('message', (m: unknown) => {
+    if (typeof m !== 'object' || m === null) return;
+    const o = m as LoadRequest;
+    const run = o.type === 'closed' ? closedLoop(o) : openLoop(o);
+    run.then((r) => process.send!({ type: 'result', result: r }), (e: unknown) => process.send!({ type: 'error', message: e instanceof Error ? e.message : String(e) }));
+  });
+}
