@@ -21,11 +21,13 @@ export interface OpenResult extends ClosedResult {
   queued: number;
   queuedMax: number;
   connections: number;
-  driver: { loopBusy: number; runQueueMs: number; gcCount: number; gcTotalMs: number; gcMaxMs: number; loopMaxMs: number };
+  driver: { loopBusy: number; runQueueMs: number; gcCount: number; gcTotalMs: number; gcMaxMs: number; gcLongestKind: string; loopMaxMs: number };
 }
 
 // Messages: parent -> child: a LoadRequest, later 'go'; child -> parent: 'ready' (connected
 // and warmed up: the parent reads the server's counters and answers 'go'), then the result.
+
+export const GC_KINDS: Record<number, string> = { 1: 'scavenge', 2: 'mark-compact', 4: 'incremental marking', 8: 'weak callbacks', 16: 'minor mark-sweep' };
 
 const HEAD_END = Buffer.from('\r\n\r\n');
 const CONTENT_LENGTH = Buffer.from('\r\ncontent-length:');
@@ -140,7 +142,13 @@ async function openLoop(o: OpenRequest): Promise<OpenResult> {
   }
   await handshake();
   const gcs: number[] = [];
-  const gcObserver = new PerformanceObserver((list) => { for (const e of list.getEntries()) gcs.push(e.duration); });
+  let gcLongestKind = 'none';
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      if (e.duration > Math.max(0, ...gcs)) gcLongestKind = GC_KINDS[(e as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0] ?? 'other';
+      gcs.push(e.duration);
+    }
+  });
   gcObserver.observe({ entryTypes: ['gc'] });
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
   loopDelay.enable();
@@ -161,7 +169,7 @@ async function openLoop(o: OpenRequest): Promise<OpenResult> {
   await finishedAll;
   const driver = {
     loopBusy: performance.eventLoopUtilization(elu0).utilization, runQueueMs: runQueueWaitMs() - wait0,
-    gcCount: gcs.length, gcTotalMs: gcs.reduce((a, b) => a + b, 0), gcMaxMs: Math.max(0, ...gcs), loopMaxMs: loopDelay.max / 1e6,
+    gcCount: gcs.length, gcTotalMs: gcs.reduce((a, b) => a + b, 0), gcMaxMs: Math.max(0, ...gcs), gcLongestKind, loopMaxMs: loopDelay.max / 1e6,
   };
   gcObserver.disconnect();
   loopDelay.disable();

@@ -25,7 +25,7 @@ import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { runQueueWaitMs, type ClosedResult, type LoadRequest, type OpenResult } from './webhook-load.ts';
+import { GC_KINDS, runQueueWaitMs, type ClosedResult, type LoadRequest, type OpenResult } from './webhook-load.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const LOAD = fileURLToPath(new URL('./webhook-load.ts', import.meta.url));
@@ -83,7 +83,6 @@ async function serve(kind: string, dir: string, pad: number): Promise<void> {
   const { PerformanceObserver, monitorEventLoopDelay } = await import('node:perf_hooks');
   let gcs: number[] = [];
   let gcLongestKind = '';
-  const GC_KINDS: Record<number, string> = { 1: 'scavenge', 2: 'mark-compact', 4: 'incremental marking', 8: 'weak callbacks' };
   const gcObserver = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
       if (e.duration > Math.max(0, ...gcs)) gcLongestKind = GC_KINDS[((e as unknown as { detail?: { kind?: number } }).detail?.kind) ?? 0] ?? 'other';
@@ -102,7 +101,7 @@ async function serve(kind: string, dir: string, pad: number): Promise<void> {
       process.send?.(report);
     }
   });
-  process.stdout.write(`${port}\n`);
+  process.stdout.write(`port ${port}\n`);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -165,9 +164,12 @@ function cpuOf(child: ChildProcess): Promise<number> {
 
 async function startChild(kind: string, dir: string, pad = 0): Promise<{ port: number; child: ChildProcess }> {
   const prof = process.env.BENCH_CPU_PROF ? [`--cpu-prof`, `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  // BENCH_WEBHOOK_NODE_FLAGS: node flags for the webhook's process only (e.g. --trace-gc)
+  if (kind === 'webhook' && process.env.BENCH_WEBHOOK_NODE_FLAGS) prof.push(...process.env.BENCH_WEBHOOK_NODE_FLAGS.split(/\s+/).filter(Boolean));
   const child = spawn(process.execPath, [...prof, SELF, '--serve', kind, dir, String(pad)], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  // the child prints "port N"; anything else on its stdout (--trace-gc, say) goes to stderr
   const line = await new Promise<string>((resolve, reject) => {
-    createInterface(child.stdout!).once('line', resolve);
+    createInterface(child.stdout!).on('line', (l) => { if (/^port \d+$/.test(l)) resolve(l.slice(5)); else process.stderr.write(`[${kind}] ${l}\n`); });
     child.once('exit', (c) => reject(new Error(`${kind} server exited with ${c}`)));
   });
   return { port: Number(line), child };
@@ -247,8 +249,11 @@ async function main(): Promise<void> {
   const medCpu = (rs: RunResult[]): number => rs.map((r) => r.cpuMsPerRequest ?? NaN).sort((a, b) => a - b)[Math.floor(rs.length / 2)]!;
   const results = { webhook: median(runs.webhook!), express: median(runs.express!), bare: median(runs.bare!), sized: median(runs['bare-sized']!) };
   const half = rps(results.webhook) / 2;
+  // a fresh driver for the latency run: nothing left in its heap from the runs before
+  load.close();
+  const fresh = new Load();
   let psi0: number | null = null, halfStart = 0;
-  const halfRun = await load.run<OpenResult>({ type: 'open', port: hook.port, ca, req, connections: 64, seconds, rate: half }, () => {
+  const halfRun = await fresh.run<OpenResult>({ type: 'open', port: hook.port, ca, req, connections: 64, seconds, rate: half }, () => {
     // from here on (connections open): the schedule, the server's GC and loop delay, the PSI
     hook.child.send('watch');
     psi0 = cpuPressureTotal();
@@ -258,7 +263,7 @@ async function main(): Promise<void> {
   const psi1 = cpuPressureTotal();
   const srv = await serverReport(hook.child);
   for (const s of Object.values(servers)) s.child.kill('SIGTERM');
-  load.close();
+  fresh.close();
   const d = halfRun.driver;
   const row = (name: string, r: RunResult, cpu?: number): string => `${name.padEnd(30)} ${rps(r).toFixed(0).padStart(7)} req/s   p50 ${pct(r.latencies, 0.5).toFixed(2).padStart(6)} ms   p99 ${pct(r.latencies, 0.99).toFixed(2).padStart(7)} ms   ${cpu === undefined ? '' : `cpu ${(cpu * 1000).toFixed(0).padStart(4)} us/req   `}errors ${r.errors}`;
   console.log(`median of ${rounds} interleaved rounds (load average now ${os.loadavg()[0]!.toFixed(1)} on ${os.availableParallelism()} cores):`);
@@ -276,7 +281,7 @@ async function main(): Promise<void> {
   console.log(`information: webhook/(bare answering as many bytes) ${(rps(results.webhook) / rps(results.sized)).toFixed(2)}; bare same-size/bare ${(rps(results.sized) / rps(results.bare)).toFixed(2)} (the answer's size alone)`);
   const ms = (a: Float64Array, p: number): string => pct(a, p).toFixed(2);
   console.log(`p99 at half peak: ${ms(halfRun.latencies, 0.99)} ms (target < 5): open loop, ${halfRun.connections} connections, latency from each request's scheduled send time`);
-  console.log(`  send -> answer p50 ${ms(halfRun.service, 0.5)} p99 ${ms(halfRun.service, 0.99)} max ${ms(halfRun.service, 1)} ms; driver behind schedule p99 ${ms(halfRun.lag, 0.99)} max ${ms(halfRun.lag, 1)} ms (driver process: event loop ${(d.loopBusy * 100).toFixed(0)}% busy, delay max ${d.loopMaxMs.toFixed(1)} ms, waiting for a CPU ${d.runQueueMs.toFixed(0)} ms, GC ${d.gcCount} pauses, ${d.gcTotalMs.toFixed(0)} ms in all, longest ${d.gcMaxMs.toFixed(1)} ms); ${halfRun.queued} requests waited for a free connection, at most ${halfRun.queuedMax} at once`);
+  console.log(`  send -> answer p50 ${ms(halfRun.service, 0.5)} p99 ${ms(halfRun.service, 0.99)} max ${ms(halfRun.service, 1)} ms; driver behind schedule p99 ${ms(halfRun.lag, 0.99)} max ${ms(halfRun.lag, 1)} ms (driver process: event loop ${(d.loopBusy * 100).toFixed(0)}% busy, delay max ${d.loopMaxMs.toFixed(1)} ms, waiting for a CPU ${d.runQueueMs.toFixed(0)} ms, GC ${d.gcCount} pauses, ${d.gcTotalMs.toFixed(0)} ms in all, longest ${d.gcMaxMs.toFixed(1)} ms, ${d.gcLongestKind}); ${halfRun.queued} requests waited for a free connection, at most ${halfRun.queuedMax} at once`);
   console.log(`  webhook process: GC ${srv.gcCount} pauses, ${srv.gcTotalMs.toFixed(0)} ms in all, longest ${srv.gcMaxMs.toFixed(1)} ms (${srv.gcLongestKind || 'none'}); event-loop delay p99 ${srv.loopP99Ms.toFixed(1)} max ${srv.loopMaxMs.toFixed(1)} ms; runnable but waiting for a CPU ${srv.runQueueMs.toFixed(0)} ms of the ${window.toFixed(0)} ms`);
   if (psi0 !== null && psi1 !== null && Number.isFinite(psi0) && Number.isFinite(psi1)) {
     console.log(`  machine: some task waited for a CPU ${(((psi1 - psi0) / 1000 / window) * 100).toFixed(0)}% of the window (/proc/pressure/cpu); a delay far past the longest GC, with time spent waiting for a CPU, means the CPUs were taken`);
