@@ -248,6 +248,18 @@ test('bad input: 4xx with a JSON error naming the problem, never a crash', async
   assert.match((JSON.parse(chunked.text) as { error: string }).error, /larger than the limit/);
   const get = await w.get('/mutate-pod');
   assert.equal(get.status, 405);
+  // the paths as the API server sends them (`?timeout=10s` appended) and as express also
+  // matches them (a trailing slash, another case) give the same answer
+  const viaPath = podReview('CREATE', realisticPod('shop', { app: 'web' })) as { request: { uid: string } };
+  const uid = viaPath.request.uid;
+  for (const p of ['/mutate-pod?timeout=10s', '/mutate-pod/', '/Mutate-Pod', '/mutate-pod/?timeout=10s']) {
+    const a = await w.post(p, viaPath);
+    assert.equal(a.status, 200, p);
+    const res = (a.json as ReviewAnswer).response;
+    assert.equal(res.uid, uid, p);
+    assert.equal(res.patchType, 'JSONPatch', p);
+  }
+  assert.equal((await w.post('/mutate-pod-x', viaPath)).status, 404);
   assert.equal((await w.get('/nope')).status, 404);
   assert.equal((await w.get('/healthz')).status, 200, 'healthy after all of it');
 });
