@@ -118,7 +118,11 @@ function requestBytes(body: Buffer): Buffer {
 class Load {
   private readonly child: ChildProcess;
   constructor() {
-    this.child = spawn(process.execPath, [LOAD, '--load'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+    // A small heap's old generation starts with a small limit: the driver then ran a full
+    // mark-compact every ~250 ms (2-5 ms pauses, nothing freed) for the few objects each
+    // scavenge promotes. Room up front: none in a 5 s run. BENCH_LOAD_NODE_FLAGS adds flags.
+    const flags = ['--initial-old-space-size=128', ...(process.env.BENCH_LOAD_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean)];
+    this.child = spawn(process.execPath, [...flags, LOAD, '--load'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
   }
   /** Runs one load; `onReady` is called when the driver is connected (and warmed up, for a
    *  closed loop) and about to start its measured window. */
