@@ -3,17 +3,19 @@
 //   bare     node:https, parses the review, answers a fixed patch
 //   express  express 5 doing the same (ETag off, body read by hand)
 //   bare, same-size answer   (information, no target) bare with its patch padded to the byte
-//            size of the webhook's answer: what the answer's size alone costs
+//   express, same-size       size of the webhook's answer (~6 KB: DESIGN.md's annotations, a
+//            canonical-JSON profile, base64 in the patch): what the answer's size alone costs
 // Each server runs in its own child process; the load comes from one more child
-// (bench/webhook-load.ts, node builtins only, a few MB of heap) over keep-alive TLS connections speaking minimal HTTP/1.1 (a closed loop: each connection sends
-// its next request when the answer is in). Then an open loop at half the webhook's peak rate
-// measures its latency when not saturated: requests are scheduled at a fixed rate whatever the
-// answers do; one that finds no free connection waits in a queue, and latency runs from its
-// scheduled send time (queueing in the driver counted, not left out). The server's GC pauses
-// and event-loop delay, the driver's own lag and the machine's CPU pressure over that window
-// (and the time the webhook and the driver spent runnable but waiting for one, from schedstat;
-// the driver's own GC and loop delay) are printed with it, so a bad p99 can be told apart: the webhook's work, its GC, or a CPU
-// the other processes of the machine kept busy.
+// (bench/webhook-load.ts, node builtins only, a few MB of heap) over keep-alive TLS
+// connections speaking minimal HTTP/1.1 (a closed loop: each connection sends its next
+// request when the answer is in). Then, the floors stopped, an open loop at half the
+// webhook's peak rate measures its latency when not saturated: requests are scheduled at a
+// fixed rate whatever the answers do; one that finds no free connection waits in a queue,
+// and latency runs from its scheduled send time (queueing and the driver's lateness counted,
+// not left out). The webhook's GC pauses and event-loop delay, the driver's own lateness, GC
+// and loop delay, the time each spent runnable but waiting for a CPU (schedstat) and the
+// machine's CPU pressure over that window are printed with it, so a bad p99 can be told
+// apart: the webhook's work, its GC, the driver, or CPUs kept busy by something else.
 // Options: --duration S (per run, default 5), --connections N (default 16), --rounds R (3).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -55,7 +57,7 @@ async function serve(kind: string, dir: string, pad: number): Promise<void> {
       readAll(req, (b) => { const out = answer(b); res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) }); res.end(out); });
     });
     port = await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
-  } else if (kind === 'express') {
+  } else if (kind === 'express' || kind === 'express-sized') {
     const { default: express } = await import('express');
     const app = express();
     app.set('etag', false);
@@ -244,15 +246,18 @@ async function main(): Promise<void> {
   const servers: Record<string, { port: number; child: ChildProcess }> = { webhook: hook };
   for (const kind of ['express', 'bare']) servers[kind] = await startChild(kind, dir);
   servers['bare-sized'] = await startChild('bare-sized', dir, pad);
-  const kinds = ['webhook', 'express', 'bare', 'bare-sized'];
-  const runs: Record<string, RunResult[]> = { webhook: [], express: [], bare: [], 'bare-sized': [] };
+  servers['express-sized'] = await startChild('express-sized', dir, pad);
+  const kinds = ['webhook', 'express', 'bare', 'bare-sized', 'express-sized'];
+  const runs: Record<string, RunResult[]> = { webhook: [], express: [], bare: [], 'bare-sized': [], 'express-sized': [] };
   const load = new Load();
   for (let r = 0; r < rounds; r++) for (const kind of kinds) runs[kind]!.push(await closedLoop(load, servers[kind]!, ca, req, connections, seconds));
   const rps = (r: RunResult): number => r.requests / r.seconds;
   const median = (rs: RunResult[]): RunResult => [...rs].sort((a, b) => rps(a) - rps(b))[Math.floor(rs.length / 2)]!;
   const medCpu = (rs: RunResult[]): number => rs.map((r) => r.cpuMsPerRequest ?? NaN).sort((a, b) => a - b)[Math.floor(rs.length / 2)]!;
-  const results = { webhook: median(runs.webhook!), express: median(runs.express!), bare: median(runs.bare!), sized: median(runs['bare-sized']!) };
+  const results = { webhook: median(runs.webhook!), express: median(runs.express!), bare: median(runs.bare!), sized: median(runs['bare-sized']!), expressSized: median(runs['express-sized']!) };
   const half = rps(results.webhook) / 2;
+  // the floors are done: stopped, so that only the webhook and the driver run in the latency window
+  for (const [kind, s] of Object.entries(servers)) if (kind !== 'webhook') s.child.kill('SIGTERM');
   // a fresh driver for the latency run: nothing left in its heap from the runs before
   load.close();
   const fresh = new Load();
@@ -266,7 +271,7 @@ async function main(): Promise<void> {
   const window = performance.now() - halfStart;
   const psi1 = cpuPressureTotal();
   const srv = await serverReport(hook.child);
-  for (const s of Object.values(servers)) s.child.kill('SIGTERM');
+  hook.child.kill('SIGTERM');
   fresh.close();
   const d = halfRun.driver;
   const row = (name: string, r: RunResult, cpu?: number): string => `${name.padEnd(30)} ${rps(r).toFixed(0).padStart(7)} req/s   p50 ${pct(r.latencies, 0.5).toFixed(2).padStart(6)} ms   p99 ${pct(r.latencies, 0.99).toFixed(2).padStart(7)} ms   ${cpu === undefined ? '' : `cpu ${(cpu * 1000).toFixed(0).padStart(4)} us/req   `}errors ${r.errors}`;
@@ -275,6 +280,7 @@ async function main(): Promise<void> {
   console.log(row('floor: lean express 5', results.express, medCpu(runs.express!)));
   console.log(row('floor: bare node:https', results.bare, medCpu(runs.bare!)));
   console.log(row('info: bare, same-size answer', results.sized, medCpu(runs['bare-sized']!)));
+  console.log(row('info: express, same-size', results.expressSized, medCpu(runs['express-sized']!)));
   console.log(row(`webhook at half peak (${half.toFixed(0)}/s)`, halfRun));
   const rE = rps(results.webhook) / rps(results.express);
   const rB = rps(results.webhook) / rps(results.bare);
@@ -282,7 +288,7 @@ async function main(): Promise<void> {
   const cB = medCpu(runs.bare!) / medCpu(runs.webhook!);
   console.log(`throughput: webhook/express ${rE.toFixed(2)} (target >= 0.8), webhook/bare ${rB.toFixed(2)} (target >= 0.4)`);
   console.log(`cpu per request: webhook/express ${cE.toFixed(2)}, webhook/bare ${cB.toFixed(2)} (the same ratios as capacity on an idle core)`);
-  console.log(`information: webhook/(bare answering as many bytes) ${(rps(results.webhook) / rps(results.sized)).toFixed(2)}; bare same-size/bare ${(rps(results.sized) / rps(results.bare)).toFixed(2)} (the answer's size alone)`);
+  console.log(`information: webhook/(bare answering as many bytes) ${(rps(results.webhook) / rps(results.sized)).toFixed(2)}, webhook/(express answering as many bytes) ${(rps(results.webhook) / rps(results.expressSized)).toFixed(2)}; bare same-size/bare ${(rps(results.sized) / rps(results.bare)).toFixed(2)}, express same-size/express ${(rps(results.expressSized) / rps(results.express)).toFixed(2)} (the answer's size alone)`);
   const ms = (a: Float64Array, p: number): string => pct(a, p).toFixed(2);
   console.log(`p99 at half peak: ${ms(halfRun.latencies, 0.99)} ms (target < 5): open loop, ${halfRun.connections} connections, latency from each request's scheduled send time`);
   console.log(`  send -> answer p50 ${ms(halfRun.service, 0.5)} p99 ${ms(halfRun.service, 0.99)} max ${ms(halfRun.service, 1)} ms; driver behind schedule p99 ${ms(halfRun.lag, 0.99)} max ${ms(halfRun.lag, 1)} ms (driver process: event loop ${(d.loopBusy * 100).toFixed(0)}% busy, delay max ${d.loopMaxMs.toFixed(1)} ms, waiting for a CPU ${d.runQueueMs.toFixed(0)} ms, GC ${d.gcCount} pauses, ${d.gcTotalMs.toFixed(0)} ms in all, longest ${d.gcMaxMs.toFixed(1)} ms, ${d.gcLongestKind}); ${halfRun.queued} requests waited for a free connection, at most ${halfRun.queuedMax} at once`);
