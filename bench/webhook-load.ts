@@ -6,7 +6,7 @@
 // The parent talks to it over IPC (advanced serialization): see `LoadRequest`.
 import fs from 'node:fs';
 import tls from 'node:tls';
-import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
+import { PerformanceObserver, constants as perf, monitorEventLoopDelay } from 'node:perf_hooks';
 
 export interface ClosedRequest { type: 'closed'; port: number; ca: string; req: Uint8Array; connections: number; seconds: number }
 export interface OpenRequest { type: 'open'; port: number; ca: string; req: Uint8Array; connections: number; seconds: number; rate: number }
@@ -27,41 +27,58 @@ export interface OpenResult extends ClosedResult {
 // Messages: parent -> child: a LoadRequest, later 'go'; child -> parent: 'ready' (connected
 // and warmed up: the parent reads the server's counters and answers 'go'), then the result.
 
-export const GC_KINDS: Record<number, string> = { 1: 'scavenge', 2: 'mark-compact', 4: 'incremental marking', 8: 'weak callbacks', 16: 'minor mark-sweep' };
+/** A GC performance entry's `detail.kind`, named. */
+export const GC_KINDS: Record<number, string> = {
+  [perf.NODE_PERFORMANCE_GC_MINOR]: 'scavenge', [perf.NODE_PERFORMANCE_GC_MAJOR]: 'mark-compact',
+  [perf.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental marking', [perf.NODE_PERFORMANCE_GC_WEAKCB]: 'weak callbacks',
+};
 
 const HEAD_END = Buffer.from('\r\n\r\n');
 const CONTENT_LENGTH = Buffer.from('\r\ncontent-length:');
 
-/** The Content-Length of the head b[0..end) (the name in any case), 0 when absent. */
+/** The Content-Length of the head b[0..end) (the name in any case), -1 when it has none. */
 function contentLength(b: Buffer, end: number): number {
   outer: for (let i = 0; i + CONTENT_LENGTH.length <= end; i++) {
     for (let j = 0; j < CONTENT_LENGTH.length; j++) if ((b[i + j]! | (j >= 2 ? 0x20 : 0)) !== CONTENT_LENGTH[j]) continue outer;
     let k = i + CONTENT_LENGTH.length, n = 0;
-    while (b[k] === 0x20) k++;
+    while (b[k] === 0x20 || b[k] === 0x09) k++;
+    const first = k;
     for (; k < end && b[k]! >= 0x30 && b[k]! <= 0x39; k++) n = n * 10 + b[k]! - 0x30;
-    return n;
+    return k === first ? -1 : n;
   }
-  return 0;
+  return -1;
 }
 
 /** One keep-alive TLS connection sending requests and reading Content-Length answers, with no
- *  promise, string or copy per answer that came in one chunk. */
+ *  promise, string or copy per answer that came in one chunk. A connection that fails, closes
+ *  or answers without a Content-Length is dead: its pending request and every later one fail
+ *  (on a later tick), so a run always ends and counts them as errors. */
 export class Conn {
   private readonly sock: tls.TLSSocket;
   private buf: Buffer | null = null;
   private done: ((ok: boolean) => void) | null = null;
+  private dead = false;
   constructor(port: number, ca: string) {
     this.sock = tls.connect({ host: '127.0.0.1', port, ca, servername: 'localhost' });
     this.sock.setNoDelay(true);
     this.sock.on('data', (d: Buffer) => { this.buf = this.buf === null ? d : Buffer.concat([this.buf, d]); this.parse(); });
-    this.sock.on('error', () => { const cb = this.done; this.done = null; cb?.(false); });
+    this.sock.on('error', () => this.die());
+    this.sock.on('close', () => this.die());
   }
   ready(): Promise<void> { return new Promise((resolve, reject) => { this.sock.once('secureConnect', resolve); this.sock.once('error', reject); }); }
+  private die(): void {
+    this.dead = true;
+    this.sock.destroy();
+    const cb = this.done;
+    this.done = null;
+    cb?.(false);
+  }
   private parse(): void {
     const b = this.buf!;
     const end = b.indexOf(HEAD_END);
     if (end < 0) return;
     const len = contentLength(b, end);
+    if (len < 0) { this.die(); return; } // not an answer this client can frame
     if (b.length < end + 4 + len) return;
     const ok = b[9] === 0x32 && b[10] === 0x30 && b[11] === 0x30; // "HTTP/1.1 200"
     this.buf = b.length === end + 4 + len ? null : b.subarray(end + 4 + len);
@@ -70,9 +87,20 @@ export class Conn {
     cb?.(ok);
   }
   /** Sends one request; `done` is called once, with whether the answer was a 200. */
-  send(req: Uint8Array, done: (ok: boolean) => void): void { this.done = done; this.sock.write(req); }
+  send(req: Uint8Array, done: (ok: boolean) => void): void {
+    if (this.dead) { setImmediate(done, false); return; }
+    this.done = done;
+    this.sock.write(req);
+  }
   sendP(req: Uint8Array): Promise<boolean> { return new Promise((resolve) => this.send(req, resolve)); }
   close(): void { this.sock.destroy(); }
+}
+
+/** Ends a run that outlives its window by `graceMs`: its connections are closed, which fails
+ *  whatever is still pending. Returns the cancel function. */
+function watchdog(conns: Conn[], windowMs: number, graceMs = 15_000): () => void {
+  const t = setTimeout(() => { process.stderr.write(`load driver: answers still missing ${graceMs / 1000} s after the window; closing the connections\n`); conns.forEach((c) => c.close()); }, windowMs + graceMs);
+  return () => clearTimeout(t);
 }
 
 /** Time (ms) this thread has spent runnable but waiting for a CPU (Linux schedstat); NaN elsewhere. */
@@ -99,13 +127,15 @@ async function closedLoop(o: ClosedRequest): Promise<ClosedResult> {
   let errors = 0;
   const start = performance.now();
   const end = start + o.seconds * 1000;
+  const cancel = watchdog(conns, o.seconds * 1000);
   await Promise.all(conns.map(async (c) => {
     while (performance.now() < end) {
       const t = performance.now();
-      if (!(await c.sendP(o.req))) errors++;
-      lat.push(performance.now() - t);
+      if (await c.sendP(o.req)) lat.push(performance.now() - t);
+      else errors++;
     }
   }));
+  cancel();
   const took = (performance.now() - start) / 1000;
   conns.forEach((c) => c.close());
   return { requests: lat.length, seconds: took, latencies: Float64Array.from(lat).sort(), errors };
@@ -127,6 +157,7 @@ async function openLoop(o: OpenRequest): Promise<OpenResult> {
   const idle: ((i: number) => void)[] = [];
   let allDone: () => void = () => {};
   const finishedAll = new Promise<void>((resolve) => { allDone = resolve; });
+  if (total === 0) allDone();
   for (const c of conns) {
     // one sender per connection, made once: it records the answer and takes the next queued request
     let current = -1;
@@ -156,6 +187,7 @@ async function openLoop(o: OpenRequest): Promise<OpenResult> {
   const wait0 = runQueueWaitMs();
   const start = performance.now();
   const dueOf = (i: number): number => start + (i * 1000) / o.rate;
+  const cancel = watchdog(conns, o.seconds * 1000);
   for (let i = 0; i < total;) {
     // send everything due by now, then sleep until the next one is due
     const now = performance.now();
@@ -167,6 +199,8 @@ async function openLoop(o: OpenRequest): Promise<OpenResult> {
     if (i < total) await new Promise((r) => setTimeout(r, Math.max(0, dueOf(i) - performance.now())));
   }
   await finishedAll;
+  cancel();
+  const lastDone = doneAt.reduce((a, b) => Math.max(a, b), start);
   const driver = {
     loopBusy: performance.eventLoopUtilization(elu0).utilization, runQueueMs: runQueueWaitMs() - wait0,
     gcCount: gcs.length, gcTotalMs: gcs.reduce((a, b) => a + b, 0), gcMaxMs: Math.max(0, ...gcs), gcLongestKind, loopMaxMs: loopDelay.max / 1e6,
@@ -174,15 +208,17 @@ async function openLoop(o: OpenRequest): Promise<OpenResult> {
   gcObserver.disconnect();
   loopDelay.disable();
   conns.forEach((c) => c.close());
-  const lat = new Float64Array(total), service = new Float64Array(total), lag: number[] = [];
+  // latency and service time of the answered requests (a failure's is not a latency), the
+  // driver's lateness for every request sent at once (a queued request's wait is the server's)
+  const lat: number[] = [], service: number[] = [], lag: number[] = [];
   let errors = 0;
   for (let i = 0; i < total; i++) {
-    lat[i] = doneAt[i]! - dueOf(i);
-    service[i] = doneAt[i]! - sentAt[i]!;
-    if (ok[i] === 0) errors++;
-    if (wasQueued[i] === 0) lag.push(sentAt[i]! - dueOf(i)); // a queued request's wait is the server's
+    if (ok[i] === 1) { lat.push(doneAt[i]! - dueOf(i)); service.push(doneAt[i]! - sentAt[i]!); } else errors++;
+    if (wasQueued[i] === 0) lag.push(sentAt[i]! - dueOf(i));
   }
-  return { requests: total, seconds: o.seconds, latencies: lat.sort(), errors, lag: Float64Array.from(lag).sort(), service: service.sort(), queued: qTail, queuedMax, connections: o.connections, driver };
+  const sorted = (a: number[]): Float64Array => Float64Array.from(a).sort();
+  // the rate achieved: answers over the time from the first due to the last answer
+  return { requests: lat.length, seconds: Math.max(o.seconds, (lastDone - start) / 1000), latencies: sorted(lat), errors, lag: sorted(lag), service: sorted(service), queued: qTail, queuedMax, connections: o.connections, driver };
 }
 
 if (process.send !== undefined && process.argv[2] === '--load') {

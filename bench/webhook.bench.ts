@@ -2,9 +2,9 @@
 //   webhook  the real daemon (standalone, 100 policies loaded, tracing on without export)
 //   bare     node:https, parses the review, answers a fixed patch
 //   express  express 5 doing the same (ETag off, body read by hand)
-//   bare, same-size answer   (information, no target) bare with its patch padded to the byte
-//   express, same-size       size of the webhook's answer (~6 KB: DESIGN.md's annotations, a
-//            canonical-JSON profile, base64 in the patch): what the answer's size alone costs
+//   bare, same-size answer and express, same-size   (information, no target) the floors with
+//            their patch padded to the byte size of the webhook's answer (~6 KB: DESIGN.md's
+//            annotations, a canonical-JSON profile, base64 in the patch): what that size costs
 // Each server runs in its own child process; the load comes from one more child
 // (bench/webhook-load.ts, node builtins only, a few MB of heap) over keep-alive TLS
 // connections speaking minimal HTTP/1.1 (a closed loop: each connection sends its next
@@ -125,23 +125,36 @@ class Load {
     // scavenge promotes. Room up front: none in a 5 s run. BENCH_LOAD_NODE_FLAGS adds flags.
     const flags = ['--initial-old-space-size=128', ...(process.env.BENCH_LOAD_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean)];
     this.child = spawn(process.execPath, [...flags, LOAD, '--load'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+    spawned.add(this.child);
   }
   /** Runs one load; `onReady` is called when the driver is connected (and warmed up, for a
    *  closed loop) and about to start its measured window. */
   run<T>(o: LoadRequest, onReady: () => Promise<void> | void): Promise<T> {
     return new Promise((resolve, reject) => {
+      const onExit = (code: number | null, signal: string | null): void => { this.child.off('message', onMsg); reject(new Error(`load driver exited (${signal ?? code}) during a run`)); };
       const onMsg = (m: unknown): void => {
-        if (m === 'ready') { void Promise.resolve(onReady()).then(() => this.child.send('go')); return; }
+        if (m === 'ready') { void Promise.resolve(onReady()).then(() => this.child.send('go'), reject); return; }
         const r = m as { type: string; result?: T; message?: string };
         this.child.off('message', onMsg);
+        this.child.off('exit', onExit);
         if (r.type === 'result') resolve(r.result!);
         else reject(new Error(`load driver: ${r.message}`));
       };
       this.child.on('message', onMsg);
+      this.child.once('exit', onExit);
       this.child.send(o);
     });
   }
-  close(): void { this.child.kill('SIGTERM'); }
+  close(): Promise<void> { return stop(this.child); }
+}
+
+/** Every child started (servers and drivers): stopped when the run ends, however it ends. */
+const spawned = new Set<ChildProcess>();
+/** SIGTERM, resolved once the child has exited (a --cpu-prof profile is written by then). */
+function stop(child: ChildProcess): Promise<void> {
+  spawned.delete(child);
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => { child.once('exit', () => resolve()); child.kill('SIGTERM'); });
 }
 
 async function closedLoop(load: Load, server: { port: number; child: ChildProcess }, ca: string, req: Buffer, connections: number, seconds: number): Promise<RunResult> {
@@ -157,15 +170,27 @@ function cpuPressureTotal(): number | null {
   try { return Number(/^some .*total=(\d+)/m.exec(fs.readFileSync('/proc/pressure/cpu', 'utf8'))?.[1] ?? NaN); } catch { return null; }
 }
 
+/** Asks a server child one question over IPC; fails if the child is gone or goes. */
+function ask(child: ChildProcess, question: 'cpu' | 'report'): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const onExit = (): void => { child.off('message', onMsg); reject(new Error(`a server exited (asked for '${question}')`)); };
+    const onMsg = (m: unknown): void => { child.off('exit', onExit); resolve(m); };
+    if (child.exitCode !== null || child.signalCode !== null || !child.connected) { reject(new Error(`a server is gone (asked for '${question}')`)); return; }
+    child.once('message', onMsg);
+    child.once('exit', onExit);
+    child.send(question);
+  });
+}
+
 function serverReport(child: ChildProcess): Promise<ServerReport> {
-  return new Promise((resolve) => { child.once('message', (m) => resolve(m as ServerReport)); child.send('report'); });
+  return ask(child, 'report') as Promise<ServerReport>;
 }
 
 const pct = (a: Float64Array, p: number): number => a.length === 0 ? NaN : a[Math.min(a.length - 1, Math.floor(p * a.length))]!;
 
 /** CPU time (user + system, ms) the child server has used so far. */
 function cpuOf(child: ChildProcess): Promise<number> {
-  return new Promise((resolve) => { child.once('message', (m) => resolve(Number(m))); child.send('cpu'); });
+  return ask(child, 'cpu').then(Number);
 }
 
 async function startChild(kind: string, dir: string, pad = 0): Promise<{ port: number; child: ChildProcess }> {
@@ -173,6 +198,7 @@ async function startChild(kind: string, dir: string, pad = 0): Promise<{ port: n
   // BENCH_WEBHOOK_NODE_FLAGS: node flags for the webhook's process only (e.g. --trace-gc)
   if (kind === 'webhook' && process.env.BENCH_WEBHOOK_NODE_FLAGS) prof.push(...process.env.BENCH_WEBHOOK_NODE_FLAGS.split(/\s+/).filter(Boolean));
   const child = spawn(process.execPath, [...prof, SELF, '--serve', kind, dir, String(pad)], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  spawned.add(child);
   // the child prints "port N"; anything else on its stdout (--trace-gc, say) goes to stderr
   const line = await new Promise<string>((resolve, reject) => {
     createInterface(child.stdout!).on('line', (l) => { if (/^port \d+$/.test(l)) resolve(l.slice(5)); else process.stderr.write(`[${kind}] ${l}\n`); });
@@ -207,9 +233,18 @@ function hundredPolicies(): Record<string, unknown>[] {
 }
 
 async function main(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agw-bench-'));
+  try {
+    await bench(dir);
+  } finally {
+    await Promise.all([...spawned].map(stop));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function bench(dir: string): Promise<void> {
   const seconds = opt('duration', 5);
   const connections = opt('connections', 16);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agw-bench-'));
   fs.mkdirSync(path.join(dir, 'policies'));
   fs.mkdirSync(path.join(dir, 'tls'));
   const { makeSelfSigned } = await import('../webhook/selfsigned.ts');
@@ -239,7 +274,7 @@ async function main(): Promise<void> {
   const pad = Math.max(0, Math.round(((check.length - floorAnswer(0)) * 3) / 4));
   console.log(`${policies.length} policies loaded; the pod binds ${bound}; review body ${body.length} bytes; answers: webhook ${check.length} bytes, floors ${floorAnswer(0)} (same-size floor ${floorAnswer(pad)}); ${connections} keep-alive TLS connections, ${seconds} s per run`);
 
-  // Rounds interleave the three servers so that a change in the machine's load hits all
+  // Rounds interleave the servers so that a change in the machine's load hits all
   // of them alike; the median round of each is reported. CPU per request (the server
   // process's user + system time over the window) is the figure least bent by contention.
   const rounds = opt('rounds', 3);
@@ -256,10 +291,9 @@ async function main(): Promise<void> {
   const medCpu = (rs: RunResult[]): number => rs.map((r) => r.cpuMsPerRequest ?? NaN).sort((a, b) => a - b)[Math.floor(rs.length / 2)]!;
   const results = { webhook: median(runs.webhook!), express: median(runs.express!), bare: median(runs.bare!), sized: median(runs['bare-sized']!), expressSized: median(runs['express-sized']!) };
   const half = rps(results.webhook) / 2;
-  // the floors are done: stopped, so that only the webhook and the driver run in the latency window
-  for (const [kind, s] of Object.entries(servers)) if (kind !== 'webhook') s.child.kill('SIGTERM');
-  // a fresh driver for the latency run: nothing left in its heap from the runs before
-  load.close();
+  // the floors are done: stopped, so that only the webhook and the driver run in the latency
+  // window; a fresh driver for it, nothing left in its heap from the runs before
+  await Promise.all([...Object.entries(servers).filter(([kind]) => kind !== 'webhook').map(([, s]) => stop(s.child)), load.close()]);
   const fresh = new Load();
   let psi0: number | null = null, halfStart = 0;
   const halfRun = await fresh.run<OpenResult>({ type: 'open', port: hook.port, ca, req, connections: 64, seconds, rate: half }, () => {
@@ -271,8 +305,7 @@ async function main(): Promise<void> {
   const window = performance.now() - halfStart;
   const psi1 = cpuPressureTotal();
   const srv = await serverReport(hook.child);
-  hook.child.kill('SIGTERM');
-  fresh.close();
+  await Promise.all([stop(hook.child), fresh.close()]);
   const d = halfRun.driver;
   const row = (name: string, r: RunResult, cpu?: number): string => `${name.padEnd(30)} ${rps(r).toFixed(0).padStart(7)} req/s   p50 ${pct(r.latencies, 0.5).toFixed(2).padStart(6)} ms   p99 ${pct(r.latencies, 0.99).toFixed(2).padStart(7)} ms   ${cpu === undefined ? '' : `cpu ${(cpu * 1000).toFixed(0).padStart(4)} us/req   `}errors ${r.errors}`;
   console.log(`median of ${rounds} interleaved rounds (load average now ${os.loadavg()[0]!.toFixed(1)} on ${os.availableParallelism()} cores):`);
@@ -296,7 +329,6 @@ async function main(): Promise<void> {
   if (psi0 !== null && psi1 !== null && Number.isFinite(psi0) && Number.isFinite(psi1)) {
     console.log(`  machine: some task waited for a CPU ${(((psi1 - psi0) / 1000 / window) * 100).toFixed(0)}% of the window (/proc/pressure/cpu); a delay far past the longest GC, with time spent waiting for a CPU, means the CPUs were taken`);
   }
-  fs.rmSync(dir, { recursive: true, force: true });
 }
 
 if (args[0] === '--serve') {
