@@ -21,14 +21,18 @@ export interface OpenResult extends ClosedResult {
   queued: number;
   queuedMax: number;
   connections: number;
-  driver: { loopBusy: number; runQueueMs: number; gcCount: number; gcTotalMs: number; gcMaxMs: number; gcLongestKind: string; loopMaxMs: number };
+  driver: ProcessWatch & { loopBusy: number };
 }
+
+/** What a process went through over a window: its GC pauses, its event-loop delay and the time
+ *  its main thread spent runnable but waiting for a CPU. */
+export interface ProcessWatch { gcCount: number; gcTotalMs: number; gcMaxMs: number; gcLongestKind: string; loopP99Ms: number; loopMaxMs: number; runQueueMs: number }
 
 // Messages: parent -> child: a LoadRequest, later 'go'; child -> parent: 'ready' (connected
 // and warmed up: the parent reads the server's counters and answers 'go'), then the result.
 
 /** A GC performance entry's `detail.kind`, named. */
-export const GC_KINDS: Record<number, string> = {
+const GC_KINDS: Record<number, string> = {
   [perf.NODE_PERFORMANCE_GC_MINOR]: 'scavenge', [perf.NODE_PERFORMANCE_GC_MAJOR]: 'mark-compact',
   [perf.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental marking', [perf.NODE_PERFORMANCE_GC_WEAKCB]: 'weak callbacks',
 };
@@ -104,8 +108,30 @@ function watchdog(conns: Conn[], windowMs: number, graceMs = 15_000): () => void
 }
 
 /** Time (ms) this thread has spent runnable but waiting for a CPU (Linux schedstat); NaN elsewhere. */
-export function runQueueWaitMs(): number {
+function runQueueWaitMs(): number {
   try { return Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[1]) / 1e6; } catch { return NaN; }
+}
+
+/** Starts watching this process (GC pauses, event-loop delay, CPU wait); the returned function
+ *  stops and reports. Used by the load driver and by the servers it measures alike. */
+export function watchProcess(): () => ProcessWatch {
+  let count = 0, total = 0, longest = 0, longestKind = 'none';
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      count++;
+      total += e.duration;
+      if (e.duration > longest) { longest = e.duration; longestKind = GC_KINDS[(e as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0] ?? 'other'; }
+    }
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
+  const wait0 = runQueueWaitMs();
+  return () => {
+    gcObserver.disconnect();
+    loopDelay.disable();
+    return { gcCount: count, gcTotalMs: total, gcMaxMs: longest, gcLongestKind: longestKind, loopP99Ms: loopDelay.percentile(99) / 1e6, loopMaxMs: loopDelay.max / 1e6, runQueueMs: runQueueWaitMs() - wait0 };
+  };
 }
 
 function handshake(): Promise<void> {
@@ -172,19 +198,8 @@ async function openLoop(o: OpenRequest): Promise<OpenResult> {
     idle.push(sendOn);
   }
   await handshake();
-  const gcs: number[] = [];
-  let gcLongestKind = 'none';
-  const gcObserver = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) {
-      if (e.duration > Math.max(0, ...gcs)) gcLongestKind = GC_KINDS[(e as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0] ?? 'other';
-      gcs.push(e.duration);
-    }
-  });
-  gcObserver.observe({ entryTypes: ['gc'] });
-  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
-  loopDelay.enable();
+  const watched = watchProcess();
   const elu0 = performance.eventLoopUtilization();
-  const wait0 = runQueueWaitMs();
   const start = performance.now();
   const dueOf = (i: number): number => start + (i * 1000) / o.rate;
   const cancel = watchdog(conns, o.seconds * 1000);
@@ -201,12 +216,7 @@ async function openLoop(o: OpenRequest): Promise<OpenResult> {
   await finishedAll;
   cancel();
   const lastDone = doneAt.reduce((a, b) => Math.max(a, b), start);
-  const driver = {
-    loopBusy: performance.eventLoopUtilization(elu0).utilization, runQueueMs: runQueueWaitMs() - wait0,
-    gcCount: gcs.length, gcTotalMs: gcs.reduce((a, b) => a + b, 0), gcMaxMs: Math.max(0, ...gcs), gcLongestKind, loopMaxMs: loopDelay.max / 1e6,
-  };
-  gcObserver.disconnect();
-  loopDelay.disable();
+  const driver = { ...watched(), loopBusy: performance.eventLoopUtilization(elu0).utilization };
   conns.forEach((c) => c.close());
   // latency and service time of the answered requests (a failure's is not a latency), the
   // driver's lateness for every request sent at once (a queued request's wait is the server's)

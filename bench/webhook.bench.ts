@@ -27,7 +27,7 @@ import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { GC_KINDS, runQueueWaitMs, type ClosedResult, type LoadRequest, type OpenResult } from './webhook-load.ts';
+import { watchProcess, type ClosedResult, type LoadRequest, type OpenResult, type ProcessWatch } from './webhook-load.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const LOAD = fileURLToPath(new URL('./webhook-load.ts', import.meta.url));
@@ -81,27 +81,12 @@ async function serve(kind: string, dir: string, pad: number): Promise<void> {
     port = hook.port;
   }
   // What the parent asks over IPC: 'cpu' (user + system ms so far); 'watch' starts recording
-  // GC pauses and event-loop delay, 'report' sends them.
-  const { PerformanceObserver, monitorEventLoopDelay } = await import('node:perf_hooks');
-  let gcs: number[] = [];
-  let gcLongestKind = '';
-  const gcObserver = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) {
-      if (e.duration > Math.max(0, ...gcs)) gcLongestKind = GC_KINDS[((e as unknown as { detail?: { kind?: number } }).detail?.kind) ?? 0] ?? 'other';
-      gcs.push(e.duration);
-    }
-  });
-  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
-  let waited0 = 0;
+  // GC pauses, event-loop delay and CPU wait, 'report' sends them.
+  let stopWatch: (() => ProcessWatch) | null = null;
   process.on('message', (m) => {
     if (m === 'cpu') { const u = process.cpuUsage(); process.send?.((u.user + u.system) / 1000); }
-    else if (m === 'watch') { waited0 = runQueueWaitMs(); gcs = []; gcLongestKind = ''; gcObserver.observe({ entryTypes: ['gc'] }); loopDelay.reset(); loopDelay.enable(); }
-    else if (m === 'report') {
-      gcObserver.disconnect();
-      loopDelay.disable();
-      const report: ServerReport = { gcCount: gcs.length, gcTotalMs: gcs.reduce((a, b) => a + b, 0), gcMaxMs: Math.max(0, ...gcs), gcLongestKind, runQueueMs: runQueueWaitMs() - waited0, loopP99Ms: loopDelay.percentile(99) / 1e6, loopMaxMs: loopDelay.max / 1e6 };
-      process.send?.(report);
-    }
+    else if (m === 'watch') stopWatch = watchProcess();
+    else if (m === 'report') { process.send?.((stopWatch ?? watchProcess())()); stopWatch = null; }
   });
   process.stdout.write(`port ${port}\n`);
 }
@@ -110,7 +95,6 @@ async function serve(kind: string, dir: string, pad: number): Promise<void> {
 // Load
 
 interface RunResult { requests: number; seconds: number; latencies: Float64Array; errors: number; cpuMsPerRequest?: number }
-interface ServerReport { gcCount: number; gcTotalMs: number; gcMaxMs: number; gcLongestKind: string; runQueueMs: number; loopP99Ms: number; loopMaxMs: number }
 
 function requestBytes(body: Buffer): Buffer {
   return Buffer.concat([Buffer.from(`POST /mutate-pod HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`), body]);
@@ -164,7 +148,6 @@ async function closedLoop(load: Load, server: { port: number; child: ChildProces
   return { ...r, cpuMsPerRequest: (cpu1 - cpu0) / r.requests };
 }
 
-
 /** CPU pressure (PSI): the share of the window in which some task waited for a CPU. */
 function cpuPressureTotal(): number | null {
   try { return Number(/^some .*total=(\d+)/m.exec(fs.readFileSync('/proc/pressure/cpu', 'utf8'))?.[1] ?? NaN); } catch { return null; }
@@ -182,8 +165,8 @@ function ask(child: ChildProcess, question: 'cpu' | 'report'): Promise<unknown> 
   });
 }
 
-function serverReport(child: ChildProcess): Promise<ServerReport> {
-  return ask(child, 'report') as Promise<ServerReport>;
+function serverReport(child: ChildProcess): Promise<ProcessWatch> {
+  return ask(child, 'report') as Promise<ProcessWatch>;
 }
 
 const pct = (a: Float64Array, p: number): number => a.length === 0 ? NaN : a[Math.min(a.length - 1, Math.floor(p * a.length))]!;
@@ -325,7 +308,7 @@ async function bench(dir: string): Promise<void> {
   const ms = (a: Float64Array, p: number): string => pct(a, p).toFixed(2);
   console.log(`p99 at half peak: ${ms(halfRun.latencies, 0.99)} ms (target < 5): open loop, ${halfRun.connections} connections, latency from each request's scheduled send time`);
   console.log(`  send -> answer p50 ${ms(halfRun.service, 0.5)} p99 ${ms(halfRun.service, 0.99)} max ${ms(halfRun.service, 1)} ms; driver behind schedule p99 ${ms(halfRun.lag, 0.99)} max ${ms(halfRun.lag, 1)} ms (driver process: event loop ${(d.loopBusy * 100).toFixed(0)}% busy, delay max ${d.loopMaxMs.toFixed(1)} ms, waiting for a CPU ${d.runQueueMs.toFixed(0)} ms, GC ${d.gcCount} pauses, ${d.gcTotalMs.toFixed(0)} ms in all, longest ${d.gcMaxMs.toFixed(1)} ms, ${d.gcLongestKind}); ${halfRun.queued} requests waited for a free connection, at most ${halfRun.queuedMax} at once`);
-  console.log(`  webhook process: GC ${srv.gcCount} pauses, ${srv.gcTotalMs.toFixed(0)} ms in all, longest ${srv.gcMaxMs.toFixed(1)} ms (${srv.gcLongestKind || 'none'}); event-loop delay p99 ${srv.loopP99Ms.toFixed(1)} max ${srv.loopMaxMs.toFixed(1)} ms; runnable but waiting for a CPU ${srv.runQueueMs.toFixed(0)} ms of the ${window.toFixed(0)} ms`);
+  console.log(`  webhook process: GC ${srv.gcCount} pauses, ${srv.gcTotalMs.toFixed(0)} ms in all, longest ${srv.gcMaxMs.toFixed(1)} ms (${srv.gcLongestKind}); event-loop delay p99 ${srv.loopP99Ms.toFixed(1)} max ${srv.loopMaxMs.toFixed(1)} ms; runnable but waiting for a CPU ${srv.runQueueMs.toFixed(0)} ms of the ${window.toFixed(0)} ms`);
   if (psi0 !== null && psi1 !== null && Number.isFinite(psi0) && Number.isFinite(psi1)) {
     console.log(`  machine: some task waited for a CPU ${(((psi1 - psi0) / 1000 / window) * 100).toFixed(0)}% of the window (/proc/pressure/cpu); a delay far past the longest GC, with time spent waiting for a CPU, means the CPUs were taken`);
   }

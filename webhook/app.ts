@@ -179,7 +179,7 @@ export function createApp(deps: AppDeps): Express {
     next();
   });
   for (const endpoint of ENDPOINTS) {
-    app.post(`/${endpoint}`, admit(endpoint));
+    app.post(`/${endpoint}`, exact.get(`/${endpoint}`)!);
     app.all(`/${endpoint}`, (_req: Request, res: Response) => {
       res.setHeader('allow', 'POST');
       send(res, jsonError(405, `/${endpoint} accepts only POST with an AdmissionReview body`));
