@@ -140,9 +140,9 @@ export async function startWebhook(o: WebhookOptions): Promise<RunningWebhook> {
     return store.notSynced();
   };
   metrics.gauge('armorgate_ready', '1 when /readyz answers 200.', () => (notReady() === null ? 1 : 0));
-  const app = createApp({ view, tracer, logger, metrics, notReady, cache: new CompileCache() });
+  const listener = createApp({ view, tracer, logger, metrics, notReady, cache: new CompileCache() });
 
-  server = https.createServer({ cert: first.cert, key: first.key, keepAliveTimeout: 65_000, requestTimeout: 30_000, headersTimeout: 20_000 }, app);
+  server = https.createServer({ cert: first.cert, key: first.key, keepAliveTimeout: 65_000, requestTimeout: 30_000, headersTimeout: 20_000 }, listener);
   server.on('tlsClientError', (e) => logger.debug({ err: e.message }, 'TLS handshake failed'));
   server.on('clientError', (e, socket) => { if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n'); else socket.destroy(); void e; });
   const port = await listen(server, o.port, o.host);

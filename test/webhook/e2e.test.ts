@@ -81,6 +81,36 @@ test('validate-policy: every error with its field path in status.message; dryRun
   assert.equal(del.response.allowed, true);
 });
 
+test('answers are ASCII JSON with an exact Content-Length, whatever non-ASCII text they carry', async () => {
+  const isAscii = (t: string): boolean => /^[\x00-\x7f]*$/.test(t);
+  // a uid, a denial message and warnings that echo non-ASCII input (é, an em dash, an emoji)
+  const bad = policy('bad-é', 'shop', { selector: { matchLabels: { app: 'web' } }, file: { matchPaths: [{ path: 'relatív—😀' }] }, action: 'Block', message: 'Zugriff verweigert — ü' });
+  const body = policyReview(bad, { uid: 'uid-é—😀' });
+  const r = await w.post('/validate-policy', body);
+  assert.equal(r.status, 200);
+  const got = r.json as ReviewAnswer;
+  assert.equal(got.response.uid, 'uid-é—😀');
+  assert.equal(got.response.allowed, false);
+  assert.match(got.response.status!.message, /relatív—😀/);
+  // the bytes on the wire: the test client decoded them as UTF-8; ASCII bytes decode 1:1
+  const wire = await w.raw('POST', '/validate-policy', JSON.stringify(body));
+  assert.ok(isAscii(wire.text), wire.text.slice(0, 200));
+  assert.equal(Number(wire.headers['content-length']), Buffer.byteLength(wire.text));
+  assert.deepEqual(JSON.parse(wire.text), got);
+  // an error that quotes the unparseable body
+  const broken = await w.raw('POST', '/mutate-pod', '{"é😀": ');
+  assert.equal(broken.status, 400);
+  assert.ok(isAscii(broken.text), broken.text);
+  assert.equal(Number(broken.headers['content-length']), Buffer.byteLength(broken.text));
+  assert.match((JSON.parse(broken.text) as { error: string }).error, /not valid JSON/);
+  // a mutation's answer too (the patch is base64; the rest carries the pod's uid echo)
+  const pod = await w.raw('POST', '/mutate-pod?timeout=10s', JSON.stringify(podReview('CREATE', realisticPod(), { uid: 'ü-1' })));
+  assert.equal(pod.status, 200);
+  assert.ok(isAscii(pod.text));
+  assert.equal(Number(pod.headers['content-length']), Buffer.byteLength(pod.text));
+  assert.equal((JSON.parse(pod.text) as ReviewAnswer).response.uid, 'ü-1');
+});
+
 test('mutate-pod: binding pod gets signed annotations and nothing else changes; traceparent continues the trace', async () => {
   const pod = realisticPod();
   const incoming = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';

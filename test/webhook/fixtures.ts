@@ -151,6 +151,8 @@ export interface TestWebhook {
   dir: string;
   post(endpoint: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; json: unknown; headers: Record<string, unknown> }>;
   get(p: string): Promise<{ status: number; text: string }>;
+  /** One request; the answer's text (decoded as UTF-8) and headers as they came. */
+  raw(method: string, p: string, body?: string | Buffer): Promise<{ status: number; text: string; headers: Record<string, unknown> }>;
   close(): Promise<void>;
 }
 
@@ -184,6 +186,7 @@ export async function startTestWebhook(opts: Partial<WebhookOptions> = {}): Prom
       return { status: r.status, json, headers: r.headers };
     },
     get: async (p) => { const r = await request('GET', p); return { status: r.status, text: r.text }; },
+    raw: (method, p, body) => request(method, p, body),
     close: async () => { agent.destroy(); await hook.close(); await provider.shutdown(); },
   };
 }

@@ -11,7 +11,7 @@ import { makeSelfSigned } from '../../webhook/selfsigned.ts';
 import { loadCertDir } from '../../webhook/tls.ts';
 import { readSigningKey } from '../../webhook/server.ts';
 import { WebhookMetrics } from '../../webhook/metrics.ts';
-import { reviewJson } from '../../webhook/app.ts';
+import { asciiJson, reviewJson } from '../../webhook/app.ts';
 
 test('warnings: each under 120 characters, 4 KiB in all, a note when some are dropped', () => {
   assert.equal(clipWarning('short'), 'short');
@@ -110,4 +110,23 @@ test('reviewJson: the spliced patch gives the same document as JSON.stringify', 
   assert.deepEqual(JSON.parse(reviewJson('admission.k8s.io/v1', 'AdmissionReview', withPatch)), { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: withPatch });
   const plain = { uid: 'u', allowed: false, status: { code: 403, message: 'no' } };
   assert.equal(reviewJson('admission.k8s.io/v1', 'AdmissionReview', plain), JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: plain }));
+});
+
+test('asciiJson: ASCII text that parses to the same value, non-ASCII escaped (surrogate pairs, lone surrogates too)', () => {
+  const values: unknown[] = [
+    { a: 'plain', n: 1, b: [true, null] },
+    { msg: 'Zugriff verweigert — ü', emoji: '😀', cjk: '拒绝', ctrl: '\u0000\n"\\', lone: '\ud800x\udfff' },
+    'é', ['\u0080', '\u07ff', '\u0800', '\uffff'],
+  ];
+  for (const v of values) {
+    const t = asciiJson(v);
+    assert.match(t, /^[\x00-\x7f]*$/);
+    assert.deepEqual(JSON.parse(t), v);
+  }
+  assert.equal(asciiJson({ a: 'plain' }), JSON.stringify({ a: 'plain' }));
+  // reviewJson is ASCII too, with or without a spliced patch
+  const withPatch = { uid: 'ü', allowed: true, patchType: 'JSONPatch' as const, patch: Buffer.from('[]').toString('base64'), warnings: ['— ⚠'] };
+  const t = reviewJson('admission.k8s.io/v1', 'AdmissionReview', withPatch);
+  assert.match(t, /^[\x00-\x7f]*$/);
+  assert.deepEqual(JSON.parse(t).response, withPatch);
 });
