@@ -82,7 +82,7 @@ test('validate-policy: every error with its field path in status.message; dryRun
 });
 
 test('answers are ASCII JSON with an exact Content-Length, whatever non-ASCII text they carry', async () => {
-  const isAscii = (t: string): boolean => /^[\x00-\x7f]*$/.test(t);
+  const isAscii = (t: string): boolean => !/[\u0080-\uffff]/.test(t);
   // a uid, a denial message and warnings that echo non-ASCII input (é, an em dash, an emoji)
   const bad = policy('bad-é', 'shop', { selector: { matchLabels: { app: 'web' } }, file: { matchPaths: [{ path: 'relatív—😀' }] }, action: 'Block', message: 'Zugriff verweigert — ü' });
   const body = policyReview(bad, { uid: 'uid-é—😀' });
