@@ -107,8 +107,7 @@ export function answerReview(endpoint: Endpoint, body: Uint8Array, headers: { tr
     return jsonError(500, 'internal error');
   } finally {
     span.end();
-    deps.metrics.requests.inc({ endpoint, decision: outcome });
-    deps.metrics.duration.observe({ endpoint }, (performance.now() - started) / 1000);
+    deps.metrics.admission(endpoint, outcome, (performance.now() - started) / 1000);
   }
 }
 

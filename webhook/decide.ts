@@ -122,21 +122,34 @@ export interface PreparedAnswer {
   facts: DecisionFacts;
 }
 
+/** A compile result and the answers built from it, by the shape of the pod's own
+ *  armorgate.io/* annotations (usually one or two shapes; at most ANSWER_SHAPES kept). */
+export interface CachedCompile {
+  result: ReturnType<typeof compile>;
+  answers: Map<string, PreparedAnswer>;
+}
+const ANSWER_SHAPES = 64;
+
 /** Compile results are cached by what they depend on: the policy set's version, the
  *  namespace (name and object: posture, opt-out) and the parts of the pod that selection
- *  reads (labels, container names, the opt-out annotation). The answer built from a result
- *  is cached too, by that key plus the shape of the pod's own armorgate.io/* annotations.
- *  Both are emptied when the policy set's version changes. */
+ *  reads (labels, container names, the opt-out annotation). The answers built from a result
+ *  are kept with it, by the shape of the pod's own armorgate.io/* annotations. All of it is
+ *  emptied when the policy set's version changes. */
 export class CompileCache {
-  readonly results: VersionedCache<ReturnType<typeof compile>>;
-  readonly patches: VersionedCache<PreparedAnswer>;
+  readonly results: VersionedCache<CachedCompile>;
   constructor(max = 2048) {
     this.results = new VersionedCache(max);
-    this.patches = new VersionedCache(max);
   }
 }
 
 const TRACEPARENT_POINTER = `/metadata/annotations/${ANN_TRACEPARENT.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+/** base64 of the traceparent op up to its value's opening quote, padded with JSON whitespace
+ *  (before the quote) to a multiple of 3 bytes, so that the per-request rest encodes alone. */
+const TRACEPARENT_OP_HEAD = ((): string => {
+  let head = `{"op":"add","path":${JSON.stringify(TRACEPARENT_POINTER)},"value":`;
+  while ((head.length + 1) % 3 !== 0) head += ' ';
+  return Buffer.from(`${head}"`, 'latin1').toString('base64');
+})();
 const sizes = new WeakMap<object, number>();
 /** annotationsSize of a cached result's annotations, computed once. */
 function oursSize(ann: Record<string, string>): number {
@@ -146,15 +159,16 @@ function oursSize(ann: Record<string, string>): number {
 }
 
 /** The namespace's part of the cache key: its name (signed into the annotations) and, when
- *  its object is known, the annotations that set posture and opt-out. */
+ *  its object is known, the annotations that set posture and opt-out. JSON texts one after
+ *  the other: a sequence of JSON values reads back one way only. */
 function namespaceKey(name: string, ns: Namespace | null): string {
-  if (ns === null) return JSON.stringify([name, null]);
+  if (ns === null) return `${JSON.stringify(name)}null`;
   let part = namespaceParts.get(ns);
   if (part === undefined) {
     part = JSON.stringify([ns.metadata?.name ?? null, ns.metadata?.resourceVersion ?? null, ns.metadata?.annotations ?? null, ns.metadata?.labels ?? null]);
     namespaceParts.set(ns, part); // cache objects are replaced, never mutated, on change
   }
-  return JSON.stringify([name, part]);
+  return JSON.stringify(name) + part;
 }
 const namespaceParts = new WeakMap<object, string>();
 
@@ -173,8 +187,8 @@ function names(list: unknown): unknown[] {
 
 /** The cache key of a compile result: what selection and compilation read from the request. */
 function selectionKey(pod: Pod, nsKey: string, optOut: string | undefined): string {
-  return JSON.stringify([
-    nsKey, pod.metadata?.labels ?? null, optOut ?? null,
+  return nsKey + JSON.stringify([
+    pod.metadata?.labels ?? null, optOut ?? null,
     names(pod.spec?.containers), names(pod.spec?.initContainers),
   ]);
 }
@@ -210,8 +224,11 @@ export function decideMutate({ request: r, view, cache, traceparent }: MutateInp
   const optOut = rawOptOut === undefined ? undefined : String(rawOptOut);
   const version = view.policiesVersion();
   const key = selectionKey(pod, namespaceKey(namespace, ns), optOut);
-  const result = cache.results.get(version, key, () =>
-    compile(podForCompile(pod, namespace, optOut), ns, view.policies(), { defaultPosture: view.defaultPosture, signingKey: view.signingKey }));
+  const cached = cache.results.get(version, key, () => ({
+    result: compile(podForCompile(pod, namespace, optOut), ns, view.policies(), { defaultPosture: view.defaultPosture, signingKey: view.signingKey }),
+    answers: new Map<string, PreparedAnswer>(),
+  }));
+  const result = cached.result;
   if (!result.ok) {
     const where = result.error.path ? ` (${result.error.path})` : '';
     return denied(r.uid, `${result.error.code}: ${result.error.message}${where}`, result.error.code === 'E_TOO_LARGE' ? 413 : 422, 'Invalid');
@@ -237,11 +254,16 @@ export function decideMutate({ request: r, view, cache, traceparent }: MutateInp
   // creator's armorgate.io/* entries (other annotations are equal on both sides): cached, with
   // the fitted warnings and the span facts.
   const shape = pod.metadata === undefined ? 'no-metadata' : oldAnn === undefined ? 'no-annotations' : JSON.stringify(forged);
-  const prepared = cache.patches.get(version, `${key}\u0000${shape}`, () => prepare(c, pod.metadata === undefined, oldAnn === undefined, forged));
-  // The traceparent differs per request: one `add` op closes the array (add sets or replaces a member).
-  const patch = prepared.open
-    ? prepared.base64 + Buffer.from(`{"op":"add","path":${JSON.stringify(TRACEPARENT_POINTER)},"value":${JSON.stringify(traceparent)}}]`).toString('base64')
-    : prepared.base64;
+  let prepared = cached.answers.get(shape);
+  if (prepared === undefined) {
+    if (cached.answers.size >= ANSWER_SHAPES) cached.answers.clear();
+    prepared = prepare(c, pod.metadata === undefined, oldAnn === undefined, forged);
+    cached.answers.set(shape, prepared);
+  }
+  // The traceparent differs per request: one `add` op closes the array (add sets or replaces
+  // a member). Its fixed head is encoded once (padded to 3 bytes); only the value and the
+  // closing `"}]` are encoded per request.
+  const patch = prepared.open ? prepared.base64 + TRACEPARENT_OP_HEAD + Buffer.from(`${traceparent}"}]`, 'latin1').toString('base64') : prepared.base64;
   const response: AdmissionResponse = { uid: r.uid, allowed: true };
   if (prepared.warnings !== undefined) response.warnings = prepared.warnings;
   if (patch !== '') {

@@ -32,6 +32,11 @@ class Counter {
     this.values.set(k, (this.values.get(k) ?? 0) + by);
   }
   get(labels: Labels = {}): number { return this.values.get(labelKey(labels)) ?? 0; }
+  /** The series of these labels, resolved once: for a hot path that counts the same few. */
+  series(labels: Labels): () => void {
+    const k = labelKey(labels);
+    return () => { this.values.set(k, (this.values.get(k) ?? 0) + 1); };
+  }
   render(): string {
     let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} counter\n`;
     for (const [k, v] of this.values) out += `${this.name}${k} ${v}\n`;
@@ -46,12 +51,19 @@ class Histogram {
   readonly buckets: number[];
   constructor(name: string, help: string, buckets: number[]) { this.name = name; this.help = help; this.buckets = buckets; }
   observe(labels: Labels, value: number): void {
+    this.seriesOf(labels)(value);
+  }
+  /** The series of these labels, resolved once (see Counter.series). */
+  seriesOf(labels: Labels): (value: number) => void {
     const k = labelKey(labels);
     let s = this.series.get(k);
     if (s === undefined) { s = { counts: this.buckets.map(() => 0), sum: 0, count: 0, labels }; this.series.set(k, s); }
-    for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]!) s.counts[i]!++;
-    s.sum += value;
-    s.count++;
+    const series = s, buckets = this.buckets;
+    return (value) => {
+      for (let i = 0; i < buckets.length; i++) if (value <= buckets[i]!) series.counts[i]!++;
+      series.sum += value;
+      series.count++;
+    };
   }
   render(): string {
     let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} histogram\n`;
@@ -72,7 +84,22 @@ export class WebhookMetrics {
   readonly sourceReloads = new Counter('armorgate_source_reloads_total', 'Policy/namespace source reloads or relists by source and result.');
   private readonly gauges: { name: string; help: string; read: () => number }[] = [];
 
+  private readonly admissions = new Map<string, Map<string, { count: () => void; time: (seconds: number) => void }>>();
+
   gauge(name: string, help: string, read: () => number): void { this.gauges.push({ name, help, read }); }
+
+  /** One admission request answered: its count by endpoint and decision, and its duration. */
+  admission(endpoint: string, decision: string, seconds: number): void {
+    let byDecision = this.admissions.get(endpoint);
+    if (byDecision === undefined) { byDecision = new Map(); if (this.admissions.size < 100) this.admissions.set(endpoint, byDecision); }
+    let s = byDecision.get(decision);
+    if (s === undefined) {
+      s = { count: this.requests.series({ endpoint, decision }), time: this.duration.seriesOf({ endpoint }) };
+      if (byDecision.size < 100) byDecision.set(decision, s);
+    }
+    s.count();
+    s.time(seconds);
+  }
 
   render(): string {
     let out = this.requests.render() + this.duration.render() + this.tlsReloads.render() + this.sourceReloads.render();
