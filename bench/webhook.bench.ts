@@ -27,6 +27,7 @@ import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { v8FlagsFor } from '../bin/v8-flags.js';
 import { watchProcess, type ClosedResult, type LoadRequest, type OpenResult, type ProcessWatch } from './webhook-load.ts';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -178,8 +179,9 @@ function cpuOf(child: ChildProcess): Promise<number> {
 
 async function startChild(kind: string, dir: string, pad = 0): Promise<{ port: number; child: ChildProcess }> {
   const prof = process.env.BENCH_CPU_PROF ? [`--cpu-prof`, `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  // BENCH_WEBHOOK_NODE_FLAGS: node flags for the webhook's process only (e.g. --trace-gc)
-  if (kind === 'webhook' && process.env.BENCH_WEBHOOK_NODE_FLAGS) prof.push(...process.env.BENCH_WEBHOOK_NODE_FLAGS.split(/\s+/).filter(Boolean));
+  // the webhook runs with the V8 flags `armorgate webhook` runs with (bin/v8-flags.js);
+  // BENCH_WEBHOOK_NODE_FLAGS adds node flags for its process only (e.g. --trace-gc)
+  if (kind === 'webhook') prof.push(...v8FlagsFor(['webhook']), ...(process.env.BENCH_WEBHOOK_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean));
   const child = spawn(process.execPath, [...prof, SELF, '--serve', kind, dir, String(pad)], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   spawned.add(child);
   // the child prints "port N"; anything else on its stdout (--trace-gc, say) goes to stderr

@@ -16,13 +16,15 @@
 // - --no-memory-protection-keys: where the CPU has memory protection keys (PKU: most x86
 //   servers, OCI's shapes among them) V8 also write-protects JIT pages with them, the same
 //   registry's other crash reports.
+// `webhook` also sizes its old generation (bin/v8-flags.js says why).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { v8FlagsFor } from './v8-flags.js';
 
 const MIN_MAJOR = 24;
-const V8_FLAGS = ['--liftoff-only', '--no-wasm-dynamic-tiering', '--no-wasm-tier-up', '--no-memory-protection-keys'];
+const V8_FLAGS = v8FlagsFor(process.argv.slice(2));
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const major = Number(process.versions.node.split('.')[0]);
 const self = fileURLToPath(import.meta.url);

@@ -10,6 +10,7 @@ import crypto from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { v8FlagsFor } from '../../bin/v8-flags.js';
 import { makeSelfSigned } from '../../webhook/selfsigned.ts';
 import { waitFor } from '../support/wait.ts';
 import { podReview, policiesDir, realisticPod, startTestWebhook } from './fixtures.ts';
@@ -99,6 +100,9 @@ test('SIGTERM: stops accepting, finishes the in-flight review, exits 0', { timeo
     const port = listening.port as number;
     const ca = fs.readFileSync(path.join(listening.certDir as string, 'tls.crt'));
     assert.ok(logs.some((l) => typeof l.certDir === 'string' && /self-signed/.test(String(l.msg))), 'logs where the certificate went');
+    // the daemon runs with its V8 flags, old-generation sizing included (same PID: execve)
+    const argv = fs.readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
+    for (const flag of v8FlagsFor(['webhook'])) assert.ok(argv.includes(flag), `the webhook runs as ${argv.join(' ')}`);
     const body = Buffer.from(JSON.stringify(podReview('CREATE', realisticPod())));
     let answer = '';
     let status = 0;
