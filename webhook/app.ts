@@ -4,7 +4,7 @@
 // handlers. `answerReview` is the whole admission path minus HTTP framing; the app and the
 // in-process fuzz test both call it. Every answer is ASCII JSON (see asciiJson).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import express, { type Express, type Request, type Response } from 'express';
+import express, { type Request, type Response } from 'express';
 import { SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { contextFromTraceparent, formatTraceparent } from '../telemetry/index.ts';
@@ -163,9 +163,10 @@ function send(res: ServerResponse, a: Answer, close = false): void {
 }
 
 /** What node:https calls for each request: the API server's exact admission paths (POST,
- *  any query string, as `?timeout=10s`) go straight to their handlers; everything else,
- *  other spellings of those paths included, to the express app. */
-export type RequestListener = ((req: IncomingMessage, res: ServerResponse) => void) & { app: Express };
+ *  any query string, as `?timeout=10s`) go straight to their handlers (which only start
+ *  reading the body: the review is answered from its 'end'); everything else, other
+ *  spellings of those paths included, to the express app. */
+export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
 export function createApp(deps: AppDeps): RequestListener {
   const full = { ...deps, cache: deps.cache ?? new CompileCache() };
@@ -193,8 +194,7 @@ export function createApp(deps: AppDeps): RequestListener {
   // trailing slash).
   const exact = new Map(ENDPOINTS.map((e) => [`/${e}`, admit(e)]));
   for (const endpoint of ENDPOINTS) {
-    const handler = exact.get(`/${endpoint}`)!;
-    app.post(`/${endpoint}`, (req: Request, res: Response) => handler(req, res));
+    app.post(`/${endpoint}`, exact.get(`/${endpoint}`)!);
     app.all(`/${endpoint}`, (_req: Request, res: Response) => {
       res.setHeader('allow', 'POST');
       send(res, jsonError(405, `/${endpoint} accepts only POST with an AdmissionReview body`));
@@ -217,17 +217,9 @@ export function createApp(deps: AppDeps): RequestListener {
     if (req.method === 'POST' && req.url !== undefined) {
       const q = req.url.indexOf('?');
       const handler = exact.get(q < 0 ? req.url : req.url.slice(0, q));
-      if (handler !== undefined) {
-        try { handler(req, res); } catch (e) {
-          // (as express's last error handler below) answer JSON; the daemon stays up
-          full.logger.error({ err: e }, 'unhandled error in request');
-          if (!res.headersSent) send(res, jsonError(500, 'internal error'));
-          else res.destroy();
-        }
-        return;
-      }
+      if (handler !== undefined) { handler(req, res); return; }
     }
     app(req, res);
   };
-  return Object.assign(listener, { app });
+  return listener;
 }

@@ -122,19 +122,24 @@ export interface PreparedAnswer {
   facts: DecisionFacts;
 }
 
-/** A compile result and the answers built from it, by the shape of the pod's own
- *  armorgate.io/* annotations (usually one or two shapes; at most ANSWER_SHAPES kept). */
+/** A compile result and the answers built from it for the two shapes of a pod's metadata
+ *  that carry no armorgate.io/* annotation: annotations absent, or present without ours. A pod
+ *  that arrives with armorgate.io/* annotations of its own (forged, or copied from a live pod:
+ *  any values) is answered without caching, so the cache holds at most two answers a result
+ *  whatever creators send. */
 export interface CachedCompile {
   result: ReturnType<typeof compile>;
-  answers: Map<string, PreparedAnswer>;
+  /** For a pod without metadata.annotations. */
+  bare?: PreparedAnswer;
+  /** For a pod with annotations, none of them armorgate.io/*. */
+  plain?: PreparedAnswer;
 }
-const ANSWER_SHAPES = 64;
 
 /** Compile results are cached by what they depend on: the policy set's version, the
  *  namespace (name and object: posture, opt-out) and the parts of the pod that selection
- *  reads (labels, container names, the opt-out annotation). The answers built from a result
- *  are kept with it, by the shape of the pod's own armorgate.io/* annotations. All of it is
- *  emptied when the policy set's version changes. */
+ *  reads (labels, container names, the opt-out annotation); bounded (2048 results, least
+ *  recently used out first), each with at most two prepared answers (see CachedCompile).
+ *  All of it is emptied when the policy set's version changes. */
 export class CompileCache {
   readonly results: VersionedCache<CachedCompile>;
   constructor(max = 2048) {
@@ -144,7 +149,8 @@ export class CompileCache {
 
 const TRACEPARENT_POINTER = `/metadata/annotations/${ANN_TRACEPARENT.replace(/~/g, '~0').replace(/\//g, '~1')}`;
 /** base64 of the traceparent op up to its value's opening quote, padded with JSON whitespace
- *  (before the quote) to a multiple of 3 bytes, so that the per-request rest encodes alone. */
+ *  (before the quote) to a multiple of 3 bytes, so that the per-request rest encodes alone
+ *  (base64 of a text whose first part is a multiple of 3 bytes is the two parts' base64). */
 const TRACEPARENT_OP_HEAD = ((): string => {
   let head = `{"op":"add","path":${JSON.stringify(TRACEPARENT_POINTER)},"value":`;
   while ((head.length + 1) % 3 !== 0) head += ' ';
@@ -224,9 +230,8 @@ export function decideMutate({ request: r, view, cache, traceparent }: MutateInp
   const optOut = rawOptOut === undefined ? undefined : String(rawOptOut);
   const version = view.policiesVersion();
   const key = selectionKey(pod, namespaceKey(namespace, ns), optOut);
-  const cached = cache.results.get(version, key, () => ({
+  const cached: CachedCompile = cache.results.get(version, key, () => ({
     result: compile(podForCompile(pod, namespace, optOut), ns, view.policies(), { defaultPosture: view.defaultPosture, signingKey: view.signingKey }),
-    answers: new Map<string, PreparedAnswer>(),
   }));
   const result = cached.result;
   if (!result.ok) {
@@ -251,19 +256,18 @@ export function decideMutate({ request: r, view, cache, traceparent }: MutateInp
     }
   }
   // The ops depend only on the result, on whether metadata and annotations exist, and on the
-  // creator's armorgate.io/* entries (other annotations are equal on both sides): cached, with
-  // the fitted warnings and the span facts.
-  const shape = pod.metadata === undefined ? 'no-metadata' : oldAnn === undefined ? 'no-annotations' : JSON.stringify(forged);
-  let prepared = cached.answers.get(shape);
-  if (prepared === undefined) {
-    if (cached.answers.size >= ANSWER_SHAPES) cached.answers.clear();
-    prepared = prepare(c, pod.metadata === undefined, oldAnn === undefined, forged);
-    cached.answers.set(shape, prepared);
-  }
+  // creator's armorgate.io/* entries (other annotations are equal on both sides): for the two
+  // usual shapes (no metadata is a pod nobody sends) cached with the result, with the fitted
+  // warnings and the span facts.
+  const noMetadata = pod.metadata === undefined, noAnnotations = oldAnn === undefined;
+  let prepared: PreparedAnswer;
+  if (noMetadata || forged.length > 0) prepared = prepare(c, noMetadata, noAnnotations, forged);
+  else if (noAnnotations) prepared = cached.bare ??= prepare(c, false, true, forged);
+  else prepared = cached.plain ??= prepare(c, false, false, forged);
   // The traceparent differs per request: one `add` op closes the array (add sets or replaces
-  // a member). Its fixed head is encoded once (padded to 3 bytes); only the value and the
-  // closing `"}]` are encoded per request.
-  const patch = prepared.open ? prepared.base64 + TRACEPARENT_OP_HEAD + Buffer.from(`${traceparent}"}]`, 'latin1').toString('base64') : prepared.base64;
+  // a member). Its fixed head is encoded once (padded to 3 bytes); only the value (a JSON
+  // string: quoted, escaped) and the closing `}]` are encoded per request.
+  const patch = prepared.open ? prepared.base64 + TRACEPARENT_OP_HEAD + Buffer.from(`${JSON.stringify(traceparent).slice(1)}}]`).toString('base64') : prepared.base64;
   const response: AdmissionResponse = { uid: r.uid, allowed: true };
   if (prepared.warnings !== undefined) response.warnings = prepared.warnings;
   if (patch !== '') {

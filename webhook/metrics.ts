@@ -45,29 +45,33 @@ class Counter {
 }
 
 class Histogram {
-  private readonly series = new Map<string, { counts: number[]; sum: number; count: number; labels: Labels }>();
+  private readonly bySeries = new Map<string, { counts: number[]; sum: number; count: number; labels: Labels }>();
   readonly name: string;
   readonly help: string;
   readonly buckets: number[];
   constructor(name: string, help: string, buckets: number[]) { this.name = name; this.help = help; this.buckets = buckets; }
   observe(labels: Labels, value: number): void {
-    this.seriesOf(labels)(value);
+    this.record(this.seriesFor(labels), value);
   }
   /** The series of these labels, resolved once (see Counter.series). */
-  seriesOf(labels: Labels): (value: number) => void {
+  series(labels: Labels): (value: number) => void {
+    const s = this.seriesFor(labels);
+    return (value) => this.record(s, value);
+  }
+  private seriesFor(labels: Labels): { counts: number[]; sum: number; count: number; labels: Labels } {
     const k = labelKey(labels);
-    let s = this.series.get(k);
-    if (s === undefined) { s = { counts: this.buckets.map(() => 0), sum: 0, count: 0, labels }; this.series.set(k, s); }
-    const series = s, buckets = this.buckets;
-    return (value) => {
-      for (let i = 0; i < buckets.length; i++) if (value <= buckets[i]!) series.counts[i]!++;
-      series.sum += value;
-      series.count++;
-    };
+    let s = this.bySeries.get(k);
+    if (s === undefined) { s = { counts: this.buckets.map(() => 0), sum: 0, count: 0, labels }; this.bySeries.set(k, s); }
+    return s;
+  }
+  private record(s: { counts: number[]; sum: number; count: number }, value: number): void {
+    for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]!) s.counts[i]!++;
+    s.sum += value;
+    s.count++;
   }
   render(): string {
     let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} histogram\n`;
-    for (const s of this.series.values()) {
+    for (const s of this.bySeries.values()) {
       this.buckets.forEach((b, i) => { out += `${this.name}_bucket${labelText({ ...s.labels, le: String(b) })} ${s.counts[i]}\n`; });
       out += `${this.name}_bucket${labelText({ ...s.labels, le: '+Inf' })} ${s.count}\n`;
       out += `${this.name}_sum${labelText(s.labels)} ${s.sum}\n${this.name}_count${labelText(s.labels)} ${s.count}\n`;
@@ -94,7 +98,7 @@ export class WebhookMetrics {
     if (byDecision === undefined) { byDecision = new Map(); if (this.admissions.size < 100) this.admissions.set(endpoint, byDecision); }
     let s = byDecision.get(decision);
     if (s === undefined) {
-      s = { count: this.requests.series({ endpoint, decision }), time: this.duration.seriesOf({ endpoint }) };
+      s = { count: this.requests.series({ endpoint, decision }), time: this.duration.series({ endpoint }) };
       if (byDecision.size < 100) byDecision.set(decision, s);
     }
     s.count();

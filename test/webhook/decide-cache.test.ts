@@ -1,5 +1,6 @@
-// decideMutate's caches (bounded LRU; compile result by policy-set version + namespace + what selection
-// reads; prepared answer by that key + the creator's armorgate.io/* shape): a cached answer
+// decideMutate's cache (bounded LRU: compile result by policy-set version + namespace + what
+// selection reads, with at most two prepared answers, for pods without armorgate.io/*
+// annotations of their own; a pod with some is answered uncached): a cached answer
 // is exactly the answer a fresh cache gives, per-request fields (uid, traceparent) are per
 // request, and a changed policy set, namespace posture, labels or forged annotations is seen.
 import { test } from 'node:test';

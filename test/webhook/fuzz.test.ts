@@ -114,6 +114,8 @@ function uidOf(b: Buffer | unknown): string | null {
 }
 
 function check(endpoint: Endpoint, b: Buffer, a: Answer): void {
+  // written as latin1 with its length as Content-Length: it must be ASCII
+  assert.doesNotMatch(a.body, /[\u0080-\uffff]/, `${endpoint}: answer is not ASCII: ${a.body.slice(0, 200)}`);
   let parsed: unknown;
   try { parsed = JSON.parse(a.body); } catch { assert.fail(`${endpoint}: answer is not JSON: ${a.body.slice(0, 200)}`); }
   if (a.status >= 400 && a.status < 500) {
