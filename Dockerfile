@@ -52,5 +52,6 @@ ENV NODE_ENV=production
 # CAP_BPF and CAP_PERFMON only (manifests/enforcer.yaml).
 USER 65532:65532
 # V8 flags against V8 13's JIT page registry aborts (wasm tier-up, PKU): see bin/armorgate.js
+# (`webhook` adds its old-generation size by replacing itself once, same PID: bin/v8-flags.js)
 ENTRYPOINT ["node", "--liftoff-only", "--no-wasm-dynamic-tiering", "--no-wasm-tier-up", "--no-memory-protection-keys", "/opt/armorgate/bin/armorgate.js"]
 CMD ["--help"]

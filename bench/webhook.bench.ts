@@ -179,9 +179,11 @@ function cpuOf(child: ChildProcess): Promise<number> {
 
 async function startChild(kind: string, dir: string, pad = 0): Promise<{ port: number; child: ChildProcess }> {
   const prof = process.env.BENCH_CPU_PROF ? [`--cpu-prof`, `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  // the webhook runs with the V8 flags `armorgate webhook` runs with (bin/v8-flags.js);
-  // BENCH_WEBHOOK_NODE_FLAGS adds node flags for its process only (e.g. --trace-gc)
-  if (kind === 'webhook') prof.push(...v8FlagsFor(['webhook']), ...(process.env.BENCH_WEBHOOK_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean));
+  // every server runs with the V8 flags `armorgate webhook` runs with (bin/v8-flags.js): the
+  // same runtime for the webhook and its floors; BENCH_WEBHOOK_NODE_FLAGS adds node flags for
+  // the webhook's process only (e.g. --trace-gc)
+  prof.push(...v8FlagsFor(['webhook']));
+  if (kind === 'webhook') prof.push(...(process.env.BENCH_WEBHOOK_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean));
   const child = spawn(process.execPath, [...prof, SELF, '--serve', kind, dir, String(pad)], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   spawned.add(child);
   // the child prints "port N"; anything else on its stdout (--trace-gc, say) goes to stderr

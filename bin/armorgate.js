@@ -42,7 +42,7 @@ if (major < MIN_MAJOR) {
   }
   process.exit(r.status ?? (r.signal ? 128 : 1));
 } else if (typeof process.execve === 'function' && !V8_FLAGS.every((f) => process.execArgv.includes(f))) {
-  process.execve(process.execPath, [process.execPath, ...V8_FLAGS, ...process.execArgv, self, ...process.argv.slice(2)], process.env);
+  process.execve(process.execPath, [process.execPath, ...V8_FLAGS, ...process.execArgv.filter((f) => !V8_FLAGS.includes(f)), self, ...process.argv.slice(2)], process.env);
 } else {
   const { main } = await import('../cli/main.ts');
   process.exitCode = await main(process.argv.slice(2));
