@@ -172,9 +172,13 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
  *  timers count whole milliseconds (a 0.2 ms sleep lasts 1-2 ms), which made the driver send
  *  late by up to ~2 ms at a few thousand requests a second: lateness the latency counts. So a
  *  timer only for the part of a wait past 2 ms; then, once the event loop has polled I/O (an
- *  immediate), the thread waits for the rest on a futex (Atomics.wait takes fractions of a
- *  millisecond; answers that arrive meanwhile are read right after it). Returns the time spent
- *  blocked there. */
+ *  immediate), the thread waits for the rest on a futex, at most MAX_BLOCK_MS at a time
+ *  (Atomics.wait takes fractions of a millisecond). An answer that arrives during such a wait
+ *  is read after it: a measured latency can be up to MAX_BLOCK_MS too long, never too short.
+ *  (A clock in a worker thread, posting each due time to this one, was tried: the third busy
+ *  thread on two cores tripled the time the webhook and the driver waited for a CPU.)
+ *  Returns the time spent blocked. */
+const MAX_BLOCK_MS = 0.25;
 async function sleepUntil(t: number): Promise<number> {
   let blocked = 0;
   for (;;) {
@@ -185,7 +189,7 @@ async function sleepUntil(t: number): Promise<number> {
     const rest = t - performance.now();
     if (rest > 0) {
       const b = performance.now();
-      Atomics.wait(sleeper, 0, 0, Math.min(rest, 0.5));
+      Atomics.wait(sleeper, 0, 0, Math.min(rest, MAX_BLOCK_MS));
       blocked += performance.now() - b;
     }
   }
