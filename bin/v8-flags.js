@@ -8,9 +8,10 @@
 // policies, compiled profiles) and each request leaves a few bytes behind: V8's first
 // old-generation limits sit just above what is live, so under load (~5,000 reviews/s) it ran a
 // full mark-compact every 15-30 s, each stopping the webhook for 5-15 ms (--trace-gc), which
-// every review then in flight waits out. Starting the old generation's limit at 128 MB puts
-// minutes between them; memory stays inside manifests/webhook.yaml's 512 Mi limit (its request
-// is 256 Mi for it).
+// every review then in flight waits out. With the old generation's first limit at 128 MB, the
+// first comes when ~80 MB more has been kept: none in a benchmark run (~95 s, ~10,000 reviews/s
+// at times); after it V8 sizes its limits from the live heap again. Memory stays inside
+// manifests/webhook.yaml's 512 Mi limit (its request is 256 Mi for it).
 export const COMMON_V8_FLAGS = Object.freeze(['--liftoff-only', '--no-wasm-dynamic-tiering', '--no-wasm-tier-up', '--no-memory-protection-keys']);
 export const WEBHOOK_V8_FLAGS = Object.freeze(['--initial-old-space-size=128']);
 
