@@ -168,6 +168,7 @@ async function closedLoop(o: ClosedRequest): Promise<ClosedResult> {
 }
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
+const MAX_BLOCK_MS = 0.25;
 /** Resolves at `t` (performance.now() time) give or take ~0.05 ms, without spinning. Node's
  *  timers count whole milliseconds (a 0.2 ms sleep lasts 1-2 ms), which made the driver send
  *  late by up to ~2 ms at a few thousand requests a second: lateness the latency counts. So a
@@ -178,7 +179,6 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
  *  (A clock in a worker thread, posting each due time to this one, was tried: the third busy
  *  thread on two cores tripled the time the webhook and the driver waited for a CPU.)
  *  Returns the time spent blocked. */
-const MAX_BLOCK_MS = 0.25;
 async function sleepUntil(t: number): Promise<number> {
   let blocked = 0;
   for (;;) {

@@ -32,11 +32,6 @@ class Counter {
     this.values.set(k, (this.values.get(k) ?? 0) + by);
   }
   get(labels: Labels = {}): number { return this.values.get(labelKey(labels)) ?? 0; }
-  /** The series of these labels, resolved once: for a hot path that counts the same few. */
-  series(labels: Labels): () => void {
-    const k = labelKey(labels);
-    return () => { this.values.set(k, (this.values.get(k) ?? 0) + 1); };
-  }
   render(): string {
     let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} counter\n`;
     for (const [k, v] of this.values) out += `${this.name}${k} ${v}\n`;
@@ -45,33 +40,22 @@ class Counter {
 }
 
 class Histogram {
-  private readonly bySeries = new Map<string, { counts: number[]; sum: number; count: number; labels: Labels }>();
+  private readonly series = new Map<string, { counts: number[]; sum: number; count: number; labels: Labels }>();
   readonly name: string;
   readonly help: string;
   readonly buckets: number[];
   constructor(name: string, help: string, buckets: number[]) { this.name = name; this.help = help; this.buckets = buckets; }
   observe(labels: Labels, value: number): void {
-    this.record(this.seriesFor(labels), value);
-  }
-  /** The series of these labels, resolved once (see Counter.series). */
-  series(labels: Labels): (value: number) => void {
-    const s = this.seriesFor(labels);
-    return (value) => this.record(s, value);
-  }
-  private seriesFor(labels: Labels): { counts: number[]; sum: number; count: number; labels: Labels } {
     const k = labelKey(labels);
-    let s = this.bySeries.get(k);
-    if (s === undefined) { s = { counts: this.buckets.map(() => 0), sum: 0, count: 0, labels }; this.bySeries.set(k, s); }
-    return s;
-  }
-  private record(s: { counts: number[]; sum: number; count: number }, value: number): void {
+    let s = this.series.get(k);
+    if (s === undefined) { s = { counts: this.buckets.map(() => 0), sum: 0, count: 0, labels }; this.series.set(k, s); }
     for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]!) s.counts[i]!++;
     s.sum += value;
     s.count++;
   }
   render(): string {
     let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} histogram\n`;
-    for (const s of this.bySeries.values()) {
+    for (const s of this.series.values()) {
       this.buckets.forEach((b, i) => { out += `${this.name}_bucket${labelText({ ...s.labels, le: String(b) })} ${s.counts[i]}\n`; });
       out += `${this.name}_bucket${labelText({ ...s.labels, le: '+Inf' })} ${s.count}\n`;
       out += `${this.name}_sum${labelText(s.labels)} ${s.sum}\n${this.name}_count${labelText(s.labels)} ${s.count}\n`;
@@ -88,22 +72,7 @@ export class WebhookMetrics {
   readonly sourceReloads = new Counter('armorgate_source_reloads_total', 'Policy/namespace source reloads or relists by source and result.');
   private readonly gauges: { name: string; help: string; read: () => number }[] = [];
 
-  private readonly admissions = new Map<string, Map<string, { count: () => void; time: (seconds: number) => void }>>();
-
   gauge(name: string, help: string, read: () => number): void { this.gauges.push({ name, help, read }); }
-
-  /** One admission request answered: its count by endpoint and decision, and its duration. */
-  admission(endpoint: string, decision: string, seconds: number): void {
-    let byDecision = this.admissions.get(endpoint);
-    if (byDecision === undefined) { byDecision = new Map(); if (this.admissions.size < 100) this.admissions.set(endpoint, byDecision); }
-    let s = byDecision.get(decision);
-    if (s === undefined) {
-      s = { count: this.requests.series({ endpoint, decision }), time: this.duration.series({ endpoint }) };
-      if (byDecision.size < 100) byDecision.set(decision, s);
-    }
-    s.count();
-    s.time(seconds);
-  }
 
   render(): string {
     let out = this.requests.render() + this.duration.render() + this.tlsReloads.render() + this.sourceReloads.render();
