@@ -16,7 +16,8 @@ import { createApp } from './app.ts';
 import { CompileCache, type GatewayView } from './decide.ts';
 import { WebhookMetrics, metricsServer } from './metrics.ts';
 import { makeSelfSigned } from './selfsigned.ts';
-import { clusterStore, folderStore, type PolicyStore } from './sources.ts';
+import { folderStore, type PolicyStore } from './sources.ts';
+import { clusterStore } from './cluster-store.ts';
 import { watchCertDir, type CertWatcher } from './tls.ts';
 
 export const DEFAULT_GATEWAY_USER = 'system:serviceaccount:armorgate:armorgate-webhook';
@@ -121,9 +122,12 @@ export async function startWebhook(o: WebhookOptions): Promise<RunningWebhook> {
   if (first === null) { certs.close(); throw new Error(`no usable certificate in ${certDir} (tls.crt, tls.key)`); }
 
   // policies and namespaces
-  const store: PolicyStore = o.store ?? (standalone
-    ? folderStore(o.policiesDir!, logger, (ok) => metrics.sourceReloads.inc({ source: 'folder', result: ok ? 'ok' : 'error' }))
-    : clusterStore({ kubeconfig: o.kubeconfig, logger, onRelist: (c) => metrics.sourceReloads.inc({ source: c, result: 'list' }) }));
+  let store: PolicyStore;
+  try {
+    store = o.store ?? (standalone
+      ? folderStore(o.policiesDir!, logger, (ok) => metrics.sourceReloads.inc({ source: 'folder', result: ok ? 'ok' : 'error' }))
+      : await clusterStore({ kubeconfig: o.kubeconfig, logger, onRelist: (c) => metrics.sourceReloads.inc({ source: c, result: 'list' }) }));
+  } catch (e) { certs.close(); throw e; }
   metrics.gauge('armorgate_policies', 'Valid policies in the cache.', () => store.policies().length);
   metrics.gauge('armorgate_namespaces', 'Namespaces in the cache.', () => store.namespaceCount());
 

@@ -1,11 +1,11 @@
 // Where the gateway's policies and namespaces come from: a folder (standalone mode, reloaded
-// on change) or ListWatch caches of @kubernetes/client-node (in a cluster). Both expose the
-// same `PolicyStore` view; policies are validated by the core on the way in, and an invalid
-// one is logged and left out (the validating webhook normally keeps them out already).
+// on change, here) or ListWatch caches of @kubernetes/client-node (in a cluster:
+// cluster-store.ts). Both expose the same `PolicyStore` view; policies are validated by the
+// core on the way in, and an invalid one is logged and left out (the validating webhook
+// normally keeps them out already).
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { CoreV1Api, CustomObjectsApi, KubeConfig, ListWatch, Watch, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { Namespace, Policy } from '../policy/types.ts';
 import { parseDocuments } from '../policy/parse.ts';
 import { isPolicyDocument, validatePolicy } from '../policy/validate.ts';
@@ -20,11 +20,11 @@ export interface PolicyStore {
   close(): Promise<void>;
 }
 
-function policyId(p: { metadata?: { name?: string; namespace?: string } }): string {
+export function policyId(p: { metadata?: { name?: string; namespace?: string } }): string {
   return p.metadata?.namespace ? `${p.metadata.namespace}/${p.metadata.name}` : String(p.metadata?.name);
 }
 
-function sortPolicies(list: Policy[]): Policy[] {
+export function sortPolicies(list: Policy[]): Policy[] {
   return list.sort((a, b) => {
     const x = `${a.kind}\0${policyId(a)}`, y = `${b.kind}\0${policyId(b)}`;
     return x < y ? -1 : x > y ? 1 : 0;
@@ -119,96 +119,5 @@ export function folderStore(dir: string, logger: Logger, onReload?: (ok: boolean
     namespaceCount: () => state.namespaces.size,
     notSynced: () => (synced ? null : `policies folder ${dir} not loaded yet`),
     close: async () => { clearInterval(poll); clearTimeout(debounce); watcher?.close(); },
-  };
-}
-
-// ---------------------------------------------------------------------------------------
-// Cluster
-
-const GROUP = 'security.kubearmor.com';
-const VERSION = 'v1';
-/** Policy kinds that can bind to pods (host policies bind to nodes, not pods). */
-const POD_POLICY_PLURALS = ['kubearmorpolicies', 'kubearmorclusterpolicies'] as const;
-
-interface Watched<T extends KubernetesObject> { name: string; lw: ListWatch<T>; synced: boolean }
-
-/** Starts a ListWatch and keeps it running: the client's ListWatch relists by itself on 410
- *  Gone, but stops on other errors; those restart here with a capped backoff. */
-function keepWatching<T extends KubernetesObject>(name: string, kc: KubeConfig, pathName: string, list: () => Promise<KubernetesListObject<T>>, logger: Logger, onChange: () => void, onRelist: () => void): Watched<T> {
-  const w: Watched<T> = { name, lw: undefined as unknown as ListWatch<T>, synced: false };
-  const listFn = async (): Promise<KubernetesListObject<T>> => {
-    const l = await list();
-    w.synced = true;
-    onRelist();
-    return l;
-  };
-  w.lw = new ListWatch<T>(pathName, new Watch(kc), listFn, false);
-  let stopped = false;
-  let delay = 500;
-  w.lw.on('change', () => { delay = 500; onChange(); });
-  w.lw.on('error', (e: unknown) => {
-    if (stopped) return;
-    logger.warn({ cache: name, err: e instanceof Error ? e.message : String(e) }, 'list/watch failed; restarting');
-    const t = setTimeout(() => { if (!stopped) void w.lw.start(); }, delay);
-    t.unref();
-    delay = Math.min(delay * 2, 30_000);
-  });
-  void w.lw.start();
-  const stop = w.lw.stop.bind(w.lw);
-  w.lw.stop = async () => { stopped = true; await stop(); };
-  return w;
-}
-
-export interface ClusterStoreOptions { kubeconfig?: string; logger: Logger; onRelist?: (cache: string) => void; kc?: KubeConfig }
-
-/** In-cluster store: ListWatch caches of namespaces and of the pod-binding policy kinds. */
-export function clusterStore(opts: ClusterStoreOptions): PolicyStore {
-  const kc = opts.kc ?? new KubeConfig();
-  if (opts.kc === undefined) {
-    if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
-    else kc.loadFromCluster();
-  }
-  const core = kc.makeApiClient(CoreV1Api);
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  let version = 0;
-  let derived: Policy[] | null = null;
-  const rejected = new Set<string>();
-  const changed = (): void => { version++; derived = null; };
-  const watched: Watched<KubernetesObject>[] = [];
-  const nsWatch = keepWatching<KubernetesObject>('namespaces', kc, '/api/v1/namespaces',
-    () => core.listNamespace() as unknown as Promise<KubernetesListObject<KubernetesObject>>, opts.logger, changed, () => opts.onRelist?.('namespaces'));
-  watched.push(nsWatch);
-  for (const plural of POD_POLICY_PLURALS) {
-    watched.push(keepWatching<KubernetesObject>(plural, kc, `/apis/${GROUP}/${VERSION}/${plural}`,
-      () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural }) as Promise<KubernetesListObject<KubernetesObject>>,
-      opts.logger, changed, () => { changed(); opts.onRelist?.(plural); }));
-  }
-  const policies = (): Policy[] => {
-    if (derived !== null) return derived;
-    const out: Policy[] = [];
-    for (const w of watched.slice(1)) {
-      for (const obj of w.lw.list()) {
-        const { policy, problems } = validatePolicy(obj);
-        if (policy !== null) { out.push(policy); continue; }
-        const id = `${obj.kind}/${policyId(obj)}@${obj.metadata?.resourceVersion}`;
-        if (!rejected.has(id)) {
-          rejected.add(id);
-          opts.logger.warn({ policy: id, problems: problems.filter((p) => p.level === 'error') }, 'invalid policy in the cluster is ignored');
-        }
-      }
-    }
-    derived = sortPolicies(out);
-    return derived;
-  };
-  return {
-    policies,
-    policiesVersion: () => version,
-    namespace: (name) => (nsWatch.lw.get(name) as Namespace | undefined) ?? null,
-    namespaceCount: () => nsWatch.lw.list().length,
-    notSynced: () => {
-      const missing = watched.filter((w) => !w.synced).map((w) => w.name);
-      return missing.length === 0 ? null : `caches not synced: ${missing.join(', ')}`;
-    },
-    close: async () => { await Promise.all(watched.map((w) => w.lw.stop())); },
   };
 }

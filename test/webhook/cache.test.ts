@@ -4,9 +4,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
+import { spawn } from 'node:child_process';
+import type { Worker } from 'node:worker_threads';
 import pino from 'pino';
 import { stringify } from 'yaml';
-import { clusterStore, folderStore, type PolicyStore } from '../../webhook/sources.ts';
+import { folderStore, type PolicyStore } from '../../webhook/sources.ts';
+import { clusterStore } from '../../webhook/cluster-store.ts';
 import { TestApiServer, type K8sObject } from '../support/apiserver.ts';
 import { waitFor } from '../support/wait.ts';
 import { AUDIT_CURL, BLOCK_SHADOW, CLUSTER_NO_RAW, namespace, podReview, policiesDir, policy, realisticPod, startTestWebhook } from './fixtures.ts';
@@ -31,7 +35,7 @@ test('cluster store: list, watch events, invalid policies left out, 410 → reli
   api.create(NS, namespace('shop', { 'kubearmor-file-posture': 'block' }) as K8sObject);
   api.create(KSP, BLOCK_SHADOW as K8sObject);
   api.create(KCSP, CLUSTER_NO_RAW as K8sObject);
-  const store = clusterStore({ kc: api.kubeConfig(), logger: silent });
+  const store = await clusterStore({ kubeconfigText: api.kubeConfig().exportConfig(), logger: silent });
   try {
     await waitFor(() => store.notSynced() === null, 'sync');
     assert.deepEqual(ids(store).sort(), ['/no-raw-sockets@1', 'shop/block-shadow@1']);
@@ -63,7 +67,7 @@ test('cluster store: a failing list is retried; the webhook is ready only once s
   api.create(NS, namespace('shop') as K8sObject);
   api.create(KSP, BLOCK_SHADOW as K8sObject);
   api.failNext(KSP, 500, 2);
-  const store = clusterStore({ kc: api.kubeConfig(), logger: silent });
+  const store = await clusterStore({ kubeconfigText: api.kubeConfig().exportConfig(), logger: silent });
   // the folder the helper passes only switches on the generated key and certificate; the store serves the data
   const w = await startTestWebhook({ store });
   try {
@@ -75,6 +79,82 @@ test('cluster store: a failing list is retried; the webhook is ready only once s
     const ops = JSON.parse(Buffer.from((got.json as { response: { patch: string } }).response.patch, 'base64').toString()) as { path: string; value: unknown }[];
     assert.ok(JSON.stringify(ops).includes('shop/block-shadow@1'), 'the cached policy binds');
   } finally { await w.close(); await api.stop(); }
+});
+
+test('cluster store: a watch worker that dies is replaced; the caches serve meanwhile and the new list drops what went', async () => {
+  const api = await apiWithKinds();
+  api.create(NS, namespace('shop') as K8sObject);
+  api.create(NS, namespace('gone-later') as K8sObject);
+  api.create(KSP, BLOCK_SHADOW as K8sObject);
+  const workers: Worker[] = [];
+  const relists: string[] = [];
+  const store = await clusterStore({ kubeconfigText: api.kubeConfig().exportConfig(), logger: silent, restartMs: 300, onWorker: (w) => workers.push(w), onRelist: (c) => relists.push(c) });
+  try {
+    await waitFor(() => store.notSynced() === null, 'sync');
+    await waitFor(() => api.openWatches() === 3, 'three watches');
+    assert.deepEqual(ids(store), ['shop/block-shadow@1']);
+    assert.deepEqual(relists.sort(), ['kubearmorclusterpolicies', 'kubearmorpolicies', 'namespaces']);
+    await workers[0]!.terminate(); // as a crash would end it
+    // while no worker runs: the last state is served, and changes happen that only a new list can show
+    assert.notEqual(store.namespace('gone-later'), null);
+    assert.deepEqual(ids(store), ['shop/block-shadow@1']);
+    assert.equal(store.notSynced(), null, 'still ready: the caches hold the last state, as through a watch outage');
+    api.remove(NS, '', 'gone-later');
+    api.remove(KSP, 'shop', 'block-shadow');
+    api.create(KCSP, CLUSTER_NO_RAW as K8sObject);
+    await waitFor(() => workers.length === 2, 'a second worker started');
+    await waitFor(() => ids(store).join() === '/no-raw-sockets@1', 'the second worker\'s lists replaced the policies');
+    await waitFor(() => store.namespace('gone-later') === null, 'a namespace deleted while no worker ran is gone');
+    assert.notEqual(store.namespace('shop'), null);
+    api.create(NS, namespace('after') as K8sObject);
+    await waitFor(() => store.namespace('after') !== null, 'the second worker watches');
+  } finally { await store.close(); await api.stop(); }
+  assert.ok(workers.every((w) => w.threadId === -1), 'every worker has exited after close');
+});
+
+test('cluster store: a kubeconfig that cannot be loaded is refused at start, naming it', async () => {
+  const missing = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'agw-kc-')), 'nope.yaml');
+  await assert.rejects(clusterStore({ kubeconfig: missing, logger: silent }), (e: Error) => e.message.includes(missing) && /ENOENT|no such file/.test(e.message));
+  await assert.rejects(clusterStore({ kubeconfigText: 'apiVersion: v1\nkind: Config\nclusters: []\n', logger: silent }), /cannot load the kubeconfig given: .*no current cluster/);
+});
+
+test('cluster mode: the thread that answers admissions never loads @kubernetes/client-node', async () => {
+  const api = await apiWithKinds();
+  api.create(NS, namespace('shop') as K8sObject);
+  api.create(KSP, BLOCK_SHADOW as K8sObject);
+  // a child process: resolve hooks (this thread only) record every module the main thread
+  // loads; the webhook starts in cluster mode, syncs and answers one review
+  const script = `
+    import { registerHooks } from 'node:module';
+    const loaded = [];
+    registerHooks({ resolve(spec, ctx, next) { const r = next(spec, ctx); loaded.push(r.url); return r; } });
+    const { startTestWebhook, podReview, realisticPod } = await import(${JSON.stringify(new URL('./fixtures.ts', import.meta.url).href)});
+    const { clusterStore } = await import(${JSON.stringify(new URL('../../webhook/cluster-store.ts', import.meta.url).href)});
+    const { default: pino } = await import(${JSON.stringify(import.meta.resolve('pino'))});
+    const store = await clusterStore({ kubeconfigText: process.env.KC, logger: pino({ level: 'warn' }, pino.destination(2)) });
+    const w = await startTestWebhook({ store });
+    for (let i = 0; i < 200 && store.notSynced() !== null; i++) await new Promise((r) => setTimeout(r, 25));
+    const got = await w.post('/mutate-pod', podReview('CREATE', realisticPod()));
+    await w.close();
+    console.log(JSON.stringify({ synced: store.notSynced() === null, patched: typeof got.json?.response?.patch === 'string', clientNode: loaded.filter((u) => u.includes('@kubernetes/client-node')), modules: loaded.length }));
+  `;
+  try {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'agw-main-thread-')), 'main.mjs');
+    fs.writeFileSync(file, script);
+    // not spawnSync: the test API server answers from this process's event loop
+    const child = spawn(process.execPath, [file], { env: { ...process.env, KC: api.kubeConfig().exportConfig() }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
+    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+    const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const r = { status, stdout, stderr };
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { synced: boolean; patched: boolean; clientNode: string[]; modules: number };
+    assert.equal(out.synced, true, r.stderr);
+    assert.equal(out.patched, true, 'the pod was patched from the cluster\'s policy');
+    assert.ok(out.modules > 50, `the hook saw the main thread's modules (${out.modules})`);
+    assert.deepEqual(out.clientNode, []);
+  } finally { await api.stop(); }
 });
 
 test('folder store: reloaded on change; invalid documents are left out', async () => {

@@ -1,0 +1,141 @@
+// The in-cluster PolicyStore: namespaces and the pod-binding policy kinds, kept by
+// @kubernetes/client-node ListWatch caches that run in a worker thread
+// (cluster-watch.worker.ts); this side holds the copies the admission path reads, applies
+// the worker's changes in order, and restarts the worker if it ever dies.
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { Namespace, Policy } from '../policy/types.ts';
+import { validatePolicy } from '../policy/validate.ts';
+import { policyId, sortPolicies, type PolicyStore } from './sources.ts';
+import { CACHES, type CacheName, type WatchCommand, type WatchedObject, type WatchEvent, type WatchMessage, type WatchWorkerData } from './cluster-watch-protocol.ts';
+
+export interface ClusterStoreOptions {
+  /** A kubeconfig file; else the in-cluster configuration. */
+  kubeconfig?: string;
+  /** A kubeconfig's text (YAML or JSON), instead of a file. */
+  kubeconfigText?: string;
+  logger: Logger;
+  /** Called after each completed list of a cache (first sync and every relist). */
+  onRelist?: (cache: CacheName) => void;
+  /** First delay before a worker that died is started again (doubles to 30 s). */
+  restartMs?: number;
+  /** Sees each worker started (tests stop one to check the restart). */
+  onWorker?: (w: Worker) => void;
+}
+
+type Objects = Map<string, WatchedObject>;
+
+const WORKER_URL = new URL('./cluster-watch.worker.ts', import.meta.url);
+const keyOf = (o: WatchedObject): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+
+/** Starts the watch worker and resolves once it has loaded the cluster's configuration
+ *  (rejects, naming the problem, when it cannot). Lists and watches then run in the
+ *  background: `notSynced()` says what has not been listed yet. */
+export async function clusterStore(opts: ClusterStoreOptions): Promise<PolicyStore> {
+  const { logger } = opts;
+  const data: WatchWorkerData = opts.kubeconfigText !== undefined ? { kubeconfigText: opts.kubeconfigText } : opts.kubeconfig !== undefined ? { kubeconfigFile: opts.kubeconfig } : {};
+  // What the admission path reads. A cache's map is replaced as a whole when a new worker
+  // has listed it (`staging` until then), so objects deleted while no worker ran go too.
+  const serving = new Map<CacheName, Objects>(CACHES.map((c) => [c, new Map()]));
+  let staging = new Map<CacheName, Objects>();
+  const synced = new Set<CacheName>();
+  let version = 0;
+  let derived: Policy[] | null = null;
+  const rejected = new Set<string>();
+  const changed = (): void => { version++; derived = null; };
+
+  const apply = (events: WatchEvent[]): void => {
+    for (const e of events) {
+      if (e.t === 'log') { logger[e.level](e.fields, e.msg); continue; }
+      const staged = staging.get(e.cache);
+      if (e.t === 'listed') {
+        if (staged !== undefined) { serving.set(e.cache, staged); staging.delete(e.cache); synced.add(e.cache); }
+        changed();
+        restartDelay = opts.restartMs ?? 500;
+        opts.onRelist?.(e.cache);
+        continue;
+      }
+      const target = staged ?? serving.get(e.cache)!;
+      if (e.t === 'put') target.set(keyOf(e.obj), e.obj);
+      else target.delete(keyOf(e.obj));
+      if (staged === undefined) changed();
+    }
+  };
+
+  let worker: Worker | null = null;
+  let stopping = false;
+  let restartDelay = opts.restartMs ?? 500;
+  let restartTimer: NodeJS.Timeout | undefined;
+
+  /** One worker; resolves on `configured`, rejects on `fatal` or an exit before either. */
+  const start = (): Promise<void> => new Promise((resolve, reject) => {
+    let configured = false;
+    staging = new Map(CACHES.map((c) => [c, new Map()]));
+    const w = new Worker(WORKER_URL, { workerData: data });
+    worker = w;
+    opts.onWorker?.(w);
+    w.on('message', (m: WatchMessage) => {
+      if (m.t === 'events') apply(m.events);
+      else if (m.t === 'configured') { configured = true; resolve(); }
+      else if (m.t === 'fatal') reject(new Error(m.message));
+    });
+    w.on('error', (e) => { logger.error({ err: e }, 'cluster watch worker failed'); });
+    w.on('exit', (code) => {
+      if (worker === w) worker = null;
+      if (!configured) { reject(new Error(`the cluster watch worker exited (code ${code}) before loading its configuration`)); return; }
+      if (stopping) return;
+      // the caches keep serving what they hold (as through a watch outage) while a new worker lists again
+      logger.error({ code, restartInMs: restartDelay }, 'cluster watch worker exited; starting another');
+      restartTimer = setTimeout(() => {
+        restartTimer = undefined;
+        if (stopping) return;
+        start().catch((e: unknown) => {
+          logger.error({ err: e instanceof Error ? e.message : String(e) }, 'cluster watch worker could not start again');
+        });
+      }, restartDelay);
+      restartDelay = Math.min(restartDelay * 2, 30_000);
+    });
+  });
+
+  await start();
+
+  const policies = (): Policy[] => {
+    if (derived !== null) return derived;
+    const out: Policy[] = [];
+    for (const cache of ['kubearmorpolicies', 'kubearmorclusterpolicies'] as const) {
+      for (const obj of serving.get(cache)!.values()) {
+        const { policy, problems } = validatePolicy(obj);
+        if (policy !== null) { out.push(policy); continue; }
+        const id = `${obj.kind}/${policyId(obj)}@${obj.metadata?.resourceVersion}`;
+        if (!rejected.has(id)) {
+          rejected.add(id);
+          logger.warn({ policy: id, problems: problems.filter((p) => p.level === 'error') }, 'invalid policy in the cluster is ignored');
+        }
+      }
+    }
+    derived = sortPolicies(out);
+    return derived;
+  };
+  const namespaces = (): Objects => serving.get('namespaces')!;
+  return {
+    policies,
+    policiesVersion: () => version,
+    namespace: (name) => (namespaces().get(`/${name}`) as Namespace | undefined) ?? null,
+    namespaceCount: () => namespaces().size,
+    notSynced: () => {
+      const missing = CACHES.filter((c) => !synced.has(c));
+      return missing.length === 0 ? null : `caches not synced: ${missing.join(', ')}`;
+    },
+    close: async () => {
+      stopping = true;
+      clearTimeout(restartTimer);
+      const w = worker;
+      if (w === null) return;
+      const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+      w.postMessage({ t: 'stop' } satisfies WatchCommand);
+      const timer = setTimeout(() => { void w.terminate(); }, 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,94 @@
+// The webhook's list/watch caches, run in a worker thread: @kubernetes/client-node's
+// ListWatch of namespaces and of the pod-binding policy kinds, each change forwarded to the
+// main thread (cluster-store.ts), which keeps the copies the admission path reads.
+//
+// Why a thread of its own: a process that has loaded @kubernetes/client-node (its generated
+// API is ~60 MB of modules) answers every request more slowly, whatever serves it: the lean
+// express floor of bench:webhook took ~5 µs more CPU per request with the package imported,
+// ~2 µs with it imported by an idle worker (webhook/README). The watch streams' JSON is also
+// parsed here, off the thread that answers the API server.
+import { parentPort, workerData } from 'node:worker_threads';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, ListWatch, Watch, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+
+import type { CacheName, WatchCommand, WatchEvent, WatchMessage, WatchWorkerData } from './cluster-watch-protocol.ts';
+
+const GROUP = 'security.kubearmor.com';
+const VERSION = 'v1';
+
+function post(m: WatchMessage): void { parentPort!.postMessage(m); }
+
+// Events leave in batches, one message per turn of the event loop: a relist of thousands of
+// namespaces is one message, not thousands.
+let queue: WatchEvent[] = [];
+let listed: CacheName[] = [];
+let flushScheduled = false;
+function flush(): void {
+  flushScheduled = false;
+  // a `listed` goes after everything queued so far: the flush runs as a macrotask, after the
+  // microtask in which ListWatch stored the list it had just been handed (see listFn below)
+  const events = queue.concat(listed.map((cache): WatchEvent => ({ t: 'listed', cache })));
+  queue = [];
+  listed = [];
+  if (events.length > 0) post({ t: 'events', events });
+}
+function emit(e: WatchEvent): void {
+  queue.push(e);
+  if (!flushScheduled) { flushScheduled = true; setImmediate(flush); }
+}
+function log(level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown>): void { emit({ t: 'log', level, msg, fields }); }
+
+/** Starts a ListWatch and keeps it running: ListWatch relists by itself on 410 Gone but
+ *  stops on other errors; those restart here with a capped backoff. */
+function keepWatching(cache: CacheName, kc: KubeConfig, pathName: string, list: () => Promise<KubernetesListObject<KubernetesObject>>): ListWatch<KubernetesObject> {
+  const listFn = async (): Promise<KubernetesListObject<KubernetesObject>> => {
+    const l = await list();
+    listed.push(cache);
+    if (!flushScheduled) { flushScheduled = true; setImmediate(flush); }
+    return l;
+  };
+  const lw = new ListWatch<KubernetesObject>(pathName, new Watch(kc), listFn, false);
+  let delay = 500;
+  lw.on('add', (obj: KubernetesObject) => { delay = 500; emit({ t: 'put', cache, obj }); });
+  lw.on('update', (obj: KubernetesObject) => { delay = 500; emit({ t: 'put', cache, obj }); });
+  lw.on('delete', (obj: KubernetesObject) => { delay = 500; emit({ t: 'del', cache, obj }); });
+  lw.on('error', (e: unknown) => {
+    if (stopped) return;
+    log('warn', 'list/watch failed; restarting', { cache, err: e instanceof Error ? e.message : String(e) });
+    const t = setTimeout(() => { if (!stopped) void lw.start(); }, delay);
+    t.unref();
+    delay = Math.min(delay * 2, 30_000);
+  });
+  void lw.start();
+  return lw;
+}
+
+let stopped = false;
+
+function run(data: WatchWorkerData): void {
+  const kc = new KubeConfig();
+  try {
+    if (data.kubeconfigText !== undefined) kc.loadFromString(data.kubeconfigText);
+    else if (data.kubeconfigFile !== undefined) kc.loadFromFile(data.kubeconfigFile);
+    else kc.loadFromCluster();
+    if (kc.getCurrentCluster() === null) throw new Error('the kubeconfig names no current cluster');
+  } catch (e) {
+    const where = data.kubeconfigFile ?? (data.kubeconfigText !== undefined ? 'the kubeconfig given' : 'the in-cluster configuration');
+    post({ t: 'fatal', message: `cannot load ${where}: ${e instanceof Error ? e.message : String(e)}` });
+    process.exit(1);
+  }
+  const core = kc.makeApiClient(CoreV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  post({ t: 'configured' });
+  const watches = [
+    keepWatching('namespaces', kc, '/api/v1/namespaces', () => core.listNamespace() as unknown as Promise<KubernetesListObject<KubernetesObject>>),
+    ...(['kubearmorpolicies', 'kubearmorclusterpolicies'] as const).map((plural) => keepWatching(plural, kc, `/apis/${GROUP}/${VERSION}/${plural}`,
+      () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural }) as Promise<KubernetesListObject<KubernetesObject>>)),
+  ];
+  parentPort!.on('message', (m: WatchCommand) => {
+    if (m.t !== 'stop' || stopped) return;
+    stopped = true;
+    void Promise.allSettled(watches.map((w) => w.stop())).then(() => { flush(); process.exit(0); });
+  });
+}
+
+if (parentPort !== null) run(workerData as WatchWorkerData);
