@@ -22,7 +22,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import https from 'node:https';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -43,9 +43,20 @@ async function serve(kind: string, dir: string, pad: number): Promise<void> {
   const FIXED_PATCH = fixedPatch(pad);
   const cert = fs.readFileSync(path.join(dir, 'tls', 'tls.crt'));
   const key = fs.readFileSync(path.join(dir, 'tls', 'tls.key'));
-  const answer = (body: Buffer): string => {
+  // The same-size floors write their answer as the webhook writes its own: ASCII JSON as
+  // latin1, its length as Content-Length (webhook/app.ts, asciiJson). As UTF-8, node sizes a
+  // ~6 KB string past its stack buffer and encodes it twice: a cost of the encoding, not of the
+  // size these floors are there to show. The answer is ASCII when the review's uid is.
+  const latin1 = kind.endsWith('-sized');
+  const answer = (body: Buffer): { text: string; ascii: boolean } => {
     const review = JSON.parse(body.toString('utf8')) as { apiVersion: string; kind: string; request: { uid: string } };
-    return JSON.stringify({ apiVersion: review.apiVersion, kind: review.kind, response: { uid: review.request.uid, allowed: true, patchType: 'JSONPatch', patch: FIXED_PATCH } });
+    const text = JSON.stringify({ apiVersion: review.apiVersion, kind: review.kind, response: { uid: review.request.uid, allowed: true, patchType: 'JSONPatch', patch: FIXED_PATCH } });
+    return { text, ascii: latin1 && /^[\x20-\x7e]*$/.test(review.request.uid) };
+  };
+  const send = (res: ServerResponse, a: { text: string; ascii: boolean }): void => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': a.ascii ? a.text.length : Buffer.byteLength(a.text) });
+    if (a.ascii) res.end(a.text, 'latin1');
+    else res.end(a.text);
   };
   const readAll = (req: IncomingMessage, done: (b: Buffer) => void): void => {
     const chunks: Buffer[] = [];
@@ -55,7 +66,7 @@ async function serve(kind: string, dir: string, pad: number): Promise<void> {
   let port: number;
   if (kind === 'bare' || kind === 'bare-sized') {
     const server = https.createServer({ cert, key, keepAliveTimeout: 65_000 }, (req, res) => {
-      readAll(req, (b) => { const out = answer(b); res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) }); res.end(out); });
+      readAll(req, (b) => send(res, answer(b)));
     });
     port = await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
   } else if (kind === 'express' || kind === 'express-sized') {
@@ -64,7 +75,7 @@ async function serve(kind: string, dir: string, pad: number): Promise<void> {
     app.set('etag', false);
     app.set('x-powered-by', false);
     app.post('/mutate-pod', (req, res) => {
-      readAll(req, (b) => { const out = answer(b); res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) }); res.end(out); });
+      readAll(req, (b) => send(res, answer(b)));
     });
     const server = https.createServer({ cert, key, keepAliveTimeout: 65_000 }, app);
     port = await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
