@@ -64,6 +64,7 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<PolicySto
 
   let worker: Worker | null = null;
   let stopping = false;
+  let started = false; // a worker has loaded the configuration once: from then on, one that ends is replaced
   let restartDelay = opts.restartMs ?? 500;
   let restartTimer: NodeJS.Timeout | undefined;
 
@@ -76,22 +77,21 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<PolicySto
     opts.onWorker?.(w);
     w.on('message', (m: WatchMessage) => {
       if (m.t === 'events') apply(m.events);
-      else if (m.t === 'configured') { configured = true; resolve(); }
+      else if (m.t === 'configured') { configured = true; started = true; resolve(); }
       else if (m.t === 'fatal') reject(new Error(m.message));
     });
     w.on('error', (e) => { logger.error({ err: e }, 'cluster watch worker failed'); });
     w.on('exit', (code) => {
       if (worker === w) worker = null;
-      if (!configured) { reject(new Error(`the cluster watch worker exited (code ${code}) before loading its configuration`)); return; }
-      if (stopping) return;
+      if (!configured) reject(new Error(`the cluster watch worker exited (code ${code}) before loading its configuration`));
+      if (stopping || !started) return; // the first start's failure is the caller's
       // the caches keep serving what they hold (as through a watch outage) while a new worker lists again
       logger.error({ code, restartInMs: restartDelay }, 'cluster watch worker exited; starting another');
       restartTimer = setTimeout(() => {
         restartTimer = undefined;
         if (stopping) return;
-        start().catch((e: unknown) => {
-          logger.error({ err: e instanceof Error ? e.message : String(e) }, 'cluster watch worker could not start again');
-        });
+        // a failure here (the kubeconfig gone, say) ends this worker too: its exit schedules the next try
+        start().catch((e: unknown) => { logger.error({ err: e instanceof Error ? e.message : String(e) }, 'cluster watch worker could not start again'); });
       }, restartDelay);
       restartDelay = Math.min(restartDelay * 2, 30_000);
     });

@@ -112,6 +112,25 @@ test('cluster store: a watch worker that dies is replaced; the caches serve mean
   assert.ok(workers.every((w) => w.threadId === -1), 'every worker has exited after close');
 });
 
+test('cluster store: a replacement worker that cannot start is tried again until one can', async () => {
+  const api = await apiWithKinds();
+  api.create(NS, namespace('shop') as K8sObject);
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'agw-kc-')), 'kubeconfig.json');
+  fs.writeFileSync(file, api.kubeConfig().exportConfig());
+  const workers: Worker[] = [];
+  const store = await clusterStore({ kubeconfig: file, logger: silent, restartMs: 50, onWorker: (w) => workers.push(w) });
+  try {
+    await waitFor(() => store.notSynced() === null, 'sync');
+    fs.rmSync(file);
+    await workers[0]!.terminate();
+    await waitFor(() => workers.length >= 4, 'replacements tried while the kubeconfig is gone');
+    assert.notEqual(store.namespace('shop'), null, 'the last state is still served');
+    api.create(NS, namespace('later') as K8sObject);
+    fs.writeFileSync(file, api.kubeConfig().exportConfig());
+    await waitFor(() => store.namespace('later') !== null, 'a replacement started once the kubeconfig was back', 10_000);
+  } finally { await store.close(); await api.stop(); }
+});
+
 test('cluster store: a kubeconfig that cannot be loaded is refused at start, naming it', async () => {
   const missing = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'agw-kc-')), 'nope.yaml');
   await assert.rejects(clusterStore({ kubeconfig: missing, logger: silent }), (e: Error) => e.message.includes(missing) && /ENOENT|no such file/.test(e.message));
