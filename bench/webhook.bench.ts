@@ -46,12 +46,12 @@ async function serve(kind: string, dir: string, pad: number): Promise<void> {
   // The same-size floors write their answer as the webhook writes its own: ASCII JSON as
   // latin1, its length as Content-Length (webhook/app.ts, asciiJson). As UTF-8, node sizes a
   // ~6 KB string past its stack buffer and encodes it twice: a cost of the encoding, not of the
-  // size these floors are there to show. The answer is ASCII when the review's uid is.
+  // size these floors are there to show. The answer is ASCII when the fields it echoes are.
   const latin1 = kind.endsWith('-sized');
   const answer = (body: Buffer): { text: string; ascii: boolean } => {
     const review = JSON.parse(body.toString('utf8')) as { apiVersion: string; kind: string; request: { uid: string } };
     const text = JSON.stringify({ apiVersion: review.apiVersion, kind: review.kind, response: { uid: review.request.uid, allowed: true, patchType: 'JSONPatch', patch: FIXED_PATCH } });
-    return { text, ascii: latin1 && /^[\x20-\x7e]*$/.test(review.request.uid) };
+    return { text, ascii: latin1 && /^[\x20-\x7e]*$/.test(review.request.uid + review.apiVersion + review.kind) };
   };
   const send = (res: ServerResponse, a: { text: string; ascii: boolean }): void => {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': a.ascii ? a.text.length : Buffer.byteLength(a.text) });

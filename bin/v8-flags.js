@@ -10,8 +10,9 @@
 // full mark-compact every 15-30 s, each stopping the webhook for 5-15 ms (--trace-gc), which
 // every review then in flight waits out. With the old generation's first limit at 128 MB, the
 // first comes when ~80 MB more has been kept: none in a benchmark run (~95 s, ~10,000 reviews/s
-// at times); after it V8 sizes its limits from the live heap again. Memory stays inside
-// manifests/webhook.yaml's 512 Mi limit (its request is 256 Mi for it).
+// at times); after it V8 sizes its limits from the live heap again. The flag is the process's:
+// in a cluster the list/watch worker thread's heap gets the same first limit. Memory stays
+// inside manifests/webhook.yaml's 512 Mi limit (its request, 320 Mi, says why).
 export const COMMON_V8_FLAGS = Object.freeze(['--liftoff-only', '--no-wasm-dynamic-tiering', '--no-wasm-tier-up', '--no-memory-protection-keys']);
 export const WEBHOOK_V8_FLAGS = Object.freeze(['--initial-old-space-size=128']);
 

@@ -17,8 +17,11 @@ export interface ClusterStoreOptions {
   logger: Logger;
   /** Called after each completed list of a cache (first sync and every relist). */
   onRelist?: (cache: CacheName) => void;
-  /** First delay before a worker that died is started again (doubles to 30 s). */
+  /** First delay before a worker that died is started again (doubles to 30 s; back to the
+   *  first once a worker has run for a minute). */
   restartMs?: number;
+  /** Called when a worker that had started ends unasked (it is replaced). */
+  onRestart?: () => void;
   /** Sees each worker started (tests stop one to check the restart). */
   onWorker?: (w: Worker) => void;
 }
@@ -33,7 +36,8 @@ const keyOf = (o: WatchedObject): string => `${o.metadata?.namespace ?? ''}/${o.
  *  background: `notSynced()` says what has not been listed yet. */
 export async function clusterStore(opts: ClusterStoreOptions): Promise<PolicyStore> {
   const { logger } = opts;
-  const data: WatchWorkerData = opts.kubeconfigText !== undefined ? { kubeconfigText: opts.kubeconfigText } : opts.kubeconfig !== undefined ? { kubeconfigFile: opts.kubeconfig } : {};
+  // an empty --kubeconfig is no kubeconfig (in-cluster configuration), as before the worker
+  const data: WatchWorkerData = opts.kubeconfigText !== undefined ? { kubeconfigText: opts.kubeconfigText } : opts.kubeconfig ? { kubeconfigFile: opts.kubeconfig } : {};
   // What the admission path reads. A cache's map is replaced as a whole when a new worker
   // has listed it (`staging` until then), so objects deleted while no worker ran go too.
   const serving = new Map<CacheName, Objects>(CACHES.map((c) => [c, new Map()]));
@@ -43,6 +47,10 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<PolicySto
   let derived: Policy[] | null = null;
   const rejected = new Set<string>();
   const changed = (): void => { version++; derived = null; };
+  /** The caller's callbacks run inside a message handler: a throw is logged, never the process's end. */
+  const callback = (f: () => void): void => {
+    try { f(); } catch (e) { logger.error({ err: e }, 'cluster store callback failed'); }
+  };
 
   const apply = (events: WatchEvent[]): void => {
     for (const e of events) {
@@ -51,8 +59,7 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<PolicySto
       if (e.t === 'listed') {
         if (staged !== undefined) { serving.set(e.cache, staged); staging.delete(e.cache); synced.add(e.cache); }
         changed();
-        restartDelay = opts.restartMs ?? 500;
-        opts.onRelist?.(e.cache);
+        callback(() => opts.onRelist?.(e.cache));
         continue;
       }
       const target = staged ?? serving.get(e.cache)!;
@@ -65,35 +72,53 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<PolicySto
   let worker: Worker | null = null;
   let stopping = false;
   let started = false; // a worker has loaded the configuration once: from then on, one that ends is replaced
-  let restartDelay = opts.restartMs ?? 500;
+  const firstDelay = opts.restartMs ?? 500;
+  let restartDelay = firstDelay;
   let restartTimer: NodeJS.Timeout | undefined;
 
-  /** One worker; resolves on `configured`, rejects on `fatal` or an exit before either. */
+  /** Another worker after the delay, which doubles (to 30 s) while workers keep ending. */
+  const restartLater = (why: Record<string, unknown>): void => {
+    if (stopping || restartTimer !== undefined) return;
+    logger.error({ ...why, restartInMs: restartDelay }, 'cluster watch worker ended; starting another (the caches serve what they hold meanwhile)');
+    callback(() => opts.onRestart?.());
+    restartTimer = setTimeout(() => {
+      restartTimer = undefined;
+      // a failure here (the kubeconfig gone, no thread to be had) schedules the next try itself
+      start().catch((e: unknown) => { logger.error({ err: e instanceof Error ? e.message : String(e) }, 'cluster watch worker could not start again'); });
+    }, restartDelay);
+    restartDelay = Math.min(restartDelay * 2, 30_000);
+  };
+
+  /** One worker; resolves on `configured`, rejects on `fatal` or an end before either. */
   const start = (): Promise<void> => new Promise((resolve, reject) => {
+    if (stopping) { resolve(); return; }
     let configured = false;
+    let failure: Error | null = null;
     staging = new Map(CACHES.map((c) => [c, new Map()]));
-    const w = new Worker(WORKER_URL, { workerData: data });
+    let w: Worker;
+    try {
+      w = new Worker(WORKER_URL, { workerData: data });
+    } catch (e) {
+      reject(e instanceof Error ? e : new Error(String(e)));
+      if (started) restartLater({ err: e instanceof Error ? e.message : String(e) });
+      return;
+    }
+    const bornAt = performance.now();
     worker = w;
     opts.onWorker?.(w);
     w.on('message', (m: WatchMessage) => {
       if (m.t === 'events') apply(m.events);
       else if (m.t === 'configured') { configured = true; started = true; resolve(); }
-      else if (m.t === 'fatal') reject(new Error(m.message));
+      else if (m.t === 'fatal') { failure = new Error(m.message); reject(failure); }
     });
-    w.on('error', (e) => { logger.error({ err: e }, 'cluster watch worker failed'); });
+    w.on('error', (e) => { failure ??= e; logger.error({ err: e }, 'cluster watch worker failed'); });
     w.on('exit', (code) => {
       if (worker === w) worker = null;
-      if (!configured) reject(new Error(`the cluster watch worker exited (code ${code}) before loading its configuration`));
+      if (!configured) reject(failure ?? new Error(`the cluster watch worker exited (code ${code}) before loading its configuration`));
       if (stopping || !started) return; // the first start's failure is the caller's
-      // the caches keep serving what they hold (as through a watch outage) while a new worker lists again
-      logger.error({ code, restartInMs: restartDelay }, 'cluster watch worker exited; starting another');
-      restartTimer = setTimeout(() => {
-        restartTimer = undefined;
-        if (stopping) return;
-        // a failure here (the kubeconfig gone, say) ends this worker too: its exit schedules the next try
-        start().catch((e: unknown) => { logger.error({ err: e instanceof Error ? e.message : String(e) }, 'cluster watch worker could not start again'); });
-      }, restartDelay);
-      restartDelay = Math.min(restartDelay * 2, 30_000);
+      // a worker that ran a while is no crash loop: the delay starts over
+      if (performance.now() - bornAt > 60_000) restartDelay = firstDelay;
+      restartLater({ code, err: failure?.message });
     });
   });
 

@@ -5,8 +5,8 @@
 // Why a thread of its own: a process that has loaded @kubernetes/client-node (its generated
 // API is ~60 MB of modules) answers every request more slowly, whatever serves it: the lean
 // express floor of bench:webhook took ~5 µs more CPU per request with the package imported,
-// ~2 µs with it imported by an idle worker (webhook/README). The watch streams' JSON is also
-// parsed here, off the thread that answers the API server.
+// ~2 µs with it imported by an idle worker (webhook/README). Lists and watch streams are read
+// here too; the main thread gets only the objects that changed, as structured clones.
 import { parentPort, workerData } from 'node:worker_threads';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, ListWatch, Watch, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 
@@ -24,8 +24,9 @@ let listed: CacheName[] = [];
 let flushScheduled = false;
 function flush(): void {
   flushScheduled = false;
-  // a `listed` goes after everything queued so far: the flush runs as a macrotask, after the
-  // microtask in which ListWatch stored the list it had just been handed (see listFn below)
+  // a `listed` goes after everything queued so far: scheduled from listFn (below), the flush
+  // runs as a macrotask, after the microtask in which ListWatch stored the list listFn had
+  // just handed it (the stop path flushes directly, as the worker ends)
   const events = queue.concat(listed.map((cache): WatchEvent => ({ t: 'listed', cache })));
   queue = [];
   listed = [];

@@ -126,7 +126,11 @@ export async function startWebhook(o: WebhookOptions): Promise<RunningWebhook> {
   try {
     store = o.store ?? (standalone
       ? folderStore(o.policiesDir!, logger, (ok) => metrics.sourceReloads.inc({ source: 'folder', result: ok ? 'ok' : 'error' }))
-      : await clusterStore({ kubeconfig: o.kubeconfig, logger, onRelist: (c) => metrics.sourceReloads.inc({ source: c, result: 'list' }) }));
+      : await clusterStore({
+        kubeconfig: o.kubeconfig, logger,
+        onRelist: (c) => metrics.sourceReloads.inc({ source: c, result: 'list' }),
+        onRestart: () => metrics.sourceReloads.inc({ source: 'watch-worker', result: 'restart' }),
+      }));
   } catch (e) { certs.close(); throw e; }
   metrics.gauge('armorgate_policies', 'Valid policies in the cache.', () => store.policies().length);
   metrics.gauge('armorgate_namespaces', 'Namespaces in the cache.', () => store.namespaceCount());
@@ -149,12 +153,22 @@ export async function startWebhook(o: WebhookOptions): Promise<RunningWebhook> {
   server = https.createServer({ cert: first.cert, key: first.key, keepAliveTimeout: 65_000, requestTimeout: 30_000, headersTimeout: 20_000 }, listener);
   server.on('tlsClientError', (e) => logger.debug({ err: e.message }, 'TLS handshake failed'));
   server.on('clientError', (e, socket) => { if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n'); else socket.destroy(); void e; });
-  const port = await listen(server, o.port, o.host);
   let mServer: http.Server | null = null;
+  let port: number;
   let metricsPort: number | null = null;
-  if (o.metricsPort >= 0) {
-    mServer = metricsServer(metrics);
-    metricsPort = await listen(mServer, o.metricsPort, o.host);
+  try {
+    port = await listen(server, o.port, o.host);
+    if (o.metricsPort >= 0) {
+      mServer = metricsServer(metrics);
+      metricsPort = await listen(mServer, o.metricsPort, o.host);
+    }
+  } catch (e) {
+    // a port taken, say: nothing started here may keep the process alive (the watch worker would)
+    server.close();
+    mServer?.close();
+    certs.close();
+    await store.close();
+    throw e;
   }
   logger.info({ port, metricsPort, mode: standalone ? 'standalone' : 'cluster', policiesDir: o.policiesDir, certDir, gatewayUser: o.gatewayUser }, 'webhook listening');
 

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
+import net from 'node:net';
 import { spawn } from 'node:child_process';
 import type { Worker } from 'node:worker_threads';
 import pino from 'pino';
@@ -102,7 +103,12 @@ test('cluster store: a watch worker that dies is replaced; the caches serve mean
     api.remove(NS, '', 'gone-later');
     api.remove(KSP, 'shop', 'block-shadow');
     api.create(KCSP, CLUSTER_NO_RAW as K8sObject);
+    api.failNext(KSP, 500, 2); // the new worker's policy list fails twice (retried after 0.5 s, then 1 s)
     await waitFor(() => workers.length === 2, 'a second worker started');
+    await waitFor(() => store.namespace('gone-later') === null, 'the second worker listed the namespaces');
+    // while its namespaced-policy list still fails, the last ones are served and the store stays ready
+    assert.ok(ids(store).includes('shop/block-shadow@1'), ids(store).join());
+    assert.equal(store.notSynced(), null);
     await waitFor(() => ids(store).join() === '/no-raw-sockets@1', 'the second worker\'s lists replaced the policies');
     await waitFor(() => store.namespace('gone-later') === null, 'a namespace deleted while no worker ran is gone');
     assert.notEqual(store.namespace('shop'), null);
@@ -123,12 +129,25 @@ test('cluster store: a replacement worker that cannot start is tried again until
     await waitFor(() => store.notSynced() === null, 'sync');
     fs.rmSync(file);
     await workers[0]!.terminate();
-    await waitFor(() => workers.length >= 4, 'replacements tried while the kubeconfig is gone');
+    await waitFor(() => workers.length >= 4, 'replacements tried while the kubeconfig is gone', 20_000);
     assert.notEqual(store.namespace('shop'), null, 'the last state is still served');
     api.create(NS, namespace('later') as K8sObject);
     fs.writeFileSync(file, api.kubeConfig().exportConfig());
-    await waitFor(() => store.namespace('later') !== null, 'a replacement started once the kubeconfig was back', 10_000);
+    await waitFor(() => store.namespace('later') !== null, 'a replacement started once the kubeconfig was back', 20_000);
   } finally { await store.close(); await api.stop(); }
+});
+
+test('cluster mode: a webhook that cannot listen stops its watch worker (nothing keeps the process alive)', async () => {
+  const api = await apiWithKinds();
+  const taken = net.createServer();
+  const port = await new Promise<number>((resolve) => taken.listen(0, '127.0.0.1', () => resolve((taken.address() as net.AddressInfo).port)));
+  const workers: Worker[] = [];
+  const store = await clusterStore({ kubeconfigText: api.kubeConfig().exportConfig(), logger: silent, onWorker: (w) => workers.push(w) });
+  try {
+    await assert.rejects(startTestWebhook({ store, port }), /EADDRINUSE/);
+    assert.equal(workers.length, 1);
+    await waitFor(() => workers[0]!.threadId === -1, 'the worker has exited');
+  } finally { taken.close(); await store.close(); await api.stop(); }
 });
 
 test('cluster store: a kubeconfig that cannot be loaded is refused at start, naming it', async () => {
