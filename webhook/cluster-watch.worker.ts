@@ -9,7 +9,6 @@
 // here too; the main thread gets only the objects that changed, as structured clones.
 import { parentPort, workerData } from 'node:worker_threads';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, ListWatch, Watch, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
-
 import type { CacheName, WatchCommand, WatchEvent, WatchMessage, WatchWorkerData } from './cluster-watch-protocol.ts';
 
 const GROUP = 'security.kubearmor.com';
