@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Namespace, Policy } from '../policy/types.ts';
 import { validatePolicy } from '../policy/validate.ts';
 import { policyId, sortPolicies, type PolicyStore } from './sources.ts';
-import { CACHES, type CacheName, type WatchCommand, type WatchedObject, type WatchEvent, type WatchMessage, type WatchWorkerData } from './cluster-watch-protocol.ts';
+import { CACHES, POLICY_CACHES, type CacheName, type WatchCommand, type WatchedObject, type WatchEvent, type WatchMessage, type WatchWorkerData } from './cluster-watch-protocol.ts';
 
 export interface ClusterStoreOptions {
   /** A kubeconfig file; else the in-cluster configuration. */
@@ -127,7 +127,7 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<PolicySto
   const policies = (): Policy[] => {
     if (derived !== null) return derived;
     const out: Policy[] = [];
-    for (const cache of ['kubearmorpolicies', 'kubearmorclusterpolicies'] as const) {
+    for (const cache of POLICY_CACHES) {
       for (const obj of serving.get(cache)!.values()) {
         const { policy, problems } = validatePolicy(obj);
         if (policy !== null) { out.push(policy); continue; }

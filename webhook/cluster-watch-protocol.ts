@@ -2,9 +2,10 @@
 // worker (cluster-watch.worker.ts). Types and constants only: importing this loads nothing
 // of @kubernetes/client-node.
 
-/** The caches the worker keeps: namespaces, and the policy kinds that bind to pods (host
- *  policies bind to nodes, not pods). */
-export const CACHES = ['namespaces', 'kubearmorpolicies', 'kubearmorclusterpolicies'] as const;
+/** The policy kinds that bind to pods, by plural (host policies bind to nodes, not pods). */
+export const POLICY_CACHES = ['kubearmorpolicies', 'kubearmorclusterpolicies'] as const;
+/** The caches the worker keeps: namespaces and the pod-binding policy kinds. */
+export const CACHES = ['namespaces', ...POLICY_CACHES] as const;
 export type CacheName = (typeof CACHES)[number];
 
 /** Where the cluster is: a kubeconfig file, a kubeconfig's text, else in-cluster configuration. */

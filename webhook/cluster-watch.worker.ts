@@ -9,7 +9,7 @@
 // here too; the main thread gets only the objects that changed, as structured clones.
 import { parentPort, workerData } from 'node:worker_threads';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, ListWatch, Watch, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
-import type { CacheName, WatchCommand, WatchEvent, WatchMessage, WatchWorkerData } from './cluster-watch-protocol.ts';
+import { POLICY_CACHES, type CacheName, type WatchCommand, type WatchEvent, type WatchMessage, type WatchWorkerData } from './cluster-watch-protocol.ts';
 
 const GROUP = 'security.kubearmor.com';
 const VERSION = 'v1';
@@ -31,9 +31,12 @@ function flush(): void {
   listed = [];
   if (events.length > 0) post({ t: 'events', events });
 }
+function scheduleFlush(): void {
+  if (!flushScheduled) { flushScheduled = true; setImmediate(flush); }
+}
 function emit(e: WatchEvent): void {
   queue.push(e);
-  if (!flushScheduled) { flushScheduled = true; setImmediate(flush); }
+  scheduleFlush();
 }
 function log(level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown>): void { emit({ t: 'log', level, msg, fields }); }
 
@@ -43,7 +46,7 @@ function keepWatching(cache: CacheName, kc: KubeConfig, pathName: string, list: 
   const listFn = async (): Promise<KubernetesListObject<KubernetesObject>> => {
     const l = await list();
     listed.push(cache);
-    if (!flushScheduled) { flushScheduled = true; setImmediate(flush); }
+    scheduleFlush();
     return l;
   };
   const lw = new ListWatch<KubernetesObject>(pathName, new Watch(kc), listFn, false);
@@ -81,7 +84,7 @@ function run(data: WatchWorkerData): void {
   post({ t: 'configured' });
   const watches = [
     keepWatching('namespaces', kc, '/api/v1/namespaces', () => core.listNamespace() as unknown as Promise<KubernetesListObject<KubernetesObject>>),
-    ...(['kubearmorpolicies', 'kubearmorclusterpolicies'] as const).map((plural) => keepWatching(plural, kc, `/apis/${GROUP}/${VERSION}/${plural}`,
+    ...POLICY_CACHES.map((plural) => keepWatching(plural, kc, `/apis/${GROUP}/${VERSION}/${plural}`,
       () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural }) as Promise<KubernetesListObject<KubernetesObject>>)),
   ];
   parentPort!.on('message', (m: WatchCommand) => {
