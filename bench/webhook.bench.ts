@@ -5,6 +5,9 @@
 //   bare, same-size answer and express, same-size   (information, no target) the floors with
 //            their patch padded to the byte size of the webhook's answer (~6 KB: DESIGN.md's
 //            annotations, a canonical-JSON profile, base64 in the patch): what that size costs
+//   bare, coalesced  (information, no target) the bare floor writing its answers the way the
+//            webhook does (webhook/coalesce.ts: the answers of one event-loop pass together,
+//            after it): what that way of writing is worth on its own
 // Each server runs in its own child process; the load comes from one more child
 // (bench/webhook-load.ts, node builtins only, a few MB of heap) over keep-alive TLS
 // connections speaking minimal HTTP/1.1 (a closed loop: each connection sends its next
@@ -64,7 +67,14 @@ async function serve(kind: string, dir: string, pad: number): Promise<void> {
     req.on('end', () => done(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
   };
   let port: number;
-  if (kind === 'bare' || kind === 'bare-sized') {
+  if (kind === 'bare-coalesced') {
+    const { coalesceWrites } = await import('../webhook/coalesce.ts');
+    const queue = coalesceWrites(send, { maxWaitMs: 1, onError: (e) => { console.error('bare-coalesced: an answer could not be written', e); } });
+    const server = https.createServer({ cert, key, keepAliveTimeout: 65_000 }, (req, res) => {
+      readAll(req, (b) => queue(res, answer(b)));
+    });
+    port = await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+  } else if (kind === 'bare' || kind === 'bare-sized') {
     const server = https.createServer({ cert, key, keepAliveTimeout: 65_000 }, (req, res) => {
       readAll(req, (b) => send(res, answer(b)));
     });
@@ -280,14 +290,15 @@ async function bench(dir: string): Promise<void> {
   for (const kind of ['express', 'bare']) servers[kind] = await startChild(kind, dir);
   servers['bare-sized'] = await startChild('bare-sized', dir, pad);
   servers['express-sized'] = await startChild('express-sized', dir, pad);
-  const kinds = ['webhook', 'express', 'bare', 'bare-sized', 'express-sized'];
-  const runs: Record<string, RunResult[]> = { webhook: [], express: [], bare: [], 'bare-sized': [], 'express-sized': [] };
+  servers['bare-coalesced'] = await startChild('bare-coalesced', dir);
+  const kinds = ['webhook', 'express', 'bare', 'bare-sized', 'express-sized', 'bare-coalesced'];
+  const runs: Record<string, RunResult[]> = Object.fromEntries(kinds.map((k) => [k, []]));
   const load = new Load();
   for (let r = 0; r < rounds; r++) for (const kind of kinds) runs[kind]!.push(await closedLoop(load, servers[kind]!, ca, req, connections, seconds));
   const rps = (r: RunResult): number => r.requests / r.seconds;
   const median = (rs: RunResult[]): RunResult => [...rs].sort((a, b) => rps(a) - rps(b))[Math.floor(rs.length / 2)]!;
   const medCpu = (rs: RunResult[]): number => rs.map((r) => r.cpuMsPerRequest ?? NaN).sort((a, b) => a - b)[Math.floor(rs.length / 2)]!;
-  const results = { webhook: median(runs.webhook!), express: median(runs.express!), bare: median(runs.bare!), sized: median(runs['bare-sized']!), expressSized: median(runs['express-sized']!) };
+  const results = { webhook: median(runs.webhook!), express: median(runs.express!), bare: median(runs.bare!), sized: median(runs['bare-sized']!), expressSized: median(runs['express-sized']!), coalesced: median(runs['bare-coalesced']!) };
   const half = rps(results.webhook) / 2;
   // the floors are done: stopped, so that only the webhook and the driver run in the latency
   // window; a fresh driver for it, nothing left in its heap from the runs before
@@ -312,6 +323,7 @@ async function bench(dir: string): Promise<void> {
   console.log(row('floor: bare node:https', results.bare, medCpu(runs.bare!)));
   console.log(row('info: bare, same-size answer', results.sized, medCpu(runs['bare-sized']!)));
   console.log(row('info: express, same-size', results.expressSized, medCpu(runs['express-sized']!)));
+  console.log(row('info: bare, coalesced writes', results.coalesced, medCpu(runs['bare-coalesced']!)));
   console.log(row(`webhook at half peak (${half.toFixed(0)}/s)`, halfRun));
   const rE = rps(results.webhook) / rps(results.express);
   const rB = rps(results.webhook) / rps(results.bare);
@@ -319,7 +331,7 @@ async function bench(dir: string): Promise<void> {
   const cB = medCpu(runs.bare!) / medCpu(runs.webhook!);
   console.log(`throughput: webhook/express ${rE.toFixed(2)} (target >= 0.8), webhook/bare ${rB.toFixed(2)} (target >= 0.4)`);
   console.log(`cpu per request: webhook/express ${cE.toFixed(2)}, webhook/bare ${cB.toFixed(2)} (the same ratios as capacity on an idle core)`);
-  console.log(`information: webhook/(bare answering as many bytes) ${(rps(results.webhook) / rps(results.sized)).toFixed(2)}, webhook/(express answering as many bytes) ${(rps(results.webhook) / rps(results.expressSized)).toFixed(2)}; bare same-size/bare ${(rps(results.sized) / rps(results.bare)).toFixed(2)}, express same-size/express ${(rps(results.expressSized) / rps(results.express)).toFixed(2)} (the answer's size alone)`);
+  console.log(`information: webhook/(bare answering as many bytes) ${(rps(results.webhook) / rps(results.sized)).toFixed(2)}, webhook/(express answering as many bytes) ${(rps(results.webhook) / rps(results.expressSized)).toFixed(2)}; bare same-size/bare ${(rps(results.sized) / rps(results.bare)).toFixed(2)}, express same-size/express ${(rps(results.expressSized) / rps(results.express)).toFixed(2)} (the answer's size alone); bare coalesced/bare ${(rps(results.coalesced) / rps(results.bare)).toFixed(2)}, webhook/(bare, coalesced) ${(rps(results.webhook) / rps(results.coalesced)).toFixed(2)} (the way of writing alone)`);
   const ms = (a: Float64Array, p: number): string => pct(a, p).toFixed(2);
   console.log(`p99 at half peak: ${ms(halfRun.latencies, 0.99)} ms (target < 5): open loop, ${halfRun.connections} connections, latency from each request's scheduled send time`);
   console.log(`  send -> answer p50 ${ms(halfRun.service, 0.5)} p99 ${ms(halfRun.service, 0.99)} max ${ms(halfRun.service, 1)} ms; driver behind schedule p99 ${ms(halfRun.lag, 0.99)} max ${ms(halfRun.lag, 1)} ms (driver process: event loop ${(d.loopBusy * 100).toFixed(0)}% busy, delay max ${d.loopMaxMs.toFixed(1)} ms, waiting for a CPU ${d.runQueueMs.toFixed(0)} ms, GC ${d.gcCount} pauses, ${d.gcTotalMs.toFixed(0)} ms in all, longest ${d.gcMaxMs.toFixed(1)} ms, ${d.gcLongestKind}); ${halfRun.queued} requests waited for a free connection, at most ${halfRun.queuedMax} at once`);

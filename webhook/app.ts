@@ -1,7 +1,8 @@
 // The HTTP face of the webhook: an express 5 app (ETag off, no body parser: bodies are read
 // by hand with an 8 MiB cap) with the three admission endpoints, /healthz and /readyz, behind
 // a request listener that hands the API server's exact admission paths straight to their
-// handlers. `answerReview` is the whole admission path minus HTTP framing; the app and the
+// handlers, and writes the answers decided in one event-loop pass together after it
+// (coalesce.ts). `answerReview` is the whole admission path minus HTTP framing; the app and the
 // in-process fuzz test both call it. Every answer is ASCII JSON (see asciiJson).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Request, type Response } from 'express';
@@ -11,6 +12,7 @@ import { contextFromTraceparent, formatTraceparent } from '../telemetry/index.ts
 import { CompileCache, decideMutate, decidePolicy, decideValidatePod, WrongKind, type Decision, type GatewayView } from './decide.ts';
 import { deny, MAX_BODY_BYTES, parseReview, reviewOut, type AdmissionResponse } from './review.ts';
 import type { WebhookMetrics } from './metrics.ts';
+import { coalesceWrites } from './coalesce.ts';
 
 export type Endpoint = 'validate-policy' | 'mutate-pod' | 'validate-pod';
 export const ENDPOINTS: readonly Endpoint[] = ['validate-policy', 'mutate-pod', 'validate-pod'];
@@ -122,6 +124,9 @@ export function reviewJson(apiVersion: string, kind: string, response: Admission
   return `${head.slice(0, -2)},"patch":"${patch}"}}`;
 }
 
+/** Longest a decided admission answer waits for the others of its pass (see coalesce.ts). */
+export const ANSWER_MAX_WAIT_MS = 1;
+
 export type BodyResult = { ok: true; body: Buffer } | { ok: false; status: number; message: string };
 
 /** Reads a request body up to `limit` bytes and calls `done` once. Larger bodies are refused
@@ -176,6 +181,12 @@ export function createApp(deps: AppDeps): RequestListener {
   app.set('x-powered-by', false);
   app.set('query parser', false);
 
+  // Admission answers are written at the end of the event loop's pass that decided them,
+  // together (see coalesce.ts); a client gone by then gets nothing (it was counted).
+  const answer = coalesceWrites((res: ServerResponse, a: Answer) => { if (!res.destroyed) send(res, a); }, {
+    maxWaitMs: ANSWER_MAX_WAIT_MS,
+    onError: (e) => full.logger.error({ err: e }, 'an admission answer could not be written'),
+  });
   const admit = (endpoint: Endpoint) => (req: IncomingMessage, res: ServerResponse): void => {
     readBody(req, MAX_BODY_BYTES, (got) => {
       if (!got.ok) {
@@ -186,7 +197,7 @@ export function createApp(deps: AppDeps): RequestListener {
         if (got.status === 413) res.once('finish', () => req.socket.destroySoon());
         return;
       }
-      send(res, answerReview(endpoint, got.body, { traceparent: req.headers.traceparent, tracestate: req.headers.tracestate }, full));
+      answer(res, answerReview(endpoint, got.body, { traceparent: req.headers.traceparent, tracestate: req.headers.tracestate }, full));
     });
   };
   // The API server posts to the exact paths (with `?timeout=…`): the listener below finds

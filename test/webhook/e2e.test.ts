@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import https from 'node:https';
+import tls from 'node:tls';
 import jsonpatch from 'fast-json-patch';
 import type { Pod } from '../../policy/types.ts';
 import { verifyAnnotations } from '../../policy/sign.ts';
@@ -292,6 +293,51 @@ test('bad input: 4xx with a JSON error naming the problem, never a crash', async
   assert.equal((await w.post('/mutate-pod-x', viaPath)).status, 404);
   assert.equal((await w.get('/nope')).status, 404);
   assert.equal((await w.get('/healthz')).status, 200, 'healthy after all of it');
+});
+
+test('answers written together (coalesced): many connections at once and pipelined requests each get their own answer, in order; a client gone before its answer leaves the webhook healthy', async () => {
+  const ca = fs.readFileSync(path.join(w.hook.certDir, 'tls.crt'));
+  const requestBytes = (body: Record<string, unknown>): Buffer => {
+    const b = Buffer.from(JSON.stringify(body));
+    return Buffer.concat([Buffer.from(`POST /mutate-pod?timeout=10s HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${b.length}\r\n\r\n`), b]);
+  };
+  /** Sends `bodies` on one connection in a single write (pipelined); resolves with the uids of the answers, in the order they came. */
+  const pipelined = (bodies: Record<string, unknown>[]): Promise<string[]> => new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port: w.hook.port, ca, servername: 'localhost' }, () => socket.write(Buffer.concat(bodies.map(requestBytes))));
+    let buf = Buffer.alloc(0);
+    const uids: string[] = [];
+    socket.on('data', (c: Buffer) => {
+      buf = Buffer.concat([buf, c]);
+      for (;;) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const head = buf.subarray(0, end).toString('latin1');
+        const length = Number(/content-length: (\d+)/i.exec(head)?.[1]);
+        if (buf.length < end + 4 + length) return;
+        assert.match(head, /^HTTP\/1\.1 200 /);
+        const answer = JSON.parse(buf.subarray(end + 4, end + 4 + length).toString('latin1')) as ReviewAnswer;
+        assert.equal(answer.response.patchType, 'JSONPatch');
+        uids.push(answer.response.uid);
+        buf = buf.subarray(end + 4 + length);
+        if (uids.length === bodies.length) { socket.end(); resolve(uids); }
+      }
+    });
+    socket.on('error', reject);
+  });
+  const batches = Array.from({ length: 12 }, (_, i) => Array.from({ length: 1 + (i % 3) }, () => podReview('CREATE', realisticPod('shop', { app: 'web', tier: 'frontend' }))));
+  const got = await Promise.all(batches.map(pipelined));
+  got.forEach((uids, i) => assert.deepEqual(uids, batches[i]!.map((b) => (b.request as { uid: string }).uid), `connection ${i}: its own answers, in order`));
+  // a client that sends a whole review and leaves at once: its answer has nowhere to go
+  await Promise.all(Array.from({ length: 6 }, () => new Promise<void>((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port: w.hook.port, ca, servername: 'localhost' }, () => {
+      socket.write(requestBytes(podReview('CREATE', realisticPod())), () => { socket.destroy(); resolve(); });
+    });
+    socket.on('error', reject);
+  })));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal((await w.get('/healthz')).status, 200);
+  const after = await admit('/mutate-pod', podReview('CREATE', realisticPod()));
+  assert.equal(after.response.patchType, 'JSONPatch', 'still answering');
 });
 
 test('metrics: Prometheus text with request counts', async () => {

@@ -12,6 +12,7 @@ import { loadCertDir } from '../../webhook/tls.ts';
 import { readSigningKey } from '../../webhook/server.ts';
 import { WebhookMetrics } from '../../webhook/metrics.ts';
 import { asciiJson, reviewJson } from '../../webhook/app.ts';
+import { coalesceWrites } from '../../webhook/coalesce.ts';
 
 test('warnings: each under 120 characters, 4 KiB in all, a note when some are dropped', () => {
   assert.equal(clipWarning('short'), 'short');
@@ -129,4 +130,52 @@ test('asciiJson: ASCII text that parses to the same value, non-ASCII escaped (su
   const t = reviewJson('admission.k8s.io/v1', 'AdmissionReview', withPatch);
   assert.doesNotMatch(t, /[\u0080-\uffff]/);
   assert.deepEqual(JSON.parse(t).response, withPatch);
+});
+
+test('coalesceWrites: answers of one pass are written together after it, in order; a long pass is cut at maxWaitMs; a throwing write loses no other answer', async () => {
+  let clock = 0;
+  const deferred: (() => void)[] = [];
+  const written: string[] = [];
+  const errors: unknown[] = [];
+  const queue = coalesceWrites((target: string, answer: number) => {
+    if (target === 'bad') throw new Error('socket gone');
+    written.push(`${target}:${answer}`);
+  }, { maxWaitMs: 1, now: () => clock, defer: (f) => { deferred.push(f); }, onError: (e) => errors.push(e) });
+
+  // one pass: three answers queued, nothing written until the pass ends; one flush scheduled
+  queue('a', 1); clock += 0.2; queue('b', 2); clock += 0.2; queue('c', 3);
+  assert.deepEqual(written, []);
+  assert.equal(deferred.length, 1);
+  deferred.shift()!();
+  assert.deepEqual(written, ['a:1', 'b:2', 'c:3']);
+
+  // a pass longer than maxWaitMs: the queue is written when an answer arrives past it
+  written.length = 0;
+  queue('d', 4); clock += 0.6; queue('e', 5);
+  assert.deepEqual(written, []);
+  clock += 0.5; queue('f', 6); // 1.1 ms after d
+  assert.deepEqual(written, ['d:4', 'e:5', 'f:6']);
+  queue('g', 7); // a new batch, written at the end of the pass
+  assert.deepEqual(written, ['d:4', 'e:5', 'f:6']);
+  assert.equal(deferred.length, 1);
+  deferred.shift()!();
+  assert.deepEqual(written, ['d:4', 'e:5', 'f:6', 'g:7']);
+
+  // a write that throws is reported; the answers after it are still written
+  written.length = 0;
+  queue('h', 8); queue('bad', 9); queue('i', 10);
+  deferred.shift()!();
+  assert.deepEqual(written, ['h:8', 'i:10']);
+  assert.equal(errors.length, 1);
+  assert.match(String(errors[0]), /socket gone/);
+
+  // the default deferral is the event loop's check phase: after the I/O pass, before timers of the next
+  const order: string[] = [];
+  const real = coalesceWrites((t: string) => order.push(t), { maxWaitMs: 1, onError: (e) => errors.push(e) });
+  await new Promise<void>((resolve) => {
+    real('x', 0);
+    process.nextTick(() => order.push('tick'));
+    setImmediate(() => { order.push('immediate'); resolve(); });
+  });
+  assert.deepEqual(order, ['tick', 'x', 'immediate']);
 });
