@@ -9,7 +9,7 @@ import tls from 'node:tls';
 import { PerformanceObserver, constants as perf, monitorEventLoopDelay } from 'node:perf_hooks';
 
 export interface ClosedRequest { type: 'closed'; port: number; ca: string; req: Uint8Array; connections: number; seconds: number }
-export interface OpenRequest { type: 'open'; port: number; ca: string; req: Uint8Array; connections: number; seconds: number; rate: number }
+export interface OpenRequest { type: 'open'; port: number; ca: string; req: Uint8Array; connections: number; seconds: number; rate: number; warmSeconds: number }
 export type LoadRequest = ClosedRequest | OpenRequest;
 
 export interface ClosedResult { requests: number; seconds: number; latencies: Float64Array; errors: number }
@@ -195,15 +195,13 @@ async function sleepUntil(t: number): Promise<number> {
   }
 }
 
-/** Open loop: request i is due at start + i/rate, sent then on a free connection or, when all
- *  are busy, queued and sent as soon as one frees. Latency runs from the due time, so a stall
- *  anywhere (server, driver, machine) shows up in it instead of being skipped. Times go to
- *  arrays allocated up front; the driver's own GC pauses and loop delay are measured too. */
-async function openLoop(o: OpenRequest): Promise<OpenResult> {
-  const conns = Array.from({ length: o.connections }, () => new Conn(o.port, o.ca));
-  await Promise.all(conns.map((c) => c.ready()));
-  await new Promise((r) => setTimeout(r, 100)); // the server done with the handshakes
-  const total = Math.floor(o.rate * o.seconds);
+/** One open-loop schedule on `conns`: request i is due at start + i/rate, sent then on a free
+ *  connection or, when all are busy, queued and sent as soon as one frees. Resolves when
+ *  every request is answered (or failed), with the times of each in arrays allocated up front. */
+interface Schedule { total: number; start: number; sentAt: Float64Array; doneAt: Float64Array; ok: Uint8Array; wasQueued: Uint8Array; queued: number; queuedMax: number; waitedMs: number }
+
+async function runSchedule(conns: Conn[], req: Uint8Array, rate: number, seconds: number): Promise<Schedule> {
+  const total = Math.floor(rate * seconds);
   const sentAt = new Float64Array(total), doneAt = new Float64Array(total);
   const ok = new Uint8Array(total), wasQueued = new Uint8Array(total);
   const queue = new Int32Array(total); // indices of requests waiting for a connection, FIFO
@@ -222,15 +220,12 @@ async function openLoop(o: OpenRequest): Promise<OpenResult> {
       if (qHead < qTail) sendOn(queue[qHead++]!);
       else idle.push(sendOn);
     };
-    const sendOn = (i: number): void => { current = i; sentAt[i] = performance.now(); c.send(o.req, onAnswer); };
+    const sendOn = (i: number): void => { current = i; sentAt[i] = performance.now(); c.send(req, onAnswer); };
     idle.push(sendOn);
   }
-  await handshake();
-  const watched = watchProcess();
-  const elu0 = performance.eventLoopUtilization();
   const start = performance.now();
-  const dueOf = (i: number): number => start + (i * 1000) / o.rate;
-  const cancel = watchdog(conns, o.seconds * 1000);
+  const dueOf = (i: number): number => start + (i * 1000) / rate;
+  const cancel = watchdog(conns, seconds * 1000);
   let waitedMs = 0;
   for (let i = 0; i < total;) {
     // send everything due by now, then sleep until the next one is due
@@ -244,22 +239,47 @@ async function openLoop(o: OpenRequest): Promise<OpenResult> {
   }
   await finishedAll;
   cancel();
-  const lastDone = doneAt.reduce((a, b) => Math.max(a, b), start);
+  return { total, start, sentAt, doneAt, ok, wasQueued, queued: qTail, queuedMax, waitedMs };
+}
+
+/** Open loop: a warm-up schedule of `warmSeconds`, not measured, then the measured one of
+ *  `seconds` at the same rate on the same connections. Without the warm-up every run had two
+ *  stalls at the same places: in its first ~100 ms (new connections) and ~1.4 s in, 30-70 ms
+ *  long with several hundred requests over 3 ms, enough for a p99 of 5-25 ms at 7,600/s. At
+ *  that point both sides are still compiling the paths the open loop runs: the fresh driver
+ *  all of its own (--trace-opt: TurboFan compiles, then openLoop deoptimized and compiled
+ *  again), the webhook those for lone requests (65 compiles in its first open loop, 5 in the
+ *  next); `perf sched` showed both processes' V8 compile threads on the two CPUs then and
+ *  their main threads waiting 2-3 ms for one. With 3 s of warm-up the stalls are gone (p99
+ *  2.4-3.7 ms in the same set-up). Latency runs from the due time, so a
+ *  stall anywhere (server, driver, machine) shows up in it instead of being skipped. The
+ *  driver's own GC pauses and loop delay are measured too. */
+async function openLoop(o: OpenRequest): Promise<OpenResult> {
+  const conns = Array.from({ length: o.connections }, () => new Conn(o.port, o.ca));
+  await Promise.all(conns.map((c) => c.ready()));
+  await new Promise((r) => setTimeout(r, 100)); // the server done with the handshakes
+  if (o.warmSeconds > 0) await runSchedule(conns, o.req, o.rate, o.warmSeconds);
+  await handshake();
+  const watched = watchProcess();
+  const elu0 = performance.eventLoopUtilization();
+  const s = await runSchedule(conns, o.req, o.rate, o.seconds);
+  const dueOf = (i: number): number => s.start + (i * 1000) / o.rate;
+  const lastDone = s.doneAt.reduce((a, b) => Math.max(a, b), s.start);
   // (a precise wait blocks inside a callback: the event loop counts it as busy, it is not)
   const elu = performance.eventLoopUtilization(elu0);
-  const driver = { ...watched(), loopBusy: Math.max(0, elu.utilization - waitedMs / (elu.idle + elu.active)) };
+  const driver = { ...watched(), loopBusy: Math.max(0, elu.utilization - s.waitedMs / (elu.idle + elu.active)) };
   conns.forEach((c) => c.close());
   // latency and service time of the answered requests (a failure's is not a latency), the
   // driver's lateness for every request sent at once (a queued request's wait is the server's)
   const lat: number[] = [], service: number[] = [], lag: number[] = [];
   let errors = 0;
-  for (let i = 0; i < total; i++) {
-    if (ok[i] === 1) { lat.push(doneAt[i]! - dueOf(i)); service.push(doneAt[i]! - sentAt[i]!); } else errors++;
-    if (wasQueued[i] === 0) lag.push(sentAt[i]! - dueOf(i));
+  for (let i = 0; i < s.total; i++) {
+    if (s.ok[i] === 1) { lat.push(s.doneAt[i]! - dueOf(i)); service.push(s.doneAt[i]! - s.sentAt[i]!); } else errors++;
+    if (s.wasQueued[i] === 0) lag.push(s.sentAt[i]! - dueOf(i));
   }
   const sorted = (a: number[]): Float64Array => Float64Array.from(a).sort();
   // the rate achieved: answers over the time from the first due to the last answer
-  return { requests: lat.length, seconds: Math.max(o.seconds, (lastDone - start) / 1000), latencies: sorted(lat), errors, lag: sorted(lag), service: sorted(service), queued: qTail, queuedMax, connections: o.connections, driver };
+  return { requests: lat.length, seconds: Math.max(o.seconds, (lastDone - s.start) / 1000), latencies: sorted(lat), errors, lag: sorted(lag), service: sorted(service), queued: s.queued, queuedMax: s.queuedMax, connections: o.connections, driver };
 }
 
 if (process.send !== undefined && process.argv[2] === '--load') {

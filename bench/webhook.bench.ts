@@ -12,10 +12,12 @@
 // (bench/webhook-load.ts, node builtins only, a few MB of heap) over keep-alive TLS
 // connections speaking minimal HTTP/1.1 (a closed loop: each connection sends its next
 // request when the answer is in). Then, the floors stopped, an open loop at half the
-// webhook's peak rate measures its latency when not saturated: requests are scheduled at a
-// fixed rate whatever the answers do; one that finds no free connection waits in a queue,
-// and latency runs from its scheduled send time (queueing and the driver's lateness counted,
-// not left out). The webhook's GC pauses and event-loop delay, the driver's own lateness, GC
+// webhook's peak rate measures its latency when not saturated, after 3 s at that rate on the
+// same connections that are not measured (as each closed loop has its warm-up second; the
+// fresh driver's code is still being compiled then, see webhook-load.ts): requests are
+// scheduled at a fixed rate whatever the answers do; one that finds no free connection waits
+// in a queue, and latency runs from its scheduled send time (queueing and the driver's
+// lateness counted, not left out). The webhook's GC pauses and event-loop delay, the driver's own lateness, GC
 // and loop delay, the time each spent runnable but waiting for a CPU (schedstat) and the
 // machine's CPU pressure over that window are printed with it, so a bad p99 can be told
 // apart: the webhook's work, its GC, the driver, or CPUs kept busy by something else.
@@ -305,7 +307,7 @@ async function bench(dir: string): Promise<void> {
   await Promise.all([...Object.entries(servers).filter(([kind]) => kind !== 'webhook').map(([, s]) => stop(s.child)), load.close()]);
   const fresh = new Load();
   let psi0: number | null = null, halfStart = 0;
-  const halfRun = await fresh.run<OpenResult>({ type: 'open', port: hook.port, ca, req, connections: 64, seconds, rate: half }, () => {
+  const halfRun = await fresh.run<OpenResult>({ type: 'open', port: hook.port, ca, req, connections: 64, seconds, rate: half, warmSeconds: 3 }, () => {
     // from here on (connections open): the schedule, the server's GC and loop delay, the PSI
     hook.child.send('watch');
     psi0 = cpuPressureTotal();
