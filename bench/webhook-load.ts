@@ -195,11 +195,13 @@ async function sleepUntil(t: number): Promise<number> {
   }
 }
 
+/** What one schedule recorded, per request i (due at dueOf(i)): when it was sent and answered,
+ *  whether the answer was a 200, whether it had to wait for a free connection. */
+interface Schedule { total: number; start: number; dueOf: (i: number) => number; sentAt: Float64Array; doneAt: Float64Array; ok: Uint8Array; wasQueued: Uint8Array; queued: number; queuedMax: number; waitedMs: number }
+
 /** One open-loop schedule on `conns`: request i is due at start + i/rate, sent then on a free
  *  connection or, when all are busy, queued and sent as soon as one frees. Resolves when
  *  every request is answered (or failed), with the times of each in arrays allocated up front. */
-interface Schedule { total: number; start: number; sentAt: Float64Array; doneAt: Float64Array; ok: Uint8Array; wasQueued: Uint8Array; queued: number; queuedMax: number; waitedMs: number }
-
 async function runSchedule(conns: Conn[], req: Uint8Array, rate: number, seconds: number): Promise<Schedule> {
   const total = Math.floor(rate * seconds);
   const sentAt = new Float64Array(total), doneAt = new Float64Array(total);
@@ -239,7 +241,7 @@ async function runSchedule(conns: Conn[], req: Uint8Array, rate: number, seconds
   }
   await finishedAll;
   cancel();
-  return { total, start, sentAt, doneAt, ok, wasQueued, queued: qTail, queuedMax, waitedMs };
+  return { total, start, dueOf, sentAt, doneAt, ok, wasQueued, queued: qTail, queuedMax, waitedMs };
 }
 
 /** Open loop: a warm-up schedule of `warmSeconds`, not measured, then the measured one of
@@ -258,12 +260,19 @@ async function openLoop(o: OpenRequest): Promise<OpenResult> {
   const conns = Array.from({ length: o.connections }, () => new Conn(o.port, o.ca));
   await Promise.all(conns.map((c) => c.ready()));
   await new Promise((r) => setTimeout(r, 100)); // the server done with the handshakes
-  if (o.warmSeconds > 0) await runSchedule(conns, o.req, o.rate, o.warmSeconds);
+  if (o.warmSeconds > 0) {
+    const warm = await runSchedule(conns, o.req, o.rate, o.warmSeconds);
+    const failed = warm.ok.reduce((n, v) => n + (v === 1 ? 0 : 1), 0);
+    if (failed > 0) {
+      conns.forEach((c) => c.close());
+      throw new Error(`${failed} of the warm-up's ${warm.total} requests failed (a connection lost, or answers that were not 200)`);
+    }
+  }
   await handshake();
   const watched = watchProcess();
   const elu0 = performance.eventLoopUtilization();
   const s = await runSchedule(conns, o.req, o.rate, o.seconds);
-  const dueOf = (i: number): number => s.start + (i * 1000) / o.rate;
+  const dueOf = s.dueOf;
   const lastDone = s.doneAt.reduce((a, b) => Math.max(a, b), s.start);
   // (a precise wait blocks inside a callback: the event loop counts it as busy, it is not)
   const elu = performance.eventLoopUtilization(elu0);

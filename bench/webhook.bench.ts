@@ -70,8 +70,8 @@ async function serve(kind: string, dir: string, pad: number): Promise<void> {
   };
   let port: number;
   if (kind === 'bare-coalesced') {
-    const { coalesceWrites } = await import('../webhook/coalesce.ts');
-    const queue = coalesceWrites(send, { maxWaitMs: 1, onError: (e) => { console.error('bare-coalesced: an answer could not be written', e); } });
+    const { ANSWER_MAX_WAIT_MS, coalesceWrites } = await import('../webhook/coalesce.ts');
+    const queue = coalesceWrites(send, { maxWaitMs: ANSWER_MAX_WAIT_MS, onError: (e, res) => { console.error('bare-coalesced: an answer could not be written', e); res.destroy(); } });
     const server = https.createServer({ cert, key, keepAliveTimeout: 65_000 }, (req, res) => {
       readAll(req, (b) => queue(res, answer(b)));
     });
@@ -135,8 +135,8 @@ class Load {
     this.child = spawn(process.execPath, [...flags, LOAD, '--load'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
     spawned.add(this.child);
   }
-  /** Runs one load; `onReady` is called when the driver is connected (and warmed up, for a
-   *  closed loop) and about to start its measured window. */
+  /** Runs one load; `onReady` is called when the driver is connected and warmed up, about to
+   *  start its measured window. */
   run<T>(o: LoadRequest, onReady: () => Promise<void> | void): Promise<T> {
     return new Promise((resolve, reject) => {
       const onExit = (code: number | null, signal: string | null): void => { this.child.off('message', onMsg); reject(new Error(`load driver exited (${signal ?? code}) during a run`)); };
@@ -333,7 +333,7 @@ async function bench(dir: string): Promise<void> {
   const cB = medCpu(runs.bare!) / medCpu(runs.webhook!);
   console.log(`throughput: webhook/express ${rE.toFixed(2)} (target >= 0.8), webhook/bare ${rB.toFixed(2)} (target >= 0.4)`);
   console.log(`cpu per request: webhook/express ${cE.toFixed(2)}, webhook/bare ${cB.toFixed(2)} (the same ratios as capacity on an idle core)`);
-  console.log(`information: webhook/(bare answering as many bytes) ${(rps(results.webhook) / rps(results.sized)).toFixed(2)}, webhook/(express answering as many bytes) ${(rps(results.webhook) / rps(results.expressSized)).toFixed(2)}; bare same-size/bare ${(rps(results.sized) / rps(results.bare)).toFixed(2)}, express same-size/express ${(rps(results.expressSized) / rps(results.express)).toFixed(2)} (the answer's size alone); bare coalesced/bare ${(rps(results.coalesced) / rps(results.bare)).toFixed(2)}, webhook/(bare, coalesced) ${(rps(results.webhook) / rps(results.coalesced)).toFixed(2)} (the way of writing alone)`);
+  console.log(`information: webhook/(bare answering as many bytes) ${(rps(results.webhook) / rps(results.sized)).toFixed(2)}, webhook/(express answering as many bytes) ${(rps(results.webhook) / rps(results.expressSized)).toFixed(2)}; bare same-size/bare ${(rps(results.sized) / rps(results.bare)).toFixed(2)}, express same-size/express ${(rps(results.expressSized) / rps(results.express)).toFixed(2)} (the answer's size alone); bare coalesced/bare ${(rps(results.coalesced) / rps(results.bare)).toFixed(2)} (the way of writing alone), webhook/(bare, coalesced) ${(rps(results.webhook) / rps(results.coalesced)).toFixed(2)}`);
   const ms = (a: Float64Array, p: number): string => pct(a, p).toFixed(2);
   console.log(`p99 at half peak: ${ms(halfRun.latencies, 0.99)} ms (target < 5): open loop, ${halfRun.connections} connections, latency from each request's scheduled send time`);
   console.log(`  send -> answer p50 ${ms(halfRun.service, 0.5)} p99 ${ms(halfRun.service, 0.99)} max ${ms(halfRun.service, 1)} ms; driver behind schedule p99 ${ms(halfRun.lag, 0.99)} max ${ms(halfRun.lag, 1)} ms (driver process: event loop ${(d.loopBusy * 100).toFixed(0)}% busy, delay max ${d.loopMaxMs.toFixed(1)} ms, waiting for a CPU ${d.runQueueMs.toFixed(0)} ms, GC ${d.gcCount} pauses, ${d.gcTotalMs.toFixed(0)} ms in all, longest ${d.gcMaxMs.toFixed(1)} ms, ${d.gcLongestKind}); ${halfRun.queued} requests waited for a free connection, at most ${halfRun.queuedMax} at once`);

@@ -12,7 +12,7 @@ import { contextFromTraceparent, formatTraceparent } from '../telemetry/index.ts
 import { CompileCache, decideMutate, decidePolicy, decideValidatePod, WrongKind, type Decision, type GatewayView } from './decide.ts';
 import { deny, MAX_BODY_BYTES, parseReview, reviewOut, type AdmissionResponse } from './review.ts';
 import type { WebhookMetrics } from './metrics.ts';
-import { coalesceWrites } from './coalesce.ts';
+import { ANSWER_MAX_WAIT_MS, coalesceWrites } from './coalesce.ts';
 
 export type Endpoint = 'validate-policy' | 'mutate-pod' | 'validate-pod';
 export const ENDPOINTS: readonly Endpoint[] = ['validate-policy', 'mutate-pod', 'validate-pod'];
@@ -124,9 +124,6 @@ export function reviewJson(apiVersion: string, kind: string, response: Admission
   return `${head.slice(0, -2)},"patch":"${patch}"}}`;
 }
 
-/** Longest a decided admission answer waits for the others of its pass (see coalesce.ts). */
-export const ANSWER_MAX_WAIT_MS = 1;
-
 export type BodyResult = { ok: true; body: Buffer } | { ok: false; status: number; message: string };
 
 /** Reads a request body up to `limit` bytes and calls `done` once. Larger bodies are refused
@@ -182,10 +179,15 @@ export function createApp(deps: AppDeps): RequestListener {
   app.set('query parser', false);
 
   // Admission answers are written at the end of the event loop's pass that decided them,
-  // together (see coalesce.ts); a client gone by then gets nothing (it was counted).
+  // together (see coalesce.ts); a client gone by then gets nothing (it was counted). An answer
+  // that cannot be written ends its connection: the API server sees the failure at once
+  // instead of waiting out its timeout.
   const answer = coalesceWrites((res: ServerResponse, a: Answer) => { if (!res.destroyed) send(res, a); }, {
     maxWaitMs: ANSWER_MAX_WAIT_MS,
-    onError: (e) => full.logger.error({ err: e }, 'an admission answer could not be written'),
+    onError: (e, res) => {
+      full.logger.error({ err: e }, 'an admission answer could not be written; its connection is closed');
+      res.destroy();
+    },
   });
   const admit = (endpoint: Endpoint) => (req: IncomingMessage, res: ServerResponse): void => {
     readBody(req, MAX_BODY_BYTES, (got) => {

@@ -11,24 +11,29 @@
 // decisions of the other requests whose bytes arrived in the same pass (the check phase
 // runs after the poll phase that read them). uWebSockets corks its sockets this way.
 //
-// A queued answer waits at most `maxWaitMs` (then the queue is written at once), so a
-// burst of hundreds of ready connections cannot hold the first answers for the whole burst.
+// In a long pass (a burst of hundreds of ready connections), the queue is written as soon as
+// an answer is queued `maxWaitMs` or more after the oldest one in it: the first answers of a
+// burst wait about that long plus one decision, not for the whole burst.
 
-export interface CoalescerOptions {
-  /** Longest a decided answer waits for the end of the pass; past it, the queue is written
-   *  when the next answer is queued. */
+/** How long the webhook lets a decided admission answer wait for the others of its pass. */
+export const ANSWER_MAX_WAIT_MS = 1;
+
+export interface CoalescerOptions<T> {
+  /** Once the oldest queued answer has waited this long, the queue is written when the next
+   *  answer is queued rather than at the end of the pass. */
   maxWaitMs: number;
   /** Monotonic clock in ms (tests give their own). */
   now?: () => number;
   /** Runs `flush` after the current pass of the event loop (default: setImmediate). */
   defer?: (flush: () => void) => void;
-  /** Told of a write that threw; the answers queued after it are still written. */
-  onError: (error: unknown) => void;
+  /** Told of a write that threw, with its target (to end it: nothing else will); the
+   *  answers queued after it are still written, even if this throws too. */
+  onError: (error: unknown, target: T) => void;
 }
 
 /** Returns `queue(target, answer)`: `write(target, answer)` is called for every queued pair, in
  *  queue order, once the current pass of the event loop is over (or sooner, see maxWaitMs). */
-export function coalesceWrites<T, A>(write: (target: T, answer: A) => void, options: CoalescerOptions): (target: T, answer: A) => void {
+export function coalesceWrites<T, A>(write: (target: T, answer: A) => void, options: CoalescerOptions<T>): (target: T, answer: A) => void {
   const now = options.now ?? performance.now.bind(performance);
   const defer = options.defer ?? ((f: () => void): void => { setImmediate(f); });
   let targets: T[] = [];
@@ -40,7 +45,9 @@ export function coalesceWrites<T, A>(write: (target: T, answer: A) => void, opti
     targets = [];
     answers = [];
     for (let i = 0; i < t.length; i++) {
-      try { write(t[i]!, a[i]!); } catch (e) { options.onError(e); }
+      try { write(t[i]!, a[i]!); } catch (e) {
+        try { options.onError(e, t[i]!); } catch { /* the report failed too: the others still go */ }
+      }
     }
   };
   const onPassEnd = (): void => {

@@ -67,7 +67,7 @@ class Histogram {
 /** The webhook's metrics. Gauges are callbacks read at scrape time. */
 export class WebhookMetrics {
   readonly requests = new Counter('armorgate_admission_requests_total', 'Admission requests by endpoint and decision (allowed, denied, patched, bad_request, error).');
-  readonly duration = new Histogram('armorgate_admission_duration_seconds', 'Time to answer an admission request.', [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]);
+  readonly duration = new Histogram('armorgate_admission_duration_seconds', 'Time to decide an admission request, from its body read to its answer built (the answer is then written with the others of its event-loop pass).', [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]);
   readonly tlsReloads = new Counter('armorgate_tls_reloads_total', 'Certificate reloads by result (ok, error).');
   readonly sourceReloads = new Counter('armorgate_source_reloads_total', 'Policy/namespace source reloads or relists by source and result.');
   private readonly gauges: { name: string; help: string; read: () => number }[] = [];

@@ -136,11 +136,14 @@ test('coalesceWrites: answers of one pass are written together after it, in orde
   let clock = 0;
   const deferred: (() => void)[] = [];
   const written: string[] = [];
-  const errors: unknown[] = [];
+  const errors: [unknown, string][] = [];
   const queue = coalesceWrites((target: string, answer: number) => {
-    if (target === 'bad') throw new Error('socket gone');
+    if (target.startsWith('bad')) throw new Error(`socket gone: ${target}`);
     written.push(`${target}:${answer}`);
-  }, { maxWaitMs: 1, now: () => clock, defer: (f) => { deferred.push(f); }, onError: (e) => errors.push(e) });
+  }, {
+    maxWaitMs: 1, now: () => clock, defer: (f) => { deferred.push(f); },
+    onError: (e, target) => { errors.push([e, target]); if (target === 'bad-report') throw new Error('the report failed too'); },
+  });
 
   // one pass: three answers queued, nothing written until the pass ends; one flush scheduled
   queue('a', 1); clock += 0.2; queue('b', 2); clock += 0.2; queue('c', 3);
@@ -161,17 +164,17 @@ test('coalesceWrites: answers of one pass are written together after it, in orde
   deferred.shift()!();
   assert.deepEqual(written, ['d:4', 'e:5', 'f:6', 'g:7']);
 
-  // a write that throws is reported; the answers after it are still written
+  // a write that throws is reported with its target; the answers after it are still written,
+  // even when the report throws as well
   written.length = 0;
-  queue('h', 8); queue('bad', 9); queue('i', 10);
+  queue('h', 8); queue('bad', 9); queue('i', 10); queue('bad-report', 11); queue('j', 12);
   deferred.shift()!();
-  assert.deepEqual(written, ['h:8', 'i:10']);
-  assert.equal(errors.length, 1);
-  assert.match(String(errors[0]), /socket gone/);
+  assert.deepEqual(written, ['h:8', 'i:10', 'j:12']);
+  assert.deepEqual(errors.map(([e, t]) => [String(e), t]), [['Error: socket gone: bad', 'bad'], ['Error: socket gone: bad-report', 'bad-report']]);
 
-  // the default deferral is the event loop's check phase: after the I/O pass, before timers of the next
+  // the default deferral is setImmediate: after the current callback's ticks, not within it
   const order: string[] = [];
-  const real = coalesceWrites((t: string) => order.push(t), { maxWaitMs: 1, onError: (e) => errors.push(e) });
+  const real = coalesceWrites((t: string) => order.push(t), { maxWaitMs: 1, onError: (e, t) => errors.push([e, t]) });
   await new Promise<void>((resolve) => {
     real('x', 0);
     process.nextTick(() => order.push('tick'));
