@@ -17,10 +17,11 @@
 // fresh driver's code is still being compiled then, see webhook-load.ts): requests are
 // scheduled at a fixed rate whatever the answers do; one that finds no free connection waits
 // in a queue, and latency runs from its scheduled send time (queueing and the driver's
-// lateness counted, not left out). The webhook's GC pauses and event-loop delay, the driver's own lateness, GC
-// and loop delay, the time each spent runnable but waiting for a CPU (schedstat) and the
-// machine's CPU pressure over that window are printed with it, so a bad p99 can be told
-// apart: the webhook's work, its GC, the driver, or CPUs kept busy by something else.
+// lateness counted, not left out). The webhook's GC pauses and event-loop delay, the
+// driver's own lateness, GC and loop delay, the time each spent runnable but waiting for a
+// CPU (schedstat) and the machine's CPU pressure over that window are printed with it, so a
+// bad p99 can be told apart: the webhook's work, its GC, the driver, or CPUs kept busy by
+// something else.
 // Options: --duration S (per run, default 5), --connections N (default 16), --rounds R (3).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -69,16 +70,15 @@ async function serve(kind: string, dir: string, pad: number): Promise<void> {
     req.on('end', () => done(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
   };
   let port: number;
-  if (kind === 'bare-coalesced') {
-    const { ANSWER_MAX_WAIT_MS, coalesceWrites } = await import('../webhook/coalesce.ts');
-    const queue = coalesceWrites(send, { maxWaitMs: ANSWER_MAX_WAIT_MS, onError: (e, res) => { console.error('bare-coalesced: an answer could not be written', e); res.destroy(); } });
+  if (kind === 'bare' || kind === 'bare-sized' || kind === 'bare-coalesced') {
+    // the coalesced floor queues its answers as the webhook does (webhook/coalesce.ts)
+    let reply = send;
+    if (kind === 'bare-coalesced') {
+      const { ANSWER_MAX_WAIT_MS, coalesceWrites } = await import('../webhook/coalesce.ts');
+      reply = coalesceWrites(send, { maxWaitMs: ANSWER_MAX_WAIT_MS, onError: (e, res) => { console.error('bare-coalesced: an answer could not be written', e); res.destroy(); } });
+    }
     const server = https.createServer({ cert, key, keepAliveTimeout: 65_000 }, (req, res) => {
-      readAll(req, (b) => queue(res, answer(b)));
-    });
-    port = await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
-  } else if (kind === 'bare' || kind === 'bare-sized') {
-    const server = https.createServer({ cert, key, keepAliveTimeout: 65_000 }, (req, res) => {
-      readAll(req, (b) => send(res, answer(b)));
+      readAll(req, (b) => reply(res, answer(b)));
     });
     port = await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
   } else if (kind === 'express' || kind === 'express-sized') {

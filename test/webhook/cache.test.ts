@@ -185,10 +185,9 @@ test('cluster mode: the thread that answers admissions never loads @kubernetes/c
     child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
     child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
     const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    const r = { status, stdout, stderr };
-    assert.equal(r.status, 0, r.stderr);
-    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { synced: boolean; patched: boolean; clientNode: string[]; modules: number };
-    assert.equal(out.synced, true, r.stderr);
+    assert.equal(status, 0, stderr);
+    const out = JSON.parse(stdout.trim().split('\n').at(-1)!) as { synced: boolean; patched: boolean; clientNode: string[]; modules: number };
+    assert.equal(out.synced, true, stderr);
     assert.equal(out.patched, true, 'the pod was patched from the cluster\'s policy');
     assert.ok(out.modules > 50, `the hook saw the main thread's modules (${out.modules})`);
     assert.deepEqual(out.clientNode, []);
