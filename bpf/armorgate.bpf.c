@@ -21,6 +21,7 @@ char LICENSE[] SEC("license") = "GPL";
  * inner one again by the layer's path would deny an allow-listed read of the container's image. */
 #define AG_FMODE_NOACCOUNT 0x20000000
 #define PF_KTHREAD 0x00200000
+#define AF_UNIX 1
 #define AF_INET 2
 #define AF_INET6 10
 #define AF_PACKET 17
@@ -38,10 +39,16 @@ char LICENSE[] SEC("license") = "GPL";
 #define IPPROTO_DCCP 33
 #define IPPROTO_ICMPV6 58
 #define IPPROTO_SCTP 132
+#define IPPROTO_MPTCP 262
 
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 #define FNV_PRIME 0x100000001b3ULL
 #define PATH_MASK (AG_PATH_MAX - 1)
+/* a whole path as the kernel can name it (PATH_MAX): resolved into s->path, of which the rule
+ * lookups read at most the first AG_PATH_MAX bytes (a target is at most AG_TARGET_MAX long) */
+#define AG_PATH_BUF 4096
+#define BUF_MASK (AG_PATH_BUF - 1)
+#define AG_TARGET_MAX (AG_PATH_MAX - 2)
 #define NAME_MAX_LEN 256
 
 /* ---------------------------------------------------------------- maps */
@@ -69,11 +76,18 @@ struct {
 } sources SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u64);
 	__type(value, struct ag_cgroup);
 } cgroups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct ag_cgcache);
+} cgcache SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -88,6 +102,16 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ag_exe);
 } pending SEC(".maps");
+
+/* loaders (LRU), key: tgid -> the inode of the dynamic loader that process just exec'd as a
+ * command (`ld.so PROGRAM`): the next file it maps for execution is the program it runs, judged
+ * as an exec (ag_mmap) */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u64);
+} loaders SEC(".maps");
 
 /* build/armorgate-variant.bpf.o (scripts/build-bpf.sh) is this object with another map layout,
  * the rates map one entry smaller: what the VM tests load as "an earlier ArmorGate" to check an
@@ -120,8 +144,12 @@ struct {
  * one decision. Everything the global (separately verified) functions need is
  * here, so they take this one pointer. */
 struct scratch {
-	char path[AG_PATH_MAX * 2];
-	char tmp[AG_PATH_MAX * 2]; /* walk_path's work buffer */
+	char path[AG_PATH_BUF];
+	char tmp[AG_PATH_BUF * 2]; /* ag_walk's work buffer (twice: a masked offset plus a masked
+	                            * length stay inside it, as the verifier must see) */
+	__u64 w_mnt;               /* ag_walk's start: vfsmount and dentry */
+	__u32 wpos;                /* ag_walk's write position in tmp */
+	__u64 w_dentry;
 	char exe[AG_PATH_MAX];
 	char name[128];
 	/* pass 1: the '/' whose depth has directory rules, in path order: position
@@ -131,7 +159,8 @@ struct scratch {
 	__u32 ndirs;
 	__u32 num;             /* event target of sockets and capabilities, formatted by ag_report */
 	struct ag_uid uid;
-	struct ag_cgroup cg;
+	struct ag_cgcache cg;
+	__u64 kp[3];           /* kp_chain: the cgroups below a kubepods root on the task's path */
 	struct ag_pod_head pod;  /* the acting pod's (ag_who); its file shape is read in place */
 	__u64 cgid;
 	__u64 src_hash;
@@ -141,6 +170,7 @@ struct scratch {
 	__u32 write;
 	__u32 owner;
 	__u32 len;
+	__u32 longp;           /* s->path is longer than any target (AG_TARGET_MAX) */
 	/* one slot probe (ag_probe_slot) */
 	__u64 q_hash;
 	__u32 q_ttype;
@@ -230,47 +260,94 @@ static __always_inline int parse_pod_name(const char *n, int len, char *out)
 	return 1;
 }
 
-struct kernfs_node___old {
-	struct kernfs_node *parent;
-};
-struct kernfs_node___new {
-	struct kernfs_node *__parent;
-};
-
-static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
+/* The cgroups on the task's path below the kubepods root kid: s->kp[0] its child, s->kp[1]
+ * the grandchild, s->kp[2] the next (0 where the path ends). 1 when kid is an ancestor of cg.
+ * From the top with the ancestors array (6.0+: kubepods is within the first 16 levels, the
+ * depth below it does not matter); walking up at most 64 levels on older kernels. */
+static __always_inline int kp_chain(struct scratch *s, struct cgroup *cg, __u64 kid)
 {
-	if (bpf_core_field_exists(((struct kernfs_node___new *)0)->__parent)) {
-		struct kernfs_node___new *k = (void *)kn;
-		return BPF_CORE_READ(k, __parent);
+	s->kp[0] = s->kp[1] = s->kp[2] = 0;
+	if (bpf_core_field_exists(cg->ancestors)) {
+		int level = BPF_CORE_READ(cg, level);
+		__u64 off = bpf_core_field_offset(cg->ancestors);
+		for (int i = 0; i < 16; i++) {
+			if (i >= level)
+				return 0;
+			struct cgroup *a = 0;
+			bpf_probe_read_kernel(&a, sizeof(a), (char *)cg + off + i * sizeof(a));
+			if (!a || BPF_CORE_READ(a, kn, id) != kid)
+				continue;
+			for (int j = 0; j < 3; j++) {
+				if (i + 1 + j > level)
+					break;
+				bpf_probe_read_kernel(&s->kp[j], sizeof(a), (char *)cg + off + ((i + 1 + j) & 1023) * sizeof(a));
+			}
+			return 1;
+		}
+		return 0;
 	}
-	struct kernfs_node___old *k = (void *)kn;
-	return BPF_CORE_READ(k, parent);
+	__u64 c1 = 0, c2 = 0, c3 = 0;
+	struct cgroup *c = cg;
+	for (int i = 0; i < 64; i++) {
+		if (!c)
+			return 0;
+		if (BPF_CORE_READ(c, kn, id) == kid) {
+			s->kp[0] = c1;
+			s->kp[1] = c2;
+			s->kp[2] = c3;
+			return 1;
+		}
+		c3 = c2;
+		c2 = c1;
+		c1 = (__u64)c;
+		c = (struct cgroup *)BPF_CORE_READ(c, self.parent);
+	}
+	return 0;
 }
 
-/* Resolve the current task's cgroup to a pod by walking the cgroup names up,
+/* A pod UID from the name of cgroup cg into s->cg.uid: 1 when the name is a pod's. */
+static __always_inline int pod_of(struct scratch *s, __u64 cgp)
+{
+	struct cgroup *cg = (struct cgroup *)cgp;
+	if (!cg)
+		return 0;
+	const char *name = BPF_CORE_READ(cg, kn, name);
+	int n = bpf_probe_read_kernel_str(s->name, sizeof(s->name), name);
+	return n > 1 && parse_pod_name(s->name, n - 1, s->cg.uid);
+}
+
+/* Resolve the current task's cgroup to a pod by its place in the tree (struct ag_cgcache)
  * and cache the answer (positive or negative) by cgroup id. */
 __noinline int ag_resolve(__u32 unused)
 {
 	if (unused)
 		return 0; /* the argument is used, so callers always set it (6.1 checks) */
 	struct scratch *s = get_scratch();
-	if (!s)
+	struct ag_config *cfg = get_config();
+	if (!s || !cfg)
 		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct kernfs_node *kn = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn);
+	struct cgroup *cg = BPF_CORE_READ(task, cgroups, dfl_cgrp);
 	__builtin_memset(&s->cg, 0, sizeof(s->cg));
-	s->cg.containers = AG_EVERY;
-	for (int i = 0; i < 8 && kn; i++) {
-		const char *name = BPF_CORE_READ(kn, name);
-		int n = bpf_probe_read_kernel_str(s->name, sizeof(s->name), name);
-		if (n > 1 && parse_pod_name(s->name, n - 1, s->cg.uid)) {
-			s->cg.flags = AG_CG_POD;
-			break;
+	s->cg.kp_gen = cfg->kp_gen;
+	for (int r = 0; r < 2; r++) {
+		__u64 kid = cfg->kp_id[r];
+		if (!kid || !kp_chain(s, cg, kid))
+			continue;
+		/* Guaranteed pods sit right under kubepods, the others under their QoS class; the
+		 * container scope is the pod cgroup's child */
+		__u64 scope = s->kp[1];
+		if (!pod_of(s, s->kp[0])) {
+			if (!pod_of(s, s->kp[1]))
+				break;
+			scope = s->kp[2];
 		}
-		kn = kn_parent(kn);
+		s->cg.flags = AG_CG_POD;
+		s->cg.scope = scope ? BPF_CORE_READ((struct cgroup *)scope, kn, id) : 0;
+		break;
 	}
 	__u64 cgid = s->cgid;
-	bpf_map_update_elem(&cgroups, &cgid, &s->cg, BPF_NOEXIST);
+	bpf_map_update_elem(&cgcache, &cgid, &s->cg, BPF_ANY);
 	return s->cg.flags & AG_CG_POD;
 }
 
@@ -288,62 +365,127 @@ static __always_inline __u64 fnv_str(const char *p, int max)
 	return h;
 }
 
-/* Mount-aware walk from (vfsmount, dentry) up to the task's root, for hooks
- * where bpf_d_path is not allowed (and the executable of a task exec'd before
- * we saw it). Writes the NUL-terminated path into dst (AG_PATH_MAX bytes). */
-static __always_inline long walk_path(struct scratch *s, struct vfsmount *vmnt, struct dentry *dentry, char *dst)
+/* The root of the acting task's mount namespace. Paths are judged from there, never from the
+ * task's own root, which a chroot moves (bpf/armorgate.h: "paths"). */
+static __always_inline struct mount *ns_root(struct task_struct *task)
 {
+	return BPF_CORE_READ(task, nsproxy, mnt_ns, root);
+}
+
+/* 1 when the task's root names the same place as its mount namespace's root, so that
+ * bpf_d_path (which resolves up to the task's root) gives the path from the namespace's root:
+ * every step up from the task's root is a mount's own root, mounted at its parent's root (a
+ * container's pivot_root'ed root is mounted at "/" of the namespace's first mount). 0 when the
+ * task's root has moved below that (chroot), or the chain is longer than we look. */
+static __always_inline int ag_rooted(struct task_struct *task)
+{
+	struct mount *top = ns_root(task);
+	struct vfsmount *m = BPF_CORE_READ(task, fs, root.mnt);
+	struct dentry *d = BPF_CORE_READ(task, fs, root.dentry);
+	for (int i = 0; i < 8; i++) {
+		if (d != BPF_CORE_READ(m, mnt_root))
+			return 0;
+		struct mount *mnt = container_of(m, struct mount, mnt);
+		if (mnt == top)
+			return 1;
+		struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
+		if (parent == mnt)
+			return 0;
+		d = BPF_CORE_READ(mnt, mnt_mountpoint);
+		m = &parent->mnt;
+	}
+	return 0;
+}
+
+/* Mount-aware walk from (s->w_mnt, s->w_dentry) up to the root of the task's mount namespace,
+ * for hooks where bpf_d_path is not allowed, for a task whose root has moved (chroot), and for
+ * the executable of a task exec'd before we saw it. Writes the NUL-terminated path into s->exe
+ * (to_exe; at most AG_PATH_MAX bytes) or s->path (at most AG_PATH_BUF). Returns its length,
+ * or -1 when it cannot be named from that root: deeper than AG_MAX_DEPTH * 2 steps, longer
+ * than the buffer, or on a mount that is not in the namespace's tree (detached, another
+ * namespace's, the kernel's internal ones). */
+__noinline long ag_walk(__u32 to_exe)
+{
+	struct scratch *s = get_scratch();
+	if (!s)
+		return -1;
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct dentry *root_d = BPF_CORE_READ(task, fs, root.dentry);
-	struct vfsmount *root_m = BPF_CORE_READ(task, fs, root.mnt);
+	struct mount *top = ns_root(task);
+	struct dentry *root_d = BPF_CORE_READ(top, mnt.mnt_root);
+	struct vfsmount *vmnt = (struct vfsmount *)s->w_mnt;
+	struct dentry *dentry = (struct dentry *)s->w_dentry;
 	struct mount *mnt = container_of(vmnt, struct mount, mnt);
-	long pos = AG_PATH_MAX;
+	/* the write position lives in scratch memory, never in a register: the verifier then sees
+	 * an unknown number at each step, not one range per path through the loop, and its states
+	 * converge */
+	volatile __u32 *wp = &s->wpos;
+	*wp = AG_PATH_BUF;
 	int done = 0;
 	for (int i = 0; i < AG_MAX_DEPTH * 2; i++) {
-		if (dentry == root_d && vmnt == root_m) {
+		if (dentry == root_d && mnt == top) {
 			done = 1;
 			break;
 		}
 		struct dentry *mroot = BPF_CORE_READ(vmnt, mnt_root);
 		if (dentry == mroot) {
 			struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
-			if (parent == mnt) {
-				done = 1;
-				break;
-			}
+			if (parent == mnt)
+				return -1; /* the top of a tree that is not the namespace's */
 			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
 			mnt = parent;
 			vmnt = &parent->mnt;
 			continue;
 		}
 		struct dentry *up = BPF_CORE_READ(dentry, d_parent);
-		if (up == dentry) {
-			done = 1;
-			break;
-		}
+		if (up == dentry)
+			return -1;
 		__u32 nlen = BPF_CORE_READ(dentry, d_name.len);
 		const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
-		if (nlen == 0 || nlen >= NAME_MAX_LEN || pos - (long)nlen - 1 < 0)
+		__u32 pos = *wp;
+		if (nlen == 0 || nlen >= NAME_MAX_LEN || pos < nlen + 1 || pos > AG_PATH_BUF)
 			return -1;
 		pos -= nlen;
-		bpf_probe_read_kernel(s->tmp + (pos & PATH_MASK), nlen & (NAME_MAX_LEN - 1), name);
+		bpf_probe_read_kernel(s->tmp + (pos & BUF_MASK), nlen & (NAME_MAX_LEN - 1), name);
 		pos -= 1;
-		s->tmp[pos & PATH_MASK] = '/';
+		s->tmp[pos & BUF_MASK] = '/';
+		*wp = pos;
 		dentry = up;
 	}
 	if (!done)
 		return -1;
-	if (pos == AG_PATH_MAX) {
-		dst[0] = '/';
-		dst[1] = 0;
+	__u32 pos = *wp;
+	if (pos > AG_PATH_BUF)
+		return -1;
+	long len = AG_PATH_BUF - pos;
+	if (to_exe) {
+		if (len == 0) {
+			s->exe[0] = '/';
+			s->exe[1] = 0;
+			return 1;
+		}
+		if (len >= AG_PATH_MAX || len < 0)
+			return -1;
+		bpf_probe_read_kernel(s->exe, len & PATH_MASK, s->tmp + (pos & BUF_MASK));
+		s->exe[len & PATH_MASK] = 0;
+		return len;
+	}
+	if (len == 0) {
+		s->path[0] = '/';
+		s->path[1] = 0;
 		return 1;
 	}
-	long len = AG_PATH_MAX - pos;
-	if (len >= AG_PATH_MAX || len <= 0)
+	if (len >= AG_PATH_BUF || len < 0)
 		return -1;
-	bpf_probe_read_kernel(dst, len & PATH_MASK, s->tmp + (pos & PATH_MASK));
-	dst[len & PATH_MASK] = 0;
+	bpf_probe_read_kernel(s->path, len & BUF_MASK, s->tmp + (pos & BUF_MASK));
+	s->path[len & BUF_MASK] = 0;
 	return len;
+}
+
+static __always_inline long walk_path(struct scratch *s, struct vfsmount *vmnt, struct dentry *dentry, __u32 to_exe)
+{
+	s->w_mnt = (__u64)vmnt;
+	s->w_dentry = (__u64)dentry;
+	return ag_walk(to_exe);
 }
 
 /* The acting task's executable is cached (map exes, key tgid): 1 when it is,
@@ -367,7 +509,7 @@ __noinline int ag_exe_cached(__u32 unused)
 		return 0;
 	struct vfsmount *xm = BPF_CORE_READ(xf, f_path.mnt);
 	struct dentry *xd = BPF_CORE_READ(xf, f_path.dentry);
-	if (walk_path(s, xm, xd, s->exe) <= 0)
+	if (walk_path(s, xm, xd, 1) <= 0)
 		return 0;
 	bpf_map_update_elem(&exes, &tgid, s->exe, BPF_ANY);
 	return bpf_map_lookup_elem(&exes, &tgid) != 0;
@@ -386,17 +528,20 @@ __noinline int ag_who(__u32 kind)
 		return 0;
 	__u64 cgid = bpf_get_current_cgroup_id();
 	s->cgid = cgid;
-	struct ag_cgroup *cg = bpf_map_lookup_elem(&cgroups, &cgid);
-	if (cg) {
+	struct ag_config *cfg = get_config();
+	__u32 kp_gen = cfg ? cfg->kp_gen : 0;
+	__u64 scope;
+	struct ag_cgcache *cg = bpf_map_lookup_elem(&cgcache, &cgid);
+	if (cg && cg->kp_gen == kp_gen) {
 		if (!(cg->flags & AG_CG_POD))
 			return 0;
 		__builtin_memcpy(s->uid.uid, cg->uid, AG_UID_LEN);
-		s->cgmask = cg->containers;
+		scope = cg->scope;
 	} else {
 		if (!ag_resolve(0))
 			return 0;
 		__builtin_memcpy(s->uid.uid, s->cg.uid, AG_UID_LEN);
-		s->cgmask = AG_EVERY;
+		scope = s->cg.scope;
 	}
 	/* the copy counts only when the head is unchanged after it (pod_unchanged); three tears
 	 * in a row would need three pairs of updates within three 80-byte copies */
@@ -408,6 +553,18 @@ __noinline int ag_who(__u32 kind)
 		if (pod_unchanged(pod, s))
 			break;
 	}
+	/* the container: as userspace told it for the scope (the same pod's), else the pod's
+	 * answer for a container it does not know */
+	__u32 mask = s->pod.unknown_mask ? s->pod.unknown_mask : AG_EVERY;
+	if (scope) {
+		struct ag_cgroup *told = bpf_map_lookup_elem(&cgroups, &scope);
+		if (told) {
+			__u64 *a = (__u64 *)told->uid, *b = (__u64 *)s->uid.uid;
+			if (a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3] && a[4] == b[4])
+				mask = told->containers;
+		}
+	}
+	s->cgmask = mask;
 	s->src_ok = 0;
 	s->src_hash = 0;
 	if (!s->pod.has_source[kind & 3] || !ag_exe_cached(0))
@@ -483,7 +640,7 @@ __noinline int ag_probe_slot(__u32 unused)
 			char a = v->path[i];
 			if (!a)
 				break;
-			if (a != s->path[(start + i) & (AG_PATH_MAX * 2 - 1)])
+			if (a != s->path[(start + i) & BUF_MASK])
 				return 0;
 		}
 		s->q_found = i;
@@ -579,6 +736,45 @@ __noinline int ag_pass1(__u32 unused)
 	return 0;
 }
 
+/* A path longer than any target (s->longp): its last '/' (base names are at most 255 bytes,
+ * so within 256 bytes of its end) and the hash of its base name, in place of pass 1's, which
+ * stopped at AG_PATH_MAX bytes. No '/' there: q_last = 0, no base name to look up. */
+__noinline int ag_tail(__u32 unused)
+{
+	if (unused)
+		return 0; /* the argument is used, so callers always set it (6.1 checks) */
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	__u32 len = s->len;
+	if (len >= AG_PATH_BUF)
+		return 0;
+	/* the last '/' goes through scratch memory (volatile): the loop's exits then leave one
+	 * unknown number, not one constant each, and the verifier's states converge */
+	volatile __u32 *lp = &s->q_last;
+	*lp = 0;
+	for (__u32 i = 1; i <= NAME_MAX_LEN; i++) {
+		if (i > len)
+			break;
+		if (s->path[(len - i) & BUF_MASK] == '/') {
+			*lp = len - i;
+			break;
+		}
+	}
+	__u32 last = *lp;
+	__u64 hn = FNV_OFFSET;
+	if (last) {
+		for (__u32 i = 0; i < NAME_MAX_LEN; i++) {
+			__u32 at = last + 1 + i;
+			if (at >= len)
+				break;
+			hn = (hn ^ (__u8)s->path[at & BUF_MASK]) * FNV_PRIME;
+		}
+	}
+	s->q_hn = hn;
+	return 0;
+}
+
 /* Pass 2: every directory above the path that pass 1 kept; the last one holds it
  * directly. Directory rank is the prefix length, which orders the directories of
  * one path exactly as their depth does. */
@@ -606,7 +802,7 @@ __noinline int ag_match_path(__u32 with_src)
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	if (s->len == 0 || s->len >= AG_PATH_MAX - 2)
+	if (s->len == 0)
 		return 0;
 	__u32 srcbit = with_src ? (1u << 20) : 0;
 	__u32 x = s->pod.exactmask;
@@ -614,11 +810,17 @@ __noinline int ag_match_path(__u32 with_src)
 	if (!(x & kx) && !s->pod.dirmask[s->kind & 1])
 		return 0; /* no path rule of this kind: nothing to look up */
 	ag_pass1(0);
+	/* a path longer than any target: pass 1 saw its first AG_PATH_MAX bytes, where every
+	 * directory a rule can name ends; its base name is found from its end */
+	__u32 longp = s->len > AG_TARGET_MAX;
+	s->longp = longp;
+	if (longp)
+		ag_tail(0);
 	/* exact path */
-	if (x & (s->kind == AG_KIND_PROCESS ? AG_X_PROC_PATH : AG_X_FILE_PATH))
+	if (!longp && (x & (s->kind == AG_KIND_PROCESS ? AG_X_PROC_PATH : AG_X_FILE_PATH)))
 		probe(s, AG_T_PATH, s->q_h, with_src, 0, s->len, srcbit | 0xffff, 0);
 	/* execname: the base name */
-	if (s->kind == AG_KIND_PROCESS && (x & AG_X_PROC_NAME) && s->q_last + 1 < s->len)
+	if (s->kind == AG_KIND_PROCESS && (x & AG_X_PROC_NAME) && s->q_last + 1 < s->len && (!longp || s->q_last))
 		probe(s, AG_T_EXECNAME, s->q_hn, with_src, s->q_last + 1, s->len - s->q_last - 1, srcbit | 0xffff, 0);
 	/* the path itself as a directory ("/etc/ssl" under a rule on "/etc/ssl/"):
 	 * append the '/' for the probe, then put the NUL back */
@@ -626,7 +828,7 @@ __noinline int ag_match_path(__u32 with_src)
 	/* directories: only when the kind has directory rules at all, and (pass 1 marked
 	 * them) only the levels whose depth has some */
 	int dirs = s->pod.dirmask[s->kind & 1] != 0;
-	if (dirs && s->q_selfdir && l2 > 1 && l2 < AG_PATH_MAX - 2 && s->path[(l2 - 1) & PATH_MASK] != '/') {
+	if (dirs && !longp && s->q_selfdir && l2 > 1 && l2 < AG_PATH_MAX - 2 && s->path[(l2 - 1) & PATH_MASK] != '/') {
 		s->path[l2] = '/';
 		s->path[l2 + 1] = 0;
 		probe(s, AG_T_DIR, (s->q_h ^ (__u8)'/') * FNV_PRIME, with_src, 0, l2 + 1, srcbit | (l2 + 1), 1);
@@ -799,7 +1001,7 @@ __noinline int ag_decide_path(__u32 hook, __u32 write, __u32 owner, long len)
 		return 0;
 	__u32 kind = s->kind & 3;
 	reset_best(s, kind, write, owner);
-	if (len <= 0 || len >= AG_PATH_MAX - 1) {
+	if (len <= 0 || len >= AG_PATH_BUF) {
 		if ((s->pod.allowlist[kind] | s->pod.has_block[kind]) & s->cgmask) {
 			ag_report(hook, AG_A_BLOCK, AG_RULE_POSTURE, (2 << 1) | 1);
 			return -EPERM;
@@ -807,7 +1009,7 @@ __noinline int ag_decide_path(__u32 hook, __u32 write, __u32 owner, long len)
 		return 0;
 	}
 	s->len = len;
-	s->path[len & PATH_MASK] = 0;
+	s->path[len & BUF_MASK] = 0;
 	ag_match_path(0);
 	if (s->src_ok)
 		ag_match_path(1);
@@ -967,6 +1169,44 @@ __noinline int ag_shape_possible(__u32 unused)
 }
 
 /* ------------------------------------------------- decision: each hook */
+/* 1 when the file being exec'd is an ELF object without an interpreter of its own: the dynamic
+ * loader (or a static PIE). The ELF format puts PT_INTERP before any PT_LOAD, so the first of the
+ * two among the program headers in bprm->buf decides; neither there: 0. */
+static __always_inline int elf_is_loader(struct linux_binprm *bprm)
+{
+	const char *b = bprm->buf;
+	__u32 magic = 0;
+	__u16 type = 0, phentsize = 0, phnum = 0;
+	__u64 phoff = 0;
+	bpf_probe_read_kernel(&magic, 4, b);
+	bpf_probe_read_kernel(&type, 2, b + 16);
+	bpf_probe_read_kernel(&phoff, 8, b + 32);
+	bpf_probe_read_kernel(&phentsize, 2, b + 54);
+	bpf_probe_read_kernel(&phnum, 2, b + 56);
+	if (magic != 0x464c457f || type != 3 /* ET_DYN */ || phentsize != 56)
+		return 0;
+	for (int i = 0; i < 4; i++) {
+		if (i >= phnum || phoff + i * 56 + 4 > 256)
+			return 0;
+		__u32 pt = 0;
+		bpf_probe_read_kernel(&pt, 4, b + ((phoff + i * 56) & 255));
+		if (pt == 3 /* PT_INTERP */)
+			return 0;
+		if (pt == 1 /* PT_LOAD */)
+			return 1;
+	}
+	return 0;
+}
+
+/* An open file's path from the root of the task's mount namespace into s->path: bpf_d_path
+ * when the task's root is that root, the walk when it has moved (chroot). */
+static __always_inline long file_path(struct scratch *s, struct file *f)
+{
+	if (ag_rooted(bpf_get_current_task_btf()))
+		return dpath_len(bpf_d_path((struct path *)&f->f_path, s->path, AG_PATH_BUF));
+	return walk_path(s, f->f_path.mnt, f->f_path.dentry, 0);
+}
+
 static __always_inline int ag_exec(struct linux_binprm *bprm)
 {
 	struct scratch *s = get_scratch();
@@ -975,14 +1215,23 @@ static __always_inline int ag_exec(struct linux_binprm *bprm)
 	if (!ag_who(AG_KIND_PROCESS))
 		return 0;
 	struct file *f = bprm->file;
-	long len = dpath_len(bpf_d_path((struct path *)&f->f_path, s->path, AG_PATH_MAX));
+	long len = file_path(s, f);
 	int owner = owner_of(f->f_path.dentry);
 	s->kind = AG_KIND_PROCESS;
 	int ret = ag_decide_path(AG_H_EXEC, 0, owner, len);
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (ret == 0 && len > 0 && len < AG_PATH_MAX) {
 		/* remember the new image; committed at sched_process_exec */
-		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 		bpf_map_update_elem(&pending, &tgid, s->path, BPF_ANY);
+	}
+	if (ret == 0 && ((s->pod.exactmask & (AG_X_PROC_PATH | AG_X_PROC_NAME)) || s->pod.dirmask[0] ||
+			 (s->pod.allowlist[AG_KIND_PROCESS] & s->cgmask))) {
+		if (elf_is_loader(bprm)) {
+			__u64 ino = (__u64)f->f_inode;
+			bpf_map_update_elem(&loaders, &tgid, &ino, BPF_ANY);
+		} else {
+			bpf_map_delete_elem(&loaders, &tgid);
+		}
 	}
 	return ret;
 }
@@ -998,10 +1247,13 @@ static __always_inline int ag_open(struct file *file)
 		return 0;
 	/* no rule of the pod can name this file and no allow-list wants it reported: allowed,
 	 * without resolving the path */
-	if (!(s->pod.allowlist[AG_KIND_FILE] & s->cgmask) && shape_walk(s, file) && !ag_shape_possible(0))
+	struct task_struct *task = bpf_get_current_task_btf();
+	int rooted = ag_rooted(task);
+	if (rooted && !(s->pod.allowlist[AG_KIND_FILE] & s->cgmask) && shape_walk(s, file) && !ag_shape_possible(0))
 		return 0;
 	int write = (file->f_mode & FMODE_WRITE) || (file->f_flags & AG_O_TRUNC);
-	long len = dpath_len(bpf_d_path((struct path *)&file->f_path, s->path, AG_PATH_MAX));
+	long len = rooted ? dpath_len(bpf_d_path((struct path *)&file->f_path, s->path, AG_PATH_BUF))
+			  : walk_path(s, file->f_path.mnt, file->f_path.dentry, 0);
 	int owner = owner_of(file->f_path.dentry);
 	s->kind = AG_KIND_FILE;
 	return ag_decide_path(AG_H_OPEN, write, owner, len);
@@ -1017,7 +1269,7 @@ static __always_inline int ag_dir_change(const struct path *dir, struct dentry *
 		return 0;
 	if (!ag_who(AG_KIND_FILE) || !file_rules(s))
 		return 0;
-	long len = walk_path(s, BPF_CORE_READ(dir, mnt), dentry, s->path);
+	long len = walk_path(s, BPF_CORE_READ(dir, mnt), dentry, 0);
 	s->kind = AG_KIND_FILE;
 	return ag_decide_path(hook, 1, owner_of(dentry), len);
 }
@@ -1030,9 +1282,39 @@ static __always_inline int ag_path_change(const struct path *path, int hook)
 	if (!ag_who(AG_KIND_FILE) || !file_rules(s))
 		return 0;
 	struct dentry *d = path->dentry;
-	long len = walk_path(s, BPF_CORE_READ(path, mnt), d, s->path);
+	long len = walk_path(s, BPF_CORE_READ(path, mnt), d, 0);
 	s->kind = AG_KIND_FILE;
 	return ag_decide_path(hook, 1, owner_of(d), len);
+}
+
+/* A rename or link that would move a name some Block or Audit rule of the pod depends on
+ * (AG_T_GUARD: a directory above a rule's target, or the target itself). The object's path is
+ * looked up as a file and as a directory. What cannot be named here is left to the rule checks
+ * that follow, which deny it under Block and allow-lists. */
+static __always_inline int ag_guard(struct vfsmount *mnt, struct dentry *dentry, __u32 hook)
+{
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	if (!ag_who(AG_KIND_FILE) || !(s->pod.exactmask & AG_X_GUARD))
+		return 0;
+	long len = walk_path(s, mnt, dentry, 0);
+	reset_best(s, AG_KIND_FILE, 1, 1);
+	if (len <= 0 || len >= AG_TARGET_MAX)
+		return 0;
+	s->len = len;
+	__u64 h = fnv_str(s->path, AG_PATH_MAX);
+	probe(s, AG_T_GUARD, h, 0, 0, len, 0xffff, 0);
+	__u32 l = len & PATH_MASK;
+	s->path[l] = '/';
+	s->path[(l + 1) & BUF_MASK] = 0;
+	probe(s, AG_T_GUARD, (h ^ (__u8)'/') * FNV_PRIME, 0, 0, l + 1, 0xffff, 0);
+	s->path[l] = 0;
+	if (!s->best_score || s->best_action == AG_A_ALLOW)
+		return 0;
+	int deny = s->best_action == AG_A_BLOCK;
+	ag_report(hook, s->best_action, s->best_rule, deny);
+	return deny ? -EPERM : 0;
 }
 
 /* creation where bpf_d_path is not allowed (path_mknod), or the existing name of a link */
@@ -1042,23 +1324,29 @@ static __always_inline int ag_walk_change(struct scratch *s, struct vfsmount *mn
 		return 0;
 	if (!ag_who(AG_KIND_FILE) || !file_rules(s))
 		return 0;
-	long len = walk_path(s, mnt, dentry, s->path);
+	long len = walk_path(s, mnt, dentry, 0);
 	s->kind = AG_KIND_FILE;
 	return ag_decide_path(hook, 1, owner_of(dentry), len);
 }
 
+/* The protocols a socket() names (AG_P_* bits). Every family but AF_UNIX is network: a family
+ * without a protocol of its own here (netlink, vsock, AF_ALG, ...) names only "all", so a
+ * network allow-list decides it by its posture. A packet socket (AF_PACKET of any type, or the
+ * old SOCK_PACKET) reads and writes raw frames: it is "raw" too. MPTCP (IPPROTO_MPTCP on a
+ * stream socket) is TCP to the application and to a rule. */
 static __always_inline __u32 socket_protocols(int family, int type, int protocol)
 {
 	__u32 m = 1u << AG_P_ALL;
 	type &= SOCK_TYPE_MASK;
-	if (family == AF_PACKET || type == SOCK_PACKET)
-		return m | (1u << AG_P_PACKET) | (type == SOCK_RAW ? 1u << AG_P_RAW : 0) |
-		       (type == SOCK_DGRAM ? 1u << AG_P_DGRAM : 0);
-	if (family != AF_INET && family != AF_INET6)
+	if (family == AF_UNIX)
 		return 0;
+	if (family == AF_PACKET || type == SOCK_PACKET)
+		return m | (1u << AG_P_PACKET) | (1u << AG_P_RAW) | (type == SOCK_DGRAM ? 1u << AG_P_DGRAM : 0);
+	if (family != AF_INET && family != AF_INET6)
+		return m;
 	if (type == SOCK_STREAM) {
 		m |= 1u << AG_P_STREAM;
-		if (protocol == 0 || protocol == IPPROTO_TCP)
+		if (protocol == 0 || protocol == IPPROTO_TCP || protocol == IPPROTO_MPTCP)
 			m |= 1u << AG_P_TCP;
 	}
 	if (type == SOCK_DGRAM) {
@@ -1209,6 +1497,8 @@ int BPF_PROG(ag_link, struct dentry *old_dentry, const struct path *new_dir, str
 {
 	if (ag_dir_change(new_dir, new_dentry, AG_H_LINK))
 		return -EPERM;
+	if (ag_guard(BPF_CORE_READ(new_dir, mnt), old_dentry, AG_H_LINK))
+		return -EPERM;
 	/* the existing name too: linking a protected file elsewhere would open a way around it */
 	return MAC(ag_walk_change(get_scratch(), BPF_CORE_READ(new_dir, mnt), old_dentry, AG_H_LINK));
 }
@@ -1216,6 +1506,10 @@ SEC("lsm/path_rename")
 int BPF_PROG(ag_rename, const struct path *old_dir, struct dentry *old_dentry, const struct path *new_dir,
 	     struct dentry *new_dentry)
 {
+	/* either side: an exchange (RENAME_EXCHANGE) moves the destination's name too */
+	if (ag_guard(BPF_CORE_READ(old_dir, mnt), old_dentry, AG_H_RENAME) ||
+	    ag_guard(BPF_CORE_READ(new_dir, mnt), new_dentry, AG_H_RENAME))
+		return -EPERM;
 	if (ag_dir_change(old_dir, old_dentry, AG_H_RENAME))
 		return -EPERM;
 	return MAC(ag_dir_change(new_dir, new_dentry, AG_H_RENAME));
@@ -1226,6 +1520,73 @@ SEC("lsm/path_chmod")
 int BPF_PROG(ag_chmod, const struct path *path) { return MAC(ag_path_change(path, AG_H_CHMOD)); }
 SEC("lsm/path_chown")
 int BPF_PROG(ag_chown, const struct path *path) { return MAC(ag_path_change(path, AG_H_CHOWN)); }
+
+/* The program a dynamic loader run as a command maps (`/lib64/ld-linux-x86-64.so.2 PROG`: only
+ * the loader is exec'd, so bprm_check never sees PROG): the first file other than the loader
+ * itself that the process maps for execution after such an exec is judged as an exec of it,
+ * with the process rules, and becomes the process's executable for fromSource. */
+static __always_inline int ag_mmap(struct file *file, unsigned long prot)
+{
+	if (!file || !(prot & 4 /* PROT_EXEC */))
+		return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 *ino = bpf_map_lookup_elem(&loaders, &tgid);
+	if (!ino || *ino == (__u64)file->f_inode)
+		return 0;
+	bpf_map_delete_elem(&loaders, &tgid);
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	if (!ag_who(AG_KIND_PROCESS))
+		return 0;
+	long len = file_path(s, file);
+	int owner = owner_of(file->f_path.dentry);
+	s->kind = AG_KIND_PROCESS;
+	int ret = ag_decide_path(AG_H_MMAP, 0, owner, len);
+	if (ret == 0 && len > 0 && len < AG_PATH_MAX)
+		bpf_map_update_elem(&exes, &tgid, s->path, BPF_ANY);
+	return ret;
+}
+
+SEC("lsm/mmap_file")
+int BPF_PROG(ag_mmap_file, struct file *file, unsigned long reqprot, unsigned long prot, unsigned long flags)
+{
+	return MAC(ag_mmap(file, prot));
+}
+
+/* Mounts from a user namespace the pod's task made itself (unshare -U, then -m): with the
+ * capabilities it holds there, a bind mount or a pivot_root gives a protected file or program
+ * another path, out of reach of a rule by path. Denied (a Block event) in a pod with any
+ * process or file rule; the container runtime's own mounts (runc init, at the pod's user
+ * namespace level) are not affected. */
+static __always_inline int ag_mount(const struct path *where)
+{
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	if (!ag_who(AG_KIND_FILE))
+		return 0;
+	if (!(s->pod.exactmask & (AG_X_PROC_PATH | AG_X_PROC_NAME | AG_X_FILE_PATH)) && !s->pod.dirmask[0] && !s->pod.dirmask[1])
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 level = BPF_CORE_READ(task, cred, user_ns, level);
+	if (level <= s->pod.userns_level)
+		return 0;
+	s->kind = AG_KIND_FILE;
+	long len = where ? walk_path(s, BPF_CORE_READ(where, mnt), BPF_CORE_READ(where, dentry), 0) : -1;
+	ag_report(AG_H_MOUNT, AG_A_BLOCK, AG_RULE_POSTURE, ((len > 0 ? 0 : 2) << 1) | 1);
+	return -EPERM;
+}
+
+SEC("lsm/sb_mount")
+int BPF_PROG(ag_sb_mount, const char *dev_name, const struct path *path, const char *type, unsigned long flags, void *data)
+{
+	return MAC(ag_mount(path));
+}
+SEC("lsm/move_mount")
+int BPF_PROG(ag_move_mount, const struct path *from_path, const struct path *to_path) { return MAC(ag_mount(to_path)); }
+SEC("lsm/sb_pivotroot")
+int BPF_PROG(ag_pivotroot, const struct path *old_path, const struct path *new_path) { return MAC(ag_mount(new_path)); }
 
 /* executable cache: commit after a successful exec, inherit across fork */
 SEC("tracepoint/sched/sched_process_exec")

@@ -55,6 +55,8 @@
 #define AG_T_EXECNAME    3   /* executable base name */
 #define AG_T_PROTO       4   /* hash = protocol index (AG_P_*) */
 #define AG_T_CAP         5   /* hash = capability number */
+#define AG_T_GUARD       6   /* a name a rename or link may not move (kind file): a directory
+                              * above a Block/Audit rule's target (with '/'), or the target */
 
 /* actions (also the precedence at equal rank: higher wins) */
 #define AG_A_ALLOW  1
@@ -98,6 +100,8 @@
 #define AG_H_CHOWN      12
 #define AG_H_SOCKET     13
 #define AG_H_CAPABLE    14
+#define AG_H_MOUNT      15   /* mount, move_mount, pivot_root from a user namespace the pod made */
+#define AG_H_MMAP       16   /* a program mapped for execution by the dynamic loader run as a command */
 
 /* event types */
 #define AG_EV_DECISION  1
@@ -113,7 +117,7 @@
 #define AG_ALL_CONTAINERS 0xffffffffu
 #define AG_MAX_CONTAINERS 31
 
-/* cgroup cache flags */
+/* cgroup flags */
 #define AG_CG_POD       0x1   /* uid is valid: the cgroup belongs to a pod */
 #define AG_CG_USER      0x2   /* written by userspace (container mask known) */
 
@@ -139,6 +143,15 @@ struct ag_pod_head {
 	__u64 capmask;         /* capabilities with a rule */
 	__u32 protomask;       /* protocols (AG_P_* bits) with a rule */
 	__u32 exactmask;       /* AG_X_* */
+	/* container mask of a task in a container scope userspace has not told (map cgroups):
+	 * AG_EVERY (rules naming no container) while the pod's containers are not all known yet,
+	 * AG_ALL_CONTAINERS (every rule of every container) once they are, so that a restarted or
+	 * ephemeral container is never less restricted than any container of its pod; 0 reads as
+	 * AG_EVERY */
+	__u32 unknown_mask;
+	/* the user-namespace level the pod's containers run at (0: the node's, 1: hostUsers:
+	 * false); a task deeper than that made its own user namespace */
+	__u32 userns_level;
 };
 
 /* What a file open must know before it resolves a path (bpf_d_path, the larger part of
@@ -171,6 +184,7 @@ struct ag_pod {
 #define AG_X_PROC_PATH   0x1
 #define AG_X_PROC_NAME   0x2
 #define AG_X_FILE_PATH   0x4
+#define AG_X_GUARD       0x8   /* the pod has AG_T_GUARD entries */
 
 /* rules map */
 struct ag_rule_key {
@@ -207,11 +221,26 @@ struct ag_src_val {
 	char path[AG_PATH_MAX];
 };
 
-/* cgroups map (LRU): cgroup id -> pod */
+/* cgroups map (hash, written by userspace only): a container scope's cgroup id -> the pod
+ * and the container's bit. A task anywhere below the scope gets that container's mask. */
 struct ag_cgroup {
 	char uid[AG_UID_LEN];
-	__u32 containers;      /* (1 << index) | AG_EVERY when known, AG_EVERY when not */
+	__u32 containers;      /* (1 << index) | AG_EVERY, or AG_ALL_CONTAINERS past the 31st */
 	__u32 flags;           /* AG_CG_* */
+};
+
+/* cgcache map (LRU, written by the programs): any cgroup id -> what its place in the cgroup
+ * tree says. A pod is the cgroup kubelet made directly under a kubepods root (struct
+ * ag_config kp_id) or under its QoS child, found from the top of the tree (the ancestors
+ * array, 6.0+; walking up at most 64 levels before), so that nothing a pod creates below
+ * itself (any depth on 6.0+, any name) changes the answer; the container scope is the
+ * pod cgroup's child on the task's path. Cgroup ids are never reused, so an entry stays true
+ * while kp_gen does. */
+struct ag_cgcache {
+	char uid[AG_UID_LEN];
+	__u64 scope;           /* cgroup id of the container scope; 0 in the pod cgroup itself */
+	__u32 flags;           /* AG_CG_POD when a pod */
+	__u32 kp_gen;          /* ag_config.kp_gen it was resolved under */
 };
 
 /* executable cache (LRU), key: tgid. Map exes holds the current executable;
@@ -240,6 +269,11 @@ struct ag_config {
 	__u64 caps;            /* capabilities some pod has a rule on */
 	__u32 net_allowlist;   /* 1 when some pod's network rules are an allow-list */
 	__u32 caps_allowlist;  /* the same for capabilities */
+	/* the kubepods roots (systemd driver kubepods.slice, cgroupfs kubepods): cgroup id, 0 for
+	 * none; kp_gen changes whenever they do */
+	__u64 kp_id[2];
+	__u32 kp_gen;
+	__u32 pad;
 };
 
 /* ring-buffer event */

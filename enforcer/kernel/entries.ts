@@ -4,7 +4,7 @@
 import type { Profile, ProfileRule, Result, RuleKind } from '../../policy/types.ts';
 import { err, ok, RULE_KINDS } from '../../policy/types.ts';
 import {
-  ACTION, AG_ALL_CONTAINERS, EXACT, AG_MAX_CONTAINERS, AG_MAX_ENT, AG_PATH_MAX, AG_SHAPE_DEPTHS, FLAG, KIND, PROTO, TTYPE,
+  ACTION, AG_ALL_CONTAINERS, AG_EVERY, EXACT, AG_MAX_CONTAINERS, AG_MAX_ENT, AG_PATH_MAX, AG_SHAPE_DEPTHS, FLAG, KIND, PROTO, TTYPE,
   emptyShape, encodePathVal, encodePod, encodeRuleKey, encodeRuleVal, encodeSrcKey, fnv1a64, nameCell,
   type FileShape, type PodValue, type RuleEnt, type RuleKey,
 } from './layout.ts';
@@ -40,6 +40,8 @@ export interface Unsupported {
 export interface PodPlan {
   pod: PodValue;
   slots: Slot[];
+  /** the names renames and links may not move (guardSlots) */
+  guards: Slot[];
   /** distinct fromSource paths */
   sources: string[];
   /** rule_id → rule (process, file, network, capabilities order) */
@@ -52,6 +54,11 @@ export interface EntryOptions {
   gen: number;
   /** Container names in bit order (bit i = containers[i]); at most 31 get a bit. */
   containers: readonly string[];
+  /** The mask of a container scope the kernel has not been told (struct ag_pod_head
+   *  unknown_mask); default AG_EVERY. */
+  unknownMask?: number;
+  /** The user-namespace level of the pod's containers; default 0. */
+  usernsLevel?: number;
 }
 
 function containerMask(rule: ProfileRule, containers: readonly string[]): number {
@@ -117,7 +124,8 @@ export function planProfile(profile: Profile, o: EntryOptions): Result<PodPlan> 
   const pod: PodValue = {
     podId: o.podId, gen: o.gen,
     posture: [0, 0, 0, 0], hasSource: [0, 0, 0, 0], allowlist: [0, 0, 0, 0], hasBlock: [0, 0, 0, 0],
-    dirmask: [0n, 0n], capmask: 0n, protomask: 0, exactmask: 0, shape: emptyShape(),
+    dirmask: [0n, 0n], capmask: 0n, protomask: 0, exactmask: 0,
+    unknownMask: o.unknownMask ?? AG_EVERY, usernsLevel: o.usernsLevel ?? 0, shape: emptyShape(),
   };
   const rules: ProfileRule[] = [];
   const unsupported: Unsupported[] = [];
@@ -210,7 +218,43 @@ export function planProfile(profile: Profile, o: EntryOptions): Result<PodPlan> 
       }
     }
   }
-  return ok({ pod, slots: [...slots.values()], sources: [...sources.values()], rules, unsupported });
+  const guards = guardSlots([...slots.values()]);
+  if (guards.length > 0) pod.exactmask |= EXACT.guard;
+  return ok({ pod, slots: [...slots.values()], guards, sources: [...sources.values()], rules, unsupported });
+}
+
+/**
+ * The names a rename or a link may not take away from a Block or Audit rule of the pod
+ * (TTYPE.guard, kind file): every directory above a process or file rule's target, and the
+ * target itself. `mv /srv/data /srv/moved` would otherwise carry /srv/data/keys/k out from
+ * under a rule on /srv/data/keys/, and `mv /usr/bin/apt-get /tmp/x` out from under a rule on
+ * the program (a file rule's target itself is already checked by its rule). A directory is written with its trailing '/', a file without; the kernel looks
+ * up the renamed (or linked) object's path both ways. One entry per name: the strongest
+ * action, the containers of every rule behind it, the first rule's id for the alert.
+ */
+export function guardSlots(slots: readonly Slot[]): Slot[] {
+  const out = new Map<string, Slot>();
+  for (const s of slots) {
+    if ((s.kind !== 'process' && s.kind !== 'file') || (s.ttype !== TTYPE.path && s.ttype !== TTYPE.dir)) continue;
+    // a file rule's own target is a name its rule already checks on rename and link; a
+    // program's is not (those are file operations)
+    const names: string[] = s.kind === 'process' ? [s.text] : [];
+    for (let i = s.text.indexOf('/', 1); i > 0 && i < s.text.length - 1; i = s.text.indexOf('/', i + 1)) names.push(s.text.slice(0, i + 1));
+    for (const e of s.ents) {
+      if (e.action === ACTION.Allow) continue;
+      for (const text of names) {
+        let g = out.get(text);
+        if (g === undefined) {
+          g = { kind: 'file', ttype: TTYPE.guard, text, hash: fnv1a64(text), source: '', ents: [{ ruleId: e.ruleId, containers: 0, action: e.action, flags: 0 }] };
+          out.set(text, g);
+        }
+        const ent = g.ents[0]!;
+        ent.containers = (ent.containers | e.containers) >>> 0;
+        if (e.action > ent.action) { ent.action = e.action; ent.ruleId = e.ruleId; }
+      }
+    }
+  }
+  return [...out.values()];
 }
 
 export interface Encoded {
@@ -237,7 +281,7 @@ export function profileEntries(profile: Profile, o: EntryOptions): Result<PodEnt
   return ok({
     plan,
     pod: encodePod(plan.pod),
-    rules: plan.slots.map((s) => ({ key: encodeRuleKey(slotKey(s, o.podId, o.gen)), value: encodeRuleVal(s.text, s.ents) })),
+    rules: [...plan.slots, ...plan.guards].map((s) => ({ key: encodeRuleKey(slotKey(s, o.podId, o.gen)), value: encodeRuleVal(s.text, s.ents) })),
     sources: plan.sources.map((src) => ({ key: encodeSrcKey(fnv1a64(src), o.podId, o.gen), value: encodePathVal(src) })),
   });
 }

@@ -5,13 +5,13 @@ import { join } from 'node:path';
 import { err, ok, type Profile, type ProfileRule, type Result, type RuleKind } from '../../policy/types.ts';
 import { CAPABILITIES, profileEntries, type Encoded } from './entries.ts';
 import {
-  AG_EVERY, AG_MAX_CONTAINERS, AG_PATH_MAX, CG_FLAG, EV, HOOKS, LAYOUT, PROTO, RULE_POSTURE,
+  AG_ALL_CONTAINERS, AG_EVERY, AG_MAX_CONTAINERS, AG_PATH_MAX, CG_FLAG, EV, HOOKS, LAYOUT, PROTO, RULE_POSTURE,
   decodeCgroup, decodeConfig, decodeEvent, decodePathVal, decodePod, decodeRuleKey, decodeSrcKey, encodeCgroup, encodeConfig, encodeUid, summaryOf, u32Key, u64Key, unionSummaries,
   type NodeSummary,
 } from './layout.ts';
 import { batchOpts, check, libbpf, mapKeys, ringBufferNew, type BpfError } from './libbpf.ts';
 import {
-  DEFAULT_OBJECT, DEFAULT_PIN_DIR, adoptableEpoch, attachAll, closeFd, dropOldLinks, dropRetiredMaps, findKubepods, hasRetiredMaps, retiredPodUids, forkLayout, loadObject, noKubepods,
+  DEFAULT_OBJECT, DEFAULT_PIN_DIR, adoptableEpoch, attachAll, closeFd, dropOldLinks, dropRetiredMaps, findKubepods, hasRetiredMaps, kubepodsIds, retiredPodUids, forkLayout, loadObject, noKubepods,
   objectStamp, openDir, pickMode, programsFor, type AttachMode, type Loaded,
 } from './loader.ts';
 
@@ -84,6 +84,10 @@ export interface Kernel {
   exeOf(tgid: number): string | null;
   /** Extension: events per cgroup per second before the kernel drops and counts them (0: unlimited). */
   setEventRate(perSec: number): Result<void>;
+  /** Tells the programs the kubepods roots (kubepods.slice, kubepods) that exist beneath
+   *  cgroupRoot now: call it when they appear or go (a kubelet started after the enforcer).
+   *  Returns their cgroup ids; none means no task is a pod's. */
+  setKubepods(cgroupRoot: string): Result<bigint[]>;
   /** Extension: called once every pod known at start went through the reconciler (and again
    *  until it is done). Drops what an earlier enforcer left pinned beside the live set: links of
    *  other epochs and maps of another layout (retired at load: their links keep enforcing the old
@@ -188,10 +192,10 @@ class BpfKernel implements Kernel {
     if (extra !== undefined) parts.push(extra);
     const union = unionSummaries(parts);
     if (c.summary === null) {
-      const off = writeConfig(fd, encodeConfig(c.ratePerSec, c.forkLayout, union, false));
+      const off = writeConfig(fd, encodeConfig(c.ratePerSec, c.forkLayout, union, false, c.kubepods));
       if (!off.ok) return off;
     }
-    return writeConfig(fd, encodeConfig(c.ratePerSec, c.forkLayout, union));
+    return writeConfig(fd, encodeConfig(c.ratePerSec, c.forkLayout, union, true, c.kubepods));
   }
 
   /** All entries of a map (key, value) through get_next_key + lookup. */
@@ -291,7 +295,11 @@ class BpfKernel implements Kernel {
     const podId = prev?.podId ?? this.freePodId();
     const gen = ((prev?.gen ?? 0) + 1) >>> 0;
     const containers = b.containers.map((c) => c.name);
-    const er = profileEntries(b.profile, { podId, gen, containers });
+    // a container scope not told below (a restart, an ephemeral container, the sandbox) gets
+    // the pod-wide rules while the pod's containers are not all known, and every container's
+    // rules once they are (never fewer than the container it may be)
+    const known = b.containers.length > 0 && b.containers.every((c) => c.cgroupId !== undefined);
+    const er = profileEntries(b.profile, { podId, gen, containers, unknownMask: known ? AG_ALL_CONTAINERS : AG_EVERY });
     if (!er.ok) return er;
     const e = er.value;
     const dropNew = (): void => { this.deleteBatch('rules', e.rules.map((x) => x.key)); this.deleteBatch('sources', e.sources.map((x) => x.key)); };
@@ -319,7 +327,8 @@ class BpfKernel implements Kernel {
     const cgItems: Encoded[] = [];
     b.containers.forEach((c, i) => {
       if (c.cgroupId === undefined) return;
-      const mask = i < AG_MAX_CONTAINERS ? ((1 << i) | AG_EVERY) >>> 0 : AG_EVERY;
+      // past the 31st a container has no bit of its own: it gets every container's rules
+      const mask = i < AG_MAX_CONTAINERS ? ((1 << i) | AG_EVERY) >>> 0 : AG_ALL_CONTAINERS;
       cgItems.push({ key: u64Key(c.cgroupId), value: encodeCgroup(uid, mask, CG_FLAG.pod | CG_FLAG.user) });
       cgroups.push(c.cgroupId);
     });
@@ -403,6 +412,11 @@ class BpfKernel implements Kernel {
     return decodePathVal(val) || null;
   }
 
+  setKubepods(cgroupRoot: string): Result<bigint[]> {
+    if (this.closed) return err('E_CLOSED', 'kernel is closed');
+    return setKubepodsRoots(this.fds.agconfig!, cgroupRoot || '/sys/fs/cgroup');
+  }
+
   setEventRate(perSec: number): Result<void> {
     if (this.closed) return err('E_CLOSED', 'kernel is closed');
     const lr = libbpf();
@@ -480,7 +494,20 @@ class BpfKernel implements Kernel {
  *  owns it narrows). */
 function setRate(cfgFd: number, perSec: number): Result<void, BpfError> {
   const cr = readConfig(cfgFd);
-  return cr.ok ? writeConfig(cfgFd, encodeConfig(perSec, forkLayout(), cr.value.summary)) : cr;
+  return cr.ok ? writeConfig(cfgFd, encodeConfig(perSec, forkLayout(), cr.value.summary, true, cr.value.kubepods)) : cr;
+}
+
+/** Tells the programs the kubepods roots beneath cgroupRoot (struct ag_config kp_id), with a
+ *  new kp_gen when they changed (the programs' cgroup cache then resolves every cgroup again).
+ *  Returns the ids in force. */
+function setKubepodsRoots(cfgFd: number, cgroupRoot: string): Result<bigint[], BpfError> {
+  const cr = readConfig(cfgFd);
+  if (!cr.ok) return cr;
+  const c = cr.value;
+  const ids = kubepodsIds(cgroupRoot);
+  if (ids.join(',') === c.kubepods.ids.join(',')) return ok(ids);
+  const w = writeConfig(cfgFd, encodeConfig(c.ratePerSec, c.forkLayout, c.summary, true, { ids, gen: (c.kubepods.gen + 1) >>> 0 }));
+  return w.ok ? ok(ids) : w;
 }
 
 /** The agconfig element, decoded. */
@@ -524,6 +551,10 @@ export async function openKernel(o: KernelOptions): Promise<Result<Kernel>> {
     // was taking over (its maps here, these links' maps retired). Load as an upgrade would.
     if (adopted.ok || adopted.error.code !== 'E_PIN_LAYOUT') {
       closeFd(kubepodsFd);
+      if (adopted.ok) {
+        const kr = adopted.value.setKubepods(o.cgroupRoot);
+        if (!kr.ok) { adopted.value.close(); return kr; }
+      }
       return adopted;
     }
   }
@@ -534,6 +565,8 @@ export async function openKernel(o: KernelOptions): Promise<Result<Kernel>> {
   if (!lib.ok) return lib;
   const cr = setRate(loaded.maps.get('agconfig')!.fd, o.eventRatePerSec ?? 200);
   if (!cr.ok) { lib.value.bpf_object__close(loaded.obj); closeFd(kubepodsFd); return cr; }
+  const kr = setKubepodsRoots(loaded.maps.get('agconfig')!.fd, o.cgroupRoot || '/sys/fs/cgroup');
+  if (!kr.ok) { lib.value.bpf_object__close(loaded.obj); closeFd(kubepodsFd); return kr; }
   let kernel: BpfKernel | null = null;
   const rbr = ringBufferNew(loaded.maps.get('events')!.fd, (b) => kernel?.push(b));
   if (!rbr.ok) { lib.value.bpf_object__close(loaded.obj); closeFd(kubepodsFd); return rbr; }

@@ -10,7 +10,7 @@ export const AG_MAX_DEPTH = 64;
 export const AG_SHAPE_DEPTHS = 16;
 
 export const KIND = { process: 0, file: 1, network: 2, capabilities: 3 } as const;
-export const TTYPE = { path: 1, dir: 2, execname: 3, proto: 4, cap: 5 } as const;
+export const TTYPE = { path: 1, dir: 2, execname: 3, proto: 4, cap: 5, guard: 6 } as const;
 export const ACTION = { Allow: 1, Audit: 2, Block: 3 } as const;
 export const FLAG = { valid: 0x01, readOnly: 0x02, ownerOnly: 0x04, recursive: 0x08 } as const;
 export const PROTO: Readonly<Record<string, number>> = {
@@ -19,7 +19,7 @@ export const PROTO: Readonly<Record<string, number>> = {
 };
 export const HOOKS = [
   '', 'exec', 'open', 'create', 'mkdir', 'rmdir', 'unlink', 'rename', 'link', 'symlink',
-  'truncate', 'chmod', 'chown', 'socket', 'capable',
+  'truncate', 'chmod', 'chown', 'socket', 'capable', 'mount', 'mmap',
 ] as const;
 export const EV = { decision: 1, dropped: 2 } as const;
 export const RULE_POSTURE = 0xffffffff;
@@ -27,23 +27,24 @@ export const AG_EVERY = 0x80000000;
 export const AG_ALL_CONTAINERS = 0xffffffff;
 export const AG_MAX_CONTAINERS = 31;
 export const CG_FLAG = { pod: 0x1, user: 0x2 } as const;
-export const EXACT = { procPath: 0x1, procName: 0x2, filePath: 0x4 } as const;
+export const EXACT = { procPath: 0x1, procName: 0x2, filePath: 0x4, guard: 0x8 } as const;
 
 /** Sizes and field offsets (bytes) of the shared structs, as the header lays them out. */
 export const LAYOUT = {
   ag_uid: { size: 40, fields: { uid: 0 } },
-  ag_pod_head: { size: 80, fields: { pod_id: 0, gen: 4, posture: 8, has_source: 12, allowlist: 16, has_block: 32, dirmask: 48, capmask: 64, protomask: 72, exactmask: 76 } },
+  ag_pod_head: { size: 88, fields: { pod_id: 0, gen: 4, posture: 8, has_source: 12, allowlist: 16, has_block: 32, dirmask: 48, capmask: 64, protomask: 72, exactmask: 76, unknown_mask: 80, userns_level: 84 } },
   ag_file_shape: { size: 256, fields: { len: 0, name: 128 } },
-  ag_pod: { size: 336, fields: { h: 0, shape: 80 } },
+  ag_pod: { size: 344, fields: { h: 0, shape: 88 } },
   ag_rule_key: { size: 32, fields: { hash: 0, src_hash: 8, pod_id: 16, gen: 20, kind: 24, ttype: 25, pad: 26 } },
   ag_rule_ent: { size: 12, fields: { rule_id: 0, containers: 4, action: 8, flags: 9, pad: 10 } },
   ag_rule_val: { size: 608, fields: { path: 0, ent: 512 } },
   ag_src_key: { size: 16, fields: { src_hash: 0, pod_id: 8, gen: 12 } },
   ag_src_val: { size: 512, fields: { path: 0 } },
   ag_cgroup: { size: 48, fields: { uid: 0, containers: 40, flags: 44 } },
+  ag_cgcache: { size: 56, fields: { uid: 0, scope: 40, flags: 48, kp_gen: 52 } },
   ag_exe: { size: 512, fields: { path: 0 } },
   ag_rate: { size: 16, fields: { window_ns: 0, count: 8, dropped: 12 } },
-  ag_config: { size: 32, fields: { rate_per_sec: 0, fork_layout: 4, summary_valid: 8, net_protos: 12, caps: 16, net_allowlist: 24, caps_allowlist: 28 } },
+  ag_config: { size: 56, fields: { rate_per_sec: 0, fork_layout: 4, summary_valid: 8, net_protos: 12, caps: 16, net_allowlist: 24, caps_allowlist: 28, kp_id: 32, kp_gen: 48, pad: 52 } },
   ag_event: {
     size: 1632,
     fields: {
@@ -86,6 +87,11 @@ export interface PodValue {
   capmask: bigint;
   protomask: number;
   exactmask: number;
+  /** container mask of a scope userspace has not told (AG_EVERY until the pod's containers are
+   *  all known, then AG_ALL_CONTAINERS) */
+  unknownMask: number;
+  /** user-namespace level of the pod's containers (0, or 1 for hostUsers: false) */
+  usernsLevel: number;
   /** the file rules' shape (struct ag_file_shape): AG_SHAPE_DEPTHS masks each */
   shape: FileShape;
 }
@@ -124,6 +130,8 @@ export function encodePod(p: PodValue): Buffer {
   b.writeBigUInt64LE(p.capmask, f.capmask);
   b.writeUInt32LE(p.protomask >>> 0, f.protomask);
   b.writeUInt32LE(p.exactmask >>> 0, f.exactmask);
+  b.writeUInt32LE(p.unknownMask >>> 0, f.unknown_mask);
+  b.writeUInt32LE(p.usernsLevel >>> 0, f.userns_level);
   for (let d = 0; d < AG_SHAPE_DEPTHS; d++) {
     b.writeBigUInt64LE(p.shape.len[d]!, shapeOffset('len', d));
     b.writeBigUInt64LE(p.shape.name[d]!, shapeOffset('name', d));
@@ -145,6 +153,8 @@ export function decodePod(b: Buffer): PodValue {
     capmask: b.readBigUInt64LE(f.capmask),
     protomask: b.readUInt32LE(f.protomask),
     exactmask: b.readUInt32LE(f.exactmask),
+    unknownMask: b.readUInt32LE(f.unknown_mask),
+    usernsLevel: b.readUInt32LE(f.userns_level),
     shape: {
       len: Array.from({ length: AG_SHAPE_DEPTHS }, (_, d) => b.readBigUInt64LE(shapeOffset('len', d))),
       name: Array.from({ length: AG_SHAPE_DEPTHS }, (_, d) => b.readBigUInt64LE(shapeOffset('name', d))),
@@ -240,13 +250,20 @@ export function decodeCgroup(b: Buffer): { uid: string; containers: number; flag
 /** What the node's pods together may decide on sockets and capabilities (struct ag_config). */
 export interface NodeSummary { netProtos: number; caps: bigint; netAllowlist: boolean; capsAllowlist: boolean }
 
+/** The kubepods roots the programs find pods under (struct ag_config kp_id, kp_gen): cgroup
+ *  ids (inode numbers of the cgroup2 directories), at most two, and a generation that changes
+ *  whenever they do (the programs' cgroup cache is valid for one generation). */
+export interface KubepodsRoots { ids: bigint[]; gen: number }
+
 /** The config value; `summary` null leaves the node summary unused (summary_valid 0), as does
  *  `valid` false (the masks written, the flag not yet). */
-export function encodeConfig(ratePerSec: number, forkLayout: number, summary: NodeSummary | null = null, valid = true): Buffer {
+export function encodeConfig(ratePerSec: number, forkLayout: number, summary: NodeSummary | null = null, valid = true, kubepods: KubepodsRoots = { ids: [], gen: 0 }): Buffer {
   const b = Buffer.alloc(L.ag_config.size);
   const f = L.ag_config.fields;
   b.writeUInt32LE(ratePerSec >>> 0, f.rate_per_sec);
   b.writeUInt32LE(forkLayout >>> 0, f.fork_layout);
+  kubepods.ids.slice(0, 2).forEach((id, i) => b.writeBigUInt64LE(id, f.kp_id + 8 * i));
+  b.writeUInt32LE(kubepods.gen >>> 0, f.kp_gen);
   if (summary !== null) {
     b.writeUInt32LE(valid ? 1 : 0, f.summary_valid);
     b.writeUInt32LE(summary.netProtos >>> 0, f.net_protos);
@@ -257,11 +274,12 @@ export function encodeConfig(ratePerSec: number, forkLayout: number, summary: No
   return b;
 }
 
-export function decodeConfig(b: Buffer): { ratePerSec: number; forkLayout: number; summary: NodeSummary | null } {
+export function decodeConfig(b: Buffer): { ratePerSec: number; forkLayout: number; summary: NodeSummary | null; kubepods: KubepodsRoots } {
   const f = L.ag_config.fields;
   return {
     ratePerSec: b.readUInt32LE(f.rate_per_sec),
     forkLayout: b.readUInt32LE(f.fork_layout),
+    kubepods: { ids: [b.readBigUInt64LE(f.kp_id), b.readBigUInt64LE(f.kp_id + 8)].filter((id) => id !== 0n), gen: b.readUInt32LE(f.kp_gen) },
     summary: b.readUInt32LE(f.summary_valid) === 0 ? null : {
       netProtos: b.readUInt32LE(f.net_protos), caps: b.readBigUInt64LE(f.caps),
       netAllowlist: b.readUInt32LE(f.net_allowlist) !== 0, capsAllowlist: b.readUInt32LE(f.caps_allowlist) !== 0,

@@ -17,7 +17,10 @@ export const DEFAULT_OBJECT = join(PROJECT_ROOT, 'build', 'armorgate.bpf.o');
 /** Programs by role. cgroup mode: the four hot hooks as lsm_cgroup, the rest lsm (see bpf/armorgate.h). */
 const HOT_CG = ['ag_cg_exec', 'ag_cg_open', 'ag_cg_socket', 'ag_cg_capable'];
 const HOT_MAC = ['ag_mac_exec', 'ag_mac_open', 'ag_mac_socket', 'ag_mac_capable'];
-const PATH_MAC = ['ag_mknod', 'ag_mkdir', 'ag_rmdir', 'ag_unlink', 'ag_symlink', 'ag_link', 'ag_rename', 'ag_truncate', 'ag_chmod', 'ag_chown'];
+const PATH_MAC = [
+  'ag_mknod', 'ag_mkdir', 'ag_rmdir', 'ag_unlink', 'ag_symlink', 'ag_link', 'ag_rename', 'ag_truncate', 'ag_chmod', 'ag_chown',
+  'ag_mmap_file', 'ag_sb_mount', 'ag_move_mount', 'ag_pivotroot',
+];
 const TRACEPOINTS = ['ag_tp_exec', 'ag_tp_fork'];
 export const PINNED_MAPS = ['pods', 'rules', 'sources', 'cgroups', 'exes', 'pending', 'rates', 'agconfig', 'events'];
 
@@ -51,6 +54,19 @@ export function findKubepods(cgroupRoot: string): string | null {
     try { if (statSync(p).isDirectory()) return p; } catch { /* next */ }
   }
   return null;
+}
+
+/** The cgroup ids of the kubepods roots beneath the cgroup root (systemd driver first): what the
+ *  programs find pods under (struct ag_config kp_id). A cgroup's id is its directory's inode. */
+export function kubepodsIds(cgroupRoot: string): bigint[] {
+  const ids: bigint[] = [];
+  for (const name of ['kubepods.slice', 'kubepods']) {
+    try {
+      const st = statSync(join(cgroupRoot, name), { bigint: true });
+      if (st.isDirectory()) ids.push(st.ino);
+    } catch { /* absent */ }
+  }
+  return ids;
 }
 
 /** 1 when sched_process_fork's comm fields are __data_loc (newer kernels), 0 for char[16]. */

@@ -110,7 +110,10 @@ test('plan: slots, masks, flags, sources and unsupported rules', () => {
   assert.equal(proto.hash, BigInt(PROTO.raw!));
   assert.equal(plan.pod.dirmask[1], 1n << 3n, 'file directory rules with 3 slashes (/etc/ssl/)');
   assert.equal(plan.pod.dirmask[0], 0n);
-  assert.equal(plan.pod.exactmask, EXACT.procPath | EXACT.procName);
+  assert.equal(plan.pod.exactmask, EXACT.procPath | EXACT.procName | EXACT.guard);
+  // renames may not move /etc/ (above the Block and the Audit on /etc/ssl/): one guard, the stronger
+  // action, the Block's rule; the Allow on /bin/sh and the execname guard nothing
+  assert.deepEqual(plan.guards.map((g) => [g.kind, g.ttype, g.text, g.ents]), [['file', TTYPE.guard, '/etc/', [{ ruleId: 2, containers: 0xffffffff, action: ACTION.Block, flags: 0 }]]]);
   assert.equal(plan.pod.capmask, 1n << 13n);
   assert.equal(plan.pod.protomask, 1 << PROTO.raw!);
 });
@@ -163,7 +166,7 @@ test('encoded entries carry pod id, generation and the full target string', () =
   const p = profile({ file: [rule('Block', { type: 'path', path: '/etc/shadow' }), rule('Audit', { type: 'path', path: '/etc/shadow' }, { readOnly: true })] });
   const e = profileEntries(p, { podId: 2, gen: 5, containers: [] });
   assert.ok(e.ok);
-  assert.equal(e.value.rules.length, 1, 'two rules on one target share one slot');
+  assert.equal(e.value.rules.length, 2, 'two rules on one target share one slot; and the guard of /etc/');
   const k = decodeRuleKey(e.value.rules[0]!.key);
   assert.deepEqual(k, { hash: fnv1a64('/etc/shadow'), srcHash: 0n, podId: 2, gen: 5, kind: KIND.file, ttype: TTYPE.path });
   const v = decodeRuleVal(e.value.rules[0]!.value);

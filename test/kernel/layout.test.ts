@@ -60,7 +60,7 @@ test('layout.ts constants match the header', () => {
   assert.equal(L.AG_MAX_DEPTH, d('AG_MAX_DEPTH'));
   assert.equal(L.AG_SHAPE_DEPTHS, d('AG_SHAPE_DEPTHS'));
   for (const [k, v] of Object.entries(L.KIND)) assert.equal(v, d(`AG_KIND_${k.toUpperCase()}`), k);
-  const tt: Record<string, string> = { path: 'AG_T_PATH', dir: 'AG_T_DIR', execname: 'AG_T_EXECNAME', proto: 'AG_T_PROTO', cap: 'AG_T_CAP' };
+  const tt: Record<string, string> = { path: 'AG_T_PATH', dir: 'AG_T_DIR', execname: 'AG_T_EXECNAME', proto: 'AG_T_PROTO', cap: 'AG_T_CAP', guard: 'AG_T_GUARD' };
   for (const [k, v] of Object.entries(L.TTYPE)) assert.equal(v, d(tt[k]!), k);
   for (const [k, v] of Object.entries(L.ACTION)) assert.equal(v, d(`AG_A_${k.toUpperCase()}`), k);
   const fl: Record<string, string> = { valid: 'AG_F_VALID', readOnly: 'AG_F_READONLY', ownerOnly: 'AG_F_OWNERONLY', recursive: 'AG_F_RECURSIVE' };
@@ -79,6 +79,7 @@ test('layout.ts constants match the header', () => {
   assert.equal(L.EXACT.procPath, d('AG_X_PROC_PATH'));
   assert.equal(L.EXACT.procName, d('AG_X_PROC_NAME'));
   assert.equal(L.EXACT.filePath, d('AG_X_FILE_PATH'));
+  assert.equal(L.EXACT.guard, d('AG_X_GUARD'));
 });
 
 test('encoders round-trip and event decoding reads every field', () => {
@@ -87,7 +88,7 @@ test('encoders round-trip and event decoding reads every field', () => {
   const ents = [{ ruleId: 4, containers: 0xffffffff, action: 3, flags: L.FLAG.readOnly | L.FLAG.recursive }];
   assert.deepEqual(L.decodeRuleVal(L.encodeRuleVal('/etc/ssl/', ents)), { path: '/etc/ssl/', ents });
   assert.throws(() => L.encodeRuleVal('x'.repeat(L.AG_PATH_MAX), []), RangeError);
-  const pod = { podId: 1, gen: 2, posture: [3, 2, 3, 2], hasSource: [0, 1, 0, 0], allowlist: [0, 0x80000000, 0, 0], hasBlock: [0xffffffff, 0, 0, 1], dirmask: [1n << 63n, 6n], capmask: 1n << 13n, protomask: 0x1010, exactmask: 5, shape: { len: Array.from({ length: 16 }, (_, i) => BigInt(i) << 60n), name: Array.from({ length: 16 }, (_, i) => 1n << BigInt(i * 4)) } } as L.PodValue;
+  const pod = { podId: 1, gen: 2, posture: [3, 2, 3, 2], hasSource: [0, 1, 0, 0], allowlist: [0, 0x80000000, 0, 0], hasBlock: [0xffffffff, 0, 0, 1], dirmask: [1n << 63n, 6n], capmask: 1n << 13n, protomask: 0x1010, exactmask: 5, unknownMask: 0xffffffff, usernsLevel: 1, shape: { len: Array.from({ length: 16 }, (_, i) => BigInt(i) << 60n), name: Array.from({ length: 16 }, (_, i) => 1n << BigInt(i * 4)) } } as L.PodValue;
   assert.deepEqual(L.decodePod(L.encodePod(pod)), pod);
   const f = L.LAYOUT.ag_event.fields;
   const b = Buffer.alloc(L.LAYOUT.ag_event.size);
@@ -107,13 +108,15 @@ test('encoders round-trip and event decoding reads every field', () => {
 test('node summary: the union of pods, encoded in agconfig, unused until written', () => {
   const pod = (protomask: number, capmask: bigint, allowNet: number, allowCaps: number): L.PodValue => L.decodePod(L.encodePod({
     podId: 1, gen: 1, posture: [2, 2, 2, 2], hasSource: [0, 0, 0, 0], allowlist: [0, 0, allowNet, allowCaps], hasBlock: [0, 0, 0, 0],
-    dirmask: [0n, 0n], capmask, protomask, exactmask: 0, shape: L.emptyShape(),
+    dirmask: [0n, 0n], capmask, protomask, exactmask: 0, unknownMask: 0, usernsLevel: 0, shape: L.emptyShape(),
   }));
   const u = L.unionSummaries([L.summaryOf(pod(1 << 4, 0n, 0, 0)), L.summaryOf(pod(1, 1n << 13n, 0, 0x80000000))]);
   assert.deepEqual(u, { netProtos: 0x11, caps: 1n << 13n, netAllowlist: false, capsAllowlist: true });
   assert.deepEqual(L.unionSummaries([]), { netProtos: 0, caps: 0n, netAllowlist: false, capsAllowlist: false });
   const c = L.decodeConfig(L.encodeConfig(200, 1, u));
-  assert.deepEqual(c, { ratePerSec: 200, forkLayout: 1, summary: u });
+  assert.deepEqual(c, { ratePerSec: 200, forkLayout: 1, summary: u, kubepods: { ids: [], gen: 0 } });
+  const kp = { ids: [12345n, 678n], gen: 3 };
+  assert.deepEqual(L.decodeConfig(L.encodeConfig(200, 1, u, true, kp)).kubepods, kp, 'the kubepods roots and their generation');
   assert.equal(L.decodeConfig(L.encodeConfig(200, 0)).summary, null, 'no summary: summary_valid 0, the programs look every socket() up');
 });
 

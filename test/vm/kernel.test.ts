@@ -9,6 +9,7 @@ registerVmTests('kernel enforcement', {
     'test/vm/scenarios/kernel-net.ts',
     'test/vm/scenarios/kernel-seed.ts',
     'test/vm/scenarios/kernel-life.ts',
+    'test/vm/scenarios/kernel-attacks.ts',
   ],
   kernels: ['6.12', '6.1'],
   attachModes: ['cgroup', 'global'],
