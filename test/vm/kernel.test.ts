@@ -13,6 +13,6 @@ registerVmTests('kernel enforcement', {
   ],
   kernels: ['6.12', '6.1'],
   attachModes: ['cgroup', 'global'],
-  timeoutMs: 420_000,
+  timeoutMs: 720_000,
   scenarioTimeoutMs: 60_000,
 });

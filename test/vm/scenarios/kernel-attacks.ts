@@ -103,6 +103,41 @@ scenario('attack: the dynamic loader run as a command cannot run a blocked progr
   assert.equal(ok.code, 0, ok.stderr);
 });
 
+scenario('attack: under a process allow-list, a memfd, a renamed copy and the loader run nothing the list leaves out', async (ctx) => {
+  await ctx.mountTmpfs('/srv');
+  copyFileSync('/usr/bin/true', '/srv/t');
+  const code = `${TRY}
+def run(argv, prep=None):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            path = prep() if prep else argv[0]
+            os.execv(path, argv)
+        except OSError as e:
+            os._exit(e.errno)
+    _, st = os.waitpid(pid, 0)
+    c = os.waitstatus_to_exitcode(st)
+    if c: raise OSError(c, os.strerror(c))
+def memfd():
+    fd = os.memfd_create('x', 0)
+    os.write(fd, open('/usr/bin/true', 'rb').read())
+    return '/proc/self/fd/%d' % fd
+os.chmod('/srv/t', 0o755)
+t('memfd', lambda: run(['true'], memfd))
+t('copy', lambda: run(['/srv/t']))
+t('loader', lambda: run(['/lib64/ld-linux-x86-64.so.2', '/usr/bin/true']))
+print(json.dumps(r))
+`;
+  assert.deepEqual(await pyJson(ctx, null, code), { memfd: 'ok', copy: 'ok', loader: 'ok' }, 'control');
+  const pod = await podWith(ctx, profile({
+    process: [rule('Allow', { type: 'path', path: '/usr/bin/dash' }), rule('Allow', { type: 'path', path: '/usr/bin/python3.11' })],
+  }, { process: 'block' }));
+  const r = await pyJson(ctx, pod.cg, code);
+  ctx.log(JSON.stringify(r));
+  assert.deepEqual(r, { memfd: 'EPERM', copy: 'EPERM', loader: 'EPERM' });
+  await blocked(pod, 'exec', /^\/srv\/t$/);
+});
+
 scenario('attack: nested cgroups, cgroups named like another pod and unknown container scopes stay in the pod', async (ctx) => {
   await ctx.mountTmpfs('/srv');
   writeFileSync('/srv/secret', 's\n');
