@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { scenario, type ScenarioContext, type Started } from '../test/vm/guest/scenario.ts';
+import { scenario, type ScenarioContext, type Started } from '../vm/guest/scenario.ts';
 import type { DemoPod } from './admission.ts';
 import { startReceiver, type SpanRecord } from './otlp-receiver.ts';
 import { compactAlerts, type Attempt } from './report.ts';

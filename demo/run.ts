@@ -11,7 +11,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PROJECT_ROOT, runSuite, type AttachMode, type KernelSeries } from '../test/vm/harness/index.ts';
+import { PROJECT_ROOT, runSuite, type AttachMode, type KernelSeries } from '../vm/harness/index.ts';
 import { admit, prepareInputs } from './admission.ts';
 import type { DemoInput, GuestReport } from './guest.ts';
 import { startReceiver } from './otlp-receiver.ts';

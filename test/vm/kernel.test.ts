@@ -1,6 +1,6 @@
 // Kernel enforcement in real kernels: every kernel-* guest suite, on 6.12 and 6.1, in both
 // attach modes (one boot per kernel × mode).
-import { registerVmTests } from './harness/index.ts';
+import { registerVmTests } from '../../vm/harness/index.ts';
 
 registerVmTests('kernel enforcement', {
   suites: [

@@ -8,7 +8,7 @@ import { compile } from '../../../policy/compile.ts';
 import { parseDocuments } from '../../../policy/parse.ts';
 import { validatePolicy } from '../../../policy/validate.ts';
 import type { Namespace, Pod, Policy, Profile } from '../../../policy/types.ts';
-import { scenario, type ScenarioContext } from '../guest/scenario.ts';
+import { scenario, type ScenarioContext } from '../../../vm/guest/scenario.ts';
 import { podWith, py, type TestPod } from './kernel-helpers.ts';
 
 function examplesProfile(root: string, uid: string): Profile {

@@ -1,5 +1,5 @@
 #!/bin/busybox sh
-# Stage 1, the initramfs's /init (busybox, built into the initramfs by test/vm/harness/initramfs.ts):
+# Stage 1, the initramfs's /init (busybox, built into the initramfs by vm/harness/initramfs.ts):
 # loads the modules listed in /modules/order, mounts the host's root (shared read-only over
 # virtio-9p, tag "hostroot") and, over its node_modules, the read-only ext4 image on /dev/vda
 # (ag.nodemodules=), mounts proc, sys, dev, tmpfs on /tmp /run /root, securityfs, bpffs and cgroup2

@@ -1,4 +1,4 @@
-// Host side of the VM test harness. STABLE CONTRACT (the guest side is test/vm/guest/scenario.ts).
+// Host side of the VM test harness. STABLE CONTRACT (the guest side is vm/guest/scenario.ts).
 //
 //   runSuite({ kernel: '6.12' | '6.1', suites, attachMode: 'cgroup' | 'global', env?, timeoutMs })
 //     → { results: { name, ok, error?, output, ms }[], console, bootMs, error? }
@@ -19,7 +19,7 @@
 // contains it, AG_VM_VERBOSE=1 streams the guest console to stderr. Logs of the last boot per
 // (kernel, mode): .cache/vm/logs/.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
@@ -33,7 +33,7 @@ import { boot } from './qemu.ts';
 export type { AttachMode, KernelSeries } from '../guest/protocol.ts';
 
 /** The project root, derived from this file's location (CI runs from a clone elsewhere). */
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const KERNELS: readonly KernelSeries[] = ['6.12', '6.1'];
 export const ATTACH_MODES: readonly AttachMode[] = ['cgroup', 'global'];
 
@@ -117,8 +117,9 @@ export async function runSuite(o: RunSuiteOptions): Promise<SuiteRun> {
   const r = await boot({
     image: kernel.image,
     initrd,
-    append: [`ag.stage2=${join(root, 'test', 'vm', 'guest', 'stage2.sh')}`, `ag.job=${jobFile}`, `ag.keep=${root}`,
-      ...(modulesImage ? [`ag.nodemodules=${join(root, 'node_modules')}`] : [])],
+    append: [`ag.stage2=${join(root, 'vm', 'guest', 'stage2.sh')}`, `ag.job=${jobFile}`, `ag.keep=${root}`,
+      // the real folder: a worktree's node_modules may be a symlink, which the initramfs would resolve outside the share
+      ...(modulesImage ? [`ag.nodemodules=${realpathSync(join(root, 'node_modules'))}`] : [])],
     ...(modulesImage ? { disks: [modulesImage] } : {}),
     markerFile: join(jobDir, 'markers.log'),
     timeoutMs: o.timeoutMs,
@@ -263,7 +264,7 @@ export function registerVmTests(title: string, opts: VmTestOptions): void {
           t.diagnostic(`kernel ${run.kernelRelease ?? kernel}, ${cpus} vCPU: runner up ${(run.bootMs / 1000).toFixed(1)} s after qemu start; whole boot ${(run.totalMs / 1000).toFixed(1)} s`);
           // The emulated machine crashes now and then (a guest kernel oops in an interrupt, once in
           // CI) in runs whose every scenario passes on the next boot; node's own aborts in the guest
-          // are answered by V8 flags (test/vm/README.md). Boot again, at most twice, for the
+          // are answered by V8 flags (vm/README.md). Boot again, at most twice, for the
           // scenarios that did not pass (all of them when the runner died before its plan), and say
           // so: a failed check is never retried, and the crashes stay in the output.
           for (let attempt = 2; attempt <= 3; attempt++) {

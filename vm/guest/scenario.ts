@@ -4,7 +4,7 @@
 // *.scenario.ts or *.vm.ts) that registers scenarios at import time:
 //
 //   import assert from 'node:assert/strict';
-//   import { scenario } from '../guest/scenario.ts';          // path relative to the suite
+//   import { scenario } from '../../../vm/guest/scenario.ts'; // path relative to the suite
 //   scenario('raw sockets are refused in the pod cgroup', async (ctx) => {
 //     const cg = await ctx.mkCgroup('kubepods.slice/demo');   // { path, id } (id = cgroup id)
 //     const r = await ctx.runIn(cg, ['python3', '-c', '...']);
@@ -14,7 +14,7 @@
 // A host test file runs suites in the VM, one boot per (kernel, attach mode), every scenario
 // reported as its own node:test subtest:
 //
-//   import { registerVmTests } from '../harness/index.ts';
+//   import { registerVmTests } from '../../vm/harness/index.ts';
 //   registerVmTests('kernel enforcement', { suites: ['test/vm/enforce.scenario.ts'] });
 //
 // Inside the guest: the host's root is the guest's root, read-only (so the project, node,
