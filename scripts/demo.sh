@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 echo "demo: preparing (Node 24, npm packages, Debian packages; quiet when already done)" >&2
-bash scripts/setup.sh --apt clang llvm libbpf-dev libbpf1 bpftool qemu-system-x86 busybox-static cpio kmod xz-utils e2fsprogs perl-base
+bash scripts/setup.sh --apt clang llvm libbpf-dev libbpf1 bpftool qemu-system-x86 busybox-static cpio kmod xz-utils runc debootstrap e2fsprogs perl-base
 source scripts/env.sh
 echo "demo: building the BPF object" >&2
 bash scripts/build-bpf.sh

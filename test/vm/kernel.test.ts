@@ -1,5 +1,6 @@
 // Kernel enforcement in real kernels: every kernel-* guest suite, on 6.12 and 6.1, in both
-// attach modes (one boot per kernel × mode).
+// attach modes (one boot per kernel × mode). The seed's cases run in real containers:
+// test/vm/containers.test.ts.
 import { registerVmTests } from '../../vm/harness/index.ts';
 
 registerVmTests('kernel enforcement', {
@@ -7,7 +8,6 @@ registerVmTests('kernel enforcement', {
     'test/vm/scenarios/kernel-exec.ts',
     'test/vm/scenarios/kernel-file.ts',
     'test/vm/scenarios/kernel-net.ts',
-    'test/vm/scenarios/kernel-seed.ts',
     'test/vm/scenarios/kernel-life.ts',
   ],
   kernels: ['6.12', '6.1'],

@@ -36,9 +36,12 @@
 // dash → /usr/bin/setpriv → argv. Processes started with a null cgroup stay in the runner's cgroup
 // (the root cgroup) and are spawned directly.
 import type { ChildProcess } from 'node:child_process';
+import type { Container, ContainerOptions } from './container.ts';
 import type { AttachMode, KernelSeries } from './protocol.ts';
 
 export type { AttachMode, KernelSeries } from './protocol.ts';
+export type { CgroupDriver, Container, ContainerOptions, ContainerPod, ExecOptions, QosClass } from './container.ts';
+export { containerCgroupPath, DEFAULT_CAPABILITIES, randomContainerId } from './container.ts';
 
 export interface Cgroup {
   /** Absolute path under /sys/fs/cgroup. */
@@ -111,6 +114,14 @@ export interface ScenarioContext {
   mountTmpfs(dir: string, opts?: MountOptions): Promise<void>;
   /** Loads a module of the guest kernel (modprobe). */
   modprobe(name: string): Promise<void>;
+  /**
+   * Starts a real OCI container with Debian's runc (see vm/guest/container.ts): overlayfs root over
+   * a small Debian (python3, perl-base, coreutils, apt, dpkg), pivot_root, new mount/PID/IPC/UTS/
+   * network namespaces, containerd's default capabilities, no seccomp, in the cgroup kubelet gives
+   * it (`pod` + `driver`) or outside every pod (no `pod`). Only in boots that asked for containers
+   * (runSuite / registerVmTests `containers: true`). Stopped and deleted after the scenario.
+   */
+  container(opts?: ContainerOptions): Promise<Container>;
   /** Registers a clean-up step, run after the scenario (last registered first). */
   defer(fn: () => void | Promise<void>): void;
   /** Adds a line to the scenario's output (shown on failure) and to the guest console. */

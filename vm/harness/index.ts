@@ -28,6 +28,7 @@ import type { AttachMode, Job, KernelSeries, Message } from '../guest/protocol.t
 import { buildInitramfs } from './initramfs.ts';
 import { cacheDir, prepareKernels, readKernel } from './kernels.ts';
 import { nodeModulesImage } from './modules-image.ts';
+import { containerRootfsImage } from './rootfs.ts';
 import { boot } from './qemu.ts';
 
 export type { AttachMode, KernelSeries } from '../guest/protocol.ts';
@@ -49,6 +50,9 @@ export interface RunSuiteOptions {
   scenarioTimeoutMs?: number;
   /** vCPUs of the guest (default 2). */
   cpus?: number;
+  /** The boot runs real containers (ctx.container): builds the containers' Debian root once
+   *  (vm/harness/rootfs.ts, about 75 s here; cached in .cache/vm/) and attaches it. */
+  containers?: boolean;
   /** Run only scenarios whose name contains one of these. */
   only?: string[];
   /** Progress lines (preparing, booting, each scenario's start and end). */
@@ -90,6 +94,10 @@ export async function runSuite(o: RunSuiteOptions): Promise<SuiteRun> {
   const kernel = readKernel(root, o.kernel);
   const initrd = await buildInitramfs(root, kernel);
   const modulesImage = await nodeModulesImage(root);
+  const rootfsImage = o.containers ? (await containerRootfsImage(root, progress)).path : null;
+  // virtio disks in order: vda, vdb, ...
+  const disks = [modulesImage, rootfsImage].filter((d): d is string => d !== null);
+  const dev = (img: string): string => `vd${String.fromCharCode(97 + disks.indexOf(img))}`;
 
   const jobDir = join(cacheDir(root), 'jobs', `${process.pid}-${++runCounter}-${o.kernel}-${o.attachMode}`);
   rmSync(jobDir, { recursive: true, force: true });
@@ -119,8 +127,9 @@ export async function runSuite(o: RunSuiteOptions): Promise<SuiteRun> {
     initrd,
     append: [`ag.stage2=${join(root, 'vm', 'guest', 'stage2.sh')}`, `ag.job=${jobFile}`, `ag.keep=${root}`,
       // the real folder: a worktree's node_modules may be a symlink, which the initramfs would resolve outside the share
-      ...(modulesImage ? [`ag.nodemodules=${realpathSync(join(root, 'node_modules'))}`] : [])],
-    ...(modulesImage ? { disks: [modulesImage] } : {}),
+      ...(modulesImage ? [`ag.nodemodules=${realpathSync(join(root, 'node_modules'))}`, `ag.nodemodulesdev=${dev(modulesImage)}`] : []),
+      ...(rootfsImage ? [`ag.ctrootfs=${dev(rootfsImage)}`] : [])],
+    disks,
     markerFile: join(jobDir, 'markers.log'),
     timeoutMs: o.timeoutMs,
     ...(o.cpus !== undefined ? { cpus: o.cpus } : {}),
@@ -200,6 +209,8 @@ export interface VmTestOptions {
   /** Budget of one boot; default 6 minutes. */
   timeoutMs?: number;
   scenarioTimeoutMs?: number;
+  /** The suites run real containers (ctx.container): see RunSuiteOptions.containers. */
+  containers?: boolean;
 }
 
 function envList<T extends string>(name: string, all: readonly T[]): T[] | null {
@@ -259,6 +270,7 @@ export function registerVmTests(title: string, opts: VmTestOptions): void {
             kernel, attachMode, suites: opts.suites, timeoutMs, only: names, cpus,
             ...(opts.env ? { env: opts.env } : {}),
             ...(opts.scenarioTimeoutMs ? { scenarioTimeoutMs: opts.scenarioTimeoutMs } : {}),
+            ...(opts.containers ? { containers: true } : {}),
           });
           let run = await boot(only);
           t.diagnostic(`kernel ${run.kernelRelease ?? kernel}, ${cpus} vCPU: runner up ${(run.bootMs / 1000).toFixed(1)} s after qemu start; whole boot ${(run.totalMs / 1000).toFixed(1)} s`);
