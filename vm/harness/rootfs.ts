@@ -22,8 +22,7 @@ const RECIPE = 1;
 const FALLBACK_MIRROR = 'http://deb.debian.org/debian';
 
 /** The host's Debian mirror for the main archive (deb822 sources first, then sources.list). */
-export function debianMirror(): string {
-  const deb822 = '/etc/apt/sources.list.d/debian.sources';
+export function debianMirror(deb822 = '/etc/apt/sources.list.d/debian.sources', list = '/etc/apt/sources.list'): string {
   try {
     for (const stanza of readFileSync(deb822, 'utf8').split(/\n\s*\n/)) {
       const field = (name: string): string[] => {
@@ -36,7 +35,7 @@ export function debianMirror(): string {
     }
   } catch { /* no deb822 file */ }
   try {
-    for (const line of readFileSync('/etc/apt/sources.list', 'utf8').split('\n')) {
+    for (const line of readFileSync(list, 'utf8').split('\n')) {
       const m = /^\s*deb\s+(?:\[[^\]]*\]\s+)?(https?:\/\/\S+)\s+(\S+)/.exec(line);
       if (m && m[2] === ROOTFS_SUITE) return m[1]!.replace(/\/+$/, '');
     }
