@@ -30,6 +30,11 @@
 // After each scenario, whatever it set up is undone: deferred functions (last first), processes
 // it started (killed), cgroups it created (cgroup.kill, then rmdir), tmpfs it mounted, ctx.tmp.
 //
+// ctx.container(opts) runs a real OCI container with Debian's runc (a boot registered with
+// `containers: true`): overlay root, pivot_root, its own namespaces, containerd's default
+// capabilities, kubelet's cgroup for either driver; see container.ts and vm/README.md. It is what a
+// node runs: prefer it to runIn/startIn for anything a pod does.
+//
 // runIn/startIn put the process in the cgroup BEFORE it execs argv: `/bin/sh` (dash, whose real
 // path is /usr/bin/dash) writes its own pid into <cgroup>/cgroup.procs and then execs argv, so for
 // fromSource rules the source of argv[0]'s exec is /usr/bin/dash; with `uid`/`gid` the chain is
