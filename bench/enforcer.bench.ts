@@ -4,7 +4,7 @@
 //      pod cgroup is already denied), and from a pod manifest appearing to its profile loaded;
 //   2. time to apply a changed profile to 100 pods (all manifests rewritten at once).
 // BENCH_KERNEL=6.12|6.1 (default 6.12), BENCH_MODE=cgroup|global (default cgroup).
-import { runSuite, type AttachMode, type KernelSeries } from '../test/vm/harness/index.ts';
+import { runSuite, type AttachMode, type KernelSeries } from '../vm/harness/index.ts';
 
 const kernel = (process.env.BENCH_KERNEL ?? '6.12') as KernelSeries;
 const attachMode = (process.env.BENCH_MODE ?? 'cgroup') as AttachMode;

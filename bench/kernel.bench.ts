@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PROJECT_ROOT, runSuite } from '../test/vm/harness/index.ts';
+import { PROJECT_ROOT, runSuite } from '../vm/harness/index.ts';
 
 const C_SOURCE = String.raw`
 /* ag-kbench PATH N M CHUNK CGROUP...: moves itself from cgroup to cgroup every CHUNK operations

@@ -1,15 +1,19 @@
 // The demo's guest side: one scenario run by the VM harness (see demo/run.ts, which has already
 // admitted the pod through the webhook on the host and left it, signed, in $AG_DEMO_DIR). Inside the VM:
 //   1. an OTLP/HTTP receiver (demo/otlp-receiver.ts) collects the enforcer's spans;
-//   2. kubelet-style cgroups for the pod (systemd driver, BestEffort) with containerd scopes;
+//   2. the pod's containers "web" and "log-shipper" as real runc containers (overlay root, pivot_root,
+//      containerd's default capabilities, no seccomp) in the cgroups kubelet's systemd driver makes
+//      for a BestEffort pod, with the ids the pod's containerStatuses name, plus a control container
+//      outside every pod;
 //   3. `armorgate enforcer --pods-dir` gets the admitted pod and puts its profile in force;
-//   4. an "attacker" inside the pod's container cgroups tries each forbidden action and allowed ones;
+//   4. an "attacker", root in the pod's containers, tries each forbidden action and allowed ones; the
+//      control steps try the same outside any pod;
 //   5. attempts, alerts and spans go back to the host as one 'report' event.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { scenario, type ScenarioContext, type Started } from '../test/vm/guest/scenario.ts';
+import { scenario, type Container, type ContainerOptions, type Started } from '../vm/guest/scenario.ts';
 import type { DemoPod } from './admission.ts';
 import { startReceiver, type SpanRecord } from './otlp-receiver.ts';
 import { compactAlerts, type Attempt } from './report.ts';
@@ -54,11 +58,12 @@ async function waitFor<T>(what: string, ms: number, d: Daemon | null, probe: () 
 }
 
 function denied(r: { code: number | null; stderr: string; stdout: string }): boolean {
-  return r.code !== 0 && /Operation not permitted|Permission denied/.test(r.stderr + r.stdout);
+  // runc exec's own refused exec says "exec /usr/bin/dpkg: operation not permitted"
+  return r.code !== 0 && /operation not permitted|permission denied/i.test(r.stderr + r.stdout);
 }
 
 interface AttemptSpec {
-  container: string | null; // null: a process outside every pod
+  container: string | null; // null: the control container, outside every pod
   what: string;
   argv: string[];
   expect: 'allowed' | 'denied';
@@ -84,20 +89,25 @@ const ATTEMPTS: AttemptSpec[] = [
   { container: 'web', what: 'open a TCP socket', argv: ['perl', '-MSocket', '-e', PERL_TCP], expect: 'allowed', why: 'no rule for tcp' },
   { container: 'log-shipper', what: 'read the token with head in the sidecar', argv: ['head', '-c', '24', `${TOKEN_DIR}/token`], expect: 'allowed', why: 'the token rule selects container web only' },
   { container: 'log-shipper', what: 'run dpkg in the sidecar', argv: ['dpkg', '--version'], expect: 'denied', why: 'no-package-managers binds the whole pod' },
+  { container: null, what: 'read the token with head outside any pod', argv: ['head', '-c', '24', `${TOKEN_DIR}/token`], expect: 'allowed', why: 'processes outside pods are never affected' },
+  { container: null, what: 'plant a certificate in /etc/ssl/certs outside any pod', argv: ['sh', '-c', 'echo evil > /etc/ssl/certs/evil.pem'], expect: 'allowed', why: 'processes outside pods are never affected' },
   { container: null, what: 'run dpkg outside any pod', argv: ['dpkg', '--version'], expect: 'allowed', why: 'processes outside pods are never affected' },
+  { container: null, what: 'open a raw ICMP socket outside any pod', argv: ['perl', '-MSocket', '-e', PERL_RAW], expect: 'allowed', why: 'CAP_NET_RAW is in the default set; no pod, no rule' },
 ];
 
-async function fixtures(ctx: ScenarioContext): Promise<void> {
-  // The container's view, on the shared read-only root: tmpfs over the trust stores (with their
-  // contents, so that the fs itself would allow writes and only the LSM refuses) and a token.
-  await ctx.mountTmpfs('/etc/ssl', { keepContents: true });
-  await ctx.mountTmpfs('/usr/local/share/ca-certificates', { keepContents: true });
-  await ctx.mountTmpfs('/etc/pki');
-  mkdirSync('/etc/pki/tls', { recursive: true });
-  writeFileSync('/etc/pki/tls/cert.pem', 'demo\n');
-  mkdirSync(TOKEN_DIR, { recursive: true });
-  writeFileSync(join(TOKEN_DIR, 'token'), `eyJhbGciOiJSUzI1NiJ9.demo-token.${randomBytes(8).toString('hex')}\n`);
-  ctx.defer(() => { /* /run is the guest's tmpfs: the token goes with the VM */ });
+/** What every container of the demo holds (the pod's and the control one): the service-account
+ *  token as a tmpfs volume where kubelet mounts it, and trust stores in the container's own root
+ *  (its writable overlay, so that only the LSM can refuse a write). */
+function volumes(): ContainerOptions {
+  return {
+    tmpfs: [{ target: TOKEN_DIR, files: { token: `eyJhbGciOiJSUzI1NiJ9.demo-token.${randomBytes(8).toString('hex')}\n` } }],
+    files: {
+      '/etc/ssl/openssl.cnf': '# demo trust store\nopenssl_conf = default_conf\n',
+      '/etc/ssl/certs/ca-certificates.crt': '-----BEGIN CERTIFICATE-----\ndemo\n-----END CERTIFICATE-----\n',
+      '/usr/local/share/ca-certificates/corp-root.crt': 'demo\n',
+      '/etc/pki/tls/cert.pem': 'demo\n',
+    },
+  };
 }
 
 /** What the host hands over in $AG_DEMO_DIR. */
@@ -130,14 +140,18 @@ scenario('demo: the admitted pod under enforcement', async (ctx) => {
 
   const receiver = await startReceiver();
   ctx.defer(() => receiver.close());
-  await fixtures(ctx);
 
-  // kubelet-style cgroups: systemd driver, BestEffort QoS, one containerd scope per container.
+  // The pod's containers as kubelet has containerd start them: runc, systemd driver, BestEffort QoS,
+  // the ids its containerStatuses name; and a control container outside every pod.
   const uid = pod.metadata.uid as string;
-  const podCg = `kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${uid.replaceAll('-', '_')}.slice`;
-  const cgroups: Record<string, string> = {};
-  for (const [name, id] of Object.entries(input.containerIds)) cgroups[name] = (await ctx.mkCgroup(`${podCg}/cri-containerd-${id}.scope`)).path;
-  step(`kubelet-style cgroups made: /sys/fs/cgroup/${podCg}/cri-containerd-….scope`);
+  const containers: Record<string, Container> = {};
+  for (const [name, id] of Object.entries(input.containerIds)) {
+    containers[name] = await ctx.container({ pod: { uid, qos: 'besteffort' }, driver: 'systemd', id, hostname: pod.metadata.name, ...volumes() });
+  }
+  const control = await ctx.container({ hostname: 'control', ...volumes() });
+  const first = Object.values(containers)[0] as Container;
+  step(`runc containers started (${Object.keys(containers).join(', ')}): overlay root, pivot_root, default capabilities, cgroups ${first.cgroupPath.replace(first.id, '<id>')}`);
+  step(`control container outside every pod: ${control.cgroupPath}`);
 
   step(`starting armorgate enforcer --pods-dir (attach mode ${ctx.attachMode})`);
   const podsDir = join(ctx.tmp, 'pods');
@@ -169,8 +183,9 @@ scenario('demo: the admitted pod under enforcement', async (ctx) => {
 
   const attempts: Attempt[] = [];
   for (const a of ATTEMPTS) {
-    const cg = a.container === null ? null : (cgroups[a.container] as string);
-    const r = await ctx.runIn(cg, a.argv, { timeoutMs: 30_000 });
+    const c = a.container === null ? control : containers[a.container];
+    assert.ok(c, `no container ${a.container}`);
+    const r = await c.exec(a.argv, { timeoutMs: 30_000 });
     const outcome: Attempt['outcome'] = denied(r) ? 'denied' : r.code === 0 ? 'allowed' : 'error';
     const attempt: Attempt = {
       container: a.container, what: a.what, command: a.argv.join(' '), expect: a.expect, outcome, why: a.why,

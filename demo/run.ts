@@ -1,9 +1,10 @@
 // The demo's host side (scripts/demo.sh runs it):
 //   1. on the host: an OTLP/HTTP receiver, `armorgate webhook` standalone (self-signed HTTPS) with
 //      the seed's policies, the example pod admitted through POST /mutate-pod (demo/admission.ts);
-//   2. in the test VM (Debian 6.12 by default, TCG, the project shared read-only): the enforcer puts
-//      the admitted pod's profile in force on kubelet-style cgroups and an attacker tries its luck
-//      (demo/guest.ts);
+//   2. in the test VM (Debian 6.12 by default, TCG, the project shared read-only): the pod's
+//      containers run as real runc containers in the cgroups kubelet's systemd driver makes, the
+//      enforcer puts the admitted pod's profile in force, and an attacker, root in the containers,
+//      tries its luck; a control container outside every pod tries the same (demo/guest.ts);
 //   3. the report: each attempt, the alerts in KubeArmor's shape, the trace from admission to the
 //      kernel's verdicts as a tree (demo/report.ts).
 // Exit status 0 when every attempt went as the policies say.
@@ -11,7 +12,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PROJECT_ROOT, runSuite, type AttachMode, type KernelSeries } from '../test/vm/harness/index.ts';
+import { PROJECT_ROOT, runSuite, type AttachMode, type KernelSeries } from '../vm/harness/index.ts';
 import { admit, prepareInputs } from './admission.ts';
 import type { DemoInput, GuestReport } from './guest.ts';
 import { startReceiver } from './otlp-receiver.ts';
@@ -63,7 +64,7 @@ const ticker = setInterval(() => {
 }, 5000);
 let guest: GuestReport | undefined;
 const run = await runSuite({
-  kernel, attachMode, suites: ['demo/guest.ts'], timeoutMs: 480_000, scenarioTimeoutMs: 420_000, env: { AG_DEMO_DIR: dir },
+  kernel, attachMode, suites: ['demo/guest.ts'], containers: true, timeoutMs: 600_000, scenarioTimeoutMs: 420_000, env: { AG_DEMO_DIR: dir },
   onProgress: (line) => {
     if (line.startsWith('guest up')) booted = true;
     if (!line.startsWith('  …') && !line.includes('demo: the admitted pod')) say(line);
@@ -85,7 +86,7 @@ const run = await runSuite({
     if (name === 'step') say(String(data));
     else if (name === 'attempt') {
       const a = data as Attempt;
-      say(`  ${a.outcome === a.expect ? (a.outcome === 'denied' ? 'DENIED ' : 'allowed') : `UNEXPECTED ${a.outcome}`}  ${a.container ?? 'host'}: ${a.what}`);
+      say(`  ${a.outcome === a.expect ? (a.outcome === 'denied' ? 'DENIED ' : 'allowed') : `UNEXPECTED ${a.outcome}`}  ${a.container ?? 'control'}: ${a.what}`);
     } else if (name === 'report') guest = data as GuestReport;
   },
 });

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # kubernetes-client (kubectl 1.20) only where no kubectl is installed: it would clash with another kubectl package
-bash scripts/setup.sh --apt clang llvm libbpf-dev libbpf1 bpftool qemu-system-x86 busybox-static cpio kmod xz-utils $(command -v kubectl >/dev/null || echo kubernetes-client)
+bash scripts/setup.sh --apt clang llvm libbpf-dev libbpf1 bpftool qemu-system-x86 busybox-static cpio kmod xz-utils runc debootstrap $(command -v kubectl >/dev/null || echo kubernetes-client)
 source scripts/env.sh
 npm run --silent lint
 bash scripts/build-bpf.sh

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares what the VM tests need, idempotently (run as root on Debian 12):
 #   - Debian packages: qemu-system-x86, busybox-static, cpio, kmod, xz-utils, e2fsprogs (installed
-#     when missing; e2fsprogs makes the node_modules image, see test/vm/harness/modules-image.ts);
+#     when missing; e2fsprogs makes the node_modules image, see vm/harness/modules-image.ts);
 #   - the newest Debian 6.12 (+deb12, UEK8's base) and 6.1 kernels, fetched with `apt-get download`
 #     into .cache/vm/debs/ and unpacked with `dpkg -x` into .cache/vm/kernel-<series>/ (never installed).
 # For each series it writes .cache/vm/kernel-<series>.env (KERNEL_PACKAGE, KERNEL_RELEASE, KERNEL_IMAGE,

@@ -7,7 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { scenario, type ScenarioContext, type Started } from '../vm/guest/scenario.ts';
+import { scenario, type ScenarioContext, type Started } from '../../vm/guest/scenario.ts';
 import { daemonSetCapabilities, withCapabilities } from './capabilities-support.ts';
 
 type Any = Record<string, unknown>;

@@ -7,7 +7,7 @@
 // Self-contained on purpose: it uses only the harness's stable scenario API and the CLI.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { scenario, type ScenarioContext } from '../vm/guest/scenario.ts';
+import { scenario, type ScenarioContext } from '../../vm/guest/scenario.ts';
 import { daemonSetCapabilities, withCapabilities } from './capabilities-support.ts';
 
 type Probe = { canEnforce: boolean; attachMode: string; lsm: { programsLoad: boolean; detail: string } };

@@ -1,6 +1,6 @@
 // The node enforcer in the VM: both kernels, both attach modes, the real `armorgate enforcer`
 // process on a --pods-dir (see test/vm/scenarios/enforcer-*.ts).
-import { registerVmTests } from './harness/index.ts';
+import { registerVmTests } from '../../vm/harness/index.ts';
 
 registerVmTests('enforcer', {
   suites: ['test/vm/scenarios/enforcer-e2e.ts', 'test/vm/scenarios/enforcer-lifecycle.ts'],

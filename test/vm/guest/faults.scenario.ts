@@ -2,7 +2,7 @@
 // each failure must be reported as that scenario's failure, and the runner must go on.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { scenario } from './scenario.ts';
+import { scenario } from '../../../vm/guest/scenario.ts';
 
 scenario('fault: hangs past its timeout', async (ctx) => {
   await ctx.mkCgroup('ag-fault/hang');

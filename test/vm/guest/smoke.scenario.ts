@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { scenario } from './scenario.ts';
+import { scenario } from '../../../vm/guest/scenario.ts';
 
 function mountOf(point: string): { fstype: string; options: string } | undefined {
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {

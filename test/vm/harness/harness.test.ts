@@ -3,8 +3,8 @@
 // runs out (qemu killed, the run reported as an error, never a hang).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeStream, encodeMessage } from '../guest/protocol.ts';
-import { guestCrash, runSuite, vmUnavailableReason } from './index.ts';
+import { decodeStream, encodeMessage } from '../../../vm/guest/protocol.ts';
+import { guestCrash, runSuite, vmUnavailableReason } from '../../../vm/harness/index.ts';
 
 test('marker protocol: round trip, ignores console noise, reports gaps and garbage', () => {
   const a = encodeMessage(0, { t: 'hello', kernel: 'k', uptimeMs: 1, node: 'v24' });

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { scenario } from '../guest/scenario.ts';
+import { scenario } from '../../../vm/guest/scenario.ts';
 import { clonePod, fixture, preparePod, publish, sharedEnforcer, waitEnforced, type PreparedPod } from './enforcer-support.ts';
 
 function quantile(xs: number[], q: number): number {

@@ -3,7 +3,7 @@
 // kubelet-style cgroups created, attempts from inside and outside the pod, alerts checked field by field.
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { scenario } from '../guest/scenario.ts';
+import { scenario } from '../../../vm/guest/scenario.ts';
 import type { KubeArmorAlert } from '../../../enforcer/alerts.ts';
 import { cgroup, deniedExec, fixture, preparePod, publish, sharedEnforcer } from './enforcer-support.ts';
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openMapsOnly } from '../../../enforcer/kernel/index.ts';
-import { scenario, type ScenarioContext } from '../guest/scenario.ts';
+import { scenario, type ScenarioContext } from '../../../vm/guest/scenario.ts';
 import {
   cgroup, cleanupPins, clonePod, deniedExec, fixture, preparePod, publish, sharedEnforcer, waitEnforced, type Fixture, type PreparedPod,
 } from './enforcer-support.ts';

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import type { KubeArmorAlert } from '../../../enforcer/alerts.ts';
 import type { Pod } from '../../../policy/types.ts';
-import type { Cgroup, ScenarioContext } from '../guest/scenario.ts';
+import type { Cgroup, ScenarioContext } from '../../../vm/guest/scenario.ts';
 
 export const KUBEPODS = 'kubepods.slice';
 export const BURSTABLE = 'kubepods.slice/kubepods-burstable.slice';

@@ -5,7 +5,7 @@
 // itself between the three cgroups every AG_BENCH_CHUNK (250) operations, rotating the order.
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { scenario, type ScenarioContext, type Cgroup } from '../guest/scenario.ts';
+import { scenario, type ScenarioContext, type Cgroup } from '../../../vm/guest/scenario.ts';
 import { kernelFor, podWith, profile, rule } from './kernel-helpers.ts';
 import type { ProfileRule } from '../../../policy/types.ts';
 

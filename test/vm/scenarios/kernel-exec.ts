@@ -1,7 +1,7 @@
 // Guest suite: process rules (exec by path, by execname, under a directory) and the
 // isolation of processes outside protected cgroups.
 import assert from 'node:assert/strict';
-import { scenario } from '../guest/scenario.ts';
+import { scenario } from '../../../vm/guest/scenario.ts';
 import { EPERM_RE, kernelFor, podWith, profile, rule } from './kernel-helpers.ts';
 
 scenario('kernel: the programs load and attach in this mode', async (ctx) => {

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { openKernel, cleanupPins, type Kernel, type KernelEvent } from '../../../enforcer/kernel/index.ts';
-import type { Cgroup, ScenarioContext } from '../guest/scenario.ts';
+import type { Cgroup, ScenarioContext } from '../../../vm/guest/scenario.ts';
 import type { Action, Profile, ProfileRule, RuleKind, Target } from '../../../policy/types.ts';
 
 export const PIN_DIR = '/sys/fs/bpf/armorgate-test';
@@ -51,10 +51,13 @@ export function profile(rules: Partial<Record<RuleKind, ProfileRule[]>>, posture
   };
 }
 
-export interface TestPod {
-  uid: string;
+export interface TestPod extends LoadedPod {
   /** the container's cgroup (a scope beneath the pod's slice, as containerd makes it) */
   cg: Cgroup;
+}
+
+export interface LoadedPod {
+  uid: string;
   kernel: Kernel;
   events: KernelEvent[];
   /** events of this pod so far */
@@ -64,28 +67,22 @@ export interface TestPod {
 }
 
 /**
- * A pod with the given profile, loaded BEFORE its cgroup exists (as the enforcer learns
- * pods from the API before kubelet starts them); the container cgroup is then created
- * under kubepods like kubelet's systemd driver does, and never told to the kernel: the
- * programs find the pod from the cgroup names.
+ * A pod with the given profile put in force by UID only, as the enforcer does when it learns a pod
+ * from the API before kubelet has made any cgroup: the programs find the pod from the cgroup names
+ * (the pod's cgroup under kubepods, either driver) when its processes first act. Removed after the
+ * scenario. For real containers: `ctx.container({ pod: { uid: pod.uid } })`.
  */
-export async function podWith(ctx: ScenarioContext, p: Profile, opts: { tellCgroup?: boolean; containers?: string[]; uid?: string } = {}): Promise<TestPod> {
+export async function loadPod(ctx: ScenarioContext, p: Profile, opts: { containers?: string[]; uid?: string } = {}): Promise<LoadedPod> {
   const { kernel, events } = await kernelFor(ctx);
   const uid = opts.uid ?? randomUUID();
   const names = opts.containers ?? ['main'];
   const set = kernel.setPod({ uid, namespace: 'test', name: 'pod', profile: p, containers: names.map((name) => ({ name })) });
   if (!set.ok) throw new Error(`setPod: ${set.error.message}`);
   ctx.defer(() => { kernel.removePod(uid); });
-  const slice = `kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${uid.replace(/-/g, '_')}.slice`;
-  const cg = await ctx.mkCgroup(`${slice}/cri-containerd-${uid.slice(0, 8)}.scope`);
-  if (opts.tellCgroup) {
-    const again = kernel.setPod({ uid, namespace: 'test', name: 'pod', profile: p, containers: names.map((name, i) => (i === 0 ? { name, cgroupId: cg.id } : { name })) });
-    if (!again.ok) throw new Error(`setPod: ${again.error.message}`);
-  }
   const start = events.length;
   const mine = (): KernelEvent[] => events.slice(start).filter((e) => e.podUid === uid);
   return {
-    uid, cg, kernel, events, mine,
+    uid, kernel, events, mine,
     waitEvent: async (pred, ms = 5000) => {
       const end = Date.now() + ms;
       for (;;) {
@@ -96,6 +93,26 @@ export async function podWith(ctx: ScenarioContext, p: Profile, opts: { tellCgro
       }
     },
   };
+}
+
+/**
+ * A pod with the given profile, loaded BEFORE its cgroup exists (as the enforcer learns
+ * pods from the API before kubelet starts them); the container cgroup is then created
+ * under kubepods like kubelet's systemd driver does, and never told to the kernel: the
+ * programs find the pod from the cgroup names. Processes join it by `ctx.runIn` (a shell moved
+ * into the cgroup); `loadPod` + `ctx.container` is the real thing.
+ */
+export async function podWith(ctx: ScenarioContext, p: Profile, opts: { tellCgroup?: boolean; containers?: string[]; uid?: string } = {}): Promise<TestPod> {
+  const pod = await loadPod(ctx, p, opts);
+  const { uid, kernel } = pod;
+  const names = opts.containers ?? ['main'];
+  const slice = `kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${uid.replace(/-/g, '_')}.slice`;
+  const cg = await ctx.mkCgroup(`${slice}/cri-containerd-${uid.slice(0, 8)}.scope`);
+  if (opts.tellCgroup) {
+    const again = kernel.setPod({ uid, namespace: 'test', name: 'pod', profile: p, containers: names.map((name, i) => (i === 0 ? { name, cgroupId: cg.id } : { name })) });
+    if (!again.ok) throw new Error(`setPod: ${again.error.message}`);
+  }
+  return { ...pod, cg };
 }
 
 export function brief(e: KernelEvent): string {

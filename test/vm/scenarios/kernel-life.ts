@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openKernel } from '../../../enforcer/kernel/index.ts';
 import { DEFAULT_OBJECT } from '../../../enforcer/kernel/loader.ts';
-import { scenario } from '../guest/scenario.ts';
+import { scenario } from '../../../vm/guest/scenario.ts';
 import { PIN_DIR, kernelFor, podWith, profile, py, resetKernel, rule } from './kernel-helpers.ts';
 
 scenario('kernel: cgroupfs pod names (pod<uid>) are found before userspace sees the cgroup', async (ctx) => {

@@ -2,7 +2,7 @@
 // network and capabilities.
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { scenario } from '../guest/scenario.ts';
+import { scenario } from '../../../vm/guest/scenario.ts';
 import { decodeConfig, type NodeSummary } from '../../../enforcer/kernel/layout.ts';
 import { PIN_DIR, podWith, profile, py, rule } from './kernel-helpers.ts';
 

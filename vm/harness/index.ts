@@ -1,4 +1,4 @@
-// Host side of the VM test harness. STABLE CONTRACT (the guest side is test/vm/guest/scenario.ts).
+// Host side of the VM test harness. STABLE CONTRACT (the guest side is vm/guest/scenario.ts).
 //
 //   runSuite({ kernel: '6.12' | '6.1', suites, attachMode: 'cgroup' | 'global', env?, timeoutMs })
 //     → { results: { name, ok, error?, output, ms }[], console, bootMs, error? }
@@ -19,7 +19,7 @@
 // contains it, AG_VM_VERBOSE=1 streams the guest console to stderr. Logs of the last boot per
 // (kernel, mode): .cache/vm/logs/.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
@@ -28,12 +28,13 @@ import type { AttachMode, Job, KernelSeries, Message } from '../guest/protocol.t
 import { buildInitramfs } from './initramfs.ts';
 import { cacheDir, prepareKernels, readKernel } from './kernels.ts';
 import { nodeModulesImage } from './modules-image.ts';
+import { containerRootfsImage } from './rootfs.ts';
 import { boot } from './qemu.ts';
 
 export type { AttachMode, KernelSeries } from '../guest/protocol.ts';
 
 /** The project root, derived from this file's location (CI runs from a clone elsewhere). */
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const KERNELS: readonly KernelSeries[] = ['6.12', '6.1'];
 export const ATTACH_MODES: readonly AttachMode[] = ['cgroup', 'global'];
 
@@ -49,6 +50,9 @@ export interface RunSuiteOptions {
   scenarioTimeoutMs?: number;
   /** vCPUs of the guest (default 2). */
   cpus?: number;
+  /** The boot runs real containers (ctx.container): builds the containers' Debian root once
+   *  (vm/harness/rootfs.ts, about 75 s here; cached in .cache/vm/) and attaches it. */
+  containers?: boolean;
   /** Run only scenarios whose name contains one of these. */
   only?: string[];
   /** Progress lines (preparing, booting, each scenario's start and end). */
@@ -90,6 +94,10 @@ export async function runSuite(o: RunSuiteOptions): Promise<SuiteRun> {
   const kernel = readKernel(root, o.kernel);
   const initrd = await buildInitramfs(root, kernel);
   const modulesImage = await nodeModulesImage(root);
+  const rootfsImage = o.containers ? (await containerRootfsImage(root, progress)).path : null;
+  // virtio disks in order: vda, vdb, ...
+  const disks = [modulesImage, rootfsImage].filter((d): d is string => d !== null);
+  const dev = (img: string): string => `vd${String.fromCharCode(97 + disks.indexOf(img))}`;
 
   const jobDir = join(cacheDir(root), 'jobs', `${process.pid}-${++runCounter}-${o.kernel}-${o.attachMode}`);
   rmSync(jobDir, { recursive: true, force: true });
@@ -117,9 +125,11 @@ export async function runSuite(o: RunSuiteOptions): Promise<SuiteRun> {
   const r = await boot({
     image: kernel.image,
     initrd,
-    append: [`ag.stage2=${join(root, 'test', 'vm', 'guest', 'stage2.sh')}`, `ag.job=${jobFile}`, `ag.keep=${root}`,
-      ...(modulesImage ? [`ag.nodemodules=${join(root, 'node_modules')}`] : [])],
-    ...(modulesImage ? { disks: [modulesImage] } : {}),
+    append: [`ag.stage2=${join(root, 'vm', 'guest', 'stage2.sh')}`, `ag.job=${jobFile}`, `ag.keep=${root}`,
+      // the real folder: a worktree's node_modules may be a symlink, which the initramfs would resolve outside the share
+      ...(modulesImage ? [`ag.nodemodules=${realpathSync(join(root, 'node_modules'))}`, `ag.nodemodulesdev=${dev(modulesImage)}`] : []),
+      ...(rootfsImage ? [`ag.ctrootfs=${dev(rootfsImage)}`] : [])],
+    disks,
     markerFile: join(jobDir, 'markers.log'),
     timeoutMs: o.timeoutMs,
     ...(o.cpus !== undefined ? { cpus: o.cpus } : {}),
@@ -199,6 +209,8 @@ export interface VmTestOptions {
   /** Budget of one boot; default 6 minutes. */
   timeoutMs?: number;
   scenarioTimeoutMs?: number;
+  /** The suites run real containers (ctx.container): see RunSuiteOptions.containers. */
+  containers?: boolean;
 }
 
 function envList<T extends string>(name: string, all: readonly T[]): T[] | null {
@@ -258,12 +270,13 @@ export function registerVmTests(title: string, opts: VmTestOptions): void {
             kernel, attachMode, suites: opts.suites, timeoutMs, only: names, cpus,
             ...(opts.env ? { env: opts.env } : {}),
             ...(opts.scenarioTimeoutMs ? { scenarioTimeoutMs: opts.scenarioTimeoutMs } : {}),
+            ...(opts.containers ? { containers: true } : {}),
           });
           let run = await boot(only);
           t.diagnostic(`kernel ${run.kernelRelease ?? kernel}, ${cpus} vCPU: runner up ${(run.bootMs / 1000).toFixed(1)} s after qemu start; whole boot ${(run.totalMs / 1000).toFixed(1)} s`);
           // The emulated machine crashes now and then (a guest kernel oops in an interrupt, once in
           // CI) in runs whose every scenario passes on the next boot; node's own aborts in the guest
-          // are answered by V8 flags (test/vm/README.md). Boot again, at most twice, for the
+          // are answered by V8 flags (vm/README.md). Boot again, at most twice, for the
           // scenarios that did not pass (all of them when the runner died before its plan), and say
           // so: a failed check is never retried, and the crashes stay in the output.
           for (let attempt = 2; attempt <= 3; attempt++) {

@@ -4,7 +4,7 @@
 // *.scenario.ts or *.vm.ts) that registers scenarios at import time:
 //
 //   import assert from 'node:assert/strict';
-//   import { scenario } from '../guest/scenario.ts';          // path relative to the suite
+//   import { scenario } from '../../../vm/guest/scenario.ts'; // path relative to the suite
 //   scenario('raw sockets are refused in the pod cgroup', async (ctx) => {
 //     const cg = await ctx.mkCgroup('kubepods.slice/demo');   // { path, id } (id = cgroup id)
 //     const r = await ctx.runIn(cg, ['python3', '-c', '...']);
@@ -14,7 +14,7 @@
 // A host test file runs suites in the VM, one boot per (kernel, attach mode), every scenario
 // reported as its own node:test subtest:
 //
-//   import { registerVmTests } from '../harness/index.ts';
+//   import { registerVmTests } from '../../vm/harness/index.ts';
 //   registerVmTests('kernel enforcement', { suites: ['test/vm/enforce.scenario.ts'] });
 //
 // Inside the guest: the host's root is the guest's root, read-only (so the project, node,
@@ -30,15 +30,23 @@
 // After each scenario, whatever it set up is undone: deferred functions (last first), processes
 // it started (killed), cgroups it created (cgroup.kill, then rmdir), tmpfs it mounted, ctx.tmp.
 //
+// ctx.container(opts) runs a real OCI container with Debian's runc (a boot registered with
+// `containers: true`): overlay root, pivot_root, its own namespaces, containerd's default
+// capabilities, kubelet's cgroup for either driver; see container.ts and vm/README.md. It is what a
+// node runs: prefer it to runIn/startIn for anything a pod does.
+//
 // runIn/startIn put the process in the cgroup BEFORE it execs argv: `/bin/sh` (dash, whose real
 // path is /usr/bin/dash) writes its own pid into <cgroup>/cgroup.procs and then execs argv, so for
 // fromSource rules the source of argv[0]'s exec is /usr/bin/dash; with `uid`/`gid` the chain is
 // dash → /usr/bin/setpriv → argv. Processes started with a null cgroup stay in the runner's cgroup
 // (the root cgroup) and are spawned directly.
 import type { ChildProcess } from 'node:child_process';
+import type { Container, ContainerOptions } from './container.ts';
 import type { AttachMode, KernelSeries } from './protocol.ts';
 
 export type { AttachMode, KernelSeries } from './protocol.ts';
+export type { CgroupDriver, Container, ContainerOptions, ContainerPod, ExecOptions, QosClass } from './container.ts';
+export { containerCgroupPath, DEFAULT_CAPABILITIES, randomContainerId } from './container.ts';
 
 export interface Cgroup {
   /** Absolute path under /sys/fs/cgroup. */
@@ -111,6 +119,14 @@ export interface ScenarioContext {
   mountTmpfs(dir: string, opts?: MountOptions): Promise<void>;
   /** Loads a module of the guest kernel (modprobe). */
   modprobe(name: string): Promise<void>;
+  /**
+   * Starts a real OCI container with Debian's runc (see vm/guest/container.ts): overlayfs root over
+   * a small Debian (python3, perl-base, coreutils, apt, dpkg), pivot_root, new mount/PID/IPC/UTS/
+   * network namespaces, containerd's default capabilities, no seccomp, in the cgroup kubelet gives
+   * it (`pod` + `driver`) or outside every pod (no `pod`). Only in boots that asked for containers
+   * (runSuite / registerVmTests `containers: true`). Stopped and deleted after the scenario.
+   */
+  container(opts?: ContainerOptions): Promise<Container>;
   /** Registers a clean-up step, run after the scenario (last registered first). */
   defer(fn: () => void | Promise<void>): void;
   /** Adds a line to the scenario's output (shown on failure) and to the guest console. */

@@ -1,4 +1,4 @@
-// The initramfs of one kernel: static busybox, test/vm/guest/init.sh as /init, and the modules that
+// The initramfs of one kernel: static busybox, vm/guest/init.sh as /init, and the modules that
 // mounting the 9p share needs (decompressed, with /modules/order listing them dependencies first).
 // Built with cpio (newc) into .cache/vm/, cached by a hash of everything that goes in, and written
 // atomically so that concurrent test processes never see half a file.
@@ -19,7 +19,7 @@ const BUSYBOX = '/bin/busybox';
 
 export async function buildInitramfs(root: string, kernel: Kernel): Promise<string> {
   if (!existsSync(BUSYBOX)) throw new Error(`${BUSYBOX} is missing (Debian package busybox-static; scripts/vm-prepare.sh installs it)`);
-  const initScript = readFileSync(join(root, 'test', 'vm', 'guest', 'init.sh'));
+  const initScript = readFileSync(join(root, 'vm', 'guest', 'init.sh'));
   const modules = await moduleLoadOrder(kernel, ROOT_MODULES);
   const h = createHash('sha256');
   h.update(kernel.release).update('\0').update(initScript);

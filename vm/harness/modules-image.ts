@@ -7,7 +7,7 @@
 // guest needs no crc32c driver), cached by the lockfile's hash.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cacheDir } from './kernels.ts';
@@ -16,8 +16,9 @@ const run = promisify(execFile);
 
 /** The image of root/node_modules, (re)built when the lockfile changed; null when there is no node_modules. */
 export async function nodeModulesImage(root: string): Promise<string | null> {
-  const dir = join(root, 'node_modules');
-  if (!existsSync(dir)) return null;
+  if (!existsSync(join(root, 'node_modules'))) return null;
+  // a worktree may have node_modules as a symlink: du and mkfs must see the folder itself
+  const dir = realpathSync(join(root, 'node_modules'));
   const h = createHash('sha256');
   for (const f of ['package-lock.json', join('node_modules', '.package-lock.json')]) {
     if (existsSync(join(root, f))) h.update(readFileSync(join(root, f)));

@@ -1,9 +1,10 @@
 #!/bin/busybox sh
-# Stage 1, the initramfs's /init (busybox, built into the initramfs by test/vm/harness/initramfs.ts):
+# Stage 1, the initramfs's /init (busybox, built into the initramfs by vm/harness/initramfs.ts):
 # loads the modules listed in /modules/order, mounts the host's root (shared read-only over
-# virtio-9p, tag "hostroot") and, over its node_modules, the read-only ext4 image on /dev/vda
-# (ag.nodemodules=), mounts proc, sys, dev, tmpfs on /tmp /run /root, securityfs, bpffs and cgroup2
-# beneath it, then switch_root's into it (the process root becomes the share itself) and runs
+# virtio-9p, tag "hostroot") and, over its node_modules, the read-only ext4 image on a virtio disk
+# (ag.nodemodules= the folder, ag.nodemodulesdev= the disk), mounts proc, sys, dev, tmpfs on /tmp
+# /run /root, the containers' root image read-only at /run/ag-vm/rootfs when asked (ag.ctrootfs= the
+# disk), securityfs, bpffs and cgroup2 beneath it, then switch_root's into it (the process root becomes the share itself) and runs
 # stage 2: `/bin/sh <ag.stage2> <ag.job>`, both given on the kernel command line. On any failure it
 # says what failed on the console and powers off (the host reports the console's tail).
 bb=/bin/busybox
@@ -22,11 +23,15 @@ stage2=
 job=
 keep=
 nodemodules=
+nodemodulesdev=vda
+ctrootfs=
 for arg in $($bb cat /proc/cmdline); do
   case "$arg" in
     ag.stage2=*) stage2="${arg#ag.stage2=}" ;;
     ag.job=*) job="${arg#ag.job=}" ;;
     ag.nodemodules=*) nodemodules="${arg#ag.nodemodules=}" ;;
+    ag.nodemodulesdev=*) nodemodulesdev="${arg#ag.nodemodulesdev=}" ;;
+    ag.ctrootfs=*) ctrootfs="${arg#ag.ctrootfs=}" ;;
     ag.keep=*) keep="${arg#ag.keep=}" ;;
   esac
 done
@@ -64,11 +69,20 @@ for d in /tmp /run /root; do
   esac
 done
 $bb chmod 0700 /newroot/root
-# node_modules from the read-only ext4 image on the first virtio disk (see modules-image.ts).
-if [ -n "$nodemodules" ]; then
+# node_modules from the read-only ext4 image on its virtio disk (see modules-image.ts).
+waitdisk() {
   i=0
-  while [ ! -b /newroot/dev/vda ] && [ "$i" -lt 50 ]; do i=$((i + 1)); $bb usleep 100000; done
-  $bb mount -t ext4 -o ro,noload /newroot/dev/vda "/newroot$nodemodules" || fail "mount the node_modules image on $nodemodules"
+  while [ ! -b "/newroot/dev/$1" ] && [ "$i" -lt 50 ]; do i=$((i + 1)); $bb usleep 100000; done
+}
+if [ -n "$nodemodules" ]; then
+  waitdisk "$nodemodulesdev"
+  $bb mount -t ext4 -o ro,noload "/newroot/dev/$nodemodulesdev" "/newroot$nodemodules" || fail "mount the node_modules image on $nodemodules"
+fi
+# The containers' Debian root (ag.ctrootfs=, see rootfs.ts), read-only where vm/guest/container.ts looks.
+if [ -n "$ctrootfs" ]; then
+  waitdisk "$ctrootfs"
+  $bb mkdir -p /newroot/run/ag-vm/rootfs
+  $bb mount -t ext4 -o ro,noload "/newroot/dev/$ctrootfs" /newroot/run/ag-vm/rootfs || fail "mount the containers' root image"
 fi
 
 $bb mkdir -p /newroot/dev/pts /newroot/dev/shm

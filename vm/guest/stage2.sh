@@ -12,7 +12,7 @@ node="$AG_NODE"
 cd "$root" || echo "ag-stage2: cannot cd to $root"
 # the V8 flags bin/armorgate.js runs with: V8 13's JIT page registry aborts now and then under
 # wasm tier-up (the CommonJS lexer) and with PKU, which the guest CPU has (see bin/armorgate.js)
-"$node" --liftoff-only --no-wasm-dynamic-tiering --no-wasm-tier-up --no-memory-protection-keys "$root/test/vm/guest/runner.ts" "$job"
+"$node" --liftoff-only --no-wasm-dynamic-tiering --no-wasm-tier-up --no-memory-protection-keys "$root/vm/guest/runner.ts" "$job"
 echo "ag-stage2: runner exited with status $?"
 sync
 /bin/busybox poweroff -f

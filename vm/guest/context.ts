@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { inspect } from 'node:util';
 import type { Cgroup, MountOptions, RunOptions, RunResult, ScenarioContext, Started } from './scenario.ts';
 import type { Job } from './protocol.ts';
+import { createContainer } from './container.ts';
 
 const exec = promisify(execFile);
 export const CGROUP_ROOT = '/sys/fs/cgroup';
@@ -186,6 +187,10 @@ export function createContext(deps: ContextDeps, scenarioName: string, index: nu
     startIn,
     mountTmpfs,
     modprobe: async (name) => { await exec('modprobe', ['-d', deps.job.kernelTree, name]); },
+    container: (opts) => createContainer({
+      kernelTree: deps.job.kernelTree, mkCgroup, defer: (fn) => { deferred.push(fn); }, note,
+      track: (s) => { children.add(s); }, untrack: (s) => { children.delete(s); },
+    }, opts),
     defer: (fn) => { deferred.push(fn); },
     log,
     emit: (name, data) => deps.emit(name, data),
