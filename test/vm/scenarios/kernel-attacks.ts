@@ -4,8 +4,8 @@
 // reported as a Block event.
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import type { Cgroup, ScenarioContext } from '../guest/scenario.ts';
-import { scenario } from '../guest/scenario.ts';
+import type { Cgroup, ScenarioContext } from '../../../vm/guest/scenario.ts';
+import { scenario } from '../../../vm/guest/scenario.ts';
 import { podWith, profile, py, rule, type TestPod } from './kernel-helpers.ts';
 
 /** Runs a python snippet that prints one JSON object of results. */

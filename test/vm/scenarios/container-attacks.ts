@@ -1,0 +1,198 @@
+// Guest suite: issue 15's attacks as root in a real runc container (overlay root, pivot_root, its
+// own mount/PID/IPC/UTS/network namespaces, containerd's default capabilities, no seccomp), in the
+// cgroup kubelet gives a pod's container (systemd and cgroupfs drivers). Each attack first runs in a
+// control container outside every pod, where it must work (a broken attack never passes as
+// "denied"), then in the pod's container, where it is denied with EPERM and reported as a Block
+// event. The container root is Debian's minbase with python3-minimal (no json module: the
+// snippets print "name result" lines).
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { scenario, type CgroupDriver, type Container, type ContainerOptions, type ScenarioContext } from '../../../vm/guest/scenario.ts';
+import type { Profile } from '../../../policy/types.ts';
+import { loadPod, profile, rule, type LoadedPod } from './kernel-helpers.ts';
+
+const TRY = `
+import os, sys, errno, socket
+def t(name, fn):
+    try:
+        fn(); print(name, 'ok')
+    except OSError as e:
+        print(name, errno.errorcode.get(e.errno, str(e.errno)))
+def child(fn):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            fn(); os._exit(0)
+        except OSError as e:
+            os._exit(e.errno)
+    _, st = os.waitpid(pid, 0)
+    c = os.waitstatus_to_exitcode(st)
+    if c: raise OSError(c, os.strerror(c))
+`;
+
+/** Runs a python snippet in the container; its "name result" lines as a record. */
+async function tries(c: Container, code: string): Promise<Record<string, string>> {
+  const r = await c.exec(['/usr/bin/python3', '-c', `${TRY}${code}`]);
+  assert.equal(r.code, 0, `python failed: ${r.stderr}`);
+  return Object.fromEntries(r.stdout.trim().split('\n').filter(Boolean).map((l) => l.split(' ') as [string, string]));
+}
+
+interface Attack { pod: LoadedPod; attacker: Container; control: Container }
+
+/** A pod with profile p in force by UID before its container starts (as the enforcer learns it
+ *  from the API), its container told to the kernel; and a control container with the same files. */
+async function attackPod(ctx: ScenarioContext, p: Profile, driver: CgroupDriver, more: ContainerOptions = {}): Promise<Attack> {
+  const uid = randomUUID();
+  const pod = await loadPod(ctx, p, { uid, containers: ['main'] });
+  const attacker = await ctx.container({ pod: { uid }, driver, ...more });
+  const control = await ctx.container(more);
+  const told = pod.kernel.setPod({ uid, namespace: 'test', name: 'pod', profile: p, containers: [{ name: 'main', cgroupId: attacker.cgroup.id }] });
+  if (!told.ok) throw new Error(`setPod: ${told.error.message}`);
+  return { pod, attacker, control };
+}
+
+/** cgroupfs driver where the programs see it in every attach mode: cgroup mode attaches to one
+ *  kubepods root (kubepods.slice, which this boot also has), global mode finds both */
+function other(ctx: ScenarioContext): CgroupDriver {
+  return ctx.attachMode === 'global' ? 'cgroupfs' : 'systemd';
+}
+
+async function blocked(pod: LoadedPod, hook: string, target?: RegExp): Promise<void> {
+  const e = await pod.waitEvent((x) => x.hook === hook && x.denied && (target === undefined || target.test(x.target)));
+  assert.equal(e.action, 'Block');
+}
+
+scenario('container attack: chroot does not change the path a rule sees (open, write, exec)', async (ctx) => {
+  const a = await attackPod(ctx, profile({
+    file: [
+      rule('Block', { type: 'path', path: '/srv/secrets/kubernetes.io/serviceaccount/token' }),
+      rule('Block', { type: 'directory', dir: '/srv/etc/ssl/', recursive: true }, { readOnly: true }),
+    ],
+    process: [rule('Block', { type: 'path', path: '/usr/bin/true' })],
+  }), 'systemd', { files: { '/srv/secrets/kubernetes.io/serviceaccount/token': 'tok\n', '/srv/etc/ssl/certs/seed.pem': 'CERT\n' } });
+  const code = `
+t('token', lambda: child(lambda: (os.chroot('/srv/secrets'), open('/kubernetes.io/serviceaccount/token').read())))
+t('cert', lambda: child(lambda: (os.chroot('/srv/etc'), open('/ssl/certs/evil.pem', 'w').close())))
+t('exec', lambda: child(lambda: (os.chroot('/usr'), os.execv('/bin/true', ['true']))))
+`;
+  assert.deepEqual(await tries(a.control, code), { token: 'ok', cert: 'ok', exec: 'ok' }, 'control');
+  const r = await tries(a.attacker, code);
+  ctx.log(JSON.stringify(r));
+  assert.deepEqual(r, { token: 'EPERM', cert: 'EPERM', exec: 'EPERM' });
+  await blocked(a.pod, 'open', /^\/srv\/secrets\/kubernetes.io\/serviceaccount\/token$/);
+  await blocked(a.pod, 'exec', /^\/usr\/bin\/true$/);
+});
+
+scenario('container attack: the dynamic loader run as a command cannot run a blocked program', async (ctx) => {
+  const a = await attackPod(ctx, profile({ process: [rule('Block', { type: 'path', path: '/usr/bin/apt-get' })] }), other(ctx));
+  const argvs = [['/usr/bin/apt-get', '--version'], ['/lib64/ld-linux-x86-64.so.2', '/usr/bin/apt-get', '--version']];
+  for (const argv of argvs) {
+    const c = await a.control.exec(argv);
+    assert.equal(c.code, 0, `control ${argv.join(' ')}: ${c.stderr}`);
+    assert.match(c.stdout, /^apt /);
+    const r = await a.attacker.exec(argv);
+    ctx.log(`${argv.join(' ')}: code ${r.code} ${r.stderr.trim().slice(0, 160)}`);
+    assert.notEqual(r.code, 0, `${argv.join(' ')} must not run apt-get in the pod`);
+    assert.doesNotMatch(r.stdout, /^apt /);
+  }
+  await blocked(a.pod, 'mmap', /^\/usr\/bin\/apt-get$/);
+  const ok = await a.attacker.exec(['/lib64/ld-linux-x86-64.so.2', '/usr/bin/true']);
+  assert.equal(ok.code, 0, `an allowed program through the loader runs: ${ok.stderr}`);
+});
+
+scenario('container attack: under a process allow-list, a memfd, a renamed copy and the loader run nothing the list leaves out', async (ctx) => {
+  const a = await attackPod(ctx, profile({ process: [rule('Allow', { type: 'path', path: '/usr/bin/python3.11' })] }, { process: 'block' }), 'systemd');
+  const code = `
+def memfd():
+    fd = os.memfd_create('x', 0)
+    os.write(fd, open('/usr/bin/true', 'rb').read())
+    os.execv('/proc/self/fd/%d' % fd, ['true'])
+def copy():
+    open('/tmp/t', 'wb').write(open('/usr/bin/true', 'rb').read()); os.chmod('/tmp/t', 0o755)
+t('memfd', lambda: child(memfd))
+t('copy', lambda: (copy(), child(lambda: os.execv('/tmp/t', ['t']))))
+t('loader', lambda: child(lambda: os.execv('/lib64/ld-linux-x86-64.so.2', ['ld.so', '/usr/bin/true'])))
+`;
+  assert.deepEqual(await tries(a.control, code), { memfd: 'ok', copy: 'ok', loader: 'ok' }, 'control');
+  const r = await tries(a.attacker, code);
+  ctx.log(JSON.stringify(r));
+  assert.deepEqual(r, { memfd: 'EPERM', copy: 'EPERM', loader: 'EPERM' });
+  await blocked(a.pod, 'exec', /^\/tmp\/t$/);
+});
+
+scenario('container attack: packet sockets are raw, MPTCP is tcp', async (ctx) => {
+  const a = await attackPod(ctx, profile({ network: [rule('Block', { type: 'protocol', protocol: 'raw' }), rule('Block', { type: 'protocol', protocol: 'tcp' })] }), other(ctx));
+  const code = `
+t('packet-dgram', lambda: socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(3)).close())
+t('packet-raw', lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3)).close())
+t('sock-packet', lambda: socket.socket(socket.AF_INET, 10, socket.htons(3)).close())
+t('mptcp', lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262).close())
+t('udp', lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).close())
+`;
+  const all = { 'packet-dgram': 'ok', 'packet-raw': 'ok', 'sock-packet': 'ok', mptcp: 'ok', udp: 'ok' };
+  assert.deepEqual(await tries(a.control, code), all, 'control');
+  const r = await tries(a.attacker, code);
+  ctx.log(JSON.stringify(r));
+  assert.deepEqual(r, { 'packet-dgram': 'EPERM', 'packet-raw': 'EPERM', 'sock-packet': 'EPERM', mptcp: 'EPERM', udp: 'ok' });
+  await blocked(a.pod, 'socket');
+});
+
+scenario('container attack: renaming or linking a rule\'s directory, or a blocked program, is refused', async (ctx) => {
+  const a = await attackPod(ctx, profile({
+    file: [rule('Block', { type: 'directory', dir: '/srv/data/keys/', recursive: true })],
+    process: [rule('Block', { type: 'path', path: '/srv/bin/tool' })],
+  }), 'systemd', { files: { '/srv/data/keys/k': 'key\n' } });
+  for (const c of [a.control, a.attacker]) {
+    const cp = await c.exec(['/bin/cp', '/usr/bin/true', '/srv/bin/tool']);
+    assert.equal(cp.code, 0, cp.stderr);
+  }
+  const code = `
+t('mv-parent', lambda: os.rename('/srv/data', '/srv/moved'))
+t('ln-program', lambda: os.link('/srv/bin/tool', '/srv/tool3'))
+t('mv-program', lambda: os.rename('/srv/bin/tool', '/srv/tool2'))
+t('mv-bindir', lambda: os.rename('/srv/bin', '/srv/bin2'))
+`;
+  assert.deepEqual(await tries(a.control, code), { 'mv-parent': 'ok', 'ln-program': 'ok', 'mv-program': 'ok', 'mv-bindir': 'ok' }, 'control');
+  const r = await tries(a.attacker, code);
+  ctx.log(JSON.stringify(r));
+  assert.deepEqual(r, { 'mv-parent': 'EPERM', 'ln-program': 'EPERM', 'mv-program': 'EPERM', 'mv-bindir': 'EPERM' });
+  await blocked(a.pod, 'rename', /^\/srv\/data$/);
+  const free = await tries(a.attacker, `\nopen('/srv/free', 'w').close()\nt('mv', lambda: os.rename('/srv/free', '/srv/free2'))\n`);
+  assert.deepEqual(free, { mv: 'ok' }, 'an unrelated rename');
+});
+
+scenario('container attack: a user namespace of the container\'s own keeps every rule, and may not mount (bind, cgroup2)', async (ctx) => {
+  const a = await attackPod(ctx, profile({
+    file: [rule('Block', { type: 'path', path: '/srv/secret' })],
+    capabilities: [rule('Block', { type: 'capability', capability: 'net_raw' })],
+  }), other(ctx), { files: { '/srv/secret': 's\n' } });
+  const inner = `${TRY}
+t('read', lambda: open('/srv/secret').read())
+t('raw', lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP).close())
+`;
+  const inUserns = ['/usr/bin/unshare', '-Urn', '/usr/bin/python3', '-c', inner];
+  const mounts = {
+    bind: ['/usr/bin/unshare', '-Urm', '/bin/sh', '-c', 'mkdir -p /srv/mnt && mount --bind /srv /srv/mnt && echo mounted'],
+    cgroup2: ['/usr/bin/unshare', '-UrmC', '/bin/sh', '-c', 'mount -t cgroup2 none /sys/fs/cgroup && echo mounted'],
+  };
+  const parse = (out: string): Record<string, string> => Object.fromEntries(out.trim().split('\n').map((l) => l.split(' ') as [string, string]));
+  const c = await a.control.exec(inUserns);
+  assert.equal(c.code, 0, c.stderr);
+  assert.deepEqual(parse(c.stdout), { read: 'ok', raw: 'ok' }, 'control: in a user and network namespace of its own, root opens raw sockets');
+  for (const [name, argv] of Object.entries(mounts)) {
+    const m = await a.control.exec(argv);
+    assert.equal(m.code, 0, `control ${name}: ${m.stderr}`);
+    assert.match(m.stdout, /mounted/);
+  }
+  const r = await a.attacker.exec(inUserns);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(parse(r.stdout), { read: 'EPERM', raw: 'EPERM' });
+  for (const [name, argv] of Object.entries(mounts)) {
+    const m = await a.attacker.exec(argv);
+    ctx.log(`${name} in the pod: code ${m.code} ${m.stderr.trim()}`);
+    assert.notEqual(m.code, 0, `${name} mount from a user namespace the container made`);
+    assert.doesNotMatch(m.stdout, /mounted/);
+  }
+  await blocked(a.pod, 'mount');
+  await blocked(a.pod, 'capable');
+});
