@@ -139,6 +139,8 @@ struct ag_pod_head {
 	__u64 capmask;         /* capabilities with a rule */
 	__u32 protomask;       /* protocols (AG_P_* bits) with a rule */
 	__u32 exactmask;       /* AG_X_* */
+	__u64 seed;            /* FNV-1a 64 basis of this generation's rule and source hashes: random
+	                        * per generation, so collisions cannot be crafted offline */
 };
 
 /* What a file open must know before it resolves a path (bpf_d_path, the larger part of
@@ -174,8 +176,8 @@ struct ag_pod {
 
 /* rules map */
 struct ag_rule_key {
-	__u64 hash;            /* FNV-1a 64 of the target string, or the number */
-	__u64 src_hash;        /* FNV-1a 64 of fromSource, 0 when none */
+	__u64 hash;            /* FNV-1a 64 of the target string from the pod's seed, or the number */
+	__u64 src_hash;        /* FNV-1a 64 of fromSource from the pod's seed, 0 when none */
 	__u32 pod_id;
 	__u32 gen;
 	__u8 kind;

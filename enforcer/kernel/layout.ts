@@ -32,9 +32,9 @@ export const EXACT = { procPath: 0x1, procName: 0x2, filePath: 0x4 } as const;
 /** Sizes and field offsets (bytes) of the shared structs, as the header lays them out. */
 export const LAYOUT = {
   ag_uid: { size: 40, fields: { uid: 0 } },
-  ag_pod_head: { size: 80, fields: { pod_id: 0, gen: 4, posture: 8, has_source: 12, allowlist: 16, has_block: 32, dirmask: 48, capmask: 64, protomask: 72, exactmask: 76 } },
+  ag_pod_head: { size: 88, fields: { pod_id: 0, gen: 4, posture: 8, has_source: 12, allowlist: 16, has_block: 32, dirmask: 48, capmask: 64, protomask: 72, exactmask: 76, seed: 80 } },
   ag_file_shape: { size: 256, fields: { len: 0, name: 128 } },
-  ag_pod: { size: 336, fields: { h: 0, shape: 80 } },
+  ag_pod: { size: 344, fields: { h: 0, shape: 88 } },
   ag_rule_key: { size: 32, fields: { hash: 0, src_hash: 8, pod_id: 16, gen: 20, kind: 24, ttype: 25, pad: 26 } },
   ag_rule_ent: { size: 12, fields: { rule_id: 0, containers: 4, action: 8, flags: 9, pad: 10 } },
   ag_rule_val: { size: 608, fields: { path: 0, ent: 512 } },
@@ -86,6 +86,8 @@ export interface PodValue {
   capmask: bigint;
   protomask: number;
   exactmask: number;
+  /** FNV-1a 64 basis of this generation's rule and source hashes (random per generation) */
+  seed: bigint;
   /** the file rules' shape (struct ag_file_shape): AG_SHAPE_DEPTHS masks each */
   shape: FileShape;
 }
@@ -124,6 +126,7 @@ export function encodePod(p: PodValue): Buffer {
   b.writeBigUInt64LE(p.capmask, f.capmask);
   b.writeUInt32LE(p.protomask >>> 0, f.protomask);
   b.writeUInt32LE(p.exactmask >>> 0, f.exactmask);
+  b.writeBigUInt64LE(BigInt.asUintN(64, p.seed), f.seed);
   for (let d = 0; d < AG_SHAPE_DEPTHS; d++) {
     b.writeBigUInt64LE(p.shape.len[d]!, shapeOffset('len', d));
     b.writeBigUInt64LE(p.shape.name[d]!, shapeOffset('name', d));
@@ -145,6 +148,7 @@ export function decodePod(b: Buffer): PodValue {
     capmask: b.readBigUInt64LE(f.capmask),
     protomask: b.readUInt32LE(f.protomask),
     exactmask: b.readUInt32LE(f.exactmask),
+    seed: b.readBigUInt64LE(f.seed),
     shape: {
       len: Array.from({ length: AG_SHAPE_DEPTHS }, (_, d) => b.readBigUInt64LE(shapeOffset('len', d))),
       name: Array.from({ length: AG_SHAPE_DEPTHS }, (_, d) => b.readBigUInt64LE(shapeOffset('name', d))),
@@ -318,13 +322,28 @@ export function decodeEvent(b: Buffer): RawEvent | null {
   };
 }
 
-/** FNV-1a 64 over the UTF-8 bytes, as the BPF side hashes paths. */
-export function fnv1a64(s: string | Uint8Array): bigint {
-  const bytes = typeof s === 'string' ? Buffer.from(s, 'utf8') : s;
-  let h = 0xcbf29ce484222325n;
-  for (const c of bytes) {
-    h ^= BigInt(c);
-    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+// eslint-disable-next-line no-control-regex
+const ASCII = /^[\x00-\x7f]*$/;
+
+/** FNV-1a 64's standard offset basis. */
+export const FNV_OFFSET = 0xcbf29ce484222325n;
+
+/** FNV-1a 64 over the UTF-8 bytes, as the BPF side hashes paths, from `seed` as the basis
+ *  (the pod generation's random seed; FNV-1a's own offset basis when none is given). In two
+ *  32-bit halves (the prime is 2^40 + 0x1b3): a hostile profile's thousands of paths hash in
+ *  milliseconds, not the BigInt loop's hundreds. */
+export function fnv1a64(s: string | Uint8Array, seed: bigint = FNV_OFFSET): bigint {
+  // ASCII strings are their own UTF-8 bytes: read in place
+  const bytes = typeof s === 'string' ? (ASCII.test(s) ? null : Buffer.from(s, 'utf8')) : s;
+  const n = bytes === null ? (s as string).length : bytes.length;
+  const sd = BigInt.asUintN(64, seed);
+  let hi = Number(sd >> 32n);
+  let lo = Number(sd & 0xffffffffn);
+  for (let i = 0; i < n; i++) {
+    lo = (lo ^ (bytes === null ? (s as string).charCodeAt(i) : bytes[i]!)) >>> 0;
+    const m = lo * 0x1b3; // < 2^41: exact
+    hi = (Math.imul(hi, 0x1b3) + Math.floor(m / 0x100000000) + (lo << 8)) >>> 0;
+    lo = m >>> 0;
   }
-  return h;
+  return (BigInt(hi) << 32n) | BigInt(lo);
 }
