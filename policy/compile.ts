@@ -21,7 +21,7 @@
 import { ANNOTATIONS_MAX_BYTES, ANNOTATION_PREFIX, ANN_ALLOW_OPT_OUT, ANN_POLICIES, ANN_POSTURE, ANN_PROFILE, ANN_PROFILE_DIGEST, ANN_PROFILE_SIGNATURE, ANN_TRACEPARENT, KUBEARMOR_OPT_OUT } from './annotations.ts';
 import { KERNEL_LIMITS, byteLength, canonicalPath, containersCover, mergeSlot, ruleEntry, slotId } from './kernel-limits.ts';
 import { formatPosture, namespacePosture, namespacePostureWarnings } from './posture.ts';
-import { encodeCanonicalBytes, profileBytesFromRules, ruleJson } from './profile-codec.ts';
+import { MAX_DECODED_PROFILE_BYTES, encodeCanonicalBytes, profileBytesFromRules, ruleJson } from './profile-codec.ts';
 import { compareStrings, podNamespace, policyId, selectPolicies } from './select.ts';
 import type { Selected } from './select.ts';
 import { signProfile } from './sign.ts';
@@ -427,6 +427,9 @@ export function compile(pod: Pod, namespace: Namespace | null, policies: readonl
     const { profile, canonical, warnings: w } = compileSelected(selected, posture);
     warnings.push(...w);
     const bound = sortedUnique(selected.map((s) => policyRules(s.policy).ref));
+    if (canonical.length > MAX_DECODED_PROFILE_BYTES) {
+      return err('E_TOO_LARGE', `the compiled profile of ${bound.length} bound policies is ${canonical.length} bytes of JSON, past the ${MAX_DECODED_PROFILE_BYTES} bytes an enforcer decodes; bind fewer or smaller policies to this pod`, ANN_PROFILE);
+    }
     const encoded = encodeCanonicalBytes(canonical);
     const annotations: Record<string, string> = {
       [ANN_POLICIES]: bound.join(','),

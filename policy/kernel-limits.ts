@@ -14,6 +14,10 @@ export const KERNEL_LIMITS = {
   pathBytes: 509,
   /** The longest fromSource path (compared against the executable's full path) */
   sourceBytes: 509,
+  /** Rules in one pod's profile: what the enforcer verifies and loads in well under a second
+   *  on a node (measured in the VM tests, test/vm/scenarios/kernel-limits.ts). A signed profile
+   *  past it is loaded in part (the strongest rules first) and the rest reported. */
+  rulesPerProfile: 1024,
 } as const;
 
 /** The string of a rule's target the kernel stores and compares, by key type; null for

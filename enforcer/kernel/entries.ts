@@ -6,7 +6,7 @@ import { KERNEL_LIMITS, kernelTarget, mergeSlot, ruleEntry } from '../../policy/
 import type { Profile, ProfileRule, Result, RuleKind } from '../../policy/types.ts';
 import { ok, RULE_KINDS } from '../../policy/types.ts';
 import {
-  ACTION, AG_ALL_CONTAINERS, EXACT, AG_MAX_CONTAINERS, AG_MAX_ENT, AG_SHAPE_DEPTHS, FLAG, KIND, PROTO, TTYPE,
+  ACTION, AG_ALL_CONTAINERS, EXACT, LAYOUT, AG_MAX_CONTAINERS, AG_MAX_ENT, AG_SHAPE_DEPTHS, FLAG, KIND, PROTO, TTYPE,
   emptyShape, encodePathVal, encodePod, encodeRuleKey, encodeRuleVal, encodeSrcKey, fnv1a64, nameCell,
   type FileShape, type PodValue, type RuleEnt, type RuleKey,
 } from './layout.ts';
@@ -214,6 +214,16 @@ export function planProfile(profile: Profile, o: EntryOptions): Result<PodPlan> 
       planned.push({ rule, ruleId, kind, ttype, text: num >= 0 ? '' : kt.text, num, mask, recursive: t.type === 'directory' && t.recursive });
     }
   }
+  // a signed profile past the rules a profile may hold (the compiler refuses such profiles): the
+  // strongest load (Block, then Audit, then Allow: an Allow left out keeps its allow-list), the
+  // rest is reported, so the load stays bounded
+  if (planned.length > KERNEL_LIMITS.rulesPerProfile) {
+    const rank = { Block: 0, Audit: 1, Allow: 2 } as const;
+    planned.sort((a, b) => rank[a.rule.action] - rank[b.rule.action] || a.ruleId - b.ruleId);
+    for (const p of planned.splice(KERNEL_LIMITS.rulesPerProfile)) {
+      unsupported.push({ rule: p.rule, ruleId: p.ruleId, code: 'E_TOO_MANY', reason: `the profile has more rules than a pod's profile may hold (${KERNEL_LIMITS.rulesPerProfile}): the weakest are left out` });
+    }
+  }
   // slots by string: the seed only decides the hashes
   // (nested maps: the strings' own cached hashes, no concatenated key per rule)
   const byId = new Map<string, Map<string, Planned[]>>();
@@ -230,7 +240,7 @@ export function planProfile(profile: Profile, o: EntryOptions): Result<PodPlan> 
   // seeds: the first without a collision; after SEED_TRIES, the colliding slots are left out
   const hash = o.hash ?? fnv1a64;
   const nextSeed = o.seeds ?? randomSeed;
-  let seed = 0n;
+  let seed: bigint;
   let tries = 0;
   let c: Hashed;
   for (;;) {
@@ -353,10 +363,23 @@ export function profileEntries(profile: Profile, o: EntryOptions): Result<PodEnt
   const planned = planProfile(profile, o);
   if (!planned.ok) return planned;
   const plan = planned.value;
+  // keys and values in one buffer each; the entries are views into them
+  const n = plan.slots.length;
+  const ks = LAYOUT.ag_rule_key.size;
+  const vs = LAYOUT.ag_rule_val.size;
+  const keys = Buffer.alloc(n * ks);
+  const vals = Buffer.alloc(n * vs);
+  const rules: Encoded[] = new Array<Encoded>(n);
+  for (let i = 0; i < n; i++) {
+    const s = plan.slots[i]!;
+    encodeRuleKey(slotKey(s, o.podId, o.gen), keys, i * ks);
+    encodeRuleVal(s.text, s.ents, vals, i * vs);
+    rules[i] = { key: keys.subarray(i * ks, (i + 1) * ks), value: vals.subarray(i * vs, (i + 1) * vs) };
+  }
   return ok({
     plan,
     pod: encodePod(plan.pod),
-    rules: plan.slots.map((s) => ({ key: encodeRuleKey(slotKey(s, o.podId, o.gen)), value: encodeRuleVal(s.text, s.ents) })),
+    rules,
     slots: plan.slots,
     sources: plan.sources.map((src) => ({ key: encodeSrcKey(src.hash, o.podId, o.gen), value: encodePathVal(src.path) })),
     sourcePaths: plan.sources.map((src) => src.path),

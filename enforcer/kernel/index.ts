@@ -260,7 +260,7 @@ class BpfKernel implements Kernel {
     for (let i = 0; i < items.length; i += chunk) {
       const part = items.slice(i, i + chunk);
       const count = new Uint32Array([part.length]);
-      if (failed.length === 0 && l.bpf_map_update_batch(fd, Buffer.concat(part.map((e) => e.key)), Buffer.concat(part.map((e) => e.value)), count, batchOpts()) >= 0) continue;
+      if (failed.length === 0 && l.bpf_map_update_batch(fd, contiguous(part, 'key'), contiguous(part, 'value'), count, batchOpts()) >= 0) continue;
       // a kernel without batch ops for this map type, or an entry refused: one by one from there
       const done = failed.length === 0 ? Math.min(count[0] ?? 0, part.length) : 0;
       for (let j = done; j < part.length; j++) {
@@ -524,6 +524,19 @@ class BpfKernel implements Kernel {
     for (const link of this.links) lr.value.bpf_link__destroy(link);
     lr.value.bpf_object__close(this.loaded.obj);
   }
+}
+
+/** The keys (or values) of consecutive entries as one buffer: a view when they already lie
+ *  side by side in one buffer (profileEntries writes them so), else a copy. */
+function contiguous(items: readonly Encoded[], f: 'key' | 'value'): Buffer {
+  const first = items[0]![f];
+  let end = first.byteOffset + first.length;
+  for (let i = 1; i < items.length; i++) {
+    const b = items[i]![f];
+    if (b.buffer !== first.buffer || b.byteOffset !== end) return Buffer.concat(items.map((e) => e[f]));
+    end += b.length;
+  }
+  return Buffer.from(first.buffer, first.byteOffset, end - first.byteOffset);
 }
 
 /** Sets the event rate and the fork record layout in agconfig, leaving the node summary as it

@@ -57,9 +57,9 @@ export const LAYOUT = {
 const L = LAYOUT;
 
 function putStr(b: Buffer, off: number, max: number, s: string): void {
-  const bytes = Buffer.from(s, 'utf8');
-  if (bytes.length >= max) throw new RangeError(`string of ${bytes.length} bytes does not fit in ${max}`);
-  bytes.copy(b, off);
+  const n = Buffer.byteLength(s, 'utf8');
+  if (n >= max) throw new RangeError(`string of ${n} bytes does not fit in ${max}`);
+  b.write(s, off, n, 'utf8');
 }
 
 function getStr(b: Buffer, off: number, max: number): string {
@@ -158,15 +158,16 @@ export function decodePod(b: Buffer): PodValue {
 
 export interface RuleKey { hash: bigint; srcHash: bigint; podId: number; gen: number; kind: number; ttype: number }
 
-export function encodeRuleKey(k: RuleKey): Buffer {
-  const b = Buffer.alloc(L.ag_rule_key.size);
+/** Encodes into `b` (zeroed) at `off`, or a new buffer: a profile's keys and values are
+ *  written into one buffer each (no 600-byte allocation per rule). */
+export function encodeRuleKey(k: RuleKey, b: Buffer = Buffer.alloc(L.ag_rule_key.size), off = 0): Buffer {
   const f = L.ag_rule_key.fields;
-  b.writeBigUInt64LE(k.hash, f.hash);
-  b.writeBigUInt64LE(k.srcHash, f.src_hash);
-  b.writeUInt32LE(k.podId, f.pod_id);
-  b.writeUInt32LE(k.gen >>> 0, f.gen);
-  b.writeUInt8(k.kind, f.kind);
-  b.writeUInt8(k.ttype, f.ttype);
+  b.writeBigUInt64LE(k.hash, off + f.hash);
+  b.writeBigUInt64LE(k.srcHash, off + f.src_hash);
+  b.writeUInt32LE(k.podId, off + f.pod_id);
+  b.writeUInt32LE(k.gen >>> 0, off + f.gen);
+  b.writeUInt8(k.kind, off + f.kind);
+  b.writeUInt8(k.ttype, off + f.ttype);
   return b;
 }
 
@@ -180,13 +181,12 @@ export function decodeRuleKey(b: Buffer): RuleKey {
 
 export interface RuleEnt { ruleId: number; containers: number; action: number; flags: number }
 
-export function encodeRuleVal(path: string, ents: readonly RuleEnt[]): Buffer {
+export function encodeRuleVal(path: string, ents: readonly RuleEnt[], b: Buffer = Buffer.alloc(L.ag_rule_val.size), off = 0): Buffer {
   if (ents.length > AG_MAX_ENT) throw new RangeError(`${ents.length} rules share one target (at most ${AG_MAX_ENT})`);
-  const b = Buffer.alloc(L.ag_rule_val.size);
-  putStr(b, L.ag_rule_val.fields.path, AG_PATH_MAX, path);
+  putStr(b, off + L.ag_rule_val.fields.path, AG_PATH_MAX, path);
   const ef = L.ag_rule_ent.fields;
   ents.forEach((e, i) => {
-    const o = L.ag_rule_val.fields.ent + i * L.ag_rule_ent.size;
+    const o = off + L.ag_rule_val.fields.ent + i * L.ag_rule_ent.size;
     b.writeUInt32LE(e.ruleId >>> 0, o + ef.rule_id);
     b.writeUInt32LE(e.containers >>> 0, o + ef.containers);
     b.writeUInt8(e.action, o + ef.action);
