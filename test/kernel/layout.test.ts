@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as L from '../../enforcer/kernel/layout.ts';
+import { KERNEL_LIMITS } from '../../policy/kernel-limits.ts';
 import { PROJECT_ROOT } from '../../enforcer/kernel/loader.ts';
 
 const OBJ = join(PROJECT_ROOT, 'build', 'armorgate.bpf.o');
@@ -57,6 +58,10 @@ test('layout.ts constants match the header', () => {
   assert.equal(L.AG_PATH_MAX, d('AG_PATH_MAX'));
   assert.equal(L.AG_UID_LEN, d('AG_UID_LEN'));
   assert.equal(L.AG_MAX_ENT, d('AG_MAX_ENT'));
+  // the policy core's copy of the limits (policy/kernel-limits.ts, checked at validation and compile)
+  assert.equal(KERNEL_LIMITS.rulesPerKey, d('AG_MAX_ENT'));
+  assert.equal(KERNEL_LIMITS.pathBytes, d('AG_PATH_MAX') - 3, 'ag_match_path compares paths shorter than AG_PATH_MAX - 2');
+  assert.ok(KERNEL_LIMITS.sourceBytes <= d('AG_PATH_MAX') - 2);
   assert.equal(L.AG_MAX_DEPTH, d('AG_MAX_DEPTH'));
   assert.equal(L.AG_SHAPE_DEPTHS, d('AG_SHAPE_DEPTHS'));
   for (const [k, v] of Object.entries(L.KIND)) assert.equal(v, d(`AG_KIND_${k.toUpperCase()}`), k);
