@@ -41,8 +41,9 @@ export interface Slot {
  *  E_TOO_LONG    a target or fromSource longer than the kernel compares
  *  E_TOO_MANY    more rules that each decide something on one slot than it holds (AG_MAX_ENT)
  *  E_HASH_COLLISION  two targets or sources hash alike under every seed tried
- *  E_MAP_FULL    the kernel map had no room for its entry (enforcer/kernel/index.ts) */
-export type UnsupportedCode = 'E_PATTERN' | 'E_TARGET' | 'E_TOO_LONG' | 'E_TOO_MANY' | 'E_HASH_COLLISION' | 'E_MAP_FULL';
+ *  E_MAP_FULL    the kernel map had no room for its entry (enforcer/kernel/index.ts)
+ *  E_CONTAINERS  it names only containers of the pod past the 31 the kernel tells apart */
+export type UnsupportedCode = 'E_PATTERN' | 'E_TARGET' | 'E_TOO_LONG' | 'E_TOO_MANY' | 'E_HASH_COLLISION' | 'E_MAP_FULL' | 'E_CONTAINERS';
 
 export interface Unsupported {
   rule: ProfileRule;
@@ -186,6 +187,10 @@ export function planProfile(profile: Profile, o: EntryOptions): Result<PodPlan> 
       if (rule.action === 'Allow') pod.allowlist[k] = (pod.allowlist[k]! | mask) >>> 0;
       if (rule.action === 'Block') pod.hasBlock[k] = (pod.hasBlock[k]! | mask) >>> 0;
       const no = (code: UnsupportedCode, reason: string): void => { unsupported.push({ rule, ruleId, code, reason }); };
+      if (mask === 0 && rule.containers.some((c) => o.containers.indexOf(c) >= AG_MAX_CONTAINERS)) {
+        no('E_CONTAINERS', `names only containers past the first ${AG_MAX_CONTAINERS} of the pod, which the kernel does not tell apart`);
+        continue;
+      }
       const t = rule.target;
       if (t.type === 'pattern') { no('E_PATTERN', 'matchPatterns globs are not evaluated in the kernel'); continue; }
       const kt = kernelTarget(kind, t);

@@ -336,3 +336,11 @@ test('merged slots agree with decide() on crowded targets', () => {
     assert.equal(kernelModel(plan.value, access, container === null ? null : ['web', 'side'].indexOf(container)), decide(p, access).verdict, JSON.stringify({ access, profile: p }));
   }), { numRuns: 3000, seed: 7 });
 });
+
+test('a rule naming only containers past the 31 the kernel tells apart is reported, not silently dropped', () => {
+  const names = Array.from({ length: 33 }, (_, i) => `c${i}`);
+  const r = planProfile(profile({ file: [rule('Block', { type: 'path', path: '/x' }, { containers: ['c32'] }), rule('Block', { type: 'path', path: '/y' }, { containers: ['c1', 'c32'] })] }), { podId: 1, gen: 1, containers: names });
+  assert.ok(r.ok);
+  assert.deepEqual(r.value.unsupported.map((u) => [u.code, u.ruleId]), [['E_CONTAINERS', 0]]);
+  assert.deepEqual(r.value.slots.map((s) => s.text), ['/y']);
+});
