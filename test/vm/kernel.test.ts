@@ -15,6 +15,6 @@ registerVmTests('kernel enforcement', {
   attachModes: ['cgroup', 'global'],
   // kernel-limits.ts: the budget of one hostile profile's load (default 1 s)
   env: { AG_VM_LOAD_BUDGET_MS: process.env.AG_VM_LOAD_BUDGET_MS ?? '1000' },
-  timeoutMs: 420_000,
+  timeoutMs: 600_000,
   scenarioTimeoutMs: 60_000,
 });
