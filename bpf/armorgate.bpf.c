@@ -41,7 +41,6 @@ char LICENSE[] SEC("license") = "GPL";
 #define IPPROTO_SCTP 132
 #define IPPROTO_MPTCP 262
 
-#define FNV_OFFSET 0xcbf29ce484222325ULL
 #define FNV_PRIME 0x100000001b3ULL
 #define PATH_MASK (AG_PATH_MAX - 1)
 /* a whole path as the kernel can name it (PATH_MAX): resolved into s->path, of which the rule
@@ -351,9 +350,9 @@ __noinline int ag_resolve(__u32 unused)
 	return s->cg.flags & AG_CG_POD;
 }
 
-static __always_inline __u64 fnv_str(const char *p, int max)
+static __always_inline __u64 fnv_str(const char *p, int max, __u64 seed)
 {
-	__u64 h = FNV_OFFSET;
+	__u64 h = seed;
 	for (int i = 0; i < AG_PATH_MAX; i++) {
 		if (i >= max)
 			break;
@@ -544,7 +543,7 @@ __noinline int ag_who(__u32 kind)
 		scope = s->cg.scope;
 	}
 	/* the copy counts only when the head is unchanged after it (pod_unchanged); three tears
-	 * in a row would need three pairs of updates within three 80-byte copies */
+	 * in a row would need three pairs of updates within three 88-byte copies */
 	for (int try = 0; try < 3; try++) {
 		struct ag_pod *pod = bpf_map_lookup_elem(&pods, &s->uid);
 		if (!pod)
@@ -573,7 +572,7 @@ __noinline int ag_who(__u32 kind)
 	struct ag_exe *exe = bpf_map_lookup_elem(&exes, &tgid);
 	if (exe && bpf_probe_read_kernel_str(s->exe, AG_PATH_MAX, exe->path) > 1) {
 		struct ag_src_key sk = {};
-		sk.src_hash = fnv_str(s->exe, AG_PATH_MAX);
+		sk.src_hash = fnv_str(s->exe, AG_PATH_MAX, s->pod.seed);
 		sk.pod_id = s->pod.pod_id;
 		sk.gen = s->pod.gen;
 		struct ag_src_val *sv = bpf_map_lookup_elem(&sources, &sk);
@@ -698,8 +697,9 @@ __noinline int ag_pass1(__u32 unused)
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	__u64 h = FNV_OFFSET;
-	__u64 hn = FNV_OFFSET;
+	__u64 seed = s->pod.seed;
+	__u64 h = seed;
+	__u64 hn = seed;
 	__u32 last = 0;
 	/* the count of kept '/' lives in scratch memory, never in a register: the
 	 * verifier then sees an unknown number at each store, not a constant per
@@ -716,7 +716,7 @@ __noinline int ag_pass1(__u32 unused)
 			break;
 		h = (h ^ (__u8)c) * FNV_PRIME;
 		if (c == '/') {
-			hn = FNV_OFFSET;
+			hn = seed;
 			last = i;
 			walk = (walk >> 1) | (walk & (1ULL << 63));
 			if (walk & 1) {
@@ -762,7 +762,7 @@ __noinline int ag_tail(__u32 unused)
 		}
 	}
 	__u32 last = *lp;
-	__u64 hn = FNV_OFFSET;
+	__u64 hn = s->pod.seed;
 	if (last) {
 		for (__u32 i = 0; i < NAME_MAX_LEN; i++) {
 			__u32 at = last + 1 + i;
@@ -1303,7 +1303,7 @@ static __always_inline int ag_guard(struct vfsmount *mnt, struct dentry *dentry,
 	if (len <= 0 || len >= AG_TARGET_MAX)
 		return 0;
 	s->len = len;
-	__u64 h = fnv_str(s->path, AG_PATH_MAX);
+	__u64 h = fnv_str(s->path, AG_PATH_MAX, s->pod.seed);
 	probe(s, AG_T_GUARD, h, 0, 0, len, 0xffff, 0);
 	__u32 l = len & PATH_MASK;
 	s->path[l] = '/';

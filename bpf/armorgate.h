@@ -152,6 +152,8 @@ struct ag_pod_head {
 	/* the user-namespace level the pod's containers run at (0: the node's, 1: hostUsers:
 	 * false); a task deeper than that made its own user namespace */
 	__u32 userns_level;
+	__u64 seed;            /* FNV-1a 64 basis of this generation's rule and source hashes: random
+	                        * per generation, so collisions cannot be crafted offline */
 };
 
 /* What a file open must know before it resolves a path (bpf_d_path, the larger part of
@@ -188,8 +190,8 @@ struct ag_pod {
 
 /* rules map */
 struct ag_rule_key {
-	__u64 hash;            /* FNV-1a 64 of the target string, or the number */
-	__u64 src_hash;        /* FNV-1a 64 of fromSource, 0 when none */
+	__u64 hash;            /* FNV-1a 64 of the target string from the pod's seed, or the number */
+	__u64 src_hash;        /* FNV-1a 64 of fromSource from the pod's seed, 0 when none */
 	__u32 pod_id;
 	__u32 gen;
 	__u8 kind;

@@ -151,6 +151,23 @@ export function notEnforcedAlert(reason: string, code: string, ctx: AlertContext
   return systemEvent(ctx, now, 'Profile', `pod not enforced: ${reason}`, `code=${code}`);
 }
 
+/** A rule as alerts and logs name it: action, target, fromSource, the policies behind it. */
+export function ruleText(r: ProfileRule): string {
+  const t = r.target;
+  const target = t.type === 'path' ? t.path : t.type === 'directory' ? `${t.dir}${t.recursive ? ' (recursive)' : ''}`
+    : t.type === 'execname' ? `execname ${t.name}` : t.type === 'pattern' ? `pattern ${t.pattern}` : t.type === 'protocol' ? `protocol ${t.protocol}` : `capability ${t.capability}`;
+  return `${r.action} ${target}${r.fromSource === '' ? '' : ` from ${r.fromSource}`} [${r.policies.join(',')}]`;
+}
+
+/** A pod enforced in part: the rules of its profile the kernel could not load (the rest is in
+ *  force). `codes`: the distinct reasons (UnsupportedCode of enforcer/kernel/entries.ts). */
+export function partialLoadAlert(rules: readonly { rule: ProfileRule; reason: string; code?: string }[], ctx: AlertContext, now: Date): KubeArmorAlert {
+  const codes = [...new Set(rules.map((r) => r.code ?? 'E_UNSUPPORTED'))].sort();
+  const shown = rules.slice(0, 20).map((r) => `${ruleText(r.rule)}: ${r.reason}`);
+  const more = rules.length > shown.length ? `; and ${rules.length - shown.length} more` : '';
+  return systemEvent(ctx, now, 'Profile', `pod partly enforced: ${rules.length} rule${rules.length === 1 ? '' : 's'} not loaded, the rest in force: ${shown.join('; ')}${more}`, `code=${codes.join(',')}`);
+}
+
 /** The alert as one line of stdout. */
 export function alertLine(a: KubeArmorAlert): string {
   return `${JSON.stringify(a)}\n`;

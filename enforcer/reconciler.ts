@@ -9,9 +9,9 @@ import {
 } from '@opentelemetry/api';
 import { ANN_POLICIES, ANN_POSTURE, ANN_PROFILE, ANN_PROFILE_DIGEST, ANN_PROFILE_SIGNATURE, ANN_TRACEPARENT } from '../policy/annotations.ts';
 import type { VerifiedProfile } from '../policy/sign.ts';
-import { err, type Pod, type Result } from '../policy/types.ts';
+import { err, type Pod, type ProfileRule, type Result } from '../policy/types.ts';
 import {
-  decisionAlert, notEnforcedAlert, thresholdAlert, type AlertContext, type KubeArmorAlert,
+  decisionAlert, notEnforcedAlert, partialLoadAlert, ruleText, thresholdAlert, type AlertContext, type KubeArmorAlert,
 } from './alerts.ts';
 import { parseContainerId, qosClassOf, type CgroupResolver } from './cgroup.ts';
 import type { Kernel, KernelEvent, PodBinding } from './kernel/index.ts';
@@ -27,7 +27,7 @@ export interface Log {
 }
 
 export interface ReconcilerDeps {
-  kernel: Pick<Kernel, 'setPod' | 'removePod' | 'sweep' | 'counts'> & Partial<Pick<Kernel, 'podUids'>>;
+  kernel: Pick<Kernel, 'setPod' | 'removePod' | 'sweep' | 'counts'> & Partial<Pick<Kernel, 'podUids' | 'notEnforced'>>;
   resolver: CgroupResolver;
   verify: Verify;
   emit: (alert: KubeArmorAlert) => void;
@@ -63,6 +63,8 @@ interface PodState {
   containers: ContainerState[];
   /** Code of the last problem reported for this pod, so each problem is alerted once. */
   problem: string | null;
+  /** The rules last reported as not loaded (partial load), so each set is alerted once. */
+  partial: string | null;
   span: SpanContext | null;
 }
 
@@ -166,7 +168,7 @@ export class Reconciler {
     if (state === undefined) {
       state = {
         uid, namespace, name, labels: meta?.labels, qos: qosClassOf(pod.status?.qosClass),
-        inForce: null, verifiedFrom: null, appliedKey: null, containers: [], problem: null, span: null,
+        inForce: null, verifiedFrom: null, appliedKey: null, containers: [], problem: null, partial: null, span: null,
       };
       this.#pods.set(uid, state);
     }
@@ -297,6 +299,23 @@ export class Reconciler {
     span.end();
   }
 
+  /** The rules of the profile in force that the kernel could not load (limits the gateway
+   *  should have refused, a full map): one log line and one alert naming them, per new set.
+   *  Globs (matchPatterns) and targets a kind cannot use are documented limits, not reported. */
+  #reportPartial(state: PodState, pod: string): void {
+    let missing: { rule: ProfileRule; reason: string; code?: string }[] = [];
+    try {
+      missing = (this.#d.kernel.notEnforced?.(state.uid) ?? []).filter((m) => m.code !== undefined && m.code !== 'E_PATTERN' && m.code !== 'E_TARGET');
+    } catch { /* a kernel without the extension */ }
+    const key = missing.length === 0 ? null : JSON.stringify(missing.map((m) => [ruleText(m.rule), m.code]));
+    if (key === state.partial) return;
+    state.partial = key;
+    if (key === null) return;
+    this.#d.log.warn({ pod, uid: state.uid, codes: [...new Set(missing.map((m) => m.code))], rules: missing.map((m) => `${ruleText(m.rule)}: ${m.reason}`) },
+      `pod partly enforced: ${missing.length} rule${missing.length === 1 ? '' : 's'} not loaded, the rest in force`);
+    this.#emitWithSpan(partialLoadAlert(missing, this.#context(state), this.#now()), state.span);
+  }
+
   #reportProblem(state: PodState, code: string, message: string): void {
     if (state.problem === code) return;
     state.problem = code;
@@ -364,6 +383,7 @@ export class Reconciler {
     state.appliedKey = key;
     state.span = span.spanContext();
     this.#d.metrics?.attachMs.record(ms);
+    this.#reportPartial(state, pod);
     this.#d.log.info({
       pod, uid: state.uid, digest: v.digest, policies: v.policies,
       containers: binding.containers.map((c) => `${c.name}${c.cgroupId === undefined ? '' : `@${c.cgroupId}`}`),

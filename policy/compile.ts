@@ -19,8 +19,9 @@
 //   [target type, target fields..., fromSource, readOnly, ownerOnly, action, containers],
 //   a total order on deduplicated rules.
 import { ANNOTATIONS_MAX_BYTES, ANNOTATION_PREFIX, ANN_ALLOW_OPT_OUT, ANN_POLICIES, ANN_POSTURE, ANN_PROFILE, ANN_PROFILE_DIGEST, ANN_PROFILE_SIGNATURE, ANN_TRACEPARENT, KUBEARMOR_OPT_OUT } from './annotations.ts';
+import { KERNEL_LIMITS, byteLength, canonicalPath, containersCover, mergeSlot, ruleEntry, slotId } from './kernel-limits.ts';
 import { formatPosture, namespacePosture, namespacePostureWarnings } from './posture.ts';
-import { encodeCanonicalBytes, profileBytesFromRules, ruleJson } from './profile-codec.ts';
+import { MAX_DECODED_PROFILE_BYTES, encodeCanonicalBytes, profileBytesFromRules, ruleJson } from './profile-codec.ts';
 import { compareStrings, podNamespace, policyId, selectPolicies } from './select.ts';
 import type { Selected } from './select.ts';
 import { signProfile } from './sign.ts';
@@ -137,8 +138,13 @@ export function policyRules(policy: Policy): PolicyRules {
         const readOnly = opts.readOnly && r['readOnly'] === true;
         const ownerOnly = r['ownerOnly'] === true;
         const sources = opts.fromSource
-          ? sortedUnique(asList(r['fromSource']).map((s) => (isRecord(s) ? str(s['path']) : undefined)).filter((p): p is string => p !== undefined && p !== ''))
+          ? sortedUnique(asList(r['fromSource']).map((s) => (isRecord(s) ? str(s['path']) : undefined)).filter((p): p is string => p !== undefined && p !== '')
+            .map((p) => canonical(p, false, `${at}.fromSource`)).filter((p): p is string => p !== null))
           : [];
+        if (opts.fromSource && sources.length === 0 && asList(r['fromSource']).some((s) => isRecord(s) && nonEmptyStr(s['path']) !== undefined)) {
+          out.warnings.push(`${id}: ${at}.fromSource: no usable path; rule skipped`);
+          return;
+        }
         const targets = toTargets(r, at);
         for (const target of targets) {
           for (const fromSource of sources.length > 0 ? sources : ['']) {
@@ -150,8 +156,18 @@ export function policyRules(policy: Policy): PolicyRules {
     }
   };
 
+  /** The canonical form (policy/kernel-limits.ts; validation warns about the rest); null with
+   *  a warning for a '..' component, which validation refuses. */
+  const canonical = (p: string, dir: boolean, at: string): string | null => {
+    const c = canonicalPath(p, dir);
+    if (!c.dotdot) return c.path;
+    out.warnings.push(`${id}: ${at}: a ".." component; rule skipped`);
+    return null;
+  };
   const pathOrExec = (r: Rec, at: string): Target[] => {
-    const path = nonEmptyStr(r['path']);
+    const p0 = nonEmptyStr(r['path']);
+    const path = p0 === undefined ? undefined : canonical(p0, false, `${at}.path`);
+    if (path === null) return [];
     if (path !== undefined) return [{ type: 'path', path }];
     const name = nonEmptyStr(r['execname']);
     if (name !== undefined) return [{ type: 'execname', name }];
@@ -159,14 +175,18 @@ export function policyRules(policy: Policy): PolicyRules {
     return [];
   };
   const path = (r: Rec, at: string): Target[] => {
-    const p = nonEmptyStr(r['path']);
+    const p0 = nonEmptyStr(r['path']);
+    const p = p0 === undefined ? undefined : canonical(p0, false, `${at}.path`);
+    if (p === null) return [];
     if (p !== undefined) return [{ type: 'path', path: p }];
     out.warnings.push(`${id}: ${at}.path: missing; rule skipped`);
     return [];
   };
   const directory = (r: Rec, at: string): Target[] => {
-    const d = nonEmptyStr(r['dir']);
-    if (d === undefined) { out.warnings.push(`${id}: ${at}.dir: missing; rule skipped`); return []; }
+    const d0 = nonEmptyStr(r['dir']);
+    if (d0 === undefined) { out.warnings.push(`${id}: ${at}.dir: missing; rule skipped`); return []; }
+    const d = canonical(d0, true, `${at}.dir`);
+    if (d === null) return [];
     return [{ type: 'directory', dir: d.endsWith('/') ? d : d + '/', recursive: r['recursive'] === true }];
   };
   const pattern = (r: Rec, at: string): Target[] => {
@@ -339,6 +359,47 @@ export function policyRef(policy: Policy): string {
   return `${policyId(policy)}@${typeof g === 'number' && Number.isInteger(g) && g >= 0 ? g : 0}`;
 }
 
+function describe(r: ProfileRule): string {
+  const t = r.target;
+  const target = t.type === 'path' ? t.path : t.type === 'directory' ? t.dir : t.type === 'execname' ? `execname ${t.name}`
+    : t.type === 'pattern' ? t.pattern : t.type === 'protocol' ? t.protocol : t.capability;
+  const tail = (s: string): string => (s.length > 60 ? `...${s.slice(-57)}` : s);
+  return `${r.action} ${JSON.stringify(tail(target))}${r.fromSource === '' ? '' : ` from ${JSON.stringify(tail(r.fromSource))}`}${r.containers.length === 0 ? '' : ` in ${r.containers.join(',')}`} (${r.policies.join(', ')})`;
+}
+
+/** What in a compiled profile the kernel side could not hold (policy/kernel-limits.ts): more
+ *  rules that each decide something on one (kind, target, fromSource) than a map slot holds
+ *  (rules another rule of the slot always overrules merge, as the enforcer merges them), a
+ *  target or fromSource longer than the kernel compares, more rules than a profile may hold.
+ *  Each problem names the limit, the rules and their policies; [] when it fits. */
+export function profileLimitProblems(profile: Profile): string[] {
+  const problems: string[] = [];
+  let count = 0;
+  for (const kind of ['process', 'file', 'network', 'capabilities'] as const) {
+    const slots = new Map<string, ProfileRule[]>();
+    for (const r of profile[kind]) {
+      count++;
+      const id = slotId(kind, r);
+      if (id === null) continue;
+      const t = r.target;
+      const text = t.type === 'path' ? t.path : t.type === 'directory' ? t.dir : t.type === 'execname' ? t.name : '';
+      if (byteLength(text) > KERNEL_LIMITS.pathBytes) problems.push(`${kind} ${describe(r)}: target of ${byteLength(text)} bytes, the kernel compares at most ${KERNEL_LIMITS.pathBytes}`);
+      if (byteLength(r.fromSource) > KERNEL_LIMITS.sourceBytes) problems.push(`${kind} ${describe(r)}: fromSource of ${byteLength(r.fromSource)} bytes, the kernel compares at most ${KERNEL_LIMITS.sourceBytes}`);
+      let list = slots.get(id);
+      if (list === undefined) slots.set(id, (list = []));
+      list.push(r);
+    }
+    for (const list of slots.values()) {
+      if (list.length <= KERNEL_LIMITS.rulesPerKey) continue;
+      const kept = mergeSlot(kind, list, ruleEntry, (b, a) => containersCover(b.containers, a.containers), (r) => (r.containers.length === 0 ? 1 << 30 : r.containers.length));
+      if (kept.length <= KERNEL_LIMITS.rulesPerKey) continue;
+      problems.push(`${kept.length} ${kind} rules on one target, none overruled by another, where the kernel holds ${KERNEL_LIMITS.rulesPerKey} (AG_MAX_ENT): ${kept.map((i) => describe(list[i]!)).join('; ')}`);
+    }
+  }
+  if (count > KERNEL_LIMITS.rulesPerProfile) problems.push(`${count} rules, more than a pod's profile may hold (${KERNEL_LIMITS.rulesPerProfile})`);
+  return problems;
+}
+
 /** Kubernetes' measure of an object's annotations: the sum of key and value lengths. */
 export function annotationsSize(annotations: Record<string, string>): number {
   let n = 0;
@@ -366,6 +427,9 @@ export function compile(pod: Pod, namespace: Namespace | null, policies: readonl
     const { profile, canonical, warnings: w } = compileSelected(selected, posture);
     warnings.push(...w);
     const bound = sortedUnique(selected.map((s) => policyRules(s.policy).ref));
+    if (canonical.length > MAX_DECODED_PROFILE_BYTES) {
+      return err('E_TOO_LARGE', `the compiled profile of ${bound.length} bound policies is ${canonical.length} bytes of JSON, past the ${MAX_DECODED_PROFILE_BYTES} bytes an enforcer decodes; bind fewer or smaller policies to this pod`, ANN_PROFILE);
+    }
     const encoded = encodeCanonicalBytes(canonical);
     const annotations: Record<string, string> = {
       [ANN_POLICIES]: bound.join(','),
@@ -383,6 +447,10 @@ export function compile(pod: Pod, namespace: Namespace | null, policies: readonl
       return err('E_TOO_LARGE',
         `the compiled profile of ${bound.length} bound policies (${annotationsSize({ [ANN_PROFILE]: encoded.annotation })} bytes as an annotation) would bring the pod's annotations to ${total} bytes, past Kubernetes' limit of ${ANNOTATIONS_MAX_BYTES} bytes; bind fewer or smaller policies to this pod`,
         ANN_PROFILE);
+    }
+    const over = profileLimitProblems(profile);
+    if (over.length > 0) {
+      return err('E_KERNEL_LIMIT', `the compiled profile does not fit the node's kernel maps: ${over.join('; ')}`, ANN_PROFILE);
     }
     return ok({ optedOut: false, annotations, profile, bound, warnings });
   } catch (e) {

@@ -10,9 +10,12 @@ import { validateProfileSchema } from './schema.ts';
 import type { PostureSet, Profile, ProfileRule, Result, RuleKind, Target } from './types.ts';
 
 export const GZIP_PREFIX = 'gz:';
-/** Upper bound on a decompressed profile: far above what fits in 256 KiB of annotations
- *  at any sane ratio, and low enough that a gzip bomb cannot exhaust memory. */
-export const MAX_DECODED_PROFILE_BYTES = 8 * 1024 * 1024;
+/** Upper bound on a decompressed profile (the canonical JSON): low enough that a gzip bomb
+ *  cannot exhaust memory and that the enforcer decodes, verifies and loads the largest profile
+ *  in well under a second (test/vm/scenarios/kernel-limits.ts measures it); the compiler
+ *  refuses a profile past it (E_TOO_LARGE). 1,024 rules of the longest paths fit
+ *  (KERNEL_LIMITS.rulesPerProfile). It was 8 MiB: 7 MB took 3-13 s to verify in a VM. */
+export const MAX_DECODED_PROFILE_BYTES = 1024 * 1024;
 
 export interface EncodedProfile {
   /** RFC 8785 canonical JSON of the profile: the bytes the digest covers. */
@@ -185,6 +188,7 @@ function decode(value: string): Result<{ profile: Profile; canonical: string }> 
       return err('E_PROFILE_INVALID', 'profile annotation: decompressed profile is not UTF-8');
     }
   }
+  if (canonical.length > MAX_DECODED_PROFILE_BYTES) return err('E_PROFILE_INVALID', `profile annotation: more than ${MAX_DECODED_PROFILE_BYTES} bytes of JSON`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(canonical);

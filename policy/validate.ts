@@ -3,6 +3,7 @@
 // dotted field path. The checks are listed, with their ids (R*, S*, V*), in
 // docs/validation-checks.md.
 import { globProblem } from './glob.ts';
+import { KERNEL_LIMITS, byteLength, canonicalPath, mergeSlot, type SlotEntry } from './kernel-limits.ts';
 import { childPath } from './paths.ts';
 import { validatePolicySchema } from './schema.ts';
 import type { Action, Policy, PolicyKind, Problem } from './types.ts';
@@ -231,7 +232,9 @@ export function semanticProblems(policy: Policy): Problem[] {
     else if (!hasPath && !hasExec) problems.push(error(at, 'needs a path or an execname'));
     else {
       enforceable++;
-      conflicts.add(at, hasPath ? 'process path' : 'process execname', String(hasPath ? r.path : r.execname), r, processAction);
+      const target = hasPath ? kernelPath(problems, childPath(at, 'path'), String(r.path), false)
+        : tooLong(problems, childPath(at, 'execname'), String(r.execname), 'execname') ? null : String(r.execname);
+      if (target !== null) conflicts.add(at, hasPath ? 'process path' : 'process execname', target, r, processAction, problems);
     }
     if (arr(r.allowedArgs).length > 0) problems.push(warning(childPath(at, 'allowedArgs'), 'allowedArgs is not enforced yet: the rule ignores arguments'));
     ptsWarning(problems, at, r);
@@ -240,13 +243,14 @@ export function semanticProblems(policy: Policy): Problem[] {
     const r = rec(r0);
     const at = childPath('spec.process.matchDirectories', i);
     enforceable++;
-    conflicts.add(at, 'process dir', String(r.dir), r, processAction);
+    const dir = kernelPath(problems, childPath(at, 'dir'), String(r.dir), true);
+    if (dir !== null) conflicts.add(at, 'process dir', dir, r, processAction, problems);
     ptsWarning(problems, at, r);
   });
   arr(process.matchPatterns).forEach((r0, i) => {
     const r = rec(r0);
     const at = childPath('spec.process.matchPatterns', i);
-    if (patternOk(problems, at, r)) { enforceable++; conflicts.add(at, 'process pattern', String(r.pattern), r, processAction); }
+    if (patternOk(problems, at, r)) { enforceable++; conflicts.add(at, 'process pattern', String(r.pattern), r, processAction, problems); }
   });
 
   // file
@@ -256,20 +260,22 @@ export function semanticProblems(policy: Policy): Problem[] {
     const r = rec(r0);
     const at = childPath('spec.file.matchPaths', i);
     enforceable++;
-    conflicts.add(at, 'file path', String(r.path), r, fileAction);
+    const path = kernelPath(problems, childPath(at, 'path'), String(r.path), false);
+    if (path !== null) conflicts.add(at, 'file path', path, r, fileAction, problems);
     ptsWarning(problems, at, r);
   });
   arr(file.matchDirectories).forEach((r0, i) => {
     const r = rec(r0);
     const at = childPath('spec.file.matchDirectories', i);
     enforceable++;
-    conflicts.add(at, 'file dir', String(r.dir), r, fileAction);
+    const dir = kernelPath(problems, childPath(at, 'dir'), String(r.dir), true);
+    if (dir !== null) conflicts.add(at, 'file dir', dir, r, fileAction, problems);
     ptsWarning(problems, at, r);
   });
   arr(file.matchPatterns).forEach((r0, i) => {
     const r = rec(r0);
     const at = childPath('spec.file.matchPatterns', i);
-    if (patternOk(problems, at, r)) { enforceable++; conflicts.add(at, 'file pattern', String(r.pattern), r, fileAction); }
+    if (patternOk(problems, at, r)) { enforceable++; conflicts.add(at, 'file pattern', String(r.pattern), r, fileAction, problems); }
   });
 
   // network
@@ -280,7 +286,7 @@ export function semanticProblems(policy: Policy): Problem[] {
     const at = childPath('spec.network.matchProtocols', i);
     for (const p of listValue(problems, childPath(at, 'protocol'), String(r.protocol), 'protocol', PROTOCOL_SET)) {
       enforceable++;
-      conflicts.add(at, 'network protocol', p, r, networkAction);
+      conflicts.add(at, 'network protocol', p, r, networkAction, problems);
     }
     ptsWarning(problems, at, r);
   });
@@ -296,7 +302,7 @@ export function semanticProblems(policy: Policy): Problem[] {
     const at = childPath('spec.capabilities.matchCapabilities', i);
     for (const c of listValue(problems, childPath(at, 'capability'), String(r.capability), 'capability', CAPABILITY_SET)) {
       enforceable++;
-      conflicts.add(at, 'capabilities capability', c, r, capabilitiesAction);
+      conflicts.add(at, 'capabilities capability', c, r, capabilitiesAction, problems);
     }
   });
 
@@ -317,13 +323,35 @@ export function semanticProblems(policy: Policy): Problem[] {
 
   // selectors
   selectorWarnings(problems, spec);
+  conflicts.slotProblems(); // V15
 
   if (policy.kind === 'KubeArmorHostPolicy') {
     problems.push(warning('kind', 'host policies are validated but not enforced yet: ArmorGate enforces pods'));
   } else if (enforceable === 0) { // V5
     problems.push(warning('spec', 'no enforceable rule: this policy changes nothing (only process, file, network, capabilities are)'));
   }
-  return problems;
+  // a rule checked once per protocol or capability entry reports its fields' problems once
+  const seen = new Set<string>();
+  return problems.filter((p) => { const k = `${p.level}\n${p.path}\n${p.message}`; if (seen.has(k)) return false; seen.add(k); return true; });
+}
+
+/** V13, V14: a path or directory as the kernel compares it. `//`, `/./` and a trailing `/.`
+ *  are normalized (the compiler does the same) with a warning giving the canonical form; a
+ *  `..` component is refused (symlinks make it ambiguous); longer than the kernel can compare
+ *  is refused. Returns the canonical form, or null when refused. */
+function kernelPath(problems: Problem[], at: string, raw: string, dir: boolean): string | null {
+  const c = canonicalPath(raw, dir);
+  if (c.dotdot) { problems.push(error(at, `has a ".." component: refused (symlinks make it ambiguous); name the path itself`)); return null; }
+  if (c.path !== raw) problems.push(warning(at, `not canonical: enforced as ${quote(c.path, 60)}`));
+  return tooLong(problems, at, c.path, dir ? 'directory' : 'path') ? null : c.path;
+}
+
+/** V14: the kernel compares at most KERNEL_LIMITS.pathBytes bytes (a directory with its '/'). */
+function tooLong(problems: Problem[], at: string, text: string, what: string): boolean {
+  const n = byteLength(what === 'directory' && !text.endsWith('/') ? text + '/' : text);
+  if (n <= KERNEL_LIMITS.pathBytes) return false;
+  problems.push(error(at, `${what} of ${n} bytes: the kernel's limit is ${KERNEL_LIMITS.pathBytes} (AG_PATH_MAX)`));
+  return true;
 }
 
 function ptsWarning(problems: Problem[], at: string, r: Rec): void {
@@ -380,20 +408,53 @@ class Conflicts {
     this.problems = problems;
   }
 
-  add(at: string, group: TargetGroup, target: string, r: Rec, inherited: Action | undefined): void {
+  add(at: string, group: TargetGroup, target: string, r: Rec, inherited: Action | undefined, problems: Problem[]): void {
     const action = (r.action as Action | undefined) ?? inherited ?? 'Block';
     const flags = (r.readOnly === true ? 1 : 0) | (r.ownerOnly === true ? 2 : 0) | (r.recursive === true ? 4 : 0);
     let byTarget = this.groups.get(group);
     if (byTarget === undefined) this.groups.set(group, (byTarget = new Map()));
     const sources = Array.isArray(r.fromSource) ? r.fromSource : [];
+    const entry: SlotEntry = { action, readOnly: group === 'file path' || group === 'file dir' || group === 'file pattern' ? r.readOnly === true : false, ownerOnly: r.ownerOnly === true, recursive: r.recursive === true };
     let any = false;
-    for (const s of sources) {
-      const src = isRecord(s) ? s.path : undefined;
-      if (typeof src !== 'string') continue;
+    const seen = new Set<string>();
+    sources.forEach((s, j) => {
+      const raw = isRecord(s) ? s.path : undefined;
+      if (typeof raw !== 'string' || raw === '') return;
       any = true;
+      const src = kernelPath(problems, childPath(childPath(childPath(at, 'fromSource'), j), 'path'), raw, false);
+      if (src === null || seen.has(src)) return;
+      seen.add(src);
       this.check(byTarget, target, { action, path: at, src, flags });
+      this.slot(group, target, src, entry, at);
+    });
+    if (!any) { this.check(byTarget, target, { action, path: at, src: '', flags }); this.slot(group, target, '', entry, at); }
+  }
+
+  // V15: the rules of each kernel slot (kind, target, fromSource), patterns aside
+  private readonly slots = new Map<string, { entries: SlotEntry[]; at: string[] }>();
+
+  private slot(group: TargetGroup, target: string, src: string, e: SlotEntry, at: string): void {
+    if (group.endsWith(' pattern')) return;
+    const id = JSON.stringify([group, target, src]);
+    let s = this.slots.get(id);
+    if (s === undefined) this.slots.set(id, (s = { entries: [], at: [] }));
+    // an identical entry merges into one profile rule
+    if (s.entries.some((x) => x.action === e.action && x.readOnly === e.readOnly && x.ownerOnly === e.ownerOnly && x.recursive === e.recursive)) return;
+    s.entries.push(e);
+    s.at.push(at);
+  }
+
+  /** V15: more rules that each decide something on one kernel slot than it holds. */
+  slotProblems(): void {
+    for (const [id, s] of this.slots) {
+      if (s.entries.length <= KERNEL_LIMITS.rulesPerKey) continue;
+      const [group, target, src] = JSON.parse(id) as [string, string, string];
+      const kind = group.split(' ')[0] as 'process' | 'file' | 'network' | 'capabilities';
+      const kept = mergeSlot(kind, s.entries, (x) => x, () => true, () => 0);
+      if (kept.length <= KERNEL_LIMITS.rulesPerKey) continue;
+      const at = kept.map((i) => s.at[i]!).sort();
+      this.problems.push(error(at[KERNEL_LIMITS.rulesPerKey]!, `${kept.length} rules on ${group} ${quote(target, 60)}${src === '' ? '' : ` fromSource ${quote(src, 60)}`} (${at.join(', ')}): the kernel holds at most ${KERNEL_LIMITS.rulesPerKey} (AG_MAX_ENT)`));
     }
-    if (!any) this.check(byTarget, target, { action, path: at, src: '', flags });
   }
 
   private check(byTarget: Map<string, SeenRule | SeenRule[]>, target: string, rule: SeenRule): void {

@@ -1,10 +1,12 @@
 // profile → map entries: the pure translation of a compiled profile into the
 // pods/rules/sources map contents the BPF programs read (bpf/armorgate.h).
 // Deterministic, no I/O; tested on the host against policy/decide.ts.
+import { randomBytes } from 'node:crypto';
+import { KERNEL_LIMITS, kernelTarget, mergeSlot, ruleEntry } from '../../policy/kernel-limits.ts';
 import type { Profile, ProfileRule, Result, RuleKind } from '../../policy/types.ts';
-import { err, ok, RULE_KINDS } from '../../policy/types.ts';
+import { ok, RULE_KINDS } from '../../policy/types.ts';
 import {
-  ACTION, AG_ALL_CONTAINERS, AG_EVERY, EXACT, AG_MAX_CONTAINERS, AG_MAX_ENT, AG_PATH_MAX, AG_SHAPE_DEPTHS, FLAG, KIND, PROTO, TTYPE,
+  ACTION, AG_ALL_CONTAINERS, AG_EVERY, EXACT, LAYOUT, AG_MAX_CONTAINERS, AG_MAX_ENT, AG_SHAPE_DEPTHS, FLAG, KIND, PROTO, TTYPE,
   emptyShape, encodePathVal, encodePod, encodeRuleKey, encodeRuleVal, encodeSrcKey, fnv1a64, nameCell,
   type FileShape, type PodValue, type RuleEnt, type RuleKey,
 } from './layout.ts';
@@ -25,28 +27,46 @@ export interface Slot {
   ttype: number;
   /** The string compared in the kernel (path, 'dir/', base name) or '' for numbers. */
   text: string;
-  /** The hashed value: FNV-1a 64 of text, or the protocol/capability number. */
+  /** The hashed value: FNV-1a 64 of text from the generation's seed, or the protocol/capability number. */
   hash: bigint;
   source: string;
+  /** FNV-1a 64 of source from the seed, 0n when none */
+  srcHash: bigint;
   ents: RuleEnt[];
 }
+
+/** Why a rule of the profile is not in force:
+ *  E_PATTERN     matchPatterns globs are not evaluated in the kernel
+ *  E_TARGET      a target the kind cannot use, an unknown protocol or capability name
+ *  E_TOO_LONG    a target or fromSource longer than the kernel compares
+ *  E_TOO_MANY    more rules that each decide something on one slot than it holds (AG_MAX_ENT)
+ *  E_HASH_COLLISION  two targets or sources hash alike under every seed tried
+ *  E_MAP_FULL    the kernel map had no room for its entry (enforcer/kernel/index.ts)
+ *  E_CONTAINERS  it names only containers of the pod past the 31 the kernel tells apart */
+export type UnsupportedCode = 'E_PATTERN' | 'E_TARGET' | 'E_TOO_LONG' | 'E_TOO_MANY' | 'E_HASH_COLLISION' | 'E_MAP_FULL' | 'E_CONTAINERS';
 
 export interface Unsupported {
   rule: ProfileRule;
   ruleId: number;
+  code: UnsupportedCode;
   reason: string;
 }
 
 export interface PodPlan {
   pod: PodValue;
   slots: Slot[];
-  /** the names renames and links may not move (guardSlots) */
+  /** the names renames and links may not move (guardSlots), hashed under pod.seed */
   guards: Slot[];
-  /** distinct fromSource paths */
-  sources: string[];
+  /** distinct fromSource paths, with their hash under pod.seed */
+  sources: { path: string; hash: bigint }[];
   /** rule_id → rule (process, file, network, capabilities order) */
   rules: ProfileRule[];
   unsupported: Unsupported[];
+  /** rules left out of their slot because a stronger or equal rule of the slot decides every
+   *  access they would (same flags, containers covered): enforced in effect */
+  merged: number;
+  /** seeds tried before one gave no collision (1: the first) */
+  seedTries: number;
 }
 
 export interface EntryOptions {
@@ -59,6 +79,19 @@ export interface EntryOptions {
   unknownMask?: number;
   /** The user-namespace level of the pod's containers; default 0. */
   usernsLevel?: number;
+  /** Seeds of the FNV basis, one per try (a collision under one seed takes the next); random
+   *  64-bit seeds when not given (tests pass their own). */
+  seeds?: () => bigint;
+  /** The hash (tests): FNV-1a 64 from the seed by default. */
+  hash?: (s: string, seed: bigint) => bigint;
+}
+
+/** Seeds tried before the rules that still collide are left out (each try collides with a
+ *  probability of about n^2 / 2^64 for n strings: a second try is already never seen). */
+export const SEED_TRIES = 4;
+
+export function randomSeed(): bigint {
+  return randomBytes(8).readBigUInt64LE(0);
 }
 
 function containerMask(rule: ProfileRule, containers: readonly string[]): number {
@@ -119,18 +152,37 @@ export function shapeAdmits(shape: FileShape, path: string): boolean {
   return false;
 }
 
-/** The pod value and the slots of a profile (not yet encoded). */
+/** A rule before it is given its slot. */
+interface Planned {
+  rule: ProfileRule;
+  ruleId: number;
+  kind: RuleKind;
+  ttype: number;
+  text: string;
+  /** protocol or capability number; -1 for strings */
+  num: number;
+  mask: number;
+  recursive: boolean;
+}
+
+function popcount(m: number): number {
+  let n = 0;
+  for (let x = m >>> 0; x !== 0; x &= x - 1) n++;
+  return n;
+}
+
+/** The pod value and the slots of a profile (not yet encoded). Never fails: what cannot be
+ *  loaded is listed in `unsupported` with its code, and the rest is planned. */
 export function planProfile(profile: Profile, o: EntryOptions): Result<PodPlan> {
   const pod: PodValue = {
     podId: o.podId, gen: o.gen,
     posture: [0, 0, 0, 0], hasSource: [0, 0, 0, 0], allowlist: [0, 0, 0, 0], hasBlock: [0, 0, 0, 0],
     dirmask: [0n, 0n], capmask: 0n, protomask: 0, exactmask: 0,
-    unknownMask: o.unknownMask ?? AG_EVERY, usernsLevel: o.usernsLevel ?? 0, shape: emptyShape(),
+    unknownMask: o.unknownMask ?? AG_EVERY, usernsLevel: o.usernsLevel ?? 0, seed: 0n, shape: emptyShape(),
   };
   const rules: ProfileRule[] = [];
   const unsupported: Unsupported[] = [];
-  const slots = new Map<string, Slot>();
-  const sources = new Map<bigint, string>();
+  const planned: Planned[] = [];
   for (const kind of RULE_KINDS) {
     const k = KIND[kind];
     pod.posture[k] = profile.posture[kind] === 'block' ? ACTION.Block : ACTION.Audit;
@@ -138,106 +190,148 @@ export function planProfile(profile: Profile, o: EntryOptions): Result<PodPlan> 
       const ruleId = rules.length;
       rules.push(rule);
       const mask = containerMask(rule, o.containers);
+      // every rule counts here, loaded or not: an Allow that cannot load keeps the kind an
+      // allow-list (fail-closed), a Block that cannot load still denies unresolvable paths
       if (rule.action === 'Allow') pod.allowlist[k] = (pod.allowlist[k]! | mask) >>> 0;
       if (rule.action === 'Block') pod.hasBlock[k] = (pod.hasBlock[k]! | mask) >>> 0;
+      const no = (code: UnsupportedCode, reason: string): void => { unsupported.push({ rule, ruleId, code, reason }); };
+      if (mask === 0 && rule.containers.some((c) => o.containers.indexOf(c) >= AG_MAX_CONTAINERS)) {
+        no('E_CONTAINERS', `names only containers past the first ${AG_MAX_CONTAINERS} of the pod, which the kernel does not tell apart`);
+        continue;
+      }
       const t = rule.target;
+      if (t.type === 'pattern') { no('E_PATTERN', 'matchPatterns globs are not evaluated in the kernel'); continue; }
+      const kt = kernelTarget(kind, t);
+      if (kt === null) { no('E_TARGET', `target ${t.type} does not apply to ${kind} rules`); continue; }
       let ttype: number;
-      let text = '';
-      let hash: bigint;
-      let recursive = false;
-      if (t.type === 'path' && (kind === 'process' || kind === 'file')) {
-        ttype = TTYPE.path; text = t.path;
-      } else if (t.type === 'directory' && (kind === 'process' || kind === 'file')) {
-        ttype = TTYPE.dir; text = t.dir.endsWith('/') ? t.dir : t.dir + '/'; recursive = t.recursive;
-      } else if (t.type === 'execname' && kind === 'process') {
-        ttype = TTYPE.execname; text = t.name;
-      } else if (t.type === 'protocol' && kind === 'network') {
+      let num = -1;
+      if (kt.type === 'protocol') {
         ttype = TTYPE.proto;
-        const n = PROTO[t.protocol];
-        if (n === undefined) { unsupported.push({ rule, ruleId, reason: `unknown protocol ${t.protocol}` }); continue; }
-        hash = BigInt(n);
-      } else if (t.type === 'capability' && kind === 'capabilities') {
+        const n = PROTO[kt.text];
+        if (n === undefined) { no('E_TARGET', `unknown protocol ${kt.text}`); continue; }
+        num = n;
+      } else if (kt.type === 'capability') {
         ttype = TTYPE.cap;
-        const n = CAPABILITIES[t.capability.toLowerCase().replace(/^cap_/, '')];
-        if (n === undefined) { unsupported.push({ rule, ruleId, reason: `unknown capability ${t.capability}` }); continue; }
-        hash = BigInt(n);
-      } else if (t.type === 'pattern') {
-        unsupported.push({ rule, ruleId, reason: 'matchPatterns globs are not evaluated in the kernel' });
-        continue;
+        const n = CAPABILITIES[kt.text];
+        if (n === undefined) { no('E_TARGET', `unknown capability ${kt.text}`); continue; }
+        num = n;
       } else {
-        unsupported.push({ rule, ruleId, reason: `target ${t.type} does not apply to ${kind} rules` });
+        ttype = kt.type === 'path' ? TTYPE.path : kt.type === 'dir' ? TTYPE.dir : TTYPE.execname;
+        const n = Buffer.byteLength(kt.text);
+        if (n > KERNEL_LIMITS.pathBytes || kt.text === '') { no('E_TOO_LONG', `target of ${n} bytes: the kernel compares at most ${KERNEL_LIMITS.pathBytes}`); continue; }
+      }
+      if (rule.fromSource !== '' && Buffer.byteLength(rule.fromSource) > KERNEL_LIMITS.sourceBytes) {
+        no('E_TOO_LONG', `fromSource of ${Buffer.byteLength(rule.fromSource)} bytes: the kernel compares at most ${KERNEL_LIMITS.sourceBytes}`);
         continue;
       }
-      if (ttype !== TTYPE.proto && ttype !== TTYPE.cap) {
-        if (Buffer.byteLength(text) >= AG_PATH_MAX - 1 || text === '') {
-          unsupported.push({ rule, ruleId, reason: `target of ${Buffer.byteLength(text)} bytes does not fit the kernel's ${AG_PATH_MAX - 2}-byte path buffer` });
-          continue;
-        }
-        hash = fnv1a64(text);
-      }
-      let srcHash = 0n;
-      if (rule.fromSource !== '') {
-        if (Buffer.byteLength(rule.fromSource) >= AG_PATH_MAX - 1) {
-          unsupported.push({ rule, ruleId, reason: 'fromSource longer than the kernel path buffer' });
-          continue;
-        }
-        srcHash = fnv1a64(rule.fromSource);
-        const known = sources.get(srcHash);
-        if (known !== undefined && known !== rule.fromSource) {
-          return err('E_HASH_COLLISION', `fromSource ${JSON.stringify(rule.fromSource)} and ${JSON.stringify(known)} share a 64-bit hash`, `${kind}[${ruleId}]`);
-        }
-        sources.set(srcHash, rule.fromSource);
-        pod.hasSource[k] = 1;
-      }
-      const id = `${k}/${ttype}/${hash!}/${srcHash}`;
-      let slot = slots.get(id);
-      if (slot === undefined) {
-        slot = { kind, ttype, text, hash: hash!, source: rule.fromSource, ents: [] };
-        slots.set(id, slot);
-      } else if (slot.text !== text) {
-        return err('E_HASH_COLLISION', `targets ${JSON.stringify(text)} and ${JSON.stringify(slot.text)} share a 64-bit hash`, `${kind}[${ruleId}]`);
-      }
-      if (slot.ents.length >= AG_MAX_ENT) {
-        return err('E_TOO_MANY', `more than ${AG_MAX_ENT} ${kind} rules share the target ${JSON.stringify(text)}`, `${kind}[${ruleId}]`);
-      }
-      slot.ents.push({ ruleId, containers: mask, action: ACTION[rule.action], flags: flagsOf(rule, recursive) });
-      // which lookups can hit (the kernel skips the others)
-      if (kind === 'file' && (ttype === TTYPE.dir || ttype === TTYPE.path)) addToShape(pod.shape, text);
-      if (ttype === TTYPE.dir) {
-        const slashes = Math.min(63, [...text].filter((c) => c === '/').length);
-        const i = kind === 'process' ? 0 : 1;
-        pod.dirmask[i] = pod.dirmask[i]! | (1n << BigInt(slashes));
-      } else if (ttype === TTYPE.path) {
-        pod.exactmask |= kind === 'process' ? EXACT.procPath : EXACT.filePath;
-      } else if (ttype === TTYPE.execname) {
-        pod.exactmask |= EXACT.procName;
-      } else if (ttype === TTYPE.cap) {
-        if (hash! < 64n) pod.capmask |= 1n << hash!;
-      } else if (ttype === TTYPE.proto) {
-        pod.protomask |= 1 << Number(hash!);
-      }
+      planned.push({ rule, ruleId, kind, ttype, text: num >= 0 ? '' : kt.text, num, mask, recursive: t.type === 'directory' && t.recursive });
     }
   }
-  const guards = guardSlots([...slots.values()]);
+  // a signed profile past the rules a profile may hold (the compiler refuses such profiles): the
+  // strongest load (Block, then Audit, then Allow: an Allow left out keeps its allow-list), the
+  // rest is reported, so the load stays bounded
+  if (planned.length > KERNEL_LIMITS.rulesPerProfile) {
+    const rank = { Block: 0, Audit: 1, Allow: 2 } as const;
+    planned.sort((a, b) => rank[a.rule.action] - rank[b.rule.action] || a.ruleId - b.ruleId);
+    for (const p of planned.splice(KERNEL_LIMITS.rulesPerProfile)) {
+      unsupported.push({ rule: p.rule, ruleId: p.ruleId, code: 'E_TOO_MANY', reason: `the profile has more rules than a pod's profile may hold (${KERNEL_LIMITS.rulesPerProfile}): the weakest are left out` });
+    }
+  }
+  // slots by string: the seed only decides the hashes
+  // (nested maps: the strings' own cached hashes, no concatenated key per rule)
+  const byId = new Map<string, Map<string, Planned[]>>();
+  const groups: Planned[][] = [];
+  for (const p of planned) {
+    const id = `${p.kind}/${p.ttype}/${p.rule.fromSource}`;
+    let byText = byId.get(id);
+    if (byText === undefined) byId.set(id, (byText = new Map()));
+    const text = p.num >= 0 ? String(p.num) : p.text;
+    let list = byText.get(text);
+    if (list === undefined) { byText.set(text, (list = [])); groups.push(list); }
+    list.push(p);
+  }
+  // seeds: the first without a collision; after SEED_TRIES, the colliding slots are left out
+  const hash = o.hash ?? fnv1a64;
+  const nextSeed = o.seeds ?? randomSeed;
+  let seed: bigint;
+  let tries = 0;
+  let c: Hashed;
+  for (;;) {
+    seed = BigInt.asUintN(64, nextSeed());
+    tries++;
+    c = collisions(groups, seed, hash);
+    if (c.bad.size === 0 || tries >= SEED_TRIES) break;
+  }
+  const bad = c.bad;
+  pod.seed = seed;
+  const slots: Slot[] = [];
+  const sources = new Map<string, bigint>();
+  let merged = 0;
+  for (const g of groups) {
+    const first = g[0]!;
+    if (bad.has(g)) {
+      for (const p of g) unsupported.push({ rule: p.rule, ruleId: p.ruleId, code: 'E_HASH_COLLISION', reason: `its target or fromSource hashes like another under ${SEED_TRIES} random seeds` });
+      continue;
+    }
+    const k = KIND[first.kind];
+    // only the winning action matters: entries dominated by another of the slot go; what is
+    // still more than the slot holds is left out weakest first (a Block stays in force)
+    const kept = mergeSlot(first.kind, g, (p) => ruleEntry(p.rule), (b, a) => ((b.mask & a.mask) >>> 0) === (a.mask >>> 0), (p) => popcount(p.mask));
+    merged += g.length - kept.length;
+    for (const i of kept.slice(AG_MAX_ENT)) {
+      const p = g[i]!;
+      unsupported.push({ rule: p.rule, ruleId: p.ruleId, code: 'E_TOO_MANY', reason: `${kept.length} rules that each decide something share the ${first.kind} target ${JSON.stringify(first.text || String(first.num))}${first.rule.fromSource === '' ? '' : ` from ${JSON.stringify(first.rule.fromSource)}`}: the kernel holds ${AG_MAX_ENT}, the weakest are left out` });
+    }
+    const ents = kept.slice(0, AG_MAX_ENT).map((i) => g[i]!);
+    const src = first.rule.fromSource;
+    const srcHash = src === '' ? 0n : c.src.get(src)!;
+    if (src !== '') { sources.set(src, srcHash); pod.hasSource[k] = 1; }
+    const h = first.num >= 0 ? BigInt(first.num) : c.target.get(g)!;
+    slots.push({
+      kind: first.kind, ttype: first.ttype, text: first.text, hash: h, source: src, srcHash,
+      ents: ents.map((p) => ({ ruleId: p.ruleId, containers: p.mask, action: ACTION[p.rule.action], flags: flagsOf(p.rule, p.recursive) })),
+    });
+    // which lookups can hit (the kernel skips the others)
+    const text = first.text;
+    if (first.kind === 'file' && (first.ttype === TTYPE.dir || first.ttype === TTYPE.path)) addToShape(pod.shape, text);
+    if (first.ttype === TTYPE.dir) {
+      let slashes = 0;
+      for (let i = text.indexOf('/'); i >= 0 && slashes < 63; i = text.indexOf('/', i + 1)) slashes++;
+      const i = first.kind === 'process' ? 0 : 1;
+      pod.dirmask[i] = pod.dirmask[i]! | (1n << BigInt(slashes));
+    } else if (first.ttype === TTYPE.path) {
+      pod.exactmask |= first.kind === 'process' ? EXACT.procPath : EXACT.filePath;
+    } else if (first.ttype === TTYPE.execname) {
+      pod.exactmask |= EXACT.procName;
+    } else if (first.ttype === TTYPE.cap) {
+      if (first.num < 64) pod.capmask |= 1n << BigInt(first.num);
+    } else if (first.ttype === TTYPE.proto) {
+      pod.protomask |= 1 << first.num;
+    }
+  }
+  const guards = guardSlots(slots, seed, hash, unsupported, rules);
   if (guards.length > 0) pod.exactmask |= EXACT.guard;
-  return ok({ pod, slots: [...slots.values()], guards, sources: [...sources.values()], rules, unsupported });
+  unsupported.sort((a, b) => a.ruleId - b.ruleId);
+  return ok({ pod, slots, guards, sources: [...sources].map(([path, h]) => ({ path, hash: h })), rules, unsupported, merged, seedTries: tries });
 }
 
 /**
  * The names a rename or a link may not take away from a Block or Audit rule of the pod
- * (TTYPE.guard, kind file): every directory above a process or file rule's target, and the
- * target itself. `mv /srv/data /srv/moved` would otherwise carry /srv/data/keys/k out from
- * under a rule on /srv/data/keys/, and `mv /usr/bin/apt-get /tmp/x` out from under a rule on
- * the program (a file rule's target itself is already checked by its rule). A directory is written with its trailing '/', a file without; the kernel looks
- * up the renamed (or linked) object's path both ways. One entry per name: the strongest
- * action, the containers of every rule behind it, the first rule's id for the alert.
+ * (TTYPE.guard, kind file): every directory above a process or file rule's target, and a
+ * process rule's target itself. `mv /srv/data /srv/moved` would otherwise carry
+ * /srv/data/keys/k out from under a rule on /srv/data/keys/, and `mv /usr/bin/apt-get /tmp/x`
+ * out from under a rule on the program (a file rule's own target is already checked by its
+ * rule on rename and link). A directory is written with its trailing '/', a file without; the
+ * kernel looks the renamed (or linked) object's path up both ways. One entry per name: the
+ * strongest action, the containers of every rule behind it, that action's first rule's id for
+ * the alert. Two names that hash alike under the seed (about 2^-64 a pair) are both left out
+ * and their rules reported (E_HASH_COLLISION).
  */
-export function guardSlots(slots: readonly Slot[]): Slot[] {
+export function guardSlots(slots: readonly Slot[], seed: bigint, hash: (s: string, seed: bigint) => bigint = fnv1a64,
+  unsupported: Unsupported[] = [], rules: readonly ProfileRule[] = []): Slot[] {
   const out = new Map<string, Slot>();
   for (const s of slots) {
     if ((s.kind !== 'process' && s.kind !== 'file') || (s.ttype !== TTYPE.path && s.ttype !== TTYPE.dir)) continue;
-    // a file rule's own target is a name its rule already checks on rename and link; a
-    // program's is not (those are file operations)
     const names: string[] = s.kind === 'process' ? [s.text] : [];
     for (let i = s.text.indexOf('/', 1); i > 0 && i < s.text.length - 1; i = s.text.indexOf('/', i + 1)) names.push(s.text.slice(0, i + 1));
     for (const e of s.ents) {
@@ -245,7 +339,7 @@ export function guardSlots(slots: readonly Slot[]): Slot[] {
       for (const text of names) {
         let g = out.get(text);
         if (g === undefined) {
-          g = { kind: 'file', ttype: TTYPE.guard, text, hash: fnv1a64(text), source: '', ents: [{ ruleId: e.ruleId, containers: 0, action: e.action, flags: 0 }] };
+          g = { kind: 'file', ttype: TTYPE.guard, text, hash: 0n, source: '', srcHash: 0n, ents: [{ ruleId: e.ruleId, containers: 0, action: e.action, flags: 0 }] };
           out.set(text, g);
         }
         const ent = g.ents[0]!;
@@ -254,7 +348,56 @@ export function guardSlots(slots: readonly Slot[]): Slot[] {
       }
     }
   }
-  return [...out.values()];
+  const byHash = new Map<bigint, Slot>();
+  const bad = new Set<Slot>();
+  for (const g of out.values()) {
+    g.hash = hash(g.text, seed);
+    const other = byHash.get(g.hash);
+    if (other !== undefined) { bad.add(g); bad.add(other); } else byHash.set(g.hash, g);
+  }
+  for (const g of bad) {
+    const ruleId = g.ents[0]!.ruleId;
+    unsupported.push({ rule: rules[ruleId]!, ruleId, code: 'E_HASH_COLLISION', reason: `the guard of ${JSON.stringify(g.text)} (renames may not move it) hashes like another` });
+  }
+  return [...out.values()].filter((g) => !bad.has(g));
+}
+
+/** The slot groups whose key collides with another's under `seed`: the same (kind, type,
+ *  hash, source hash) for different strings, or two sources of the same hash. Collisions
+ *  between a slot and its own kind are all that matter (the kind and type are in the key). */
+interface Hashed {
+  bad: Set<Planned[]>;
+  /** hash of each source, each group's target */
+  src: Map<string, bigint>;
+  target: Map<Planned[], bigint>;
+}
+
+function collisions(groups: readonly Planned[][], seed: bigint, hash: (s: string, seed: bigint) => bigint): Hashed {
+  const bad = new Set<Planned[]>();
+  const target = new Map<Planned[], bigint>();
+  const srcOf = new Map<bigint, string>();
+  const srcHash = new Map<string, bigint>();
+  for (const g of groups) {
+    const s = g[0]!.rule.fromSource;
+    if (s === '' || srcHash.has(s)) continue;
+    const h = hash(s, seed);
+    srcHash.set(s, h);
+    const known = srcOf.get(h);
+    if (known !== undefined && known !== s) {
+      for (const x of groups) if (x[0]!.rule.fromSource === s || x[0]!.rule.fromSource === known) bad.add(x);
+    } else srcOf.set(h, s);
+  }
+  const seen = new Map<string, Planned[]>();
+  for (const g of groups) {
+    const p = g[0]!;
+    if (p.num >= 0) continue;
+    const h = hash(p.text, seed);
+    target.set(g, h);
+    const id = `${p.kind}/${p.ttype}/${h}/${p.rule.fromSource === '' ? 0n : srcHash.get(p.rule.fromSource)}`;
+    const other = seen.get(id);
+    if (other !== undefined) { bad.add(g); bad.add(other); } else seen.set(id, g);
+  }
+  return { bad, src: srcHash, target };
 }
 
 export interface Encoded {
@@ -266,11 +409,15 @@ export interface PodEntries {
   plan: PodPlan;
   pod: Buffer;
   rules: Encoded[];
+  /** the slot of each rules entry (same order) */
+  slots: Slot[];
   sources: Encoded[];
+  /** the fromSource path of each sources entry (same order) */
+  sourcePaths: string[];
 }
 
 export function slotKey(s: Slot, podId: number, gen: number): RuleKey {
-  return { hash: s.hash, srcHash: s.source === '' ? 0n : fnv1a64(s.source), podId, gen, kind: KIND[s.kind], ttype: s.ttype };
+  return { hash: s.hash, srcHash: s.srcHash, podId, gen, kind: KIND[s.kind], ttype: s.ttype };
 }
 
 /** The encoded map entries of a profile for one pod generation. */
@@ -278,10 +425,26 @@ export function profileEntries(profile: Profile, o: EntryOptions): Result<PodEnt
   const planned = planProfile(profile, o);
   if (!planned.ok) return planned;
   const plan = planned.value;
+  // keys and values in one buffer each; the entries are views into them
+  const all = plan.guards.length === 0 ? plan.slots : [...plan.slots, ...plan.guards];
+  const n = all.length;
+  const ks = LAYOUT.ag_rule_key.size;
+  const vs = LAYOUT.ag_rule_val.size;
+  const keys = Buffer.alloc(n * ks);
+  const vals = Buffer.alloc(n * vs);
+  const rules: Encoded[] = new Array<Encoded>(n);
+  for (let i = 0; i < n; i++) {
+    const s = all[i]!;
+    encodeRuleKey(slotKey(s, o.podId, o.gen), keys, i * ks);
+    encodeRuleVal(s.text, s.ents, vals, i * vs);
+    rules[i] = { key: keys.subarray(i * ks, (i + 1) * ks), value: vals.subarray(i * vs, (i + 1) * vs) };
+  }
   return ok({
     plan,
     pod: encodePod(plan.pod),
-    rules: [...plan.slots, ...plan.guards].map((s) => ({ key: encodeRuleKey(slotKey(s, o.podId, o.gen)), value: encodeRuleVal(s.text, s.ents) })),
-    sources: plan.sources.map((src) => ({ key: encodeSrcKey(fnv1a64(src), o.podId, o.gen), value: encodePathVal(src) })),
+    rules,
+    slots: all,
+    sources: plan.sources.map((src) => ({ key: encodeSrcKey(src.hash, o.podId, o.gen), value: encodePathVal(src.path) })),
+    sourcePaths: plan.sources.map((src) => src.path),
   });
 }

@@ -3,7 +3,7 @@
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { err, ok, type Profile, type ProfileRule, type Result, type RuleKind } from '../../policy/types.ts';
-import { CAPABILITIES, profileEntries, type Encoded } from './entries.ts';
+import { CAPABILITIES, profileEntries, type Encoded, type UnsupportedCode } from './entries.ts';
 import {
   AG_ALL_CONTAINERS, AG_EVERY, AG_MAX_CONTAINERS, AG_PATH_MAX, CG_FLAG, EV, HOOKS, LAYOUT, PROTO, RULE_POSTURE,
   decodeCgroup, decodeConfig, decodeEvent, decodePathVal, decodePod, decodeRuleKey, decodeSrcKey, encodeCgroup, encodeConfig, encodeUid, summaryOf, u32Key, u64Key, unionSummaries,
@@ -97,8 +97,17 @@ export interface Kernel {
   /** Extension: why the pinned maps were retired at load (another layout), [] when they were not. */
   readonly retiredLayout?: readonly string[];
   /** Extension: rules of the pod's live profile the kernel does not enforce (matchPatterns
-   *  globs, targets longer than the path buffer), with the reason; [] for unknown pods. */
-  notEnforced(uid: string): { rule: ProfileRule; reason: string }[];
+   *  globs, targets longer than the path buffer, past AG_MAX_ENT on one target, hashes that
+   *  collide under every seed tried, no room left in a map), with the reason and its code
+   *  (enforcer/kernel/entries.ts, UnsupportedCode); [] for unknown pods. The rest of the
+   *  profile is in force. */
+  notEnforced(uid: string): NotEnforced[];
+}
+
+export interface NotEnforced {
+  rule: ProfileRule;
+  reason: string;
+  code?: UnsupportedCode;
 }
 
 const KINDS: RuleKind[] = ['process', 'file', 'network', 'capabilities'];
@@ -111,7 +120,7 @@ const CAP_NAMES = new Map(Object.entries(CAPABILITIES).map(([n, v]) => [v, n]));
 interface PodState {
   podId: number;
   gen: number;
-  unsupported: { rule: ProfileRule; reason: string }[];
+  unsupported: NotEnforced[];
   /** rule tables of the live and the previous generation (late events) */
   rules: Map<number, ProfileRule[]>;
   keys: { rules: Buffer[]; sources: Buffer[] } | null; // null: adopted, keys found by scan
@@ -242,6 +251,35 @@ class BpfKernel implements Kernel {
     return ok(undefined);
   }
 
+  /** Writes what fits: a batch, then one by one from the first entry the batch did not take;
+   *  returns the indexes of the entries the map refused (full: E2BIG, ENOMEM) with the error. */
+  private updateEach(map: string, items: readonly Encoded[]): Result<{ failed: number[]; error: BpfError | null }, BpfError> {
+    const lr = libbpf();
+    if (!lr.ok) return lr;
+    const l = lr.value;
+    const fd = this.fds[map]!;
+    const failed: number[] = [];
+    let error: BpfError | null = null;
+    const chunk = 4096;
+    for (let i = 0; i < items.length; i += chunk) {
+      const part = items.slice(i, i + chunk);
+      const count = new Uint32Array([part.length]);
+      if (failed.length === 0 && l.bpf_map_update_batch(fd, contiguous(part, 'key'), contiguous(part, 'value'), count, batchOpts()) >= 0) continue;
+      // a kernel without batch ops for this map type, or an entry refused: one by one from there
+      const done = failed.length === 0 ? Math.min(count[0] ?? 0, part.length) : 0;
+      for (let j = done; j < part.length; j++) {
+        const r = check(`update ${map}`, l.bpf_map_update_elem(fd, part[j]!.key, part[j]!.value, 0n));
+        if (!r.ok) { failed.push(i + j); error ??= r.error; }
+      }
+    }
+    return ok({ failed, error });
+  }
+
+  /** Test and tool hook: the fd of one of the object's maps. */
+  mapFd(name: string): number {
+    return this.fds[name] ?? -1;
+  }
+
   private deleteBatch(map: string, keys: readonly Buffer[]): void {
     if (keys.length === 0) return;
     const lr = libbpf();
@@ -302,17 +340,30 @@ class BpfKernel implements Kernel {
     const er = profileEntries(b.profile, { podId, gen, containers, unknownMask: known ? AG_ALL_CONTAINERS : AG_EVERY });
     if (!er.ok) return er;
     const e = er.value;
-    const dropNew = (): void => { this.deleteBatch('rules', e.rules.map((x) => x.key)); this.deleteBatch('sources', e.sources.map((x) => x.key)); };
-    // 1. the new generation's rules, not yet live
-    let r = this.updateBatch('sources', e.sources);
-    if (!r.ok) return r;
-    r = this.updateBatch('rules', e.rules);
-    if (!r.ok) { dropNew(); return r; }
+    const unsupported: NotEnforced[] = e.plan.unsupported.map((u) => ({ rule: u.rule, reason: u.reason, code: u.code }));
+    const loadedRules = e.rules;
+    const dropNew = (): void => { this.deleteBatch('rules', loadedRules.map((x) => x.key)); this.deleteBatch('sources', e.sources.map((x) => x.key)); };
+    // 1. the new generation's rules, not yet live. What a full map refuses is left out and
+    //    reported; the rest goes live (never the whole pod dropped for a part of it)
+    const sr = this.updateEach('sources', e.sources);
+    if (!sr.ok) return sr;
+    const lostSources = new Set(sr.value.failed.map((i) => e.sourcePaths[i]!));
+    const rr = this.updateEach('rules', e.rules);
+    if (!rr.ok) { dropNew(); return rr; }
+    const lostSlots = new Set(rr.value.failed);
+    if (lostSources.size > 0 || lostSlots.size > 0) {
+      const why = (rr.value.error ?? sr.value.error)?.message ?? 'map full';
+      e.slots.forEach((slot, i) => {
+        const lost = lostSlots.has(i) ? 'rules' : lostSources.has(slot.source) ? 'sources' : null;
+        if (lost === null) return;
+        for (const ent of slot.ents) unsupported.push({ rule: e.plan.rules[ent.ruleId]!, reason: `no room in the kernel's ${lost} map (${why})`, code: 'E_MAP_FULL' });
+      });
+    }
     // 2. the node summary widened to the new generation before it goes live (else a socket()
     //    or capable() it decides could be allowed unseen), then the flip: one update of the
     //    pod value makes the new generation live
     const summary = summaryOf(e.plan.pod);
-    r = this.writeSummary(summary);
+    let r = this.writeSummary(summary);
     if (!r.ok) { dropNew(); return r; }
     const lr = libbpf();
     if (!lr.ok) return lr;
@@ -335,7 +386,7 @@ class BpfKernel implements Kernel {
     const tables = new Map<number, ProfileRule[]>();
     if (prev?.rules.has(prev.gen)) tables.set(prev.gen, prev.rules.get(prev.gen)!);
     tables.set(gen, e.plan.rules);
-    this.pods.set(uid, { podId, gen, unsupported: e.plan.unsupported.map((u) => ({ rule: u.rule, reason: u.reason })), rules: tables, keys: { rules: e.rules.map((x) => x.key), sources: e.sources.map((x) => x.key) }, cgroups, summary });
+    this.pods.set(uid, { podId, gen, unsupported, rules: tables, keys: { rules: loadedRules.filter((_, i) => !lostSlots.has(i)).map((x) => x.key), sources: e.sources.filter((_, i) => !sr.value.failed.includes(i)).map((x) => x.key) }, cgroups, summary });
     // 4. narrowed to the live generations (a check that read the old pod value has already
     //    passed the summary); if this fails the summary stays wider, which is safe
     this.writeSummary();
@@ -399,7 +450,7 @@ class BpfKernel implements Kernel {
     this.listeners.push(cb);
   }
 
-  notEnforced(uid: string): { rule: ProfileRule; reason: string }[] {
+  notEnforced(uid: string): NotEnforced[] {
     return this.pods.get(uid.toLowerCase())?.unsupported ?? [];
   }
 
@@ -487,6 +538,19 @@ class BpfKernel implements Kernel {
     for (const link of this.links) lr.value.bpf_link__destroy(link);
     lr.value.bpf_object__close(this.loaded.obj);
   }
+}
+
+/** The keys (or values) of consecutive entries as one buffer: a view when they already lie
+ *  side by side in one buffer (profileEntries writes them so), else a copy. */
+function contiguous(items: readonly Encoded[], f: 'key' | 'value'): Buffer {
+  const first = items[0]![f];
+  let end = first.byteOffset + first.length;
+  for (let i = 1; i < items.length; i++) {
+    const b = items[i]![f];
+    if (b.buffer !== first.buffer || b.byteOffset !== end) return Buffer.concat(items.map((e) => e[f]));
+    end += b.length;
+  }
+  return Buffer.from(first.buffer, first.byteOffset, end - first.byteOffset);
 }
 
 /** Sets the event rate and the fork record layout in agconfig, leaving the node summary as it
@@ -661,6 +725,6 @@ export async function probeLsm(o: { cgroupRoot: string; objectPath?: string }): 
  * tools on kernels that refuse LSM programs; also measures map memory). pinDir null:
  * nothing pinned.
  */
-export function openMapsOnly(o: { objectPath?: string; pinDir: string | null }): Result<Kernel & { push(b: Buffer): void; toEvent(b: Buffer): KernelEvent | null }> {
+export function openMapsOnly(o: { objectPath?: string; pinDir: string | null }): Result<Kernel & { push(b: Buffer): void; toEvent(b: Buffer): KernelEvent | null; mapFd(name: string): number }> {
   return mapsKernel(o.objectPath ?? DEFAULT_OBJECT, o.pinDir, 'global', 20, false);
 }

@@ -32,9 +32,9 @@ export const EXACT = { procPath: 0x1, procName: 0x2, filePath: 0x4, guard: 0x8 }
 /** Sizes and field offsets (bytes) of the shared structs, as the header lays them out. */
 export const LAYOUT = {
   ag_uid: { size: 40, fields: { uid: 0 } },
-  ag_pod_head: { size: 88, fields: { pod_id: 0, gen: 4, posture: 8, has_source: 12, allowlist: 16, has_block: 32, dirmask: 48, capmask: 64, protomask: 72, exactmask: 76, unknown_mask: 80, userns_level: 84 } },
+  ag_pod_head: { size: 96, fields: { pod_id: 0, gen: 4, posture: 8, has_source: 12, allowlist: 16, has_block: 32, dirmask: 48, capmask: 64, protomask: 72, exactmask: 76, unknown_mask: 80, userns_level: 84, seed: 88 } },
   ag_file_shape: { size: 256, fields: { len: 0, name: 128 } },
-  ag_pod: { size: 344, fields: { h: 0, shape: 88 } },
+  ag_pod: { size: 352, fields: { h: 0, shape: 96 } },
   ag_rule_key: { size: 32, fields: { hash: 0, src_hash: 8, pod_id: 16, gen: 20, kind: 24, ttype: 25, pad: 26 } },
   ag_rule_ent: { size: 12, fields: { rule_id: 0, containers: 4, action: 8, flags: 9, pad: 10 } },
   ag_rule_val: { size: 608, fields: { path: 0, ent: 512 } },
@@ -58,9 +58,9 @@ export const LAYOUT = {
 const L = LAYOUT;
 
 function putStr(b: Buffer, off: number, max: number, s: string): void {
-  const bytes = Buffer.from(s, 'utf8');
-  if (bytes.length >= max) throw new RangeError(`string of ${bytes.length} bytes does not fit in ${max}`);
-  bytes.copy(b, off);
+  const n = Buffer.byteLength(s, 'utf8');
+  if (n >= max) throw new RangeError(`string of ${n} bytes does not fit in ${max}`);
+  b.write(s, off, n, 'utf8');
 }
 
 function getStr(b: Buffer, off: number, max: number): string {
@@ -92,6 +92,8 @@ export interface PodValue {
   unknownMask: number;
   /** user-namespace level of the pod's containers (0, or 1 for hostUsers: false) */
   usernsLevel: number;
+  /** FNV-1a 64 basis of this generation's rule and source hashes (random per generation) */
+  seed: bigint;
   /** the file rules' shape (struct ag_file_shape): AG_SHAPE_DEPTHS masks each */
   shape: FileShape;
 }
@@ -132,6 +134,7 @@ export function encodePod(p: PodValue): Buffer {
   b.writeUInt32LE(p.exactmask >>> 0, f.exactmask);
   b.writeUInt32LE(p.unknownMask >>> 0, f.unknown_mask);
   b.writeUInt32LE(p.usernsLevel >>> 0, f.userns_level);
+  b.writeBigUInt64LE(BigInt.asUintN(64, p.seed), f.seed);
   for (let d = 0; d < AG_SHAPE_DEPTHS; d++) {
     b.writeBigUInt64LE(p.shape.len[d]!, shapeOffset('len', d));
     b.writeBigUInt64LE(p.shape.name[d]!, shapeOffset('name', d));
@@ -155,6 +158,7 @@ export function decodePod(b: Buffer): PodValue {
     exactmask: b.readUInt32LE(f.exactmask),
     unknownMask: b.readUInt32LE(f.unknown_mask),
     usernsLevel: b.readUInt32LE(f.userns_level),
+    seed: b.readBigUInt64LE(f.seed),
     shape: {
       len: Array.from({ length: AG_SHAPE_DEPTHS }, (_, d) => b.readBigUInt64LE(shapeOffset('len', d))),
       name: Array.from({ length: AG_SHAPE_DEPTHS }, (_, d) => b.readBigUInt64LE(shapeOffset('name', d))),
@@ -164,15 +168,16 @@ export function decodePod(b: Buffer): PodValue {
 
 export interface RuleKey { hash: bigint; srcHash: bigint; podId: number; gen: number; kind: number; ttype: number }
 
-export function encodeRuleKey(k: RuleKey): Buffer {
-  const b = Buffer.alloc(L.ag_rule_key.size);
+/** Encodes into `b` (zeroed) at `off`, or a new buffer: a profile's keys and values are
+ *  written into one buffer each (no 600-byte allocation per rule). */
+export function encodeRuleKey(k: RuleKey, b: Buffer = Buffer.alloc(L.ag_rule_key.size), off = 0): Buffer {
   const f = L.ag_rule_key.fields;
-  b.writeBigUInt64LE(k.hash, f.hash);
-  b.writeBigUInt64LE(k.srcHash, f.src_hash);
-  b.writeUInt32LE(k.podId, f.pod_id);
-  b.writeUInt32LE(k.gen >>> 0, f.gen);
-  b.writeUInt8(k.kind, f.kind);
-  b.writeUInt8(k.ttype, f.ttype);
+  b.writeBigUInt64LE(k.hash, off + f.hash);
+  b.writeBigUInt64LE(k.srcHash, off + f.src_hash);
+  b.writeUInt32LE(k.podId, off + f.pod_id);
+  b.writeUInt32LE(k.gen >>> 0, off + f.gen);
+  b.writeUInt8(k.kind, off + f.kind);
+  b.writeUInt8(k.ttype, off + f.ttype);
   return b;
 }
 
@@ -186,13 +191,12 @@ export function decodeRuleKey(b: Buffer): RuleKey {
 
 export interface RuleEnt { ruleId: number; containers: number; action: number; flags: number }
 
-export function encodeRuleVal(path: string, ents: readonly RuleEnt[]): Buffer {
+export function encodeRuleVal(path: string, ents: readonly RuleEnt[], b: Buffer = Buffer.alloc(L.ag_rule_val.size), off = 0): Buffer {
   if (ents.length > AG_MAX_ENT) throw new RangeError(`${ents.length} rules share one target (at most ${AG_MAX_ENT})`);
-  const b = Buffer.alloc(L.ag_rule_val.size);
-  putStr(b, L.ag_rule_val.fields.path, AG_PATH_MAX, path);
+  putStr(b, off + L.ag_rule_val.fields.path, AG_PATH_MAX, path);
   const ef = L.ag_rule_ent.fields;
   ents.forEach((e, i) => {
-    const o = L.ag_rule_val.fields.ent + i * L.ag_rule_ent.size;
+    const o = off + L.ag_rule_val.fields.ent + i * L.ag_rule_ent.size;
     b.writeUInt32LE(e.ruleId >>> 0, o + ef.rule_id);
     b.writeUInt32LE(e.containers >>> 0, o + ef.containers);
     b.writeUInt8(e.action, o + ef.action);
@@ -336,13 +340,28 @@ export function decodeEvent(b: Buffer): RawEvent | null {
   };
 }
 
-/** FNV-1a 64 over the UTF-8 bytes, as the BPF side hashes paths. */
-export function fnv1a64(s: string | Uint8Array): bigint {
-  const bytes = typeof s === 'string' ? Buffer.from(s, 'utf8') : s;
-  let h = 0xcbf29ce484222325n;
-  for (const c of bytes) {
-    h ^= BigInt(c);
-    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+// eslint-disable-next-line no-control-regex
+const ASCII = /^[\x00-\x7f]*$/;
+
+/** FNV-1a 64's standard offset basis. */
+export const FNV_OFFSET = 0xcbf29ce484222325n;
+
+/** FNV-1a 64 over the UTF-8 bytes, as the BPF side hashes paths, from `seed` as the basis
+ *  (the pod generation's random seed; FNV-1a's own offset basis when none is given). In two
+ *  32-bit halves (the prime is 2^40 + 0x1b3): a hostile profile's thousands of paths hash in
+ *  milliseconds, not the BigInt loop's hundreds. */
+export function fnv1a64(s: string | Uint8Array, seed: bigint = FNV_OFFSET): bigint {
+  // ASCII strings are their own UTF-8 bytes: read in place
+  const bytes = typeof s === 'string' ? (ASCII.test(s) ? null : Buffer.from(s, 'utf8')) : s;
+  const n = bytes === null ? (s as string).length : bytes.length;
+  const sd = BigInt.asUintN(64, seed);
+  let hi = Number(sd >> 32n);
+  let lo = Number(sd & 0xffffffffn);
+  for (let i = 0; i < n; i++) {
+    lo = (lo ^ (bytes === null ? (s as string).charCodeAt(i) : bytes[i]!)) >>> 0;
+    const m = lo * 0x1b3; // < 2^41: exact
+    hi = (Math.imul(hi, 0x1b3) + Math.floor(m / 0x100000000) + (lo << 8)) >>> 0;
+    lo = m >>> 0;
   }
-  return h;
+  return (BigInt(hi) << 32n) | BigInt(lo);
 }

@@ -127,3 +127,15 @@ test('the KubeArmor corpus: 3 invalid documents', { skip: missingData('corpus') 
   assert.equal(r.out.filter((l) => !l.includes(': warning: ') && !/^\d+ documents/.test(l)).length, 4, 'four error lines in three files');
   assert.equal(r.code, 1);
 });
+
+test('paths the rules never meet: "//" warns with the canonical form, ".." and a path past the kernel buffer are errors (issue 15)', () => {
+  writeFileSync(join(dir, 'paths.yaml'), `${GOOD.replace('/etc/shadow', '/etc//shadow')}---\n${GOOD.replace('/etc/shadow', '/etc/ssl/../passwd')}---\n${GOOD.replace('/etc/shadow', '/a/' + '\u4e2d'.repeat(180))}`);
+  const r = run('paths.yaml');
+  assert.deepEqual(r.out, [
+    'paths.yaml#1: warning: spec.file.matchPaths[0].path: not canonical: enforced as "/etc/shadow"',
+    'paths.yaml#2: spec.file.matchPaths[0].path: has a ".." component: refused (symlinks make it ambiguous); name the path itself',
+    'paths.yaml#3: spec.file.matchPaths[0].path: path of 543 bytes: the kernel\'s limit is 509 (AG_PATH_MAX)',
+    '3 documents, 2 invalid, 1 warnings',
+  ]);
+  assert.equal(r.code, 1);
+});

@@ -313,3 +313,28 @@ test('pods the kernel still holds from a previous enforcer but no longer on the 
   assert.equal(r.removeStale(), 1);
   assert.deepEqual(kernel.calls.filter((c) => c.op === 'removePod'), [{ op: 'removePod', uid: 'aaaaaaaa-0000-4000-8000-000000000000' }]);
 });
+
+test('a profile the kernel loads in part is enforced; the rules left out are named in one alert and one log line', () => {
+  const { kernel, alerts, r } = setup();
+  const allowSh: ProfileRule = { ...blockApt, action: 'Allow', target: { type: 'path', path: '/bin/sh' }, policies: ['shop/many'] };
+  const missing = [{ rule: allowSh, reason: '9 rules that each decide something share the process target "/bin/sh"', code: 'E_TOO_MANY' as const }];
+  const warned: { fields: unknown; msg: string }[] = [];
+  const k = Object.assign(kernel, { notEnforced: (uid: string) => (uid === UID ? missing : []) });
+  const rr = new Reconciler({
+    kernel: k, resolver: new CgroupResolver('/nonexistent/cgroup'), verify: (a, ns) => verifyAnnotations(a, ns, KEY),
+    emit: (a) => alerts.push(a), log: { ...quiet, warn: (fields: unknown, msg: string) => { warned.push({ fields, msg }); } } as Log,
+    tracer: new TracerProvider().getTracer('test'), clusterName: 'oke-1', nodeName: 'node-1', now: () => new Date('2026-01-02T03:04:05.678Z'), processName: () => '/bin/bash',
+  });
+  void r;
+  assert.equal(rr.upsert(pod(signed(profile([blockApt, allowSh])))), 'enforced');
+  assert.ok(rr.isEnforced(UID), 'the rest is in force');
+  assert.equal(alerts.length, 1);
+  assert.equal(alerts[0]!.Operation, 'Profile');
+  assert.equal(alerts[0]!.Data, 'code=E_TOO_MANY');
+  assert.match(alerts[0]!.Message, /^pod partly enforced: 1 rule not loaded, the rest in force: Allow \/bin\/sh \[shop\/many\]/);
+  assert.equal(warned.length, 1);
+  assert.match(warned[0]!.msg, /partly enforced/);
+  // the same set is reported once
+  assert.equal(rr.upsert(pod(signed(profile([blockApt, allowSh, { ...blockApt, target: { type: 'path', path: '/usr/bin/dpkg' } }])))), 'enforced');
+  assert.equal(alerts.length, 1);
+});

@@ -10,6 +10,7 @@ import type { Action, Profile, ProfileRule, Protocol, RuleKind, Target } from '.
 import { addToShape, planProfile, profileEntries, shapeAdmits, type PodPlan, type Slot } from '../../enforcer/kernel/entries.ts';
 import { ACTION, AG_EVERY, EXACT, FLAG, KIND, PROTO, TTYPE, decodePod, decodeRuleKey, decodeRuleVal, emptyShape, fnv1a64, nameCell } from '../../enforcer/kernel/layout.ts';
 import { CAPABILITIES } from '../../enforcer/kernel/entries.ts';
+import { KERNEL_LIMITS } from '../../policy/kernel-limits.ts';
 
 function rule(action: Action, target: Target, more: Partial<ProfileRule> = {}): ProfileRule {
   return { action, target, readOnly: false, ownerOnly: false, fromSource: '', containers: [], policies: ['ns/p'], severity: 1, tags: [], message: '', ...more };
@@ -24,7 +25,8 @@ function kernelModel(plan: PodPlan, a: Access, containerIndex: number | null): '
   const cgmask = containerIndex === null ? AG_EVERY : ((1 << containerIndex) | AG_EVERY) >>> 0;
   const bySlot = new Map<string, Slot>();
   for (const s of plan.slots) bySlot.set(`${s.kind}|${s.ttype}|${s.hash}|${s.source}`, s);
-  const srcOk = plan.pod.hasSource[k] === 1 && plan.sources.includes(a.source);
+  const srcOk = plan.pod.hasSource[k] === 1 && plan.sources.some((x) => x.path === a.source);
+  const seed = plan.pod.seed;
   // a file open whose path no file rule's shape admits is allowed before any lookup (unless an
   // allow-list wants it reported): the shortcut must never change the verdict
   if (a.kind === 'file' && !((plan.pod.allowlist[k]! & cgmask) >>> 0) && !shapeAdmits(plan.pod.shape, a.path!)) return 'allow';
@@ -57,14 +59,14 @@ function kernelModel(plan: PodPlan, a: Access, containerIndex: number | null): '
   for (const withSrc of srcOk ? [false, true] : [false]) {
     if (a.kind === 'process' || a.kind === 'file') {
       const p = a.path!;
-      probe(TTYPE.path, fnv1a64(p), p, withSrc, 0xffff, 0);
+      probe(TTYPE.path, fnv1a64(p, seed), p, withSrc, 0xffff, 0);
       const last = p.lastIndexOf('/');
-      if (a.kind === 'process' && last + 1 < p.length) { const b = p.slice(last + 1); probe(TTYPE.execname, fnv1a64(b), b, withSrc, 0xffff, 0); }
-      if (p.length > 1 && !p.endsWith('/')) probe(TTYPE.dir, fnv1a64(p + '/'), p + '/', withSrc, p.length + 1, 1);
+      if (a.kind === 'process' && last + 1 < p.length) { const b = p.slice(last + 1); probe(TTYPE.execname, fnv1a64(b, seed), b, withSrc, 0xffff, 0); }
+      if (p.length > 1 && !p.endsWith('/')) probe(TTYPE.dir, fnv1a64(p + '/', seed), p + '/', withSrc, p.length + 1, 1);
       for (let i = 0; i < p.length; i++) {
         if (p[i] !== '/') continue;
         const pre = p.slice(0, i + 1);
-        probe(TTYPE.dir, fnv1a64(pre), pre, withSrc, i + 1, i === last ? 1 : 2);
+        probe(TTYPE.dir, fnv1a64(pre, seed), pre, withSrc, i + 1, i === last ? 1 : 2);
       }
     } else if (a.kind === 'network') {
       for (const proto of [...(a.protocols ?? []), 'all' as Protocol]) probe(TTYPE.proto, BigInt(PROTO[proto]!), null, withSrc, 0, 0);
@@ -97,8 +99,9 @@ test('plan: slots, masks, flags, sources and unsupported rules', () => {
   assert.equal(plan.pod.allowlist[KIND.file], 0);
   assert.equal(plan.pod.hasBlock[KIND.file], 0xffffffff, 'a Block pattern still counts for unresolvable paths');
   assert.deepEqual(plan.pod.hasSource, [0, 1, 0, 0]);
-  assert.deepEqual(plan.sources, ['/usr/bin/cat']);
+  assert.deepEqual(plan.sources, [{ path: '/usr/bin/cat', hash: fnv1a64('/usr/bin/cat', plan.pod.seed) }]);
   assert.equal(plan.unsupported.length, 1);
+  assert.equal(plan.unsupported[0]!.code, 'E_PATTERN');
   assert.match(plan.unsupported[0]!.reason, /not evaluated in the kernel/);
   const ssl = plan.slots.filter((s) => s.text === '/etc/ssl/');
   assert.equal(ssl.length, 2, 'with and without source are distinct keys');
@@ -164,31 +167,106 @@ function profileEntriesPod(p: Profile): Buffer {
 
 test('encoded entries carry pod id, generation and the full target string', () => {
   const p = profile({ file: [rule('Block', { type: 'path', path: '/etc/shadow' }), rule('Audit', { type: 'path', path: '/etc/shadow' }, { readOnly: true })] });
-  const e = profileEntries(p, { podId: 2, gen: 5, containers: [] });
+  const e = profileEntries(p, { podId: 2, gen: 5, containers: [], seeds: () => 0x1234n });
   assert.ok(e.ok);
   assert.equal(e.value.rules.length, 2, 'two rules on one target share one slot; and the guard of /etc/');
+  assert.equal(decodePod(e.value.pod).seed, 0x1234n, 'the seed is in the pod value');
   const k = decodeRuleKey(e.value.rules[0]!.key);
-  assert.deepEqual(k, { hash: fnv1a64('/etc/shadow'), srcHash: 0n, podId: 2, gen: 5, kind: KIND.file, ttype: TTYPE.path });
+  assert.deepEqual(k, { hash: fnv1a64('/etc/shadow', 0x1234n), srcHash: 0n, podId: 2, gen: 5, kind: KIND.file, ttype: TTYPE.path });
   const v = decodeRuleVal(e.value.rules[0]!.value);
   assert.equal(v.path, '/etc/shadow');
   assert.equal(v.ents.length, 2);
 });
 
-test('limits are errors or unsupported rules, never a silent allow', () => {
-  const many = Array.from({ length: 9 }, (_, i) => rule('Block', { type: 'path', path: '/x' }, { containers: [`c${i}`] }));
-  const r = planProfile(profile({ file: many }), { podId: 1, gen: 1, containers: [] });
-  assert.ok(!r.ok);
-  assert.equal(r.error.code, 'E_TOO_MANY');
+test('limits leave the rest in force, never a silent allow: 9 rules on one target', () => {
+  const names = Array.from({ length: 10 }, (_, i) => `c${i}`);
+  // nine Blocks for nine containers (none covers another) and an Allow for the tenth
+  const many = [...Array.from({ length: 9 }, (_, i) => rule('Block', { type: 'path', path: '/x' }, { containers: [`c${i}`] })), rule('Allow', { type: 'path', path: '/x' }, { containers: ['c9'] })];
+  const r = planProfile(profile({ file: [...many, rule('Block', { type: 'path', path: '/y' })] }), { podId: 1, gen: 1, containers: names });
+  assert.ok(r.ok, 'planned, not refused');
+  const x = r.value.slots.find((s) => s.text === '/x')!;
+  assert.equal(x.ents.length, 8);
+  assert.ok(x.ents.every((e) => e.action === ACTION.Block), 'the weakest (the Allow) left out first');
+  assert.deepEqual(r.value.unsupported.map((u) => [u.code, u.rule.action]), [['E_TOO_MANY', 'Block'], ['E_TOO_MANY', 'Allow']]);
+  assert.ok(r.value.slots.some((s) => s.text === '/y'), 'the other rules are in force');
+  assert.equal(r.value.pod.allowlist[KIND.file], 1 << 9, 'the Allow left out keeps c9 an allow-list: fail-closed');
   const long = planProfile(profile({ file: [rule('Block', { type: 'path', path: '/' + 'a'.repeat(600) })] }), { podId: 1, gen: 1, containers: [] });
   assert.ok(long.ok);
-  assert.equal(long.value.unsupported.length, 1);
+  assert.equal(long.value.unsupported[0]!.code, 'E_TOO_LONG');
   assert.equal(long.value.pod.hasBlock[KIND.file], 0xffffffff, 'the kind still denies unresolvable paths');
+});
+
+test('rules whose verdicts another rule of the slot always decides merge: same flags, containers covered', () => {
+  // twelve policies' rules on /etc/shadow: Block for every container, Audit and Allow for some
+  const rs = [
+    rule('Block', { type: 'path', path: '/etc/shadow' }),
+    ...Array.from({ length: 6 }, (_, i) => rule('Audit', { type: 'path', path: '/etc/shadow' }, { containers: [`c${i}`] })),
+    ...Array.from({ length: 5 }, (_, i) => rule('Allow', { type: 'path', path: '/etc/shadow' }, { containers: [`c${i}`] })),
+  ];
+  const r = planProfile(profile({ file: rs }), { podId: 1, gen: 1, containers: ['c0', 'c1', 'c2', 'c3', 'c4', 'c5'] });
+  assert.ok(r.ok);
+  assert.deepEqual(r.value.unsupported, []);
+  assert.equal(r.value.merged, 11);
+  assert.deepEqual(r.value.slots[0]!.ents.map((e) => e.action), [ACTION.Block]);
+  // readOnly: an Allow and a Block qualify on opposite accesses, both stay
+  const ro = planProfile(profile({ file: [rule('Block', { type: 'path', path: '/a' }, { readOnly: true }), rule('Allow', { type: 'path', path: '/a' }, { readOnly: true })] }), { podId: 1, gen: 1, containers: [] });
+  assert.ok(ro.ok);
+  assert.equal(ro.value.slots[0]!.ents.length, 2);
+});
+
+test('seed: random per generation, the basis of every hash; a collision takes another seed, never fails the pod', () => {
+  const p = profile({ file: [rule('Block', { type: 'path', path: '/a' }), rule('Block', { type: 'path', path: '/b' }, { fromSource: '/bin/sh' })] });
+  const a = planProfile(p, { podId: 1, gen: 1, containers: [] });
+  const b = planProfile(p, { podId: 1, gen: 2, containers: [] });
+  assert.ok(a.ok && b.ok);
+  assert.notEqual(a.value.pod.seed, b.value.pod.seed);
+  assert.equal(a.value.slots.find((s) => s.text === '/a')!.hash, fnv1a64('/a', a.value.pod.seed));
+  assert.equal(a.value.slots.find((s) => s.text === '/b')!.srcHash, fnv1a64('/bin/sh', a.value.pod.seed));
+  // a hash under which /a and /b collide for seed 1 only
+  const seeds = [1n, 2n, 3n, 4n, 5n];
+  const crafted = (s: string, seed: bigint): bigint => (seed === 1n && (s === '/a' || s === '/b') ? 7n : fnv1a64(s, seed));
+  const p2 = profile({ file: [rule('Block', { type: 'path', path: '/a' }), rule('Audit', { type: 'path', path: '/b' })] });
+  const c = planProfile(p2, { podId: 1, gen: 1, containers: [], seeds: () => seeds.shift()!, hash: crafted });
+  assert.ok(c.ok);
+  assert.equal(c.value.seedTries, 2);
+  assert.equal(c.value.pod.seed, 2n);
+  assert.deepEqual(c.value.unsupported, []);
+  // colliding under every seed: those two are left out (reported), the rest loads
+  const always = (s: string, seed: bigint): bigint => (s === '/a' || s === '/b' ? 7n : fnv1a64(s, seed));
+  const d = planProfile(profile({ file: [...p2.file, rule('Block', { type: 'path', path: '/c' })] }), { podId: 1, gen: 1, containers: [], hash: always });
+  assert.ok(d.ok);
+  assert.deepEqual(d.value.unsupported.map((u) => u.code), ['E_HASH_COLLISION', 'E_HASH_COLLISION']);
+  assert.deepEqual(d.value.slots.map((s) => s.text), ['/c']);
+  // sources colliding: both sources' slots go on the last try, the source-less rule stays
+  const srcs = (s: string, seed: bigint): bigint => (s === '/bin/x' || s === '/bin/y' ? 9n : fnv1a64(s, seed));
+  const e = planProfile(profile({ file: [rule('Block', { type: 'path', path: '/a' }, { fromSource: '/bin/x' }), rule('Block', { type: 'path', path: '/a' }, { fromSource: '/bin/y' }), rule('Block', { type: 'path', path: '/a' })] }), { podId: 1, gen: 1, containers: [], hash: srcs });
+  assert.ok(e.ok);
+  assert.equal(e.value.unsupported.length, 2);
+  assert.deepEqual(e.value.slots.map((s) => s.source), ['']);
+});
+
+test('a hostile profile plans fast: 1,024 rules of 509-byte paths and sources; past 1,024 only the strongest are planned', () => {
+  const long = (i: number): string => ('/' + 'p'.repeat(99)).repeat(5).slice(0, 500) + `/${String(i).padStart(8, '0')}`;
+  const mk = (n: number): ProfileRule[] => Array.from({ length: n }, (_, i) => rule(i % 3 === 0 ? 'Allow' : 'Block', i % 2 ? { type: 'path', path: long(i) } : { type: 'directory', dir: long(i).slice(0, 508) + '/', recursive: true }, { fromSource: i % 5 ? '' : long(i % 97) }));
+  const file = mk(1000);
+  const p = profile({ file, process: file.slice(0, 20), network: [rule('Block', { type: 'protocol', protocol: 'raw' })], capabilities: [rule('Block', { type: 'capability', capability: 'net_raw' })] });
+  profileEntries(p, { podId: 1, gen: 1, containers: [] }); // compiled once, as in a running enforcer
+  const t0 = performance.now();
+  const r = profileEntries(p, { podId: 1, gen: 2, containers: [] });
+  const ms = performance.now() - t0;
+  assert.ok(r.ok);
+  assert.deepEqual(r.value.plan.unsupported, []);
+  assert.ok(ms < 500, `${ms} ms`);
+  const big = planProfile(profile({ file: mk(12_500) }), { podId: 1, gen: 1, containers: [] });
+  assert.ok(big.ok);
+  assert.equal(big.value.unsupported.length, 12_500 - KERNEL_LIMITS.rulesPerProfile);
+  assert.ok(big.value.slots.every((s) => s.ents.every((e) => e.action === ACTION.Block)), 'Blocks first');
 });
 
 test('same profile in, same entries out', () => {
   const p = profile({ file: [rule('Block', { type: 'directory', dir: '/a/', recursive: true }), rule('Allow', { type: 'path', path: '/a/b' })] });
-  const a = profileEntries(p, { podId: 1, gen: 1, containers: ['x'] });
-  const b = profileEntries(p, { podId: 1, gen: 1, containers: ['x'] });
+  const a = profileEntries(p, { podId: 1, gen: 1, containers: ['x'], seeds: () => 5n });
+  const b = profileEntries(p, { podId: 1, gen: 1, containers: ['x'], seeds: () => 5n });
   assert.ok(a.ok && b.ok);
   assert.deepEqual(a.value.rules.map((x) => x.key.toString('hex') + x.value.toString('hex')), b.value.rules.map((x) => x.key.toString('hex') + x.value.toString('hex')));
 });
@@ -236,10 +314,36 @@ test('the kernel lookup model agrees with decide() on random profiles and access
   fc.assert(fc.property(profileArb, accessArb, fc.constantFrom('', '/bin/sh', '/usr/bin/cat', '/usr/bin/other'), fc.constantFrom<string | null>(null, 'web', 'side'), (p0, a0, source, container) => {
     const p = dedupe(p0);
     const plan = planProfile(p, { podId: 1, gen: 1, containers: ['web', 'side'] });
-    if (!plan.ok) return; // more than AG_MAX_ENT rules on one target: refused, checked elsewhere
+    assert.ok(plan.ok);
+    if (plan.value.unsupported.some((u) => u.code === 'E_TOO_MANY')) return; // left out and reported: checked elsewhere
     const access = { ...a0, source, ...(container !== null ? { container } : {}) } as Access;
     const want = decide(p, access).verdict;
     const got = kernelModel(plan.value, access, container === null ? null : ['web', 'side'].indexOf(container));
     assert.equal(got, want, JSON.stringify({ access, profile: p }));
   }), { numRuns: 3000, seed: 42 });
+});
+
+// many rules on few targets: the slot merge (dominated entries dropped) never changes a verdict
+const crowdedArb = fc.array(fc.record({
+  action: actionArb, path: fc.constantFrom('/a', '/a/b'), dir: fc.boolean(), recursive: fc.boolean(), readOnly: fc.boolean(), ownerOnly: fc.boolean(),
+  containers: fc.constantFrom<string[]>([], ['web'], ['side'], ['web', 'side']),
+}).map((x) => rule(x.action, x.dir ? { type: 'directory', dir: x.path + '/', recursive: x.recursive } : { type: 'path', path: x.path }, { readOnly: x.readOnly, ownerOnly: x.ownerOnly, containers: x.containers })), { maxLength: 14 });
+
+test('merged slots agree with decide() on crowded targets', () => {
+  fc.assert(fc.property(crowdedArb, fc.constantFrom('/a', '/a/b', '/a/b/c'), fc.boolean(), fc.boolean(), fc.constantFrom<string | null>(null, 'web', 'side'), (rs, path, write, owner, container) => {
+    const p = dedupe(profile({ file: rs }, { file: 'block' }));
+    const plan = planProfile(p, { podId: 1, gen: 1, containers: ['web', 'side'] });
+    assert.ok(plan.ok);
+    if (plan.value.unsupported.length > 0) return;
+    const access = { kind: 'file', path, write, owner, source: '', ...(container !== null ? { container } : {}) } as Access;
+    assert.equal(kernelModel(plan.value, access, container === null ? null : ['web', 'side'].indexOf(container)), decide(p, access).verdict, JSON.stringify({ access, profile: p }));
+  }), { numRuns: 3000, seed: 7 });
+});
+
+test('a rule naming only containers past the 31 the kernel tells apart is reported, not silently dropped', () => {
+  const names = Array.from({ length: 33 }, (_, i) => `c${i}`);
+  const r = planProfile(profile({ file: [rule('Block', { type: 'path', path: '/x' }, { containers: ['c32'] }), rule('Block', { type: 'path', path: '/y' }, { containers: ['c1', 'c32'] })] }), { podId: 1, gen: 1, containers: names });
+  assert.ok(r.ok);
+  assert.deepEqual(r.value.unsupported.map((u) => [u.code, u.ruleId]), [['E_CONTAINERS', 0]]);
+  assert.deepEqual(r.value.slots.map((s) => s.text), ['/y']);
 });

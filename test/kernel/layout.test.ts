@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as L from '../../enforcer/kernel/layout.ts';
+import { KERNEL_LIMITS } from '../../policy/kernel-limits.ts';
 import { PROJECT_ROOT } from '../../enforcer/kernel/loader.ts';
 
 const OBJ = join(PROJECT_ROOT, 'build', 'armorgate.bpf.o');
@@ -57,6 +58,10 @@ test('layout.ts constants match the header', () => {
   assert.equal(L.AG_PATH_MAX, d('AG_PATH_MAX'));
   assert.equal(L.AG_UID_LEN, d('AG_UID_LEN'));
   assert.equal(L.AG_MAX_ENT, d('AG_MAX_ENT'));
+  // the policy core's copy of the limits (policy/kernel-limits.ts, checked at validation and compile)
+  assert.equal(KERNEL_LIMITS.rulesPerKey, d('AG_MAX_ENT'));
+  assert.equal(KERNEL_LIMITS.pathBytes, d('AG_PATH_MAX') - 3, 'ag_match_path compares paths shorter than AG_PATH_MAX - 2');
+  assert.ok(KERNEL_LIMITS.sourceBytes <= d('AG_PATH_MAX') - 2);
   assert.equal(L.AG_MAX_DEPTH, d('AG_MAX_DEPTH'));
   assert.equal(L.AG_SHAPE_DEPTHS, d('AG_SHAPE_DEPTHS'));
   for (const [k, v] of Object.entries(L.KIND)) assert.equal(v, d(`AG_KIND_${k.toUpperCase()}`), k);
@@ -88,7 +93,7 @@ test('encoders round-trip and event decoding reads every field', () => {
   const ents = [{ ruleId: 4, containers: 0xffffffff, action: 3, flags: L.FLAG.readOnly | L.FLAG.recursive }];
   assert.deepEqual(L.decodeRuleVal(L.encodeRuleVal('/etc/ssl/', ents)), { path: '/etc/ssl/', ents });
   assert.throws(() => L.encodeRuleVal('x'.repeat(L.AG_PATH_MAX), []), RangeError);
-  const pod = { podId: 1, gen: 2, posture: [3, 2, 3, 2], hasSource: [0, 1, 0, 0], allowlist: [0, 0x80000000, 0, 0], hasBlock: [0xffffffff, 0, 0, 1], dirmask: [1n << 63n, 6n], capmask: 1n << 13n, protomask: 0x1010, exactmask: 5, unknownMask: 0xffffffff, usernsLevel: 1, shape: { len: Array.from({ length: 16 }, (_, i) => BigInt(i) << 60n), name: Array.from({ length: 16 }, (_, i) => 1n << BigInt(i * 4)) } } as L.PodValue;
+  const pod = { podId: 1, gen: 2, posture: [3, 2, 3, 2], hasSource: [0, 1, 0, 0], allowlist: [0, 0x80000000, 0, 0], hasBlock: [0xffffffff, 0, 0, 1], dirmask: [1n << 63n, 6n], capmask: 1n << 13n, protomask: 0x1010, exactmask: 5, unknownMask: 0xffffffff, usernsLevel: 1, seed: 0xfedcba9876543210n, shape: { len: Array.from({ length: 16 }, (_, i) => BigInt(i) << 60n), name: Array.from({ length: 16 }, (_, i) => 1n << BigInt(i * 4)) } } as L.PodValue;
   assert.deepEqual(L.decodePod(L.encodePod(pod)), pod);
   const f = L.LAYOUT.ag_event.fields;
   const b = Buffer.alloc(L.LAYOUT.ag_event.size);
@@ -108,7 +113,7 @@ test('encoders round-trip and event decoding reads every field', () => {
 test('node summary: the union of pods, encoded in agconfig, unused until written', () => {
   const pod = (protomask: number, capmask: bigint, allowNet: number, allowCaps: number): L.PodValue => L.decodePod(L.encodePod({
     podId: 1, gen: 1, posture: [2, 2, 2, 2], hasSource: [0, 0, 0, 0], allowlist: [0, 0, allowNet, allowCaps], hasBlock: [0, 0, 0, 0],
-    dirmask: [0n, 0n], capmask, protomask, exactmask: 0, unknownMask: 0, usernsLevel: 0, shape: L.emptyShape(),
+    dirmask: [0n, 0n], capmask, protomask, exactmask: 0, unknownMask: 0, usernsLevel: 0, seed: 0n, shape: L.emptyShape(),
   }));
   const u = L.unionSummaries([L.summaryOf(pod(1 << 4, 0n, 0, 0)), L.summaryOf(pod(1, 1n << 13n, 0, 0x80000000))]);
   assert.deepEqual(u, { netProtos: 0x11, caps: 1n << 13n, netAllowlist: false, capsAllowlist: true });
@@ -124,4 +129,9 @@ test('fnv1a64 is FNV-1a 64 (reference vectors)', () => {
   assert.equal(L.fnv1a64(''), 0xcbf29ce484222325n);
   assert.equal(L.fnv1a64('a'), 0xaf63dc4c8601ec8cn);
   assert.equal(L.fnv1a64('foobar'), 0x85944171f73967e8n);
+  // from another basis (the pod generation's seed), as a BigInt reference computes it
+  const ref = (s: string, seed: bigint): bigint => { let h = seed; for (const c of Buffer.from(s)) h = ((h ^ BigInt(c)) * 0x100000001b3n) & 0xffffffffffffffffn; return h; };
+  for (const seed of [0n, 1n, 0xffffffffffffffffn, 0x0123456789abcdefn]) {
+    for (const s of ['', 'a', '/etc/shadow', '/\u00e9t\u00e9/\u4e2d'.repeat(40)]) assert.equal(L.fnv1a64(s, seed), ref(s, seed), `${s} from ${seed}`);
+  }
 });

@@ -5,6 +5,9 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { openMapsOnly } from '../../enforcer/kernel/index.ts';
+import { encodeSrcKey } from '../../enforcer/kernel/layout.ts';
+import { KERNEL_LIMITS } from '../../policy/kernel-limits.ts';
+import { batchOpts, libbpf } from '../../enforcer/kernel/libbpf.ts';
 import { DEFAULT_OBJECT } from '../../enforcer/kernel/loader.ts';
 import type { Profile, ProfileRule, Target } from '../../policy/types.ts';
 
@@ -60,27 +63,69 @@ test('setPod, replace, removePod and sweep keep the maps exact', async (t) => {
   assert.equal(k.counts().ok, false, 'closed');
 });
 
-test('10,000 rules load in batches and leave nothing when removed', (t) => {
+test('10,000 rules: the 1,024 a profile may hold load in batches, strongest first, the rest reported; nothing left when removed', (t) => {
   const r = open(t);
   if (!r?.ok) return;
   const k = r.value;
   try {
-    const rules = Array.from({ length: 10_000 }, (_, i) => rule({ type: 'path', path: `/srv/data/file${i}` }));
+    const rules = Array.from({ length: 10_000 }, (_, i) => rule({ type: 'path', path: `/srv/data/file${i}` }, { action: i % 10 === 0 ? 'Block' : 'Allow' }));
     const t0 = performance.now();
     assert.ok(k.setPod({ uid: UID, namespace: 'ns', name: 'big', profile: profile(rules), containers: [] }).ok);
     const ms = performance.now() - t0;
-    t.diagnostic(`setPod with 10,000 rules: ${ms.toFixed(0)} ms`);
+    t.diagnostic(`setPod with 10,000 rules (1,024 loaded): ${ms.toFixed(0)} ms`);
     const c0 = k.counts();
-    assert.ok(c0.ok && c0.value.rules === 10_002, 'and the guards of /srv/ and /srv/data/');
+    assert.ok(c0.ok && c0.value.rules === KERNEL_LIMITS.rulesPerProfile + 2, 'and the guards of /srv/ and /srv/data/');
+    const missing = k.notEnforced(UID);
+    assert.equal(missing.length, 10_000 - KERNEL_LIMITS.rulesPerProfile);
+    assert.ok(missing.every((m) => m.code === 'E_TOO_MANY' && m.rule.action === 'Allow'), 'the 1,000 Blocks load first');
     const t1 = performance.now();
-    assert.ok(k.setPod({ uid: UID, namespace: 'ns', name: 'big', profile: profile(rules.slice(0, 5000)), containers: [] }).ok);
-    t.diagnostic(`replacing it with 5,000 rules: ${(performance.now() - t1).toFixed(0)} ms`);
+    assert.ok(k.setPod({ uid: UID, namespace: 'ns', name: 'big', profile: profile(rules.slice(0, 1000)), containers: [] }).ok);
+    t.diagnostic(`replacing it with 1,000 rules: ${(performance.now() - t1).toFixed(0)} ms`);
     const c = k.counts();
-    assert.ok(c.ok && c.value.rules === 15_004, 'both generations during the grace period');
+    assert.ok(c.ok && c.value.rules === KERNEL_LIMITS.rulesPerProfile + 1000 + 4, 'both generations during the grace period');
+    assert.deepEqual(k.notEnforced(UID), []);
     assert.ok(k.removePod(UID).ok);
     const c2 = k.counts();
     assert.ok(c2.ok && c2.value.rules === 0);
   } finally {
+    k.close();
+  }
+});
+
+test('a full map leaves part of a profile out, reported; the rest goes live and other pods keep theirs', (t) => {
+  const r = open(t);
+  if (!r?.ok) return;
+  const k = r.value;
+  const lr = libbpf();
+  assert.ok(lr.ok);
+  const fd = k.mapFd('sources');
+  try {
+    assert.ok(k.setPod({ uid: UID2, namespace: 'ns', name: 'other', profile: profile([rule({ type: 'path', path: '/etc/shadow' })]), containers: [] }).ok);
+    // fill the sources map (65,536 entries) with another pod id's keys
+    const max = 65536;
+    for (let i = 0; i < max; i += 4096) {
+      const n = Math.min(4096, max - i);
+      const keys = Buffer.concat(Array.from({ length: n }, (_, j) => encodeSrcKey(BigInt(i + j + 1), 0xfffffff0, 1)));
+      const vals = Buffer.alloc(n * 512);
+      lr.value.bpf_map_update_batch(fd, keys, vals, new Uint32Array([n]), batchOpts());
+    }
+    const p = profile([
+      rule({ type: 'path', path: '/etc/passwd' }),
+      rule({ type: 'path', path: '/etc/hosts' }, { fromSource: '/bin/cat', action: 'Allow' }),
+    ]);
+    const t0 = performance.now();
+    const set = k.setPod({ uid: UID, namespace: 'ns', name: 'a', profile: p, containers: [] });
+    t.diagnostic(`setPod over a full sources map: ${(performance.now() - t0).toFixed(1)} ms`);
+    assert.ok(set.ok, 'the pod is enforced');
+    const missing = k.notEnforced(UID);
+    assert.deepEqual(missing.map((m) => [m.code, m.rule.fromSource]), [['E_MAP_FULL', '/bin/cat']]);
+    assert.match(missing[0]!.reason, /sources map/);
+    const c = k.counts();
+    assert.ok(c.ok && c.value.pods === 2, 'both pods live');
+    assert.ok(c.value.rules >= 3, 'every rule entry written (the one needing the source cannot match, and is reported)');
+  } finally {
+    k.removePod(UID);
+    k.removePod(UID2);
     k.close();
   }
 });

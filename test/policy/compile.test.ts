@@ -175,7 +175,8 @@ test('large profiles are gzipped; past 256 KiB of annotations compile refuses wi
   assert.equal(huge.ok, false);
   if (!huge.ok) {
     assert.equal(huge.error.code, 'E_TOO_LARGE');
-    assert.match(huge.error.message, /262144/);
+    // refused before gzip: past the JSON an enforcer decodes (the annotation limit is tested below)
+    assert.match(huge.error.message, /2\d{6} bytes of JSON, past the 1048576 bytes an enforcer decodes/);
   }
   // existing annotations count too
   const big = pod({}, { annotations: { note: 'x'.repeat(262000) } });
@@ -320,4 +321,33 @@ test('examples: the seed cases compile to profiles that decide as intended', () 
     ['tcp sockets work', { kind: 'network', container: 'web', source: '/usr/bin/curl', protocols: ['tcp'] }, 'allow'],
   ];
   for (const [name, access, verdict] of cases) assert.equal(decide(p, access).verdict, verdict, name);
+});
+
+test('paths are compiled in canonical form; a ".." rule is skipped with a warning (issue 15)', () => {
+  const r = compile(pod({}), null, [policy('canon', { action: 'Block', file: { matchPaths: [{ path: '/etc//shadow', fromSource: [{ path: '/usr/./bin/cat' }] }, { path: '/etc/ssl/../shadow' }], matchDirectories: [{ dir: '/var//log/./' }] }, process: { matchDirectories: [{ dir: '/usr/bin/.' + '/' }] } })], options);
+  assert.ok(r.ok);
+  const p = r.value.profile!;
+  assert.deepEqual(p.file.map((x) => [x.target, x.fromSource]), [[{ type: 'directory', dir: '/var/log/', recursive: false }, ''], [{ type: 'path', path: '/etc/shadow' }, '/usr/bin/cat']]);
+  assert.deepEqual(p.process.map((x) => x.target), [{ type: 'directory', dir: '/usr/bin/', recursive: false }]);
+  assert.ok(r.value.warnings.some((w) => /spec\.file\.matchPaths\[1\]\.path: a "\.\." component; rule skipped/.test(w)), r.value.warnings.join('\n'));
+});
+
+test('across policies: rules on one target merge where one always overrules; past the kernel slot, compile names the policies', () => {
+  const containers = Array.from({ length: 10 }, (_, i) => `c${i}`);
+  const thePod = pod({ app: 'x' }, { containers });
+  const forC = (c: string, spec: Record<string, unknown>): Policy => policy(`p-${c}`, { selector: { matchLabels: { app: 'x', 'kubearmor.io/container.name': `[${c}]` } }, ...spec });
+  // ten Audits for single containers and one Block for all: the Block overrules them all
+  const audits = containers.map((c) => forC(c, { file: { matchPaths: [{ path: '/etc/shadow', action: 'Audit' }] } }));
+  const block = policy('block-all', { selector: { matchLabels: { app: 'x' } }, file: { matchPaths: [{ path: '/etc/shadow', action: 'Block' }] } });
+  const ok1 = compile(thePod, null, [...audits, block], options);
+  assert.ok(ok1.ok, ok1.ok ? '' : ok1.error.message);
+  assert.equal(ok1.value.profile!.file.length, 11, 'the profile keeps every rule (alerts need them); the enforcer merges');
+  // ten readOnly Allows for single containers: none overrules another
+  const allows = containers.map((c) => forC(c, { file: { matchPaths: [{ path: '/etc/shadow', action: 'Allow', readOnly: true }] } }));
+  const bad = compile(thePod, null, [...allows, block], options);
+  assert.ok(!bad.ok);
+  assert.equal(bad.error.code, 'E_KERNEL_LIMIT');
+  assert.match(bad.error.message, /11 file rules on one target, none overruled by another, where the kernel holds 8 \(AG_MAX_ENT\)/);
+  assert.match(bad.error.message, /Block "\/etc\/shadow" \(default\/block-all\)/);
+  assert.match(bad.error.message, /Allow "\/etc\/shadow" in c3 \(default\/p-c3\)/);
 });

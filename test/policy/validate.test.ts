@@ -244,3 +244,62 @@ test('property: validatePolicy never throws and keeps its contract on arbitrary 
     }
   }), { numRuns: 300, seed: 2 });
 });
+
+test('V13: paths in non-canonical form warn with the canonical form; ".." is refused (issue 15)', () => {
+  const r = check(ksp({
+    action: 'Block',
+    file: {
+      matchPaths: [{ path: '/etc//shadow' }, { path: '/etc/./passwd', fromSource: [{ path: '/usr//bin/cat' }] }, { path: '/etc/ssl/../shadow' }, { path: '/etc/hosts/.' }],
+      matchDirectories: [{ dir: '/var/./log/' }, { dir: '/srv/../etc/' }],
+    },
+    process: { matchPaths: [{ path: '/bin/./sh' }], matchDirectories: [{ dir: '//usr/bin/' }] },
+  }));
+  assert.ok(!r.ok);
+  const warn = new Map(r.warnings.map((w) => [w.path, w.message]));
+  assert.equal(warn.get('spec.file.matchPaths[0].path'), 'not canonical: enforced as "/etc/shadow"');
+  assert.equal(warn.get('spec.file.matchPaths[1].path'), 'not canonical: enforced as "/etc/passwd"');
+  assert.equal(warn.get('spec.file.matchPaths[1].fromSource[0].path'), 'not canonical: enforced as "/usr/bin/cat"');
+  assert.equal(warn.get('spec.file.matchPaths[3].path'), 'not canonical: enforced as "/etc/hosts"');
+  assert.equal(warn.get('spec.file.matchDirectories[0].dir'), 'not canonical: enforced as "/var/log/"');
+  assert.equal(warn.get('spec.process.matchPaths[0].path'), 'not canonical: enforced as "/bin/sh"');
+  assert.equal(warn.get('spec.process.matchDirectories[0].dir'), 'not canonical: enforced as "/usr/bin/"');
+  assert.deepEqual(paths(r.errors).sort(), ['spec.file.matchDirectories[1].dir', 'spec.file.matchPaths[2].path']);
+  for (const e of r.errors) assert.match(e.message, /"\.\." component: refused/);
+  // canonical paths: no warning
+  assert.deepEqual(check(ksp({ action: 'Block', file: { matchPaths: [{ path: '/etc/shadow' }], matchDirectories: [{ dir: '/' }] } })).warnings, []);
+});
+
+test('V3 compares canonical targets: "/etc//shadow" Allow against "/etc/shadow" Block contradicts', () => {
+  const r = check(ksp({ file: { matchPaths: [{ path: '/etc/shadow', action: 'Block' }, { path: '/etc//shadow', action: 'Allow' }] } }));
+  assert.ok(!r.ok);
+  assert.match(r.errors[0]!.message, /Allow contradicts Block/);
+});
+
+test('V14: targets and sources longer than the kernel compares are refused, naming the limit', () => {
+  const dir = '/' + 'd'.repeat(600) + '/';
+  const exec = 'x'.repeat(510);
+  const long = '/' + '\u00e9'.repeat(199); // 199 characters (the CRD's 200), 399 bytes: fits
+  const longer = '/a/' + '\u4e2d'.repeat(180); // 183 characters, 543 bytes: does not
+  const r = check(ksp({
+    action: 'Block',
+    file: { matchDirectories: [{ dir }], matchPaths: [{ path: long }, { path: longer }, { path: '/x', fromSource: [{ path: longer }] }] },
+    process: { matchPaths: [{ execname: exec }] },
+  }));
+  assert.ok(!r.ok);
+  const err = new Map(r.errors.map((e) => [e.path, e.message]));
+  assert.equal(err.get('spec.file.matchDirectories[0].dir'), 'directory of 602 bytes: the kernel\'s limit is 509 (AG_PATH_MAX)');
+  assert.equal(err.get('spec.file.matchPaths[1].path'), 'path of 543 bytes: the kernel\'s limit is 509 (AG_PATH_MAX)');
+  assert.equal(err.get('spec.file.matchPaths[2].fromSource[0].path'), 'path of 543 bytes: the kernel\'s limit is 509 (AG_PATH_MAX)');
+  assert.equal(err.get('spec.process.matchPaths[0].execname'), 'execname of 510 bytes: the kernel\'s limit is 509 (AG_PATH_MAX)');
+  assert.equal(err.has('spec.file.matchPaths[0].path'), false);
+});
+
+test('V15: one policy never puts more rules that each decide something on one target than the kernel holds', () => {
+  // 16 combinations of action/readOnly/ownerOnly/recursive on one directory: Audit and Block of
+  // the same flags merge (Block wins), so 8 remain, which fits
+  const rules: Obj[] = [];
+  for (const action of ['Audit', 'Block']) for (const readOnly of [false, true]) for (const ownerOnly of [false, true]) for (const recursive of [false, true]) rules.push({ dir: '/srv/', action, readOnly, ownerOnly, recursive });
+  const r = check(ksp({ file: { matchDirectories: rules } }));
+  assert.ok(r.ok, JSON.stringify(r.errors));
+  assert.ok(r.errors.every((e) => !/AG_MAX_ENT/.test(e.message)));
+});

@@ -353,3 +353,14 @@ test('metrics: Prometheus text with request counts', async () => {
   assert.match(text, /armorgate_policies 3/);
   assert.match(text, /armorgate_ready 1/);
 });
+
+test('validate-policy: a path that never matches as written warns with its canonical form; ".." is refused naming the field', async () => {
+  const slashes = policy('slashes', 'shop', { selector: { matchLabels: { app: 'x' } }, file: { matchPaths: [{ path: '/etc//shadow' }] }, action: 'Block' });
+  const w1 = await admit('/validate-policy', policyReview(slashes));
+  assert.equal(w1.response.allowed, true);
+  assert.deepEqual(w1.response.warnings, ['spec.file.matchPaths[0].path: not canonical: enforced as "/etc/shadow"']);
+  const dots = policy('dots', 'shop', { selector: { matchLabels: { app: 'x' } }, file: { matchDirectories: [{ dir: '/etc/../root/' }] }, action: 'Block' });
+  const w2 = await admit('/validate-policy', policyReview(dots));
+  assert.equal(w2.response.allowed, false);
+  assert.match(w2.response.status!.message, /spec\.file\.matchDirectories\[0\]\.dir: has a "\.\." component: refused/);
+});
