@@ -14,7 +14,9 @@ let shared: Promise<{ kernel: Kernel; events: KernelEvent[] }> | null = null;
 /** The boot's Kernel (opened on first use, in the boot's attach mode). */
 export function kernelFor(ctx: ScenarioContext): Promise<{ kernel: Kernel; events: KernelEvent[] }> {
   shared ??= (async () => {
-    if (!existsSync(KUBEPODS)) mkdirSync(KUBEPODS);
+    // both drivers' roots, so that the programs find pods under either in global mode (cgroup
+    // mode attaches to the first, kubepods.slice)
+    for (const d of [KUBEPODS, '/sys/fs/cgroup/kubepods']) if (!existsSync(d)) mkdirSync(d);
     cleanupPins(PIN_DIR);
     const t0 = Date.now();
     const r = await openKernel({ attachMode: ctx.attachMode, cgroupRoot: '/sys/fs/cgroup', pinDir: PIN_DIR, eventRatePerSec: 500 });
