@@ -7,7 +7,7 @@
 // snippets print "name result" lines).
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { scenario, type CgroupDriver, type Container, type ContainerOptions, type ScenarioContext } from '../../../vm/guest/scenario.ts';
 import type { Profile } from '../../../policy/types.ts';
@@ -222,4 +222,56 @@ t('raw', lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_I
   }
   await blocked(a.pod, 'mount');
   await blocked(a.pod, 'capable');
+});
+
+scenario('container attack: paths of 510 bytes and longer meet their directory rules; long paths elsewhere pass', async (ctx) => {
+  const a = await attackPod(ctx, profile({ file: [rule('Block', { type: 'directory', dir: '/srv/long/', recursive: true })] }), 'systemd');
+  // /srv/TOP/<a x200>/.../<tail>: exactly n bytes, no name over 255; made from the guest in each
+  // container's root (the rule blocks every access under /srv/long/, making them included)
+  for (const c of [a.control, a.attacker]) {
+    for (const [top, n] of [['long', 510], ['long', 511], ['long', 700], ['free', 700]] as const) {
+      let d = `/srv/${top}`;
+      while (n - d.length - 1 > 250) d += `/${'a'.repeat(200)}`;
+      mkdirSync(join(c.rootfs, d), { recursive: true });
+      writeFileSync(join(c.rootfs, `${d}/${'c'.repeat(n - d.length - 1)}`), 'x');
+    }
+  }
+  const code = `
+def mk(top, n):
+    d = '/srv/' + top
+    while n - len(d) - 1 > 250:
+        d += '/' + 'a' * 200
+    return d + '/' + 'c' * (n - len(d) - 1)
+for k, top, n in (('p510', 'long', 510), ('p511', 'long', 511), ('p700', 'long', 700), ('free700', 'free', 700)):
+    p = mk(top, n)
+    t(k, lambda p=p: open(p).read())
+`;
+  const run = async (c: Container): Promise<Record<string, string>> => {
+    const r = await c.exec(['/usr/bin/python3', '-c', `${TRY}${code}`]);
+    assert.equal(r.code, 0, r.stderr);
+    return Object.fromEntries(r.stdout.trim().split('\n').filter(Boolean).map((l) => l.split(' ') as [string, string]));
+  };
+  const all = { p510: 'ok', p511: 'ok', p700: 'ok', free700: 'ok' };
+  assert.deepEqual(await run(a.control), all, 'control');
+  const r = await run(a.attacker);
+  ctx.log(JSON.stringify(r));
+  assert.deepEqual(r, { p510: 'EPERM', p511: 'EPERM', p700: 'EPERM', free700: 'ok' });
+  await blocked(a.pod, 'open', /^\/srv\/long\//);
+});
+
+scenario('container attack: a container the enforcer was not told about (a restart) gets every container\'s rules once the pod\'s are all known', async (ctx) => {
+  const uid = randomUUID();
+  const p = profile({ file: [rule('Block', { type: 'path', path: '/srv/secret' }, { containers: ['main'] })] });
+  const pod = await loadPod(ctx, p, { uid, containers: ['main', 'side'] });
+  const files = { files: { '/srv/secret': 's\n' } };
+  const main = await ctx.container({ pod: { uid }, driver: 'systemd', ...files });
+  const side = await ctx.container({ pod: { uid }, driver: 'systemd', ...files });
+  const told = pod.kernel.setPod({ uid, namespace: 'test', name: 'pod', profile: p, containers: [{ name: 'main', cgroupId: main.cgroup.id }, { name: 'side', cgroupId: side.cgroup.id }] });
+  assert.ok(told.ok, told.ok ? '' : told.error.message);
+  const code = `\nt('read', lambda: open('/srv/secret').read())\n`;
+  assert.deepEqual(await tries(side, code), { read: 'ok' }, 'the told sidecar is not main: control');
+  assert.deepEqual(await tries(main, code), { read: 'EPERM' });
+  const restarted = await ctx.container({ pod: { uid }, driver: 'systemd', ...files });
+  assert.deepEqual(await tries(restarted, code), { read: 'EPERM' }, 'a container scope nobody told the kernel about');
+  await blocked(pod, 'open', /^\/srv\/secret$/);
 });
