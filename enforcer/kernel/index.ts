@@ -1,6 +1,6 @@
 // The kernel enforcement API the node enforcer codes against: load and attach the
 // BPF-LSM programs, keep each pod's rules in the maps, deliver ring-buffer events.
-import { readdirSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { err, ok, type Profile, type ProfileRule, type Result, type RuleKind } from '../../policy/types.ts';
 import { CAPABILITIES, profileEntries, type Encoded } from './entries.ts';
@@ -11,7 +11,7 @@ import {
 } from './layout.ts';
 import { batchOpts, check, libbpf, mapKeys, ringBufferNew, type BpfError } from './libbpf.ts';
 import {
-  DEFAULT_OBJECT, DEFAULT_PIN_DIR, adoptableEpoch, attachAll, closeFd, dropOldLinks, dropRetiredMaps, findKubepods, hasRetiredMaps, retiredPodUids, forkLayout, loadObject, noKubepods,
+  DEFAULT_OBJECT, DEFAULT_PIN_DIR, adoptableEpoch, attachAll, attachCgroupPinned, cgroupLinkInfo, closeFd, dropOldLinks, dropRetiredMaps, hasRetiredMaps, kubepodsRef, retiredPodUids, forkLayout, loadObject, noKubepods,
   objectStamp, openDir, pickMode, programsFor, type AttachMode, type Loaded,
 } from './loader.ts';
 
@@ -30,6 +30,10 @@ export interface KernelOptions {
   eventRatePerSec?: number;
   /** ring-buffer poll period in ms; default 20 */
   pollMs?: number;
+  /** cgroup mode without a kubepods cgroup yet: load, attach the global programs, and leave the
+   *  cgroup programs for `attachCgroup` (the enforcer's start before kubelet's). Without it such a
+   *  start fails with E_NO_KUBEPODS. */
+  waitForKubepods?: boolean;
 }
 
 export interface PodBinding {
@@ -92,6 +96,15 @@ export interface Kernel {
   finishStart?(live: ReadonlySet<string>): { links: number; retiredMaps: number; waiting: string[] };
   /** Extension: why the pinned maps were retired at load (another layout), [] when they were not. */
   readonly retiredLayout?: readonly string[];
+  /** Extension (cgroup mode): the cgroup the cgroup programs are attached to, as their pinned
+   *  links say (every one of them, the same cgroup); null when any is missing or its cgroup is gone. */
+  cgroupAttachedTo?(): bigint | null;
+  /** Extension (cgroup mode): attaches the cgroup programs to the cgroup at `path` (the kubepods
+   *  cgroup, which appeared or came back), each link pinned where the one to a vanished cgroup
+   *  was (that one is then freed: links never pile up); links already attached there are kept.
+   *  A link to a vanished cgroup stays pinned until then: an adopted set has no other hold on
+   *  its program. Returns the cgroup id. */
+  attachCgroup?(path: string): Result<bigint>;
   /** Extension: rules of the pod's live profile the kernel does not enforce (matchPatterns
    *  globs, targets longer than the path buffer), with the reason; [] for unknown pods. */
   notEnforced(uid: string): { rule: ProfileRule; reason: string }[];
@@ -135,6 +148,10 @@ class BpfKernel implements Kernel {
   private readonly fds: Record<string, number>;
   private readonly loaded: Loaded;
   private readonly links: unknown[];
+  /** links whose pins failed (attachCgroup): held open, closed at close() */
+  private readonly heldFds: number[] = [];
+  /** the in-memory handles of the cgroup links among `links` */
+  private readonly cgroupHandles: unknown[];
   private readonly rb: { consume: () => number; free: () => void };
 
   /** where the live set is pinned and its link epoch (null: not pinned, or epoch unknown) */
@@ -146,8 +163,9 @@ class BpfKernel implements Kernel {
    *  its snapshot of the pods could narrow the summary under the enforcer's feet. */
   private readonly ownsSummary: boolean;
 
-  constructor(mode: AttachMode, loaded: Loaded, links: unknown[], rb: { consume: () => number; free: () => void }, pollMs: number, adopted = false, pinned: { dir: string; epoch: string } | null = null, ownsSummary = true) {
+  constructor(mode: AttachMode, loaded: Loaded, links: unknown[], rb: { consume: () => number; free: () => void }, pollMs: number, adopted = false, pinned: { dir: string; epoch: string } | null = null, ownsSummary = true, cgroupHandles: unknown[] = []) {
     this.mode = mode;
+    this.cgroupHandles = [...cgroupHandles];
     this.ownsSummary = ownsSummary;
     this.adopted = adopted;
     this.pinned = pinned;
@@ -450,6 +468,72 @@ class BpfKernel implements Kernel {
     }
   }
 
+  private cgroupPins(): { name: string; pin: string }[] {
+    if (this.pinned === null || this.mode !== 'cgroup') return [];
+    const dir = this.pinned.dir;
+    const epoch = this.pinned.epoch;
+    return programsFor('cgroup').cgroup.map((name) => ({ name, pin: join(dir, 'links', `${epoch}-${name}`) }));
+  }
+
+  cgroupAttachedTo(): bigint | null {
+    const pins = this.cgroupPins();
+    if (pins.length === 0) return null;
+    let id: bigint | null = null;
+    for (const { pin } of pins) {
+      const info = cgroupLinkInfo(pin);
+      if (info === null || info.cgroupId === 0n || (id !== null && info.cgroupId !== id)) return null;
+      id = info.cgroupId;
+    }
+    return id;
+  }
+
+  attachCgroup(path: string): Result<bigint> {
+    if (this.closed) return err('E_CLOSED', 'kernel is closed');
+    if (this.mode !== 'cgroup') return err('E_MODE', 'global mode attaches nothing to a cgroup');
+    const pins = this.cgroupPins();
+    if (pins.length === 0) return err('E_PIN', 'cgroup links need a pin folder');
+    let id: bigint;
+    try { id = statSync(path, { bigint: true }).ino; } catch (e) {
+      return err('E_NO_KUBEPODS', `${path}: ${(e as Error).message}`, path);
+    }
+    const lr = libbpf();
+    if (!lr.ok) return lr;
+    const l = lr.value;
+    const fr = openDir(path);
+    if (!fr.ok) return fr;
+    try {
+      for (const { name, pin } of pins) {
+        const info = cgroupLinkInfo(pin);
+        if (info !== null && info.cgroupId === id) continue;
+        // the loaded program (a fresh load), else the one the pinned link ran (an adopted set)
+        const prog = this.loaded.programs.get(name);
+        let progFd = prog === undefined ? -1 : l.bpf_program__fd(prog);
+        let own = false;
+        if (progFd < 0 && info !== null) { progFd = l.bpf_prog_get_fd_by_id(info.progId); own = progFd >= 0; }
+        if (progFd < 0) return err('E_BPF', `no program to attach for ${name}: neither loaded nor pinned`);
+        const r = attachCgroupPinned(progFd, fr.value, pin, (fd) => this.heldFds.push(fd));
+        if (own) l.close(progFd);
+        if (!r.ok) return r;
+      }
+    } finally {
+      closeFd(fr.value);
+    }
+    this.dropCgroupHandles();
+    return ok(id);
+  }
+
+  /** The in-memory handles of the cgroup links attached at load: their pins were replaced, so
+   *  closing them frees those links. */
+  private dropCgroupHandles(): void {
+    const lr = libbpf();
+    if (!lr.ok) return;
+    for (const h of this.cgroupHandles.splice(0)) {
+      lr.value.bpf_link__destroy(h);
+      const i = this.links.indexOf(h);
+      if (i >= 0) this.links.splice(i, 1);
+    }
+  }
+
   finishStart(live: ReadonlySet<string>): { links: number; retiredMaps: number; waiting: string[] } {
     if (this.closed || this.pinned === null) return { links: 0, retiredMaps: 0, waiting: [] };
     const alive = new Set([...live].map((u) => u.toLowerCase()));
@@ -471,6 +555,7 @@ class BpfKernel implements Kernel {
     if (!lr.ok) return;
     // closes our fds; pinned links and maps stay, so protection stays
     for (const link of this.links) lr.value.bpf_link__destroy(link);
+    for (const fd of this.heldFds) lr.value.close(fd);
     lr.value.bpf_object__close(this.loaded.obj);
   }
 }
@@ -506,18 +591,26 @@ export async function openKernel(o: KernelOptions): Promise<Result<Kernel>> {
   const objectPath = o.objectPath ?? DEFAULT_OBJECT;
   const progs = programsFor(mode);
   let kubepodsFd = -1;
-  if (mode === 'cgroup') {
-    const kp = findKubepods(o.cgroupRoot || '/sys/fs/cgroup');
-    if (kp === null) return noKubepods(o.cgroupRoot);
-    const fr = openDir(kp);
+  const kp = mode === 'cgroup' ? kubepodsRef(o.cgroupRoot || '/sys/fs/cgroup') : null;
+  if (mode === 'cgroup' && kp !== null) {
+    const fr = openDir(kp.path);
     if (!fr.ok) return fr;
     kubepodsFd = fr.value;
+  } else if (mode === 'cgroup' && o.waitForKubepods !== true) {
+    return noKubepods(o.cgroupRoot);
   }
   // A restart of the same object in the same mode: the pinned links are attached and run these
   // very programs over the pinned maps. Adopt them: open the maps (through the smallest program,
-  // so the verifier is not run on the big ones again) and start reading events.
+  // so the verifier is not run on the big ones again) and start reading events. In cgroup mode
+  // only when the cgroup links are attached to the kubepods cgroup there is now: links to one
+  // that went away (kubelet's hierarchy made again while no enforcer ran) enforce nothing.
   const stamp = objectStamp(objectPath, mode);
-  const adoptEpoch = stamp === null ? null : adoptableEpoch(pinDir, stamp, mode);
+  let adoptEpoch = stamp === null ? null : adoptableEpoch(pinDir, stamp, mode);
+  if (adoptEpoch !== null && mode === 'cgroup') {
+    const epoch = adoptEpoch;
+    const live = kp !== null && programsFor('cgroup').cgroup.every((n) => cgroupLinkInfo(join(pinDir, 'links', `${epoch}-${n}`))?.cgroupId === kp.id);
+    if (!live) adoptEpoch = null;
+  }
   if (adoptEpoch !== null) {
     const adopted = adoptPinned(objectPath, pinDir, mode, o, adoptEpoch);
     // links of this very object over maps of another layout: a rollback while a newer version
@@ -538,7 +631,9 @@ export async function openKernel(o: KernelOptions): Promise<Result<Kernel>> {
   const rbr = ringBufferNew(loaded.maps.get('events')!.fd, (b) => kernel?.push(b));
   if (!rbr.ok) { lib.value.bpf_object__close(loaded.obj); closeFd(kubepodsFd); return rbr; }
   const epoch = `${stamp ?? 'unknown'}_${Date.now().toString(36)}-${process.pid}`;
-  const ar = attachAll(loaded, mode, kubepodsFd, pinDir, epoch);
+  // cgroup mode before kubelet made kubepods: everything but the cgroup programs (attachCgroup)
+  const deferred = mode === 'cgroup' && kubepodsFd < 0;
+  const ar = attachAll(loaded, mode, kubepodsFd, pinDir, epoch, deferred ? ['lsm', 'tracepoint'] : undefined);
   closeFd(kubepodsFd);
   if (!ar.ok) { rbr.value.free(); lib.value.bpf_object__close(loaded.obj); return ar; }
   // the new links are live. Over the same maps, links pinned by an earlier enforcer can go now;
@@ -546,7 +641,8 @@ export async function openKernel(o: KernelOptions): Promise<Result<Kernel>> {
   // moving them) they keep the old rules in force until finishStart(), once the new maps hold
   // every pod
   if (loaded.retired === null && !hasRetiredMaps(pinDir)) dropOldLinks(pinDir, epoch);
-  kernel = new BpfKernel(mode, loaded, ar.value.links, rbr.value, o.pollMs ?? 20, false, { dir: pinDir, epoch });
+  const cgroupHandles = deferred ? [] : ar.value.links.slice(0, programsFor(mode).cgroup.length);
+  kernel = new BpfKernel(mode, loaded, ar.value.links, rbr.value, o.pollMs ?? 20, false, { dir: pinDir, epoch }, true, cgroupHandles);
   return ok(kernel);
 }
 
