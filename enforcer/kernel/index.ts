@@ -150,6 +150,10 @@ class BpfKernel implements Kernel {
   private readonly links: unknown[];
   /** links whose pins failed (attachCgroup): held open, closed at close() */
   private readonly heldFds: number[] = [];
+  /** the object the links' programs come from (attachCgroup of an adopted set loads from it) */
+  objectPath: string | null = null;
+  /** the cgroup programs loaded by attachCgroup for an adopted set */
+  private cgObject: Loaded | null = null;
   /** the in-memory handles of the cgroup links among `links` */
   private readonly cgroupHandles: unknown[];
   private readonly rb: { consume: () => number; free: () => void };
@@ -505,14 +509,20 @@ class BpfKernel implements Kernel {
       for (const { name, pin } of pins) {
         const info = cgroupLinkInfo(pin);
         if (info !== null && info.cgroupId === id) continue;
-        // the loaded program (a fresh load), else the one the pinned link ran (an adopted set)
-        const prog = this.loaded.programs.get(name);
-        let progFd = prog === undefined ? -1 : l.bpf_program__fd(prog);
-        let own = false;
-        if (progFd < 0 && info !== null) { progFd = l.bpf_prog_get_fd_by_id(info.progId); own = progFd >= 0; }
-        if (progFd < 0) return err('E_BPF', `no program to attach for ${name}: neither loaded nor pinned`);
+        // the loaded program (a fresh load); an adopted set loaded only its smallest program, so
+        // the cgroup programs are loaded now from the same object over the pinned maps (taking
+        // the pinned link's program by id would need CAP_SYS_ADMIN, which the DaemonSet lacks)
+        let prog = this.loaded.programs.get(name) ?? this.cgObject?.programs.get(name);
+        if (prog === undefined) {
+          if (this.objectPath === null || this.pinned === null) return err('E_BPF', `no program to attach for ${name}: not loaded, and no object to load it from`);
+          const lo = loadObject(this.objectPath, programsFor('cgroup').cgroup, this.pinned.dir);
+          if (!lo.ok) return lo;
+          this.cgObject = lo.value;
+          prog = lo.value.programs.get(name);
+        }
+        const progFd = prog === undefined ? -1 : l.bpf_program__fd(prog);
+        if (progFd < 0) return err('E_BPF', `no program to attach for ${name}`);
         const r = attachCgroupPinned(progFd, fr.value, pin, (fd) => this.heldFds.push(fd));
-        if (own) l.close(progFd);
         if (!r.ok) return r;
       }
     } finally {
@@ -556,6 +566,7 @@ class BpfKernel implements Kernel {
     // closes our fds; pinned links and maps stay, so protection stays
     for (const link of this.links) lr.value.bpf_link__destroy(link);
     for (const fd of this.heldFds) lr.value.close(fd);
+    if (this.cgObject !== null) lr.value.bpf_object__close(this.cgObject.obj);
     lr.value.bpf_object__close(this.loaded.obj);
   }
 }
@@ -643,6 +654,7 @@ export async function openKernel(o: KernelOptions): Promise<Result<Kernel>> {
   if (loaded.retired === null && !hasRetiredMaps(pinDir)) dropOldLinks(pinDir, epoch);
   const cgroupHandles = deferred ? [] : ar.value.links.slice(0, programsFor(mode).cgroup.length);
   kernel = new BpfKernel(mode, loaded, ar.value.links, rbr.value, o.pollMs ?? 20, false, { dir: pinDir, epoch }, true, cgroupHandles);
+  kernel.objectPath = objectPath;
   return ok(kernel);
 }
 
@@ -659,6 +671,7 @@ function mapsKernel(objectPath: string, pinDir: string | null, mode: AttachMode,
     return rbr;
   }
   kernel = new BpfKernel(mode, lr.value, [], rbr.value, pollMs, adopted, pinDir !== null && epoch !== null ? { dir: pinDir, epoch } : null, adopted);
+  kernel.objectPath = objectPath;
   return ok(kernel);
 }
 

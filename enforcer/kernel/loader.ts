@@ -69,7 +69,7 @@ export function kubepodsRef(cgroupRoot: string): { path: string; id: bigint } | 
 const BPF_LSM_CGROUP = 43;
 
 /** What a pinned cgroup link says of itself (struct bpf_link_info: type at 0, prog_id at 8,
- *  cgroup.cgroup_id at 16): the cgroup it is attached to, 0n once that cgroup is gone (the
+ *  the union at 16, whose cgroup.cgroup_id comes first): the cgroup it is attached to, 0n once that cgroup is gone (the
  *  kernel detaches a link from a released cgroup); null when there is no such pin. */
 export function cgroupLinkInfo(path: string): { progId: number; cgroupId: bigint } | null {
   const lr = libbpf();

@@ -93,7 +93,7 @@ function cgroupLinkPins(fx: Fixture): string[] {
   try { return readdirSync(join(fx.pinDir, 'links')).filter((n) => n.includes('-ag_cg_')).sort(); } catch { return []; }
 }
 
-scenario('enforcer: started before kubelet made kubepods (cgroupfs driver): waits, then enforces once it appears; gone and back, no links pile up', async (ctx) => {
+scenario('enforcer: started before kubelet made kubepods (cgroupfs driver): waits, then enforces once it appears (window measured); gone and back, no links pile up', async (ctx) => {
   const shared = await fixture(ctx);
   const fx: Fixture = { ...shared, podsDir: '/tmp/ag-kubepods/pods', pinDir: '/sys/fs/bpf/armorgate-kubepods' };
   mkdirSync(fx.podsDir, { recursive: true });
@@ -101,7 +101,7 @@ scenario('enforcer: started before kubelet made kubepods (cgroupfs driver): wait
   await ctx.mkCgroup(NODE); // the node's cgroup root, with no kubepods in it
   const root = `/sys/fs/cgroup/${NODE}`;
   const waiting = (l: Record<string, unknown>): boolean => l.msg === 'running without enforcement until the kubepods cgroup exists';
-  const e: Enforcer = await startEnforcer(ctx, fx, ['--cgroup-root', root], waiting);
+  let e: Enforcer = await startEnforcer(ctx, fx, ['--cgroup-root', root], waiting);
   ctx.defer(async () => {
     await e.stop('SIGTERM');
     await cleanupPins(ctx, fx.pinDir);
@@ -159,6 +159,14 @@ scenario('enforcer: started before kubelet made kubepods (cgroupfs driver): wait
   const afterB = await ctx.runIn(cgB, ['/usr/bin/dpkg', '--version']);
   assert.notEqual(afterB.code, 0);
   assert.match(afterB.stderr, /Operation not permitted/);
+
+  // a restart while enforcing adopts the links on this kubepods cgroup (so the hierarchy coming
+  // back below is attached again by an adopted set, which loads the cgroup programs then)
+  await e.stop('SIGTERM');
+  e = await startEnforcer(ctx, fx, ['--cgroup-root', root]);
+  assert.equal(e.logs.find((l) => l.msg === 'kernel enforcement available')?.adopted, true, 'adopted: the links are on the kubepods cgroup there is');
+  const afterRestart = await ctx.runIn(cgB, ['/usr/bin/dpkg', '--version']);
+  assert.match(afterRestart.stderr, /Operation not permitted/);
 
   // kubelet's hierarchy goes (its pods with it) and comes back
   loopA.started.kill('SIGKILL');
