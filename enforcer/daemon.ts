@@ -187,7 +187,10 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
   const watch = kk !== null && kk.mode === 'cgroup' && kk.cgroupAttachedTo !== undefined && kk.attachCgroup !== undefined
     ? new KubepodsWatch({
       root: o.cgroupRoot, log, pollMs: KUBEPODS_POLL_MS,
-      kernel: { cgroupAttachedTo: () => kk.cgroupAttachedTo!(), attachCgroup: (p) => kk.attachCgroup!(p) },
+      kernel: {
+        cgroupAttachedTo: () => kk.cgroupAttachedTo!(), attachCgroup: (p) => kk.attachCgroup!(p),
+        prepareCgroup: () => kk.prepareCgroup?.() ?? ok(undefined),
+      },
       onChange: (enforcing) => { onEnforcingChange(enforcing); },
     })
     : null;

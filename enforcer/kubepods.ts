@@ -27,6 +27,8 @@ export function kubepodsOf(root: string): { path: string; id: bigint } | null {
 export interface CgroupAttach {
   cgroupAttachedTo(): bigint | null;
   attachCgroup(path: string): Result<bigint>;
+  /** Makes the next attachCgroup quick (loads what it needs); called when the cgroup goes. */
+  prepareCgroup?(): Result<void>;
 }
 
 /** What the watch needs of the reconciler. */
@@ -120,6 +122,9 @@ export class KubepodsWatch {
         this.#o.log.warn({ root: this.#o.root, reason: this.#gate.message }, 'the kubepods cgroup is gone: not enforcing until it is back');
         this.#sink?.closeGate(this.#gate);
         this.#o.onChange?.(false);
+        // ready for its coming back: an adopted set loads its cgroup programs now, not then
+        const pr = this.#o.kernel.prepareCgroup?.();
+        if (pr !== undefined && !pr.ok) this.#o.log.error({ error: pr.error }, 'loading the cgroup programs ahead of the kubepods cgroup\'s return failed: tried again when it is back');
       }
       return;
     }

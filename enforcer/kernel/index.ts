@@ -105,6 +105,10 @@ export interface Kernel {
    *  A link to a vanished cgroup stays pinned until then: an adopted set has no other hold on
    *  its program. Returns the cgroup id. */
   attachCgroup?(path: string): Result<bigint>;
+  /** Extension (cgroup mode): loads the cgroup programs now when they are not loaded (an adopted
+   *  set loads only its smallest program), so that `attachCgroup` is only the attaching: called
+   *  when the kubepods cgroup goes, ahead of its coming back. */
+  prepareCgroup?(): Result<void>;
   /** Extension: rules of the pod's live profile the kernel does not enforce (matchPatterns
    *  globs, targets longer than the path buffer), with the reason; [] for unknown pods. */
   notEnforced(uid: string): { rule: ProfileRule; reason: string }[];
@@ -514,11 +518,9 @@ class BpfKernel implements Kernel {
         // the pinned link's program by id would need CAP_SYS_ADMIN, which the DaemonSet lacks)
         let prog = this.loaded.programs.get(name) ?? this.cgObject?.programs.get(name);
         if (prog === undefined) {
-          if (this.objectPath === null || this.pinned === null) return err('E_BPF', `no program to attach for ${name}: not loaded, and no object to load it from`);
-          const lo = loadObject(this.objectPath, programsFor('cgroup').cgroup, this.pinned.dir);
-          if (!lo.ok) return lo;
-          this.cgObject = lo.value;
-          prog = lo.value.programs.get(name);
+          const pr = this.prepareCgroup();
+          if (!pr.ok) return pr;
+          prog = this.cgObject?.programs.get(name);
         }
         const progFd = prog === undefined ? -1 : l.bpf_program__fd(prog);
         if (progFd < 0) return err('E_BPF', `no program to attach for ${name}`);
@@ -530,6 +532,17 @@ class BpfKernel implements Kernel {
     }
     this.dropCgroupHandles();
     return ok(id);
+  }
+
+  prepareCgroup(): Result<void> {
+    if (this.closed || this.mode !== 'cgroup') return ok(undefined);
+    const names = programsFor('cgroup').cgroup;
+    if (names.every((n) => this.loaded.programs.has(n) || this.cgObject?.programs.has(n) === true)) return ok(undefined);
+    if (this.objectPath === null || this.pinned === null) return err('E_BPF', 'the cgroup programs are not loaded, and there is no object to load them from');
+    const lo = loadObject(this.objectPath, names, this.pinned.dir);
+    if (!lo.ok) return lo;
+    this.cgObject = lo.value;
+    return ok(undefined);
   }
 
   /** The in-memory handles of the cgroup links attached at load: their pins were replaced, so

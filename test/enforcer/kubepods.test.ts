@@ -14,6 +14,8 @@ class FakeKernel {
   attachedTo: bigint | null = null;
   attaches: string[] = [];
   refuse = false;
+  prepared = 0;
+  prepareCgroup(): Result<void> { this.prepared++; return ok(undefined); }
   cgroupAttachedTo(): bigint | null { return this.attachedTo; }
   attachCgroup(path: string): Result<bigint> {
     this.attaches.push(path);
@@ -70,6 +72,7 @@ for (const name of ['kubepods', 'kubepods.slice']) {
       rmSync(join(root, name), { recursive: true });
       await until(() => !w.enforcing, 2000);
       assert.deepEqual(sink.events, ['open', 'close E_NO_KUBEPODS']);
+      assert.equal(kernel.prepared, 1, 'what the next attach needs is loaded when the cgroup goes');
       assert.ok(log.msgs.includes('the kubepods cgroup is gone: not enforcing until it is back'));
       mkdirSync(join(root, name));
       await until(() => w.enforcing, 2000);

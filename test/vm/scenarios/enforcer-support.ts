@@ -94,7 +94,7 @@ async function compilePod(ctx: ScenarioContext, fx: Fixture, spec: PodSpec): Pro
     '--policies', spec.policies ?? join(ctx.root, 'examples/policies'),
     '--namespace', join(ctx.root, 'examples/namespace.yaml'),
     '--signing-key-file', fx.keyFile, '--output', 'pod',
-  ], { timeoutMs: 60_000 });
+  ], { timeoutMs: 180_000 }); // seconds alone; minutes with two guests and other VMs on two cores
   assert.equal(r.code, 0, `armorgate profile: ${r.stderr}`);
   const manifest = JSON.parse(r.stdout) as Pod;
   const file = join(fx.podsDir, `${name}-${uid}.json`);
