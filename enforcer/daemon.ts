@@ -13,6 +13,7 @@ import type { Telemetry } from '../telemetry/index.ts';
 import { alertLine, type KubeArmorAlert } from './alerts.ts';
 import { CgroupResolver } from './cgroup.ts';
 import type { Kernel, KernelOptions } from './kernel/index.ts';
+import { KubepodsWatch } from './kubepods.ts';
 import { createMetrics } from './metrics.ts';
 import type { EnforcementState } from './node-label.ts';
 import { assess, gatherFacts, type ProbeReport } from './probe.ts';
@@ -36,6 +37,9 @@ export interface EnforcerOptions {
   /** Resolves when the daemon should stop (default: SIGTERM or SIGINT). */
   stopSignal?: Promise<void>;
 }
+
+/** How often the cgroup root is looked at for the kubepods cgroup (cgroup mode), besides inotify. */
+const KUBEPODS_POLL_MS = 1000;
 
 type KernelModule = {
   openKernel(o: KernelOptions): Promise<Result<Kernel>>;
@@ -163,7 +167,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
   let reason = '';
   let report: ProbeReport = assess(facts);
   if (report.canEnforce && mod.ok) {
-    const opened = await mod.value.openKernel({ attachMode: o.attachMode, cgroupRoot: o.cgroupRoot, ...(o.pinDir ? { pinDir: o.pinDir } : {}) });
+    const opened = await mod.value.openKernel({ attachMode: o.attachMode, cgroupRoot: o.cgroupRoot, waitForKubepods: true, ...(o.pinDir ? { pinDir: o.pinDir } : {}) });
     if (opened.ok) {
       kernel = opened.value;
       report = assess({ ...facts, lsmProbe: ok({ cgroupMode: kernel.mode === 'cgroup', globalMode: kernel.mode === 'global', detail: `enforcer programs ${kernel.adopted ? 'adopted, still attached, from the previous run\'s pins' : 'loaded and attached'} (${kernel.mode} mode)` }) });
@@ -176,7 +180,34 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     const problems = report.problems.map((p) => `${p.code}: ${p.message}`).join('; ');
     reason = [problems, reason].filter((x) => x !== '').join('; ') || 'the node probe failed';
   }
-  const state: EnforcementState = kernel === null ? 'unavailable' : 'bpf-lsm';
+  // cgroup mode: the programs go on kubelet's kubepods cgroup, which may not exist yet (or may be
+  // made again later); until they are on it nothing is enforced, and every pod says so
+  const kk = kernel;
+  let onEnforcingChange: (enforcing: boolean) => void = () => {};
+  // Both modes: the programs find pods under the kubepods roots the kernel is told of
+  // (Kernel.setKubepods), so those follow the cgroup too; global mode has nothing else to attach
+  let kpInForce: bigint | null = null;
+  const tellKubepods = (): Result<bigint> => {
+    const r = kk!.setKubepods(o.cgroupRoot);
+    if (!r.ok) return r;
+    kpInForce = r.value[0] ?? null;
+    return kpInForce === null ? err('E_NO_KUBEPODS', `no kubepods cgroup under ${o.cgroupRoot}`, o.cgroupRoot) : ok(kpInForce);
+  };
+  if (kk !== null && kk.mode !== 'cgroup') tellKubepods();
+  const watch = kk !== null && (kk.mode !== 'cgroup' || (kk.cgroupAttachedTo !== undefined && kk.attachCgroup !== undefined))
+    ? new KubepodsWatch({
+      root: o.cgroupRoot, log, pollMs: KUBEPODS_POLL_MS,
+      kernel: kk.mode === 'cgroup'
+        ? {
+          cgroupAttachedTo: () => kk.cgroupAttachedTo!(),
+          attachCgroup: (p) => { const r = kk.attachCgroup!(p); if (!r.ok) return r; const t = tellKubepods(); return t.ok ? r : t; },
+          prepareCgroup: () => kk.prepareCgroup?.() ?? ok(undefined),
+        }
+        : { cgroupAttachedTo: () => kpInForce, attachCgroup: () => tellKubepods() },
+      onChange: (enforcing) => { onEnforcingChange(enforcing); },
+    })
+    : null;
+  const stateNow = (): EnforcementState => (kernel === null ? 'unavailable' : watch !== null && !watch.enforcing ? 'waiting' : 'bpf-lsm');
   if (kernel === null) {
     log.error({ problems: report.problems, reason }, 'this node cannot enforce: pods will be reported, not protected');
     // the full reason (a verifier log can be long) is logged once; pods' alerts carry its first line
@@ -193,7 +224,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     if (k === null) return null;
     const c = k.counts();
     return c.ok ? c.value : null;
-  });
+  }, () => (k === null ? 'E_UNAVAILABLE' : watch?.gate?.code ?? null));
   const reconciler = new Reconciler({
     kernel: kernel ?? unavailableKernel(reason),
     resolver: new CgroupResolver(o.cgroupRoot),
@@ -203,6 +234,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     // the parent's executable as the kernel recorded it (the pod's own paths, no hostPID needed);
     // /proc/PID/exe for a parent the kernel has not seen exec (visible with hostPID only)
     processName: (pid) => kernel?.exeOf(pid) ?? procExe(pid),
+    gate: watch?.gate ?? null,
   });
   kernel?.onEvent((e) => {
     try {
@@ -222,15 +254,19 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     : new (await import('./sources/api.ts')).ApiPodSource({ kubeConfig: kc as KubeConfig, nodeName: o.nodeName, log });
 
   let labelling: Promise<void> = Promise.resolve();
-  if (kc !== null) {
+  const label = (): void => {
+    if (kc === null) return;
     const kube = kc;
-    labelling = (async () => {
+    // one after another, each with the state at its turn: the last one says what is true now
+    labelling = labelling.then(async () => {
+      const state = stateNow();
       const { labelNode } = await import('./node-label.ts');
       const r = await labelNode(kube, o.nodeName, state);
       if (r.ok) log.info({ node: o.nodeName, enforcement: state }, 'node labelled');
       else log.warn({ error: r.error }, 'node label not set');
-    })();
-  }
+    });
+  };
+  label();
 
   // What an earlier enforcer left pinned (links of other epochs, maps of another layout whose
   // links still enforce the old rules) goes once every pod they protect that is still on the
@@ -249,15 +285,31 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
   const stopping = o.stopSignal ?? waitForSignal();
   // signal handlers do not keep the event loop alive: this does, until stopped
   const keepAlive = setInterval(() => {}, 1 << 30);
+  let sourceStarted = false;
+  let saidReady = false;
+  const sayReady = (): void => {
+    if (kernel === null || !sourceStarted || saidReady || (watch !== null && !watch.enforcing)) return;
+    saidReady = true;
+    const known = reconciler.known();
+    const enforced = known.filter((uid) => reconciler.isEnforced(uid)).length;
+    log.info({ pods: known.length, enforced, notEnforced: known.length - enforced, mode: kernel.mode }, 'ready');
+  };
+  onEnforcingChange = () => { sayReady(); label(); };
+  watch?.start(reconciler);
+  if (watch !== null && !watch.enforcing) log.warn({ reason: watch.gate?.message, cgroupRoot: o.cgroupRoot }, 'not enforcing yet: waiting for the kubepods cgroup');
   const started = source.start(sink);
   const first = await Promise.race([started.then(() => 'started' as const), stopping.then(() => 'stopped' as const)]);
   if (first === 'started') {
     reconciler.removeStale();
+    sourceStarted = true;
     const known = reconciler.known();
-    const enforced = known.filter((uid) => reconciler.isEnforced(uid)).length;
     if (kernel !== null) {
       finishing = finishStart(true);
-      log.info({ pods: known.length, enforced, notEnforced: known.length - enforced, mode: kernel.mode }, 'ready');
+      if (watch !== null && !watch.enforcing) {
+        // not ready: said when the kubepods cgroup is there and the programs are on it
+        log.warn({ pods: known.length, enforced: 0, reason: watch.gate?.message, code: watch.gate?.code }, 'running without enforcement until the kubepods cgroup exists');
+      }
+      sayReady();
     } else {
       log.warn({ pods: known.length, enforced: 0 }, 'running without enforcement');
     }
@@ -276,6 +328,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
   log.info({}, 'stopping: programs and maps stay pinned');
   clearInterval(sweep);
   clearInterval(keepAlive);
+  watch?.stop();
   await source.stop();
   await labelling;
   kernel?.close();

@@ -1,10 +1,11 @@
 // In a cluster the enforcer tells users where pods are protected: the node label
-// armorgate.io/enforcement=bpf-lsm|unavailable (a JSON merge patch of metadata.labels).
+// armorgate.io/enforcement=bpf-lsm|waiting|unavailable (a JSON merge patch of metadata.labels);
+// `waiting`: it can enforce but does not yet (no kubepods cgroup to attach to).
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { err, ok, type Result } from '../policy/types.ts';
 
 export const ENFORCEMENT_LABEL = 'armorgate.io/enforcement';
-export type EnforcementState = 'bpf-lsm' | 'unavailable';
+export type EnforcementState = 'bpf-lsm' | 'waiting' | 'unavailable';
 
 export async function labelNode(kc: KubeConfig, nodeName: string, state: EnforcementState): Promise<Result<void>> {
   try {

@@ -39,7 +39,12 @@ export interface ReconcilerDeps {
   now?: () => Date;
   /** Name of a process's executable (the alert's ParentProcessName); default reads /proc/PID/exe. */
   processName?: (pid: number) => string;
+  /** Why the kernel does not enforce yet although it takes rules (cgroup mode before kubelet made
+   *  the kubepods cgroup): pods are loaded but reported not enforced until `openGate()`. */
+  gate?: Gate | null;
 }
+
+export interface Gate { code: string; message: string }
 
 export type UpsertOutcome = 'enforced' | 'unchanged' | 'not-enforced' | 'removed' | 'ignored';
 
@@ -113,9 +118,11 @@ export class Reconciler {
   readonly #byCgroup = new Map<bigint, { uid: string; container: string }>();
   readonly #now: () => Date;
   readonly #processName: (pid: number) => string;
+  #gate: Gate | null;
 
   constructor(deps: ReconcilerDeps) {
     this.#d = deps;
+    this.#gate = deps.gate ?? null;
     this.#now = deps.now ?? (() => new Date());
     this.#processName = deps.processName ?? procExe;
   }
@@ -125,10 +132,37 @@ export class Reconciler {
     return [...this.#pods.keys()];
   }
 
-  /** True when the pod's verified profile is loaded in the kernel. */
+  /** True when the pod's verified profile is loaded in the kernel and the kernel enforces. */
   isEnforced(uid: string): boolean {
     const s = this.#pods.get(uid);
-    return s !== undefined && s.appliedKey !== null;
+    return s !== undefined && s.appliedKey !== null && this.#gate === null;
+  }
+
+  /** Why nothing is enforced although rules are loaded, or null when enforcing. */
+  get gate(): Gate | null {
+    return this.#gate;
+  }
+
+  /** The kernel stopped enforcing (its kubepods cgroup went away): rules stay loaded, every pod
+   *  is reported not enforced with the reason (an alert each, once). */
+  closeGate(gate: Gate): void {
+    this.#gate = gate;
+    for (const state of this.#pods.values()) if (state.appliedKey !== null) this.#reportProblem(state, gate.code, gate.message);
+  }
+
+  /** The kernel enforces now: every pod whose rules are loaded is enforced (logged). Returns how many. */
+  openGate(): number {
+    if (this.#gate === null) return 0;
+    const code = this.#gate.code;
+    this.#gate = null;
+    let n = 0;
+    for (const state of this.#pods.values()) {
+      if (state.appliedKey === null || state.inForce === null) continue;
+      if (state.problem === code) state.problem = null;
+      n++;
+      this.#d.log.info({ pod: `${state.namespace}/${state.name}`, uid: state.uid, digest: state.inForce.digest, policies: state.inForce.policies }, 'pod enforced');
+    }
+    return n;
   }
 
   /** The whole set of pods on the node: upserts each, removes every known pod not in it. */
@@ -384,6 +418,11 @@ export class Reconciler {
     state.span = span.spanContext();
     this.#d.metrics?.attachMs.record(ms);
     this.#reportPartial(state, pod);
+    if (this.#gate !== null) {
+      this.#d.log.info({ pod, uid: state.uid, digest: v.digest, ms: Math.round(ms * 1000) / 1000 }, 'pod rules loaded, not enforced yet');
+      this.#reportProblem(state, this.#gate.code, this.#gate.message);
+      return true;
+    }
     this.#d.log.info({
       pod, uid: state.uid, digest: v.digest, policies: v.policies,
       containers: binding.containers.map((c) => `${c.name}${c.cgroupId === undefined ? '' : `@${c.cgroupId}`}`),

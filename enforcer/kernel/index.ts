@@ -1,6 +1,6 @@
 // The kernel enforcement API the node enforcer codes against: load and attach the
 // BPF-LSM programs, keep each pod's rules in the maps, deliver ring-buffer events.
-import { readdirSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { err, ok, type Profile, type ProfileRule, type Result, type RuleKind } from '../../policy/types.ts';
 import { CAPABILITIES, profileEntries, type Encoded, type UnsupportedCode } from './entries.ts';
@@ -11,7 +11,7 @@ import {
 } from './layout.ts';
 import { batchOpts, check, libbpf, mapKeys, ringBufferNew, type BpfError } from './libbpf.ts';
 import {
-  DEFAULT_OBJECT, DEFAULT_PIN_DIR, adoptableEpoch, attachAll, closeFd, dropOldLinks, dropRetiredMaps, findKubepods, hasRetiredMaps, kubepodsIds, retiredPodUids, forkLayout, loadObject, noKubepods,
+  DEFAULT_OBJECT, DEFAULT_PIN_DIR, adoptableEpoch, attachAll, attachCgroupPinned, cgroupLinkInfo, closeFd, dropOldLinks, dropRetiredMaps, hasRetiredMaps, kubepodsIds, kubepodsRef, retiredPodUids, forkLayout, loadObject, noKubepods,
   objectStamp, openDir, pickMode, programsFor, type AttachMode, type Loaded,
 } from './loader.ts';
 
@@ -30,6 +30,10 @@ export interface KernelOptions {
   eventRatePerSec?: number;
   /** ring-buffer poll period in ms; default 20 */
   pollMs?: number;
+  /** cgroup mode without a kubepods cgroup yet: load, attach the global programs, and leave the
+   *  cgroup programs for `attachCgroup` (the enforcer's start before kubelet's). Without it such a
+   *  start fails with E_NO_KUBEPODS. */
+  waitForKubepods?: boolean;
 }
 
 export interface PodBinding {
@@ -96,6 +100,19 @@ export interface Kernel {
   finishStart?(live: ReadonlySet<string>): { links: number; retiredMaps: number; waiting: string[] };
   /** Extension: why the pinned maps were retired at load (another layout), [] when they were not. */
   readonly retiredLayout?: readonly string[];
+  /** Extension (cgroup mode): the cgroup the cgroup programs are attached to, as their pinned
+   *  links say (every one of them, the same cgroup); null when any is missing or its cgroup is gone. */
+  cgroupAttachedTo?(): bigint | null;
+  /** Extension (cgroup mode): attaches the cgroup programs to the cgroup at `path` (the kubepods
+   *  cgroup, which appeared or came back), each link pinned where the one to a vanished cgroup
+   *  was (that one is then freed: links never pile up); links already attached there are kept.
+   *  A link to a vanished cgroup stays pinned until then: an adopted set has no other hold on
+   *  its program. Returns the cgroup id. */
+  attachCgroup?(path: string): Result<bigint>;
+  /** Extension (cgroup mode): loads the cgroup programs now when they are not loaded (an adopted
+   *  set loads only its smallest program), so that `attachCgroup` is only the attaching: called
+   *  when the kubepods cgroup goes, ahead of its coming back. */
+  prepareCgroup?(): Result<void>;
   /** Extension: rules of the pod's live profile the kernel does not enforce (matchPatterns
    *  globs, targets longer than the path buffer, past AG_MAX_ENT on one target, hashes that
    *  collide under every seed tried, no room left in a map), with the reason and its code
@@ -148,6 +165,14 @@ class BpfKernel implements Kernel {
   private readonly fds: Record<string, number>;
   private readonly loaded: Loaded;
   private readonly links: unknown[];
+  /** links whose pins failed (attachCgroup): held open, closed at close() */
+  private readonly heldFds: number[] = [];
+  /** the object the links' programs come from (attachCgroup of an adopted set loads from it) */
+  objectPath: string | null = null;
+  /** the cgroup programs loaded by attachCgroup for an adopted set */
+  private cgObject: Loaded | null = null;
+  /** the in-memory handles of the cgroup links among `links` */
+  private readonly cgroupHandles: unknown[];
   private readonly rb: { consume: () => number; free: () => void };
 
   /** where the live set is pinned and its link epoch (null: not pinned, or epoch unknown) */
@@ -159,8 +184,9 @@ class BpfKernel implements Kernel {
    *  its snapshot of the pods could narrow the summary under the enforcer's feet. */
   private readonly ownsSummary: boolean;
 
-  constructor(mode: AttachMode, loaded: Loaded, links: unknown[], rb: { consume: () => number; free: () => void }, pollMs: number, adopted = false, pinned: { dir: string; epoch: string } | null = null, ownsSummary = true) {
+  constructor(mode: AttachMode, loaded: Loaded, links: unknown[], rb: { consume: () => number; free: () => void }, pollMs: number, adopted = false, pinned: { dir: string; epoch: string } | null = null, ownsSummary = true, cgroupHandles: unknown[] = []) {
     this.mode = mode;
+    this.cgroupHandles = [...cgroupHandles];
     this.ownsSummary = ownsSummary;
     this.adopted = adopted;
     this.pinned = pinned;
@@ -515,6 +541,87 @@ class BpfKernel implements Kernel {
     }
   }
 
+  private cgroupPins(): { name: string; pin: string }[] {
+    if (this.pinned === null || this.mode !== 'cgroup') return [];
+    const dir = this.pinned.dir;
+    const epoch = this.pinned.epoch;
+    return programsFor('cgroup').cgroup.map((name) => ({ name, pin: join(dir, 'links', `${epoch}-${name}`) }));
+  }
+
+  cgroupAttachedTo(): bigint | null {
+    const pins = this.cgroupPins();
+    if (pins.length === 0) return null;
+    let id: bigint | null = null;
+    for (const { pin } of pins) {
+      const info = cgroupLinkInfo(pin);
+      if (info === null || info.cgroupId === 0n || (id !== null && info.cgroupId !== id)) return null;
+      id = info.cgroupId;
+    }
+    return id;
+  }
+
+  attachCgroup(path: string): Result<bigint> {
+    if (this.closed) return err('E_CLOSED', 'kernel is closed');
+    if (this.mode !== 'cgroup') return err('E_MODE', 'global mode attaches nothing to a cgroup');
+    const pins = this.cgroupPins();
+    if (pins.length === 0) return err('E_PIN', 'cgroup links need a pin folder');
+    let id: bigint;
+    try { id = statSync(path, { bigint: true }).ino; } catch (e) {
+      return err('E_NO_KUBEPODS', `${path}: ${(e as Error).message}`, path);
+    }
+    const lr = libbpf();
+    if (!lr.ok) return lr;
+    const l = lr.value;
+    const fr = openDir(path);
+    if (!fr.ok) return fr;
+    try {
+      for (const { name, pin } of pins) {
+        const info = cgroupLinkInfo(pin);
+        if (info !== null && info.cgroupId === id) continue;
+        // the loaded program (a fresh load); an adopted set loaded only its smallest program, so
+        // the cgroup programs are loaded now from the same object over the pinned maps (taking
+        // the pinned link's program by id would need CAP_SYS_ADMIN, which the DaemonSet lacks)
+        let prog = this.loaded.programs.get(name) ?? this.cgObject?.programs.get(name);
+        if (prog === undefined) {
+          const pr = this.prepareCgroup();
+          if (!pr.ok) return pr;
+          prog = this.cgObject?.programs.get(name);
+        }
+        const progFd = prog === undefined ? -1 : l.bpf_program__fd(prog);
+        if (progFd < 0) return err('E_BPF', `no program to attach for ${name}`);
+        const r = attachCgroupPinned(progFd, fr.value, pin, (fd) => this.heldFds.push(fd));
+        if (!r.ok) return r;
+      }
+    } finally {
+      closeFd(fr.value);
+    }
+    this.dropCgroupHandles();
+    return ok(id);
+  }
+
+  prepareCgroup(): Result<void> {
+    if (this.closed || this.mode !== 'cgroup') return ok(undefined);
+    const names = programsFor('cgroup').cgroup;
+    if (names.every((n) => this.loaded.programs.has(n) || this.cgObject?.programs.has(n) === true)) return ok(undefined);
+    if (this.objectPath === null || this.pinned === null) return err('E_BPF', 'the cgroup programs are not loaded, and there is no object to load them from');
+    const lo = loadObject(this.objectPath, names, this.pinned.dir);
+    if (!lo.ok) return lo;
+    this.cgObject = lo.value;
+    return ok(undefined);
+  }
+
+  /** The in-memory handles of the cgroup links attached at load: their pins were replaced, so
+   *  closing them frees those links. */
+  private dropCgroupHandles(): void {
+    const lr = libbpf();
+    if (!lr.ok) return;
+    for (const h of this.cgroupHandles.splice(0)) {
+      lr.value.bpf_link__destroy(h);
+      const i = this.links.indexOf(h);
+      if (i >= 0) this.links.splice(i, 1);
+    }
+  }
+
   finishStart(live: ReadonlySet<string>): { links: number; retiredMaps: number; waiting: string[] } {
     if (this.closed || this.pinned === null) return { links: 0, retiredMaps: 0, waiting: [] };
     const alive = new Set([...live].map((u) => u.toLowerCase()));
@@ -536,6 +643,8 @@ class BpfKernel implements Kernel {
     if (!lr.ok) return;
     // closes our fds; pinned links and maps stay, so protection stays
     for (const link of this.links) lr.value.bpf_link__destroy(link);
+    for (const fd of this.heldFds) lr.value.close(fd);
+    if (this.cgObject !== null) lr.value.bpf_object__close(this.cgObject.obj);
     lr.value.bpf_object__close(this.loaded.obj);
   }
 }
@@ -597,18 +706,26 @@ export async function openKernel(o: KernelOptions): Promise<Result<Kernel>> {
   const objectPath = o.objectPath ?? DEFAULT_OBJECT;
   const progs = programsFor(mode);
   let kubepodsFd = -1;
-  if (mode === 'cgroup') {
-    const kp = findKubepods(o.cgroupRoot || '/sys/fs/cgroup');
-    if (kp === null) return noKubepods(o.cgroupRoot);
-    const fr = openDir(kp);
+  const kp = mode === 'cgroup' ? kubepodsRef(o.cgroupRoot || '/sys/fs/cgroup') : null;
+  if (mode === 'cgroup' && kp !== null) {
+    const fr = openDir(kp.path);
     if (!fr.ok) return fr;
     kubepodsFd = fr.value;
+  } else if (mode === 'cgroup' && o.waitForKubepods !== true) {
+    return noKubepods(o.cgroupRoot);
   }
   // A restart of the same object in the same mode: the pinned links are attached and run these
   // very programs over the pinned maps. Adopt them: open the maps (through the smallest program,
-  // so the verifier is not run on the big ones again) and start reading events.
+  // so the verifier is not run on the big ones again) and start reading events. In cgroup mode
+  // only when the cgroup links are attached to the kubepods cgroup there is now: links to one
+  // that went away (kubelet's hierarchy made again while no enforcer ran) enforce nothing.
   const stamp = objectStamp(objectPath, mode);
-  const adoptEpoch = stamp === null ? null : adoptableEpoch(pinDir, stamp, mode);
+  let adoptEpoch = stamp === null ? null : adoptableEpoch(pinDir, stamp, mode);
+  if (adoptEpoch !== null && mode === 'cgroup') {
+    const epoch = adoptEpoch;
+    const live = kp !== null && programsFor('cgroup').cgroup.every((n) => cgroupLinkInfo(join(pinDir, 'links', `${epoch}-${n}`))?.cgroupId === kp.id);
+    if (!live) adoptEpoch = null;
+  }
   if (adoptEpoch !== null) {
     const adopted = adoptPinned(objectPath, pinDir, mode, o, adoptEpoch);
     // links of this very object over maps of another layout: a rollback while a newer version
@@ -635,7 +752,9 @@ export async function openKernel(o: KernelOptions): Promise<Result<Kernel>> {
   const rbr = ringBufferNew(loaded.maps.get('events')!.fd, (b) => kernel?.push(b));
   if (!rbr.ok) { lib.value.bpf_object__close(loaded.obj); closeFd(kubepodsFd); return rbr; }
   const epoch = `${stamp ?? 'unknown'}_${Date.now().toString(36)}-${process.pid}`;
-  const ar = attachAll(loaded, mode, kubepodsFd, pinDir, epoch);
+  // cgroup mode before kubelet made kubepods: everything but the cgroup programs (attachCgroup)
+  const deferred = mode === 'cgroup' && kubepodsFd < 0;
+  const ar = attachAll(loaded, mode, kubepodsFd, pinDir, epoch, deferred ? ['lsm', 'tracepoint'] : undefined);
   closeFd(kubepodsFd);
   if (!ar.ok) { rbr.value.free(); lib.value.bpf_object__close(loaded.obj); return ar; }
   // the new links are live. Over the same maps, links pinned by an earlier enforcer can go now;
@@ -643,7 +762,9 @@ export async function openKernel(o: KernelOptions): Promise<Result<Kernel>> {
   // moving them) they keep the old rules in force until finishStart(), once the new maps hold
   // every pod
   if (loaded.retired === null && !hasRetiredMaps(pinDir)) dropOldLinks(pinDir, epoch);
-  kernel = new BpfKernel(mode, loaded, ar.value.links, rbr.value, o.pollMs ?? 20, false, { dir: pinDir, epoch });
+  const cgroupHandles = deferred ? [] : ar.value.links.slice(0, programsFor(mode).cgroup.length);
+  kernel = new BpfKernel(mode, loaded, ar.value.links, rbr.value, o.pollMs ?? 20, false, { dir: pinDir, epoch }, true, cgroupHandles);
+  kernel.objectPath = objectPath;
   return ok(kernel);
 }
 
@@ -660,6 +781,7 @@ function mapsKernel(objectPath: string, pinDir: string | null, mode: AttachMode,
     return rbr;
   }
   kernel = new BpfKernel(mode, lr.value, [], rbr.value, pollMs, adopted, pinDir !== null && epoch !== null ? { dir: pinDir, epoch } : null, adopted);
+  kernel.objectPath = objectPath;
   return ok(kernel);
 }
 

@@ -39,6 +39,8 @@ interface Lib {
   bpf_map__map_flags: (m: Ptr) => number;
   bpf_obj_get: (path: string) => number;
   bpf_obj_get_info_by_fd: (fd: number, info: Buffer, len: Uint32Array) => number;
+  bpf_obj_pin: (fd: number, path: string) => number;
+  bpf_link_create: (progFd: number, targetFd: number, attachType: number, opts: null) => number;
   bpf_map_update_elem: (fd: number, key: Buffer, value: Buffer, flags: bigint) => number;
   bpf_map_lookup_elem: (fd: number, key: Buffer, value: Buffer) => number;
   bpf_map_delete_elem: (fd: number, key: Buffer) => number;
@@ -95,6 +97,8 @@ function bind(): Lib | null {
       bpf_map__map_flags: f('bpf_map__map_flags', 'uint32_t', [P]),
       bpf_obj_get: f('bpf_obj_get', 'int', ['const char *']),
       bpf_obj_get_info_by_fd: f('bpf_obj_get_info_by_fd', 'int', ['int', P, 'uint32_t *']),
+      bpf_obj_pin: f('bpf_obj_pin', 'int', ['int', 'const char *']),
+      bpf_link_create: f('bpf_link_create', 'int', ['int', 'int', 'int', P]),
       bpf_map_update_elem: f('bpf_map_update_elem', 'int', ['int', P, P, 'uint64_t']),
       bpf_map_lookup_elem: f('bpf_map_lookup_elem', 'int', ['int', P, P]),
       bpf_map_delete_elem: f('bpf_map_delete_elem', 'int', ['int', P]),

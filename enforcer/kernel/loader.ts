@@ -69,6 +69,56 @@ export function kubepodsIds(cgroupRoot: string): bigint[] {
   return ids;
 }
 
+/** The kubepods cgroup and its id (the directory's inode number), or null. */
+export function kubepodsRef(cgroupRoot: string): { path: string; id: bigint } | null {
+  for (const name of ['kubepods.slice', 'kubepods']) {
+    const path = join(cgroupRoot, name);
+    try {
+      const st = statSync(path, { bigint: true });
+      if (st.isDirectory()) return { path, id: st.ino };
+    } catch { /* next */ }
+  }
+  return null;
+}
+
+/** BPF_LSM_CGROUP in enum bpf_attach_type (uapi/linux/bpf.h, since 6.0). */
+const BPF_LSM_CGROUP = 43;
+
+/** What a pinned cgroup link says of itself (struct bpf_link_info: type at 0, prog_id at 8,
+ *  the union at 16, whose cgroup.cgroup_id comes first): the cgroup it is attached to, 0n once that cgroup is gone (the
+ *  kernel detaches a link from a released cgroup); null when there is no such pin. */
+export function cgroupLinkInfo(path: string): { progId: number; cgroupId: bigint } | null {
+  const lr = libbpf();
+  if (!lr.ok) return null;
+  const l = lr.value;
+  const fd = l.bpf_obj_get(path);
+  if (fd < 0) return null;
+  try {
+    const info = Buffer.alloc(64);
+    if (l.bpf_obj_get_info_by_fd(fd, info, new Uint32Array([info.length])) < 0) return null;
+    return { progId: info.readUInt32LE(8), cgroupId: info.readBigUInt64LE(16) };
+  } finally {
+    l.close(fd);
+  }
+}
+
+/** Attaches a loaded program (by fd) to a cgroup as BPF_LSM_CGROUP and pins the link at `pin`,
+ *  replacing what was pinned there (a link to a cgroup that is gone). The new link is attached
+ *  before the old pin goes. When pinning fails the link stays attached through `keep` (its fd,
+ *  closed by the caller when it closes). */
+export function attachCgroupPinned(progFd: number, cgroupFd: number, pin: string, keep: (fd: number) => void): Result<void, BpfError> {
+  const lr = libbpf();
+  if (!lr.ok) return lr;
+  const l = lr.value;
+  const fd = l.bpf_link_create(progFd, cgroupFd, BPF_LSM_CGROUP, null);
+  if (fd < 0) return bpfErr(`bpf_link_create ${pin}`, lastErrno() || -fd, pin);
+  try { rmSync(pin, { force: true }); } catch { /* pinning below says */ }
+  const pr = check(`bpf_obj_pin ${pin}`, l.bpf_obj_pin(fd, pin), pin);
+  if (!pr.ok) { keep(fd); return pr; }
+  l.close(fd); // the pin holds the link
+  return ok(undefined);
+}
+
 /** 1 when sched_process_fork's comm fields are __data_loc (newer kernels), 0 for char[16]. */
 export function forkLayout(): number {
   const read = (): string | null => {
@@ -241,11 +291,12 @@ export interface AttachedLinks {
 }
 
 /** Attaches the programs of a mode and pins each link under pinDir/links/<epoch>-<program>. */
-export function attachAll(loaded: Loaded, mode: AttachMode, kubepodsFd: number, pinDir: string | null, epoch: string): Result<AttachedLinks, BpfError> {
+export function attachAll(loaded: Loaded, mode: AttachMode, kubepodsFd: number, pinDir: string | null, epoch: string, roles: readonly ('cgroup' | 'lsm' | 'tracepoint')[] = ['cgroup', 'lsm', 'tracepoint']): Result<AttachedLinks, BpfError> {
   const lr = libbpf();
   if (!lr.ok) return lr;
   const l = lr.value;
-  const want = programsFor(mode);
+  const all = programsFor(mode);
+  const want = { cgroup: roles.includes('cgroup') ? all.cgroup : [], lsm: roles.includes('lsm') ? all.lsm : [], tracepoint: roles.includes('tracepoint') ? all.tracepoint : [] };
   const links: Ptr[] = [];
   const pins: string[] = [];
   const undo = (): void => { for (const k of links) l.bpf_link__destroy(k); };

@@ -32,3 +32,21 @@ test('events by action, attach latency, map entries and dropped events are recor
   assert.deepEqual(gauge?.dataPoints.map((d) => [d.attributes.map, d.value]).sort(), [['cgroups', 5], ['pods', 3], ['rules', 17]]);
   await provider.shutdown();
 });
+
+test('the enforcing gauges: 1 when enforcing, else 0 and the reason', async () => {
+  const reader = new PullReader();
+  const provider = new MeterProvider({ readers: [reader] });
+  let why: string | null = 'E_NO_KUBEPODS';
+  createMetrics(provider.getMeter('test'), () => null, () => why);
+  const read = async (name: string) => {
+    const { resourceMetrics } = await reader.collect();
+    const m = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).find((x) => x.descriptor.name === name);
+    return m?.dataPoints.map((d) => [d.attributes.reason ?? null, d.value]).sort();
+  };
+  assert.deepEqual(await read('armorgate.enforcer.enforcing'), [[null, 0]]);
+  assert.deepEqual(await read('armorgate.enforcer.not_enforcing'), [['E_NO_KUBEPODS', 1], ['E_UNAVAILABLE', 0]]);
+  why = null;
+  assert.deepEqual(await read('armorgate.enforcer.enforcing'), [[null, 1]]);
+  assert.deepEqual(await read('armorgate.enforcer.not_enforcing'), [['E_NO_KUBEPODS', 0], ['E_UNAVAILABLE', 0]]);
+  await provider.shutdown();
+});

@@ -15,7 +15,7 @@ import type { Pod, Profile, ProfileRule, Result } from '../../policy/types.ts';
 import type { KubeArmorAlert } from '../../enforcer/alerts.ts';
 import { CgroupResolver } from '../../enforcer/cgroup.ts';
 import type { KernelEvent, PodBinding } from '../../enforcer/kernel/index.ts';
-import { Reconciler, type Log } from '../../enforcer/reconciler.ts';
+import { Reconciler, type Gate, type Log } from '../../enforcer/reconciler.ts';
 
 const KEY = new TextEncoder().encode('test-signing-key-0123456789abcdef');
 const UID = '11111111-2222-4333-8444-555555555555';
@@ -78,18 +78,49 @@ class RecordingKernel {
 
 const quiet: Log = { info() {}, warn() {}, error() {}, debug() {} };
 
-function setup(root = '/nonexistent/cgroup') {
+function setup(root = '/nonexistent/cgroup', gate: Gate | null = null, log: Log = quiet) {
   const kernel = new RecordingKernel();
   const alerts: KubeArmorAlert[] = [];
   const exporter = new InMemorySpanExporter();
   const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
   const r = new Reconciler({
     kernel, resolver: new CgroupResolver(root), verify: (a, ns) => verifyAnnotations(a, ns, KEY),
-    emit: (a) => alerts.push(a), log: quiet, tracer: provider.getTracer('test'),
+    emit: (a) => alerts.push(a), log, tracer: provider.getTracer('test'),
     clusterName: 'oke-1', nodeName: 'node-1', now: () => new Date('2026-01-02T03:04:05.678Z'), processName: () => '/bin/bash',
+    gate,
   });
   return { kernel, alerts, exporter, provider, r };
 }
+
+test('gated (no kubepods cgroup yet): rules are loaded but each pod is reported not enforced, once; opening the gate enforces them, closing it reports them again', () => {
+  const logs: { msg: string; uid?: unknown }[] = [];
+  const log: Log = { info: (o, msg) => logs.push({ msg, ...o }), warn: (o, msg) => logs.push({ msg, ...o }), error: (o, msg) => logs.push({ msg, ...o }), debug() {} };
+  const gate = { code: 'E_NO_KUBEPODS', message: 'no kubepods cgroup under /sys/fs/cgroup: waiting for kubelet to make it' };
+  const { kernel, alerts, r } = setup('/nonexistent/cgroup', gate, log);
+  const p = pod(signed(profile()));
+  r.upsert(p);
+  r.upsert(p);
+  assert.equal(kernel.calls.filter((c) => c.op === 'setPod').length, 1, 'the rules are in the maps already');
+  assert.equal(r.isEnforced(UID), false);
+  assert.equal(alerts.length, 1, 'reported once');
+  assert.equal(alerts[0]?.Type, 'SystemEvent');
+  assert.equal(alerts[0]?.Data, 'code=E_NO_KUBEPODS');
+  assert.match(alerts[0]?.Message ?? '', /not enforced.*no kubepods cgroup/);
+  assert.ok(!logs.some((l) => l.msg === 'pod enforced'), 'never logged as enforced while gated');
+  assert.ok(logs.some((l) => l.msg === 'pod rules loaded, not enforced yet'));
+  assert.equal(r.openGate(), 1);
+  assert.equal(r.isEnforced(UID), true);
+  assert.equal(r.gate, null);
+  assert.ok(logs.some((l) => l.msg === 'pod enforced' && l.uid === UID));
+  assert.equal(kernel.calls.length, 1, 'nothing loaded again');
+  r.closeGate({ code: 'E_NO_KUBEPODS', message: 'the kubepods cgroup is gone' });
+  assert.equal(r.isEnforced(UID), false);
+  assert.equal(alerts.length, 2);
+  assert.match(alerts[1]?.Message ?? '', /kubepods cgroup is gone/);
+  // a pod deleted while gated leaves the maps
+  r.remove(UID);
+  assert.deepEqual(kernel.calls.at(-1), { op: 'removePod', uid: UID });
+});
 
 test('a pod with a signed profile is loaded once, keyed by its UID, before any cgroup exists', () => {
   const { kernel, alerts, r } = setup();

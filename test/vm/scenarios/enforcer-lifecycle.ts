@@ -102,7 +102,7 @@ scenario('enforcer: 200 pods come and go, map entry counts back at baseline', as
   assert.deepEqual(after, baseline, 'map entries back at baseline');
 }, { timeoutMs: 300_000 });
 
-scenario('enforcer: kill -9 and restart while a loop keeps trying a blocked exec: every try denied', async (ctx) => {
+scenario('enforcer: kill -9 and restart while a loop keeps trying a blocked exec: every try denied; the restart window measured', async (ctx) => {
   const fx = await fixture(ctx);
   let e = await sharedEnforcer(ctx);
   const pod = await preparePod(ctx, fx, { name: 'restart' });
@@ -110,22 +110,33 @@ scenario('enforcer: kill -9 and restart while a loop keeps trying a blocked exec
   publish(ctx, fx, pod);
   await waitEnforced(e, [pod.uid], from);
   const cg = await cgroup(ctx, pod.containerCgroup('web'));
-  const loop = ctx.startIn(cg, ['/bin/sh', '-c', 'while :; do if /usr/bin/dpkg --version >/dev/null 2>&1; then echo ALLOWED; else echo denied; fi; done'], { timeoutMs: 200_000 });
+  // each try stamped with the guest's clock (the scenario's Date.now() reads the same clock)
+  const loop = ctx.startIn(cg, ['/bin/bash', '-c', 'while :; do if /usr/bin/dpkg --version >/dev/null 2>&1; then echo "$EPOCHREALTIME ALLOWED"; else echo "$EPOCHREALTIME denied"; fi; done'], { timeoutMs: 200_000 });
   await new Promise((r) => setTimeout(r, 1000));
+  const tKill = Date.now();
   await e.stop('SIGKILL');
   ctx.log('enforcer killed with SIGKILL');
   await new Promise((r) => setTimeout(r, 1500));
+  const tSpawn = Date.now();
   e = await sharedEnforcer(ctx); // a new process adopts the pins
   await e.waitLog((l) => l.msg === 'ready', 'ready again');
+  const tReady = Date.now();
+  // its first decision: the first alert of this pod the new process reads from the ring buffer
+  await e.waitAlert((a) => a.PodName === 'restart' && a.Type === 'MatchedPolicy', 'the new process\'s first alert of the loop', 60_000);
+  const tFirst = Date.now();
   const available = e.logs.find((l) => l.msg === 'kernel enforcement available');
   assert.equal(available?.adopted, true, 'the restart adopted the pinned programs of the same object and mode (no second load)');
   await new Promise((r) => setTimeout(r, 1000));
   loop.kill('SIGKILL');
-  const out = (await loop.done).stdout.trim().split('\n');
-  const allowed = out.filter((l) => l === 'ALLOWED').length;
-  const denied = out.filter((l) => l === 'denied').length;
-  ctx.log(`tries: ${denied} denied, ${allowed} allowed`);
+  const out = (await loop.done).stdout.trim().split('\n').map((l) => { const [t, what] = l.split(' '); return { t: Number(t) * 1000, what }; });
+  const allowed = out.filter((l) => l.what === 'ALLOWED').length;
+  const denied = out.filter((l) => l.what === 'denied').length;
+  const gap = out.filter((l) => l.t >= tKill && l.t <= tFirst);
+  const gapAllowed = gap.filter((l) => l.what === 'ALLOWED').length;
+  ctx.log(`restart: new process spawned -> ready ${tReady - tSpawn} ms, -> its first alert ${tFirst - tSpawn} ms; from kill to that alert (${tFirst - tKill} ms) ${gap.length - gapAllowed} tries denied, ${gapAllowed} allowed; whole loop ${denied} denied, ${allowed} allowed`);
+  ctx.emit('restart-window', { kernel: ctx.kernelSeries, mode: ctx.attachMode, spawnToReadyMs: tReady - tSpawn, spawnToFirstAlertMs: tFirst - tSpawn, killToFirstAlertMs: tFirst - tKill, triesInGap: gap.length, allowedInGap: gapAllowed });
   assert.ok(denied >= 10, `the loop kept trying (${denied})`);
+  assert.ok(gap.length >= 5, `the loop kept trying while no enforcer ran (${gap.length})`);
   assert.equal(allowed, 0, 'no try succeeded while the enforcer was dead or restarting');
   assert.ok(deniedExec(await ctx.runIn(cg, ['/usr/bin/dpkg', '--version'])), 'still enforced after the restart');
 }, { timeoutMs: 300_000 });
