@@ -17,7 +17,7 @@ export const KERNEL_LIMITS = {
   /** Rules in one pod's profile: what the enforcer verifies and loads in well under a second
    *  on a node (measured in the VM tests, test/vm/scenarios/kernel-limits.ts). A signed profile
    *  past it is loaded in part (the strongest rules first) and the rest reported. */
-  rulesPerProfile: 1024,
+  rulesPerProfile: 512,
 } as const;
 
 /** The string of a rule's target the kernel stores and compares, by key type; null for

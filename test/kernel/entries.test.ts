@@ -245,10 +245,10 @@ test('seed: random per generation, the basis of every hash; a collision takes an
   assert.deepEqual(e.value.slots.map((s) => s.source), ['']);
 });
 
-test('a hostile profile plans fast: 1,024 rules of 509-byte paths and sources; past 1,024 only the strongest are planned', () => {
+test('a hostile profile plans fast: the most rules a profile holds, of 509-byte paths and sources; past that only the strongest are planned', () => {
   const long = (i: number): string => ('/' + 'p'.repeat(99)).repeat(5).slice(0, 500) + `/${String(i).padStart(8, '0')}`;
   const mk = (n: number): ProfileRule[] => Array.from({ length: n }, (_, i) => rule(i % 3 === 0 ? 'Allow' : 'Block', i % 2 ? { type: 'path', path: long(i) } : { type: 'directory', dir: long(i).slice(0, 508) + '/', recursive: true }, { fromSource: i % 5 ? '' : long(i % 97) }));
-  const file = mk(1000);
+  const file = mk(KERNEL_LIMITS.rulesPerProfile - 22);
   const p = profile({ file, process: file.slice(0, 20), network: [rule('Block', { type: 'protocol', protocol: 'raw' })], capabilities: [rule('Block', { type: 'capability', capability: 'net_raw' })] });
   profileEntries(p, { podId: 1, gen: 1, containers: [] }); // compiled once, as in a running enforcer
   const t0 = performance.now();

@@ -176,7 +176,7 @@ test('large profiles are gzipped; past 256 KiB of annotations compile refuses wi
   if (!huge.ok) {
     assert.equal(huge.error.code, 'E_TOO_LARGE');
     // refused before gzip: past the JSON an enforcer decodes (the annotation limit is tested below)
-    assert.match(huge.error.message, /2\d{6} bytes of JSON, past the 1048576 bytes an enforcer decodes/);
+    assert.match(huge.error.message, /2\d{6} bytes of JSON, past the 524288 bytes an enforcer decodes/);
   }
   // existing annotations count too
   const big = pod({}, { annotations: { note: 'x'.repeat(262000) } });
