@@ -107,42 +107,31 @@ scenario('enforcer: started before kubelet made kubepods (cgroupfs driver): wait
     await cleanupPins(ctx, fx.pinDir);
   });
   const cgroupMode = ctx.attachMode === 'cgroup';
-  if (cgroupMode) {
-    assert.ok(!e.logs.some((l) => l.msg === 'ready'), 'never ready before the kubepods cgroup exists');
-    const w = e.logs.find((l) => l.msg === 'not enforcing yet: waiting for the kubepods cgroup');
-    assert.match(String(w?.reason), /no kubepods cgroup .* waiting for kubelet/);
-    assert.deepEqual(cgroupLinkPins(fx), [], 'no cgroup link yet');
-  } else {
-    assert.ok(e.logs.some((l) => l.msg === 'ready'), 'global mode attaches nothing to kubepods: enforcing from the start');
-  }
+  // both modes: the programs find pods under the kubepods roots they are told of, so global mode
+  // (which attaches nothing to a cgroup) waits for kubepods too
+  assert.ok(!e.logs.some((l) => l.msg === 'ready'), 'never ready before the kubepods cgroup exists');
+  const w = e.logs.find((l) => l.msg === 'not enforcing yet: waiting for the kubepods cgroup');
+  assert.match(String(w?.reason), /no kubepods cgroup .* waiting for kubelet/);
+  if (cgroupMode) assert.deepEqual(cgroupLinkPins(fx), [], 'no cgroup link yet');
 
   // the pod is known before kubelet made anything
   const a = bestEffort(await preparePod(ctx, fx, { name: 'late-a' }));
   const from = e.logs.length;
   publish(ctx, fx, a.pod, a.manifest);
-  if (cgroupMode) {
-    const alert = await e.waitAlert((x) => x.PodName === 'late-a' && x.Type === 'SystemEvent', 'the pod reported not enforced');
-    assert.equal(alert.Data, 'code=E_NO_KUBEPODS');
-    assert.match(alert.Message, /pod not enforced: no kubepods cgroup/);
-    await e.waitLog((l) => l.msg === 'pod rules loaded, not enforced yet' && l.uid === a.pod.uid, 'rules loaded while waiting', 60_000, from);
-  } else {
-    await e.waitLog((l) => l.msg === 'pod enforced' && l.uid === a.pod.uid, 'pod enforced', 60_000, from);
-  }
+  const alert = await e.waitAlert((x) => x.PodName === 'late-a' && x.Type === 'SystemEvent', 'the pod reported not enforced');
+  assert.equal(alert.Data, 'code=E_NO_KUBEPODS');
+  assert.match(alert.Message, /pod not enforced: no kubepods cgroup/);
+  await e.waitLog((l) => l.msg === 'pod rules loaded, not enforced yet' && l.uid === a.pod.uid, 'rules loaded while waiting', 60_000, from);
 
   // kubelet makes the hierarchy and the pod's cgroup; the container runs at once
   ctx.defer(() => removeTree(`${root}/kubepods`));
   const loopA = tryLoop(ctx, `/sys/fs/cgroup/${a.container}`);
   const first = await firstDenial(loopA, 20_000);
-  let attachedMs: number | null = null;
-  if (cgroupMode) {
-    const attached = await e.waitLog((l) => l.msg === 'kubepods cgroup attached: enforcing', 'attached', 20_000);
-    attachedMs = Math.round(Number(attached.time) - loopA.t0()); // the enforcer's own time of the line
-    await e.waitLog((l) => l.msg === 'ready', 'ready once attached', 20_000);
-    assert.ok(e.logs.some((l) => l.msg === 'pod enforced' && l.uid === a.pod.uid), 'the known pod is enforced once attached');
-    assert.equal(cgroupLinkPins(fx).length, 4, `the four cgroup links pinned: ${cgroupLinkPins(fx).join(', ')}`);
-  } else {
-    assert.equal(first.allowedBefore, 0, 'global mode: no try allowed');
-  }
+  const attached = await e.waitLog((l) => l.msg === 'kubepods cgroup attached: enforcing', 'attached', 20_000);
+  const attachedMs: number | null = Math.round(Number(attached.time) - loopA.t0()); // the enforcer's own time of the line
+  await e.waitLog((l) => l.msg === 'ready', 'ready once attached', 20_000);
+  assert.ok(e.logs.some((l) => l.msg === 'pod enforced' && l.uid === a.pod.uid), 'the known pod is enforced once attached');
+  if (cgroupMode) assert.equal(cgroupLinkPins(fx).length, 4, `the four cgroup links pinned: ${cgroupLinkPins(fx).join(', ')}`);
   ctx.log(`kubepods made: first EPERM ${first.ms} ms after (${first.tries} tries, ${first.allowedBefore} allowed before it)${attachedMs === null ? '' : `; attached ${attachedMs} ms after`}`);
   await new Promise((r) => setTimeout(r, 500));
   const afterFirst = loopA.lines.slice(first.tries);
@@ -176,18 +165,13 @@ scenario('enforcer: started before kubelet made kubepods (cgroupfs driver): wait
   const goneFrom = e.logs.length;
   removeTree(`${root}/kubepods`);
   const alertsBefore = e.alerts.length;
-  if (cgroupMode) {
-    await e.waitLog((l) => l.msg === 'the kubepods cgroup is gone: not enforcing until it is back', 'gone noticed', 20_000, goneFrom);
-    await e.waitAlert((x) => e.alerts.indexOf(x) >= alertsBefore && x.PodName === 'late-a' && x.Data === 'code=E_NO_KUBEPODS', 'pod a reported not enforced again');
-  }
+  await e.waitLog((l) => l.msg === 'the kubepods cgroup is gone: not enforcing until it is back', 'gone noticed', 20_000, goneFrom);
+  await e.waitAlert((x) => e.alerts.indexOf(x) >= alertsBefore && x.PodName === 'late-a' && x.Data === 'code=E_NO_KUBEPODS', 'pod a reported not enforced again');
   const loopA2 = tryLoop(ctx, `${root}/kubepods/besteffort/pod${a.pod.uid}/${a.pod.containerIds['log-shipper']!}`);
   const again = await firstDenial(loopA2, 20_000);
   loopA2.started.kill('SIGKILL');
-  let againAttachedMs: number | null = null;
-  if (cgroupMode) {
-    const attached = await e.waitLog((l) => l.msg === 'kubepods cgroup attached: enforcing', 'attached again', 20_000, goneFrom);
-    againAttachedMs = Math.round(Number(attached.time) - loopA2.t0());
-  }
+  const attachedAgain = await e.waitLog((l) => l.msg === 'kubepods cgroup attached: enforcing', 'attached again', 20_000, goneFrom);
+  const againAttachedMs: number | null = Math.round(Number(attachedAgain.time) - loopA2.t0());
   ctx.log(`kubepods made again: first EPERM ${again.ms} ms after (${again.tries} tries, ${again.allowedBefore} allowed before it)${againAttachedMs === null ? '' : `; attached ${againAttachedMs} ms after`}`);
   const pinsAfter = cgroupLinkPins(fx);
   assert.deepEqual(pinsAfter, pinsBefore, 'the same four pins: the links to the vanished cgroup were replaced, not added to');
