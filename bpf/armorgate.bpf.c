@@ -378,20 +378,25 @@ static __always_inline struct mount *ns_root(struct task_struct *task)
  * task's root has moved below that (chroot), or the chain is longer than we look. */
 static __always_inline int ag_rooted(struct task_struct *task)
 {
-	struct mount *top = ns_root(task);
-	struct vfsmount *m = BPF_CORE_READ(task, fs, root.mnt);
-	struct dentry *d = BPF_CORE_READ(task, fs, root.dentry);
+	/* the task, its fs and namespaces and the vfsmount are BTF pointers: plain loads (every open
+	 * pays for this check, and a probe read is a helper call); struct mount, reached back from
+	 * a vfsmount, is read with probe reads */
+	struct mount *top = task->nsproxy->mnt_ns->root;
+	struct vfsmount *m = task->fs->root.mnt;
+	struct dentry *d = task->fs->root.dentry;
+	if (d != m->mnt_root)
+		return 0;
+	__u64 mnt = (__u64)m - bpf_core_field_offset(struct mount, mnt);
 	for (int i = 0; i < 8; i++) {
-		if (d != BPF_CORE_READ(m, mnt_root))
-			return 0;
-		struct mount *mnt = container_of(m, struct mount, mnt);
-		if (mnt == top)
+		if (mnt == (__u64)top)
 			return 1;
-		struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
+		__u64 parent = (__u64)BPF_CORE_READ((struct mount *)mnt, mnt_parent);
 		if (parent == mnt)
 			return 0;
-		d = BPF_CORE_READ(mnt, mnt_mountpoint);
-		m = &parent->mnt;
+		d = BPF_CORE_READ((struct mount *)mnt, mnt_mountpoint);
+		mnt = parent;
+		if (d != BPF_CORE_READ((struct mount *)mnt, mnt.mnt_root))
+			return 0;
 	}
 	return 0;
 }
