@@ -118,7 +118,8 @@ scenario('enforcer: started before kubelet made kubepods (cgroupfs driver): wait
   const a = bestEffort(await preparePod(ctx, fx, { name: 'late-a' }));
   const from = e.logs.length;
   publish(ctx, fx, a.pod, a.manifest);
-  const alert = await e.waitAlert((x) => x.PodName === 'late-a' && x.Type === 'SystemEvent', 'the pod reported not enforced');
+  // the first pod a fresh enforcer verifies costs seconds under TCG (code compiled on first use)
+  const alert = await e.waitAlert((x) => x.PodName === 'late-a' && x.Type === 'SystemEvent', 'the pod reported not enforced', 60_000);
   assert.equal(alert.Data, 'code=E_NO_KUBEPODS');
   assert.match(alert.Message, /pod not enforced: no kubepods cgroup/);
   await e.waitLog((l) => l.msg === 'pod rules loaded, not enforced yet' && l.uid === a.pod.uid, 'rules loaded while waiting', 60_000, from);
