@@ -47,38 +47,29 @@ export function pickMode(requested: 'auto' | AttachMode, release?: string): Atta
   return maj >= 6 ? 'cgroup' : 'global';
 }
 
-/** The kubepods cgroup beneath the cgroup root (systemd or cgroupfs driver). */
-export function findKubepods(cgroupRoot: string): string | null {
-  for (const name of ['kubepods.slice', 'kubepods']) {
-    const p = join(cgroupRoot, name);
-    try { if (statSync(p).isDirectory()) return p; } catch { /* next */ }
-  }
-  return null;
-}
-
-/** The cgroup ids of the kubepods roots beneath the cgroup root (systemd driver first): what the
- *  programs find pods under (struct ag_config kp_id). A cgroup's id is its directory's inode. */
-export function kubepodsIds(cgroupRoot: string): bigint[] {
-  const ids: bigint[] = [];
-  for (const name of ['kubepods.slice', 'kubepods']) {
-    try {
-      const st = statSync(join(cgroupRoot, name), { bigint: true });
-      if (st.isDirectory()) ids.push(st.ino);
-    } catch { /* absent */ }
-  }
-  return ids;
-}
-
-/** The kubepods cgroup and its id (the directory's inode number), or null. */
-export function kubepodsRef(cgroupRoot: string): { path: string; id: bigint } | null {
+/** The kubepods cgroups beneath the cgroup root that exist, systemd driver's (kubepods.slice)
+ *  first, then cgroupfs's (kubepods), with their cgroup ids (a cgroup's id is its directory's
+ *  inode number). */
+export function kubepodsRoots(cgroupRoot: string): { path: string; id: bigint }[] {
+  const roots: { path: string; id: bigint }[] = [];
   for (const name of ['kubepods.slice', 'kubepods']) {
     const path = join(cgroupRoot, name);
     try {
       const st = statSync(path, { bigint: true });
-      if (st.isDirectory()) return { path, id: st.ino };
-    } catch { /* next */ }
+      if (st.isDirectory()) roots.push({ path, id: st.ino });
+    } catch { /* absent */ }
   }
-  return null;
+  return roots;
+}
+
+/** The cgroup ids of the kubepods roots: what the programs find pods under (struct ag_config kp_id). */
+export function kubepodsIds(cgroupRoot: string): bigint[] {
+  return kubepodsRoots(cgroupRoot).map((r) => r.id);
+}
+
+/** The kubepods cgroup the cgroup programs attach to (the first root), or null. */
+export function kubepodsRef(cgroupRoot: string): { path: string; id: bigint } | null {
+  return kubepodsRoots(cgroupRoot)[0] ?? null;
 }
 
 /** BPF_LSM_CGROUP in enum bpf_attach_type (uapi/linux/bpf.h, since 6.0). */
