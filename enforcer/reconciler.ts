@@ -52,6 +52,8 @@ interface ContainerState {
   name: string;
   containerId: string;
   cgroupId?: bigint;
+  /** an init container (done before the others start: no cgroup once finished) */
+  init?: boolean;
 }
 
 interface PodState {
@@ -107,8 +109,9 @@ function containerStates(pod: Pod): ContainerState[] {
     const id = parseContainerId(s.containerID);
     if (id !== null) ids.set(s.name, id.id);
   }
+  const init = new Set((pod.spec?.initContainers ?? []).map((c) => c.name));
   const names = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].map((c) => c.name);
-  return [...new Set(names)].sort().map((name) => ({ name, containerId: ids.get(name) ?? '' }));
+  return [...new Set(names)].sort().map((name) => ({ name, containerId: ids.get(name) ?? '', ...(init.has(name) ? { init: true } : {}) }));
 }
 
 export class Reconciler {
@@ -368,10 +371,11 @@ export class Reconciler {
   #resolveContainers(state: PodState, wanted: ContainerState[]): ContainerState[] {
     const needsPod = wanted.some((c) => c.containerId !== '');
     const pod = needsPod ? this.#d.resolver.podCgroup(state.uid, state.qos) : null;
-    const out = wanted.map((c) => {
-      if (c.containerId === '' || pod === null) return { name: c.name, containerId: c.containerId };
+    const out = wanted.map((c): ContainerState => {
+      const base = { name: c.name, containerId: c.containerId, ...(c.init === true ? { init: true } : {}) };
+      if (c.containerId === '' || pod === null) return base;
       const cg = this.#d.resolver.containerCgroup(pod.path, c.containerId);
-      return cg === null ? { name: c.name, containerId: c.containerId } : { name: c.name, containerId: c.containerId, cgroupId: cg.id };
+      return cg === null ? base : { ...base, cgroupId: cg.id };
     });
     for (const c of state.containers) if (c.cgroupId !== undefined) this.#byCgroup.delete(c.cgroupId);
     for (const c of out) if (c.cgroupId !== undefined) this.#byCgroup.set(c.cgroupId, { uid: state.uid, container: c.name });
@@ -394,7 +398,9 @@ export class Reconciler {
     }, parent);
     const binding: PodBinding = {
       uid: state.uid, namespace: state.namespace, name: state.name, profile: v.profile,
-      containers: state.containers.map((c) => (c.cgroupId === undefined ? { name: c.name } : { name: c.name, cgroupId: c.cgroupId })),
+      containers: state.containers.map((c) => ({
+        name: c.name, ...(c.cgroupId === undefined ? {} : { cgroupId: c.cgroupId }), ...(c.init === true ? { init: true } : {}),
+      })),
     };
     const t0 = performance.now();
     let r: Result<void>;

@@ -41,7 +41,8 @@ export interface PodBinding {
   namespace: string;
   name: string;
   profile: Profile;
-  containers: { name: string; cgroupId?: bigint }[];
+  /** init: an init container, which has no cgroup once done (not waited for below) */
+  containers: { name: string; cgroupId?: bigint; init?: boolean }[];
 }
 
 export interface KernelEvent {
@@ -362,7 +363,8 @@ class BpfKernel implements Kernel {
     // a container scope not told below (a restart, an ephemeral container, the sandbox) gets
     // the pod-wide rules while the pod's containers are not all known, and every container's
     // rules once they are (never fewer than the container it may be)
-    const known = b.containers.length > 0 && b.containers.every((c) => c.cgroupId !== undefined);
+    const app = b.containers.filter((c) => c.init !== true);
+    const known = app.length > 0 && app.every((c) => c.cgroupId !== undefined);
     const er = profileEntries(b.profile, { podId, gen, containers, unknownMask: known ? AG_ALL_CONTAINERS : AG_EVERY });
     if (!er.ok) return er;
     const e = er.value;

@@ -122,6 +122,16 @@ test('gated (no kubepods cgroup yet): rules are loaded but each pod is reported 
   assert.deepEqual(kernel.calls.at(-1), { op: 'removePod', uid: UID });
 });
 
+test('init containers are marked in the binding (the kernel waits for the app containers only before giving an untold scope every container\'s rules)', () => {
+  const { kernel, r } = setup();
+  const p = pod(signed(profile()));
+  p.spec = { ...p.spec!, initContainers: [{ name: 'migrate' }] };
+  assert.equal(r.upsert(p), 'enforced');
+  const call = kernel.calls[0];
+  assert.ok(call?.op === 'setPod');
+  assert.deepEqual(call.binding.containers, [{ name: 'migrate', init: true }, { name: 'nginx' }, { name: 'sidecar' }]);
+});
+
 test('a pod with a signed profile is loaded once, keyed by its UID, before any cgroup exists', () => {
   const { kernel, alerts, r } = setup();
   const p = pod(signed(profile()));
