@@ -350,6 +350,8 @@ __noinline int ag_resolve(__u32 unused)
 	return s->cg.flags & AG_CG_POD;
 }
 
+#include "runtime.h"
+
 static __always_inline __u64 fnv_str(const char *p, int max, __u64 seed)
 {
 	__u64 h = seed;
@@ -557,6 +559,9 @@ __noinline int ag_who(__u32 kind)
 		if (pod_unchanged(pod, s))
 			break;
 	}
+	/* the container runtime on its way in is not the pod's workload (runtime.h) */
+	if (runtime_entering(task, kind))
+		return 0;
 	/* the container: as userspace told it for the scope (the same pod's), else the pod's
 	 * answer for a container it does not know */
 	__u32 mask = s->pod.unknown_mask ? s->pod.unknown_mask : AG_EVERY;
@@ -1598,6 +1603,7 @@ SEC("tracepoint/sched/sched_process_exec")
 int ag_tp_exec(void *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	runtime_exec_done();
 	struct ag_exe *p = bpf_map_lookup_elem(&pending, &tgid);
 	if (!p)
 		return 0;

@@ -21,7 +21,7 @@ const PATH_MAC = [
   'ag_mknod', 'ag_mkdir', 'ag_rmdir', 'ag_unlink', 'ag_symlink', 'ag_link', 'ag_rename', 'ag_truncate', 'ag_chmod', 'ag_chown',
   'ag_mmap_file', 'ag_sb_mount', 'ag_move_mount', 'ag_pivotroot',
 ];
-const TRACEPOINTS = ['ag_tp_exec', 'ag_tp_fork'];
+const TRACEPOINTS = ['ag_tp_exec', 'ag_tp_fork', 'ag_rt_attach', 'ag_rt_fork'];
 export const PINNED_MAPS = ['pods', 'rules', 'sources', 'cgroups', 'exes', 'pending', 'rates', 'agconfig', 'events'];
 
 export function programsFor(mode: AttachMode | 'probe'): { cgroup: string[]; lsm: string[]; tracepoint: string[] } {

@@ -4,7 +4,7 @@
 import { registerVmTests } from '../../vm/harness/index.ts';
 
 registerVmTests('real containers', {
-  suites: ['test/vm/scenarios/containers.ts', 'test/vm/scenarios/kernel-seed.ts', 'test/vm/scenarios/container-attacks.ts'],
+  suites: ['test/vm/scenarios/containers.ts', 'test/vm/scenarios/kernel-seed.ts', 'test/vm/scenarios/container-attacks.ts', 'test/vm/scenarios/container-runtime.ts'],
   kernels: ['6.12', '6.1'],
   attachModes: ['cgroup', 'global'],
   containers: true,

@@ -103,10 +103,9 @@ scenario('container attack: the dynamic loader run as a command cannot run a blo
 });
 
 scenario('container attack: under a process allow-list, a memfd, a renamed copy and the loader run nothing the list leaves out', async (ctx) => {
-  // The attack runs as the container's PID 1 (python), which waits for the allow-list to be in
-  // force: runc 1.1's init re-executes runc from a memfd inside the container's cgroup, which an
-  // allow-list in force at that moment refuses (a container start, and a runc exec, then fail;
-  // runc 1.2 no longer does this). The pod starts with no rule, then gets the allow-list.
+  // The attack runs as the container's PID 1 (python), the allow-list in force before the
+  // container starts: runc 1.1's init re-executes runc from a memfd inside the container's cgroup,
+  // which is the runtime's, not the workload's (bpf/runtime.h); python's own memfd is refused.
   const code = `
 import time
 while not os.path.exists('/tmp/go'):
@@ -125,10 +124,10 @@ time.sleep(3600)
 `;
   const argv = ['/usr/bin/python3', '-c', `${TRY}${code}`];
   const uid = randomUUID();
-  const pod = await loadPod(ctx, profile({}), { uid, containers: ['main'] });
+  const allow = profile({ process: [rule('Allow', { type: 'path', path: '/usr/bin/python3.11' })] }, { process: 'block' });
+  const pod = await loadPod(ctx, allow, { uid, containers: ['main'] });
   const attacker = await ctx.container({ pod: { uid }, driver: 'systemd', argv });
   const control = await ctx.container({ argv });
-  const allow = profile({ process: [rule('Allow', { type: 'path', path: '/usr/bin/python3.11' })] }, { process: 'block' });
   const told = pod.kernel.setPod({ uid, namespace: 'test', name: 'pod', profile: allow, containers: [{ name: 'main', cgroupId: attacker.cgroup.id }] });
   assert.ok(told.ok, told.ok ? '' : told.error.message);
   const results = async (c: Container): Promise<Record<string, string>> => {
