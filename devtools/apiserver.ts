@@ -8,7 +8,7 @@
 //   const api = await TestApiServer.start({ https?: boolean })   // HTTP by default; HTTPS with a
 //                                                                // self-signed cert (kubeConfig() trusts it)
 //   api.url                                  // 'http://127.0.0.1:PORT'
-//   api.kubeConfig()                         // a KubeConfig whose current cluster is this server
+//   api.kubeConfig(token?)                   // a KubeConfig whose current cluster is this server
 //   api.resource(listPath, { kind, apiVersion, namespaced })
 //        listPath is the cluster-wide collection path: '/api/v1/pods', '/api/v1/namespaces',
 //        '/apis/security.kubearmor.com/v1/kubearmorpolicies'. Namespaced resources are also served
@@ -59,7 +59,7 @@ type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 interface Watcher { res: http.ServerResponse; listPath: string; namespace: string | null; filter: (o: K8sObject) => boolean; bookmarks: boolean; timer?: NodeJS.Timeout }
 interface Resource { info: ResourceInfo; objects: Map<string, K8sObject>; log: { rv: number; type: EventType; object: K8sObject }[]; compactedRv: number }
 export type Verb = 'list' | 'watch' | 'get' | 'create' | 'update' | 'patch' | 'delete' | 'other';
-export interface RequestRecord { method: string; path: string; query: Record<string, string>; watch: boolean; verb: Verb; listPath: string | null }
+export interface RequestRecord { method: string; path: string; query: Record<string, string>; watch: boolean; verb: Verb; listPath: string | null; /** the bearer token, if any */ token: string }
 
 const clone = <T>(v: T): T => structuredClone(v);
 const keyOf = (o: K8sObject): string => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
@@ -129,12 +129,13 @@ export class TestApiServer {
     return api;
   }
 
-  kubeConfig(): KubeConfig {
+  /** A KubeConfig whose current cluster is this server; `token` tells clients apart in `requests`. */
+  kubeConfig(token = 'test-token'): KubeConfig {
     const kc = new KubeConfig();
     kc.loadFromOptions({
       clusters: [{ name: 'test', server: this.url, skipTLSVerify: this.caPem === '', // client-node refuses http:// unless skipTLSVerify
          ...(this.caPem ? { caData: Buffer.from(this.caPem).toString('base64') } : {}) }],
-      users: [{ name: 'test', token: 'test-token' }],
+      users: [{ name: 'test', token }],
       contexts: [{ name: 'test', cluster: 'test', user: 'test' }],
       currentContext: 'test',
     });
@@ -302,7 +303,8 @@ export class TestApiServer {
     const method = req.method ?? '';
     const verb: Verb = method === 'GET' ? (route?.name ? 'get' : watch ? 'watch' : 'list')
       : method === 'POST' ? 'create' : method === 'PUT' ? 'update' : method === 'PATCH' ? 'patch' : method === 'DELETE' ? 'delete' : 'other';
-    this.requests.push({ method, path: u.pathname, query, watch, verb, listPath: route?.listPath ?? null });
+    const auth = String(req.headers.authorization ?? '');
+    this.requests.push({ method, path: u.pathname, query, watch, verb, listPath: route?.listPath ?? null, token: auth.startsWith('Bearer ') ? auth.slice(7) : '' });
     const json = (code: number, body: unknown): void => {
       const s = JSON.stringify(body);
       res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(s) });

@@ -43,6 +43,15 @@ export interface ClusterStore extends PolicyStore {
   call(c: ApiCall): Promise<ApiResult>;
 }
 
+/** A policy without its status: the status is observed state (the gateway writes it), never
+ *  policy, so whatever a status holds cannot make a policy invalid and unbind its pods. */
+export function specOnly(obj: WatchedObject): WatchedObject {
+  if (!('status' in obj)) return obj;
+  const { status, ...rest } = obj as WatchedObject & { status?: unknown };
+  void status;
+  return rest;
+}
+
 /** A policy whose spec, generation, labels and annotations are unchanged (a status write):
  *  what admission reads of it is the same, so the policy set keeps its version. */
 function sameExceptStatus(a: WatchedObject | undefined, b: WatchedObject): boolean {
@@ -166,7 +175,7 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<ClusterSt
     const out: Policy[] = [];
     for (const cache of POLICY_CACHES) {
       for (const obj of serving.get(cache)!.values()) {
-        const { policy, problems } = validatePolicy(obj);
+        const { policy, problems } = validatePolicy(specOnly(obj));
         if (policy !== null) { out.push(policy); continue; }
         const id = `${obj.kind}/${policyId(obj)}@${obj.metadata?.resourceVersion}`;
         if (!rejected.has(id)) {
