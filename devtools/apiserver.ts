@@ -42,7 +42,8 @@
 //   api.openWatches(listPath?)               // number of open watch streams
 //   await api.stop()
 //
-// Query parameters honoured: watch (1/true), resourceVersion, fieldSelector (a=b, a==b, a!=b,
+// Query parameters honoured: watch (1/true), resourceVersion, limit and continue (pages),
+// fieldSelector (a=b, a==b, a!=b,
 // comma-separated, on any dotted field, e.g. spec.nodeName=node-1 or metadata.name=x),
 // labelSelector (k=v, k!=v, k, !k), allowWatchBookmarks, timeoutSeconds.
 import http from 'node:http';
@@ -344,7 +345,27 @@ export class TestApiServer {
 
     if (!watch) {
       if (tooOld) { json(410, status(410, 'Expired', `too old resource version: ${rvParam} (${r.compactedRv})`)); return; }
-      json(200, { kind: `${r.info.kind}List`, apiVersion: r.info.apiVersion, metadata: { resourceVersion: String(this.rv) }, items: [...r.objects.values()].filter(filter) });
+      const all = [...r.objects.values()].filter(filter);
+      const limit = Number(query.limit);
+      if (!(Number.isInteger(limit) && limit > 0) && query.continue === undefined) {
+        json(200, { kind: `${r.info.kind}List`, apiVersion: r.info.apiVersion, metadata: { resourceVersion: String(this.rv) }, items: all });
+        return;
+      }
+      // pages, in key order: `continue` carries the last key served and the first page's
+      // resourceVersion (objects changed meanwhile are served as they are now; the watch from
+      // that version replays their changes)
+      let after = '', listRv = String(this.rv);
+      if (query.continue) {
+        const t = Buffer.from(query.continue, 'base64url').toString();
+        const cut = t.indexOf('\n');
+        if (cut < 0) { json(400, status(400, 'BadRequest', 'invalid continue token')); return; }
+        listRv = t.slice(0, cut); after = t.slice(cut + 1);
+      }
+      const sorted = all.sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0)).filter((o) => after === '' || keyOf(o) > after);
+      const size = Number.isInteger(limit) && limit > 0 ? limit : sorted.length;
+      const items = sorted.slice(0, size);
+      const more = sorted.length > size;
+      json(200, { kind: `${r.info.kind}List`, apiVersion: r.info.apiVersion, metadata: { resourceVersion: listRv, ...(more ? { continue: Buffer.from(`${listRv}\n${keyOf(items[items.length - 1]!)}`).toString('base64url') } : {}) }, items });
       return;
     }
     if (tooOld && this.expireMode === 'http') { json(410, status(410, 'Expired', `too old resource version: ${rvParam} (${r.compactedRv})`)); return; }

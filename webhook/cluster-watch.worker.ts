@@ -99,9 +99,21 @@ function run(data: WatchWorkerData): void {
   ];
   if (data.pods === true) {
     // the reconciler's pods, lean (lean-pod.ts), and its API calls
+    // listed in pages of 500, each made lean before the next is read: a list of 20,000 pods
+    // never holds more than one page of whole pod objects
     watches.push(keepWatching(POD_CACHE, kc, '/api/v1/pods', async () => {
-      const l = await core.listPodForAllNamespaces() as unknown as KubernetesListObject<KubernetesObject>;
-      return { ...l, items: l.items.map((o) => leanPod(o) as unknown as KubernetesObject) };
+      const items: KubernetesObject[] = [];
+      let token: string | undefined;
+      let first: KubernetesListObject<KubernetesObject> | undefined;
+      do {
+        const page = await core.listPodForAllNamespaces({ limit: 500, _continue: token }) as unknown as KubernetesListObject<KubernetesObject>;
+        first ??= page;
+        for (const o of page.items) items.push(leanPod(o) as unknown as KubernetesObject);
+        token = page.metadata?._continue || undefined;
+      } while (token !== undefined);
+      // the first page's resourceVersion is the list's (the API server serves the following
+      // pages from the same snapshot)
+      return { apiVersion: first.apiVersion, kind: first.kind, metadata: { resourceVersion: first.metadata?.resourceVersion }, items };
     }, new LeanPodWatch(kc)));
   }
   const call = data.pods === true ? apiCaller(kc) : null;

@@ -74,3 +74,27 @@ test('test API server: the status subresource and leases (create conflict, PUT w
     assert.deepEqual({ ...api.verbs(LEASES), other: 0 }, { list: 0, watch: 0, get: 1, create: 2, update: 2, patch: 0, delete: 0, other: 0 });
   } finally { await api.stop(); }
 });
+
+test('test API server: lists in pages (limit, continue) hold every object once, at the first page\'s resourceVersion', async () => {
+  const api = await TestApiServer.start();
+  try {
+    api.resource(PODS, { kind: 'Pod', apiVersion: 'v1', namespaced: true });
+    for (let i = 0; i < 7; i++) api.create(PODS, { metadata: { name: `p${i}`, namespace: 'ns' } });
+    const names: string[] = [];
+    let token: string | undefined;
+    let rv: string | undefined;
+    let pages = 0;
+    do {
+      const r = await call(api, 'GET', `${PODS}?limit=3${token ? `&continue=${token}` : ''}`);
+      const meta = r.body.metadata as { resourceVersion: string; continue?: string };
+      rv ??= meta.resourceVersion;
+      assert.equal(meta.resourceVersion, rv);
+      names.push(...(r.body.items as { metadata: { name: string } }[]).map((o) => o.metadata.name));
+      if (pages === 0) api.remove(PODS, 'ns', 'p0'); // a deletion between pages skips no other pod
+      token = meta.continue;
+      pages++;
+    } while (token !== undefined);
+    assert.equal(pages, 3);
+    assert.deepEqual(names, ['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6']);
+  } finally { await api.stop(); }
+});
