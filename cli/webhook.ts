@@ -22,6 +22,7 @@ export function command(): Command {
     .addOption(new Option('--reconcile-rate <pods/s>', 'live binding: pod patches (and policy status writes) a second at most').default('50'))
     .addOption(new Option('--reconcile-burst <n>', 'live binding: patches allowed at once above the rate').default('100'))
     .addOption(new Option('--reconcile-resync <seconds>', 'live binding: every pod is evaluated again this often (0: never)').default('300'))
+    .addOption(new Option('--reconcile-exclude-namespaces <list>', 'live binding: comma-separated namespaces whose pods are left alone, as the webhook configurations leave them out (namespaces labelled armorgate.io/admission=disabled are too)').default('kube-system,armorgate'))
     .option('--no-leader-elect', 'live binding: patch from this replica without a Lease (run one replica only)')
     .addOption(new Option('--leader-elect-lease-name <name>', 'the Lease of the leader election').default('armorgate-webhook'))
     .addOption(new Option('--leader-elect-lease-namespace <ns>', 'its namespace (default: $POD_NAMESPACE, else armorgate)'))
@@ -61,6 +62,7 @@ export function command(): Command {
           shutdownGraceMs: grace * 1000,
           reconcile: o.reconcile === false ? undefined : {
             rate, burst, resyncMs: resync * 1000, leaderElect: o.leaderElect !== false,
+            excludeNamespaces: (str(o.reconcileExcludeNamespaces) ?? '').split(',').map((x) => x.trim()).filter((x) => x !== ''),
             leaseName: str(o.leaderElectLeaseName) ?? 'armorgate-webhook',
             leaseNamespace: str(o.leaderElectLeaseNamespace) ?? process.env.POD_NAMESPACE ?? 'armorgate',
             identity: process.env.POD_NAME ?? `${os.hostname()}_${crypto.randomUUID().slice(0, 8)}`,

@@ -47,7 +47,13 @@ export interface ReconcilerOptions {
   resyncMs: number;
   /** Patches under way at once. */
   concurrency?: number;
+  /** Namespaces whose pods admission never sees (the webhook configurations' namespaceSelector):
+   *  their pods are left as they are. Namespaces labelled armorgate.io/admission=disabled too. */
+  excludeNamespaces?: readonly string[];
 }
+
+/** The namespace label that takes a namespace out of admission (webhook-configurations.yaml). */
+export const ADMISSION_LABEL = 'armorgate.io/admission';
 
 export interface Reconciler {
   /** The store saw a change (wire to clusterStore's onChange). */
@@ -82,6 +88,7 @@ function canonical(v: unknown): string {
 
 export function startReconciler(o: ReconcilerOptions): Reconciler {
   const { store, view, logger, metrics } = o;
+  const excluded = new Set(o.excludeNamespaces ?? []);
   // its own compile cache: evaluating 20,000 pods must not evict admission's entries; a new
   // one when the signing key changes (the cache is keyed by the policy set's version only)
   let cache = new CompileCache();
@@ -116,6 +123,12 @@ export function startReconciler(o: ReconcilerOptions): Reconciler {
     const key = podKey(pod.metadata.namespace, pod.metadata.name);
     if (view.signingKey !== cacheKey) { cache = new CompileCache(); cacheKey = view.signingKey; }
     const ns = view.namespace(pod.metadata.namespace);
+    if (excluded.has(pod.metadata.namespace) || ns?.metadata?.labels?.[ADMISSION_LABEL] === 'disabled') {
+      // admission never sees these pods: what they carry is left as it is
+      bound.delete(key);
+      failures.delete(key);
+      return null;
+    }
     const optOut = pod.metadata.annotations?.[KUBEARMOR_OPT_OUT];
     const c = compiledFor(pod as unknown as Pod, pod.metadata.namespace, ns, optOut, view, cache).result;
     let failure: Failure | null = null;

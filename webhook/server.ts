@@ -54,6 +54,8 @@ export interface ReconcileOptions {
   burst: number;
   /** Full re-evaluation period (ms; 0: none). */
   resyncMs: number;
+  /** Namespaces admission never sees (their pods are left alone). */
+  excludeNamespaces: string[];
   /** Leader election through a Lease; without it this replica always patches. */
   leaderElect: boolean;
   leaseName: string;
@@ -186,7 +188,7 @@ export async function startWebhook(o: WebhookOptions): Promise<RunningWebhook> {
     const c = cluster;
     reconciler = startReconciler({
       store: c, view, logger: logger.child({ part: 'reconciler' }), metrics, tracer,
-      rate: reconcile.rate, burst: reconcile.burst, resyncMs: reconcile.resyncMs,
+      rate: reconcile.rate, burst: reconcile.burst, resyncMs: reconcile.resyncMs, excludeNamespaces: reconcile.excludeNamespaces,
       isLeader: () => elector === null || elector.isLeader(),
     });
     const r = reconciler;

@@ -38,7 +38,7 @@ function world(policies: Record<string, unknown>[], namespaces: Namespace[]) {
   };
   const metrics = new WebhookMetrics();
   let leader = true;
-  const r = startReconciler({ store, view, isLeader: () => leader, logger: pino({ level: 'silent' }), metrics, tracer: trace.getTracer('t'), rate: 1000, burst: 100, resyncMs: 0 });
+  const r = startReconciler({ store, view, isLeader: () => leader, logger: pino({ level: 'silent' }), metrics, tracer: trace.getTracer('t'), rate: 1000, burst: 100, resyncMs: 0, excludeNamespaces: ['kube-system'] });
   const add = (ns: string, name: string, labels: Record<string, string>, annotations: Record<string, string> = {}): void => {
     const p = leanPod({ metadata: { name, namespace: ns, uid: name, resourceVersion: '1', labels, annotations }, spec: { containers: [{ name: 'app' }] } });
     pods.set(`${ns}/${name}`, p);
@@ -49,10 +49,13 @@ function world(policies: Record<string, unknown>[], namespaces: Namespace[]) {
 const ns = (name: string, annotations: Record<string, string> = {}): Namespace => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, annotations } }) as Namespace;
 const podPatches = (calls: ApiCall[]): Extract<ApiCall, { op: 'patchPod' }>[] => calls.filter((c): c is Extract<ApiCall, { op: 'patchPod' }> => c.op === 'patchPod');
 
-test('reconciler: patches what differs, removes annotations from an opted-out pod, leaves a too-large pod alone and says so in the status', async () => {
+test('reconciler: patches what differs, removes annotations from an opted-out pod, leaves excluded namespaces and a too-large pod alone (the status says so)', async () => {
   const w = world([policy('p', 'app', { selector: { matchLabels: { app: 'web' } }, file: { matchPaths: [{ path: '/etc/shadow' }] }, action: 'Block' })],
-    [ns('app'), ns('open', { 'armorgate.io/allow-opt-out': 'true' })]);
+    [ns('app'), ns('open', { 'armorgate.io/allow-opt-out': 'true' }), ns('kube-system'), { ...ns('off'), metadata: { name: 'off', labels: { 'armorgate.io/admission': 'disabled' } } } as Namespace]);
   w.add('app', 'web', { app: 'web' });
+  // admission never sees these namespaces' pods: left as they are
+  w.add('kube-system', 'dns', { app: 'web' });
+  w.add('off', 'legacy', { app: 'web' }, { 'armorgate.io/profile': 'whatever' });
   w.add('open', 'quiet', { app: 'web' }, { 'kubearmor-policy': 'disabled', 'armorgate.io/profile': 'stale', 'armorgate.io/traceparent': 'x' });
   w.add('app', 'huge', { app: 'web' }, { big: 'x'.repeat(256 * 1024) });
   w.r.leading(true);
@@ -61,6 +64,7 @@ test('reconciler: patches what differs, removes annotations from an opted-out po
   assert.equal(byName.get('web')!.metadata.resourceVersion, '1', 'the precondition');
   assert.match(String(byName.get('web')!.metadata.annotations['armorgate.io/policies']), /^app\/p@1$/);
   assert.deepEqual(byName.get('quiet')!.metadata.annotations, { 'armorgate.io/profile': null, 'armorgate.io/traceparent': null }, 'opt-out: every armorgate.io/* key removed');
+  assert.equal(byName.has('dns') || byName.has('legacy'), false, 'excluded namespaces are left alone');
   assert.equal(byName.has('huge'), false, 'a pod whose annotations would pass 256 KiB is not patched');
   assert.equal(w.metrics.reconcilePods.get({ result: 'too_large' }), 1);
   const status = (w.calls.find((c) => c.op === 'patchPolicyStatus') as { body: { status: Record<string, unknown> } }).body.status;
