@@ -9,6 +9,7 @@
 // - memory: the webhook's resident set (VmRSS, VmHWM from /proc) once it watches
 //   --memory-pods pods and has evaluated them all.
 // The API server runs in this process, the webhook in its own; both share the machine's CPUs.
+// BENCH_WEBHOOK_NODE_OPTIONS is the webhook's NODE_OPTIONS (e.g. --max-old-space-size=160).
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -87,7 +88,9 @@ async function startHook(a: TestApiServer, dir: string, extra: string[]): Promis
   fs.writeFileSync(path.join(dir, 'key'), keyText);
   const child = spawn(process.execPath, ['bin/armorgate.js', 'webhook', '--kubeconfig', kc, '--tls-cert-dir', certDir, '--signing-key-file', path.join(dir, 'key'),
     '--port', '0', '--metrics-port', '0', '--default-posture', DEFAULT_POSTURE_SPEC, ...extra],
-  { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: '', POD_NAME: 'bench', POD_NAMESPACE: 'armorgate' } });
+  { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: '', POD_NAME: 'bench', POD_NAMESPACE: 'armorgate',
+    // e.g. --max-old-space-size=160: the webhook's heaps held to what a memory limit would leave them
+    ...(process.env.BENCH_WEBHOOK_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_WEBHOOK_NODE_OPTIONS } : {}) } });
   const logs: Record<string, unknown>[] = [];
   createInterface(child.stderr!).on('line', (l) => { try { logs.push(JSON.parse(l) as Record<string, unknown>); } catch { logs.push({ msg: l }); } });
   const exited = new Promise((resolve) => child.on('exit', resolve));
