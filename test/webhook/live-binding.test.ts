@@ -249,3 +249,20 @@ test('live binding: one writer through the Lease; a leader killed mid-rebind lea
     await api.stop();
   }
 });
+
+test('live binding flags: a bad rate, burst or lease timing is a usage error naming the flag', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const run = (...extra: string[]): { status: number | null; stderr: string } => {
+    const r = spawnSync(process.execPath, ['bin/armorgate.js', 'webhook', '--kubeconfig', '/nonexistent', ...extra], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    return { status: r.status, stderr: r.stderr };
+  };
+  let r = run('--reconcile-rate', '0');
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--reconcile-rate must be a positive number/);
+  r = run('--reconcile-burst', '1.5');
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--reconcile-burst must be a whole number/);
+  r = run('--leader-elect-renew-deadline', '20');
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /retry period < renew deadline < lease duration/);
+});
