@@ -1,6 +1,10 @@
 // `armorgate webhook`: the admission webhook daemon (see webhook/server.ts). Resolves when it
 // has shut down after SIGTERM or SIGINT; exit code 0 then, 2 on a usage error, 1 on failure.
+import crypto from 'node:crypto';
+import os from 'node:os';
 import { Command, Option } from 'commander';
+
+const str = (v: string | boolean | undefined): string | undefined => (typeof v === 'string' ? v : undefined);
 
 export function command(): Command {
   return new Command('webhook')
@@ -14,14 +18,37 @@ export function command(): Command {
     .addOption(new Option('--default-posture <spec>', 'posture when the namespace sets none, e.g. file=audit,network=block').default('file=audit,network=audit,capabilities=audit,process=audit'))
     .addOption(new Option('--metrics-port <port>', 'HTTP port of Prometheus /metrics (-1: off)').default('9090'))
     .addOption(new Option('--shutdown-grace <seconds>', 'longest wait for in-flight reviews at SIGTERM').default('25'))
-    .action(async (o: Record<string, string | undefined>) => {
+    .option('--no-reconcile', 'cluster mode: do not keep running pods\' armorgate.io/* annotations current (live binding)')
+    .addOption(new Option('--reconcile-rate <pods/s>', 'live binding: pod patches (and policy status writes) a second at most').default('50'))
+    .addOption(new Option('--reconcile-burst <n>', 'live binding: patches allowed at once above the rate').default('100'))
+    .addOption(new Option('--reconcile-resync <seconds>', 'live binding: every pod is evaluated again this often (0: never)').default('300'))
+    .addOption(new Option('--reconcile-exclude-namespaces <list>', 'live binding: comma-separated namespaces whose pods are left alone, as the webhook configurations leave them out (namespaces labelled armorgate.io/admission=disabled are too)').default('kube-system,armorgate'))
+    .option('--no-leader-elect', 'live binding: patch from this replica without a Lease (run one replica only)')
+    .addOption(new Option('--leader-elect-lease-name <name>', 'the Lease of the leader election').default('armorgate-webhook'))
+    .addOption(new Option('--leader-elect-lease-namespace <ns>', 'its namespace (default: $POD_NAMESPACE, else armorgate)'))
+    .addOption(new Option('--leader-elect-lease-duration <seconds>', 'how long a lease not renewed holds').default('15'))
+    .addOption(new Option('--leader-elect-renew-deadline <seconds>', 'a leader that has not renewed for this long stops patching').default('10'))
+    .addOption(new Option('--leader-elect-retry-period <seconds>', 'how often the lease is tried').default('2'))
+    .action(async (o: Record<string, string | boolean | undefined>) => {
       const { parsePostureSpec } = await import('../policy/posture.ts');
       const usage = (m: string): void => { process.stderr.write(`armorgate webhook: ${m}\n`); process.exitCode = 2; };
       const port = Number(o.port), metricsPort = Number(o.metricsPort), grace = Number(o.shutdownGrace);
+      const num = (name: string, min: number): number | null => {
+        const v = Number(o[name]);
+        return Number.isFinite(v) && v >= min ? v : null;
+      };
+      const rate = num('reconcileRate', 0.01), burst = num('reconcileBurst', 1), resync = num('reconcileResync', 0);
+      const leaseDuration = num('leaderElectLeaseDuration', 1), renewDeadline = num('leaderElectRenewDeadline', 0.1), retryPeriod = num('leaderElectRetryPeriod', 0.1);
+      if (rate === null) return usage(`--reconcile-rate must be a positive number of pods a second, not ${String(o.reconcileRate)}`);
+      if (burst === null || !Number.isInteger(burst)) return usage(`--reconcile-burst must be a whole number >= 1, not ${String(o.reconcileBurst)}`);
+      if (resync === null) return usage(`--reconcile-resync must be a number of seconds >= 0, not ${String(o.reconcileResync)}`);
+      if (leaseDuration === null || renewDeadline === null || retryPeriod === null || !(renewDeadline < leaseDuration) || !(retryPeriod < renewDeadline)) {
+        return usage('--leader-elect-*: need retry period < renew deadline < lease duration, all positive seconds');
+      }
       if (!Number.isInteger(port) || port < 0 || port > 65535) return usage(`--port must be a port number, not ${o.port}`);
       if (!Number.isInteger(metricsPort) || metricsPort < -1 || metricsPort > 65535) return usage(`--metrics-port must be a port number or -1, not ${o.metricsPort}`);
       if (!Number.isFinite(grace) || grace < 0) return usage(`--shutdown-grace must be a number of seconds, not ${o.shutdownGrace}`);
-      const posture = parsePostureSpec(o.defaultPosture ?? '');
+      const posture = parsePostureSpec(String(o.defaultPosture ?? ''));
       if (!posture.ok) return usage(`--default-posture: ${posture.error.message}`);
       if (o.policiesDir === undefined && o.kubeconfig === undefined && process.env.KUBERNETES_SERVICE_HOST === undefined) {
         return usage('no cluster: give --policies-dir (standalone) or --kubeconfig, or run in a pod');
@@ -30,9 +57,17 @@ export function command(): Command {
       let running;
       try {
         running = await startWebhook({
-          port, metricsPort, tlsCertDir: o.tlsCertDir, kubeconfig: o.kubeconfig, policiesDir: o.policiesDir,
-          signingKeyFile: o.signingKeyFile, gatewayUser: o.gatewayUser ?? '', defaultPosture: posture.value,
+          port, metricsPort, tlsCertDir: str(o.tlsCertDir), kubeconfig: str(o.kubeconfig), policiesDir: str(o.policiesDir),
+          signingKeyFile: str(o.signingKeyFile), gatewayUser: str(o.gatewayUser) ?? '', defaultPosture: posture.value,
           shutdownGraceMs: grace * 1000,
+          reconcile: o.reconcile === false ? undefined : {
+            rate, burst, resyncMs: resync * 1000, leaderElect: o.leaderElect !== false,
+            excludeNamespaces: (str(o.reconcileExcludeNamespaces) ?? '').split(',').map((x) => x.trim()).filter((x) => x !== ''),
+            leaseName: str(o.leaderElectLeaseName) ?? 'armorgate-webhook',
+            leaseNamespace: str(o.leaderElectLeaseNamespace) ?? process.env.POD_NAMESPACE ?? 'armorgate',
+            identity: process.env.POD_NAME ?? `${os.hostname()}_${crypto.randomUUID().slice(0, 8)}`,
+            leaseDurationMs: leaseDuration * 1000, renewDeadlineMs: renewDeadline * 1000, retryPeriodMs: retryPeriod * 1000,
+          },
         });
       } catch (e) {
         process.stderr.write(`armorgate webhook: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -7,7 +7,8 @@ import type { Logger } from 'pino';
 import type { Namespace, Policy } from '../policy/types.ts';
 import { validatePolicy } from '../policy/validate.ts';
 import { policyId, sortPolicies, type PolicyStore } from './sources.ts';
-import { CACHES, POLICY_CACHES, type CacheName, type WatchCommand, type WatchedObject, type WatchEvent, type WatchMessage, type WatchWorkerData } from './cluster-watch-protocol.ts';
+import { CACHES, POD_CACHE, POLICY_CACHES, type ApiCall, type ApiResult, type CacheName, type WatchCommand, type WatchedObject, type WatchEvent, type WatchMessage, type WatchWorkerData } from './cluster-watch-protocol.ts';
+import type { LeanPod } from './lean-pod.ts';
 
 export interface ClusterStoreOptions {
   /** A kubeconfig file; else the in-cluster configuration. */
@@ -24,6 +25,40 @@ export interface ClusterStoreOptions {
   onRestart?: () => void;
   /** Sees each worker started (tests stop one to check the restart). */
   onWorker?: (w: Worker) => void;
+  /** Also keep the pods (lean copies) and make API calls: what the reconciler needs. */
+  pods?: boolean;
+  /** Called for each change applied to the served copies (after it is applied); `listed`
+   *  after a cache's list was applied. */
+  onChange?: (cache: CacheName, type: 'put' | 'del' | 'listed', obj?: WatchedObject) => void;
+}
+
+/** The cluster store with what the reconciler reads: pods, the policies' objects (status
+ *  included), and API calls made by the worker. */
+export interface ClusterStore extends PolicyStore {
+  pods(): IterableIterator<LeanPod>;
+  pod(namespace: string, name: string): LeanPod | undefined;
+  podsSynced(): boolean;
+  /** The policy objects as watched (invalid ones too), by cache. */
+  policyObjects(): [CacheName, WatchedObject][];
+  call(c: ApiCall): Promise<ApiResult>;
+}
+
+/** A policy without its status: the status is observed state (the gateway writes it), never
+ *  policy, so whatever a status holds cannot make a policy invalid and unbind its pods. */
+export function specOnly(obj: WatchedObject): WatchedObject {
+  if (!('status' in obj)) return obj;
+  const { status, ...rest } = obj as WatchedObject & { status?: unknown };
+  void status;
+  return rest;
+}
+
+/** A policy whose spec, generation, labels and annotations are unchanged (a status write):
+ *  what admission reads of it is the same, so the policy set keeps its version. */
+function sameExceptStatus(a: WatchedObject | undefined, b: WatchedObject): boolean {
+  if (a === undefined) return false;
+  const x = a as WatchedObject & { spec?: unknown; metadata?: { generation?: number; labels?: unknown; annotations?: unknown } };
+  const y = b as typeof x;
+  return x.metadata?.generation === y.metadata?.generation && JSON.stringify([x.spec, x.metadata?.labels, x.metadata?.annotations]) === JSON.stringify([y.spec, y.metadata?.labels, y.metadata?.annotations]);
 }
 
 type Objects = Map<string, WatchedObject>;
@@ -34,13 +69,17 @@ const keyOf = (o: WatchedObject): string => `${o.metadata?.namespace ?? ''}/${o.
 /** Starts the watch worker and resolves once it has loaded the cluster's configuration
  *  (rejects, naming the problem, when it cannot). Lists and watches then run in the
  *  background: `notSynced()` says what has not been listed yet. */
-export async function clusterStore(opts: ClusterStoreOptions): Promise<PolicyStore> {
+export async function clusterStore(opts: ClusterStoreOptions): Promise<ClusterStore> {
   const { logger } = opts;
   // an empty --kubeconfig is no kubeconfig (in-cluster configuration), as before the worker
   const data: WatchWorkerData = opts.kubeconfigText !== undefined ? { kubeconfigText: opts.kubeconfigText } : opts.kubeconfig ? { kubeconfigFile: opts.kubeconfig } : {};
+  if (opts.pods === true) data.pods = true;
+  const caches: CacheName[] = opts.pods === true ? [...CACHES, POD_CACHE] : [...CACHES];
+  const pending = new Map<number, (r: ApiResult) => void>();
+  let nextCall = 0;
   // What the admission path reads. A cache's map is replaced as a whole when a new worker
   // has listed it (`staging` until then), so objects deleted while no worker ran go too.
-  const serving = new Map<CacheName, Objects>(CACHES.map((c) => [c, new Map()]));
+  const serving = new Map<CacheName, Objects>(caches.map((c) => [c, new Map()]));
   let staging = new Map<CacheName, Objects>();
   const synced = new Set<CacheName>();
   let version = 0;
@@ -58,14 +97,18 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<PolicySto
       const staged = staging.get(e.cache);
       if (e.t === 'listed') {
         if (staged !== undefined) { serving.set(e.cache, staged); staging.delete(e.cache); synced.add(e.cache); }
-        changed();
+        if (e.cache !== POD_CACHE) changed();
         callback(() => opts.onRelist?.(e.cache));
+        if (opts.onChange) callback(() => opts.onChange!(e.cache, 'listed'));
         continue;
       }
       const target = staged ?? serving.get(e.cache)!;
-      if (e.t === 'put') target.set(keyOf(e.obj), e.obj);
-      else target.delete(keyOf(e.obj));
-      if (staged === undefined) changed();
+      const k = keyOf(e.obj);
+      const statusOnly = e.t === 'put' && e.cache !== 'namespaces' && e.cache !== POD_CACHE && sameExceptStatus(target.get(k), e.obj);
+      if (e.t === 'put') target.set(k, e.obj);
+      else target.delete(k);
+      if (staged === undefined && e.cache !== POD_CACHE && !statusOnly) changed();
+      if (staged === undefined && opts.onChange) callback(() => opts.onChange!(e.cache, e.t as 'put' | 'del', e.obj));
     }
   };
 
@@ -94,7 +137,7 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<PolicySto
     if (stopping) { resolve(); return; }
     let configured = false;
     let failure: Error | null = null;
-    staging = new Map(CACHES.map((c) => [c, new Map()]));
+    staging = new Map(caches.map((c) => [c, new Map()]));
     let w: Worker;
     try {
       w = new Worker(WORKER_URL, { workerData: data });
@@ -108,12 +151,15 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<PolicySto
     opts.onWorker?.(w);
     w.on('message', (m: WatchMessage) => {
       if (m.t === 'events') apply(m.events);
+      else if (m.t === 'result') { const done = pending.get(m.id); pending.delete(m.id); done?.(m.result); }
       else if (m.t === 'configured') { configured = true; started = true; resolve(); }
       else if (m.t === 'fatal') { failure = new Error(m.message); reject(failure); }
     });
     w.on('error', (e) => { failure ??= e; logger.error({ err: e }, 'cluster watch worker failed'); });
     w.on('exit', (code) => {
       if (worker === w) worker = null;
+      // calls the worker took with it: no answer (as a dropped connection)
+      for (const [id, done] of pending) { pending.delete(id); done({ ok: false, code: 0, message: 'the watch worker ended before answering' }); }
       if (!configured) reject(failure ?? new Error(`the cluster watch worker exited (code ${code}) before loading its configuration`));
       if (stopping || !started) return; // the first start's failure is the caller's
       // a worker that ran a while is no crash loop: the delay starts over
@@ -129,7 +175,7 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<PolicySto
     const out: Policy[] = [];
     for (const cache of POLICY_CACHES) {
       for (const obj of serving.get(cache)!.values()) {
-        const { policy, problems } = validatePolicy(obj);
+        const { policy, problems } = validatePolicy(specOnly(obj));
         if (policy !== null) { out.push(policy); continue; }
         const id = `${obj.kind}/${policyId(obj)}@${obj.metadata?.resourceVersion}`;
         if (!rejected.has(id)) {
@@ -147,7 +193,19 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<PolicySto
     policiesVersion: () => version,
     namespace: (name) => (namespaces().get(`/${name}`) as Namespace | undefined) ?? null,
     namespaceCount: () => namespaces().size,
+    pods: () => (serving.get(POD_CACHE)?.values() ?? new Map().values()) as IterableIterator<LeanPod>,
+    podsSynced: () => synced.has(POD_CACHE),
+    pod: (namespace, name) => serving.get(POD_CACHE)?.get(`${namespace}/${name}`) as LeanPod | undefined,
+    policyObjects: () => POLICY_CACHES.flatMap((c) => [...serving.get(c)!.values()].map((o): [CacheName, WatchedObject] => [c, o])),
+    call: (c) => new Promise<ApiResult>((resolve) => {
+      const w = worker;
+      if (w === null) { resolve({ ok: false, code: 0, message: 'no watch worker is running' }); return; }
+      const id = ++nextCall;
+      pending.set(id, resolve);
+      w.postMessage({ t: 'call', id, call: c } satisfies WatchCommand);
+    }),
     notSynced: () => {
+      // admission does not read pods: readiness waits for the caches it reads
       const missing = CACHES.filter((c) => !synced.has(c));
       return missing.length === 0 ? null : `caches not synced: ${missing.join(', ')}`;
     },

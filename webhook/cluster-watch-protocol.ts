@@ -6,10 +6,22 @@
 export const POLICY_CACHES = ['kubearmorpolicies', 'kubearmorclusterpolicies'] as const;
 /** The caches the worker keeps: namespaces and the pod-binding policy kinds. */
 export const CACHES = ['namespaces', ...POLICY_CACHES] as const;
-export type CacheName = (typeof CACHES)[number];
+/** The pod cache, kept only when the gateway reconciles running pods (lean copies: lean-pod.ts). */
+export const POD_CACHE = 'pods';
+export type CacheName = (typeof CACHES)[number] | typeof POD_CACHE;
 
-/** Where the cluster is: a kubeconfig file, a kubeconfig's text, else in-cluster configuration. */
-export interface WatchWorkerData { kubeconfigFile?: string; kubeconfigText?: string }
+/** Where the cluster is: a kubeconfig file, a kubeconfig's text, else in-cluster
+ *  configuration; `pods`: also watch pods (lean copies) and serve API calls. */
+export interface WatchWorkerData { kubeconfigFile?: string; kubeconfigText?: string; pods?: boolean }
+
+/** The writes the reconciler and the leader election make, carried out by the worker (the
+ *  main thread never loads @kubernetes/client-node). Bodies are JSON values. */
+export type ApiCall =
+  | { op: 'patchPod'; namespace: string; name: string; body: unknown }
+  | { op: 'patchPolicyStatus'; plural: string; namespace: string; name: string; body: unknown }
+  | { op: 'readLease' | 'createLease' | 'replaceLease'; namespace: string; name: string; body?: unknown };
+/** An API call's outcome: `code` is the HTTP status (0: no answer, e.g. connection refused). */
+export interface ApiResult { ok: boolean; code: number; body?: unknown; message?: string }
 
 /** The part of an object the main thread keys and reports it by. */
 export interface WatchedObject { kind?: string; metadata?: { name?: string; namespace?: string; resourceVersion?: string } }
@@ -23,6 +35,6 @@ export type WatchEvent =
   | { t: 'log'; level: 'info' | 'warn' | 'error'; msg: string; fields: Record<string, unknown> };
 
 /** Worker → main. `configured` or `fatal` comes first, once; then batches of events. */
-export type WatchMessage = { t: 'configured' } | { t: 'fatal'; message: string } | { t: 'events'; events: WatchEvent[] };
+export type WatchMessage = { t: 'configured' } | { t: 'fatal'; message: string } | { t: 'events'; events: WatchEvent[] } | { t: 'result'; id: number; result: ApiResult };
 /** Main → worker. */
-export type WatchCommand = { t: 'stop' };
+export type WatchCommand = { t: 'stop' } | { t: 'call'; id: number; call: ApiCall };

@@ -9,7 +9,17 @@
 // here too; the main thread gets only the objects that changed, as structured clones.
 import { parentPort, workerData } from 'node:worker_threads';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, ListWatch, Watch, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
-import { POLICY_CACHES, type CacheName, type WatchCommand, type WatchEvent, type WatchMessage, type WatchWorkerData } from './cluster-watch-protocol.ts';
+import { POD_CACHE, POLICY_CACHES, type CacheName, type WatchCommand, type WatchEvent, type WatchMessage, type WatchWorkerData } from './cluster-watch-protocol.ts';
+import { apiCaller } from './cluster-calls.ts';
+import { leanPod } from './lean-pod.ts';
+
+/** A Watch whose objects are made lean (lean-pod.ts) before ListWatch caches them: with
+ *  20,000 pods, the worker's cache holds what binding reads, not whole pod specs. */
+class LeanPodWatch extends Watch {
+  override watch(path: string, queryParams: Record<string, string | number | boolean | undefined>, callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void, done: (err: unknown) => void): Promise<AbortController> {
+    return super.watch(path, queryParams, (phase, obj, raw) => callback(phase, phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? leanPod(obj) : obj, raw), done);
+  }
+}
 
 const GROUP = 'security.kubearmor.com';
 const VERSION = 'v1';
@@ -42,14 +52,14 @@ function log(level: 'info' | 'warn' | 'error', msg: string, fields: Record<strin
 
 /** Starts a ListWatch and keeps it running: ListWatch relists by itself on 410 Gone but
  *  stops on other errors; those restart here with a capped backoff. */
-function keepWatching(cache: CacheName, kc: KubeConfig, pathName: string, list: () => Promise<KubernetesListObject<KubernetesObject>>): ListWatch<KubernetesObject> {
+function keepWatching(cache: CacheName, kc: KubeConfig, pathName: string, list: () => Promise<KubernetesListObject<KubernetesObject>>, watch: Watch = new Watch(kc)): ListWatch<KubernetesObject> {
   const listFn = async (): Promise<KubernetesListObject<KubernetesObject>> => {
     const l = await list();
     listed.push(cache);
     scheduleFlush();
     return l;
   };
-  const lw = new ListWatch<KubernetesObject>(pathName, new Watch(kc), listFn, false);
+  const lw = new ListWatch<KubernetesObject>(pathName, watch, listFn, false);
   let delay = 500;
   lw.on('add', (obj: KubernetesObject) => { delay = 500; emit({ t: 'put', cache, obj }); });
   lw.on('update', (obj: KubernetesObject) => { delay = 500; emit({ t: 'put', cache, obj }); });
@@ -87,7 +97,32 @@ function run(data: WatchWorkerData): void {
     ...POLICY_CACHES.map((plural) => keepWatching(plural, kc, `/apis/${GROUP}/${VERSION}/${plural}`,
       () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural }) as Promise<KubernetesListObject<KubernetesObject>>)),
   ];
+  if (data.pods === true) {
+    // the reconciler's pods, lean (lean-pod.ts), and its API calls
+    // listed in pages of 500, each made lean before the next is read: a list of 20,000 pods
+    // never holds more than one page of whole pod objects
+    watches.push(keepWatching(POD_CACHE, kc, '/api/v1/pods', async () => {
+      const items: KubernetesObject[] = [];
+      let token: string | undefined;
+      let first: KubernetesListObject<KubernetesObject> | undefined;
+      do {
+        const page = await core.listPodForAllNamespaces({ limit: 500, _continue: token }) as unknown as KubernetesListObject<KubernetesObject>;
+        first ??= page;
+        for (const o of page.items) items.push(leanPod(o) as unknown as KubernetesObject);
+        token = page.metadata?._continue || undefined;
+      } while (token !== undefined);
+      // the first page's resourceVersion is the list's (the API server serves the following
+      // pages from the same snapshot)
+      return { apiVersion: first.apiVersion, kind: first.kind, metadata: { resourceVersion: first.metadata?.resourceVersion }, items };
+    }, new LeanPodWatch(kc)));
+  }
+  const call = data.pods === true ? apiCaller(kc) : null;
   parentPort!.on('message', (m: WatchCommand) => {
+    if (m.t === 'call') {
+      if (call === null) post({ t: 'result', id: m.id, result: { ok: false, code: 0, message: 'this worker makes no API calls' } });
+      else void call(m.call).then((result) => post({ t: 'result', id: m.id, result }));
+      return;
+    }
     if (m.t !== 'stop' || stopped) return;
     stopped = true;
     void Promise.allSettled(watches.map((w) => w.stop())).then(() => { flush(); process.exit(0); });

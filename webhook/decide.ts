@@ -199,6 +199,17 @@ function selectionKey(pod: Pod, nsKey: string, optOut: string | undefined): stri
   ]);
 }
 
+/** The compile result admission uses for a pod, from the cache: the one source of the
+ *  armorgate.io/* annotations a pod should carry (the reconciler, reconciler.ts, calls this
+ *  too, so a running pod is held to exactly what admission would write now). `optOut` is the
+ *  pod's kubearmor-policy annotation, if any. */
+export function compiledFor(pod: Pod, namespace: string, ns: Namespace | null, optOut: string | undefined, view: GatewayView, cache: CompileCache): CachedCompile {
+  const key = selectionKey(pod, namespaceKey(namespace, ns), optOut);
+  return cache.results.get(view.policiesVersion(), key, () => ({
+    result: compile(podForCompile(pod, namespace, optOut), ns, view.policies(), { defaultPosture: view.defaultPosture, signingKey: view.signingKey }),
+  }));
+}
+
 export interface MutateInput {
   request: AdmissionRequest;
   view: GatewayView;
@@ -228,11 +239,7 @@ export function decideMutate({ request: r, view, cache, traceparent }: MutateInp
   const oldAnn = annotationsOf(pod);
   const rawOptOut = oldAnn?.[KUBEARMOR_OPT_OUT];
   const optOut = rawOptOut === undefined ? undefined : String(rawOptOut);
-  const version = view.policiesVersion();
-  const key = selectionKey(pod, namespaceKey(namespace, ns), optOut);
-  const cached: CachedCompile = cache.results.get(version, key, () => ({
-    result: compile(podForCompile(pod, namespace, optOut), ns, view.policies(), { defaultPosture: view.defaultPosture, signingKey: view.signingKey }),
-  }));
+  const cached = compiledFor(pod, namespace, ns, optOut, view, cache);
   const result = cached.result;
   if (!result.ok) {
     const where = result.error.path ? ` (${result.error.path})` : '';

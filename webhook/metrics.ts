@@ -70,12 +70,15 @@ export class WebhookMetrics {
   readonly duration = new Histogram('armorgate_admission_duration_seconds', 'Time to decide an admission request, from its body read to its answer built (the answer is then written with the others of its event-loop pass).', [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]);
   readonly tlsReloads = new Counter('armorgate_tls_reloads_total', 'Certificate reloads by result (ok, error).');
   readonly sourceReloads = new Counter('armorgate_source_reloads_total', 'Policy/namespace source reloads or relists by source and result.');
+  // live binding (reconciler.ts); its gauges (pending, leader, pods watched) are added with gauge()
+  readonly reconcilePods = new Counter('armorgate_reconcile_pods_total', 'Running pods the reconciler handled, by result (patched, gone: deleted meanwhile, conflict: retried, error, too_large and failed: not annotated).');
+  readonly policyStatusWrites = new Counter('armorgate_policy_status_writes_total', 'Policy status writes by result (ok, gone, error).');
   private readonly gauges: { name: string; help: string; read: () => number }[] = [];
 
   gauge(name: string, help: string, read: () => number): void { this.gauges.push({ name, help, read }); }
 
   render(): string {
-    let out = this.requests.render() + this.duration.render() + this.tlsReloads.render() + this.sourceReloads.render();
+    let out = this.requests.render() + this.duration.render() + this.tlsReloads.render() + this.sourceReloads.render() + this.reconcilePods.render() + this.policyStatusWrites.render();
     for (const g of this.gauges) {
       let v: number;
       try { v = g.read(); } catch { v = NaN; }

@@ -17,7 +17,9 @@ import { CompileCache, type GatewayView } from './decide.ts';
 import { WebhookMetrics, metricsServer } from './metrics.ts';
 import { makeSelfSigned } from './selfsigned.ts';
 import { folderStore, type PolicyStore } from './sources.ts';
-import { clusterStore } from './cluster-store.ts';
+import { clusterStore, type ClusterStore } from './cluster-store.ts';
+import { startReconciler, type Reconciler } from './reconciler.ts';
+import { startLeaderElection, type LeaderElector } from './leader.ts';
 import { watchCertDir, type CertWatcher } from './tls.ts';
 
 export const DEFAULT_GATEWAY_USER = 'system:serviceaccount:armorgate:armorgate-webhook';
@@ -42,6 +44,26 @@ export interface WebhookOptions {
   stateDir?: string;
   /** In-cluster store override for tests (a KubeConfig pointing at the test API server). */
   store?: PolicyStore;
+  /** Live binding (cluster mode only): keep running pods' annotations current. Off when absent. */
+  reconcile?: ReconcileOptions;
+}
+
+export interface ReconcileOptions {
+  /** Pod patches a second, and the burst saved. */
+  rate: number;
+  burst: number;
+  /** Full re-evaluation period (ms; 0: none). */
+  resyncMs: number;
+  /** Namespaces admission never sees (their pods are left alone). */
+  excludeNamespaces: string[];
+  /** Leader election through a Lease; without it this replica always patches. */
+  leaderElect: boolean;
+  leaseName: string;
+  leaseNamespace: string;
+  identity: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
 }
 
 export interface RunningWebhook {
@@ -52,6 +74,8 @@ export interface RunningWebhook {
   signingKey: Uint8Array;
   metrics: WebhookMetrics;
   server: https.Server;
+  /** The live-binding reconciler, when it runs. */
+  reconciler: Reconciler | null;
   /** Stops accepting, finishes in-flight reviews (up to the grace period), releases everything. */
   close(): Promise<void>;
 }
@@ -121,16 +145,21 @@ export async function startWebhook(o: WebhookOptions): Promise<RunningWebhook> {
   const first = certs.current();
   if (first === null) { certs.close(); throw new Error(`no usable certificate in ${certDir} (tls.crt, tls.key)`); }
 
-  // policies and namespaces
+  // policies and namespaces (and, to reconcile, pods)
   let store: PolicyStore;
+  let cluster: ClusterStore | null = null;
+  let reconciler: Reconciler | null = null;
+  const reconcile = standalone || o.store !== undefined ? undefined : o.reconcile;
   try {
     store = o.store ?? (standalone
       ? folderStore(o.policiesDir!, logger, (ok) => metrics.sourceReloads.inc({ source: 'folder', result: ok ? 'ok' : 'error' }))
-      : await clusterStore({
+      : (cluster = await clusterStore({
         kubeconfig: o.kubeconfig, logger,
         onRelist: (c) => metrics.sourceReloads.inc({ source: c, result: 'list' }),
         onRestart: () => metrics.sourceReloads.inc({ source: 'watch-worker', result: 'restart' }),
-      }));
+        pods: reconcile !== undefined,
+        onChange: (c, type, obj) => reconciler?.changed(c, type, obj),
+      })));
   } catch (e) { certs.close(); throw e; }
   metrics.gauge('armorgate_policies', 'Valid policies in the cache.', () => store.policies().length);
   metrics.gauge('armorgate_namespaces', 'Namespaces in the cache.', () => store.namespaceCount());
@@ -153,6 +182,29 @@ export async function startWebhook(o: WebhookOptions): Promise<RunningWebhook> {
   server = https.createServer({ cert: first.cert, key: first.key, keepAliveTimeout: 65_000, requestTimeout: 30_000, headersTimeout: 20_000 }, listener);
   server.on('tlsClientError', (e) => logger.debug({ err: e.message }, 'TLS handshake failed'));
   server.on('clientError', (e, socket) => { if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n'); else socket.destroy(); void e; });
+  // live binding: the reconciler, driven by the leader election
+  let elector: LeaderElector | null = null;
+  if (reconcile !== undefined && cluster !== null) {
+    const c = cluster;
+    reconciler = startReconciler({
+      store: c, view, logger: logger.child({ part: 'reconciler' }), metrics, tracer,
+      rate: reconcile.rate, burst: reconcile.burst, resyncMs: reconcile.resyncMs, excludeNamespaces: reconcile.excludeNamespaces,
+      isLeader: () => elector === null || elector.isLeader(),
+    });
+    const r = reconciler;
+    if (reconcile.leaderElect) {
+      elector = startLeaderElection({
+        namespace: reconcile.leaseNamespace, name: reconcile.leaseName, identity: reconcile.identity, call: c.call,
+        leaseDurationMs: reconcile.leaseDurationMs, renewDeadlineMs: reconcile.renewDeadlineMs, retryPeriodMs: reconcile.retryPeriodMs,
+        onChange: (yes) => { logger.info({ identity: reconcile.identity, lease: `${reconcile.leaseNamespace}/${reconcile.leaseName}`, leading: yes }, yes ? 'lease acquired' : 'lease lost'); r.leading(yes); },
+        onError: (m) => logger.warn(m),
+      });
+    } else r.leading(true);
+    metrics.gauge('armorgate_reconcile_leader', '1 while this replica leads (patches pods).', () => (elector === null || elector.isLeader() ? 1 : 0));
+    metrics.gauge('armorgate_reconcile_pending', 'Pods waiting for a patch (queued, under way, or waiting to retry).', () => r.pending());
+    metrics.gauge('armorgate_reconcile_pods', 'Pods watched by the reconciler.', () => { let n = 0; for (const _ of c.pods()) n++; return n; });
+  }
+
   let mServer: http.Server | null = null;
   let port: number;
   let metricsPort: number | null = null;
@@ -167,6 +219,8 @@ export async function startWebhook(o: WebhookOptions): Promise<RunningWebhook> {
     server.close();
     mServer?.close();
     certs.close();
+    reconciler?.stop();
+    await elector?.stop();
     await store.close();
     throw e;
   }
@@ -188,6 +242,8 @@ export async function startWebhook(o: WebhookOptions): Promise<RunningWebhook> {
       clearTimeout(timer);
       if (how === 'timeout') { logger.warn('grace period over: closing remaining connections'); s.closeAllConnections(); await closed; }
       certs.close();
+      reconciler?.stop();
+      await elector?.stop(); // a leader releases the lease: another replica takes over at once
       await store.close();
       if (mServer !== null) await new Promise<void>((resolve) => mServer!.close(() => resolve()));
       if (telemetry !== null) await telemetry.shutdown();
@@ -195,5 +251,5 @@ export async function startWebhook(o: WebhookOptions): Promise<RunningWebhook> {
     })();
     return closing;
   };
-  return { port, metricsPort, certDir, signingKeyFile, signingKey, metrics, server, close };
+  return { port, metricsPort, certDir, signingKeyFile, signingKey, metrics, server, close, reconciler };
 }

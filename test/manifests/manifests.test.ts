@@ -355,10 +355,19 @@ describe('RBAC is used by the code', () => {
       assert.deepEqual(ungrantedCalls(one('ClusterRole', role).rules as Rule[], src), []);
     });
   }
+  // the webhook's leader election: a Role in its namespace (live binding)
+  it('every rule of Role armorgate-webhook-lease is called in webhook/', (t) => {
+    const skip = noRender(); if (skip) { t.skip(skip); return; }
+    const role = objects.find((o) => o.kind === 'Role' && o.metadata.name === 'armorgate-webhook-lease');
+    assert.ok(role);
+    assert.equal(role.metadata.namespace, NS);
+    assert.deepEqual(unusedGrants(role.rules as Rule[], sourceText([join(ROOT, 'webhook')])), []);
+  });
   it('no other roles are granted', (t) => {
     const skip = noRender(); if (skip) { t.skip(skip); return; }
-    assert.deepEqual([...all('ClusterRole'), ...all('Role')].map((r) => r.metadata.name).sort(), Object.keys(sources).sort());
-    assert.deepEqual([...all('ClusterRoleBinding'), ...all('RoleBinding')].map((r) => at(r, 'roleRef', 'name')).sort(), Object.keys(sources).sort());
+    const names = [...Object.keys(sources), 'armorgate-webhook-lease'].sort();
+    assert.deepEqual([...all('ClusterRole'), ...all('Role')].map((r) => r.metadata.name).sort(), names);
+    assert.deepEqual([...all('ClusterRoleBinding'), ...all('RoleBinding')].map((r) => at(r, 'roleRef', 'name')).sort(), names);
   });
 });
 

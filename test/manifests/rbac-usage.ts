@@ -45,6 +45,15 @@ export function evidence(src: string, group: string, resource: string, verb: str
       default: return null;
     }
   }
+  if (group === 'coordination.k8s.io' && resource === 'leases') {
+    const method = { get: 'read', create: 'create', update: 'replace' }[verb];
+    return method === undefined ? null : find(new RegExp(`\\b${method}NamespacedLease\\(`));
+  }
+  if (resource.endsWith('/status')) {
+    const base = resource.slice(0, -'/status'.length);
+    if (!src.includes(group) || !new RegExp(`['"\`]${base}['"\`]|/${base}\\b`).test(src)) return null;
+    return verb === 'patch' ? find(/\bpatch(?:Cluster|Namespaced)CustomObjectStatus\(/) : null;
+  }
   const plural = new RegExp(`['"\`]${resource}['"\`]|/${resource}\\b`);
   if (!src.includes(group) || !plural.test(src)) return null;
   switch (verb) {

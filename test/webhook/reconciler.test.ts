@@ -1,0 +1,94 @@
+// The reconciler (webhook/reconciler.ts) over an in-memory store: what it patches, what it
+// leaves alone and says so (opt-out, a profile too large for the pod), how it counts a pod
+// gone while patched, and that a replica that stops leading stops patching.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import pino from 'pino';
+import { trace } from '@opentelemetry/api';
+import { startReconciler } from '../../webhook/reconciler.ts';
+import { leanPod, type LeanPod } from '../../webhook/lean-pod.ts';
+import { WebhookMetrics } from '../../webhook/metrics.ts';
+import type { GatewayView } from '../../webhook/decide.ts';
+import type { ApiCall, ApiResult, CacheName, WatchedObject } from '../../webhook/cluster-watch-protocol.ts';
+import { validatePolicy } from '../../policy/validate.ts';
+import { DEFAULT_POSTURE } from '../../policy/posture.ts';
+import type { Namespace, Policy } from '../../policy/types.ts';
+import { waitFor } from '../support/wait.ts';
+import { policy } from './fixtures.ts';
+
+const KEY = new Uint8Array(32).fill(7);
+
+function world(policies: Record<string, unknown>[], namespaces: Namespace[]) {
+  const pods = new Map<string, LeanPod>();
+  const calls: ApiCall[] = [];
+  let answer: (c: ApiCall) => ApiResult = () => ({ ok: true, code: 200 });
+  const objs = policies.map((p) => ({ ...p, metadata: { ...(p.metadata as object), generation: 1 } }) as WatchedObject);
+  const valid = objs.map((o) => validatePolicy(o).policy).filter((p): p is Policy => p !== null);
+  const view: GatewayView = {
+    policies: () => valid, policiesVersion: () => 1,
+    namespace: (n) => namespaces.find((x) => x.metadata?.name === n) ?? null,
+    signingKey: KEY, defaultPosture: DEFAULT_POSTURE, gatewayUser: 'gw',
+  };
+  const store = {
+    pods: () => pods.values(),
+    pod: (ns: string, name: string) => pods.get(`${ns}/${name}`),
+    podsSynced: () => true,
+    policyObjects: (): [CacheName, WatchedObject][] => objs.map((o) => ['kubearmorpolicies', o]),
+    call: async (c: ApiCall): Promise<ApiResult> => { calls.push(c); return answer(c); },
+  };
+  const metrics = new WebhookMetrics();
+  let leader = true;
+  const r = startReconciler({ store, view, isLeader: () => leader, logger: pino({ level: 'silent' }), metrics, tracer: trace.getTracer('t'), rate: 1000, burst: 100, resyncMs: 0, excludeNamespaces: ['kube-system'] });
+  const add = (ns: string, name: string, labels: Record<string, string>, annotations: Record<string, string> = {}): void => {
+    const p = leanPod({ metadata: { name, namespace: ns, uid: name, resourceVersion: '1', labels, annotations }, spec: { containers: [{ name: 'app' }] } });
+    pods.set(`${ns}/${name}`, p);
+  };
+  return { pods, calls, view, r, metrics, add, setAnswer: (f: typeof answer) => { answer = f; }, setLeader: (v: boolean) => { leader = v; } };
+}
+
+const ns = (name: string, annotations: Record<string, string> = {}): Namespace => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, annotations } }) as Namespace;
+const podPatches = (calls: ApiCall[]): Extract<ApiCall, { op: 'patchPod' }>[] => calls.filter((c): c is Extract<ApiCall, { op: 'patchPod' }> => c.op === 'patchPod');
+
+test('reconciler: patches what differs, removes annotations from an opted-out pod, leaves excluded namespaces and a too-large pod alone (the status says so)', async () => {
+  const w = world([policy('p', 'app', { selector: { matchLabels: { app: 'web' } }, file: { matchPaths: [{ path: '/etc/shadow' }] }, action: 'Block' })],
+    [ns('app'), ns('open', { 'armorgate.io/allow-opt-out': 'true' }), ns('kube-system'), { ...ns('off'), metadata: { name: 'off', labels: { 'armorgate.io/admission': 'disabled' } } } as Namespace]);
+  w.add('app', 'web', { app: 'web' });
+  // admission never sees these namespaces' pods: left as they are
+  w.add('kube-system', 'dns', { app: 'web' });
+  w.add('off', 'legacy', { app: 'web' }, { 'armorgate.io/profile': 'whatever' });
+  w.add('open', 'quiet', { app: 'web' }, { 'kubearmor-policy': 'disabled', 'armorgate.io/profile': 'stale', 'armorgate.io/traceparent': 'x' });
+  w.add('app', 'huge', { app: 'web' }, { big: 'x'.repeat(256 * 1024) });
+  w.r.leading(true);
+  await waitFor(() => podPatches(w.calls).length === 2 && w.calls.some((c) => c.op === 'patchPolicyStatus'), 'two patches and a status');
+  const byName = new Map(podPatches(w.calls).map((c) => [c.name, c.body as { metadata: { resourceVersion: string; annotations: Record<string, string | null> } }]));
+  assert.equal(byName.get('web')!.metadata.resourceVersion, '1', 'the precondition');
+  assert.match(String(byName.get('web')!.metadata.annotations['armorgate.io/policies']), /^app\/p@1$/);
+  assert.deepEqual(byName.get('quiet')!.metadata.annotations, { 'armorgate.io/profile': null, 'armorgate.io/traceparent': null }, 'opt-out: every armorgate.io/* key removed');
+  assert.equal(byName.has('dns') || byName.has('legacy'), false, 'excluded namespaces are left alone');
+  assert.equal(byName.has('huge'), false, 'a pod whose annotations would pass 256 KiB is not patched');
+  assert.equal(w.metrics.reconcilePods.get({ result: 'too_large' }), 1);
+  const status = (w.calls.find((c) => c.op === 'patchPolicyStatus') as { body: { status: Record<string, unknown> } }).body.status;
+  assert.equal(status.boundPods, 1);
+  assert.equal(status.failedPods, 1);
+  assert.match(String(status.message), /binds 1 running pod; 1 pod selected by it could not be annotated/);
+  w.r.stop();
+});
+
+test('reconciler: a pod gone while patched is counted as gone, not an error; a replica that stops leading patches nothing more', async () => {
+  const w = world([], [ns('app')]);
+  for (let i = 0; i < 5; i++) w.add('app', `p${i}`, { app: 'web' });
+  w.setAnswer(() => ({ ok: false, code: 404 }));
+  w.r.leading(true);
+  await waitFor(() => podPatches(w.calls).length === 5, 'five patches');
+  assert.equal(w.metrics.reconcilePods.get({ result: 'gone' }), 5);
+  assert.equal(w.metrics.reconcilePods.get({ result: 'error' }), 0);
+  assert.ok(w.r.idle(), 'no retry of a pod that is gone');
+  // the lease is lost: the next pod change is not patched
+  w.setLeader(false);
+  w.r.leading(false);
+  w.add('app', 'late', { app: 'web' });
+  w.r.changed('pods', 'put', w.pods.get('app/late') as unknown as WatchedObject);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(podPatches(w.calls).length, 5);
+  w.r.stop();
+});
