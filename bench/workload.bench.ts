@@ -3,7 +3,9 @@
 // (the seed's four policies as the gateway compiles them for a web pod of `shop`, plus one policy
 // of AG_BENCH_PATTERNS file patterns, default 200) vs the same in an unprotected pod, alternating,
 // AG_BENCH_REPS times (default 5): untar a source tree, find + grep over it, one short exec per
-// source file. Also the cost of one open() and one exec inside each container. Medians and spread
+// source file. AG_BENCH_CONTAINER (default web) names the protected container: in `web` the
+// token policy's Allow rule also binds, so every other open is judged and audited (allow-list
+// under the audit posture, as in KubeArmor); any other name gets the block rules only. Also the cost of one open() and one exec inside each container. Medians and spread
 // of each repetition's protected ÷ unprotected ratio. TCG makes absolute times meaningless: the
 // ratios count. Targets (issues 15 and 17): workload ≤ 1.03; open ≤ 1.30, exec ≤ 1.10.
 import { execFileSync } from 'node:child_process';
@@ -62,6 +64,7 @@ async function main(): Promise<void> {
     env: {
       AG_BENCH_REPS: process.env.AG_BENCH_REPS ?? '5', AG_BENCH_PATTERNS: process.env.AG_BENCH_PATTERNS ?? '200',
       AG_BENCH_N: process.env.AG_BENCH_N ?? '20000', AG_BENCH_M: process.env.AG_BENCH_M ?? '400',
+      AG_BENCH_CONTAINER: process.env.AG_BENCH_CONTAINER ?? 'web',
     },
     onProgress: (l) => process.stderr.write(`${l}\n`),
     onEvent: (name, data) => {

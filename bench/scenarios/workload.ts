@@ -56,11 +56,11 @@ function seedPolicies(ctx: ScenarioContext, patterns: number): Policy[] {
   });
 }
 
-function webProfile(ctx: ScenarioContext, patterns: number): Profile {
+function webProfile(ctx: ScenarioContext, patterns: number, container: string): Profile {
   const pod: Pod = {
     apiVersion: 'v1', kind: 'Pod',
     metadata: { name: 'web-0', namespace: 'shop', labels: { app: 'web', tier: 'front' } },
-    spec: { containers: [{ name: 'web' }] },
+    spec: { containers: [{ name: container }] },
   };
   const ns: Namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } };
   const r = compile(pod, ns, seedPolicies(ctx, patterns), { defaultPosture: DEFAULT_POSTURE });
@@ -117,7 +117,11 @@ scenario('bench: a whole workload and one open/exec in a protected vs an unprote
   const reps = Number(ctx.env.AG_BENCH_REPS ?? '5');
   const n = Number(ctx.env.AG_BENCH_N ?? '20000');
   const m = Number(ctx.env.AG_BENCH_M ?? '400');
-  const profile = webProfile(ctx, patterns);
+  // 'web' (default): the service-account token policy's Allow rule binds too, which puts the
+  // container's file access in allow-list mode under the namespace's audit posture (every other
+  // open is judged and audited, as KubeArmor does); another name: block rules only
+  const container = ctx.env.AG_BENCH_CONTAINER ?? 'web';
+  const profile = webProfile(ctx, patterns, container);
   // containers first (kubelet's cgroups exist when the enforcer starts, as on a running node)
   const binds = [{ source: join(ctx.root, 'build', 'ag-cbench'), target: '/opt/ag-cbench' }];
   const uid = randomUUID();
@@ -126,7 +130,7 @@ scenario('bench: a whole workload and one open/exec in a protected vs an unprote
   const kernel = await openBenchKernel(ctx);
   let events = 0;
   kernel.onEvent(() => { events++; });
-  const set = kernel.setPod({ uid, namespace: 'shop', name: 'web-0', profile, containers: [{ name: 'web', cgroupId: protectedC.cgroup.id }] });
+  const set = kernel.setPod({ uid, namespace: 'shop', name: 'web-0', profile, containers: [{ name: container, cgroupId: protectedC.cgroup.id }] });
   if (!set.ok) throw new Error(`setPod: ${set.error.message}`);
   ctx.defer(() => { kernel.removePod(uid); });
   for (const c of [protectedC, unprotectedC]) {
@@ -145,5 +149,5 @@ scenario('bench: a whole workload and one open/exec in a protected vs an unprote
     ctx.log(JSON.stringify(row));
     ctx.emit('bench-rep', row);
   }
-  ctx.emit('bench-info', { patterns, events, counts: kernel.counts() });
+  ctx.emit('bench-info', { container, patterns, events, counts: kernel.counts() });
 }, { timeoutMs: 3_000_000 });
