@@ -64,7 +64,11 @@ export interface KernelEvent {
   rule: ProfileRule | null;
   dropped?: number;
   timeNs: bigint;
+  /** socket(): the family, type and protocol asked for */
+  sock?: SocketArgs;
 }
+
+export interface SocketArgs { family: number; type: number; protocol: number }
 
 export interface Kernel {
   readonly mode: AttachMode;
