@@ -272,8 +272,8 @@ test('kernel events become KubeArmor alerts with the pod, container and policy f
       NamespaceName: 'shop', PodName: 'web', Labels: 'app=web,tier=front', ContainerID: CID, ContainerName: 'nginx',
       HostPID: 4242, HostPPID: 4200, PPID: 4200, PID: 4242, UID: 0, ParentProcessName: '/bin/bash', ProcessName: '/usr/bin/apt',
       PolicyName: 'block-pkg-mgr', Severity: '5', Tags: 'NIST,process', ATags: ['NIST', 'process'], Message: 'package manager denied',
-      Type: 'MatchedPolicy', Source: '/bin/bash', Operation: 'Process', Resource: '/usr/bin/apt', Data: 'lsm=bprm_check_security',
-      Enforcer: 'BPFLSM', Action: 'Block', Result: 'Operation not permitted',
+      Type: 'MatchedPolicy', Source: '/bin/bash', Operation: 'Process', Resource: '/usr/bin/apt', Data: 'lsm=BPRM_CHECK_SECURITY',
+      Enforcer: 'BPFLSM', Action: 'Block', Result: 'Permission denied',
     });
     // posture decision, pod-level cgroup (container unknown), audit that passed
     r.onKernelEvent(event({ cgroupId: 7n, rule: null, action: 'Audit', denied: false, errno: 0, kind: 'file', hook: 'file_open', target: '/etc/shadow' }));
@@ -291,7 +291,7 @@ test('kernel events become KubeArmor alerts with the pod, container and policy f
     // an event from an unknown pod still becomes an alert
     r.onKernelEvent(event({ podUid: null, cgroupId: 99n }));
     assert.equal(alerts[3]?.PodName, '');
-    assert.equal(alerts[3]?.Result, 'Operation not permitted');
+    assert.equal(alerts[3]?.Result, 'Permission denied');
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
