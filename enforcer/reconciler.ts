@@ -304,6 +304,14 @@ export class Reconciler {
       containerName: container?.name ?? '',
       parentProcessName: e.type === 'decision' ? this.#processName(e.ppid) : '',
     };
+    if (container === undefined && state !== undefined && e.type === 'decision') {
+      // a container the pod's status does not name yet (just started): its ID is in its cgroup's name
+      const id = this.#containerIdOf(state, e.cgroupId);
+      if (id !== null) {
+        ctx.containerId = id;
+        ctx.containerName = state.containers.find((c) => c.containerId === id)?.name ?? '';
+      }
+    }
     let alert: KubeArmorAlert;
     if (e.type === 'dropped') {
       const n = e.dropped ?? 0;
@@ -314,6 +322,18 @@ export class Reconciler {
       this.#d.metrics?.events.add(1, { action: e.action, result: e.denied ? 'denied' : 'passed' });
     }
     this.#emitWithSpan(alert, state?.span ?? null);
+  }
+
+  readonly #idByCgroup = new Map<bigint, string | null>();
+
+  #containerIdOf(state: PodState, cgroupId: bigint): string | null {
+    if (this.#idByCgroup.has(cgroupId)) return this.#idByCgroup.get(cgroupId)!;
+    const pod = this.#d.resolver.podCgroup(state.uid, state.qos);
+    const id = pod === null ? null : this.#d.resolver.containerIdOfCgroup(pod.path, cgroupId);
+    if (this.#idByCgroup.size >= 4096) this.#idByCgroup.clear();
+    // a name not found now may be found later (the scope not made yet): only found ones are kept
+    if (id !== null) this.#idByCgroup.set(cgroupId, id);
+    return id;
   }
 
   #emitWithSpan(alert: KubeArmorAlert, link: SpanContext | null): void {

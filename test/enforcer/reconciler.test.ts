@@ -379,3 +379,24 @@ test('a profile the kernel loads in part is enforced; the rules left out are nam
   assert.equal(rr.upsert(pod(signed(profile([blockApt, allowSh, { ...blockApt, target: { type: 'path', path: '/usr/bin/dpkg' } }])))), 'enforced');
   assert.equal(alerts.length, 1);
 });
+
+test('an alert from a container the pod\'s status does not name yet carries the 64-hex ID of its cgroup\'s name', () => {
+  const root = mkdtempSync(join(tmpdir(), 'ag-rec-'));
+  try {
+    const { alerts, r } = setup(root);
+    const podDir = join(root, 'kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod11111111_2222_4333_8444_555555555555.slice');
+    const fresh = 'd'.repeat(64);
+    mkdirSync(join(podDir, `cri-containerd-${fresh}.scope`), { recursive: true });
+    mkdirSync(join(podDir, `crio-conmon-${'e'.repeat(64)}.scope`), { recursive: true });
+    const cid = statSync(join(podDir, `cri-containerd-${fresh}.scope`), { bigint: true }).ino;
+    const conmon = statSync(join(podDir, `crio-conmon-${'e'.repeat(64)}.scope`), { bigint: true }).ino;
+    r.upsert(pod(signed(profile()), { containerID: '' }));
+    r.onKernelEvent(event({ cgroupId: cid }));
+    assert.equal(alerts.at(-1)?.ContainerID, fresh);
+    assert.equal(alerts.at(-1)?.ContainerName, '', 'no name until the status names it');
+    r.onKernelEvent(event({ cgroupId: conmon }));
+    assert.equal(alerts.at(-1)?.ContainerID, '', 'the conmon monitor scope is no container');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
