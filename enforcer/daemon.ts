@@ -14,6 +14,7 @@ import { alertLine, type KubeArmorAlert } from './alerts.ts';
 import { CgroupResolver } from './cgroup.ts';
 import type { MessageTap } from './grpc/messages.ts';
 import type { LogServer } from './grpc/server.ts';
+import { logLine, type KubeArmorLog } from './visibility.ts';
 import type { Kernel, KernelOptions } from './kernel/index.ts';
 import { KubepodsWatch } from './kubepods.ts';
 import { createMetrics } from './metrics.ts';
@@ -169,6 +170,10 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     out(alertLine(a));
     grpcServer?.publishAlert(a);
   };
+  const emitLog = (l: KubeArmorLog): void => {
+    out(logLine(l));
+    grpcServer?.publishLog(l);
+  };
 
   let kc: KubeConfig | null = null;
   if (o.podsDir === undefined) {
@@ -255,7 +260,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     kernel: kernel ?? unavailableKernel(reason),
     resolver: new CgroupResolver(o.cgroupRoot),
     verify: (a, ns) => verifyAnnotations(a, ns, key.value),
-    emit, log, tracer: telemetry.tracer, metrics,
+    emit, emitLog, log, tracer: telemetry.tracer, metrics,
     clusterName: o.clusterName, nodeName: o.nodeName,
     // the parent's executable as the kernel recorded it (the pod's own paths, no hostPID needed);
     // /proc/PID/exe for a parent the kernel has not seen exec (visible with hostPID only)
