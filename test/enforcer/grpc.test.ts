@@ -199,3 +199,30 @@ test('Feed: a stream that refuses writes queues up to the bound, drops the rest,
   feed.publish(11);
   assert.equal(feed.stats().watchers, 0);
 });
+
+test('WatchMessages: the enforcer\'s own log records (pino, through the tap) as KubeArmor Messages', async () => {
+  const s = await server();
+  const c = client(s);
+  const { MessageTap } = await import('../../enforcer/grpc/messages.ts');
+  const { makeLogger } = await import('../../enforcer/daemon.ts');
+  const tap = new MessageTap();
+  tap.listen((level, message, time) => s.publishMessage(level, message, time));
+  const log = makeLogger(tap);
+  try {
+    const m = watch(c, 'WatchMessages', '');
+    await until(() => s.stats().messages.watchers === 1, 'the watcher');
+    log.warn({ pod: 'shop/web' }, 'pod not enforced');
+    log.debug({}, 'below info: not sent');
+    log.info({}, 'ready');
+    await until(() => m.got.length === 2, 'two messages');
+    assert.deepEqual(m.got.map((g) => [g.Type, g.Level, g.Message, g.ClusterName, g.HostName]), [
+      ['Message', 'WARN', 'pod not enforced {"pod":"shop/web"}', 'oke', 'node-1'],
+      ['Message', 'INFO', 'ready', 'oke', 'node-1'],
+    ]);
+    m.call.cancel();
+  } finally {
+    tap.listen(null);
+    c.close();
+    await s.close();
+  }
+});
