@@ -910,6 +910,8 @@ static __always_inline void fmt_number(char *out, __u32 n)
 	out[k & 15] = 0;
 }
 
+#include "visibility.h"
+
 /* One decision event (and, first, a "dropped" event when the last window lost
  * some). target: 0 s->path, 1 the number s->num, 2 "<unresolved path>". */
 __noinline int ag_report(__u32 hook, __u32 action, __u32 rule_id, __u32 denied_target)
@@ -949,7 +951,7 @@ __noinline int ag_report(__u32 hook, __u32 action, __u32 rule_id, __u32 denied_t
 	e->type = AG_EV_DECISION;
 	e->rule_id = rule_id;
 	e->err = denied ? -EPERM : 0;
-	e->dropped = 0;
+	e->dropped = hook == AG_H_SOCKET ? ag_sock_get() : 0; /* socket(): its arguments */
 	e->hook = hook;
 	e->kind = s->kind;
 	e->action = action;
@@ -1224,11 +1226,14 @@ static __always_inline int ag_exec(struct linux_binprm *bprm)
 		return 0;
 	if (!ag_who(AG_KIND_PROCESS))
 		return 0;
+	int vis = ag_vis_wants(s, AG_KIND_PROCESS);
 	struct file *f = bprm->file;
 	long len = file_path(s, f);
 	int owner = owner_of(f->f_path.dentry);
 	s->kind = AG_KIND_PROCESS;
 	int ret = ag_decide_path(AG_H_EXEC, 0, owner, len);
+	if (vis && len > 0 && len < AG_PATH_BUF)
+		ag_vis_after(s, AG_H_EXEC, 0, ret);
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (ret == 0 && len > 0 && len < AG_PATH_MAX) {
 		/* remember the new image; committed at sched_process_exec */
@@ -1253,20 +1258,26 @@ static __always_inline int ag_open(struct file *file)
 		return 0;
 	if (file->f_mode & AG_FMODE_NOACCOUNT)
 		return 0;
-	if (!ag_who(AG_KIND_FILE) || !file_rules(s))
+	if (!ag_who(AG_KIND_FILE))
+		return 0;
+	int vis = ag_vis_wants(s, AG_KIND_FILE);
+	if (!vis && !file_rules(s))
 		return 0;
 	/* no rule of the pod can name this file and no allow-list wants it reported: allowed,
 	 * without resolving the path */
 	struct task_struct *task = bpf_get_current_task_btf();
 	int rooted = ag_rooted(task);
-	if (rooted && !(s->pod.allowlist[AG_KIND_FILE] & s->cgmask) && shape_walk(s, file) && !ag_shape_possible(0))
+	if (!vis && rooted && !(s->pod.allowlist[AG_KIND_FILE] & s->cgmask) && shape_walk(s, file) && !ag_shape_possible(0))
 		return 0;
 	int write = (file->f_mode & FMODE_WRITE) || (file->f_flags & AG_O_TRUNC);
 	long len = rooted ? dpath_len(bpf_d_path((struct path *)&file->f_path, s->path, AG_PATH_BUF))
 			  : walk_path(s, file->f_path.mnt, file->f_path.dentry, 0);
 	int owner = owner_of(file->f_path.dentry);
 	s->kind = AG_KIND_FILE;
-	return ag_decide_path(AG_H_OPEN, write, owner, len);
+	int ret = ag_decide_path(AG_H_OPEN, write, owner, len);
+	if (vis && len > 0 && len < AG_PATH_BUF)
+		ag_vis_after(s, AG_H_OPEN, 0, ret);
+	return ret;
 }
 
 /* A change below a directory (dir + '/' + name) or of the object at a path. These
@@ -1420,36 +1431,46 @@ static __always_inline int ag_socket(int family, int type, int protocol, int ker
 		return 0;
 	struct ag_config *cfg = get_config();
 	/* no pod of the node has a rule on these protocols or a network allow-list */
-	if (cfg && cfg->summary_valid && !(set & cfg->net_protos) && !cfg->net_allowlist)
+	if (cfg && cfg->summary_valid && !(set & cfg->net_protos) && !cfg->net_allowlist && !ag_vis_node(AG_KIND_NETWORK))
 		return 0;
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
 	if (!ag_who(AG_KIND_NETWORK))
 		return 0;
+	int vis = ag_vis_wants(s, AG_KIND_NETWORK);
 	/* no rule on these protocols and no allow-list: allow, no event */
-	if (!(set & s->pod.protomask) && !(s->pod.allowlist[AG_KIND_NETWORK] & s->cgmask))
+	if (!vis && !(set & s->pod.protomask) && !(s->pod.allowlist[AG_KIND_NETWORK] & s->cgmask))
 		return 0;
+	ag_sock_set(family, type, protocol);
 	s->kind = AG_KIND_NETWORK;
-	return ag_decide_numbers(AG_H_SOCKET, AG_T_PROTO, set, 0);
+	int ret = ag_decide_numbers(AG_H_SOCKET, AG_T_PROTO, set, 0);
+	if (vis)
+		ag_vis_after(s, AG_H_SOCKET, 1, ret);
+	return ret;
 }
 
 static __always_inline int ag_capable(int cap)
 {
 	struct ag_config *cfg = get_config();
 	/* no pod of the node has a rule on this capability or a capabilities allow-list */
-	if (cfg && cfg->summary_valid && !cfg->caps_allowlist && !(cap >= 0 && cap < 64 && ((cfg->caps >> cap) & 1)))
+	if (cfg && cfg->summary_valid && !cfg->caps_allowlist && !(cap >= 0 && cap < 64 && ((cfg->caps >> cap) & 1)) &&
+	    !ag_vis_node(AG_KIND_CAPABILITIES))
 		return 0;
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
 	if (!ag_who(AG_KIND_CAPABILITIES))
 		return 0;
+	int vis = ag_vis_wants(s, AG_KIND_CAPABILITIES);
 	/* no rule on this capability and no allow-list: allow, no event */
-	if (!(cap >= 0 && cap < 64 && ((s->pod.capmask >> cap) & 1)) && !(s->pod.allowlist[AG_KIND_CAPABILITIES] & s->cgmask))
+	if (!vis && !(cap >= 0 && cap < 64 && ((s->pod.capmask >> cap) & 1)) && !(s->pod.allowlist[AG_KIND_CAPABILITIES] & s->cgmask))
 		return 0;
 	s->kind = AG_KIND_CAPABILITIES;
-	return ag_decide_numbers(AG_H_CAPABLE, AG_T_CAP, 0, (__u32)cap);
+	int ret = ag_decide_numbers(AG_H_CAPABLE, AG_T_CAP, 0, (__u32)cap);
+	if (vis)
+		ag_vis_after(s, AG_H_CAPABLE, 1, ret);
+	return ret;
 }
 
 /* ---------------------------------------------------------- entry points */

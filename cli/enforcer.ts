@@ -13,6 +13,8 @@ interface Opts {
   pinDir?: string;
   sweepInterval: string;
   cleanup?: boolean;
+  grpcPort: string;
+  grpcHost: string;
 }
 
 export function command(): Command {
@@ -28,10 +30,20 @@ export function command(): Command {
     .option('--pods-dir <dir>', 'standalone: a folder of annotated pod manifests instead of the API server')
     .option('--pin-dir <dir>', 'bpffs folder of pinned maps and links', '/sys/fs/bpf/armorgate')
     .option('--sweep-interval <seconds>', 'period of the sweep of vanished cgroups', '30')
+    .option('--grpc-port <port>', 'KubeArmor\'s gRPC log service (feeder.LogService: WatchAlerts, WatchLogs, WatchMessages) and gRPC health; 0 turns it off', '32767')
+    .option('--grpc-host <address>', 'address the gRPC service listens on', '0.0.0.0')
     .option('--cleanup', 'remove every pinned program, link and map, then exit (uninstall)')
     .action(async (o: Opts) => {
       const { cleanup, makeLogger, runEnforcer } = await import('../enforcer/daemon.ts');
-      const log = makeLogger();
+      const grpcPort = Number(o.grpcPort);
+      if (!Number.isInteger(grpcPort) || grpcPort < 0 || grpcPort > 65535) {
+        process.stderr.write(`armorgate enforcer: --grpc-port must be a port number (0 turns the service off), not '${o.grpcPort}'\n`);
+        process.exitCode = 2;
+        return;
+      }
+      const { MessageTap } = await import('../enforcer/grpc/messages.ts');
+      const tap = grpcPort > 0 ? new MessageTap() : undefined;
+      const log = makeLogger(tap);
       if (o.cleanup) {
         process.exitCode = await cleanup(o.pinDir, log);
         return;
@@ -55,6 +67,9 @@ export function command(): Command {
         clusterName: o.clusterName,
         sweepIntervalMs: sweep * 1000,
         logger: log,
+        grpcPort,
+        grpcHost: o.grpcHost,
+        ...(tap === undefined ? {} : { messageTap: tap }),
         ...(o.kubeconfig === undefined ? {} : { kubeconfig: o.kubeconfig }),
         ...(o.podsDir === undefined ? {} : { podsDir: o.podsDir }),
         ...(o.pinDir === undefined ? {} : { pinDir: o.pinDir }),

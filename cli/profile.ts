@@ -22,9 +22,10 @@ export function command(): Command {
     .requiredOption('--policies <paths...>', 'policy files, or folders searched recursively for .yaml, .yml, .json')
     .option('--namespace <file>', "the pod's Namespace manifest (postures, opt-out permission)")
     .option('--default-posture <spec>', 'postures not set by the namespace, e.g. file=audit,network=block', 'file=audit,network=audit,capabilities=audit,process=audit')
+    .option('--default-visibility <kinds>', 'visibility logs when neither the pod nor the namespace has a kubearmor-visibility annotation: process,file,network,capabilities or none', 'none')
     .option('--signing-key-file <file>', 'HMAC key shared with the enforcers; without it no signature annotation')
     .addOption(new Option('--output <what>', 'annotations, or the whole pod with them applied').choices(['annotations', 'pod']).default('annotations'))
-    .action(async (o: { pod: string; policies: string[]; namespace?: string; defaultPosture: string; signingKeyFile?: string; output: 'annotations' | 'pod' }) => {
+    .action(async (o: { pod: string; policies: string[]; namespace?: string; defaultPosture: string; defaultVisibility: string; signingKeyFile?: string; output: 'annotations' | 'pod' }) => {
       try {
         process.exitCode = await run(o);
       } catch (e) {
@@ -34,7 +35,7 @@ export function command(): Command {
     });
 }
 
-async function run(o: { pod: string; policies: string[]; namespace?: string; defaultPosture: string; signingKeyFile?: string; output: 'annotations' | 'pod' }): Promise<number> {
+async function run(o: { pod: string; policies: string[]; namespace?: string; defaultPosture: string; defaultVisibility: string; signingKeyFile?: string; output: 'annotations' | 'pod' }): Promise<number> {
   const { parseDocuments } = await import('../policy/parse.ts');
   const { isPolicyDocument, validatePolicy } = await import('../policy/validate.ts');
   const { parsePostureSpec } = await import('../policy/posture.ts');
@@ -45,6 +46,9 @@ async function run(o: { pod: string; policies: string[]; namespace?: string; def
 
   const posture = parsePostureSpec(o.defaultPosture);
   if (!posture.ok) throw new UsageError(`--default-posture: ${posture.error.message}`);
+  const { parseVisibility } = await import('../policy/visibility.ts');
+  const visibility = parseVisibility(o.defaultVisibility);
+  if (visibility.ignored.length > 0) throw new UsageError(`--default-visibility: '${visibility.ignored.join(',')}' is not process, file, network, capabilities or none`);
 
   let signingKey: Uint8Array | null = null;
   if (o.signingKeyFile !== undefined) {
@@ -85,7 +89,7 @@ async function run(o: { pod: string; policies: string[]; namespace?: string; def
     return 1;
   }
 
-  const r = compile(pod, namespace, policies, { defaultPosture: posture.value, signingKey });
+  const r = compile(pod, namespace, policies, { defaultPosture: posture.value, defaultVisibility: visibility.kinds, signingKey });
   if (!r.ok) {
     say(`armorgate profile: ${r.error.code}: ${r.error.message}`);
     return 1;

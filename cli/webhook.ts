@@ -16,6 +16,7 @@ export function command(): Command {
     .option('--signing-key-file <file>', 'HMAC key shared with the enforcers; standalone without it: a generated key')
     .addOption(new Option('--gateway-user <username>', 'the only user allowed to change armorgate.io/* annotations').default('system:serviceaccount:armorgate:armorgate-webhook'))
     .addOption(new Option('--default-posture <spec>', 'posture when the namespace sets none, e.g. file=audit,network=block').default('file=audit,network=audit,capabilities=audit,process=audit'))
+    .addOption(new Option('--default-visibility <kinds>', 'visibility logs when neither the pod nor its namespace has a kubearmor-visibility annotation: process,file,network,capabilities or none').default('none'))
     .addOption(new Option('--metrics-port <port>', 'HTTP port of Prometheus /metrics (-1: off)').default('9090'))
     .addOption(new Option('--shutdown-grace <seconds>', 'longest wait for in-flight reviews at SIGTERM').default('25'))
     .option('--no-reconcile', 'cluster mode: do not keep running pods\' armorgate.io/* annotations current (live binding)')
@@ -50,6 +51,9 @@ export function command(): Command {
       if (!Number.isFinite(grace) || grace < 0) return usage(`--shutdown-grace must be a number of seconds, not ${o.shutdownGrace}`);
       const posture = parsePostureSpec(String(o.defaultPosture ?? ''));
       if (!posture.ok) return usage(`--default-posture: ${posture.error.message}`);
+      const { parseVisibility } = await import('../policy/visibility.ts');
+      const visibility = parseVisibility(String(o.defaultVisibility ?? 'none'));
+      if (visibility.ignored.length > 0) return usage(`--default-visibility: '${visibility.ignored.join(',')}' is not process, file, network, capabilities or none`);
       if (o.policiesDir === undefined && o.kubeconfig === undefined && process.env.KUBERNETES_SERVICE_HOST === undefined) {
         return usage('no cluster: give --policies-dir (standalone) or --kubeconfig, or run in a pod');
       }
@@ -58,7 +62,7 @@ export function command(): Command {
       try {
         running = await startWebhook({
           port, metricsPort, tlsCertDir: str(o.tlsCertDir), kubeconfig: str(o.kubeconfig), policiesDir: str(o.policiesDir),
-          signingKeyFile: str(o.signingKeyFile), gatewayUser: str(o.gatewayUser) ?? '', defaultPosture: posture.value,
+          signingKeyFile: str(o.signingKeyFile), gatewayUser: str(o.gatewayUser) ?? '', defaultPosture: posture.value, defaultVisibility: visibility.kinds,
           shutdownGraceMs: grace * 1000,
           reconcile: o.reconcile === false ? undefined : {
             rate, burst, resyncMs: resync * 1000, leaderElect: o.leaderElect !== false,

@@ -2,6 +2,9 @@
 // existing KubeArmor log pipelines keep working. Pure: the caller supplies the pod context and clock.
 import type { Action, ProfileRule, RuleKind } from '../policy/types.ts';
 import type { KernelEvent } from './kernel/index.ts';
+import { lsmName, networkResource } from './kubearmor-names.ts';
+
+export { networkResource } from './kubearmor-names.ts';
 
 export interface KubeArmorAlert {
   Timestamp: number;          // unix seconds
@@ -37,7 +40,7 @@ export interface KubeArmorAlert {
 
 /** The fields of a kernel decision an alert needs: a subset of the kernel's event. */
 export type DecisionInput = Pick<KernelEvent,
-  'pid' | 'ppid' | 'uid' | 'exe' | 'source' | 'target' | 'hook' | 'kind' | 'denied' | 'errno' | 'rule'> & { action: Action };
+  'pid' | 'ppid' | 'uid' | 'exe' | 'source' | 'target' | 'hook' | 'kind' | 'denied' | 'errno' | 'rule'> & Partial<Pick<KernelEvent, 'sock'>> & { action: Action };
 
 /** Who the event is about: filled from the reconciler's view of the pod, empty strings when unknown. */
 export interface AlertContext {
@@ -55,16 +58,10 @@ export const OPERATION: Record<RuleKind, string> = {
   process: 'Process', file: 'File', network: 'Network', capabilities: 'Capabilities',
 };
 
-const ERRNO_TEXT: Record<number, string> = {
-  1: 'Operation not permitted', // EPERM: what BPF-LSM denials return
-  13: 'Permission denied',      // EACCES
-};
-
-/** KubeArmor's Result: `Passed` when allowed, the errno's text when denied. */
-export function resultText(denied: boolean, errno: number): string {
-  if (!denied) return 'Passed';
-  const n = Math.abs(errno);
-  return ERRNO_TEXT[n] ?? (n === 0 ? 'Operation not permitted' : `errno ${n}`);
+/** KubeArmor's Result: `Passed` when allowed; `Permission denied` when refused, as KubeArmor's
+ *  BPF-LSM enforcer writes for every refusal (the process itself sees EPERM). */
+export function resultText(denied: boolean, _errno: number): string {
+  return denied ? 'Permission denied' : 'Passed';
 }
 
 export function formatLabels(labels: Record<string, string> | undefined): string {
@@ -98,6 +95,17 @@ function base(ctx: AlertContext, now: Date): Omit<KubeArmorAlert, 'HostPID' | 'H
   };
 }
 
+/** What was accessed, as KubeArmor writes it: a socket() as `domain=… type=… protocol=…`. */
+export function resourceOf(e: Pick<DecisionInput, 'kind' | 'target' | 'sock'>): string {
+  return e.kind === 'network' && e.sock !== undefined ? networkResource(e.sock) : e.target;
+}
+
+/** KubeArmor's BPF-LSM Data: `lsm=EVENT`, followed by the resource for sockets and capabilities. */
+export function dataOf(e: Pick<DecisionInput, 'kind' | 'target' | 'sock' | 'hook'>): string {
+  const lsm = `lsm=${lsmName(e.hook)}`;
+  return e.kind === 'network' || e.kind === 'capabilities' ? `${lsm} ${resourceOf(e)}` : lsm;
+}
+
 /** One decision of the kernel (Audit or Block by a rule, or the posture) as a KubeArmor alert. */
 export function decisionAlert(e: DecisionInput, ctx: AlertContext, now: Date): KubeArmorAlert {
   const rule = e.rule;
@@ -118,8 +126,8 @@ export function decisionAlert(e: DecisionInput, ctx: AlertContext, now: Date): K
     Type: 'MatchedPolicy',
     Source: e.source,
     Operation: OPERATION[e.kind],
-    Resource: e.target,
-    Data: `lsm=${e.hook}`,
+    Resource: resourceOf(e),
+    Data: dataOf(e),
     Action: e.action,
     Result: resultText(e.denied, e.errno),
   };

@@ -136,6 +136,16 @@ export class CgroupResolver {
     return null;
   }
 
+  /** The container ID in the name of the pod cgroup's child whose cgroup id is `cgroupId` (a
+   *  container the pod's status does not name yet), or null. */
+  containerIdOfCgroup(podPath: string, cgroupId: bigint): string | null {
+    for (const name of subdirs(podPath)) {
+      const c = containerFromCgroupName(name);
+      if (c !== null && !c.monitor && cgroupIdOf(join(podPath, name)) === cgroupId) return c.id;
+    }
+    return null;
+  }
+
   /** Every pod cgroup that exists under the kubepods hierarchy now, with its container scopes. */
   livePods(): LivePod[] {
     const out: LivePod[] = [];

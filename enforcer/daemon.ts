@@ -12,6 +12,9 @@ import { err, ok, type Pod, type Result } from '../policy/types.ts';
 import type { Telemetry } from '../telemetry/index.ts';
 import { alertLine, type KubeArmorAlert } from './alerts.ts';
 import { CgroupResolver } from './cgroup.ts';
+import type { MessageTap } from './grpc/messages.ts';
+import type { LogServer } from './grpc/server.ts';
+import { logLine, type KubeArmorLog } from './visibility.ts';
 import type { Kernel, KernelOptions } from './kernel/index.ts';
 import { KubepodsWatch } from './kubepods.ts';
 import { createMetrics } from './metrics.ts';
@@ -34,6 +37,11 @@ export interface EnforcerOptions {
   /** Where alerts go (default: stdout). */
   alertOut?: (line: string) => void;
   logger?: Logger;
+  /** KubeArmor's gRPC log service (feeder.LogService) on this port; 0 or absent: off. */
+  grpcPort?: number;
+  grpcHost?: string;
+  /** The logger's tap (makeLogger): its records go to WatchMessages. */
+  messageTap?: MessageTap;
   /** Resolves when the daemon should stop (default: SIGTERM or SIGINT). */
   stopSignal?: Promise<void>;
 }
@@ -116,8 +124,12 @@ export async function cleanup(pinDir: string | undefined, log: Logger): Promise<
   return 0;
 }
 
-export function makeLogger(): Logger {
-  return pino({ name: 'armorgate-enforcer', base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
+/** The enforcer's logger: pino JSON on stderr; with a tap, the same records also go to it (the
+ *  gRPC Message stream). */
+export function makeLogger(tap?: MessageTap): Logger {
+  const stderr = pino.destination({ fd: 2, sync: true });
+  const dest = tap === undefined ? stderr : pino.multistream([{ stream: stderr }, { stream: tap }]);
+  return pino({ name: 'armorgate-enforcer', base: { pid: process.pid } }, dest);
 }
 
 /** Runs until stopped; resolves with the exit code. */
@@ -142,7 +154,26 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
   }
   const telemetry = await telemetryFromEnv();
   const out = o.alertOut ?? ((line: string) => { process.stdout.write(line); });
-  const emit = (a: KubeArmorAlert): void => out(alertLine(a));
+  let grpcServer: LogServer | null = null;
+  if ((o.grpcPort ?? 0) > 0) {
+    const { startLogServer } = await import('./grpc/server.ts');
+    const started = await startLogServer({ port: o.grpcPort!, host: o.grpcHost ?? '0.0.0.0', clusterName: o.clusterName, hostName: o.nodeName, log });
+    // enforcement does not depend on the feed: without it alerts still go to stdout
+    if (!started.ok) log.error({ error: started.error }, 'the gRPC log service cannot start: alerts and logs go to stdout only');
+    else {
+      grpcServer = started.value;
+      const srv = grpcServer;
+      o.messageTap?.listen((level, message, time) => { srv.publishMessage(level, message, time); });
+    }
+  }
+  const emit = (a: KubeArmorAlert): void => {
+    out(alertLine(a));
+    grpcServer?.publishAlert(a);
+  };
+  const emitLog = (l: KubeArmorLog): void => {
+    out(logLine(l));
+    grpcServer?.publishLog(l);
+  };
 
   let kc: KubeConfig | null = null;
   if (o.podsDir === undefined) {
@@ -229,7 +260,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     kernel: kernel ?? unavailableKernel(reason),
     resolver: new CgroupResolver(o.cgroupRoot),
     verify: (a, ns) => verifyAnnotations(a, ns, key.value),
-    emit, log, tracer: telemetry.tracer, metrics,
+    emit, emitLog, log, tracer: telemetry.tracer, metrics,
     clusterName: o.clusterName, nodeName: o.nodeName,
     // the parent's executable as the kernel recorded it (the pod's own paths, no hostPID needed);
     // /proc/PID/exe for a parent the kernel has not seen exec (visible with hostPID only)
@@ -332,6 +363,8 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
   await source.stop();
   await labelling;
   kernel?.close();
+  o.messageTap?.listen(null);
+  await grpcServer?.close();
   await telemetry.shutdown();
   return 0;
 }

@@ -11,11 +11,12 @@ import { ANN_POLICIES, ANN_POSTURE, ANN_PROFILE, ANN_PROFILE_DIGEST, ANN_PROFILE
 import type { VerifiedProfile } from '../policy/sign.ts';
 import { err, type Pod, type ProfileRule, type Result } from '../policy/types.ts';
 import {
-  decisionAlert, notEnforcedAlert, partialLoadAlert, ruleText, thresholdAlert, type AlertContext, type KubeArmorAlert,
+  decisionAlert, formatLabels, notEnforcedAlert, partialLoadAlert, ruleText, thresholdAlert, type AlertContext, type KubeArmorAlert,
 } from './alerts.ts';
 import { parseContainerId, qosClassOf, type CgroupResolver } from './cgroup.ts';
 import type { Kernel, KernelEvent, PodBinding } from './kernel/index.ts';
 import type { EnforcerMetrics } from './metrics.ts';
+import { visibilityLog, type KubeArmorLog } from './visibility.ts';
 
 export type Verify = (annotations: Record<string, string> | undefined, namespace: string) => Result<VerifiedProfile>;
 
@@ -31,6 +32,8 @@ export interface ReconcilerDeps {
   resolver: CgroupResolver;
   verify: Verify;
   emit: (alert: KubeArmorAlert) => void;
+  /** Visibility logs (KubeArmor container logs); dropped when absent. */
+  emitLog?: (l: KubeArmorLog) => void;
   log: Log;
   tracer: Tracer;
   metrics?: EnforcerMetrics;
@@ -302,8 +305,25 @@ export class Reconciler {
       labels: state?.labels,
       containerId: container?.containerId ?? '',
       containerName: container?.name ?? '',
-      parentProcessName: e.type === 'decision' ? this.#processName(e.ppid) : '',
+      parentProcessName: e.type === 'decision' || e.type === 'log' ? this.#processName(e.ppid) : '',
     };
+    if (container === undefined && state !== undefined && (e.type === 'decision' || e.type === 'log')) {
+      // a container the pod's status does not name yet (just started): its ID is in its cgroup's name
+      const id = this.#containerIdOf(state, e.cgroupId);
+      if (id !== null) {
+        ctx.containerId = id;
+        ctx.containerName = state.containers.find((c) => c.containerId === id)?.name ?? '';
+      }
+    }
+    if (e.type === 'log') {
+      this.#d.emitLog?.(visibilityLog(e, ctx, formatLabels(ctx.labels), now));
+      return;
+    }
+    if (e.type === 'log-dropped') {
+      this.logsDropped += e.dropped ?? 0;
+      this.#d.log.warn({ namespace: ctx.namespace, pod: ctx.podName, dropped: e.dropped ?? 0, total: this.logsDropped }, 'visibility logs dropped by the kernel: rate limit exceeded');
+      return;
+    }
     let alert: KubeArmorAlert;
     if (e.type === 'dropped') {
       const n = e.dropped ?? 0;
@@ -314,6 +334,20 @@ export class Reconciler {
       this.#d.metrics?.events.add(1, { action: e.action, result: e.denied ? 'denied' : 'passed' });
     }
     this.#emitWithSpan(alert, state?.span ?? null);
+  }
+
+  readonly #idByCgroup = new Map<bigint, string | null>();
+  /** visibility logs the kernel dropped (rate limit) since start */
+  logsDropped = 0;
+
+  #containerIdOf(state: PodState, cgroupId: bigint): string | null {
+    if (this.#idByCgroup.has(cgroupId)) return this.#idByCgroup.get(cgroupId)!;
+    const pod = this.#d.resolver.podCgroup(state.uid, state.qos);
+    const id = pod === null ? null : this.#d.resolver.containerIdOfCgroup(pod.path, cgroupId);
+    if (this.#idByCgroup.size >= 4096) this.#idByCgroup.clear();
+    // a name not found now may be found later (the scope not made yet): only found ones are kept
+    if (id !== null) this.#idByCgroup.set(cgroupId, id);
+    return id;
   }
 
   #emitWithSpan(alert: KubeArmorAlert, link: SpanContext | null): void {

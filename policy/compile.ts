@@ -21,15 +21,18 @@
 import { ANNOTATIONS_MAX_BYTES, ANNOTATION_PREFIX, ANN_ALLOW_OPT_OUT, ANN_POLICIES, ANN_POSTURE, ANN_PROFILE, ANN_PROFILE_DIGEST, ANN_PROFILE_SIGNATURE, ANN_TRACEPARENT, KUBEARMOR_OPT_OUT } from './annotations.ts';
 import { KERNEL_LIMITS, byteLength, canonicalPath, containersCover, mergeSlot, ruleEntry, slotId } from './kernel-limits.ts';
 import { formatPosture, namespacePosture, namespacePostureWarnings } from './posture.ts';
+import { podVisibility } from './visibility.ts';
 import { MAX_DECODED_PROFILE_BYTES, encodeCanonicalBytes, profileBytesFromRules, ruleJson } from './profile-codec.ts';
 import { compareStrings, podNamespace, policyId, selectPolicies } from './select.ts';
 import type { Selected } from './select.ts';
 import { signProfile } from './sign.ts';
 import { err, ok } from './types.ts';
-import type { Action, Namespace, Pod, Policy, PostureSet, Profile, ProfileRule, Protocol, Result, RuleKind, Target } from './types.ts';
+import type { Action, Namespace, Pod, Policy, PostureSet, Profile, ProfileRule, Protocol, Result, RuleKind, Target, VisibilityKind } from './types.ts';
 
 export interface CompileOptions {
   defaultPosture: PostureSet;
+  /** Visibility logs when neither the pod nor its namespace has a kubearmor-visibility annotation (default none). */
+  defaultVisibility?: readonly VisibilityKind[];
   /** HMAC key shared with the enforcers; without one the signature annotation is left out. */
   signingKey?: Uint8Array | null;
 }
@@ -276,11 +279,11 @@ function singleOf(r: PolicyRule, id: string, containers: string[], containersKey
 interface Compiled { profile: Profile; canonical: Buffer; warnings: string[] }
 
 /** The profile of the selected policies under `posture` (see the header for the rules). */
-export function compileProfile(selected: Selected[], posture: PostureSet): Profile {
-  return compileSelected(selected, posture).profile;
+export function compileProfile(selected: Selected[], posture: PostureSet, visibility: readonly VisibilityKind[] = []): Profile {
+  return compileSelected(selected, posture, visibility).profile;
 }
 
-function compileSelected(selected: readonly Selected[], posture: PostureSet): Compiled {
+function compileSelected(selected: readonly Selected[], posture: PostureSet, visibility: readonly VisibilityKind[] = []): Compiled {
   const ordered = selected
     .map((s) => ({ s, id: policyRules(s.policy).id }))
     .sort((a, b) => compareStrings(a.id, b.id));
@@ -348,7 +351,8 @@ function compileSelected(selected: readonly Selected[], posture: PostureSet): Co
     network: finish('network'),
     capabilities: finish('capabilities'),
   };
-  return { profile, canonical: profileBytesFromRules(postureCopy, json), warnings: warnings.length === 0 ? warnings : sortedUnique(warnings) };
+  if (visibility.length > 0) profile.visibility = [...visibility];
+  return { profile, canonical: profileBytesFromRules(postureCopy, json, visibility), warnings: warnings.length === 0 ? warnings : sortedUnique(warnings) };
 }
 
 const NO_CONTAINERS: string[] = [];
@@ -423,8 +427,10 @@ export function compile(pod: Pod, namespace: Namespace | null, policies: readonl
     }
     warnings.push(...namespacePostureWarnings(namespace));
     const posture = namespacePosture(namespace, options.defaultPosture);
+    const vis = podVisibility(pod, namespace, options.defaultVisibility ?? []);
+    warnings.push(...vis.warnings);
     const selected = selectPolicies(pod, namespace, policies);
-    const { profile, canonical, warnings: w } = compileSelected(selected, posture);
+    const { profile, canonical, warnings: w } = compileSelected(selected, posture, vis.kinds);
     warnings.push(...w);
     const bound = sortedUnique(selected.map((s) => policyRules(s.policy).ref));
     if (canonical.length > MAX_DECODED_PROFILE_BYTES) {

@@ -7,7 +7,7 @@ import { PROFILE_GZIP_THRESHOLD } from './annotations.ts';
 import { canonicalJson } from './canonical.ts';
 import { err, ok } from './types.ts';
 import { validateProfileSchema } from './schema.ts';
-import type { PostureSet, Profile, ProfileRule, Result, RuleKind, Target } from './types.ts';
+import type { PostureSet, Profile, ProfileRule, Result, RuleKind, Target, VisibilityKind } from './types.ts';
 
 export const GZIP_PREFIX = 'gz:';
 /** Upper bound on a decompressed profile (the canonical JSON): low enough that a gzip bomb
@@ -108,10 +108,16 @@ export function ruleJson(r: ProfileRule): string {
 }
 
 /** Canonical JSON of a profile from its posture and the canonical JSON of each kind's rules, in order. */
-export function profileJsonFromRules(posture: PostureSet, rules: Record<RuleKind, readonly string[]>): string {
+export function profileJsonFromRules(posture: PostureSet, rules: Record<RuleKind, readonly string[]>, visibility?: readonly VisibilityKind[]): string {
   return `{"capabilities":[${rules.capabilities.join(',')}],"file":[${rules.file.join(',')}],"network":[${rules.network.join(',')}],`
     + `"posture":{"capabilities":${str(posture.capabilities)},"file":${str(posture.file)},"network":${str(posture.network)},"process":${str(posture.process)}},`
-    + `"process":[${rules.process.join(',')}],"version":1}`;
+    + `"process":[${rules.process.join(',')}],"version":1${visibilityJson(visibility)}}`;
+}
+
+/** The profile's optional last member: `,"visibility":[…]`, nothing when no kind is visible
+ *  (so profiles without visibility keep their bytes and digests). */
+function visibilityJson(v: readonly VisibilityKind[] | undefined): string {
+  return v === undefined || v.length === 0 ? '' : `,"visibility":${strings(v)}`;
 }
 
 const bytesOf = (text: string): Buffer => Buffer.from(text, 'utf8');
@@ -125,7 +131,7 @@ const COMMA = bytesOf(',');
 const postureBytes = new Map<string, Buffer>();
 
 /** profileJsonFromRules as UTF-8 bytes, from each rule's canonical JSON as UTF-8 bytes. */
-export function profileBytesFromRules(posture: PostureSet, rules: Record<RuleKind, readonly Buffer[]>): Buffer {
+export function profileBytesFromRules(posture: PostureSet, rules: Record<RuleKind, readonly Buffer[]>, visibility?: readonly VisibilityKind[]): Buffer {
   const key = `${posture.capabilities},${posture.file},${posture.network},${posture.process}`;
   let p = postureBytes.get(key);
   if (p === undefined) {
@@ -143,7 +149,8 @@ export function profileBytesFromRules(posture: PostureSet, rules: Record<RuleKin
   parts.push(FILE_OPEN); add(rules.file);
   parts.push(NETWORK_OPEN); add(rules.network);
   parts.push(POSTURE_OPEN, p, PROCESS_OPEN); add(rules.process);
-  parts.push(PROFILE_CLOSE);
+  if (visibility === undefined || visibility.length === 0) parts.push(PROFILE_CLOSE);
+  else parts.push(bytesOf(`],"version":1${visibilityJson(visibility)}}`));
   return Buffer.concat(parts);
 }
 
@@ -151,7 +158,7 @@ export function profileBytesFromRules(posture: PostureSet, rules: Record<RuleKin
 export function canonicalProfileJson(p: Profile): string {
   return profileJsonFromRules(p.posture, {
     process: p.process.map(ruleJson), file: p.file.map(ruleJson), network: p.network.map(ruleJson), capabilities: p.capabilities.map(ruleJson),
-  });
+  }, p.visibility);
 }
 
 // Standard base64 with padding: checked as a character run plus a length rule (a grouped

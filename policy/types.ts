@@ -6,6 +6,8 @@ export type Action = 'Allow' | 'Audit' | 'Block';
 export type Posture = 'audit' | 'block';
 export type RuleKind = 'process' | 'file' | 'network' | 'capabilities';
 export const RULE_KINDS: readonly RuleKind[] = ['process', 'file', 'network', 'capabilities'];
+/** Kinds of visibility logs a pod may ask for (KubeArmor's `kubearmor-visibility`). */
+export type VisibilityKind = RuleKind;
 
 /** Posture per kind; the annotation always lists file, network, capabilities, process in that order. */
 export interface PostureSet {
@@ -59,6 +61,8 @@ export interface Profile {
   file: ProfileRule[];
   network: ProfileRule[];
   capabilities: ProfileRule[];
+  /** The visibility logs the pod's namespace asks for (sorted); absent when none. */
+  visibility?: VisibilityKind[];
 }
 
 /** A problem found in a policy. `path` is dotted with indexes: `spec.file.matchDirectories[1].dir`. */

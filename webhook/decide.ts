@@ -5,7 +5,8 @@ import jsonpatch from 'fast-json-patch';
 import {
   ANNOTATION_PREFIX, ANN_ALLOW_OPT_OUT, ANN_PROFILE, ANN_PROFILE_DIGEST, ANN_TRACEPARENT, ANNOTATIONS_MAX_BYTES, KUBEARMOR_OPT_OUT,
 } from '../policy/annotations.ts';
-import type { Namespace, Pod, Policy, PostureSet, Problem } from '../policy/types.ts';
+import type { Namespace, Pod, Policy, PostureSet, Problem, VisibilityKind } from '../policy/types.ts';
+import { KUBEARMOR_VISIBILITY } from '../policy/visibility.ts';
 import { validatePolicy } from '../policy/validate.ts';
 import { annotationsSize, compile, type CompileResult } from '../policy/compile.ts';
 import { verifyAnnotations } from '../policy/sign.ts';
@@ -19,6 +20,8 @@ export interface GatewayView {
   namespace(name: string): Namespace | null;
   signingKey: Uint8Array;
   defaultPosture: PostureSet;
+  /** visibility logs when neither the pod nor its namespace has a kubearmor-visibility annotation */
+  defaultVisibility?: readonly VisibilityKind[];
   gatewayUser: string;
 }
 
@@ -182,9 +185,17 @@ const namespaceParts = new WeakMap<object, string>();
  *  request, and no annotation but the opt-out (armorgate.io/* from the creator is never trusted). */
 function podForCompile(pod: Pod, namespace: string, optOut: string | undefined): Pod {
   const meta = pod.metadata ?? {};
-  // Only the opt-out annotation is passed on: the result then depends on nothing the cache
-  // key leaves out, and the 256 KiB check is done here on the pod's real annotations.
-  return { ...pod, metadata: { ...meta, namespace, annotations: optOut === undefined ? {} : { [KUBEARMOR_OPT_OUT]: optOut } } };
+  // Only the opt-out and visibility annotations are passed on: the result then depends on
+  // nothing the cache key leaves out, and the 256 KiB check is done here on the pod's real annotations.
+  const annotations: Record<string, string> = optOut === undefined ? {} : { [KUBEARMOR_OPT_OUT]: optOut };
+  const vis = visibilityOf(pod);
+  if (vis !== undefined) annotations[KUBEARMOR_VISIBILITY] = vis;
+  return { ...pod, metadata: { ...meta, namespace, annotations } };
+}
+
+function visibilityOf(pod: Pod): string | undefined {
+  const v = (pod.metadata?.annotations as Record<string, unknown> | undefined)?.[KUBEARMOR_VISIBILITY];
+  return v === undefined ? undefined : String(v);
 }
 
 function names(list: unknown): unknown[] {
@@ -194,7 +205,7 @@ function names(list: unknown): unknown[] {
 /** The cache key of a compile result: what selection and compilation read from the request. */
 function selectionKey(pod: Pod, nsKey: string, optOut: string | undefined): string {
   return nsKey + JSON.stringify([
-    pod.metadata?.labels ?? null, optOut ?? null,
+    pod.metadata?.labels ?? null, optOut ?? null, visibilityOf(pod) ?? null,
     names(pod.spec?.containers), names(pod.spec?.initContainers),
   ]);
 }
@@ -206,7 +217,7 @@ function selectionKey(pod: Pod, nsKey: string, optOut: string | undefined): stri
 export function compiledFor(pod: Pod, namespace: string, ns: Namespace | null, optOut: string | undefined, view: GatewayView, cache: CompileCache): CachedCompile {
   const key = selectionKey(pod, namespaceKey(namespace, ns), optOut);
   return cache.results.get(view.policiesVersion(), key, () => ({
-    result: compile(podForCompile(pod, namespace, optOut), ns, view.policies(), { defaultPosture: view.defaultPosture, signingKey: view.signingKey }),
+    result: compile(podForCompile(pod, namespace, optOut), ns, view.policies(), { defaultPosture: view.defaultPosture, defaultVisibility: view.defaultVisibility ?? [], signingKey: view.signingKey }),
   }));
 }
 

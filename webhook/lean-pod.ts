@@ -4,6 +4,7 @@
 // (on every listed and watched pod) and on the main thread (on the desired annotations).
 import crypto from 'node:crypto';
 import { ANNOTATION_PREFIX, ANN_TRACEPARENT, KUBEARMOR_OPT_OUT } from '../policy/annotations.ts';
+import { KUBEARMOR_VISIBILITY } from '../policy/visibility.ts';
 
 export interface LeanPod {
   kind: 'Pod';
@@ -50,7 +51,14 @@ export function leanPod(obj: unknown): LeanPod {
     ag: { digest: armorgateDigest(ann), keys: keys.sort(), otherBytes },
   };
   if (m.labels !== undefined && m.labels !== null) lean.metadata.labels = m.labels;
-  if (optOut !== undefined) lean.metadata.annotations = { [KUBEARMOR_OPT_OUT]: String(optOut) };
+  // what compiling reads of the pod's annotations (webhook/decide.ts podForCompile): the opt-out
+  // and the pod's visibility choice
+  const visibility = ann?.[KUBEARMOR_VISIBILITY];
+  if (optOut !== undefined || visibility !== undefined) {
+    lean.metadata.annotations = {};
+    if (optOut !== undefined) lean.metadata.annotations[KUBEARMOR_OPT_OUT] = String(optOut);
+    if (visibility !== undefined) lean.metadata.annotations[KUBEARMOR_VISIBILITY] = String(visibility);
+  }
   if (p.spec?.initContainers !== undefined) lean.spec.initContainers = names(p.spec.initContainers);
   if (typeof p.spec?.nodeName === 'string') lean.spec.nodeName = p.spec.nodeName;
   return lean;

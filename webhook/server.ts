@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type http from 'node:http';
 import pino, { type Logger } from 'pino';
 import type { Tracer } from '@opentelemetry/api';
-import type { PostureSet } from '../policy/types.ts';
+import type { PostureSet, VisibilityKind } from '../policy/types.ts';
 import { signingKeyFromBytes } from '../policy/sign.ts';
 import { setupTelemetry, type Telemetry } from '../telemetry/index.ts';
 import { createApp } from './app.ts';
@@ -34,6 +34,8 @@ export interface WebhookOptions {
   signingKeyFile?: string;
   gatewayUser: string;
   defaultPosture: PostureSet;
+  /** visibility logs when neither the pod nor its namespace asks (kubearmor-visibility); default none */
+  defaultVisibility?: readonly VisibilityKind[];
   /** Longest wait for in-flight reviews at shutdown. */
   shutdownGraceMs?: number;
   certPollMs?: number;
@@ -168,7 +170,7 @@ export async function startWebhook(o: WebhookOptions): Promise<RunningWebhook> {
     policies: () => store.policies(),
     policiesVersion: () => store.policiesVersion(),
     namespace: (n) => store.namespace(n),
-    signingKey, defaultPosture: o.defaultPosture, gatewayUser: o.gatewayUser,
+    signingKey, defaultPosture: o.defaultPosture, defaultVisibility: o.defaultVisibility ?? [], gatewayUser: o.gatewayUser,
   };
   let shuttingDown = false;
   const notReady = (): string | null => {

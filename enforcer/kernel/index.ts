@@ -9,6 +9,7 @@ import {
   decodeCgroup, decodeConfig, decodeEvent, decodePathVal, decodePod, decodeRuleKey, decodeSrcKey, encodeCgroup, encodeConfig, encodeUid, summaryOf, u32Key, u64Key, unionSummaries,
   type NodeSummary,
 } from './layout.ts';
+import { VisibilityMaps, decodeSockArgs } from './visibility.ts';
 import { batchOpts, check, libbpf, mapKeys, ringBufferNew, type BpfError } from './libbpf.ts';
 import {
   DEFAULT_OBJECT, DEFAULT_PIN_DIR, adoptableEpoch, attachAll, attachCgroupPinned, cgroupLinkInfo, closeFd, dropOldLinks, dropRetiredMaps, hasRetiredMaps, kubepodsIds, kubepodsRef, retiredPodUids, forkLayout, loadObject, noKubepods,
@@ -46,7 +47,8 @@ export interface PodBinding {
 }
 
 export interface KernelEvent {
-  type: 'decision' | 'dropped';
+  /** log: a visibility log (bpf/visibility.h); log-dropped: how many the kernel dropped */
+  type: 'decision' | 'dropped' | 'log' | 'log-dropped';
   cgroupId: bigint;
   podUid: string | null;
   pid: number;
@@ -64,7 +66,11 @@ export interface KernelEvent {
   rule: ProfileRule | null;
   dropped?: number;
   timeNs: bigint;
+  /** socket(): the family, type and protocol asked for */
+  sock?: SocketArgs;
 }
+
+export interface SocketArgs { family: number; type: number; protocol: number }
 
 export interface Kernel {
   readonly mode: AttachMode;
@@ -164,6 +170,7 @@ class BpfKernel implements Kernel {
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private readonly fds: Record<string, number>;
+  private readonly vis: VisibilityMaps | null;
   private readonly loaded: Loaded;
   private readonly links: unknown[];
   /** links whose pins failed (attachCgroup): held open, closed at close() */
@@ -196,7 +203,9 @@ class BpfKernel implements Kernel {
     this.links = links;
     this.rb = rb;
     this.fds = Object.fromEntries([...loaded.maps].map(([n, m]) => [n, m.fd]));
+    this.vis = this.fds.agvis !== undefined && this.fds.agvisconfig !== undefined ? new VisibilityMaps(this.fds.agvis, this.fds.agvisconfig) : null;
     this.adopt();
+    this.vis?.adopt(this.entries('agvis', 4, 4));
     this.timer = setInterval(() => this.poll(), pollMs);
     this.timer.unref();
   }
@@ -418,6 +427,8 @@ class BpfKernel implements Kernel {
     // 4. narrowed to the live generations (a check that read the old pod value has already
     //    passed the summary); if this fails the summary stays wider, which is safe
     this.writeSummary();
+    // visibility logs the profile asks for (no verdict depends on them)
+    this.vis?.set(podId, b.profile.visibility);
     // 5. container cgroups userspace already knows
     r = this.updateBatch('cgroups', cgItems);
     if (!r.ok) return r;
@@ -446,6 +457,7 @@ class BpfKernel implements Kernel {
     for (const [k, v] of this.entries('cgroups', 8, LAYOUT.ag_cgroup.size)) if (decodeCgroup(v).uid === uid) cg.push(k);
     this.deleteBatch('cgroups', cg);
     this.pods.delete(uid);
+    this.vis?.remove(prev.podId);
     this.writeSummary(); // narrowed; left wider (safe) if it fails
     return ok(undefined);
   }
@@ -511,13 +523,17 @@ class BpfKernel implements Kernel {
     const hook = HOOKS[raw.hook] ?? String(raw.hook);
     const rule = raw.ruleId === RULE_POSTURE ? null : (uid ? this.pods.get(uid)?.rules.get(raw.gen)?.[raw.ruleId] ?? null : null);
     const ev: KernelEvent = {
-      type: raw.type === EV.dropped ? 'dropped' : 'decision',
+      type: raw.type === EV.dropped ? 'dropped' : raw.type === EV.log ? 'log' : raw.type === EV.logDropped ? 'log-dropped' : 'decision',
       cgroupId: raw.cgroupId, podUid: uid, pid: raw.pid, ppid: raw.ppid, uid: raw.uid,
       exe: raw.exe, source: raw.source, target: formatTarget(hook, raw.target), hook,
       kind: KINDS[raw.kind & 3]!, action: ACTIONS[raw.action & 3]!, denied: raw.denied !== 0,
       errno: raw.err < 0 ? -raw.err : raw.err, rule, timeNs: raw.timeNs,
     };
-    if (raw.type === EV.dropped) ev.dropped = raw.dropped;
+    if (raw.type === EV.dropped || raw.type === EV.logDropped) ev.dropped = raw.dropped;
+    else if (hook === 'socket') {
+      const sock = decodeSockArgs(raw.dropped);
+      if (sock !== null) ev.sock = sock;
+    }
     return ev;
   }
 

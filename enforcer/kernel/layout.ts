@@ -21,7 +21,7 @@ export const HOOKS = [
   '', 'exec', 'open', 'create', 'mkdir', 'rmdir', 'unlink', 'rename', 'link', 'symlink',
   'truncate', 'chmod', 'chown', 'socket', 'capable', 'mount', 'mmap',
 ] as const;
-export const EV = { decision: 1, dropped: 2 } as const;
+export const EV = { decision: 1, dropped: 2, log: 3, logDropped: 4 } as const; // log*: bpf/visibility.h
 export const RULE_POSTURE = 0xffffffff;
 export const AG_EVERY = 0x80000000;
 export const AG_ALL_CONTAINERS = 0xffffffff;

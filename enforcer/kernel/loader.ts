@@ -22,7 +22,7 @@ const PATH_MAC = [
   'ag_mmap_file', 'ag_sb_mount', 'ag_move_mount', 'ag_pivotroot',
 ];
 const TRACEPOINTS = ['ag_tp_exec', 'ag_tp_fork', 'ag_rt_attach', 'ag_rt_fork'];
-export const PINNED_MAPS = ['pods', 'rules', 'sources', 'cgroups', 'exes', 'pending', 'rates', 'agconfig', 'events'];
+export const PINNED_MAPS = ['pods', 'rules', 'sources', 'cgroups', 'exes', 'pending', 'rates', 'agconfig', 'events', 'agvis', 'agvisconfig'];
 
 export function programsFor(mode: AttachMode | 'probe'): { cgroup: string[]; lsm: string[]; tracepoint: string[] } {
   if (mode === 'probe') return { cgroup: ['ag_probe_cg'], lsm: ['ag_probe_mac'], tracepoint: [] };

@@ -24,8 +24,8 @@ test('a network decision', () => {
   assert.equal(a.Labels, 'app=web,tier=front');
   assert.equal(a.PolicyName, 'no-raw-sockets,net-hardening', 'names without namespaces, deduplicated');
   assert.equal(a.Operation, 'Network');
-  assert.equal(a.Data, 'lsm=socket_create');
-  assert.equal(a.Result, 'Operation not permitted');
+  assert.equal(a.Data, 'lsm=SOCKET_CREATE raw', 'KubeArmor\'s LSM event name, then the resource');
+  assert.equal(a.Result, 'Permission denied');
   assert.equal(a.Severity, '6');
   assert.equal(a.Tags, 'MITRE,network');
   assert.deepEqual(a.ATags, ['MITRE', 'network']);
@@ -37,10 +37,8 @@ test('a network decision', () => {
 
 test('results, labels, policy names', () => {
   assert.equal(resultText(false, 0), 'Passed');
-  assert.equal(resultText(true, 1), 'Operation not permitted');
+  assert.equal(resultText(true, 1), 'Permission denied', 'as KubeArmor\'s BPF-LSM enforcer writes any refusal');
   assert.equal(resultText(true, -13), 'Permission denied');
-  assert.equal(resultText(true, 0), 'Operation not permitted');
-  assert.equal(resultText(true, 22), 'errno 22');
   assert.equal(formatLabels(undefined), '');
   assert.equal(formatLabels({ b: '2', a: '1' }), 'a=1,b=2');
   assert.equal(policyName(null), 'DefaultPosture');

@@ -13,6 +13,7 @@ import { formatPosture } from '../../policy/posture.ts';
 import { signProfile, verifyAnnotations } from '../../policy/sign.ts';
 import type { Pod, Profile, ProfileRule, Result } from '../../policy/types.ts';
 import type { KubeArmorAlert } from '../../enforcer/alerts.ts';
+import type { KubeArmorLog } from '../../enforcer/visibility.ts';
 import { CgroupResolver } from '../../enforcer/cgroup.ts';
 import type { KernelEvent, PodBinding } from '../../enforcer/kernel/index.ts';
 import { Reconciler, type Gate, type Log } from '../../enforcer/reconciler.ts';
@@ -272,8 +273,8 @@ test('kernel events become KubeArmor alerts with the pod, container and policy f
       NamespaceName: 'shop', PodName: 'web', Labels: 'app=web,tier=front', ContainerID: CID, ContainerName: 'nginx',
       HostPID: 4242, HostPPID: 4200, PPID: 4200, PID: 4242, UID: 0, ParentProcessName: '/bin/bash', ProcessName: '/usr/bin/apt',
       PolicyName: 'block-pkg-mgr', Severity: '5', Tags: 'NIST,process', ATags: ['NIST', 'process'], Message: 'package manager denied',
-      Type: 'MatchedPolicy', Source: '/bin/bash', Operation: 'Process', Resource: '/usr/bin/apt', Data: 'lsm=bprm_check_security',
-      Enforcer: 'BPFLSM', Action: 'Block', Result: 'Operation not permitted',
+      Type: 'MatchedPolicy', Source: '/bin/bash', Operation: 'Process', Resource: '/usr/bin/apt', Data: 'lsm=BPRM_CHECK_SECURITY',
+      Enforcer: 'BPFLSM', Action: 'Block', Result: 'Permission denied',
     });
     // posture decision, pod-level cgroup (container unknown), audit that passed
     r.onKernelEvent(event({ cgroupId: 7n, rule: null, action: 'Audit', denied: false, errno: 0, kind: 'file', hook: 'file_open', target: '/etc/shadow' }));
@@ -291,7 +292,7 @@ test('kernel events become KubeArmor alerts with the pod, container and policy f
     // an event from an unknown pod still becomes an alert
     r.onKernelEvent(event({ podUid: null, cgroupId: 99n }));
     assert.equal(alerts[3]?.PodName, '');
-    assert.equal(alerts[3]?.Result, 'Operation not permitted');
+    assert.equal(alerts[3]?.Result, 'Permission denied');
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -378,4 +379,57 @@ test('a profile the kernel loads in part is enforced; the rules left out are nam
   // the same set is reported once
   assert.equal(rr.upsert(pod(signed(profile([blockApt, allowSh, { ...blockApt, target: { type: 'path', path: '/usr/bin/dpkg' } }])))), 'enforced');
   assert.equal(alerts.length, 1);
+});
+
+test('an alert from a container the pod\'s status does not name yet carries the 64-hex ID of its cgroup\'s name', () => {
+  const root = mkdtempSync(join(tmpdir(), 'ag-rec-'));
+  try {
+    const { alerts, r } = setup(root);
+    const podDir = join(root, 'kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod11111111_2222_4333_8444_555555555555.slice');
+    const fresh = 'd'.repeat(64);
+    mkdirSync(join(podDir, `cri-containerd-${fresh}.scope`), { recursive: true });
+    mkdirSync(join(podDir, `crio-conmon-${'e'.repeat(64)}.scope`), { recursive: true });
+    const cid = statSync(join(podDir, `cri-containerd-${fresh}.scope`), { bigint: true }).ino;
+    const conmon = statSync(join(podDir, `crio-conmon-${'e'.repeat(64)}.scope`), { bigint: true }).ino;
+    r.upsert(pod(signed(profile()), { containerID: '' }));
+    r.onKernelEvent(event({ cgroupId: cid }));
+    assert.equal(alerts.at(-1)?.ContainerID, fresh);
+    assert.equal(alerts.at(-1)?.ContainerName, '', 'no name until the status names it');
+    r.onKernelEvent(event({ cgroupId: conmon }));
+    assert.equal(alerts.at(-1)?.ContainerID, '', 'the conmon monitor scope is no container');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('visibility events: a log becomes a KubeArmor ContainerLog (not an alert); dropped logs are counted and logged', () => {
+  const logs: { msg: string; dropped?: unknown; total?: unknown }[] = [];
+  const log: Log = { info() {}, warn: (o, msg) => logs.push({ msg, ...o }), error() {}, debug() {} };
+  const kernel = new RecordingKernel();
+  const alerts: KubeArmorAlert[] = [];
+  const out: KubeArmorLog[] = [];
+  const provider = new TracerProvider({ spanProcessors: [] });
+  const r = new Reconciler({
+    kernel, resolver: new CgroupResolver('/nonexistent/cgroup'), verify: (a, ns) => verifyAnnotations(a, ns, KEY),
+    emit: (a) => alerts.push(a), emitLog: (l) => out.push(l), log, tracer: provider.getTracer('test'),
+    clusterName: 'oke-1', nodeName: 'node-1', now: () => new Date('2026-01-02T03:04:05.678Z'), processName: () => '/bin/bash',
+  });
+  r.upsert(pod(signed(profile()), { containerID: `containerd://${CID}` }));
+  r.onKernelEvent(event({ type: 'log', rule: null, action: 'Audit', denied: false, errno: 0, kind: 'file', hook: 'open', target: '/etc/os-release', exe: '/usr/bin/cat', source: '/usr/bin/cat' }));
+  r.onKernelEvent(event({ type: 'log', rule: null, action: 'Audit', denied: false, errno: 0, kind: 'network', hook: 'socket', target: 'tcp', sock: { family: 10, type: 1 | 0o4000, protocol: 6 } }));
+  assert.equal(alerts.length, 0, 'logs are not alerts');
+  assert.equal(out.length, 2);
+  assert.deepEqual(out[0], {
+    Timestamp: 1767323045, UpdatedTime: '2026-01-02T03:04:05.678Z', ClusterName: 'oke-1', HostName: 'node-1', NamespaceName: 'shop', PodName: 'web',
+    Labels: 'app=web,tier=front', ContainerID: '', ContainerName: '', HostPID: 4242, HostPPID: 4200, PPID: 4200, PID: 4242, UID: 0,
+    ParentProcessName: '/bin/bash', ProcessName: '/usr/bin/cat', Type: 'ContainerLog', Source: '/usr/bin/cat', Operation: 'File',
+    Resource: '/etc/os-release', Data: 'lsm=FILE_OPEN', Result: 'Passed',
+  });
+  assert.equal(out[1]?.Resource, 'domain=AF_INET6 type=SOCK_STREAM|SOCK_NONBLOCK protocol=TCP');
+  assert.equal(out[1]?.Data, 'lsm=SOCKET_CREATE domain=AF_INET6 type=SOCK_STREAM|SOCK_NONBLOCK protocol=TCP');
+  r.onKernelEvent(event({ type: 'log-dropped', dropped: 120, rule: null }));
+  r.onKernelEvent(event({ type: 'log-dropped', dropped: 30, rule: null }));
+  assert.equal(alerts.length, 0);
+  assert.equal(r.logsDropped, 150);
+  assert.deepEqual(logs.filter((l) => l.msg.startsWith('visibility logs dropped')).map((l) => [l.dropped, l.total]), [[120, 120], [30, 150]]);
 });

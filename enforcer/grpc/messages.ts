@@ -1,0 +1,34 @@
+// The enforcer's own log records (pino JSON lines, info and above) as KubeArmor's `Message`
+// stream (WatchMessages): a writable stream the logger writes to beside stderr, forwarding each
+// record's level and msg to whoever listens (the gRPC server, once started). Never throws.
+import { Writable } from 'node:stream';
+import { levelName } from './shapes.ts';
+
+export type MessageSink = (level: string, message: string, time: Date) => void;
+
+export class MessageTap extends Writable {
+  #sink: MessageSink | null = null;
+
+  constructor() {
+    super({ decodeStrings: false });
+  }
+
+  listen(sink: MessageSink | null): void { this.#sink = sink; }
+
+  override _write(chunk: unknown, _enc: BufferEncoding, done: (e?: Error | null) => void): void {
+    const sink = this.#sink;
+    if (sink !== null) {
+      for (const line of String(chunk).split('\n')) {
+        if (line.trim() === '') continue;
+        try {
+          const r = JSON.parse(line) as { level?: number; msg?: string; time?: number };
+          const rest = { ...r } as Record<string, unknown>;
+          for (const k of ['level', 'msg', 'time', 'pid', 'hostname', 'name']) delete rest[k];
+          const detail = Object.keys(rest).length === 0 ? '' : ` ${JSON.stringify(rest)}`;
+          sink(levelName(r.level ?? 30), `${r.msg ?? ''}${detail}`, new Date(r.time ?? Date.now()));
+        } catch { /* not a record */ }
+      }
+    }
+    done();
+  }
+}

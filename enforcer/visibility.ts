@@ -1,0 +1,68 @@
+// Visibility logs: what a pod's processes do (exec, open, socket, capability use) in the kinds its
+// namespace asks for (KubeArmor's `kubearmor-visibility` annotation), as KubeArmor's container
+// `Log` records. The kernel decides which events are wanted (per pod, per kind) and rate-limits
+// them; this module only shapes what arrives. Pure: the caller supplies the pod context and clock.
+import { OPERATION, dataOf, resourceOf, type AlertContext } from './alerts.ts';
+import type { KernelEvent } from './kernel/index.ts';
+
+export type { VisibilityKind } from '../policy/types.ts';
+
+/** KubeArmor's `Log` (container log) as JSON: the fields ArmorGate fills. */
+export interface KubeArmorLog {
+  Timestamp: number;
+  UpdatedTime: string;
+  ClusterName: string;
+  HostName: string;
+  NamespaceName: string;
+  PodName: string;
+  Labels: string;
+  ContainerID: string;
+  ContainerName: string;
+  HostPID: number;
+  HostPPID: number;
+  PPID: number;
+  PID: number;
+  UID: number;
+  ParentProcessName: string;
+  ProcessName: string;
+  Type: 'ContainerLog';
+  Source: string;
+  Operation: string;
+  Resource: string;
+  Data: string;
+  Result: string;
+}
+
+export type LogInput = Pick<KernelEvent, 'pid' | 'ppid' | 'uid' | 'exe' | 'source' | 'target' | 'hook' | 'kind' | 'denied' | 'errno' | 'sock'>;
+
+/** One visibility event of the kernel as a KubeArmor container log. */
+export function visibilityLog(e: LogInput, ctx: AlertContext, labels: string, now: Date): KubeArmorLog {
+  return {
+    Timestamp: Math.floor(now.getTime() / 1000),
+    UpdatedTime: now.toISOString(),
+    ClusterName: ctx.clusterName,
+    HostName: ctx.hostName,
+    NamespaceName: ctx.namespace,
+    PodName: ctx.podName,
+    Labels: labels,
+    ContainerID: ctx.containerId,
+    ContainerName: ctx.containerName,
+    HostPID: e.pid,
+    HostPPID: e.ppid,
+    PPID: e.ppid,
+    PID: e.pid,
+    UID: e.uid,
+    ParentProcessName: ctx.parentProcessName,
+    ProcessName: e.exe,
+    Type: 'ContainerLog',
+    Source: e.source,
+    Operation: OPERATION[e.kind],
+    Resource: resourceOf(e),
+    Data: dataOf(e),
+    Result: 'Passed',
+  };
+}
+
+export function logLine(l: KubeArmorLog): string {
+  return `${JSON.stringify(l)}\n`;
+}

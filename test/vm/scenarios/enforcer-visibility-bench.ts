@@ -1,0 +1,103 @@
+// Benchmark scenarios for `npm run bench:visibility` (bench/visibility.bench.ts), in the VM with the
+// real enforcer: the cost of visibility logs (process + file) on a busy pod against the same pod
+// without them, logs per second delivered to 1 and to 10 gRPC watchers, and drops at saturation.
+// Figures go to the host with ctx.emit('bench', …); nothing here asserts a duration.
+import assert from 'node:assert/strict';
+import type * as grpc from '@grpc/grpc-js';
+import { scenario, type Cgroup, type ScenarioContext } from '../../../vm/guest/scenario.ts';
+import { cgroup, fixture, publish, sharedEnforcer, type Enforcer } from './enforcer-support.ts';
+import { compileIn, logClient, type Rec } from './enforcer-visibility-support.ts';
+
+const EXECS = Number(process.env.BENCH_VIS_EXECS ?? 300);
+const OPENS = Number(process.env.BENCH_VIS_OPENS ?? 20000);
+const ROUNDS = 3;
+
+const execLoop = ['/bin/sh', '-c', `i=0; while [ $i -lt ${EXECS} ]; do /usr/bin/cat /etc/hostname >/dev/null; i=$((i+1)); done`];
+const openLoop = ['/usr/bin/python3', '-c', `
+for i in range(${OPENS}):
+    open('/etc/os-release').close()
+`];
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? NaN;
+}
+
+async function timed(ctx: ScenarioContext, cg: Cgroup, argv: string[]): Promise<number> {
+  const t0 = performance.now();
+  const r = await ctx.runIn(cg, argv, { timeoutMs: 300_000 });
+  assert.equal(r.code, 0, r.stderr);
+  return performance.now() - t0;
+}
+
+async function pods(ctx: ScenarioContext): Promise<{ e: Enforcer; on: Cgroup; off: Cgroup; onName: string }> {
+  const fx = await fixture(ctx);
+  const on = await compileIn(ctx, fx, 'bench-vis-on', 'process,file');
+  const off = await compileIn(ctx, fx, 'bench-vis-off', null);
+  const e = await sharedEnforcer(ctx);
+  const mark = e.logs.length;
+  publish(ctx, fx, on);
+  publish(ctx, fx, off);
+  const cgOn = await cgroup(ctx, on.containerCgroup('app'));
+  const cgOff = await cgroup(ctx, off.containerCgroup('app'));
+  for (const [p, cg] of [[on, cgOn], [off, cgOff]] as const) {
+    await e.waitLog((l) => l.msg === 'pod enforced' && l.uid === p.uid && Array.isArray(l.containers) && (l.containers as string[]).includes(`app@${cg.id}`), `${p.name} enforced`, 60_000, mark);
+  }
+  return { e, on: cgOn, off: cgOff, onName: on.name };
+}
+
+function kernelDropped(e: Enforcer, from: number): number {
+  return e.logs.slice(from).filter((l) => l.msg === 'visibility logs dropped by the kernel: rate limit exceeded').reduce((n, l) => n + Number(l.dropped ?? 0), 0);
+}
+
+scenario('bench: visibility logs (process+file) on a busy pod, against none; delivery to 1 and 10 gRPC watchers', async (ctx) => {
+  const { e, on, off, onName } = await pods(ctx);
+  // 1. the cost: the same loops in a pod with visibility and in one without, alternated
+  const cost: Record<string, { on: number; off: number; ratio: number }> = {};
+  for (const [name, argv] of [['exec loop', execLoop], ['open loop', openLoop]] as const) {
+    const t: { on: number[]; off: number[] } = { on: [], off: [] };
+    await timed(ctx, off, argv); // warm the page cache
+    for (let i = 0; i < ROUNDS; i++) {
+      t.off.push(await timed(ctx, off, argv));
+      t.on.push(await timed(ctx, on, argv));
+    }
+    cost[name] = { on: Math.round(median(t.on)), off: Math.round(median(t.off)), ratio: Number((median(t.on) / median(t.off)).toFixed(3)) };
+  }
+  // 2. delivery: logs received per watcher over the exec+open loops, with 1 then 10 watchers
+  const delivery: Record<string, unknown>[] = [];
+  for (const n of [1, 10]) {
+    const clients: grpc.Client[] = [];
+    const got: number[] = Array.from({ length: n }, () => 0);
+    const calls: grpc.ClientReadableStream<Rec>[] = [];
+    for (let i = 0; i < n; i++) {
+      const c = logClient(ctx);
+      clients.push(c);
+      const call = (c as unknown as Record<string, (r: unknown) => grpc.ClientReadableStream<Rec>>).WatchLogs!({ Filter: 'all' });
+      call.on('data', (d: Rec) => { if (d.PodName === onName) got[i]! += 1; });
+      call.on('error', () => {});
+      calls.push(call);
+    }
+    const from = e.logs.length;
+    await e.waitLog(() => e.logs.slice(from).filter((l) => l.msg === 'gRPC watcher added').length >= n, `${n} watchers`, 30_000, 0);
+    const onStdout0 = e.alerts.length;
+    const t0 = performance.now();
+    await timed(ctx, on, execLoop);
+    await timed(ctx, on, openLoop);
+    // everything the kernel sent has reached stdout when the count stops moving
+    let last = -1;
+    while (last !== e.alerts.length) { last = e.alerts.length; await new Promise((r) => setTimeout(r, 500)); }
+    const secs = (performance.now() - t0) / 1000;
+    const emitted = (e.alerts.slice(onStdout0) as unknown as Rec[]).filter((x) => x.Type === 'ContainerLog' && x.PodName === onName).length;
+    for (const c of calls) c.cancel();
+    const gone = e.logs.length;
+    await e.waitLog(() => e.logs.slice(gone).filter((l) => l.msg === 'gRPC watcher removed').length >= n, 'watchers removed', 30_000, 0);
+    const feedDropped = e.logs.slice(gone).filter((l) => l.msg === 'gRPC watcher removed').reduce((s, l) => s + Number(l.dropped ?? 0), 0);
+    for (const c of clients) c.close();
+    delivery.push({
+      watchers: n, seconds: Number(secs.toFixed(1)), logsEmitted: emitted, logsPerSecondEmitted: Math.round(emitted / secs),
+      receivedPerWatcher: { min: Math.min(...got), max: Math.max(...got) }, logsPerSecondPerWatcher: Math.round(Math.min(...got) / secs),
+      droppedByKernelRateLimit: kernelDropped(e, from), droppedByWatcherQueues: feedDropped,
+    });
+  }
+  ctx.emit('bench', { name: 'visibility logs: cost (median ms of the loop, on/off) and delivery', execs: EXECS, opens: OPENS, cost, delivery });
+}, { timeoutMs: 900_000 });
