@@ -39,3 +39,11 @@ export class Backoff {
   next(): number { return jitteredDelay(this.policy, this.#attempt++, this.#random); }
   reset(): void { this.#attempt = 0; }
 }
+
+/** A delay drawn uniformly in [min(floorMs, ms), ms]: for a delay some other code chose
+ *  (client-node's ListWatch reconnect delay), spread the same way. */
+export function jitterWithin(ms: number, floorMs: number, random: () => number = Math.random): number {
+  const lo = Math.min(Math.max(0, floorMs), ms);
+  const r = Math.min(Math.max(random(), 0), 1);
+  return Math.round(lo + r * (ms - lo));
+}

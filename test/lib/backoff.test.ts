@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Backoff, backoffCeiling, jitteredDelay, type BackoffPolicy } from '../../lib/backoff.ts';
+import { Backoff, backoffCeiling, jitteredDelay, jitterWithin, type BackoffPolicy } from '../../lib/backoff.ts';
 
 const P: BackoffPolicy = { initialMs: 500, maxMs: 30_000 };
 
@@ -35,4 +35,11 @@ test('Backoff counts attempts and starts over after reset', () => {
   assert.equal(b.attempts, 3);
   b.reset();
   assert.equal(b.next(), 500);
+});
+
+test('jitterWithin spreads a given delay between the floor and itself', () => {
+  assert.equal(jitterWithin(8000, 500, () => 0), 500);
+  assert.equal(jitterWithin(8000, 500, () => 0.999999), 8000);
+  assert.equal(jitterWithin(200, 500, () => 0.3), 200, 'a delay below the floor is kept');
+  for (let i = 0; i < 100; i++) { const d = jitterWithin(4000, 500); assert.ok(d >= 500 && d <= 4000, String(d)); }
 });
