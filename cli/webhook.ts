@@ -10,6 +10,7 @@ export function command(): Command {
     .option('--kubeconfig <file>', 'kubeconfig of the cluster (else in-cluster configuration)')
     .option('--policies-dir <dir>', 'standalone: read policies and Namespace objects from this folder (reloaded on change) instead of the API server')
     .option('--signing-key-file <file>', 'HMAC key shared with the enforcers; standalone without it: a generated key')
+    .option('--previous-signing-key-file <file>', 'a second key whose signatures /validate-pod accepts during a rotation (absent or empty file: none; docs/install.md)')
     .addOption(new Option('--gateway-user <username>', 'the only user allowed to change armorgate.io/* annotations').default('system:serviceaccount:armorgate:armorgate-webhook'))
     .addOption(new Option('--default-posture <spec>', 'posture when the namespace sets none, e.g. file=audit,network=block').default('file=audit,network=audit,capabilities=audit,process=audit'))
     .addOption(new Option('--metrics-port <port>', 'HTTP port of Prometheus /metrics (-1: off)').default('9090'))
@@ -31,7 +32,7 @@ export function command(): Command {
       try {
         running = await startWebhook({
           port, metricsPort, tlsCertDir: o.tlsCertDir, kubeconfig: o.kubeconfig, policiesDir: o.policiesDir,
-          signingKeyFile: o.signingKeyFile, gatewayUser: o.gatewayUser ?? '', defaultPosture: posture.value,
+          signingKeyFile: o.signingKeyFile, previousSigningKeyFile: o.previousSigningKeyFile, gatewayUser: o.gatewayUser ?? '', defaultPosture: posture.value,
           shutdownGraceMs: grace * 1000,
         });
       } catch (e) {
