@@ -78,7 +78,7 @@ export function answerReview(endpoint: Endpoint, body: Uint8Array, headers: { tr
     try {
       if (endpoint === 'validate-policy') decision = decidePolicy(r);
       else if (endpoint === 'mutate-pod') decision = decideMutate({ request: r, view: deps.view, cache: deps.cache, traceparent: formatTraceparent(span.spanContext()) });
-      else decision = decideValidatePod(r, deps.view);
+      else decision = decideValidatePod(r, deps.view, deps.cache);
     } catch (e) {
       if (e instanceof WrongKind) {
         outcome = 'bad_request';
