@@ -9,7 +9,8 @@
 // here too; the main thread gets only the objects that changed, as structured clones.
 import { parentPort, workerData } from 'node:worker_threads';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, ListWatch, Watch, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
-import { Backoff } from '../lib/backoff.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Backoff, DEFAULT_BACKOFF, jitterWithin } from '../lib/backoff.ts';
 import { POLICY_CACHES, type CacheName, type WatchCommand, type WatchEvent, type WatchMessage, type WatchWorkerData } from './cluster-watch-protocol.ts';
 
 const GROUP = 'security.kubearmor.com';
@@ -45,14 +46,18 @@ function log(level: 'info' | 'warn' | 'error', msg: string, fields: Record<strin
  *  stops on other errors; those restart here after the project's one jittered backoff
  *  (lib/backoff.ts), which starts over once an event arrives. */
 function keepWatching(cache: CacheName, kc: KubeConfig, pathName: string, list: () => Promise<KubernetesListObject<KubernetesObject>>): ListWatch<KubernetesObject> {
+  const backoff = new Backoff();
   const listFn = async (): Promise<KubernetesListObject<KubernetesObject>> => {
     const l = await list();
+    backoff.reset();
     listed.push(cache);
     scheduleFlush();
     return l;
   };
-  const lw = new ListWatch<KubernetesObject>(pathName, new Watch(kc), listFn, false);
-  const backoff = new Backoff();
+  // ListWatch's own delay before re-watching after a watch that ended with no event: jittered too
+  const lw = new ListWatch<KubernetesObject>(pathName, new Watch(kc), listFn, false, undefined, undefined, {
+    delayFn: (ms: number) => sleep(jitterWithin(ms, DEFAULT_BACKOFF.initialMs), undefined, { ref: false }),
+  });
   lw.on('add', (obj: KubernetesObject) => { backoff.reset(); emit({ t: 'put', cache, obj }); });
   lw.on('update', (obj: KubernetesObject) => { backoff.reset(); emit({ t: 'put', cache, obj }); });
   lw.on('delete', (obj: KubernetesObject) => { backoff.reset(); emit({ t: 'del', cache, obj }); });
