@@ -202,11 +202,11 @@ function selectionKey(pod: Pod, nsKey: string, optOut: string | undefined): stri
   ]);
 }
 
-/** The compile result for a pod (from the cache when its key was seen at this policy version). */
-function compiledFor(pod: Pod, namespace: string, view: GatewayView, cache: CompileCache): CachedCompile {
-  const ns = view.namespace(namespace);
-  const rawOptOut = annotationsOf(pod)?.[KUBEARMOR_OPT_OUT];
-  const optOut = rawOptOut === undefined ? undefined : String(rawOptOut);
+/** The compile result admission uses for a pod, from the cache: the one source of the
+ *  armorgate.io/* annotations a pod should carry (the reconciler, reconciler.ts, calls this
+ *  too, so a running pod is held to exactly what admission would write now). `optOut` is the
+ *  pod's kubearmor-policy annotation, if any. */
+export function compiledFor(pod: Pod, namespace: string, ns: Namespace | null, optOut: string | undefined, view: GatewayView, cache: CompileCache): CachedCompile {
   const key = selectionKey(pod, namespaceKey(namespace, ns), optOut);
   return cache.results.get(view.policiesVersion(), key, () => ({
     result: compile(podForCompile(pod, namespace, optOut), ns, view.policies(), { defaultPosture: view.defaultPosture, signingKey: view.signingKey }),
@@ -238,8 +238,11 @@ export function decideMutate({ request: r, view, cache, traceparent }: MutateInp
   }
   const namespace = namespaceOf(r, pod);
   if (namespace === '') return denied(r.uid, 'pod has no namespace (request.namespace and metadata.namespace are empty or not strings)', 400, 'BadRequest');
+  const ns = view.namespace(namespace);
   const oldAnn = annotationsOf(pod);
-  const cached = compiledFor(pod, namespace, view, cache);
+  const rawOptOut = oldAnn?.[KUBEARMOR_OPT_OUT];
+  const optOut = rawOptOut === undefined ? undefined : String(rawOptOut);
+  const cached = compiledFor(pod, namespace, ns, optOut, view, cache);
   const result = cached.result;
   if (!result.ok) {
     const where = result.error.path ? ` (${result.error.path})` : '';
@@ -346,7 +349,9 @@ export function decideValidatePod(r: AdmissionRequest, view: GatewayView, cache?
   // What the gateway writes for this pod now (the mutating call compiled the same key a moment
   // ago: a cache hit). A signed profile copied from another pod of the namespace verifies, but
   // is not this pod's, so it is refused here even when the mutating call was skipped.
-  const result = compiledFor(pod, namespace, view, cache ?? new CompileCache(1)).result;
+  const rawOptOut = ann?.[KUBEARMOR_OPT_OUT];
+  const optOut = rawOptOut === undefined ? undefined : String(rawOptOut);
+  const result = compiledFor(pod, namespace, view.namespace(namespace), optOut, view, cache ?? new CompileCache(1)).result;
   if (!result.ok) {
     const where = result.error.path ? ` (${result.error.path})` : '';
     return denied(r.uid, `the gateway cannot compile a profile for this pod: ${result.error.code}: ${result.error.message}${where}`, result.error.code === 'E_TOO_LARGE' ? 413 : 422, 'Invalid');
