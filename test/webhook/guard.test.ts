@@ -5,6 +5,9 @@
 // pods/ephemeralcontainers, only the gateway changes them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import jsonpatch from 'fast-json-patch';
 import { CompileCache, decideMutate, decideValidatePod, type Decision, type GatewayView } from '../../webhook/decide.ts';
 import type { AdmissionRequest } from '../../webhook/review.ts';
@@ -12,7 +15,7 @@ import { DEFAULT_POSTURE } from '../../policy/posture.ts';
 import { validatePolicy } from '../../policy/validate.ts';
 import { keyId, signProfile, verifyAnnotations } from '../../policy/sign.ts';
 import type { Namespace, Pod, Policy } from '../../policy/types.ts';
-import { AUDIT_CURL, BLOCK_SHADOW, GATEWAY_USER, namespace, podReview, realisticPod } from './fixtures.ts';
+import { AUDIT_CURL, BLOCK_SHADOW, GATEWAY_USER, namespace, podReview, realisticPod, startTestWebhook } from './fixtures.ts';
 
 const OLD = Buffer.alloc(32, 5);
 const NEW = Buffer.alloc(32, 9);
@@ -118,4 +121,25 @@ test('UPDATE: pods/status and pods/ephemeralcontainers changing armorgate.io/* a
     other.status = { phase: 'Running' };
     assert.equal(decideValidatePod(req('UPDATE', other, extra), v).response.allowed, true, `${subResource || 'pod'}: other changes pass`);
   }
+});
+
+test('the webhook daemon: --previous-signing-key-file absent is no key; present, /validate-pod accepts a pod signed by it', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ag-guard-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'new.key'), `${NEW.toString('hex')}\n`);
+    fs.writeFileSync(path.join(dir, 'old.key'), `${OLD.toString('hex')}\n`);
+    const OLD_FILE_KEY = Buffer.from(OLD.toString('hex')); // the daemons read the file's bytes
+    const pod = realisticPod('shop', { app: 'web' });
+    for (const [previous, accepted] of [[path.join(dir, 'absent.key'), false], [path.join(dir, 'old.key'), true]] as const) {
+      const w = await startTestWebhook({ signingKeyFile: path.join(dir, 'new.key'), previousSigningKeyFile: previous });
+      try {
+        const got = await w.post('/mutate-pod', podReview('CREATE', pod));
+        const patched = jsonpatch.applyPatch(structuredClone(pod), JSON.parse(Buffer.from((got.json as { response: { patch: string } }).response.patch, 'base64').toString('utf8')) as jsonpatch.Operation[], true, false).newDocument;
+        const byOld = structuredClone(patched);
+        ann(byOld)['armorgate.io/profile-signature'] = signProfile(OLD_FILE_KEY, 'shop', ann(patched)['armorgate.io/profile-digest']!);
+        const r = await w.post('/validate-pod', podReview('CREATE', byOld));
+        assert.equal((r.json as { response: { allowed: boolean } }).response.allowed, accepted, `previous key file ${path.basename(previous)}`);
+      } finally { await w.close(); }
+    }
+  } finally { fs.rmSync(dir, { recursive: true, force: true }); }
 });
