@@ -16,11 +16,14 @@ export class BodyBudget {
   #used = 0;
   #peak = 0;
   #waiting: Waiter[] = [];
+  #waited = 0;
   constructor(limit = DEFAULT_BODY_BUDGET_BYTES) { this.limit = limit; }
   /** Bytes reserved now, the most ever reserved at once, and reviews waiting. */
   get used(): number { return this.#used; }
   get peak(): number { return this.#peak; }
   get waiting(): number { return this.#waiting.length; }
+  /** Reviews that had to wait, since the start. */
+  get waited(): number { return this.#waited; }
 
   /** Calls `go` once `size` bytes are reserved (at once when they fit). Returns a cancel function
    *  for a review that goes away while it waits (nothing is reserved then). */
@@ -29,6 +32,7 @@ export class BodyBudget {
     if (this.#fits(n)) { this.#take(n); go(); return () => {}; }
     const w: Waiter = { size: n, go };
     this.#waiting.push(w);
+    this.#waited++;
     return () => { const i = this.#waiting.indexOf(w); if (i >= 0) this.#waiting.splice(i, 1); };
   }
 
