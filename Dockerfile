@@ -41,6 +41,7 @@ COPY --from=deps /opt/armorgate/node_modules ./node_modules
 COPY package.json ./
 COPY bin/ bin/
 COPY cli/ cli/
+COPY lib/ lib/
 COPY policy/ policy/
 COPY schemas/ schemas/
 COPY telemetry/ telemetry/

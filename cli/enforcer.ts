@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 
 interface Opts {
   signingKeyFile?: string;
+  previousSigningKeyFile?: string;
   cgroupRoot: string;
   attachMode: 'auto' | 'cgroup' | 'global';
   nodeName?: string;
@@ -21,6 +22,7 @@ export function command(): Command {
   return new Command('enforcer')
     .description('node enforcer: verifies pods\' signed profiles and enforces them with BPF-LSM; alerts on stdout')
     .option('--signing-key-file <file>', 'HMAC key shared with the gateway (required)')
+    .option('--previous-signing-key-file <file>', 'a second key whose signatures are accepted: the previous key during a rotation (docs/install.md)')
     .option('--cgroup-root <dir>', 'cgroup v2 mount point', '/sys/fs/cgroup')
     .addOption(new Option('--attach-mode <mode>', 'cgroup-attached LSM programs (kernel >= 6.0), global ones scoped by cgroup id, or the best available')
       .choices(['auto', 'cgroup', 'global']).default('auto'))
@@ -70,6 +72,7 @@ export function command(): Command {
         grpcPort,
         grpcHost: o.grpcHost,
         ...(tap === undefined ? {} : { messageTap: tap }),
+        ...(o.previousSigningKeyFile === undefined ? {} : { previousSigningKeyFile: o.previousSigningKeyFile }),
         ...(o.kubeconfig === undefined ? {} : { kubeconfig: o.kubeconfig }),
         ...(o.podsDir === undefined ? {} : { podsDir: o.podsDir }),
         ...(o.pinDir === undefined ? {} : { pinDir: o.pinDir }),

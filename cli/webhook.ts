@@ -14,6 +14,7 @@ export function command(): Command {
     .option('--kubeconfig <file>', 'kubeconfig of the cluster (else in-cluster configuration)')
     .option('--policies-dir <dir>', 'standalone: read policies and Namespace objects from this folder (reloaded on change) instead of the API server')
     .option('--signing-key-file <file>', 'HMAC key shared with the enforcers; standalone without it: a generated key')
+    .option('--previous-signing-key-file <file>', 'a second key whose signatures /validate-pod accepts during a rotation (absent or empty file: none; docs/install.md)')
     .addOption(new Option('--gateway-user <username>', 'the only user allowed to change armorgate.io/* annotations').default('system:serviceaccount:armorgate:armorgate-webhook'))
     .addOption(new Option('--default-posture <spec>', 'posture when the namespace sets none, e.g. file=audit,network=block').default('file=audit,network=audit,capabilities=audit,process=audit'))
     .addOption(new Option('--default-visibility <kinds>', 'visibility logs when neither the pod nor its namespace has a kubearmor-visibility annotation: process,file,network,capabilities or none').default('none'))
@@ -62,7 +63,7 @@ export function command(): Command {
       try {
         running = await startWebhook({
           port, metricsPort, tlsCertDir: str(o.tlsCertDir), kubeconfig: str(o.kubeconfig), policiesDir: str(o.policiesDir),
-          signingKeyFile: str(o.signingKeyFile), gatewayUser: str(o.gatewayUser) ?? '', defaultPosture: posture.value, defaultVisibility: visibility.kinds,
+          signingKeyFile: str(o.signingKeyFile), previousSigningKeyFile: str(o.previousSigningKeyFile), gatewayUser: str(o.gatewayUser) ?? '', defaultPosture: posture.value, defaultVisibility: visibility.kinds,
           shutdownGraceMs: grace * 1000,
           reconcile: o.reconcile === false ? undefined : {
             rate, burst, resyncMs: resync * 1000, leaderElect: o.leaderElect !== false,

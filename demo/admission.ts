@@ -19,8 +19,36 @@ export interface DemoPod {
   status?: unknown;
 }
 
+/** A policy the demo adds while the pod runs: no archiver in the shop's web pods. */
+export const LATE_POLICY = { file: 'no-archivers.yaml', name: 'no-archivers', execname: 'tar', yaml: `# Added by the demo while the pod runs.
+apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata:
+  name: no-archivers
+  namespace: shop
+spec:
+  selector:
+    matchLabels:
+      app: web
+  severity: 4
+  message: archiver run in a running container
+  process:
+    matchPaths:
+      - execname: tar
+  action: Block
+` };
+
+/** The running pod re-annotated after LATE_POLICY was added: what admission writes for it now. */
+export interface Reannotated {
+  pod: DemoPod;
+  policy: string;
+  digest: string;
+}
+
 export interface Admitted {
   pod: DemoPod;
+  /** The same pod with the annotations the gateway writes once LATE_POLICY is in force. */
+  later: Reannotated;
   containerIds: Record<string, string>;
   warnings: string[];
   /** The "API server" span (the demo's): parent of the webhook's admission span. */
@@ -121,12 +149,32 @@ export async function admit(root: string, policiesDir: string, keyFile: string, 
       phase: 'Running', qosClass: 'BestEffort',
       containerStatuses: Object.entries(containerIds).map(([name, id]) => ({ name, containerID: `containerd://${id}`, ready: true })),
     };
+    // A policy is added while the pod runs. The webhook reloads its folder; what it now writes for
+    // this pod (asked again as the gateway's reconciler would, for the running pod) binds the new
+    // policy too, and the running pod gets those annotations (the PATCH reaching the node).
+    writeFileSync(join(policiesDir, LATE_POLICY.file), LATE_POLICY.yaml);
+    say(`policy ${LATE_POLICY.name} (Block ${LATE_POLICY.execname}) added to the webhook's folder while the pod runs`);
+    let later: Reannotated | null = null;
+    for (const t1 = Date.now(); later === null;) {
+      const again = await post(port, '/mutate-pod', { ...review, request: { ...review.request, uid: randomUUID() } }, {});
+      const r = (JSON.parse(again.body) as { response: { allowed: boolean; patch?: string } }).response;
+      const ops = r.patch ? JSON.parse(Buffer.from(r.patch, 'base64').toString('utf8')) as jsonpatch.Operation[] : [];
+      const now = jsonpatch.applyPatch(structuredClone(pod), ops, true, false).newDocument;
+      const ann = now.metadata.annotations ?? {};
+      if (r.allowed && (ann['armorgate.io/policies'] ?? '').split(',').some((x) => x.startsWith(`shop/${LATE_POLICY.name}@`))) {
+        const pod2 = structuredClone(admitted);
+        pod2.metadata.annotations = { ...ann };
+        later = { pod: pod2, policy: ann['armorgate.io/policies'] ?? '', digest: ann['armorgate.io/profile-digest'] ?? '' };
+      } else if (Date.now() - t1 > 30_000) throw new Error('the webhook did not bind the added policy within 30 s');
+      else await new Promise((res) => setTimeout(res, 200));
+    }
+    say(`the gateway now writes for the running pod: policies ${later.policy}`);
     const rootSpan: SpanRecord = {
       traceId, spanId, parentSpanId: '', name: `POST /api/v1/namespaces/${pod.metadata.namespace}/pods → mutating admission`,
       service: 'kube-apiserver (played by the demo)', kind: 3, startMs: t0, endMs: t1,
       attributes: { 'k8s.pod.name': pod.metadata.name, 'k8s.namespace.name': pod.metadata.namespace }, events: [], links: [], status: { code: 0 },
     };
-    return { pod: admitted, containerIds, warnings: resp.warnings ?? [], rootSpan, traceId, webhookLog: log };
+    return { pod: admitted, later, containerIds, warnings: resp.warnings ?? [], rootSpan, traceId, webhookLog: log };
   } finally {
     child.kill('SIGTERM');
     await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);

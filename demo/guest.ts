@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { scenario, type Container, type ContainerOptions, type Started } from '../vm/guest/scenario.ts';
-import type { DemoPod } from './admission.ts';
+import { LATE_POLICY, type DemoPod, type Reannotated } from './admission.ts';
 import { startReceiver, type SpanRecord } from './otlp-receiver.ts';
 import { compactAlerts, type Attempt } from './report.ts';
 
@@ -113,6 +113,8 @@ function volumes(): ContainerOptions {
 /** What the host hands over in $AG_DEMO_DIR. */
 export interface DemoInput {
   pod: DemoPod;
+  /** The running pod's annotations once a policy was added (demo/admission.ts). */
+  later: Reannotated;
   containerIds: Record<string, string>;
   keyFile: string;
 }
@@ -194,6 +196,29 @@ scenario('demo: the admitted pod under enforcement', async (ctx) => {
     attempts.push(attempt);
     ctx.emit('attempt', attempt);
   }
+
+  // A policy added while the pod runs: its new annotations reach the node (the pods folder), the
+  // enforcer swaps the pod's rules, and the pod's next attempt is denied.
+  const web = containers.web;
+  assert.ok(web, 'no container web');
+  const tryTar = async (c: Container, container: string | null, expect: Attempt['expect'], what: string, why: string): Promise<void> => {
+    const r = await c.exec([LATE_POLICY.execname, '--version'], { timeoutMs: 30_000 });
+    const outcome: Attempt['outcome'] = denied(r) ? 'denied' : r.code === 0 ? 'allowed' : 'error';
+    const attempt: Attempt = { container, what, command: `${LATE_POLICY.execname} --version`, expect, outcome, why, detail: (outcome === 'allowed' ? r.stdout : r.stderr).trim().split('\n')[0]?.slice(0, 100) ?? '' };
+    attempts.push(attempt);
+    ctx.emit('attempt', attempt);
+  };
+  await tryTar(web, 'web', 'allowed', `run ${LATE_POLICY.execname} (before the policy is added)`, 'no rule yet');
+  step(`policy ${LATE_POLICY.name} added while the pod runs: the pod's new annotations reach the node`);
+  const from = logs().length;
+  const tmpLater = join(podsDir, '.web.json.later');
+  writeFileSync(tmpLater, JSON.stringify(input.later.pod));
+  const tSwap = Date.now();
+  renameSync(tmpLater, join(podsDir, 'web.json'));
+  await waitFor('the new profile to be in force', 60_000, enforcer, () => logs().slice(from).find((l) => l.msg === 'pod enforced' && l.digest === input.later.digest));
+  step(`new profile in force ${Date.now() - tSwap} ms after the annotations reached the node (rules swapped in place; the pod kept running)`);
+  await tryTar(web, 'web', 'denied', `run ${LATE_POLICY.execname} (after the policy is added)`, `${LATE_POLICY.name}: execname ${LATE_POLICY.execname}, added while the pod runs`);
+  await tryTar(control, null, 'allowed', `run ${LATE_POLICY.execname} outside any pod`, 'processes outside pods are never affected');
 
   // Let the ring buffer drain, then stop the enforcer so that its last spans are flushed.
   await new Promise((r) => setTimeout(r, 1500));

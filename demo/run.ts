@@ -51,7 +51,7 @@ try {
   process.exit(1);
 }
 say(`admitted ${admitted.pod.metadata.namespace}/${admitted.pod.metadata.name} through POST /mutate-pod: ${Object.keys(admitted.pod.metadata.annotations ?? {}).filter((k) => k.startsWith('armorgate.io/')).length} armorgate.io/* annotations, profile signed`);
-const input: DemoInput = { pod: admitted.pod, containerIds: admitted.containerIds, keyFile };
+const input: DemoInput = { pod: admitted.pod, later: admitted.later, containerIds: admitted.containerIds, keyFile };
 writeFileSync(join(dir, 'input.json'), JSON.stringify(input));
 
 // 2. The node, in the VM. While the guest boots there is nothing from the runner yet: show the

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { metrics as apiMetrics, trace } from '@opentelemetry/api';
 import { pino, type Logger } from 'pino';
-import { signingKeyFromBytes, verifyAnnotations } from '../policy/sign.ts';
+import { keyId, signingKeyFromBytes, verifyAnnotations } from '../policy/sign.ts';
 import { err, ok, type Pod, type Result } from '../policy/types.ts';
 import type { Telemetry } from '../telemetry/index.ts';
 import { alertLine, type KubeArmorAlert } from './alerts.ts';
@@ -26,6 +26,8 @@ import type { PodSink, PodSource } from './sources/types.ts';
 
 export interface EnforcerOptions {
   signingKeyFile: string;
+  /** A second key accepted (the previous one during a rotation, or the next one before it). */
+  previousSigningKeyFile?: string;
   cgroupRoot: string;
   attachMode: 'auto' | 'cgroup' | 'global';
   nodeName: string;
@@ -136,18 +138,27 @@ export function makeLogger(tap?: MessageTap): Logger {
 export async function runEnforcer(o: EnforcerOptions): Promise<number> {
   const log = o.logger ?? makeLogger();
   log.info({ podsDir: o.podsDir, node: o.nodeName, attachMode: o.attachMode }, 'starting');
-  let keyBytes: Uint8Array;
-  try {
-    keyBytes = readFileSync(o.signingKeyFile);
-  } catch (e) {
-    log.error({ file: o.signingKeyFile, error: e instanceof Error ? e.message : String(e) }, 'cannot read --signing-key-file');
-    return 1;
+  const keys: Uint8Array[] = [];
+  for (const [flag, file] of [['--signing-key-file', o.signingKeyFile], ['--previous-signing-key-file', o.previousSigningKeyFile]] as const) {
+    if (file === undefined) continue;
+    let keyBytes: Uint8Array;
+    try {
+      keyBytes = readFileSync(file);
+    } catch (e) {
+      // the previous key is optional: the manifests name its file, which exists only during a rotation
+      if (flag === '--previous-signing-key-file' && (e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      log.error({ file, error: e instanceof Error ? e.message : String(e) }, `cannot read ${flag}`);
+      return 1;
+    }
+    if (flag === '--previous-signing-key-file' && Buffer.from(keyBytes).toString('latin1').trim() === '') continue;
+    const key = signingKeyFromBytes(keyBytes);
+    if (!key.ok) {
+      log.error({ file, error: key.error }, `unusable ${flag}`);
+      return 1;
+    }
+    keys.push(key.value);
   }
-  const key = signingKeyFromBytes(keyBytes);
-  if (!key.ok) {
-    log.error({ file: o.signingKeyFile, error: key.error }, 'unusable --signing-key-file');
-    return 1;
-  }
+  log.info({ keyIds: keys.map(keyId) }, 'profiles signed by these keys are accepted');
   if (o.nodeName === '') {
     log.error({}, 'no node name: pass --node-name or set NODE_NAME');
     return 1;
@@ -259,7 +270,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
   const reconciler = new Reconciler({
     kernel: kernel ?? unavailableKernel(reason),
     resolver: new CgroupResolver(o.cgroupRoot),
-    verify: (a, ns) => verifyAnnotations(a, ns, key.value),
+    verify: (a, ns) => verifyAnnotations(a, ns, keys),
     emit, emitLog, log, tracer: telemetry.tracer, metrics,
     clusterName: o.clusterName, nodeName: o.nodeName,
     // the parent's executable as the kernel recorded it (the pod's own paths, no hostPID needed);

@@ -1,7 +1,9 @@
-// The profile signature of DESIGN.md: HMAC-SHA256 of NAMESPACE + "\n" + DIGEST with the
-// key shared by the gateway and the enforcers, and the enforcer-side verification of a
-// pod's armorgate.io/* annotations.
-import { createHmac, timingSafeEqual } from 'node:crypto';
+// The profile signature of DESIGN.md: `hmac-sha256:KEYID:HEX`, HEX the HMAC-SHA256 of
+// NAMESPACE + "\n" + DIGEST with the key shared by the gateway and the enforcers, KEYID the
+// key's id (the first 8 hex digits of SHA-256 of the key), so that a verifier holding more than
+// one key (the current and the previous one, during a rotation) knows which to check; and the
+// enforcer-side verification of a pod's armorgate.io/* annotations.
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { ANN_POLICIES, ANN_POSTURE, ANN_PROFILE, ANN_PROFILE_DIGEST, ANN_PROFILE_SIGNATURE } from './annotations.ts';
 import { formatPosture } from './posture.ts';
 import { decodeProfileAnnotation, profileDigest } from './profile-codec.ts';
@@ -31,10 +33,21 @@ export interface VerifiedProfile {
   posture: PostureSet;
 }
 
-/** 'hmac-sha256:' + hex HMAC-SHA256(key, namespace + "\n" + digest). */
-export function signProfile(key: Uint8Array, namespace: string, digest: string): string {
-  return SIGNATURE_PREFIX + createHmac('sha256', key).update(`${namespace}\n${digest}`, 'utf8').digest('hex');
+const keyIds = new WeakMap<Uint8Array, string>();
+/** A key's id: the first 8 hex digits of SHA-256 of its bytes (names the key in signatures
+ *  and logs; reveals nothing usable of a key of 16 bytes or more). */
+export function keyId(key: Uint8Array): string {
+  let id = keyIds.get(key);
+  if (id === undefined) { id = createHash('sha256').update(key).digest('hex').slice(0, 8); keyIds.set(key, id); }
+  return id;
 }
+
+/** 'hmac-sha256:' + key id + ':' + hex HMAC-SHA256(key, namespace + "\n" + digest). */
+export function signProfile(key: Uint8Array, namespace: string, digest: string): string {
+  return `${SIGNATURE_PREFIX}${keyId(key)}:${createHmac('sha256', key).update(`${namespace}\n${digest}`, 'utf8').digest('hex')}`;
+}
+
+const SIGNATURE_FORMAT = /^hmac-sha256:([0-9a-f]{8}):[0-9a-f]{64}$/;
 
 function equalConstantTime(a: string, b: string): boolean {
   const x = Buffer.from(a, 'utf8');
@@ -49,12 +62,14 @@ function equalConstantTime(a: string, b: string): boolean {
 
 /** Checks a pod's armorgate.io/* annotations: the profile decodes (gz: included) and is
  *  canonical and well-formed, the digest matches its canonical bytes, the signature
- *  matches namespace + digest under `key` (both compared in constant time), and the
+ *  matches namespace + digest under the held key its key id names (`keys`: one key, or the
+ *  current and the previous one during a rotation; compared in constant time), and the
  *  posture annotation agrees with the profile. Errors as values: E_NO_PROFILE,
  *  E_DIGEST, E_NO_SIGNATURE, E_SIGNATURE, E_PROFILE_INVALID, E_POSTURE, E_KEY. */
-export function verifyAnnotations(annotations: Record<string, string> | undefined, namespace: string, key: Uint8Array): Result<VerifiedProfile> {
+export function verifyAnnotations(annotations: Record<string, string> | undefined, namespace: string, keys: Uint8Array | readonly Uint8Array[]): Result<VerifiedProfile> {
   try {
-    if (!(key instanceof Uint8Array) || key.length === 0) return err('E_KEY', 'no signing key to verify the profile with');
+    const held = (keys instanceof Uint8Array ? [keys] : keys).filter((k) => k instanceof Uint8Array && k.length > 0);
+    if (held.length === 0) return err('E_KEY', 'no signing key to verify the profile with');
     const ann = annotations !== null && typeof annotations === 'object' ? annotations : {};
     const value = ann[ANN_PROFILE];
     if (typeof value !== 'string' || value === '') return err('E_NO_PROFILE', `pod has no ${ANN_PROFILE} annotation`, ANN_PROFILE);
@@ -66,8 +81,17 @@ export function verifyAnnotations(annotations: Record<string, string> | undefine
     if (typeof signature !== 'string' || signature === '') return err('E_NO_SIGNATURE', `pod has no ${ANN_PROFILE_SIGNATURE} annotation`, ANN_PROFILE_SIGNATURE);
     if (typeof namespace !== 'string' || namespace === '') return err('E_SIGNATURE', 'no namespace to verify the signature against');
     // Signature first: nothing of an unsigned profile is decoded.
-    if (!equalConstantTime(signature, signProfile(key, namespace, digest))) {
-      return err('E_SIGNATURE', `${ANN_PROFILE_SIGNATURE} does not match namespace ${namespace} and the profile digest under the shared key`, ANN_PROFILE_SIGNATURE);
+    const format = SIGNATURE_FORMAT.exec(signature);
+    if (format === null) return err('E_SIGNATURE', `${ANN_PROFILE_SIGNATURE} is not hmac-sha256:<8 hex digits of key id>:<64 hex digits>`, ANN_PROFILE_SIGNATURE);
+    const candidates = held.filter((k) => keyId(k) === format[1]);
+    if (candidates.length === 0) {
+      return err('E_SIGNATURE', `${ANN_PROFILE_SIGNATURE} names key ${format[1]}, which is not held here (held: ${held.map(keyId).join(', ')})`, ANN_PROFILE_SIGNATURE);
+    }
+    // every candidate is compared (two keys with one id are possible, if unlikely)
+    let match = false;
+    for (const k of candidates) if (equalConstantTime(signature, signProfile(k, namespace, digest))) match = true;
+    if (!match) {
+      return err('E_SIGNATURE', `${ANN_PROFILE_SIGNATURE} does not match namespace ${namespace} and the profile digest under key ${format[1]}`, ANN_PROFILE_SIGNATURE);
     }
     const decoded = decodeProfileAnnotation(value);
     if (!decoded.ok) return decoded;

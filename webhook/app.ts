@@ -13,6 +13,7 @@ import { CompileCache, decideMutate, decidePolicy, decideValidatePod, WrongKind,
 import { deny, MAX_BODY_BYTES, parseReview, reviewOut, type AdmissionResponse } from './review.ts';
 import type { WebhookMetrics } from './metrics.ts';
 import { ANSWER_MAX_WAIT_MS, coalesceWrites } from './coalesce.ts';
+import { BodyBudget, reservationOf } from './body-budget.ts';
 
 export type Endpoint = 'validate-policy' | 'mutate-pod' | 'validate-pod';
 export const ENDPOINTS: readonly Endpoint[] = ['validate-policy', 'mutate-pod', 'validate-pod'];
@@ -25,6 +26,8 @@ export interface AppDeps {
   /** Readiness: caches synced and a certificate loaded. Null when ready, else the reason. */
   notReady(): string | null;
   cache?: CompileCache;
+  /** Bounds the admission bodies held at once (default: DEFAULT_BODY_BUDGET_BYTES). */
+  bodyBudget?: BodyBudget;
 }
 
 /** An HTTP answer; `body` is ASCII JSON (its length is its byte length). */
@@ -78,7 +81,7 @@ export function answerReview(endpoint: Endpoint, body: Uint8Array, headers: { tr
     try {
       if (endpoint === 'validate-policy') decision = decidePolicy(r);
       else if (endpoint === 'mutate-pod') decision = decideMutate({ request: r, view: deps.view, cache: deps.cache, traceparent: formatTraceparent(span.spanContext()) });
-      else decision = decideValidatePod(r, deps.view);
+      else decision = decideValidatePod(r, deps.view, deps.cache);
     } catch (e) {
       if (e instanceof WrongKind) {
         outcome = 'bad_request';
@@ -189,18 +192,30 @@ export function createApp(deps: AppDeps): RequestListener {
       res.destroy();
     },
   });
+  const budget = deps.bodyBudget ?? new BodyBudget();
   const admit = (endpoint: Endpoint) => (req: IncomingMessage, res: ServerResponse): void => {
-    readBody(req, MAX_BODY_BYTES, (got) => {
-      if (!got.ok) {
-        full.metrics.requests.inc({ endpoint, decision: 'bad_request' });
-        if (res.destroyed) return; // the client went away
-        // the rest of an oversized body is not read: close the connection after answering
-        send(res, jsonError(got.status, got.message), true);
-        if (got.status === 413) res.once('finish', () => req.socket.destroySoon());
-        return;
-      }
-      answer(res, answerReview(endpoint, got.body, { traceparent: req.headers.traceparent, tracestate: req.headers.tracestate }, full));
+    // a body is read only once its size fits in the budget of bodies held at once (body-budget.ts)
+    const size = reservationOf(req, MAX_BODY_BYTES);
+    let reserved = false;
+    const cancel = budget.reserve(size, () => {
+      reserved = true;
+      readBody(req, MAX_BODY_BYTES, (got) => {
+        try {
+          if (!got.ok) {
+            full.metrics.requests.inc({ endpoint, decision: 'bad_request' });
+            if (res.destroyed) return; // the client went away
+            // the rest of an oversized body is not read: close the connection after answering
+            send(res, jsonError(got.status, got.message), true);
+            if (got.status === 413) res.once('finish', () => req.socket.destroySoon());
+            return;
+          }
+          answer(res, answerReview(endpoint, got.body, { traceparent: req.headers.traceparent, tracestate: req.headers.tracestate }, full));
+        } finally {
+          budget.release(size);
+        }
+      });
     });
+    if (!reserved) res.once('close', cancel); // gone while waiting: nothing was reserved
   };
   // The API server posts to the exact paths (with `?timeout=…`): the listener below finds
   // them with one map lookup before express sets up its request and walks its route layers

@@ -4,6 +4,7 @@
 // the worker's changes in order, and restarts the worker if it ever dies.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import { Backoff } from '../lib/backoff.ts';
 import type { Namespace, Policy } from '../policy/types.ts';
 import { validatePolicy } from '../policy/validate.ts';
 import { policyId, sortPolicies, type PolicyStore } from './sources.ts';
@@ -18,8 +19,8 @@ export interface ClusterStoreOptions {
   logger: Logger;
   /** Called after each completed list of a cache (first sync and every relist). */
   onRelist?: (cache: CacheName) => void;
-  /** First delay before a worker that died is started again (doubles to 30 s; back to the
-   *  first once a worker has run for a minute). */
+  /** First delay before a worker that died is started again (the jittered backoff of
+   *  lib/backoff.ts, to 30 s; back to the first once a worker has run for a minute). */
   restartMs?: number;
   /** Called when a worker that had started ends unasked (it is replaced). */
   onRestart?: () => void;
@@ -85,7 +86,15 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<ClusterSt
   let version = 0;
   let derived: Policy[] | null = null;
   const rejected = new Set<string>();
-  const changed = (): void => { version++; derived = null; };
+  // Only a policy cache's change bumps the policy set's version (which empties the compile
+  // cache): a namespace's change is seen by the compile cache's key (the namespace object is
+  // part of it), so it costs what it changes, not a recompile of every pod shape and a
+  // revalidation of every policy. Each policy object is validated once (objects are replaced,
+  // never mutated, on change): a policy change revalidates that policy only.
+  /** A policy cache changed: the policy set's version moves (a namespace or pod event changes no
+   *  policy, and costs no revalidation). */
+  const changed = (cache: CacheName): void => { if (cache !== 'namespaces' && cache !== POD_CACHE) { version++; derived = null; } };
+  const validated = new WeakMap<WatchedObject, Policy | null>();
   /** The caller's callbacks run inside a message handler: a throw is logged, never the process's end. */
   const callback = (f: () => void): void => {
     try { f(); } catch (e) { logger.error({ err: e }, 'cluster store callback failed'); }
@@ -97,7 +106,7 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<ClusterSt
       const staged = staging.get(e.cache);
       if (e.t === 'listed') {
         if (staged !== undefined) { serving.set(e.cache, staged); staging.delete(e.cache); synced.add(e.cache); }
-        if (e.cache !== POD_CACHE) changed();
+        changed(e.cache);
         callback(() => opts.onRelist?.(e.cache));
         if (opts.onChange) callback(() => opts.onChange!(e.cache, 'listed'));
         continue;
@@ -107,7 +116,7 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<ClusterSt
       const statusOnly = e.t === 'put' && e.cache !== 'namespaces' && e.cache !== POD_CACHE && sameExceptStatus(target.get(k), e.obj);
       if (e.t === 'put') target.set(k, e.obj);
       else target.delete(k);
-      if (staged === undefined && e.cache !== POD_CACHE && !statusOnly) changed();
+      if (staged === undefined && !statusOnly) changed(e.cache);
       if (staged === undefined && opts.onChange) callback(() => opts.onChange!(e.cache, e.t as 'put' | 'del', e.obj));
     }
   };
@@ -115,13 +124,13 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<ClusterSt
   let worker: Worker | null = null;
   let stopping = false;
   let started = false; // a worker has loaded the configuration once: from then on, one that ends is replaced
-  const firstDelay = opts.restartMs ?? 500;
-  let restartDelay = firstDelay;
+  const restarts = new Backoff({ initialMs: opts.restartMs ?? 500, maxMs: 30_000 });
   let restartTimer: NodeJS.Timeout | undefined;
 
-  /** Another worker after the delay, which doubles (to 30 s) while workers keep ending. */
+  /** Another worker after the delay, which grows (to 30 s, jittered) while workers keep ending. */
   const restartLater = (why: Record<string, unknown>): void => {
     if (stopping || restartTimer !== undefined) return;
+    const restartDelay = restarts.next();
     logger.error({ ...why, restartInMs: restartDelay }, 'cluster watch worker ended; starting another (the caches serve what they hold meanwhile)');
     callback(() => opts.onRestart?.());
     restartTimer = setTimeout(() => {
@@ -129,7 +138,6 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<ClusterSt
       // a failure here (the kubeconfig gone, no thread to be had) schedules the next try itself
       start().catch((e: unknown) => { logger.error({ err: e instanceof Error ? e.message : String(e) }, 'cluster watch worker could not start again'); });
     }, restartDelay);
-    restartDelay = Math.min(restartDelay * 2, 30_000);
   };
 
   /** One worker; resolves on `configured`, rejects on `fatal` or an end before either. */
@@ -163,7 +171,7 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<ClusterSt
       if (!configured) reject(failure ?? new Error(`the cluster watch worker exited (code ${code}) before loading its configuration`));
       if (stopping || !started) return; // the first start's failure is the caller's
       // a worker that ran a while is no crash loop: the delay starts over
-      if (performance.now() - bornAt > 60_000) restartDelay = firstDelay;
+      if (performance.now() - bornAt > 60_000) restarts.reset();
       restartLater({ code, err: failure?.message });
     });
   });
@@ -175,7 +183,10 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<ClusterSt
     const out: Policy[] = [];
     for (const cache of POLICY_CACHES) {
       for (const obj of serving.get(cache)!.values()) {
+        const known = validated.get(obj);
+        if (known !== undefined) { if (known !== null) out.push(known); continue; }
         const { policy, problems } = validatePolicy(specOnly(obj));
+        validated.set(obj, policy);
         if (policy !== null) { out.push(policy); continue; }
         const id = `${obj.kind}/${policyId(obj)}@${obj.metadata?.resourceVersion}`;
         if (!rejected.has(id)) {

@@ -9,6 +9,8 @@
 // here too; the main thread gets only the objects that changed, as structured clones.
 import { parentPort, workerData } from 'node:worker_threads';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, ListWatch, Watch, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Backoff, DEFAULT_BACKOFF, jitterWithin } from '../lib/backoff.ts';
 import { POD_CACHE, POLICY_CACHES, type CacheName, type WatchCommand, type WatchEvent, type WatchMessage, type WatchWorkerData } from './cluster-watch-protocol.ts';
 import { apiCaller } from './cluster-calls.ts';
 import { leanPod } from './lean-pod.ts';
@@ -51,25 +53,30 @@ function emit(e: WatchEvent): void {
 function log(level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown>): void { emit({ t: 'log', level, msg, fields }); }
 
 /** Starts a ListWatch and keeps it running: ListWatch relists by itself on 410 Gone but
- *  stops on other errors; those restart here with a capped backoff. */
+ *  stops on other errors; those restart here after the project's one jittered backoff
+ *  (lib/backoff.ts), which starts over once an event arrives. */
 function keepWatching(cache: CacheName, kc: KubeConfig, pathName: string, list: () => Promise<KubernetesListObject<KubernetesObject>>, watch: Watch = new Watch(kc)): ListWatch<KubernetesObject> {
+  const backoff = new Backoff();
   const listFn = async (): Promise<KubernetesListObject<KubernetesObject>> => {
     const l = await list();
+    backoff.reset();
     listed.push(cache);
     scheduleFlush();
     return l;
   };
-  const lw = new ListWatch<KubernetesObject>(pathName, watch, listFn, false);
-  let delay = 500;
-  lw.on('add', (obj: KubernetesObject) => { delay = 500; emit({ t: 'put', cache, obj }); });
-  lw.on('update', (obj: KubernetesObject) => { delay = 500; emit({ t: 'put', cache, obj }); });
-  lw.on('delete', (obj: KubernetesObject) => { delay = 500; emit({ t: 'del', cache, obj }); });
+  // ListWatch's own delay before re-watching after a watch that ended with no event: jittered too
+  const lw = new ListWatch<KubernetesObject>(pathName, watch, listFn, false, undefined, undefined, {
+    delayFn: (ms: number) => sleep(jitterWithin(ms, DEFAULT_BACKOFF.initialMs), undefined, { ref: false }),
+  });
+  lw.on('add', (obj: KubernetesObject) => { backoff.reset(); emit({ t: 'put', cache, obj }); });
+  lw.on('update', (obj: KubernetesObject) => { backoff.reset(); emit({ t: 'put', cache, obj }); });
+  lw.on('delete', (obj: KubernetesObject) => { backoff.reset(); emit({ t: 'del', cache, obj }); });
   lw.on('error', (e: unknown) => {
     if (stopped) return;
-    log('warn', 'list/watch failed; restarting', { cache, err: e instanceof Error ? e.message : String(e) });
+    const delay = backoff.next();
+    log('warn', 'list/watch failed; restarting', { cache, err: e instanceof Error ? e.message : String(e), retryInMs: delay });
     const t = setTimeout(() => { if (!stopped) void lw.start(); }, delay);
     t.unref();
-    delay = Math.min(delay * 2, 30_000);
   });
   void lw.start();
   return lw;

@@ -3,7 +3,7 @@
 // adds tracing and the traceparent annotation; nothing here does I/O.
 import jsonpatch from 'fast-json-patch';
 import {
-  ANNOTATION_PREFIX, ANN_ALLOW_OPT_OUT, ANN_PROFILE, ANN_PROFILE_DIGEST, ANN_TRACEPARENT, ANNOTATIONS_MAX_BYTES, KUBEARMOR_OPT_OUT,
+  ANNOTATION_PREFIX, ANN_PROFILE, ANN_PROFILE_DIGEST, ANN_PROFILE_SIGNATURE, ANN_TRACEPARENT, ANNOTATIONS_MAX_BYTES, KUBEARMOR_OPT_OUT,
 } from '../policy/annotations.ts';
 import type { Namespace, Pod, Policy, PostureSet, Problem, VisibilityKind } from '../policy/types.ts';
 import { KUBEARMOR_VISIBILITY } from '../policy/visibility.ts';
@@ -19,6 +19,9 @@ export interface GatewayView {
   policiesVersion(): number;
   namespace(name: string): Namespace | null;
   signingKey: Uint8Array;
+  /** A second key whose signatures validate-pod accepts (a rotation: the previous key, or the
+   *  next one before it is the current one); null when none. */
+  previousSigningKey?: Uint8Array | null;
   defaultPosture: PostureSet;
   /** visibility logs when neither the pod nor its namespace has a kubearmor-visibility annotation */
   defaultVisibility?: readonly VisibilityKind[];
@@ -327,13 +330,8 @@ function namespaceOf(r: AdmissionRequest, pod: Pod): string {
   return typeof own === 'string' ? own : '';
 }
 
-/** True when the pod's opt-out is honoured: it asks for it and its namespace allows it. */
-function optOutHonoured(pod: Pod, ns: Namespace | null): boolean {
-  return annotationsOf(pod)?.[KUBEARMOR_OPT_OUT] === 'disabled' && ns?.metadata?.annotations?.[ANN_ALLOW_OPT_OUT] === 'true';
-}
-
 /** POST /validate-pod: guards the armorgate.io/* annotations. */
-export function decideValidatePod(r: AdmissionRequest, view: GatewayView): Decision {
+export function decideValidatePod(r: AdmissionRequest, view: GatewayView, cache?: CompileCache): Decision {
   if (!isPodRequest(r)) throw new WrongKind(`/validate-pod serves core/v1 Pod, not ${r.kind.group || 'core'}/${r.kind.version} ${r.kind.kind}`);
   if (r.operation === 'UPDATE') {
     if (r.object === undefined || r.object === null || r.oldObject === undefined || r.oldObject === null) {
@@ -352,14 +350,62 @@ export function decideValidatePod(r: AdmissionRequest, view: GatewayView): Decis
   if (r.operation !== 'CREATE') return allowed(r.uid);
   if (r.object === undefined || r.object === null) return denied(r.uid, 'request.object is missing for CREATE', 400, 'BadRequest');
   const pod = r.object as Pod;
+  if (pod.metadata !== undefined && (pod.metadata === null || typeof pod.metadata !== 'object' || Array.isArray(pod.metadata))) {
+    return denied(r.uid, 'request.object.metadata must be an object', 400, 'BadRequest');
+  }
   const namespace = namespaceOf(r, pod);
+  if (namespace === '') return denied(r.uid, 'pod has no namespace (request.namespace and metadata.namespace are empty or not strings)', 400, 'BadRequest');
   const ann = annotationsOf(pod);
   const ours = armorgateEntries(ann);
-  if (ours.length === 0 && optOutHonoured(pod, view.namespace(namespace))) return allowed(r.uid, {}, { optedOut: true });
-  const verified = verifyAnnotations(ann, namespace, view.signingKey);
-  if (!verified.ok) {
-    const where = verified.error.path ? ` (${verified.error.path})` : '';
-    return denied(r.uid, `pod's ${ANNOTATION_PREFIX}* annotations do not verify: ${verified.error.code}: ${verified.error.message}${where}`);
+  // What the gateway writes for this pod now (the mutating call compiled the same key a moment
+  // ago: a cache hit). A signed profile copied from another pod of the namespace verifies, but
+  // is not this pod's, so it is refused here even when the mutating call was skipped.
+  const rawOptOut = ann?.[KUBEARMOR_OPT_OUT];
+  const optOut = rawOptOut === undefined ? undefined : String(rawOptOut);
+  const result = compiledFor(pod, namespace, view.namespace(namespace), optOut, view, cache ?? new CompileCache(1)).result;
+  if (!result.ok) {
+    const where = result.error.path ? ` (${result.error.path})` : '';
+    return denied(r.uid, `the gateway cannot compile a profile for this pod: ${result.error.code}: ${result.error.message}${where}`, result.error.code === 'E_TOO_LARGE' ? 413 : 422, 'Invalid');
   }
-  return allowed(r.uid, {}, { bound: verified.value.policies, digest: verified.value.digest });
+  const c = result.value;
+  const expected: Record<string, string> = c.optedOut ? {} : c.annotations;
+  const differences = annotationDifferences(ours, expected, ann, namespace, view);
+  if (differences.length > 0) {
+    const whose = c.optedOut ? 'an opted-out pod carries none' : `the gateway writes these for this pod (policies: ${c.bound.length === 0 ? 'none' : c.bound.join(',')})`;
+    return denied(r.uid, `pod's ${ANNOTATION_PREFIX}* annotations are not what the gateway writes for it in namespace ${namespace} (${whose}): ${differences.join(', ')}`);
+  }
+  if (c.optedOut) return allowed(r.uid, {}, { optedOut: true });
+  return allowed(r.uid, {}, { bound: c.bound, digest: expected[ANN_PROFILE_DIGEST] });
+}
+
+const TRACEPARENT_FORMAT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** How a pod's armorgate.io/* entries differ from what the gateway writes (`expected`): each
+ *  key named with what is wrong. The traceparent is the admission's own (any well-formed one);
+ *  a signature by the previous key passes when everything else is equal and it verifies (a
+ *  rotation, with replicas that sign with either key). */
+function annotationDifferences(ours: [string, string][], expected: Record<string, string>, ann: Record<string, string> | undefined, namespace: string, view: GatewayView): string[] {
+  const out: string[] = [];
+  const have = new Map(ours);
+  let signatureDiffers = false;
+  for (const [k, v] of Object.entries(expected)) {
+    const got = have.get(k);
+    if (got === undefined) out.push(`${k} (missing)`);
+    else if (got !== v) {
+      if (k === ANN_PROFILE_SIGNATURE) signatureDiffers = true;
+      else out.push(`${k} (differs)`);
+    }
+  }
+  for (const [k, v] of ours) {
+    if (Object.hasOwn(expected, k)) continue;
+    if (k === ANN_TRACEPARENT && Object.keys(expected).length > 0) {
+      if (!TRACEPARENT_FORMAT.test(v)) out.push(`${k} (not a W3C traceparent)`);
+    } else out.push(`${k} (not written by the gateway)`);
+  }
+  if (signatureDiffers) {
+    const previous = view.previousSigningKey;
+    const ok = out.length === 0 && previous instanceof Uint8Array && verifyAnnotations(ann, namespace, [previous]).ok;
+    if (!ok) out.push(`${ANN_PROFILE_SIGNATURE} (differs)`);
+  }
+  return out;
 }

@@ -321,10 +321,21 @@ export function startReconciler(o: ReconcilerOptions): Reconciler {
         pump();
         return;
       }
-      // a policy or a namespace changed: every pod is evaluated again (the compile cache makes
-      // pods that share labels cost one compile); a status-only change touches no binding but
-      // the status may need writing
-      if (view.policiesVersion() !== evaluatedVersion) scheduleFull();
+      // a namespace changed: its pods are evaluated again (a namespace event leaves the policy
+      // set's version alone: it costs what it changes)
+      if (cache === 'namespaces' && type !== 'listed') {
+        const name = (obj as { metadata?: { name?: string } } | undefined)?.metadata?.name;
+        if (name !== undefined && store.podsSynced()) {
+          for (const p of store.pods()) if (p.metadata.namespace === name) consider(p);
+          pump();
+          scheduleStatus();
+          return;
+        }
+      }
+      // a policy changed (or a cache was listed again): every pod is evaluated again (the compile
+      // cache makes pods that share labels cost one compile); a status-only change touches no
+      // binding but the status may need writing
+      if (cache === 'namespaces' || view.policiesVersion() !== evaluatedVersion) scheduleFull();
       scheduleStatus();
     },
     resync: () => scheduleFull(0),

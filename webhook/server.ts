@@ -10,7 +10,7 @@ import type http from 'node:http';
 import pino, { type Logger } from 'pino';
 import type { Tracer } from '@opentelemetry/api';
 import type { PostureSet, VisibilityKind } from '../policy/types.ts';
-import { signingKeyFromBytes } from '../policy/sign.ts';
+import { keyId, signingKeyFromBytes } from '../policy/sign.ts';
 import { setupTelemetry, type Telemetry } from '../telemetry/index.ts';
 import { createApp } from './app.ts';
 import { CompileCache, type GatewayView } from './decide.ts';
@@ -32,6 +32,9 @@ export interface WebhookOptions {
   kubeconfig?: string;
   policiesDir?: string;
   signingKeyFile?: string;
+  /** A second key whose signatures /validate-pod accepts during a rotation (docs/install.md);
+   *  a file that does not exist, or is empty, is no key. */
+  previousSigningKeyFile?: string;
   gatewayUser: string;
   defaultPosture: PostureSet;
   /** visibility logs when neither the pod nor its namespace asks (kubearmor-visibility); default none */
@@ -90,6 +93,18 @@ export function readSigningKey(file: string): Uint8Array {
   return key.value;
 }
 
+/** The previous key of a rotation: absent or empty is none (the manifests always name the file,
+ *  which the Secret holds only during a rotation). */
+function readOptionalKey(file: string): Uint8Array | null {
+  let raw: Buffer;
+  try { raw = fs.readFileSync(file); } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new Error(`previous signing key ${file}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+  if (raw.toString('latin1').trim() === '') return null;
+  return readSigningKey(file);
+}
+
 function listen(server: http.Server | https.Server, port: number, host: string | undefined): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -119,6 +134,8 @@ export async function startWebhook(o: WebhookOptions): Promise<RunningWebhook> {
     logger.warn({ signingKeyFile }, 'no --signing-key-file: generated a signing key; give the same file to the enforcer');
   }
   const signingKey = readSigningKey(signingKeyFile);
+  const previousSigningKey = o.previousSigningKeyFile === undefined ? null : readOptionalKey(o.previousSigningKeyFile);
+  logger.info({ signingKeyId: keyId(signingKey), previousKeyId: previousSigningKey === null ? null : keyId(previousSigningKey) }, 'signing key loaded');
 
   // certificate
   let certDir = o.tlsCertDir;
@@ -170,7 +187,7 @@ export async function startWebhook(o: WebhookOptions): Promise<RunningWebhook> {
     policies: () => store.policies(),
     policiesVersion: () => store.policiesVersion(),
     namespace: (n) => store.namespace(n),
-    signingKey, defaultPosture: o.defaultPosture, defaultVisibility: o.defaultVisibility ?? [], gatewayUser: o.gatewayUser,
+    signingKey, previousSigningKey, defaultPosture: o.defaultPosture, defaultVisibility: o.defaultVisibility ?? [], gatewayUser: o.gatewayUser,
   };
   let shuttingDown = false;
   const notReady = (): string | null => {

@@ -1,9 +1,10 @@
-// The API pod source against the list/watch test server: the node's field selector on both list and
-// watch, backoff after errors, relist after 410 Gone (as a watch ERROR event and as HTTP 410).
+// The API pod source (client-node ListWatch) against the list/watch test server: the node's field
+// selector on both list and watch, jittered backoff after errors, relist after 410 Gone (as a watch
+// ERROR event and as HTTP 410), and no change lost while the API server is away.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Pod } from '../../policy/types.ts';
-import { ApiPodSource, backoffDelay } from '../../enforcer/sources/api.ts';
+import { ApiPodSource } from '../../enforcer/sources/api.ts';
 import type { Log } from '../../enforcer/reconciler.ts';
 import { TestApiServer, type K8sObject } from '../support/apiserver.ts';
 
@@ -38,7 +39,8 @@ async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<vo
 async function withServer(fn: (api: TestApiServer, src: ApiPodSource, m: Mirror) => Promise<void>): Promise<void> {
   const api = await TestApiServer.start({ https: true }); // the generated API client refuses plain HTTP
   api.resource(PODS, { kind: 'Pod', apiVersion: 'v1', namespaced: true });
-  const src = new ApiPodSource({ kubeConfig: api.kubeConfig(), nodeName: 'node-1', log, backoff: { initialMs: 20, maxMs: 200 } });
+  // random ≈ 1: each delay is its ceiling (20, 40, 80 ms…), so the waits below are known
+  const src = new ApiPodSource({ kubeConfig: api.kubeConfig(), nodeName: 'node-1', log, backoff: { initialMs: 20, maxMs: 200 }, random: () => 0.999999 });
   const m = new Mirror();
   try {
     await fn(api, src, m);
@@ -77,7 +79,7 @@ for (const mode of ['event', 'http'] as const) {
       api.closeWatches(PODS);
       api.remove(PODS, 'shop', 'a'); // happens while no watch is open, then history is compacted
       api.expire(PODS, mode);
-      await waitFor(() => src.stats.relists410 >= 1 && m.syncs >= 2, 'a relist');
+      await waitFor(() => src.stats.relists >= 1 && m.syncs >= 2, 'a relist');
       await waitFor(() => !m.pods.has('a'), 'a removed by the relist');
       assert.deepEqual(m.names(), ['b']);
       await waitFor(() => api.openWatches(PODS) === 1, 'watching again');
@@ -108,7 +110,28 @@ test('errors are retried with growing backoff; the first list succeeds once the 
   });
 });
 
-test('backoff doubles up to its cap', () => {
-  const b = { initialMs: 250, maxMs: 30_000 };
-  assert.deepEqual([0, 1, 2, 3, 7, 8, 50].map((n) => backoffDelay(b, n)), [250, 500, 1000, 2000, 30_000, 30_000, 30_000]);
-});
+for (const expire of [false, true]) {
+  test(`the API server going away and coming back loses no change (${expire ? 'history compacted meanwhile: relist' : 'resumed from the last resourceVersion'})`, async () => {
+    await withServer(async (api, src, m) => {
+      api.create(PODS, pod('a', 'node-1'));
+      api.create(PODS, pod('b', 'node-1'));
+      await src.start(m);
+      await waitFor(() => api.openWatches(PODS) === 1, 'the watch');
+      const listsBefore = src.stats.lists;
+      // the server goes away: the watch ends and the next requests fail
+      api.failNext(PODS, 503, 4);
+      api.closeWatches(PODS);
+      // changes made while it is away
+      api.remove(PODS, 'shop', 'a');
+      api.update(PODS, { ...pod('b', 'node-1'), metadata: { name: 'b', namespace: 'shop', annotations: { 'armorgate.io/profile': 'new' } } });
+      api.create(PODS, pod('c', 'node-1'));
+      if (expire) api.expire(PODS, 'http');
+      await waitFor(() => src.stats.errors >= 4 && api.openWatches(PODS) === 1, 'watching again after the outage');
+      await waitFor(() => m.names().join() === 'b,c' && m.pods.get('b')?.metadata?.annotations?.['armorgate.io/profile'] === 'new', 'every change of the outage');
+      if (expire) assert.ok(src.stats.relists >= 1, 'compacted history: relisted');
+      else assert.equal(src.stats.lists, listsBefore, 'resumed from the last resourceVersion without a list');
+      api.create(PODS, pod('d', 'node-1'));
+      await waitFor(() => m.pods.has('d'), 'd after the outage');
+    });
+  });
+}

@@ -17,7 +17,7 @@ import { runEnforcer } from '../../enforcer/daemon.ts';
 
 const KEY = 'daemon-test-signing-key-0123456789';
 
-function signedPod(name: string, uid: string): object {
+function signedPod(name: string, uid: string, key = KEY): object {
   const profile: Profile = {
     version: 1, posture: { file: 'audit', network: 'audit', capabilities: 'audit', process: 'audit' },
     process: [], file: [], network: [], capabilities: [],
@@ -28,7 +28,7 @@ function signedPod(name: string, uid: string): object {
     metadata: {
       name, namespace: 'shop', uid, annotations: {
         [ANN_PROFILE]: enc.annotation, [ANN_PROFILE_DIGEST]: enc.digest,
-        [ANN_PROFILE_SIGNATURE]: signProfile(new TextEncoder().encode(KEY), 'shop', enc.digest),
+        [ANN_PROFILE_SIGNATURE]: signProfile(new TextEncoder().encode(key), 'shop', enc.digest),
         [ANN_POSTURE]: formatPosture(profile.posture), [ANN_POLICIES]: '',
       },
     },
@@ -90,6 +90,50 @@ test('an unreadable or too short signing key is refused at start', async () => {
     assert.equal(await runEnforcer({ ...base, signingKeyFile: join(dir, 'short') }), 1);
     assert.match(logs.join(''), /cannot read --signing-key-file/);
     assert.match(logs.join(''), /too short/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('rotation: profiles signed by the current or the previous key are accepted, others refused; a missing previous-key file is no key', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ag-daemon-'));
+  try {
+    const NEW = 'daemon-test-the-next-signing-key-42';
+    writeFileSync(join(dir, 'key'), `${NEW}\n`);
+    writeFileSync(join(dir, 'previous'), `${KEY}\n`);
+    const pods = join(dir, 'pods');
+    mkdirSync(pods);
+    writeFileSync(join(pods, 'old.json'), JSON.stringify(signedPod('old', '11111111-1111-4111-8111-111111111111', KEY)));
+    writeFileSync(join(pods, 'new.json'), JSON.stringify(signedPod('new', '22222222-2222-4222-8222-222222222222', NEW)));
+    writeFileSync(join(pods, 'other.json'), JSON.stringify(signedPod('other', '33333333-3333-4333-8333-333333333333', 'a-third-key-nobody-here-holds-0000')));
+    mkdirSync(join(dir, 'cgroup'));
+    const run = async (previousSigningKeyFile: string): Promise<Map<string, string>> => {
+      const alerts: KubeArmorAlert[] = [];
+      const logs: Record<string, unknown>[] = [];
+      const sink = new Writable({ write(chunk, _enc, cb) { for (const l of String(chunk).split('\n')) if (l) logs.push(JSON.parse(l) as Record<string, unknown>); cb(); } });
+      let stop!: () => void;
+      const stopSignal = new Promise<void>((r) => { stop = r; });
+      const running = runEnforcer({
+        signingKeyFile: join(dir, 'key'), previousSigningKeyFile, cgroupRoot: join(dir, 'cgroup'), attachMode: 'auto', nodeName: 'node-1', clusterName: 'test',
+        podsDir: pods, pinDir: join(dir, 'pins'), sweepIntervalMs: 60_000, alertOut: (line) => alerts.push(JSON.parse(line) as KubeArmorAlert), logger: pino(sink), stopSignal,
+      });
+      const t0 = Date.now();
+      while (alerts.length < 3) {
+        assert.ok(Date.now() - t0 < 30_000, 'three pods reported');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      stop();
+      assert.equal(await running, 0);
+      return new Map(alerts.map((a) => [a.PodName, String(a.Data)]));
+    };
+    // verified pods reach the kernel side, which this host does not have (E_UNAVAILABLE)
+    const both = await run(join(dir, 'previous'));
+    assert.equal(both.get('old'), 'code=E_UNAVAILABLE', 'signed by the previous key: verified');
+    assert.equal(both.get('new'), 'code=E_UNAVAILABLE', 'signed by the current key: verified');
+    assert.equal(both.get('other'), 'code=E_SIGNATURE');
+    const currentOnly = await run(join(dir, 'no-such-file'));
+    assert.equal(currentOnly.get('old'), 'code=E_SIGNATURE', 'the previous key dropped: its profiles no longer verify');
+    assert.equal(currentOnly.get('new'), 'code=E_UNAVAILABLE');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -197,7 +197,28 @@ describe('wiring', () => {
         && served.every((v) => (r.apiVersions as string[]).includes(v)) && (r.operations as string[]).join() === 'CREATE,UPDATE'), `${group}/${plural} (${served.join(', ')}) is validated`);
     }
     assert.deepEqual(rules('MutatingWebhookConfiguration', '/mutate-pod').map((r) => [r.operations, r.resources]), [[['CREATE'], ['pods']]]);
-    assert.deepEqual(rules('ValidatingWebhookConfiguration', '/validate-pod').map((r) => [r.operations, r.resources]), [[['CREATE', 'UPDATE'], ['pods']]]);
+    assert.deepEqual(rules('ValidatingWebhookConfiguration', '/validate-pod').map((r) => [r.operations, r.resources]),
+      [[['CREATE', 'UPDATE'], ['pods']], [['UPDATE'], ['pods/status', 'pods/ephemeralcontainers']]], 'every path that can change a pod\'s annotations is guarded');
+  });
+
+  it('a NetworkPolicy admits the webhook port from outside the pod network only, and leaves the metrics port open', (t) => {
+    const skip = noRender(); if (skip) { t.skip(skip); return; }
+    const np = one('NetworkPolicy', 'armorgate-webhook');
+    assert.equal(np.metadata.namespace, NS);
+    const dep = one('Deployment', 'armorgate-webhook');
+    const podLabels = at(dep, 'spec', 'template', 'metadata', 'labels') as Record<string, string>;
+    for (const [k, v] of Object.entries(at(np, 'spec', 'podSelector', 'matchLabels') as Record<string, string>)) assert.equal(podLabels[k], v, `selects the webhook pods (${k})`);
+    assert.deepEqual(at(np, 'spec', 'policyTypes'), ['Ingress']);
+    const ports = new Map(containers(dep).flatMap((c) => (c.ports as Any[]).map((p) => [String(p.name), Number(p.containerPort)])));
+    const rulesFor = (port: number): Any[] => (at(np, 'spec', 'ingress') as Any[]).filter((r) => (r.ports as Any[]).some((p) => p.port === port));
+    const https = rulesFor(ports.get('https')!);
+    assert.equal(https.length, 1, 'one rule for the webhook port');
+    const from = https[0]!.from as Any[];
+    assert.ok(from.length > 0 && from.every((f) => f.ipBlock !== undefined && f.podSelector === undefined && f.namespaceSelector === undefined), 'the webhook port: ipBlock sources only, no pod');
+    assert.ok(from.every((f) => ((f.ipBlock as Any).except as string[] | undefined ?? []).length > 0 || (f.ipBlock as Any).cidr !== '0.0.0.0/0'), 'never every address: the pod CIDR is left out');
+    const metrics = rulesFor(ports.get('metrics')!);
+    assert.equal(metrics.length, 1);
+    assert.equal(metrics[0]!.from, undefined, 'metrics from anywhere');
   });
 
   it('cert-manager chain: self-signed Issuer → CA Certificate → CA Issuer → serving Certificate for the Service names, renewed before expiry', (t) => {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
 import { encodeProfile } from '../../policy/profile-codec.ts';
-import { signingKeyFromBytes, signProfile, verifyAnnotations } from '../../policy/sign.ts';
+import { keyId, signingKeyFromBytes, signProfile, verifyAnnotations } from '../../policy/sign.ts';
 import type { Profile } from '../../policy/types.ts';
 
 const KEY = Buffer.from('0123456789abcdef0123456789abcdef');
@@ -22,9 +22,11 @@ function annotationsFor(p: Profile, ns = 'ns'): Record<string, string> {
   };
 }
 
-test('signProfile is HMAC-SHA256 of NAMESPACE + "\\n" + DIGEST', () => {
+test('signProfile is hmac-sha256:KEYID:HEX, HEX the HMAC-SHA256 of NAMESPACE + "\\n" + DIGEST, KEYID 8 hex digits of SHA-256 of the key', () => {
   const digest = 'sha256:' + 'ab'.repeat(32);
-  assert.equal(signProfile(KEY, 'prod', digest), 'hmac-sha256:' + createHmac('sha256', KEY).update(`prod\n${digest}`).digest('hex'));
+  const id = createHash('sha256').update(KEY).digest('hex').slice(0, 8);
+  assert.equal(keyId(KEY), id);
+  assert.equal(signProfile(KEY, 'prod', digest), `hmac-sha256:${id}:` + createHmac('sha256', KEY).update(`prod\n${digest}`).digest('hex'));
   assert.notEqual(signProfile(KEY, 'prod', digest), signProfile(KEY, 'dev', digest));
 });
 
@@ -92,4 +94,23 @@ test('signingKeyFromBytes: trailing whitespace is not part of the key; at least 
   const short = signingKeyFromBytes(Buffer.from('short-key\n'));
   assert.equal(short.ok, false);
   if (!short.ok) { assert.equal(short.error.code, 'E_KEY'); assert.match(short.error.message, /too short \(9 bytes/); }
+});
+
+test('rotation: a verifier holding the current and the previous key accepts a signature by either, and names the key otherwise', () => {
+  const OLD = KEY, NEW = Buffer.from('a-new-signing-key-of-32-bytes!!!');
+  const byOld = annotationsFor(profile);
+  const e = encodeProfile(profile);
+  const byNew = { ...byOld, 'armorgate.io/profile-signature': signProfile(NEW, 'ns', e.digest) };
+  assert.ok(verifyAnnotations(byOld, 'ns', [NEW, OLD]).ok, 'old key, held as previous');
+  assert.ok(verifyAnnotations(byNew, 'ns', [NEW, OLD]).ok, 'new key, held as current');
+  const dropped = verifyAnnotations(byOld, 'ns', [NEW]);
+  assert.ok(!dropped.ok && dropped.error.code === 'E_SIGNATURE' && dropped.error.message.includes(`names key ${keyId(OLD)}, which is not held here (held: ${keyId(NEW)})`), JSON.stringify(dropped));
+  // the key id only picks the key: a signature by another key under a held key's id does not verify
+  const forged = { ...byOld, 'armorgate.io/profile-signature': signProfile(NEW, 'ns', e.digest).replace(keyId(NEW), keyId(OLD)) };
+  const f = verifyAnnotations(forged, 'ns', [NEW, OLD]);
+  assert.ok(!f.ok && f.error.code === 'E_SIGNATURE' && f.error.message.includes(`under key ${keyId(OLD)}`), JSON.stringify(f));
+  // the old format (no key id) is refused, naming the format
+  const legacy = { ...byOld, 'armorgate.io/profile-signature': 'hmac-sha256:' + createHmac('sha256', OLD).update(`ns\n${e.digest}`).digest('hex') };
+  const l = verifyAnnotations(legacy, 'ns', [NEW, OLD]);
+  assert.ok(!l.ok && l.error.message.includes('hmac-sha256:<8 hex digits of key id>:<64 hex digits>'), JSON.stringify(l));
 });

@@ -63,6 +63,29 @@ test('cluster store: list, watch events, invalid policies left out, 410 → reli
   } finally { await store.close(); await api.stop(); }
 });
 
+test('cluster store: a namespace change costs what it changes (no new policy version, no revalidation); a policy change revalidates that policy only', async () => {
+  const api = await apiWithKinds();
+  api.create(NS, namespace('shop') as K8sObject);
+  api.create(KSP, BLOCK_SHADOW as K8sObject);
+  api.create(KCSP, CLUSTER_NO_RAW as K8sObject);
+  const store = await clusterStore({ kubeconfigText: api.kubeConfig().exportConfig(), logger: silent });
+  try {
+    await waitFor(() => store.notSynced() === null && api.openWatches() === 3, 'sync and three watches');
+    const v0 = store.policiesVersion();
+    const before = store.policies();
+    api.update(NS, namespace('shop', { 'kubearmor-file-posture': 'block' }) as K8sObject);
+    api.create(NS, namespace('other') as K8sObject);
+    await waitFor(() => store.namespace('other') !== null && store.namespace('shop')?.metadata?.annotations?.['kubearmor-file-posture'] === 'block', 'namespace events');
+    assert.equal(store.policiesVersion(), v0, 'a namespace event leaves the policy set (and the compile cache keyed by it) alone');
+    assert.equal(store.policies(), before, 'the validated policy list is the same array: nothing was revalidated');
+    api.create(KSP, AUDIT_CURL as K8sObject);
+    await waitFor(() => store.policies().length === 3, 'the new policy');
+    assert.ok(store.policiesVersion() > v0);
+    const after = store.policies();
+    for (const p of before) assert.ok(after.includes(p), `${p.metadata.name}: the unchanged policy is the same validated object, not revalidated`);
+  } finally { await store.close(); await api.stop(); }
+});
+
 test('cluster store: a failing list is retried; the webhook is ready only once synced', async () => {
   const api = await apiWithKinds();
   api.create(NS, namespace('shop') as K8sObject);

@@ -11,6 +11,7 @@ export const KUBERNETES_KINDS: readonly Kind[] = [
   { apiVersion: 'apps/v1', kind: 'DaemonSet', id: 'io.k8s.api.apps.v1.DaemonSet' },
   { apiVersion: 'batch/v1', kind: 'Job', id: 'io.k8s.api.batch.v1.Job' },
   { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', id: 'io.k8s.api.policy.v1.PodDisruptionBudget' },
+  { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', id: 'io.k8s.api.networking.v1.NetworkPolicy' },
   { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', id: 'io.k8s.api.rbac.v1.ClusterRole' },
   { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', id: 'io.k8s.api.rbac.v1.ClusterRoleBinding' },
   { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', id: 'io.k8s.api.rbac.v1.Role' },

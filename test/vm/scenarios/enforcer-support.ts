@@ -173,7 +173,8 @@ export async function startEnforcer(ctx: ScenarioContext, fx: Fixture, extra: st
   const t0 = Date.now();
   const child = spawn(process.execPath, [
     join(ctx.root, 'bin/armorgate.js'), 'enforcer',
-    '--signing-key-file', fx.keyFile, '--pods-dir', fx.podsDir, '--pin-dir', fx.pinDir,
+    // from the API server instead of the pods folder when the caller passes a --kubeconfig
+    '--signing-key-file', fx.keyFile, ...(extra.includes('--kubeconfig') ? [] : ['--pods-dir', fx.podsDir]), '--pin-dir', fx.pinDir,
     '--attach-mode', ctx.attachMode, '--node-name', 'vm-node', '--cluster-name', 'vm-cluster',
     '--sweep-interval', '1', ...extra,
   ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OTEL_SDK_DISABLED: 'true' } });
