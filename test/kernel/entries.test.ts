@@ -100,9 +100,10 @@ test('plan: slots, masks, flags, sources and unsupported rules', () => {
   assert.equal(plan.pod.hasBlock[KIND.file], 0xffffffff, 'a Block pattern still counts for unresolvable paths');
   assert.deepEqual(plan.pod.hasSource, [0, 1, 0, 0]);
   assert.deepEqual(plan.sources, [{ path: '/usr/bin/cat', hash: fnv1a64('/usr/bin/cat', plan.pod.seed) }]);
-  assert.equal(plan.unsupported.length, 1);
-  assert.equal(plan.unsupported[0]!.code, 'E_PATTERN');
-  assert.match(plan.unsupported[0]!.reason, /not evaluated in the kernel/);
+  assert.equal(plan.unsupported.length, 0, 'patterns are enforced (bpf/pattern.h)');
+  assert.deepEqual(plan.patterns.map((x) => x.kind), ['file']);
+  assert.equal(plan.pod.exactmask & (EXACT.filePat | EXACT.procPat), EXACT.filePat);
+  assert.deepEqual(plan.patterns[0]!.table.hits.flat().map((e) => e.ruleId), [4], 'the Block pattern is rule 4');
   const ssl = plan.slots.filter((s) => s.text === '/etc/ssl/');
   assert.equal(ssl.length, 2, 'with and without source are distinct keys');
   const plain = ssl.find((s) => s.source === '')!;
@@ -113,10 +114,14 @@ test('plan: slots, masks, flags, sources and unsupported rules', () => {
   assert.equal(proto.hash, BigInt(PROTO.raw!));
   assert.equal(plan.pod.dirmask[1], 1n << 3n, 'file directory rules with 3 slashes (/etc/ssl/)');
   assert.equal(plan.pod.dirmask[0], 0n);
-  assert.equal(plan.pod.exactmask, EXACT.procPath | EXACT.procName | EXACT.guard);
+  assert.equal(plan.pod.exactmask, EXACT.procPath | EXACT.procName | EXACT.guard | EXACT.filePat);
   // renames may not move /etc/ (above the Block and the Audit on /etc/ssl/): one guard, the stronger
   // action, the Block's rule; the Allow on /bin/sh and the execname guard nothing
-  assert.deepEqual(plan.guards.map((g) => [g.kind, g.ttype, g.text, g.ents]), [['file', TTYPE.guard, '/etc/', [{ ruleId: 2, containers: 0xffffffff, action: ACTION.Block, flags: 0 }]]]);
+  // the Block pattern /tmp/*.sh guards its literal directory /tmp/
+  assert.deepEqual(plan.guards.map((g) => [g.kind, g.ttype, g.text, g.ents]), [
+    ['file', TTYPE.guard, '/etc/', [{ ruleId: 2, containers: 0xffffffff, action: ACTION.Block, flags: 0 }]],
+    ['file', TTYPE.guard, '/tmp/', [{ ruleId: 4, containers: 0xffffffff, action: ACTION.Block, flags: 0 }]],
+  ]);
   assert.equal(plan.pod.capmask, 1n << 13n);
   assert.equal(plan.pod.protomask, 1 << PROTO.raw!);
 });
