@@ -114,8 +114,8 @@ export interface Kernel {
    *  set loads only its smallest program), so that `attachCgroup` is only the attaching: called
    *  when the kubepods cgroup goes, ahead of its coming back. */
   prepareCgroup?(): Result<void>;
-  /** Extension: rules of the pod's live profile the kernel does not enforce (matchPatterns
-   *  globs, targets longer than the path buffer, past AG_MAX_ENT on one target, hashes that
+  /** Extension: rules of the pod's live profile the kernel does not enforce (matchPatterns past
+   *  the automaton's bounds, targets longer than the path buffer, past AG_MAX_ENT on one target, hashes that
    *  collide under every seed tried, no room left in a map), with the reason and its code
    *  (enforcer/kernel/entries.ts, UnsupportedCode); [] for unknown pods. The rest of the
    *  profile is in force. */
