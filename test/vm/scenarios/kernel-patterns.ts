@@ -15,6 +15,9 @@ const FILES = [
   '/srv/p/5.num', '/srv/p/x.num', '/srv/p/red.col', '/srv/p/green.col', '/srv/d/x/deep.txt', '/srv/d/x/y/z/deep.txt', '/srv/d/deep.txt',
   '/srv/p/sub/a.key',
 ];
+/** 618 bytes: the walk goes over three of its 256-byte chunks */
+const LONG = `/srv/d/${'x'.repeat(200)}/${'y'.repeat(200)}/${'z'.repeat(200)}/deep.txt`;
+FILES.push(LONG, LONG.replace('deep.txt', 'deep.txz'));
 
 async function podOf(ctx: ScenarioContext, p: Profile, files: string[] = FILES): Promise<{ pod: LoadedPod; app: Container; control: Container }> {
   const uid = randomUUID();
@@ -44,7 +47,7 @@ async function reads(c: Container, files: readonly string[]): Promise<Record<str
 scenario('patterns: Block globs deny what they match and nothing else (prefix, suffix, middle *, ?, sets, braces, ** at 1 and 3 levels)', async (ctx) => {
   const pats = ['/srv/p/*.key', '/srv/p/prefix*', '/srv/p/a*z', '/srv/p/?.one', '/srv/p/[0-9].num', '/srv/p/{red,blue}.col', '/srv/d/**/deep.txt'];
   const { pod, app, control } = await podOf(ctx, profile({ file: pats.map((p) => rule('Block', { type: 'pattern', pattern: p })) }, { file: 'audit' }));
-  const denied = new Set(['/srv/p/a.key', '/srv/p/prefix-1', '/srv/p/amidz', '/srv/p/q.one', '/srv/p/5.num', '/srv/p/red.col', '/srv/d/x/deep.txt', '/srv/d/x/y/z/deep.txt']);
+  const denied = new Set(['/srv/p/a.key', '/srv/p/prefix-1', '/srv/p/amidz', '/srv/p/q.one', '/srv/p/5.num', '/srv/p/red.col', '/srv/d/x/deep.txt', '/srv/d/x/y/z/deep.txt', LONG]);
   assert.deepEqual(await reads(app, FILES), Object.fromEntries(FILES.map((f) => [f, denied.has(f) ? 'EPERM' : 'ok'])));
   assert.deepEqual(await reads(control, FILES), Object.fromEntries(FILES.map((f) => [f, 'ok'])), 'outside the pod every read works');
   const e = await pod.waitEvent((x) => x.denied && x.target === '/srv/p/a.key');
