@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT, runSuite } from '../vm/harness/index.ts';
+import { patternBench } from './kernel-patterns.ts';
 
 const C_SOURCE = String.raw`
 /* ag-kbench PATH N M CHUNK CGROUP...: moves itself from cgroup to cgroup every CHUNK operations
@@ -75,12 +76,18 @@ function stats(xs: number[]): { median: number; min: number; max: number } {
   return { median: s[Math.floor(s.length / 2)]!, min: s[0]!, max: s[s.length - 1]! };
 }
 
-async function main(): Promise<void> {
+/** build/ag-kbench and the BPF object */
+async function buildTools(): Promise<void> {
+  await Promise.resolve();
   mkdirSync(join(PROJECT_ROOT, 'build'), { recursive: true });
   const src = join(PROJECT_ROOT, 'build', 'ag-kbench.c');
   writeFileSync(src, C_SOURCE);
   execFileSync('cc', ['-O2', '-o', join(PROJECT_ROOT, 'build', 'ag-kbench'), src], { stdio: 'inherit' });
   execFileSync('bash', [join(PROJECT_ROOT, 'scripts', 'build-bpf.sh')], { stdio: 'inherit' });
+}
+
+async function main(): Promise<void> {
+  await buildTools();
   const mode = (process.env.AG_BENCH_MODE ?? 'cgroup') as 'cgroup' | 'global';
   const reps: Rep[] = [];
   let memory: Record<string, number> | null = null;
@@ -112,4 +119,9 @@ async function main(): Promise<void> {
   if (memory) console.log(`rules map memory: ${JSON.stringify(memory)} → ${(memory as Record<string, number>).bytesPer1000Rules} bytes per 1,000 rules`);
 }
 
-await main();
+// AG_BENCH_PART=rules or patterns: one part only
+if (process.env.AG_BENCH_PART !== 'patterns') await main();
+if (process.env.AG_BENCH_PART !== 'rules') {
+  if (process.env.AG_BENCH_PART === 'patterns') await buildTools();
+  await patternBench((process.env.AG_BENCH_MODE ?? 'cgroup') as 'cgroup' | 'global');
+}

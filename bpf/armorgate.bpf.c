@@ -9,6 +9,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "armorgate.h"
+#include "pattern.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -682,6 +683,8 @@ __noinline int ag_probe_slot(__u32 unused)
 	return hit;
 }
 
+#include "pattern-match.h"
+
 static __always_inline void probe(struct scratch *s, __u32 ttype, __u64 hash, __u32 with_src, __u32 start, __u32 n,
 				  __u32 rank, __u32 dirmode)
 {
@@ -1025,6 +1028,12 @@ __noinline int ag_decide_path(__u32 hook, __u32 write, __u32 owner, long len)
 	ag_match_path(0);
 	if (s->src_ok)
 		ag_match_path(1);
+	/* pattern rules (bpf/pattern.h); their automaton missing fails closed */
+	if ((s->pod.exactmask & (kind == AG_KIND_PROCESS ? AG_X_PROC_PAT : AG_X_FILE_PAT)) && kind <= AG_KIND_FILE &&
+	    ag_match_pattern(0) < 0 && ((s->pod.allowlist[kind] | s->pod.has_block[kind]) & s->cgmask)) {
+		ag_report(hook, AG_A_BLOCK, AG_RULE_POSTURE, 1);
+		return -EPERM;
+	}
 	return conclude(s, hook, 0);
 }
 
@@ -1050,7 +1059,7 @@ static __always_inline int owner_of(struct dentry *d)
  * verdict is allow with no event, whatever the path. */
 static __always_inline int file_rules(struct scratch *s)
 {
-	return (s->pod.exactmask & AG_X_FILE_PATH) || s->pod.dirmask[1] ||
+	return (s->pod.exactmask & (AG_X_FILE_PATH | AG_X_FILE_PAT)) || s->pod.dirmask[1] ||
 	       ((s->pod.allowlist[AG_KIND_FILE] | s->pod.has_block[AG_KIND_FILE]) & s->cgmask);
 }
 
@@ -1239,7 +1248,7 @@ static __always_inline int ag_exec(struct linux_binprm *bprm)
 		/* remember the new image; committed at sched_process_exec */
 		bpf_map_update_elem(&pending, &tgid, s->path, BPF_ANY);
 	}
-	if (ret == 0 && ((s->pod.exactmask & (AG_X_PROC_PATH | AG_X_PROC_NAME)) || s->pod.dirmask[0] ||
+	if (ret == 0 && ((s->pod.exactmask & (AG_X_PROC_PATH | AG_X_PROC_NAME | AG_X_PROC_PAT)) || s->pod.dirmask[0] ||
 			 (s->pod.allowlist[AG_KIND_PROCESS] & s->cgmask))) {
 		if (elf_is_loader(bprm)) {
 			__u64 ino = (__u64)f->f_inode;
@@ -1597,7 +1606,8 @@ static __always_inline int ag_mount(const struct path *where)
 		return 0;
 	if (!ag_who(AG_KIND_FILE))
 		return 0;
-	if (!(s->pod.exactmask & (AG_X_PROC_PATH | AG_X_PROC_NAME | AG_X_FILE_PATH)) && !s->pod.dirmask[0] && !s->pod.dirmask[1])
+	if (!(s->pod.exactmask & (AG_X_PROC_PATH | AG_X_PROC_NAME | AG_X_FILE_PATH | AG_X_PROC_PAT | AG_X_FILE_PAT)) && !s->pod.dirmask[0] &&
+	    !s->pod.dirmask[1])
 		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
 	__u32 level = BPF_CORE_READ(task, cred, user_ns, level);

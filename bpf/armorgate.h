@@ -28,11 +28,8 @@
  * Two tracepoints (sched_process_exec, sched_process_fork) keep the executable
  * cache right after a successful exec and across fork.
  *
- * Patterns (matchPatterns) are NOT evaluated in the kernel: userspace cannot
- * expand a glob over files that do not exist yet, and an unbounded glob is not
- * verifiable. The enforcer reports pattern rules as not enforced (see
- * enforcer/kernel/entries.ts). A kind holding a Block pattern still counts as
- * "has block" so unresolvable paths deny.
+ * Patterns (matchPatterns) are evaluated through one automaton per pod generation
+ * and kind, walked over the resolved path: bpf/pattern.h.
  */
 #ifndef ARMORGATE_H
 #define ARMORGATE_H

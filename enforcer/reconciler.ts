@@ -372,11 +372,12 @@ export class Reconciler {
 
   /** The rules of the profile in force that the kernel could not load (limits the gateway
    *  should have refused, a full map): one log line and one alert naming them, per new set.
-   *  Globs (matchPatterns) and targets a kind cannot use are documented limits, not reported. */
+   *  Targets a kind cannot use are documented limits, not reported; patterns past the kernel's
+   *  automaton (E_PATTERN: the gateway refuses them, V16) are. */
   #reportPartial(state: PodState, pod: string): void {
     let missing: { rule: ProfileRule; reason: string; code?: string }[] = [];
     try {
-      missing = (this.#d.kernel.notEnforced?.(state.uid) ?? []).filter((m) => m.code !== undefined && m.code !== 'E_PATTERN' && m.code !== 'E_TARGET');
+      missing = (this.#d.kernel.notEnforced?.(state.uid) ?? []).filter((m) => m.code !== undefined && m.code !== 'E_TARGET');
     } catch { /* a kernel without the extension */ }
     const key = missing.length === 0 ? null : JSON.stringify(missing.map((m) => [ruleText(m.rule), m.code]));
     if (key === state.partial) return;

@@ -19,6 +19,7 @@
 //   [target type, target fields..., fromSource, readOnly, ownerOnly, action, containers],
 //   a total order on deduplicated rules.
 import { ANNOTATIONS_MAX_BYTES, ANNOTATION_PREFIX, ANN_ALLOW_OPT_OUT, ANN_POLICIES, ANN_POSTURE, ANN_PROFILE, ANN_PROFILE_DIGEST, ANN_PROFILE_SIGNATURE, ANN_TRACEPARENT, KUBEARMOR_OPT_OUT } from './annotations.ts';
+import { patternTable } from './pattern-dfa.ts';
 import { KERNEL_LIMITS, byteLength, canonicalPath, containersCover, mergeSlot, ruleEntry, slotId } from './kernel-limits.ts';
 import { formatPosture, namespacePosture, namespacePostureWarnings } from './posture.ts';
 import { podVisibility } from './visibility.ts';
@@ -401,6 +402,16 @@ export function profileLimitProblems(profile: Profile): string[] {
     }
   }
   if (count > KERNEL_LIMITS.rulesPerProfile) problems.push(`${count} rules, more than a pod's profile may hold (${KERNEL_LIMITS.rulesPerProfile})`);
+  // the pattern automaton of each kind (bpf/pattern.h)
+  for (const kind of ['process', 'file'] as const) {
+    const pats = profile[kind].filter((r) => r.target.type === 'pattern');
+    if (pats.length === 0) continue;
+    const t = patternTable(kind, pats, {
+      pattern: (r) => (r.target.type === 'pattern' ? r.target.pattern : ''), source: (r) => r.fromSource, entry: ruleEntry,
+      covers: (b, a) => containersCover(b.containers, a.containers), breadth: (r) => (r.containers.length === 0 ? 1 << 30 : r.containers.length),
+    });
+    if (!t.ok) problems.push(`${kind} matchPatterns: ${t.error.message}`);
+  }
   return problems;
 }
 

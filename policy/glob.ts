@@ -40,7 +40,7 @@ function translate(pattern: string): Result<string> {
       case '*': {
         let n = 1;
         while (chars[i + 1] === '*') { n++; i++; }
-        out += n >= 2 ? '.*' : '[^/]*';
+        out += n >= 2 ? '[^]*' : '[^/]*'; // [^]: any character, line terminators too (the kernel walks bytes)
         break;
       }
       case '?':

@@ -18,6 +18,15 @@ export const KERNEL_LIMITS = {
    *  on a node (measured in the VM tests, test/vm/scenarios/kernel-limits.ts). A signed profile
    *  past it is loaded in part (the strongest rules first) and the rest reported. */
   rulesPerProfile: 512,
+  /** AG_DFA_STATES: states of one kind's pattern automaton (bpf/pattern.h), dead state included */
+  patternStates: 4096,
+  /** AG_DFA_CELLS: its transition table, states x byte classes */
+  patternCells: 65536,
+  /** AG_DFA_ENTS: rule entries over all of its accepting states (identical lists shared) */
+  patternEntries: 1024,
+  /** AG_DFA_HITS: rule entries one accepting state holds (the rules of every pattern that
+   *  matches a path ending there, after merging the overruled ones) */
+  patternHits: 16,
 } as const;
 
 /** The string of a rule's target the kernel stores and compares, by key type; null for

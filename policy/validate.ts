@@ -3,6 +3,7 @@
 // dotted field path. The checks are listed, with their ids (R*, S*, V*), in
 // docs/validation-checks.md.
 import { globProblem } from './glob.ts';
+import { patternTable } from './pattern-dfa.ts';
 import { KERNEL_LIMITS, byteLength, canonicalPath, mergeSlot, type SlotEntry } from './kernel-limits.ts';
 import { childPath } from './paths.ts';
 import { validatePolicySchema } from './schema.ts';
@@ -252,6 +253,7 @@ export function semanticProblems(policy: Policy): Problem[] {
     const at = childPath('spec.process.matchPatterns', i);
     if (patternOk(problems, at, r)) { enforceable++; conflicts.add(at, 'process pattern', String(r.pattern), r, processAction, problems); }
   });
+  patternLimits(problems, 'process', 'spec.process.matchPatterns', arr(process.matchPatterns), processAction); // V16
 
   // file
   const file = rec(spec.file);
@@ -277,6 +279,7 @@ export function semanticProblems(policy: Policy): Problem[] {
     const at = childPath('spec.file.matchPatterns', i);
     if (patternOk(problems, at, r)) { enforceable++; conflicts.add(at, 'file pattern', String(r.pattern), r, fileAction, problems); }
   });
+  patternLimits(problems, 'file', 'spec.file.matchPatterns', arr(file.matchPatterns), fileAction); // V16
 
   // network
   const network = rec(spec.network);
@@ -356,6 +359,26 @@ function tooLong(problems: Problem[], at: string, text: string, what: string): b
 
 function ptsWarning(problems: Problem[], at: string, r: Rec): void {
   if (r.pts === true) problems.push(warning(childPath(at, 'pts'), 'pts is not enforced yet: the rule applies with or without a terminal'));
+}
+
+/** V16: the kind's patterns compile into the kernel's automaton (bpf/pattern.h) within its
+ *  bounds; the error names the pattern at fault (or the count, when only all together do not fit). */
+function patternLimits(problems: Problem[], kind: 'process' | 'file', at: string, list: unknown[], sectionAction: Action | undefined): void {
+  const items: { at: string; pattern: string; source: string; entry: SlotEntry }[] = [];
+  list.forEach((r0, i) => {
+    const r = rec(r0);
+    const pattern = String(r.pattern);
+    if (globProblem(pattern) !== null) return; // V2 said why
+    const action = (r.action as Action | undefined) ?? sectionAction ?? 'Block';
+    const entry: SlotEntry = { action, readOnly: kind === 'file' && r.readOnly === true, ownerOnly: r.ownerOnly === true, recursive: false };
+    const sources = arr(r.fromSource).map((x) => String(rec(x).path ?? '')).filter((x) => x !== '');
+    for (const source of sources.length === 0 ? [''] : sources) items.push({ at: childPath(at, i), pattern, source, entry });
+  });
+  if (items.length === 0) return;
+  const t = patternTable(kind, items, { pattern: (x) => x.pattern, source: (x) => x.source, entry: (x) => x.entry, covers: () => true, breadth: () => 1 });
+  if (t.ok) return;
+  const named = items.find((x) => t.error.message.startsWith(`pattern ${JSON.stringify(x.pattern)}`));
+  problems.push(error(named !== undefined ? childPath(named.at, 'pattern') : at, `${t.error.message} (${t.error.code})`));
 }
 
 function patternOk(problems: Problem[], at: string, r: Rec): boolean {

@@ -10,6 +10,8 @@ import {
   emptyShape, encodePathVal, encodePod, encodeRuleKey, encodeRuleVal, encodeSrcKey, fnv1a64, nameCell,
   type FileShape, type PodValue, type RuleEnt, type RuleKey,
 } from './layout.ts';
+import { literalDir, type PatternTable } from '../../policy/pattern-dfa.ts';
+import { encodeDfa, encodePatKey, planPatterns, type PatternEnt } from './patterns.ts';
 
 /** Linux capability numbers by KubeArmor's lower-case name (without CAP_). */
 export const CAPABILITIES: Readonly<Record<string, number>> = {
@@ -36,7 +38,7 @@ export interface Slot {
 }
 
 /** Why a rule of the profile is not in force:
- *  E_PATTERN     matchPatterns globs are not evaluated in the kernel
+ *  E_PATTERN     the kind's matchPatterns do not fit the kernel's automaton (bpf/pattern.h)
  *  E_TARGET      a target the kind cannot use, an unknown protocol or capability name
  *  E_TOO_LONG    a target or fromSource longer than the kernel compares
  *  E_TOO_MANY    more rules that each decide something on one slot than it holds (AG_MAX_ENT)
@@ -67,6 +69,8 @@ export interface PodPlan {
   merged: number;
   /** seeds tried before one gave no collision (1: the first) */
   seedTries: number;
+  /** the pattern automata (bpf/pattern.h), one per kind that has pattern rules in force */
+  patterns: { kind: 'process' | 'file'; table: PatternTable<PatternEnt> }[];
 }
 
 export interface EntryOptions {
@@ -183,6 +187,7 @@ export function planProfile(profile: Profile, o: EntryOptions): Result<PodPlan> 
   const rules: ProfileRule[] = [];
   const unsupported: Unsupported[] = [];
   const planned: Planned[] = [];
+  const patternRules: Planned[] = [];
   for (const kind of RULE_KINDS) {
     const k = KIND[kind];
     pod.posture[k] = profile.posture[kind] === 'block' ? ACTION.Block : ACTION.Audit;
@@ -200,7 +205,14 @@ export function planProfile(profile: Profile, o: EntryOptions): Result<PodPlan> 
         continue;
       }
       const t = rule.target;
-      if (t.type === 'pattern') { no('E_PATTERN', 'matchPatterns globs are not evaluated in the kernel'); continue; }
+      if (t.type === 'pattern' && (kind === 'process' || kind === 'file')) {
+        if (rule.fromSource !== '' && Buffer.byteLength(rule.fromSource) > KERNEL_LIMITS.sourceBytes) {
+          no('E_TOO_LONG', `fromSource of ${Buffer.byteLength(rule.fromSource)} bytes: the kernel compares at most ${KERNEL_LIMITS.sourceBytes}`);
+          continue;
+        }
+        patternRules.push({ rule, ruleId, kind, ttype: 0, text: t.pattern, num: -1, mask, recursive: false });
+        continue;
+      }
       const kt = kernelTarget(kind, t);
       if (kt === null) { no('E_TARGET', `target ${t.type} does not apply to ${kind} rules`); continue; }
       let ttype: number;
@@ -309,10 +321,58 @@ export function planProfile(profile: Profile, o: EntryOptions): Result<PodPlan> 
       pod.protomask |= 1 << first.num;
     }
   }
-  const guards = guardSlots(slots, seed, hash, unsupported, rules);
+  const patterns = planPatternKinds(patternRules, seed, hash, c.src, sources, pod, unsupported);
+  // a Block or Audit pattern's literal directory (and those above it) may not be renamed away
+  // either: written as a process path slot, whose own text guardSlots guards too
+  const patGuards: Slot[] = patterns.flatMap((p) => p.table.hits.flat()).filter((e) => e.action !== ACTION.Allow && literalDir(e.pattern) !== '/')
+    .map((e) => ({ kind: 'process', ttype: TTYPE.path, text: literalDir(e.pattern), hash: 0n, source: '', srcHash: 0n, ents: [{ ruleId: e.ruleId, containers: e.containers, action: e.action, flags: 0 }] }));
+  const guards = guardSlots(patGuards.length === 0 ? slots : [...slots, ...patGuards], seed, hash, unsupported, rules);
   if (guards.length > 0) pod.exactmask |= EXACT.guard;
   unsupported.sort((a, b) => a.ruleId - b.ruleId);
-  return ok({ pod, slots, guards, sources: [...sources].map(([path, h]) => ({ path, hash: h })), rules, unsupported, merged, seedTries: tries });
+  return ok({ pod, slots, guards, sources: [...sources].map(([path, h]) => ({ path, hash: h })), rules, unsupported, merged, seedTries: tries, patterns });
+}
+
+/** The automaton of each kind's pattern rules (bpf/pattern.h). Their sources join the
+ *  generation's (a source hashing like another one is left out, E_HASH_COLLISION); a kind whose
+ *  patterns do not fit has them all reported (E_PATTERN) and keeps its allow-list and Block
+ *  marks, so that it fails closed. The file shape gets each pattern's literal directory. */
+function planPatternKinds(list: readonly Planned[], seed: bigint, hash: (s: string, seed: bigint) => bigint, known: ReadonlyMap<string, bigint>,
+  sources: Map<string, bigint>, pod: PodValue, unsupported: Unsupported[]): { kind: 'process' | 'file'; table: PatternTable<PatternEnt> }[] {
+  const out: { kind: 'process' | 'file'; table: PatternTable<PatternEnt> }[] = [];
+  const srcByHash = new Map<bigint, string>();
+  for (const [src, h] of known) srcByHash.set(h, src);
+  for (const kind of ['process', 'file'] as const) {
+    const ents: PatternEnt[] = [];
+    for (const p of list) {
+      if (p.kind !== kind) continue;
+      const src = p.rule.fromSource;
+      let srcHash = 0n;
+      if (src !== '') {
+        srcHash = sources.get(src) ?? hash(src, seed);
+        const other = srcByHash.get(srcHash);
+        if (other !== undefined && other !== src) {
+          unsupported.push({ rule: p.rule, ruleId: p.ruleId, code: 'E_HASH_COLLISION', reason: `its fromSource hashes like ${JSON.stringify(other)}` });
+          continue;
+        }
+        srcByHash.set(srcHash, src);
+      }
+      ents.push({ rule: p.rule, ruleId: p.ruleId, pattern: p.text, containers: p.mask, action: ACTION[p.rule.action], flags: flagsOf(p.rule, false), srcHash });
+    }
+    if (ents.length === 0) continue;
+    const t = planPatterns(kind, ents);
+    if (!t.ok) {
+      for (const e of ents) unsupported.push({ rule: e.rule, ruleId: e.ruleId, code: 'E_PATTERN', reason: `the ${kind} patterns do not fit the kernel's automaton: ${t.error.message}` });
+      continue;
+    }
+    const k = KIND[kind];
+    for (const e of ents) {
+      if (e.srcHash !== 0n) { sources.set(e.rule.fromSource, e.srcHash); pod.hasSource[k] = 1; }
+      if (kind === 'file') addToShape(pod.shape, literalDir(e.pattern));
+    }
+    pod.exactmask |= kind === 'process' ? EXACT.procPat : EXACT.filePat;
+    out.push({ kind, table: t.value });
+  }
+  return out;
 }
 
 /**
@@ -414,6 +474,8 @@ export interface PodEntries {
   sources: Encoded[];
   /** the fromSource path of each sources entry (same order) */
   sourcePaths: string[];
+  /** the pattern automata (patterns map), one per kind with pattern rules in force */
+  patterns: (Encoded & { kind: 'process' | 'file' })[];
 }
 
 export function slotKey(s: Slot, podId: number, gen: number): RuleKey {
@@ -446,5 +508,6 @@ export function profileEntries(profile: Profile, o: EntryOptions): Result<PodEnt
     slots: all,
     sources: plan.sources.map((src) => ({ key: encodeSrcKey(src.hash, o.podId, o.gen), value: encodePathVal(src.path) })),
     sourcePaths: plan.sources.map((src) => src.path),
+    patterns: plan.patterns.map((p) => ({ kind: p.kind, key: encodePatKey(o.podId, o.gen, p.kind), value: encodeDfa(p.table) })),
   });
 }

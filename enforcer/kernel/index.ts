@@ -120,8 +120,8 @@ export interface Kernel {
    *  set loads only its smallest program), so that `attachCgroup` is only the attaching: called
    *  when the kubepods cgroup goes, ahead of its coming back. */
   prepareCgroup?(): Result<void>;
-  /** Extension: rules of the pod's live profile the kernel does not enforce (matchPatterns
-   *  globs, targets longer than the path buffer, past AG_MAX_ENT on one target, hashes that
+  /** Extension: rules of the pod's live profile the kernel does not enforce (matchPatterns past
+   *  the automaton's bounds, targets longer than the path buffer, past AG_MAX_ENT on one target, hashes that
    *  collide under every seed tried, no room left in a map), with the reason and its code
    *  (enforcer/kernel/entries.ts, UnsupportedCode); [] for unknown pods. The rest of the
    *  profile is in force. */
@@ -147,11 +147,14 @@ interface PodState {
   unsupported: NotEnforced[];
   /** rule tables of the live and the previous generation (late events) */
   rules: Map<number, ProfileRule[]>;
-  keys: { rules: Buffer[]; sources: Buffer[] } | null; // null: adopted, keys found by scan
+  keys: GenKeys | null; // null: adopted, keys found by scan
   cgroups: bigint[];
   /** the live generation's part of the node summary (agconfig) */
   summary: NodeSummary;
 }
+
+/** The map keys of one pod generation: rules, sources, pattern automata (bpf/pattern.h). */
+interface GenKeys { rules: Buffer[]; sources: Buffer[]; patterns: Buffer[] }
 
 function formatTarget(hook: string, target: string): string {
   const n = Number(target);
@@ -332,16 +335,24 @@ class BpfKernel implements Kernel {
   }
 
   /** rule and source keys of a pod generation, found by scanning (adopted pods) */
-  private scanKeys(podId: number, gen: number): { rules: Buffer[]; sources: Buffer[] } {
+  private scanKeys(podId: number, gen: number): GenKeys {
     const rules = this.keys('rules', LAYOUT.ag_rule_key.size).filter((k) => { const d = decodeRuleKey(k); return d.podId === podId && d.gen === gen; });
     const sources = this.keys('sources', LAYOUT.ag_src_key.size).filter((k) => { const d = decodeSrcKey(k); return d.podId === podId && d.gen === gen; });
-    return { rules, sources };
+    const patterns = this.fds.patterns === undefined ? [] : this.keys('patterns', LAYOUT.ag_pat_key.size).filter((k) => k.readUInt32LE(LAYOUT.ag_pat_key.fields.pod_id) === podId && k.readUInt32LE(LAYOUT.ag_pat_key.fields.gen) === gen);
+    return { rules, sources, patterns };
   }
 
-  private retired: { at: number; uid: string; keys: { rules: Buffer[]; sources: Buffer[] } }[] = [];
+  /** Deletes the entries of one generation. */
+  private dropKeys(keys: GenKeys): void {
+    this.deleteBatch('rules', keys.rules);
+    this.deleteBatch('sources', keys.sources);
+    this.deleteBatch('patterns', keys.patterns);
+  }
+
+  private retired: { at: number; uid: string; keys: GenKeys }[] = [];
 
   /** Queues a replaced generation's keys for deletion once no check can still use them. */
-  private retire(uid: string, keys: { rules: Buffer[]; sources: Buffer[] }): void {
+  private retire(uid: string, keys: GenKeys): void {
     this.retired.push({ at: Date.now(), uid, keys });
     this.purge(false);
   }
@@ -351,8 +362,7 @@ class BpfKernel implements Kernel {
     const cutoff = Date.now() - GRACE_MS;
     while (this.retired.length > 0 && (all || this.retired[0]!.at <= cutoff)) {
       const r = this.retired.shift()!;
-      this.deleteBatch('rules', r.keys.rules);
-      this.deleteBatch('sources', r.keys.sources);
+      this.dropKeys(r.keys);
     }
   }
 
@@ -379,7 +389,7 @@ class BpfKernel implements Kernel {
     const e = er.value;
     const unsupported: NotEnforced[] = e.plan.unsupported.map((u) => ({ rule: u.rule, reason: u.reason, code: u.code }));
     const loadedRules = e.rules;
-    const dropNew = (): void => { this.deleteBatch('rules', loadedRules.map((x) => x.key)); this.deleteBatch('sources', e.sources.map((x) => x.key)); };
+    const dropNew = (): void => { this.dropKeys({ rules: loadedRules.map((x) => x.key), sources: e.sources.map((x) => x.key), patterns: e.patterns.map((x) => x.key) }); };
     // 1. the new generation's rules, not yet live. What a full map refuses is left out and
     //    reported; the rest goes live (never the whole pod dropped for a part of it)
     const sr = this.updateEach('sources', e.sources);
@@ -387,6 +397,16 @@ class BpfKernel implements Kernel {
     const lostSources = new Set(sr.value.failed.map((i) => e.sourcePaths[i]!));
     const rr = this.updateEach('rules', e.rules);
     if (!rr.ok) { dropNew(); return rr; }
+    // the pattern automata: one refused (no room) leaves its kind's pod bit set, so the kernel
+    // denies that kind's checks under Block and allow-lists (bpf/pattern.h); reported
+    const pa = this.updateEach('patterns', e.patterns);
+    if (!pa.ok) { dropNew(); return pa; }
+    for (const i of pa.value.failed) {
+      const kind = e.patterns[i]!.kind;
+      for (const x of e.plan.patterns.find((p) => p.kind === kind)?.table.hits.flat() ?? []) {
+        if (!unsupported.some((u) => u.rule === x.rule)) unsupported.push({ rule: x.rule, reason: `no room in the kernel's patterns map (${pa.value.error?.message ?? 'map full'}): the kind's checks deny under Block and allow-lists`, code: 'E_MAP_FULL' });
+      }
+    }
     const lostSlots = new Set(rr.value.failed);
     if (lostSources.size > 0 || lostSlots.size > 0) {
       const why = (rr.value.error ?? sr.value.error)?.message ?? 'map full';
@@ -423,7 +443,7 @@ class BpfKernel implements Kernel {
     const tables = new Map<number, ProfileRule[]>();
     if (prev?.rules.has(prev.gen)) tables.set(prev.gen, prev.rules.get(prev.gen)!);
     tables.set(gen, e.plan.rules);
-    this.pods.set(uid, { podId, gen, unsupported, rules: tables, keys: { rules: loadedRules.filter((_, i) => !lostSlots.has(i)).map((x) => x.key), sources: e.sources.filter((_, i) => !sr.value.failed.includes(i)).map((x) => x.key) }, cgroups, summary });
+    this.pods.set(uid, { podId, gen, unsupported, rules: tables, keys: { rules: loadedRules.filter((_, i) => !lostSlots.has(i)).map((x) => x.key), sources: e.sources.filter((_, i) => !sr.value.failed.includes(i)).map((x) => x.key), patterns: e.patterns.filter((_, i) => !pa.value.failed.includes(i)).map((x) => x.key) }, cgroups, summary });
     // 4. narrowed to the live generations (a check that read the old pod value has already
     //    passed the summary); if this fails the summary stays wider, which is safe
     this.writeSummary();
@@ -447,11 +467,9 @@ class BpfKernel implements Kernel {
     const dr = check('delete pods', lr.value.bpf_map_delete_elem(this.fds.pods!, encodeUid(uid)));
     if (!dr.ok && dr.error.errno !== 2) return dr;
     // the pod is no longer enforced: its retired generations can go at once
-    for (const r of this.retired.filter((x) => x.uid === uid)) { this.deleteBatch('rules', r.keys.rules); this.deleteBatch('sources', r.keys.sources); }
+    for (const r of this.retired.filter((x) => x.uid === uid)) this.dropKeys(r.keys);
     this.retired = this.retired.filter((x) => x.uid !== uid);
-    const old = prev.keys ?? this.scanKeys(prev.podId, prev.gen);
-    this.deleteBatch('rules', old.rules);
-    this.deleteBatch('sources', old.sources);
+    this.dropKeys(prev.keys ?? this.scanKeys(prev.podId, prev.gen));
     // cached cgroups of this pod (kernel-resolved or told)
     const cg: Buffer[] = [];
     for (const [k, v] of this.entries('cgroups', 8, LAYOUT.ag_cgroup.size)) if (decodeCgroup(v).uid === uid) cg.push(k);

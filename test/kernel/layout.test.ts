@@ -85,6 +85,17 @@ test('layout.ts constants match the header', () => {
   assert.equal(L.EXACT.procName, d('AG_X_PROC_NAME'));
   assert.equal(L.EXACT.filePath, d('AG_X_FILE_PATH'));
   assert.equal(L.EXACT.guard, d('AG_X_GUARD'));
+  // the pattern automaton (bpf/pattern.h)
+  const pdefs = new Map<string, number>();
+  for (const m of readFileSync(join(PROJECT_ROOT, 'bpf', 'pattern.h'), 'utf8').matchAll(/^#define\s+(AG_\w+)\s+(0x[0-9a-fA-F]+|\d+)u?\b/gm)) pdefs.set(m[1]!, Number(m[2]));
+  assert.equal(L.EXACT.procPat, pdefs.get('AG_X_PROC_PAT'));
+  assert.equal(L.EXACT.filePat, pdefs.get('AG_X_FILE_PAT'));
+  assert.equal(L.AG_DFA.states, pdefs.get('AG_DFA_STATES'));
+  assert.equal(L.AG_DFA.cells, pdefs.get('AG_DFA_CELLS'));
+  assert.equal(L.AG_DFA.ents, pdefs.get('AG_DFA_ENTS'));
+  assert.equal(L.AG_DFA.hits, pdefs.get('AG_DFA_HITS'));
+  assert.deepEqual([KERNEL_LIMITS.patternStates, KERNEL_LIMITS.patternCells, KERNEL_LIMITS.patternEntries, KERNEL_LIMITS.patternHits], [L.AG_DFA.states, L.AG_DFA.cells, L.AG_DFA.ents, L.AG_DFA.hits]);
+  assert.equal(Object.values(L.EXACT).reduce((a, b) => a | b, 0), 0x3f, 'the AG_X_* bits are distinct');
 });
 
 test('encoders round-trip and event decoding reads every field', () => {

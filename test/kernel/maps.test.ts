@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { openMapsOnly } from '../../enforcer/kernel/index.ts';
-import { encodeSrcKey } from '../../enforcer/kernel/layout.ts';
+import { LAYOUT, encodeSrcKey } from '../../enforcer/kernel/layout.ts';
 import { KERNEL_LIMITS } from '../../policy/kernel-limits.ts';
-import { batchOpts, libbpf } from '../../enforcer/kernel/libbpf.ts';
+import { batchOpts, libbpf, mapKeys } from '../../enforcer/kernel/libbpf.ts';
 import { DEFAULT_OBJECT } from '../../enforcer/kernel/loader.ts';
 import type { Profile, ProfileRule, Target } from '../../policy/types.ts';
 
@@ -50,10 +50,16 @@ test('setPod, replace, removePod and sweep keep the maps exact', async (t) => {
     assert.ok(k.removePod(UID2).ok);
     assert.deepEqual(k.counts(), { ok: true, value: { pods: 0, rules: 0, cgroups: 0 } });
     // rules the kernel cannot enforce are reported
-    assert.ok(k.setPod({ uid: UID, namespace: 'ns', name: 'a', profile: profile([rule({ type: 'pattern', pattern: '/tmp/*.sh' })]), containers: [] }).ok);
+    assert.ok(k.setPod({ uid: UID, namespace: 'ns', name: 'a', profile: profile([rule({ type: 'pattern', pattern: '/tmp/[é]' })]), containers: [] }).ok);
     assert.equal(k.notEnforced(UID).length, 1);
-    assert.match(k.notEnforced(UID)[0]!.reason, /glob/);
+    assert.match(k.notEnforced(UID)[0]!.reason, /automaton.*non-ASCII/);
+    assert.equal(mapKeys(k.mapFd('patterns'), LAYOUT.ag_pat_key.size).length, 0, 'no automaton when its patterns do not fit');
+    // a pattern is loaded as its kind's automaton, per generation, and goes with the pod
+    assert.ok(k.setPod({ uid: UID, namespace: 'ns', name: 'a', profile: profile([rule({ type: 'pattern', pattern: '/tmp/*.sh' })]), containers: [] }).ok);
+    assert.deepEqual(k.notEnforced(UID), []);
+    assert.equal(mapKeys(k.mapFd('patterns'), LAYOUT.ag_pat_key.size).length, 1);
     assert.ok(k.removePod(UID).ok);
+    assert.equal(mapKeys(k.mapFd('patterns'), LAYOUT.ag_pat_key.size).length, 0);
     // errors are values
     const bad = k.setPod({ uid: 'not-a-uid', namespace: 'ns', name: 'x', profile: profile([]), containers: [] });
     assert.equal(bad.ok, false);

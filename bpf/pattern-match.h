@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* ArmorGate: the pattern automaton's map and its walk (layout and bounds: bpf/pattern.h).
+ * Included by armorgate.bpf.c after qualifies(). */
+#ifndef AG_PATTERN_MATCH_H
+#define AG_PATTERN_MATCH_H
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ag_pat_key);
+	__type(value, struct ag_dfa);
+} patterns SEC(".maps");
+
+/* the walk's state between chunks (per CPU, as the scratch map) */
+struct ag_pat_walk {
+	__u32 st;              /* automaton state after the bytes walked */
+	__u32 end;             /* 1 once the path's NUL or the dead state is reached, 2 automaton gone */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ag_pat_walk);
+} pat_walk SEC(".maps");
+
+#define AG_PAT_CHUNK 256   /* bytes one ag_pat_chunk walks: AG_PATH_BUF / AG_PAT_CHUNK calls at most */
+
+static __always_inline struct ag_dfa *pat_dfa(struct scratch *s)
+{
+	struct ag_pat_key k = {};
+	k.pod_id = s->pod.pod_id;
+	k.gen = s->pod.gen;
+	k.kind = s->kind & 1;
+	return bpf_map_lookup_elem(&patterns, &k);
+}
+
+/* Walks s->path[from, from + AG_PAT_CHUNK) through the automaton from the state in pat_walk.
+ * Its own (globally verified) function, so that the verifier sees a loop of AG_PAT_CHUNK steps
+ * once, whatever the path's length: the walk of a whole path is a few calls of it. */
+__noinline int ag_pat_chunk(__u32 from)
+{
+	__u32 zero = 0;
+	struct scratch *s = get_scratch();
+	struct ag_pat_walk *w = bpf_map_lookup_elem(&pat_walk, &zero);
+	if (!s || !w)
+		return 0;
+	struct ag_dfa *d = pat_dfa(s);
+	if (!d) {
+		w->st = 0;
+		w->end = 2;
+		return 0;
+	}
+	__u32 ncls = d->ncls;
+	__u32 st = w->st;
+	for (int i = 0; i < AG_PAT_CHUNK; i++) {
+		__u8 c = s->path[(from + i) & BUF_MASK];
+		if (!c) {
+			w->end = 1;
+			break;
+		}
+		st = d->next[(st * ncls + d->cls[c]) & (AG_DFA_CELLS - 1)];
+		if (!st) {
+			w->end = 1;
+			break;
+		}
+	}
+	w->st = st;
+	return 0;
+}
+
+/* The pattern rules of the acting pod generation and s->kind on s->path (NUL-terminated):
+ * the best qualifying entry joins s->best_* at rank 0 (fromSource: bit 20). 0 when looked at,
+ * -1 when the automaton is missing (the caller fails closed). The walk is bounded loops of
+ * AG_PAT_CHUNK bytes (any kernel with bounded loops and global functions; no bpf_loop, which
+ * 5.11-5.16 lack); it stops at the path's NUL or in the dead state. */
+__noinline int ag_match_pattern(__u32 unused)
+{
+	if (unused)
+		return 0; /* the argument is used, so callers always set it (6.1 checks) */
+	__u32 zero = 0;
+	struct scratch *s = get_scratch();
+	struct ag_pat_walk *w = bpf_map_lookup_elem(&pat_walk, &zero);
+	if (!s || !w)
+		return 0;
+	struct ag_dfa *d = pat_dfa(s);
+	if (!d)
+		return -1;
+	w->st = d->start;
+	w->end = 0;
+	for (int k = 0; k < AG_PATH_BUF / AG_PAT_CHUNK; k++) {
+		ag_pat_chunk(k * AG_PAT_CHUNK);
+		if (*(volatile __u32 *)&w->end)
+			break;
+	}
+	/* every lookup finds this automaton: a generation's entry is written before its pod value
+	 * goes live and deleted a grace period after another replaced it; gone meanwhile (end 2),
+	 * the caller fails closed */
+	if (*(volatile __u32 *)&w->end == 2)
+		return -1;
+	__u32 st = w->st;
+	if (!st)
+		return 0;
+	__u32 a = d->acc[st & (AG_DFA_STATES - 1)];
+	__u32 first = a & 0xffff, n = a >> 16;
+	__u32 kind = s->kind, write = s->write, owner = s->owner, mask = s->cgmask;
+	for (int j = 0; j < AG_DFA_HITS; j++) {
+		if (j >= n)
+			break;
+		struct ag_pat_ent *e = &d->ent[(first + j) & (AG_DFA_ENTS - 1)];
+		if (!(e->e.containers & mask))
+			continue;
+		__u32 srcbit = 0;
+		if (e->src_hash) {
+			if (!s->src_ok || e->src_hash != s->src_hash)
+				continue;
+			srcbit = 1u << 20;
+		}
+		if (!qualifies(&e->e, kind, write, owner))
+			continue;
+		__u32 score = (srcbit << 4) | (e->e.action & 3);
+		if (score > s->best_score) {
+			s->best_score = score;
+			s->best_rule = e->e.rule_id;
+			s->best_action = e->e.action;
+		}
+	}
+	return 0;
+}
+
+#endif /* AG_PATTERN_MATCH_H */

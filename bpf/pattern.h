@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0 OR Apache-2.0 */
+/*
+ * ArmorGate: matchPatterns in the kernel. The layout shared with userspace
+ * (enforcer/kernel/layout.ts; test/kernel/layout.test.ts checks it against the BTF).
+ *
+ * Every pattern rule of one pod generation and kind (process, file) is compiled in userspace
+ * (policy/pattern-dfa.ts) into ONE deterministic automaton over the bytes of the full path:
+ * the kernel walks it once per check, one table load per byte, whatever the number of
+ * patterns. Bytes every pattern treats alike share a class (cls), so a state's row holds
+ * ncls cells. A path that ends in a state lists, in acc, the rule entries of every pattern
+ * that matches it (fromSource entries first, overruled entries merged away in userspace);
+ * the kernel checks them as it checks a map slot's (containers, fromSource, readOnly,
+ * ownerOnly) at rank 0: below every exact path and directory, Block > Audit > Allow.
+ *
+ * Bounds (policy/kernel-limits.ts, refused at validation and at compile with E_KERNEL_LIMIT
+ * naming the pattern): AG_DFA_STATES states, AG_DFA_CELLS cells (states x classes),
+ * AG_DFA_ENTS entries in all, AG_DFA_HITS per accepting state. The path is walked over all of
+ * its bytes (AG_PATH_BUF - 1 at most; a longer path is unresolvable, denied under Block and
+ * allow-lists as before). A pod whose pod value says it has patterns of a kind (AG_X_*_PAT)
+ * but whose automaton is missing (no room in the map) denies under Block and allow-lists.
+ */
+#ifndef AG_PATTERN_H
+#define AG_PATTERN_H
+
+#define AG_DFA_STATES   4096   /* automaton states, dead state 0 included */
+#define AG_DFA_CELLS    65536  /* transition cells: states x byte classes */
+#define AG_DFA_ENTS     1024   /* rule entries of all accepting states */
+#define AG_DFA_HITS     16     /* rule entries of one accepting state */
+
+/* struct ag_pod_head exactmask bits: the pod generation has pattern rules of the kind */
+#define AG_X_PROC_PAT   0x10
+#define AG_X_FILE_PAT   0x20
+
+/* patterns map key: one automaton per pod generation and kind */
+struct ag_pat_key {
+	__u32 pod_id;
+	__u32 gen;
+	__u32 kind;            /* AG_KIND_PROCESS or AG_KIND_FILE */
+	__u32 pad;
+};
+
+struct ag_pat_ent {
+	__u64 src_hash;        /* fromSource hash (as struct ag_rule_key), 0 when none */
+	struct ag_rule_ent e;
+	__u32 pad;
+};
+
+struct ag_dfa {
+	__u32 start;           /* start state */
+	__u32 ncls;            /* byte classes: a state's row is ncls cells */
+	__u8 cls[256];         /* byte -> class */
+	__u32 acc[AG_DFA_STATES];         /* per state: (entries << 16) | first entry */
+	struct ag_pat_ent ent[AG_DFA_ENTS];
+	__u16 next[AG_DFA_CELLS];         /* next[state * ncls + class]; 0: no pattern can match */
+};
+
+#endif /* AG_PATTERN_H */

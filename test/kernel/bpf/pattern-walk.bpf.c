@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Test object (test/kernel/pattern-walk.test.ts): the enforcer's programs with one raw
+ * tracepoint program that runs the pattern walk (bpf/pattern-match.h) on a path given in a map
+ * and returns the best entry, through BPF_PROG_TEST_RUN: no LSM program is loaded, so this runs
+ * on kernels that refuse them. */
+#include "../../../bpf/armorgate.bpf.c"
+struct vt_in { __u32 tgid; __u32 kind; __u32 write; __u32 owner; char path[AG_PATH_BUF]; };
+struct vt_out { __u32 score; __u32 rule; __u32 action; __s32 ret; };
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, struct vt_in); } vt_in_map SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, struct vt_out); } vt_out_map SEC(".maps");
+SEC("raw_tp/sys_enter")
+int vt(void *ctx)
+{
+	__u32 zero = 0;
+	struct vt_in *in = bpf_map_lookup_elem(&vt_in_map, &zero);
+	struct vt_out *out = bpf_map_lookup_elem(&vt_out_map, &zero);
+	struct scratch *s = get_scratch();
+	if (!in || !out || !s)
+		return 0;
+	if ((bpf_get_current_pid_tgid() >> 32) != in->tgid)
+		return 0;
+	s->pod.pod_id = 1;
+	s->pod.gen = 1;
+	s->kind = in->kind;
+	s->cgmask = 0xffffffff;
+	s->src_ok = 0;
+	s->src_hash = 0;
+	s->write = in->write;
+	s->owner = in->owner;
+	s->best_score = 0;
+	s->best_rule = AG_RULE_POSTURE;
+	s->best_action = 0;
+	bpf_probe_read_kernel_str(s->path, AG_PATH_BUF, in->path);
+	out->ret = ag_match_pattern(0);
+	out->score = s->best_score;
+	out->rule = s->best_rule;
+	out->action = s->best_action;
+	return 0;
+}

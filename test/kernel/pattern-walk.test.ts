@@ -1,0 +1,102 @@
+// The kernel's pattern walk (bpf/pattern-match.h) run in this host's kernel through
+// BPF_PROG_TEST_RUN (a raw tracepoint program around it: test/kernel/bpf/pattern-walk.bpf.c),
+// on the tables enforcer/kernel/patterns.ts encodes, against policy/decide.ts. Skips, saying why,
+// without root, clang or build/vmlinux.h (npm run build:bpf).
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import koffi from 'koffi';
+import { planProfile } from '../../enforcer/kernel/entries.ts';
+import { libbpf } from '../../enforcer/kernel/libbpf.ts';
+import { PROJECT_ROOT, loadObject } from '../../enforcer/kernel/loader.ts';
+import { encodeDfa, encodePatKey } from '../../enforcer/kernel/patterns.ts';
+import { decide } from '../../policy/decide.ts';
+import type { Action, Profile, ProfileRule, Target } from '../../policy/types.ts';
+
+const SRC = join(PROJECT_ROOT, 'test', 'kernel', 'bpf', 'pattern-walk.bpf.c');
+const OBJ = join(PROJECT_ROOT, 'build', 'pattern-walk.bpf.o');
+
+function build(): string | null {
+  if (process.getuid?.() !== 0) return 'loading BPF programs needs root';
+  if (!existsSync(join(PROJECT_ROOT, 'build', 'vmlinux.h'))) return 'build/vmlinux.h missing (npm run build:bpf)';
+  try {
+    execFileSync('clang', ['-g', '-O2', '-target', 'bpf', '-D__TARGET_ARCH_x86', '-mcpu=v3', `-I${join(PROJECT_ROOT, 'build')}`, `-I${join(PROJECT_ROOT, 'bpf')}`,
+      '-Wall', '-Wno-unused-function', '-c', SRC, '-o', OBJ], { stdio: 'pipe' });
+  } catch (e) {
+    return `clang could not build ${SRC}: ${(e as Error).message.split('\n')[0]}`;
+  }
+  return null;
+}
+
+const rule = (action: Action, target: Target, more: Partial<ProfileRule> = {}): ProfileRule =>
+  ({ action, target, readOnly: false, ownerOnly: false, fromSource: '', containers: [], policies: ['ns/p'], severity: 1, tags: [], message: '', ...more });
+
+const LONG = `/srv/d/${'x'.repeat(200)}/${'y'.repeat(200)}/${'z'.repeat(200)}/deep.txt`;
+
+test('the kernel walk of the encoded automaton decides as decide() does', (t) => {
+  const why = build();
+  if (why !== null) { t.skip(`skipped: ${why}`); return; }
+  const r = loadObject(OBJ, ['vt'], null);
+  if (!r.ok) { t.skip(`skipped: this kernel refuses the test program: ${r.error.message.split('\n')[0]}`); return; }
+  const lr = libbpf();
+  assert.ok(lr.ok);
+  const l = lr.value;
+  try {
+    const so = koffi.load('libbpf.so.1');
+    const testRun = so.func('bpf_prog_test_run_opts', 'int', ['int', 'void *']);
+    const progFd = l.bpf_program__fd(r.value.programs.get('vt')!);
+    const fd = (n: string): number => r.value.maps.get(n)!.fd;
+    // struct bpf_test_run_opts (80 bytes): sz at 0, ctx_in at 32, ctx_size_in at 48
+    const ctx = Buffer.alloc(16);
+    const opts = Buffer.alloc(80);
+    opts.writeBigUInt64LE(80n, 0);
+    opts.writeBigUInt64LE(BigInt(koffi.address(ctx)), 32);
+    opts.writeUInt32LE(16, 48);
+    const sets: [Action, string, boolean][][] = [
+      [['Block', '/srv/p/*.key', false], ['Allow', '/srv/**', false], ['Audit', '/etc/*hado?', false], ['Block', '/srv/p/[0-9].num', true],
+        ['Block', '/srv/d/**/deep.txt', false], ['Allow', '/srv/p/{a,b}.key', true], ['Audit', '/e/\\*', false], ['Block', '/q/?/x', false]],
+      Array.from({ length: 500 }, (_, i): [Action, string, boolean] => ['Block', `/srv/pat/f${i}/*`, false]),
+    ];
+    const paths = ['/srv/p/a.key', '/srv/p/c.key', '/srv/p/a.txt', '/srv/p/sub/a.key', '/etc/shadow', '/etc/gshadow', '/etc/hostname', '/srv/p/5.num',
+      '/srv/d/deep.txt', '/srv/d/a/b/c/deep.txt', LONG, LONG + 'x', '/e/*', '/e/a', '/q/é/x', '/q/ab/x', '/srv/pat/f0/x', '/srv/pat/f499/x',
+      '/srv/pat/f500/x', '/srv/pat/f49/x/y', '/x', '/'];
+    let hits = 0;
+    for (const set of sets) {
+      const profile: Profile = { version: 1, posture: { file: 'block', process: 'block', network: 'audit', capabilities: 'audit' }, process: [],
+        file: set.map(([a, p, ro]) => rule(a, { type: 'pattern', pattern: p }, { readOnly: ro })), network: [], capabilities: [] };
+      const plan = planProfile(profile, { podId: 1, gen: 1, containers: [] });
+      assert.ok(plan.ok && plan.value.unsupported.length === 0);
+      const key = encodePatKey(1, 1, 'file');
+      assert.equal(l.bpf_map_update_elem(fd('patterns'), key, encodeDfa(plan.value.patterns[0]!.table), 0n), 0);
+      for (const path of paths) {
+        for (const write of [0, 1]) {
+          const input = Buffer.alloc(16 + 4096);
+          input.writeUInt32LE(process.pid, 0);
+          input.writeUInt32LE(1, 4); // AG_KIND_FILE
+          input.writeUInt32LE(write, 8);
+          input.write(path, 16);
+          assert.equal(l.bpf_map_update_elem(fd('vt_in_map'), Buffer.alloc(4), input, 0n), 0);
+          assert.equal(testRun(progFd, opts), 0);
+          const out = Buffer.alloc(16);
+          assert.equal(l.bpf_map_lookup_elem(fd('vt_out_map'), Buffer.alloc(4), out), 0);
+          const d = decide(profile, { kind: 'file', path, source: '', write: write === 1, owner: false });
+          const want = d.rule === null ? 0 : { Allow: 1, Audit: 2, Block: 3 }[d.rule.action];
+          assert.equal(out.readInt32LE(12), 0, 'the automaton is found');
+          assert.equal(out.readUInt32LE(8), want, `${path.slice(0, 60)} write=${write}`);
+          if (want !== 0) { hits++; assert.equal(out.readUInt32LE(4), plan.value.rules.indexOf(d.rule!), 'the rule decide() names'); }
+        }
+      }
+      assert.equal(l.bpf_map_delete_elem(fd('patterns'), key), 0);
+    }
+    assert.ok(hits >= 20, `${hits} accesses matched a pattern rule`);
+    // no automaton for the generation: -1, the caller fails closed
+    assert.equal(testRun(progFd, opts), 0);
+    const out = Buffer.alloc(16);
+    l.bpf_map_lookup_elem(fd('vt_out_map'), Buffer.alloc(4), out);
+    assert.equal(out.readInt32LE(12), -1);
+  } finally {
+    l.bpf_object__close(r.value.obj);
+  }
+});

@@ -1,0 +1,84 @@
+// The pattern automaton (policy/pattern-dfa.ts) against the glob matcher the policy core uses
+// (policy/glob.ts through decide.ts): the same paths match, pattern by pattern, for many
+// patterns compiled together; its bounds are refused with a message naming the pattern.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { globMatches } from '../../policy/decide.ts';
+import { compilePatterns, literalDir, patternTable, runDfa } from '../../policy/pattern-dfa.ts';
+import { KERNEL_LIMITS, type SlotEntry } from '../../policy/kernel-limits.ts';
+import { validatePolicy } from '../../policy/validate.ts';
+
+const PATTERNS = [
+  '/etc/*.conf', '/etc/pass*', '/*', '/a/**/b', '/a/**', '/x/?y', '/c/[a-c]x', '/d/[!a]x', '/d/[^a-c]x', '/e/{foo,bar*}/z',
+  '/e/{a,{b,c}d}', '/f/\\*', '/g/**', '/h/*/*.log', '/i/**/*.sh', '/j/**.txt', '/k/[*?]', '/l,m', '/é/?',
+];
+const PATHS = [
+  '/etc/a.conf', '/etc/x/a.conf', '/etc/passwd', '/etc/pass', '/a/b', '/a//b', '/a/x/y/b', '/x/zy', '/x/éy', '/x//y', '/c/bx', '/c/dx',
+  '/d/ax', '/d/bx', '/d/dx', '/d/éx', '/e/foo/z', '/e/barx/z', '/e/baz/z', '/e/a', '/e/bd', '/e/cd', '/e/d', '/f/*', '/f/a', '/g/', '/g/x/y',
+  '/g', '/h/x/a.log', '/h/a.log', '/h/x/y/a.log', '/i/a.sh', '/i/x/y/z/a.sh', '/j/a/b.txt', '/k/*', '/k/?', '/k/a', '/l,m', '/é/a', '/é/éé',
+];
+
+test('the automaton of many patterns matches each path exactly as each glob does', () => {
+  const r = compilePatterns(PATTERNS);
+  assert.ok(r.ok, r.ok ? '' : r.error.message);
+  for (const path of PATHS) {
+    const want = PATTERNS.map((p, i) => (globMatches(p, path) ? i : -1)).filter((i) => i >= 0);
+    assert.deepEqual(runDfa(r.value, path), want, path);
+  }
+});
+
+test('random globs and paths: the automaton agrees with the glob matcher', () => {
+  const atom = fc.constantFrom('a', 'b', '/', '*', '**', '?', '[ab]', '[!a]', '{a,b/}', '{,c}', '.', '\\*', 'é');
+  const pathChar = fc.constantFrom('a', 'b', 'c', '/', '.', '*', 'é');
+  fc.assert(fc.property(fc.array(fc.array(atom, { maxLength: 6 }).map((a) => '/' + a.join('')), { minLength: 1, maxLength: 5 }),
+    fc.array(fc.array(pathChar, { maxLength: 10 }).map((a) => '/' + a.join('')), { maxLength: 20 }), (pats, paths) => {
+      const r = compilePatterns(pats);
+      assert.ok(r.ok, r.ok ? '' : r.error.message);
+      for (const path of paths) {
+        const want = pats.map((p, i) => (globMatches(p, path) ? i : -1)).filter((i) => i >= 0);
+        assert.deepEqual(runDfa(r.value, path), want, `${JSON.stringify(pats)} on ${path}`);
+      }
+    }), { numRuns: 300 });
+});
+
+test('500 patterns of one shape fit, and their automaton grows with the patterns, not its walk', () => {
+  const pats = Array.from({ length: 500 }, (_, i) => `/srv/pat/f${i}/*`);
+  const r = compilePatterns(pats);
+  assert.ok(r.ok, r.ok ? '' : r.error.message);
+  assert.ok(r.value.nstates <= KERNEL_LIMITS.patternStates && r.value.nstates * r.value.ncls <= KERNEL_LIMITS.patternCells);
+  assert.deepEqual(runDfa(r.value, '/srv/pat/f123/x.txt'), [123]);
+  assert.deepEqual(runDfa(r.value, '/srv/pat/f123/x/y'), []);
+});
+
+test('past the bounds: E_KERNEL_LIMIT naming the pattern; non-ASCII sets are refused', () => {
+  const r = compilePatterns(['/a/*', '/b/[é]']);
+  assert.equal(r.ok, false);
+  assert.equal(!r.ok && r.error.code, 'E_KERNEL_LIMIT');
+  assert.equal(!r.ok && r.error.path, '1');
+  const small = { states: 8, cells: 1000 };
+  const t = patternTable('file', ['/short', '/a/very/long/literal/path'], { pattern: (x) => x, source: () => '', entry: (): SlotEntry => ({ action: 'Block', readOnly: false, ownerOnly: false, recursive: false }), covers: () => true, breadth: () => 1 }, small);
+  assert.equal(t.ok, false);
+  assert.match(!t.ok ? t.error.message : '', /^pattern "\/a\/very\/long\/literal\/path": the patterns need \d+ automaton states, the kernel holds 8/);
+});
+
+test('V16: a policy whose patterns do not fit the kernel automaton is refused, naming the pattern', () => {
+  const policy = {
+    apiVersion: 'security.kubearmor.com/v1', kind: 'KubeArmorPolicy', metadata: { name: 'p', namespace: 'ns' },
+    spec: { selector: { matchLabels: { app: 'x' } }, file: { matchPatterns: [{ pattern: '/tmp/*' }, { pattern: '/tmp/[é]x' }] }, action: 'Block' },
+  };
+  const r = validatePolicy(policy);
+  const problems = r.problems;
+  const e = problems.find((p) => p.level === 'error');
+  assert.ok(e, JSON.stringify(r));
+  assert.equal(e.path, 'spec.file.matchPatterns[1].pattern');
+  assert.match(e.message, /non-ASCII.*E_KERNEL_LIMIT/);
+});
+
+test('literalDir: the directory every match surely lies in', () => {
+  assert.equal(literalDir('/etc/ssl/*.pem'), '/etc/ssl/');
+  assert.equal(literalDir('/etc/passwd'), '/etc/');
+  assert.equal(literalDir('/*/x'), '/');
+  assert.equal(literalDir('/a{b,c}/x'), '/');
+  assert.equal(literalDir('/a/b\\*'), '/a/');
+});

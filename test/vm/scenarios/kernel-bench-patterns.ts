@@ -1,0 +1,56 @@
+// Guest suite of `npm run bench:kernel` (patterns part; not part of the test run): cost of open()
+// and exec in pods with 1, 50 and 500 pattern rules per kind vs the same pod without patterns and
+// an unprotected cgroup. Every measured pod has the same 10 path rules in the opened file's
+// directory, so each resolves the path; the patterns add their automaton's walk. The patterns
+// share the opened file's and the exec'd program's path and are not matched (`PATH.N`): the walk
+// goes over the whole path. build/ag-kbench (bench/kernel.bench.ts) measures.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { scenario } from '../../../vm/guest/scenario.ts';
+import type { ProfileRule } from '../../../policy/types.ts';
+import { kernelFor, podWith, profile, rule } from './kernel-helpers.ts';
+
+const DATA = '/srv/bench/app/lib/data.bin';
+
+function rulesWith(patterns: number): { process: ProfileRule[]; file: ProfileRule[] } {
+  const file: ProfileRule[] = [];
+  const process: ProfileRule[] = [];
+  for (let i = 0; i < 10; i++) file.push(rule('Block', { type: 'path', path: `/srv/bench/app/lib/other${i}.bin` }));
+  for (let i = 0; i < patterns; i++) {
+    file.push(rule('Block', { type: 'pattern', pattern: `${DATA}.${i}` }));
+    process.push(rule('Block', { type: 'pattern', pattern: `/usr/bin/true.${i}` }));
+  }
+  return { process, file };
+}
+
+scenario('bench: open and exec cost with 1, 50 and 500 patterns vs none', async (ctx) => {
+  await ctx.mountTmpfs('/srv');
+  mkdirSync('/srv/bench/app/lib', { recursive: true });
+  writeFileSync(DATA, 'x');
+  await kernelFor(ctx);
+  const pods = [];
+  for (const n of [0, 1, 50, 500]) {
+    const pod = await podWith(ctx, profile(rulesWith(n)));
+    const missing = pod.kernel.notEnforced(pod.uid);
+    if (missing.length > 0) throw new Error(`${n} patterns: not enforced: ${missing[0]!.reason}`);
+    pods.push(pod);
+  }
+  const free = await ctx.mkCgroup('bench-unprotected');
+  const cgs = [free, ...pods.map((p) => p.cg)];
+  const reps = Number(ctx.env.AG_BENCH_REPS ?? '5');
+  const n = Number(ctx.env.AG_BENCH_N ?? '20000');
+  const chunk = Number(ctx.env.AG_BENCH_CHUNK ?? '250');
+  const run = async (ops: number): Promise<{ open: number; exec: number }[]> => {
+    const m = Math.max(20, Math.round(ops / 400));
+    const r = await ctx.runIn(null, [join(ctx.root, 'build', 'ag-kbench'), DATA, String(ops), String(m), String(chunk), ...cgs.map((c) => c.path)], { timeoutMs: 600_000 });
+    if (r.code !== 0) throw new Error(`ag-kbench: ${r.stderr}`);
+    return JSON.parse(r.stdout) as { open: number; exec: number }[];
+  };
+  await run(2000); // warm-up
+  for (let i = 0; i < reps; i++) {
+    const [unprotected, none, p1, p50, p500] = await run(n);
+    const row = { rep: i, unprotected, none, p1, p50, p500 };
+    ctx.log(JSON.stringify(row));
+    ctx.emit('bench-patterns-rep', row);
+  }
+}, { timeoutMs: 900_000 });
