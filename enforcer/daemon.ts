@@ -12,6 +12,7 @@ import { err, ok, type Pod, type Result } from '../policy/types.ts';
 import type { Telemetry } from '../telemetry/index.ts';
 import { alertLine, type KubeArmorAlert } from './alerts.ts';
 import { CgroupResolver } from './cgroup.ts';
+import { podProfileWithLinks } from './hardlinks.ts';
 import type { Kernel, KernelOptions } from './kernel/index.ts';
 import { KubepodsWatch } from './kubepods.ts';
 import { createMetrics } from './metrics.ts';
@@ -235,6 +236,11 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     // /proc/PID/exe for a parent the kernel has not seen exec (visible with hostPID only)
     processName: (pid) => kernel?.exeOf(pid) ?? procExe(pid),
     gate: watch?.gate ?? null,
+    kernelProfile: (profile, containers) => {
+      const r = podProfileWithLinks(profile, containers);
+      if (r.truncated.length > 0) log.warn({ containers: r.truncated }, 'the search for other names of linked files stopped at its bound: names past it keep only their own rules');
+      return r.profile;
+    },
   });
   kernel?.onEvent((e) => {
     try {

@@ -11,7 +11,7 @@
 // Not covered here (docs/kubearmor-differences.md): names made after the scan by a process
 // outside the pod (inside the pod, making a link to a protected file is itself a change of it,
 // which the rule judges), and files a directory rule or a pattern protects.
-import { lstatSync, readdirSync } from 'node:fs';
+import { lstatSync, readFileSync, readdirSync } from 'node:fs';
 import type { Profile, ProfileRule } from '../policy/types.ts';
 
 export interface LinkStat { dev: bigint; ino: bigint; nlink: bigint; file: boolean; dir: boolean }
@@ -112,4 +112,34 @@ export function profileWithAliases(profile: Profile, found: readonly { container
     }
   }
   return extra.length === 0 ? profile : { ...profile, file: [...profile.file, ...extra] };
+}
+
+/** A container's root as the enforcer (hostPID) sees it: /proc/<a process of its cgroup>/root. */
+export function containerRoot(cgroupPath: string, read: (p: string) => string = (p) => readFileSync(p, 'utf8')): string | null {
+  try {
+    const pid = read(`${cgroupPath}/cgroup.procs`).split('\n').find((l) => l.trim() !== '');
+    return pid === undefined ? null : `/proc/${pid.trim()}/root`;
+  } catch {
+    return null;
+  }
+}
+
+/** The profile for the kernel with the linked names of each container whose cgroup is known;
+ *  `truncated` names the containers whose walk stopped at its bound. */
+export function podProfileWithLinks(profile: Profile, containers: readonly { name: string; cgroupPath?: string }[],
+  opts: { root?: (cgroupPath: string) => string | null; maxEntries?: number; fs?: LinkFs } = {}): { profile: Profile; truncated: string[]; aliases: number } {
+  const rules = profile.file.filter((r) => r.target.type === 'path');
+  if (rules.length === 0) return { profile, truncated: [], aliases: 0 };
+  const found: { container: string; aliases: LinkAlias[] }[] = [];
+  const truncated: string[] = [];
+  for (const c of containers) {
+    if (c.cgroupPath === undefined) continue;
+    const root = (opts.root ?? containerRoot)(c.cgroupPath);
+    if (root === null) continue;
+    const mine = rules.filter((r) => r.containers.length === 0 || r.containers.includes(c.name));
+    const scan = findLinkAliases(root, mine, { ...(opts.maxEntries ? { maxEntries: opts.maxEntries } : {}), ...(opts.fs ? { fs: opts.fs } : {}) });
+    if (scan.truncated) truncated.push(c.name);
+    found.push({ container: c.name, aliases: scan.aliases });
+  }
+  return { profile: profileWithAliases(profile, found), truncated, aliases: found.reduce((n, f) => n + f.aliases.length, 0) };
 }

@@ -1,7 +1,7 @@
 // readOnly/ownerOnly as KubeArmor means them, in real containers: every cell of the table as the
 // owner, root and another user, and KubeArmor's own scenario steps that use them (policies read
 // from /work/shared/kubearmor; skipped, saying so, when it is absent; steps that need the kernel
-// to match patterns are listed as todo). On 6.12 and 6.1, both attach modes.
+// to match patterns are listed as todo), and hard links. On 6.12 and 6.1, both attach modes.
 import { test } from 'node:test';
 import { existsSync } from 'node:fs';
 import { registerVmTests } from '../../vm/harness/index.ts';
@@ -11,7 +11,7 @@ const CORPUS = '/work/shared/kubearmor/corpus';
 const haveCorpus = existsSync(CORPUS);
 
 registerVmTests('owner semantics', {
-  suites: ['test/vm/scenarios/owner-cells.ts', ...(haveCorpus ? ['test/vm/scenarios/kubearmor-steps.ts'] : [])],
+  suites: ['test/vm/scenarios/owner-cells.ts', 'test/vm/scenarios/hardlinks.ts', ...(haveCorpus ? ['test/vm/scenarios/kubearmor-steps.ts'] : [])],
   kernels: ['6.12', '6.1'],
   attachModes: ['cgroup', 'global'],
   containers: true,

@@ -7,7 +7,7 @@
 // step in a container outside every pod passes.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { scenario, type Container, type ScenarioContext } from '../../../vm/guest/scenario.ts';
 import { parseDocuments } from '../../../policy/parse.ts';
 import { validatePolicy } from '../../../policy/validate.ts';
@@ -19,12 +19,10 @@ import { loadPod } from './kernel-helpers.ts';
 export const CORPUS = '/work/shared/kubearmor/corpus';
 const POSTURE: PostureSet = { file: 'audit', network: 'audit', capabilities: 'audit', process: 'audit' };
 
-let readwrite: string | null = null;
+/** /readwrite, built once per boot (the guest's /tmp outlives the scenarios' own tmp dirs). */
 function buildReadwrite(ctx: ScenarioContext): string {
-  if (readwrite !== null) return readwrite;
-  const out = `${ctx.tmp}/readwrite`;
-  execFileSync('gcc', ['-static', '-O1', '-o', out, `${ctx.root}/test/support/readwrite.c`], { stdio: 'pipe' });
-  readwrite = out;
+  const out = '/tmp/ag-kubearmor-readwrite';
+  if (!existsSync(out)) execFileSync('gcc', ['-static', '-O1', '-o', out, `${ctx.root}/test/support/readwrite.c`], { stdio: 'pipe' });
   return out;
 }
 
