@@ -3,10 +3,11 @@
 // containers or profile change) gives the kernel the same rule on every other name of the file:
 // links made before the policy, on the container's upper layer and in its image (the overlay's
 // lower layer), inside and outside the pod. A link made in the pod after the policy is refused
-// (making a name for a protected file changes it). Control: the same commands in a container
-// outside every pod succeed.
+// (making a name for a protected file changes it). On overlayfs, a copy-up through the other
+// name makes it a file of its own. Control: the same commands in a container outside every pod
+// succeed.
 import assert from 'node:assert/strict';
-import { linkSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, linkSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { scenario, type Container } from '../../../vm/guest/scenario.ts';
 import { podProfileWithLinks } from '../../../enforcer/hardlinks.ts';
 import { EPERM_RE, loadPod, profile, rule, type LoadedPod } from './kernel-helpers.ts';
@@ -28,7 +29,8 @@ async function code(c: Container, cmd: string): Promise<{ code: number; err: str
 function applyWithLinks(pod: LoadedPod, c: Container, p: ReturnType<typeof profile>): number {
   const r = podProfileWithLinks(p, [{ name: 'main', cgroupPath: c.cgroup.path }]);
   assert.deepEqual(r.truncated, []);
-  const set = pod.kernel.setPod({ uid: pod.uid, namespace: 'test', name: 'pod', profile: r.profile, containers: [{ name: 'main' }] });
+  // the container's cgroup told, as the reconciler tells it (the linked names' rules are the container's)
+  const set = pod.kernel.setPod({ uid: pod.uid, namespace: 'test', name: 'pod', profile: r.profile, containers: [{ name: 'main', cgroupId: c.cgroup.id }] });
   assert.ok(set.ok, set.ok ? '' : set.error.message);
   return r.aliases;
 }
@@ -75,6 +77,15 @@ scenario('hard links: early links (upper layer, image layer), late links inside 
   if (late.code === 0) wrong.push('cat /tmp/outside after the search: allowed');
   // a file that is not linked to the key is untouched
   await expect('cat /etc/hostname', false);
+  // overlayfs: a write through the image's other name from outside the pod copies that name up
+  // into a file of its own (no index feature): it is no longer the protected file, and the
+  // search no longer reports it; the protected name stays protected
+  appendFileSync(`${c.rootfs}/usr/bin/perl`, '\n');
+  assert.equal(applyWithLinks(pod, c, p), 2, 'the key\'s two other names; perl\'s copy is a file of its own');
+  const copied = await code(c, 'echo x >> /usr/bin/perl');
+  if (copied.code !== 0) wrong.push(`the copied-up /usr/bin/perl: exit ${copied.code} ${copied.err}`);
+  const still = await code(c, 'echo x >> /usr/bin/perl5.36.0');
+  if (still.code === 0) wrong.push('/usr/bin/perl5.36.0 after the copy-up of its other name: allowed');
   const denials = pod.mine().filter((e) => e.denied && e.target === '/tmp/early');
   if (denials.length === 0) wrong.push('no Block alert names /tmp/early');
   else if (denials[0]!.rule?.policies.join() !== 'test/policy') wrong.push(`the alert's rule: ${JSON.stringify(denials[0]!.rule)}`);
