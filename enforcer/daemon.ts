@@ -239,6 +239,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     kernelProfile: (profile, containers) => {
       const r = podProfileWithLinks(profile, containers);
       if (r.truncated.length > 0) log.warn({ containers: r.truncated }, 'the search for other names of linked files stopped at its bound: names past it keep only their own rules');
+      if (r.unreachable.length > 0) log.warn({ containers: r.unreachable }, 'the containers\' roots could not be searched for other names of linked files (needs hostPID): those names keep only their own rules');
       return r.profile;
     },
   });

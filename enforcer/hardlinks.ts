@@ -125,21 +125,24 @@ export function containerRoot(cgroupPath: string, read: (p: string) => string = 
 }
 
 /** The profile for the kernel with the linked names of each container whose cgroup is known;
- *  `truncated` names the containers whose walk stopped at its bound. */
+ *  `truncated` names the containers whose walk stopped at its bound, `unreachable` those whose
+ *  root could not be seen (no process in the cgroup, or no access to /proc/<pid>/root). */
 export function podProfileWithLinks(profile: Profile, containers: readonly { name: string; cgroupPath?: string }[],
-  opts: { root?: (cgroupPath: string) => string | null; maxEntries?: number; fs?: LinkFs } = {}): { profile: Profile; truncated: string[]; aliases: number } {
+  opts: { root?: (cgroupPath: string) => string | null; maxEntries?: number; fs?: LinkFs } = {}): { profile: Profile; truncated: string[]; unreachable: string[]; aliases: number } {
   const rules = profile.file.filter((r) => r.target.type === 'path');
-  if (rules.length === 0) return { profile, truncated: [], aliases: 0 };
+  if (rules.length === 0) return { profile, truncated: [], unreachable: [], aliases: 0 };
   const found: { container: string; aliases: LinkAlias[] }[] = [];
   const truncated: string[] = [];
+  const unreachable: string[] = [];
   for (const c of containers) {
     if (c.cgroupPath === undefined) continue;
     const root = (opts.root ?? containerRoot)(c.cgroupPath);
-    if (root === null) continue;
+    // no process to see the root through, or its /proc/<pid>/root out of reach (no hostPID)
+    if (root === null || (opts.fs ?? nodeLinkFs).lstat(root + '/') === null) { unreachable.push(c.name); continue; }
     const mine = rules.filter((r) => r.containers.length === 0 || r.containers.includes(c.name));
     const scan = findLinkAliases(root, mine, { ...(opts.maxEntries ? { maxEntries: opts.maxEntries } : {}), ...(opts.fs ? { fs: opts.fs } : {}) });
     if (scan.truncated) truncated.push(c.name);
     found.push({ container: c.name, aliases: scan.aliases });
   }
-  return { profile: profileWithAliases(profile, found), truncated, aliases: found.reduce((n, f) => n + f.aliases.length, 0) };
+  return { profile: profileWithAliases(profile, found), truncated, unreachable, aliases: found.reduce((n, f) => n + f.aliases.length, 0) };
 }

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { findLinkAliases, nodeLinkFs, profileWithAliases, type LinkFs } from '../../enforcer/hardlinks.ts';
+import { containerRoot, findLinkAliases, nodeLinkFs, podProfileWithLinks, profileWithAliases, type LinkFs } from '../../enforcer/hardlinks.ts';
 import type { Profile, ProfileRule, Target } from '../../policy/types.ts';
 
 function rule(target: Target, extra: Partial<ProfileRule> = {}): ProfileRule {
@@ -59,4 +59,18 @@ test('files with one link cost one lstat and no walk; a walk past its bound says
 test('a profile without aliases is the same object', () => {
   const p = profile([rule({ type: 'path', path: '/x' })]);
   assert.equal(profileWithAliases(p, [{ container: 'a', aliases: [] }]), p);
+});
+
+test('per pod: each container with a cgroup is searched through its root; a root out of reach is reported', (t) => {
+  const root = tree();
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const p = profile([rule({ type: 'path', path: '/etc/shadow' })]);
+  const r = podProfileWithLinks(p, [{ name: 'web', cgroupPath: '/cg/web' }, { name: 'side', cgroupPath: '/cg/side' }, { name: 'init' }], {
+    root: (cg) => (cg === '/cg/web' ? root : '/nonexistent/proc/1/root'),
+  });
+  assert.deepEqual(r.unreachable, ['side']);
+  assert.equal(r.aliases, 2);
+  assert.deepEqual(r.profile.file.slice(1).map((x) => x.containers), [['web'], ['web']]);
+  assert.equal(containerRoot('/cg/x', () => '\n4242\n17\n'), '/proc/4242/root');
+  assert.equal(containerRoot('/cg/x', () => ''), null);
 });
