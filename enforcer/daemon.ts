@@ -226,6 +226,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     const c = k.counts();
     return c.ok ? c.value : null;
   }, () => (k === null ? 'E_UNAVAILABLE' : watch?.gate?.code ?? null));
+  let linkSearchWarned = false;
   const reconciler = new Reconciler({
     kernel: kernel ?? unavailableKernel(reason),
     resolver: new CgroupResolver(o.cgroupRoot),
@@ -239,7 +240,10 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     kernelProfile: (profile, containers) => {
       const r = podProfileWithLinks(profile, containers);
       if (r.truncated.length > 0) log.warn({ containers: r.truncated }, 'the search for other names of linked files stopped at its bound: names past it keep only their own rules');
-      if (r.unreachable.length > 0) log.warn({ containers: r.unreachable }, 'the containers\' roots could not be searched for other names of linked files (needs hostPID): those names keep only their own rules');
+      if (r.unreachable.length > 0 && !linkSearchWarned) {
+        linkSearchWarned = true; // once: without hostPID every container is out of reach
+        log.warn({ containers: r.unreachable }, 'containers\' roots cannot be searched for other names of linked files (needs hostPID and CAP_SYS_PTRACE): those names keep only their own rules');
+      }
       return r.profile;
     },
   });
