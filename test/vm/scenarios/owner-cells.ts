@@ -112,3 +112,22 @@ scenario('owner semantics: Block and Audit readOnly/ownerOnly cells on paths, di
 
 scenario('owner semantics: Allow readOnly/ownerOnly cells (allow-list, file posture audit) on paths, directories, recursive directories, as the owner, root and another user', (ctx) =>
   runCells(ctx, ['Allow']), { timeoutMs: 240_000 });
+
+// "owner" is the fsuid, as AppArmor has it: a root process that set its effective uid (and so its
+// fsuid) to the file's owner is the owner, though its real uid is still 0.
+scenario('owner semantics: the owner is the acting fsuid (real uid 0, effective uid 1000)', async (ctx) => {
+  const file = `${HOME}/fsuid`;
+  const pod = await loadPod(ctx, profile({ file: [rule('Block', { type: 'path', path: file }, { ownerOnly: true })] }, { file: 'audit', process: 'audit', network: 'audit', capabilities: 'audit' }));
+  const c = await ctx.container({ pod: { uid: pod.uid } });
+  mkdirSync(`${c.rootfs}${HOME}`, { recursive: true });
+  writeFileSync(c.rootfs + file, 'x\n', { mode: 0o644 });
+  chownSync(c.rootfs + file, 1000, 1000);
+  chownSync(c.rootfs + HOME, 1000, 1000);
+  const open = `open(my $f, "<", "${file}") or exit 1; exit 0`;
+  const asOwner = await c.exec(['perl', '-e', `$> = 1000; die "euid" unless $> == 1000 && $< == 0; ${open}`]);
+  assert.equal(asOwner.code, 0, `fsuid 1000, real uid 0: the owner reads: ${asOwner.stderr}`);
+  const asRoot = await c.exec(['perl', '-e', open]);
+  assert.equal(asRoot.code, 1, 'root (fsuid 0) is not the owner: blocked');
+  const e = await pod.waitEvent((x) => x.target === file && x.denied);
+  assert.equal(e.uid, 0);
+}, { timeoutMs: 150_000 });
