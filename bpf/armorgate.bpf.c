@@ -608,14 +608,17 @@ __noinline int ag_who(__u32 kind)
 }
 
 /* ---------------------------------------------------------- rule match */
+/* readOnly/ownerOnly as KubeArmor means them (policy/qualifiers.ts): the flags name what an
+ * entry permits (readOnly: reads; ownerOnly: the owner's accesses; both: the owner's reads).
+ * An Allow entry matches that; a Block or Audit entry everything else. */
 static __always_inline int qualifies(struct ag_rule_ent *e, __u32 kind, __u32 write, __u32 owner)
 {
-	int restricts = e->action != AG_A_ALLOW;
-	if ((e->flags & AG_F_READONLY) && kind == AG_KIND_FILE && (!!write) != restricts)
-		return 0;
-	if ((e->flags & AG_F_OWNERONLY) && (!!owner) == restricts)
-		return 0;
-	return 1;
+	int ro = (e->flags & AG_F_READONLY) && kind == AG_KIND_FILE;
+	int oo = !!(e->flags & AG_F_OWNERONLY);
+	if (!ro && !oo)
+		return 1;
+	int permitted = (!ro || !write) && (!oo || owner);
+	return permitted == (e->action == AG_A_ALLOW);
 }
 
 /* One map slot: look up (kind, q_ttype, q_hash, source?), check the stored
@@ -1048,8 +1051,10 @@ static __always_inline int owner_of(struct dentry *d)
 {
 	struct inode *ino = d->d_inode;
 	if (!ino)
-		return 1;
-	__u32 fsuid = (__u32)bpf_get_current_uid_gid();
+		return 1; /* a name being created: the new file will be the actor's (AppArmor's view) */
+	/* AppArmor's "owner": the task's fsuid is the inode's uid (kuids, so user namespaces agree) */
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u32 fsuid = BPF_CORE_READ(t, cred, fsuid.val);
 	return ino->i_uid.val == fsuid;
 }
 

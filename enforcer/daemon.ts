@@ -15,6 +15,7 @@ import { CgroupResolver } from './cgroup.ts';
 import type { MessageTap } from './grpc/messages.ts';
 import type { LogServer } from './grpc/server.ts';
 import { logLine, type KubeArmorLog } from './visibility.ts';
+import { podProfileWithLinks } from './hardlinks.ts';
 import type { Kernel, KernelOptions } from './kernel/index.ts';
 import { KubepodsWatch } from './kubepods.ts';
 import { createMetrics } from './metrics.ts';
@@ -267,6 +268,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     const c = k.counts();
     return c.ok ? c.value : null;
   }, () => (k === null ? 'E_UNAVAILABLE' : watch?.gate?.code ?? null));
+  let linkSearchWarned = false;
   const reconciler = new Reconciler({
     kernel: kernel ?? unavailableKernel(reason),
     resolver: new CgroupResolver(o.cgroupRoot),
@@ -277,6 +279,15 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     // /proc/PID/exe for a parent the kernel has not seen exec (visible with hostPID only)
     processName: (pid) => kernel?.exeOf(pid) ?? procExe(pid),
     gate: watch?.gate ?? null,
+    kernelProfile: (profile, containers) => {
+      const r = podProfileWithLinks(profile, containers);
+      if (r.truncated.length > 0) log.warn({ containers: r.truncated }, 'the search for other names of linked files stopped at its bound: names past it keep only their own rules');
+      if (r.unreachable.length > 0 && !linkSearchWarned) {
+        linkSearchWarned = true; // once: without hostPID every container is out of reach
+        log.warn({ containers: r.unreachable }, 'containers\' roots cannot be searched for other names of linked files (needs hostPID and CAP_SYS_PTRACE): those names keep only their own rules');
+      }
+      return r.profile;
+    },
   });
   kernel?.onEvent((e) => {
     try {

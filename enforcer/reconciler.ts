@@ -9,7 +9,7 @@ import {
 } from '@opentelemetry/api';
 import { ANN_POLICIES, ANN_POSTURE, ANN_PROFILE, ANN_PROFILE_DIGEST, ANN_PROFILE_SIGNATURE, ANN_TRACEPARENT } from '../policy/annotations.ts';
 import type { VerifiedProfile } from '../policy/sign.ts';
-import { err, type Pod, type ProfileRule, type Result } from '../policy/types.ts';
+import { err, type Pod, type Profile, type ProfileRule, type Result } from '../policy/types.ts';
 import {
   decisionAlert, formatLabels, notEnforcedAlert, partialLoadAlert, ruleText, thresholdAlert, type AlertContext, type KubeArmorAlert,
 } from './alerts.ts';
@@ -45,6 +45,9 @@ export interface ReconcilerDeps {
   /** Why the kernel does not enforce yet although it takes rules (cgroup mode before kubelet made
    *  the kubepods cgroup): pods are loaded but reported not enforced until `openGate()`. */
   gate?: Gate | null;
+  /** The profile the kernel gets for a pod's verified one: the same rules on the other names of
+   *  linked files (enforcer/hardlinks.ts); default: the profile as verified. */
+  kernelProfile?: (profile: Profile, containers: readonly { name: string; cgroupPath?: string }[]) => Profile;
 }
 
 export interface Gate { code: string; message: string }
@@ -55,6 +58,7 @@ interface ContainerState {
   name: string;
   containerId: string;
   cgroupId?: bigint;
+  cgroupPath?: string;
   /** an init container (done before the others start: no cgroup once finished) */
   init?: boolean;
 }
@@ -403,6 +407,16 @@ export class Reconciler {
     };
   }
 
+  #kernelProfile(state: PodState, profile: Profile): Profile {
+    if (!this.#d.kernelProfile) return profile;
+    try {
+      return this.#d.kernelProfile(profile, state.containers);
+    } catch (e) {
+      this.#d.log.warn({ pod: `${state.namespace}/${state.name}`, error: e instanceof Error ? e.message : String(e) }, 'finding the other names of linked files failed; the profile is loaded as verified');
+      return profile;
+    }
+  }
+
   #resolveContainers(state: PodState, wanted: ContainerState[]): ContainerState[] {
     const needsPod = wanted.some((c) => c.containerId !== '');
     const pod = needsPod ? this.#d.resolver.podCgroup(state.uid, state.qos) : null;
@@ -410,7 +424,7 @@ export class Reconciler {
       const base = { name: c.name, containerId: c.containerId, ...(c.init === true ? { init: true } : {}) };
       if (c.containerId === '' || pod === null) return base;
       const cg = this.#d.resolver.containerCgroup(pod.path, c.containerId);
-      return cg === null ? base : { ...base, cgroupId: cg.id };
+      return cg === null ? base : { ...base, cgroupId: cg.id, cgroupPath: cg.path };
     });
     for (const c of state.containers) if (c.cgroupId !== undefined) this.#byCgroup.delete(c.cgroupId);
     for (const c of out) if (c.cgroupId !== undefined) this.#byCgroup.set(c.cgroupId, { uid: state.uid, container: c.name });
@@ -432,7 +446,7 @@ export class Reconciler {
       },
     }, parent);
     const binding: PodBinding = {
-      uid: state.uid, namespace: state.namespace, name: state.name, profile: v.profile,
+      uid: state.uid, namespace: state.namespace, name: state.name, profile: this.#kernelProfile(state, v.profile),
       containers: state.containers.map((c) => ({
         name: c.name, ...(c.cgroupId === undefined ? {} : { cgroupId: c.cgroupId }), ...(c.init === true ? { init: true } : {}),
       })),

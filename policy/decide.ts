@@ -10,15 +10,15 @@
 //    the directory itself or a direct child, any descendant when recursive; pattern = glob
 //    on the full path (policy/glob.ts: `*` and `?` within one component, `**` across
 //    components, classes, {a,b}); protocol = one of the socket's protocols, or `all`; capability = equal name;
-//  - readOnly (file rules): it restricts changes only. An Allow rule matches reads only; a
-//    Block or Audit rule matches changes only (reads of the file stay as they were);
-//  - ownerOnly: an Allow rule matches accesses by the file's owner only; a Block or Audit
-//    rule matches accesses by anyone else only.
+//  - readOnly (file rules) and ownerOnly, as KubeArmor means them (policy/qualifiers.ts): the
+//    flags name what the rule permits (readOnly: reads; ownerOnly: the owner's accesses; both:
+//    the owner's reads). An Allow rule matches that; a Block or Audit rule everything else.
 // Among matching rules, the winner is the first by: 1. fromSource set beats none; 2. exact
 // path (or execname) > deeper directory > shallower directory > pattern; 3. Block > Audit >
 // Allow. With no matching rule: if any rule of that kind applying to the container is Allow
 // (allow-list mode), the access gets the kind's posture; otherwise it is allowed.
 import { globMatcher } from './glob.ts';
+import { qualifies } from './qualifiers.ts';
 import type { Action, Posture, Profile, ProfileRule, Protocol, RuleKind } from './types.ts';
 
 export interface Access {
@@ -92,9 +92,7 @@ function appliesToContainer(rule: ProfileRule, container: string | undefined): b
 /** -1 when the rule does not match the access, else its specificity rank. */
 function matchSpecificity(rule: ProfileRule, a: Access): number {
   if (rule.fromSource !== '' && rule.fromSource !== a.source) return -1;
-  const restricts = rule.action !== 'Allow';
-  if (rule.readOnly && a.kind === 'file' && (a.write === true) !== restricts) return -1;
-  if (rule.ownerOnly && (a.owner === true) === restricts) return -1;
+  if (!qualifies(a.kind, rule.action, rule, a.write === true, a.owner === true)) return -1;
   const t = rule.target;
   switch (t.type) {
     case 'path':

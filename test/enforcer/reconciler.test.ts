@@ -402,6 +402,29 @@ test('an alert from a container the pod\'s status does not name yet carries the 
   }
 });
 
+test('the kernel gets the kernelProfile hook\'s profile, called with each container\'s cgroup path once known (the other names of linked files)', () => {
+  const root = mkdtempSync(join(tmpdir(), 'ag-rec-'));
+  try {
+    const kernel = new RecordingKernel();
+    const seen: { name: string; cgroupPath?: string }[][] = [];
+    const extra: ProfileRule = { ...blockApt, target: { type: 'path', path: '/usr/bin/apt-link' }, containers: ['nginx'] };
+    const r = new Reconciler({
+      kernel, resolver: new CgroupResolver(root), verify: (a, ns) => verifyAnnotations(a, ns, KEY),
+      emit: () => {}, log: quiet, tracer: new TracerProvider().getTracer('test'), clusterName: 'c', nodeName: 'node-1',
+      kernelProfile: (p, containers) => { seen.push(containers.map((c) => ({ ...c }))); return { ...p, process: [...p.process, extra] }; },
+    });
+    const podDir = join(root, 'kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod11111111_2222_4333_8444_555555555555.slice');
+    mkdirSync(join(podDir, `cri-containerd-${CID}.scope`), { recursive: true });
+    r.upsert(pod(signed(profile()), { containerID: `containerd://${CID}` }));
+    assert.deepEqual(seen[0]?.map((c) => [c.name, c.cgroupPath]), [['nginx', join(podDir, `cri-containerd-${CID}.scope`)], ['sidecar', undefined]]);
+    const call = kernel.calls[0];
+    assert.ok(call?.op === 'setPod');
+    assert.deepEqual(call.binding.profile.process, [blockApt, extra]);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test('visibility events: a log becomes a KubeArmor ContainerLog (not an alert); dropped logs are counted and logged', () => {
   const logs: { msg: string; dropped?: unknown; total?: unknown }[] = [];
   const log: Log = { info() {}, warn: (o, msg) => logs.push({ msg, ...o }), error() {}, debug() {} };

@@ -49,9 +49,13 @@ function kernelModel(plan: PodPlan, a: Access, containerIndex: number | null): '
     for (const e of s.ents) {
       if (!((e.containers & cgmask) >>> 0)) continue;
       if (dirmode === 2 && !(e.flags & FLAG.recursive)) continue;
-      const restricts = e.action !== ACTION.Allow;
-      if ((e.flags & FLAG.readOnly) && k === KIND.file && (a.write === true) !== restricts) continue;
-      if ((e.flags & FLAG.ownerOnly) && (a.owner === true) === restricts) continue;
+      // bpf qualifies(): the flags name what the entry permits; Allow matches that, Block/Audit the rest
+      const ro = (e.flags & FLAG.readOnly) !== 0 && k === KIND.file;
+      const oo = (e.flags & FLAG.ownerOnly) !== 0;
+      if (ro || oo) {
+        const permitted = (!ro || a.write !== true) && (!oo || a.owner === true);
+        if (permitted !== (e.action === ACTION.Allow)) continue;
+      }
       const score = (((withSrc ? 1 << 20 : 0) | rank) * 16) + e.action;
       if (score > best.score) best = { score, action: e.action };
     }

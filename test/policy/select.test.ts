@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -5,6 +6,7 @@ import { parseAllDocuments } from 'yaml';
 import { parseContainerNames, policyId, selectPolicies } from '../../policy/select.ts';
 import type { Policy } from '../../policy/types.ts';
 import { namespace, pod, policy } from './profile-fixtures.ts';
+import { KUBEARMOR_DATA } from './kubearmor-data.ts';
 
 const names = (sel: { policy: Policy }[]): string[] => sel.map((s) => s.policy.metadata.name);
 
@@ -108,7 +110,7 @@ test('policyId: NAMESPACE/NAME for namespaced policies, NAME for cluster policie
   assert.equal(policyId(policy('a', {}, { kind: 'KubeArmorClusterPolicy' })), 'a');
 });
 
-const CORPUS = '/work/shared/kubearmor/corpus';
+const CORPUS = join(KUBEARMOR_DATA, 'corpus');
 test('corpus multicontainer policies bind with the container filters KubeArmor derives', { skip: existsSync(CORPUS) ? false : `KubeArmor corpus not present at ${CORPUS}` }, () => {
   const load = (f: string): Policy => parseAllDocuments(readFileSync(`${CORPUS}/${f}`, 'utf8'))[0]!.toJS() as Policy;
   const thePod = pod({ container: 'multicontainer' }, { namespace: 'multicontainer', containers: ['container-1', 'container-2'] });

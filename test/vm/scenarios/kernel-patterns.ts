@@ -3,13 +3,14 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { compile } from '../../../policy/compile.ts';
 import { parseDocuments } from '../../../policy/parse.ts';
 import { validatePolicy } from '../../../policy/validate.ts';
 import { scenario, type Container, type ScenarioContext } from '../../../vm/guest/scenario.ts';
 import type { Pod, Policy, Profile } from '../../../policy/types.ts';
 import { EPERM_RE, loadPod, podWith, profile, rule, type LoadedPod } from './kernel-helpers.ts';
+import { KUBEARMOR_DATA } from '../../policy/kubearmor-data.ts';
 
 const FILES = [
   '/srv/p/a.key', '/srv/p/a.txt', '/srv/p/prefix-1', '/srv/p/xprefix', '/srv/p/amidz', '/srv/p/amid', '/srv/p/q.one', '/srv/p/qq.one',
@@ -117,8 +118,8 @@ scenario('patterns: 500 patterns in one profile, one automaton', async (ctx) => 
 });
 
 // KubeArmor's own scenario steps that use patterns (tests/k8s_env/scenarios in kubearmor/KubeArmor),
-// with the policies of the corpus in /work/shared/kubearmor read in place
-const CORPUS = '/work/shared/kubearmor/corpus';
+// with the policies of the corpus in ../shared/kubearmor read in place
+const CORPUS = join(KUBEARMOR_DATA, 'corpus');
 
 /** The profile the policy core compiles from one corpus policy for a pod labelled container: ubuntu-1. */
 function corpusProfile(file: string, posture: 'audit' | 'block'): Profile | null {
