@@ -88,9 +88,10 @@ function kernelModel(plan: PodPlan, a: Access, containerIndex: number | null): '
     for (const e of st === 0 ? [] : pt.table.hits[st]!) {
       if (!((e.containers & cgmask) >>> 0)) continue;
       if (e.srcHash !== 0n && !(srcOk && e.rule.fromSource === a.source)) continue;
-      const restricts = e.action !== ACTION.Allow;
-      if ((e.flags & FLAG.readOnly) && k === KIND.file && (a.write === true) !== restricts) continue;
-      if ((e.flags & FLAG.ownerOnly) && (a.owner === true) === restricts) continue;
+      // bpf qualifies(), as for the slots above
+      const ro = (e.flags & FLAG.readOnly) !== 0 && k === KIND.file;
+      const oo = (e.flags & FLAG.ownerOnly) !== 0;
+      if ((ro || oo) && ((!ro || a.write !== true) && (!oo || a.owner === true)) !== (e.action === ACTION.Allow)) continue;
       const score = (e.srcHash !== 0n ? 1 << 20 : 0) * 16 + e.action;
       if (score > best.score) best = { score, action: e.action };
     }
