@@ -12,6 +12,7 @@ interface Opts {
   podsDir?: string;
   pinDir?: string;
   sweepInterval: string;
+  metricsPort: string;
   cleanup?: boolean;
 }
 
@@ -28,6 +29,7 @@ export function command(): Command {
     .option('--pods-dir <dir>', 'standalone: a folder of annotated pod manifests instead of the API server')
     .option('--pin-dir <dir>', 'bpffs folder of pinned maps and links', '/sys/fs/bpf/armorgate')
     .option('--sweep-interval <seconds>', 'period of the sweep of vanished cgroups', '30')
+    .option('--metrics-port <port>', 'HTTP port of Prometheus /metrics, /healthz and /readyz (-1: off)', '9091')
     .option('--cleanup', 'remove every pinned program, link and map, then exit (uninstall)')
     .action(async (o: Opts) => {
       const { cleanup, makeLogger, runEnforcer } = await import('../enforcer/daemon.ts');
@@ -47,6 +49,12 @@ export function command(): Command {
         process.exitCode = 2;
         return;
       }
+      const metricsPort = Number(o.metricsPort);
+      if (!Number.isInteger(metricsPort) || metricsPort < -1 || metricsPort > 65535) {
+        process.stderr.write(`armorgate enforcer: --metrics-port must be a port number or -1, not '${o.metricsPort}'\n`);
+        process.exitCode = 2;
+        return;
+      }
       process.exitCode = await runEnforcer({
         signingKeyFile: o.signingKeyFile,
         cgroupRoot: o.cgroupRoot,
@@ -54,6 +62,7 @@ export function command(): Command {
         nodeName: o.nodeName ?? process.env.NODE_NAME ?? (o.podsDir === undefined ? '' : hostname()),
         clusterName: o.clusterName,
         sweepIntervalMs: sweep * 1000,
+        metricsPort,
         logger: log,
         ...(o.kubeconfig === undefined ? {} : { kubeconfig: o.kubeconfig }),
         ...(o.podsDir === undefined ? {} : { podsDir: o.podsDir }),

@@ -4,17 +4,21 @@
 // on a node that cannot enforce it keeps running, labels the node `unavailable`, and reports every
 // pod as not enforced.
 import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { metrics as apiMetrics, trace } from '@opentelemetry/api';
 import { pino, type Logger } from 'pino';
 import { signingKeyFromBytes, verifyAnnotations } from '../policy/sign.ts';
 import { err, ok, type Pod, type Result } from '../policy/types.ts';
 import type { Telemetry } from '../telemetry/index.ts';
+import { metricsServer, type Health, type MetricsRegistry } from '../telemetry/prometheus.ts';
 import { alertLine, type KubeArmorAlert } from './alerts.ts';
 import { CgroupResolver } from './cgroup.ts';
 import type { Kernel, KernelOptions } from './kernel/index.ts';
 import { KubepodsWatch } from './kubepods.ts';
-import { createMetrics } from './metrics.ts';
+import { enforcerHealth } from './health.ts';
+import { createMetrics, type PodTally } from './metrics.ts';
 import type { EnforcementState } from './node-label.ts';
 import { assess, gatherFacts, type ProbeReport } from './probe.ts';
 import { Reconciler, procExe } from './reconciler.ts';
@@ -36,6 +40,11 @@ export interface EnforcerOptions {
   logger?: Logger;
   /** Resolves when the daemon should stop (default: SIGTERM or SIGINT). */
   stopSignal?: Promise<void>;
+  /** HTTP port of /metrics, /healthz and /readyz (0: any free port; -1 or absent: none). */
+  metricsPort?: number;
+  metricsHost?: string;
+  /** Called with the metrics server's port once it listens. */
+  onMetricsListening?: (port: number) => void;
 }
 
 /** How often the cgroup root is looked at for the kubepods cgroup (cgroup mode), besides inotify. */
@@ -220,11 +229,18 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
   }
 
   const k = kernel;
-  const metrics = createMetrics(telemetry.meter, () => {
-    if (k === null) return null;
-    const c = k.counts();
-    return c.ok ? c.value : null;
-  }, () => (k === null ? 'E_UNAVAILABLE' : watch?.gate?.code ?? null));
+  let tally: () => PodTally[] = () => [];
+  const metrics = createMetrics({
+    counts: () => {
+      if (k === null) return null;
+      const c = k.counts();
+      return c.ok ? c.value : null;
+    },
+    capacity: () => k?.capacity?.() ?? null,
+    notEnforcing: () => (k === null ? 'E_UNAVAILABLE' : watch?.gate?.code ?? null),
+    pods: () => tally(),
+    processMetrics: true,
+  });
   const reconciler = new Reconciler({
     kernel: kernel ?? unavailableKernel(reason),
     resolver: new CgroupResolver(o.cgroupRoot),
@@ -236,6 +252,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     processName: (pid) => kernel?.exeOf(pid) ?? procExe(pid),
     gate: watch?.gate ?? null,
   });
+  tally = () => reconciler.tally();
   kernel?.onEvent((e) => {
     try {
       reconciler.onKernelEvent(e);
@@ -283,9 +300,12 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     return false;
   };
   const stopping = o.stopSignal ?? waitForSignal();
+  let sourceStarted = false;
+  const served = await serveMetrics(o, metrics.registry, enforcerHealth(() => ({
+    sourceStarted, unavailable: kernel === null ? reason : null, waiting: watch !== null && !watch.enforcing ? watch.gate?.message ?? 'no kubepods cgroup yet' : null,
+  })), log);
   // signal handlers do not keep the event loop alive: this does, until stopped
   const keepAlive = setInterval(() => {}, 1 << 30);
-  let sourceStarted = false;
   let saidReady = false;
   const sayReady = (): void => {
     if (kernel === null || !sourceStarted || saidReady || (watch !== null && !watch.enforcing)) return;
@@ -332,6 +352,26 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
   await source.stop();
   await labelling;
   kernel?.close();
+  if (served !== null) await new Promise<void>((resolve) => { served.close(() => resolve()); });
   await telemetry.shutdown();
   return 0;
+}
+
+/** The metrics server (/metrics, /healthz, /readyz) when a port is given; a port that cannot be
+ *  bound is logged and the enforcer runs without it (enforcement does not depend on it). */
+async function serveMetrics(o: EnforcerOptions, registry: MetricsRegistry, health: Health, log: Logger): Promise<Server | null> {
+  if (o.metricsPort === undefined || o.metricsPort < 0) return null;
+  const server = metricsServer(registry, health);
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(o.metricsPort, o.metricsHost, () => { server.off('error', reject); resolve((server.address() as AddressInfo).port); });
+    });
+    log.info({ port }, 'metrics, /healthz and /readyz listening');
+    o.onMetricsListening?.(port);
+    return server;
+  } catch (e) {
+    log.error({ err: e, port: o.metricsPort }, 'the metrics port cannot be bound: no /metrics, /healthz, /readyz');
+    return null;
+  }
 }

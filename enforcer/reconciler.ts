@@ -15,7 +15,7 @@ import {
 } from './alerts.ts';
 import { parseContainerId, qosClassOf, type CgroupResolver } from './cgroup.ts';
 import type { Kernel, KernelEvent, PodBinding } from './kernel/index.ts';
-import type { EnforcerMetrics } from './metrics.ts';
+import type { EnforcerMetrics, PodTally } from './metrics.ts';
 
 export type Verify = (annotations: Record<string, string> | undefined, namespace: string) => Result<VerifiedProfile>;
 
@@ -139,6 +139,20 @@ export class Reconciler {
   isEnforced(uid: string): boolean {
     const s = this.#pods.get(uid);
     return s !== undefined && s.appliedKey !== null && this.#gate === null;
+  }
+
+  /** The known pods by state and reason (the pods gauge). */
+  tally(): PodTally[] {
+    const by = new Map<string, PodTally>();
+    for (const s of this.#pods.values()) {
+      const t: Pick<PodTally, 'state' | 'reason'> = s.appliedKey === null ? { state: 'not_enforced', reason: s.problem ?? 'E_PENDING' }
+        : this.#gate !== null ? { state: 'pending', reason: this.#gate.code } : { state: 'enforced', reason: '' };
+      const k = `${t.state}\u0000${t.reason}`;
+      const had = by.get(k);
+      if (had === undefined) by.set(k, { ...t, count: 1 });
+      else had.count++;
+    }
+    return [...by.values()];
   }
 
   /** Why nothing is enforced although rules are loaded, or null when enforcing. */
@@ -308,16 +322,17 @@ export class Reconciler {
     if (e.type === 'dropped') {
       const n = e.dropped ?? 0;
       alert = thresholdAlert(n, ctx, now);
-      this.#d.metrics?.dropped.add(n);
+      this.#d.metrics?.dropped.inc({}, n);
     } else {
       alert = decisionAlert(e, ctx, now);
-      this.#d.metrics?.events.add(1, { action: e.action, result: e.denied ? 'denied' : 'passed' });
+      this.#d.metrics?.events.inc({ action: e.action, result: e.denied ? 'denied' : 'passed' });
     }
     this.#emitWithSpan(alert, state?.span ?? null);
   }
 
   #emitWithSpan(alert: KubeArmorAlert, link: SpanContext | null): void {
     this.#d.emit(alert);
+    this.#d.metrics?.alerts.inc({ type: alert.Type, operation: alert.Operation });
     const links: Link[] = link === null ? [] : [{ context: link }];
     const span = this.#d.tracer.startSpan('armorgate.enforcer.alert', {
       links,
@@ -402,6 +417,7 @@ export class Reconciler {
         name: c.name, ...(c.cgroupId === undefined ? {} : { cgroupId: c.cgroupId }), ...(c.init === true ? { init: true } : {}),
       })),
     };
+    const op = state.appliedKey === null ? 'attach' : 'swap';
     const t0 = performance.now();
     let r: Result<void>;
     try {
@@ -422,7 +438,7 @@ export class Reconciler {
     state.inForce = v;
     state.appliedKey = key;
     state.span = span.spanContext();
-    this.#d.metrics?.attachMs.record(ms);
+    this.#d.metrics?.attachSeconds.observe({ op }, ms / 1000);
     this.#reportPartial(state, pod);
     if (this.#gate !== null) {
       this.#d.log.info({ pod, uid: state.uid, digest: v.digest, ms: Math.round(ms * 1000) / 1000 }, 'pod rules loaded, not enforced yet');

@@ -331,6 +331,13 @@ describe('wiring', () => {
       const writable = m.mountPath === '/sys/fs/bpf' || m.mountPath === '/tmp';
       assert.equal(m.readOnly === true, !writable, `${String(m.mountPath)} is ${writable ? 'writable' : 'read-only'}`);
     }
+    // /metrics, /healthz and /readyz on the port the args give; the probes use them
+    const metricsPort = ((c.ports as Any[]) ?? []).find((p) => p.name === 'metrics')?.containerPort as number;
+    assert.ok((c.args as string[]).includes(`--metrics-port=${metricsPort}`), 'the enforcer serves metrics where its metrics port says');
+    assert.equal(at(c, 'readinessProbe', 'httpGet', 'path'), '/readyz');
+    assert.equal(at(c, 'readinessProbe', 'httpGet', 'port'), 'metrics');
+    assert.equal(at(c, 'livenessProbe', 'httpGet', 'path'), '/healthz');
+    assert.equal(at(c, 'livenessProbe', 'httpGet', 'port'), 'metrics');
     // each added capability is named, with why, in a comment of enforcer.yaml
     const text = readFileSync(join(MANIFESTS, 'enforcer.yaml'), 'utf8');
     for (const cap of at(sc, 'capabilities', 'add') as string[]) {
