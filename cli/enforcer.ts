@@ -13,6 +13,7 @@ interface Opts {
   pinDir?: string;
   sweepInterval: string;
   metricsPort: string;
+  logLevel?: string;
   cleanup?: boolean;
 }
 
@@ -30,10 +31,18 @@ export function command(): Command {
     .option('--pin-dir <dir>', 'bpffs folder of pinned maps and links', '/sys/fs/bpf/armorgate')
     .option('--sweep-interval <seconds>', 'period of the sweep of vanished cgroups', '30')
     .option('--metrics-port <port>', 'HTTP port of Prometheus /metrics, /healthz and /readyz (-1: off)', '9091')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default $LOG_LEVEL, else info)')
     .option('--cleanup', 'remove every pinned program, link and map, then exit (uninstall)')
     .action(async (o: Opts) => {
+      const { logLevel } = await import('../telemetry/log.ts');
+      const level = logLevel(o.logLevel);
+      if (!level.ok) {
+        process.stderr.write(`armorgate enforcer: ${level.error.message}\n`);
+        process.exitCode = 2;
+        return;
+      }
       const { cleanup, makeLogger, runEnforcer } = await import('../enforcer/daemon.ts');
-      const log = makeLogger();
+      const log = makeLogger(level.value);
       if (o.cleanup) {
         process.exitCode = await cleanup(o.pinDir, log);
         return;

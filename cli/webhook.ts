@@ -14,6 +14,7 @@ export function command(): Command {
     .addOption(new Option('--default-posture <spec>', 'posture when the namespace sets none, e.g. file=audit,network=block').default('file=audit,network=audit,capabilities=audit,process=audit'))
     .addOption(new Option('--metrics-port <port>', 'HTTP port of Prometheus /metrics (-1: off)').default('9090'))
     .addOption(new Option('--shutdown-grace <seconds>', 'longest wait for in-flight reviews at SIGTERM').default('25'))
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default $LOG_LEVEL, else info)')
     .action(async (o: Record<string, string | undefined>) => {
       const { parsePostureSpec } = await import('../policy/posture.ts');
       const usage = (m: string): void => { process.stderr.write(`armorgate webhook: ${m}\n`); process.exitCode = 2; };
@@ -21,6 +22,9 @@ export function command(): Command {
       if (!Number.isInteger(port) || port < 0 || port > 65535) return usage(`--port must be a port number, not ${o.port}`);
       if (!Number.isInteger(metricsPort) || metricsPort < -1 || metricsPort > 65535) return usage(`--metrics-port must be a port number or -1, not ${o.metricsPort}`);
       if (!Number.isFinite(grace) || grace < 0) return usage(`--shutdown-grace must be a number of seconds, not ${o.shutdownGrace}`);
+      const { logLevel, makeLogger } = await import('../telemetry/log.ts');
+      const level = logLevel(o.logLevel);
+      if (!level.ok) return usage(level.error.message);
       const posture = parsePostureSpec(o.defaultPosture ?? '');
       if (!posture.ok) return usage(`--default-posture: ${posture.error.message}`);
       if (o.policiesDir === undefined && o.kubeconfig === undefined && process.env.KUBERNETES_SERVICE_HOST === undefined) {
@@ -32,7 +36,7 @@ export function command(): Command {
         running = await startWebhook({
           port, metricsPort, tlsCertDir: o.tlsCertDir, kubeconfig: o.kubeconfig, policiesDir: o.policiesDir,
           signingKeyFile: o.signingKeyFile, gatewayUser: o.gatewayUser ?? '', defaultPosture: posture.value,
-          shutdownGraceMs: grace * 1000,
+          shutdownGraceMs: grace * 1000, logger: makeLogger({ name: 'armorgate-webhook', level: level.value }),
         });
       } catch (e) {
         process.stderr.write(`armorgate webhook: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -8,10 +8,11 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { metrics as apiMetrics, trace } from '@opentelemetry/api';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { signingKeyFromBytes, verifyAnnotations } from '../policy/sign.ts';
 import { err, ok, type Pod, type Result } from '../policy/types.ts';
 import type { Telemetry } from '../telemetry/index.ts';
+import { makeLogger as makeDaemonLogger, type LogLevel } from '../telemetry/log.ts';
 import { metricsServer, type Health, type MetricsRegistry } from '../telemetry/prometheus.ts';
 import { alertLine, type KubeArmorAlert } from './alerts.ts';
 import { CgroupResolver } from './cgroup.ts';
@@ -109,6 +110,17 @@ async function loadKubeConfig(file: string | undefined): Promise<KubeConfig> {
   return kc;
 }
 
+/** libbpf's own messages through the logger (`source: libbpf`), not raw on stderr. */
+async function routeLibbpf(log: Logger): Promise<void> {
+  try {
+    const { routeLibbpfPrint } = await import('./kernel/libbpf-log.ts');
+    const r = routeLibbpfPrint({ enabled: (l) => log.isLevelEnabled(l), write: (l, m) => { log[l]({ source: 'libbpf' }, m); } });
+    if (!r.ok) log.warn({ error: r.error }, 'libbpf messages not routed through the log');
+  } catch (e) {
+    log.warn({ err: e }, 'libbpf messages not routed through the log');
+  }
+}
+
 /** `armorgate enforcer --cleanup`: removes everything pinned (uninstall). */
 export async function cleanup(pinDir: string | undefined, log: Logger): Promise<number> {
   const mod = await kernelModule();
@@ -116,6 +128,7 @@ export async function cleanup(pinDir: string | undefined, log: Logger): Promise<
     log.error({ error: mod.error }, 'cleanup failed');
     return 1;
   }
+  await routeLibbpf(log);
   const r = mod.value.cleanupPins(pinDir);
   if (!r.ok) {
     log.error({ error: r.error, pinDir }, 'cleanup failed');
@@ -125,8 +138,8 @@ export async function cleanup(pinDir: string | undefined, log: Logger): Promise<
   return 0;
 }
 
-export function makeLogger(): Logger {
-  return pino({ name: 'armorgate-enforcer', base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
+export function makeLogger(level?: LogLevel): Logger {
+  return makeDaemonLogger({ name: 'armorgate-enforcer', ...(level === undefined ? {} : { level }) });
 }
 
 /** Runs until stopped; resolves with the exit code. */
@@ -168,6 +181,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
   // is opening the kernel module itself when every other check passes (loading the BPF object twice
   // would double the start-up); when opening fails, the probe's own test program says why.
   const mod = await kernelModule();
+  if (mod.ok) await routeLibbpf(log);
   const facts = await gatherFacts({
     cgroupRoot: o.cgroupRoot,
     probeLsm: async () => ok({ cgroupMode: true, globalMode: true, detail: 'checked by opening the kernel module' }),

@@ -7,7 +7,8 @@ import https from 'node:https';
 import crypto from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type http from 'node:http';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { makeLogger } from '../telemetry/log.ts';
 import type { Tracer } from '@opentelemetry/api';
 import type { PostureSet } from '../policy/types.ts';
 import { signingKeyFromBytes } from '../policy/sign.ts';
@@ -72,7 +73,7 @@ function listen(server: http.Server | https.Server, port: number, host: string |
 }
 
 export async function startWebhook(o: WebhookOptions): Promise<RunningWebhook> {
-  const logger = o.logger ?? pino({ base: { component: 'armorgate-webhook' } }, pino.destination(2));
+  const logger = o.logger ?? makeLogger({ name: 'armorgate-webhook' });
   let telemetry: Telemetry | null = null;
   const tracer = o.tracer ?? (telemetry = setupTelemetry({ serviceName: 'armorgate-webhook' })).tracer;
   const metrics = new WebhookMetrics({ processMetrics: true });
