@@ -41,6 +41,13 @@ export function command(): Command {
         process.exitCode = 2;
         return;
       }
+      const { refusedOtelSetting } = await import('../telemetry/config.ts');
+      const refused = o.cleanup ? null : refusedOtelSetting(process.env);
+      if (refused !== null) {
+        process.stderr.write(`armorgate enforcer: ${refused}\n`);
+        process.exitCode = 2;
+        return;
+      }
       const { cleanup, makeLogger, runEnforcer } = await import('../enforcer/daemon.ts');
       const log = makeLogger(level.value);
       if (o.cleanup) {

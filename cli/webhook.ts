@@ -25,6 +25,9 @@ export function command(): Command {
       const { logLevel, makeLogger } = await import('../telemetry/log.ts');
       const level = logLevel(o.logLevel);
       if (!level.ok) return usage(level.error.message);
+      const { refusedOtelSetting } = await import('../telemetry/config.ts');
+      const refused = refusedOtelSetting(process.env);
+      if (refused !== null) return usage(refused);
       const posture = parsePostureSpec(o.defaultPosture ?? '');
       if (!posture.ok) return usage(`--default-posture: ${posture.error.message}`);
       if (o.policiesDir === undefined && o.kubeconfig === undefined && process.env.KUBERNETES_SERVICE_HOST === undefined) {

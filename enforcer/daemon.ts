@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { metrics as apiMetrics, trace } from '@opentelemetry/api';
+import { logs, metrics as apiMetrics, trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { signingKeyFromBytes, verifyAnnotations } from '../policy/sign.ts';
 import { err, ok, type Pod, type Result } from '../policy/types.ts';
@@ -18,6 +18,7 @@ import { alertLine, type KubeArmorAlert } from './alerts.ts';
 import { CgroupResolver } from './cgroup.ts';
 import type { Kernel, KernelOptions } from './kernel/index.ts';
 import { KubepodsWatch } from './kubepods.ts';
+import { alertRecorder } from './alert-records.ts';
 import { enforcerHealth } from './health.ts';
 import { createMetrics, type PodTally } from './metrics.ts';
 import type { EnforcementState } from './node-label.ts';
@@ -93,8 +94,8 @@ function waitForSignal(): Promise<void> {
 async function telemetryFromEnv(): Promise<Telemetry> {
   if (process.env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') {
     return {
-      tracer: trace.getTracer('armorgate-enforcer'), meter: apiMetrics.getMeter('armorgate-enforcer'), exporting: false,
-      forceFlush: async () => {}, shutdown: async () => {},
+      tracer: trace.getTracer('armorgate-enforcer'), meter: apiMetrics.getMeter('armorgate-enforcer'), logger: logs.getLogger('armorgate-enforcer'),
+      exporting: false, forceFlush: async () => {}, shutdown: async () => {},
     };
   }
   const { setupTelemetry } = await import('../telemetry/index.ts');
@@ -162,7 +163,13 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     log.error({}, 'no node name: pass --node-name or set NODE_NAME');
     return 1;
   }
-  const telemetry = await telemetryFromEnv();
+  let telemetry: Telemetry;
+  try {
+    telemetry = await telemetryFromEnv();
+  } catch (e) {
+    log.error({ error: e instanceof Error ? e.message : String(e) }, 'OpenTelemetry configuration refused');
+    return 2;
+  }
   const out = o.alertOut ?? ((line: string) => { process.stdout.write(line); });
   const emit = (a: KubeArmorAlert): void => out(alertLine(a));
 
@@ -259,7 +266,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     kernel: kernel ?? unavailableKernel(reason),
     resolver: new CgroupResolver(o.cgroupRoot),
     verify: (a, ns) => verifyAnnotations(a, ns, key.value),
-    emit, log, tracer: telemetry.tracer, metrics,
+    emit, log, tracer: telemetry.tracer, metrics, record: alertRecorder(telemetry.logger),
     clusterName: o.clusterName, nodeName: o.nodeName,
     // the parent's executable as the kernel recorded it (the pod's own paths, no hostPID needed);
     // /proc/PID/exe for a parent the kernel has not seen exec (visible with hostPID only)

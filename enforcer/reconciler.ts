@@ -5,7 +5,7 @@
 // It never throws on bad input: a pod it cannot enforce becomes a SystemEvent alert.
 import { readlinkSync } from 'node:fs';
 import {
-  ROOT_CONTEXT, SpanStatusCode, isSpanContextValid, trace, type Context, type Link, type SpanContext, type Tracer,
+  ROOT_CONTEXT, SpanStatusCode, isSpanContextValid, trace, type Context, type SpanContext, type Tracer,
 } from '@opentelemetry/api';
 import { ANN_POLICIES, ANN_POSTURE, ANN_PROFILE, ANN_PROFILE_DIGEST, ANN_PROFILE_SIGNATURE, ANN_TRACEPARENT } from '../policy/annotations.ts';
 import type { VerifiedProfile } from '../policy/sign.ts';
@@ -31,6 +31,9 @@ export interface ReconcilerDeps {
   resolver: CgroupResolver;
   verify: Verify;
   emit: (alert: KubeArmorAlert) => void;
+  /** Each alert as an OpenTelemetry log record in the context of the pod's attach span (null
+   *  when the pod has none); alert-records.ts. */
+  record?: (alert: KubeArmorAlert, span: SpanContext | null) => void;
   log: Log;
   tracer: Tracer;
   metrics?: EnforcerMetrics;
@@ -300,7 +303,7 @@ export class Reconciler {
     return r;
   }
 
-  /** One kernel event → one alert (and a span linked to the pod's attach span, and metrics). */
+  /** One kernel event → one alert (and a log record on the pod's trace, and metrics). */
   onKernelEvent(e: KernelEvent): void {
     const now = this.#now();
     const where = this.#byCgroup.get(e.cgroupId);
@@ -330,25 +333,15 @@ export class Reconciler {
     this.#emitWithSpan(alert, state?.span ?? null);
   }
 
-  #emitWithSpan(alert: KubeArmorAlert, link: SpanContext | null): void {
+  /** The alert out (stdout, other sinks), counted, and as a log record on the pod's trace. */
+  #emitWithSpan(alert: KubeArmorAlert, span: SpanContext | null): void {
     this.#d.emit(alert);
     this.#d.metrics?.alerts.inc({ type: alert.Type, operation: alert.Operation });
-    const links: Link[] = link === null ? [] : [{ context: link }];
-    const span = this.#d.tracer.startSpan('armorgate.enforcer.alert', {
-      links,
-      attributes: {
-        'k8s.namespace.name': alert.NamespaceName,
-        'k8s.pod.name': alert.PodName,
-        'armorgate.alert.type': alert.Type,
-        'armorgate.alert.operation': alert.Operation,
-        'armorgate.alert.action': alert.Action,
-      },
-    });
-    span.addEvent('alert', {
-      PolicyName: alert.PolicyName, Operation: alert.Operation, Resource: alert.Resource, ProcessName: alert.ProcessName,
-      Action: alert.Action, Result: alert.Result, Data: alert.Data, Message: alert.Message,
-    });
-    span.end();
+    try {
+      this.#d.record?.(alert, span);
+    } catch (e) {
+      this.#d.log.error({ error: e instanceof Error ? e.message : String(e) }, 'an alert could not be recorded as an OpenTelemetry log record');
+    }
   }
 
   /** The rules of the profile in force that the kernel could not load (limits the gateway
