@@ -346,6 +346,18 @@ describe('wiring', () => {
   });
 });
 
+describe('OpenTelemetry resource from the downward API', () => {
+  it('both daemons get NODE_NAME, POD_NAME, POD_NAMESPACE and POD_UID from their pod', (t) => {
+    const skip = noRender(); if (skip) { t.skip(skip); return; }
+    const want = { NODE_NAME: 'spec.nodeName', POD_NAME: 'metadata.name', POD_NAMESPACE: 'metadata.namespace', POD_UID: 'metadata.uid' };
+    for (const w of [one('Deployment', 'armorgate-webhook'), one('DaemonSet', 'armorgate-enforcer')]) {
+      const [c] = containers(w);
+      const env = new Map(((c?.env as Any[]) ?? []).map((e) => [e.name as string, at(e, 'valueFrom', 'fieldRef', 'fieldPath')]));
+      for (const [name, path] of Object.entries(want)) assert.equal(env.get(name), path, `${String(w.metadata.name)}: ${name} from ${path}`);
+    }
+  });
+});
+
 describe('RBAC is used by the code', () => {
   const sources: Record<string, string[]> = { 'armorgate-webhook': ['webhook'], 'armorgate-enforcer': ['enforcer'] };
   for (const [role, dirs] of Object.entries(sources)) {
