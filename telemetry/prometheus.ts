@@ -11,45 +11,63 @@ import { Counter as PromCounter, Gauge as PromGauge, Histogram as PromHistogram,
 
 export type Labels = Record<string, string>;
 
-function keyOf(labels: Labels): string {
-  let raw = '';
-  for (const k in labels) raw += `${k}\u0000${labels[k]}\u0001`;
-  return raw;
+/** The label values in the metric's label order: the key of a series (labels outside the names
+ *  are refused by prom-client when the series is made). */
+function keyOf(names: readonly string[], labels: Labels): string {
+  let key = '';
+  for (let i = 0; i < names.length; i++) key += `${labels[names[i]!] ?? ''}\u0001`;
+  return key;
 }
 
-/** A counter; `get` reads a series back synchronously (tests, the daemons' own logic). */
+/** A counter; `get` reads a series back synchronously (tests, the daemons' own logic). On the hot
+ *  path an increment is a key and a map lookup; prom-client's counter takes the totals at each
+ *  collection. */
 export class Counter {
   readonly metric: PromCounter<string>;
-  readonly #children = new Map<string, { inc(by: number): void; value: number }>();
+  readonly name: string;
+  readonly #names: readonly string[];
+  readonly #series = new Map<string, { labels: Labels; value: number }>();
   constructor(name: string, help: string, labelNames: readonly string[] = []) {
-    this.metric = new PromCounter({ name, help, labelNames: [...labelNames], registers: [] });
+    this.name = name;
+    this.#names = [...labelNames];
+    const series = this.#series;
+    this.metric = new PromCounter({
+      name, help, labelNames: [...labelNames], registers: [],
+      collect() {
+        this.reset();
+        for (const s of series.values()) this.inc(s.labels, s.value);
+      },
+    });
   }
   inc(labels: Labels = {}, by = 1): void {
-    const k = keyOf(labels);
-    let c = this.#children.get(k);
-    if (c === undefined) {
-      const child = this.metric.labels(labels);
-      c = { inc: (n: number) => { child.inc(n); }, value: 0 };
-      if (this.#children.size < 10_000) this.#children.set(k, c);
+    const k = keyOf(this.#names, labels);
+    let s = this.#series.get(k);
+    if (s === undefined) {
+      for (const name of Object.keys(labels)) {
+        if (!this.#names.includes(name)) throw new Error(`${this.name}: label ${JSON.stringify(name)} is not one of ${this.#names.join(', ') || '(none)'}`);
+      }
+      s = { labels: { ...labels }, value: 0 };
+      this.#series.set(k, s);
     }
-    c.value += by;
-    c.inc(by);
+    s.value += by;
   }
-  get(labels: Labels = {}): number { return this.#children.get(keyOf(labels))?.value ?? 0; }
+  get(labels: Labels = {}): number { return this.#series.get(keyOf(this.#names, labels))?.value ?? 0; }
 }
 
 /** A histogram of a quantity in base units (seconds, bytes). */
 export class Histogram {
   readonly metric: PromHistogram<string>;
+  readonly #names: readonly string[];
   readonly #children = new Map<string, { observe(v: number): void }>();
   constructor(name: string, help: string, buckets: readonly number[], labelNames: readonly string[] = []) {
+    this.#names = [...labelNames];
     this.metric = new PromHistogram({ name, help, buckets: [...buckets], labelNames: [...labelNames], registers: [] });
   }
   observe(labels: Labels, value: number): void {
-    const k = keyOf(labels);
+    const k = keyOf(this.#names, labels);
     let c = this.#children.get(k);
     if (c === undefined) {
-      c = this.metric.labels(labels);
+      c = this.metric.labels({ ...labels });
       if (this.#children.size < 10_000) this.#children.set(k, c);
     }
     c.observe(value);

@@ -106,6 +106,7 @@ test('metrics: Prometheus text format with escaped labels and gauges', async () 
   assert.match(text, /^# TYPE armorgate_policies gauge\narmorgate_policies 7$/m);
   assert.equal(m.requests.get({ endpoint: 'mutate-pod', decision: 'patched' }), 2);
   assert.doesNotMatch(text, /process_cpu/, 'no process metrics unless asked for');
+  assert.throws(() => m.requests.inc({ endpoint: 'mutate-pod', bogus: 'x' }), /armorgate_admission_requests_total: label "bogus" is not one of endpoint, decision/);
 });
 
 test('reviewJson: the spliced patch gives the same document as JSON.stringify', () => {
