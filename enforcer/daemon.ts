@@ -278,7 +278,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     try {
       reconciler.onKernelEvent(e);
     } catch (error) {
-      log.error({ error: error instanceof Error ? error.message : String(error) }, 'turning a kernel event into an alert failed');
+      log.error({ err: error }, 'turning a kernel event into an alert failed');
     }
   });
 
@@ -360,7 +360,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
       reconciler.sweep();
       if (finishing) finishing = finishStart(false);
     } catch (e) {
-      log.error({ error: e instanceof Error ? e.message : String(e) }, 'sweep failed');
+      log.error({ err: e }, 'sweep failed');
     }
   }, o.sweepIntervalMs);
   sweep.unref();

@@ -340,7 +340,7 @@ export class Reconciler {
     try {
       this.#d.record?.(alert, span);
     } catch (e) {
-      this.#d.log.error({ error: e instanceof Error ? e.message : String(e) }, 'an alert could not be recorded as an OpenTelemetry log record');
+      this.#d.log.error({ err: e }, 'an alert could not be recorded as an OpenTelemetry log record');
     }
   }
 
