@@ -25,5 +25,9 @@ export function enforcerHealth(state: () => StartState): Health {
       if (s.waiting !== null) return `not enforcing yet: ${s.waiting}`;
       return null;
     },
+    detail: () => {
+      const s = state();
+      return s.unavailable === null ? { enforcing: s.waiting === null } : { enforcing: false, reason: s.unavailable };
+    },
   };
 }

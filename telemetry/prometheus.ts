@@ -140,6 +140,8 @@ export class MetricsRegistry {
 export interface Health {
   live(): string | null;
   ready(): string | null;
+  /** Fields added to /readyz's 200 answer (the enforcer: whether it enforces, and why not). */
+  detail?(): Record<string, unknown>;
 }
 
 function reply(res: http.ServerResponse, status: number, body: string, type = 'application/json'): void {
@@ -163,7 +165,8 @@ export function metricsServer(metrics: MetricsRegistry, health?: Health): http.S
     if (health !== undefined && (path === '/healthz' || path === '/readyz')) {
       const why = path === '/healthz' ? health.live() : health.ready();
       const ok = path === '/healthz' ? 'ok' : 'ready';
-      return reply(res, why === null ? 200 : 503, JSON.stringify(why === null ? { status: ok } : { status: `not ${ok === 'ok' ? 'live' : 'ready'}`, reason: why }));
+      const body = why === null ? { status: ok, ...(path === '/readyz' ? health.detail?.() : {}) } : { status: `not ${ok === 'ok' ? 'live' : 'ready'}`, reason: why };
+      return reply(res, why === null ? 200 : 503, JSON.stringify(body));
     }
     reply(res, 404, JSON.stringify({ error: `no route for ${req.method} ${path}; metrics are at /metrics${health ? ', health at /healthz and /readyz' : ''}` }));
   });

@@ -53,6 +53,9 @@ test('enforcer metrics: scraped and parsed, values move; /healthz, /readyz; skip
     assert.equal((await get('/healthz')).status, 200);
     const ready = await get('/readyz');
     assert.equal(ready.status, 200, 'ready: pods listed and the verdict known (this node cannot enforce)');
+    const body = await ready.json() as { status: string; enforcing: boolean; reason: string };
+    assert.equal(body.enforcing, false, '/readyz says the node does not enforce');
+    assert.match(body.reason, /CGROUP_NOT_UNIFIED/);
 
     const scrape = async () => parsePrometheus(await (await get('/metrics')).text());
     const s = await scrape();
