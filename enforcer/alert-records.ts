@@ -41,7 +41,8 @@ export function alertRecord(a: AlertLike, span: SpanContext | null): LogRecord {
     eventName: ALERT_EVENT_NAME,
     timestamp: new Date(a.UpdatedTime),
     severityNumber, severityText,
-    body: JSON.parse(JSON.stringify(a)) as LogRecord['body'],
+    // the alert's own fields (strings, numbers, a string list): never changed once emitted
+    body: a as unknown as LogRecord['body'],
     attributes,
   };
   if (span !== null && isSpanContextValid(span)) record.context = trace.setSpanContext(ROOT_CONTEXT, span);

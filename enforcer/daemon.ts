@@ -266,7 +266,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     kernel: kernel ?? unavailableKernel(reason),
     resolver: new CgroupResolver(o.cgroupRoot),
     verify: (a, ns) => verifyAnnotations(a, ns, key.value),
-    emit, log, tracer: telemetry.tracer, metrics, record: alertRecorder(telemetry.logger),
+    emit, log, tracer: telemetry.tracer, metrics, ...(telemetry.logsExporting === true ? { record: alertRecorder(telemetry.logger) } : {}),
     clusterName: o.clusterName, nodeName: o.nodeName,
     // the parent's executable as the kernel recorded it (the pod's own paths, no hostPID needed);
     // /proc/PID/exe for a parent the kernel has not seen exec (visible with hostPID only)

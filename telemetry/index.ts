@@ -54,6 +54,8 @@ export interface Telemetry {
   meter: Meter;
   /** OpenTelemetry log records (the enforcer's alerts); a no-op logger when none are exported. */
   logger: Logger;
+  /** True when log records leave the process (else the logger is a no-op: skip building them). */
+  logsExporting?: boolean;
   /** True when spans leave the process (an exporter is configured). */
   exporting: boolean;
   forceFlush(): Promise<void>;
@@ -230,6 +232,7 @@ export function setupTelemetry(options: TelemetryOptions): Telemetry {
     tracer: processors.length === 0 ? new ContextOnlyTracer(sampler) : tracerProvider.getTracer(options.serviceName),
     meter: meterProvider.getMeter(options.serviceName),
     logger: loggerProvider === null ? apiLogs.getLogger(options.serviceName) : loggerProvider.getLogger(options.serviceName, version()),
+    logsExporting: loggerProvider !== null,
     exporting: processors.length > (options.spanProcessors?.length ?? 0),
     forceFlush: async () => { await Promise.allSettled([tracerProvider.forceFlush(), meterProvider.forceFlush(), loggerProvider?.forceFlush()]); },
     shutdown: async () => { await Promise.allSettled([tracerProvider.shutdown(), meterProvider.shutdown(), loggerProvider?.shutdown()]); },
