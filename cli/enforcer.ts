@@ -13,6 +13,8 @@ interface Opts {
   podsDir?: string;
   pinDir?: string;
   sweepInterval: string;
+  metricsPort: string;
+  logLevel?: string;
   cleanup?: boolean;
   grpcPort: string;
   grpcHost: string;
@@ -34,8 +36,24 @@ export function command(): Command {
     .option('--sweep-interval <seconds>', 'period of the sweep of vanished cgroups', '30')
     .option('--grpc-port <port>', 'KubeArmor\'s gRPC log service (feeder.LogService: WatchAlerts, WatchLogs, WatchMessages) and gRPC health; 0 turns it off', '32767')
     .option('--grpc-host <address>', 'address the gRPC service listens on', '0.0.0.0')
+    .option('--metrics-port <port>', 'HTTP port of Prometheus /metrics, /healthz and /readyz (-1: off)', '9091')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default $LOG_LEVEL, else info)')
     .option('--cleanup', 'remove every pinned program, link and map, then exit (uninstall)')
     .action(async (o: Opts) => {
+      const { logLevel } = await import('../telemetry/log.ts');
+      const level = logLevel(o.logLevel);
+      if (!level.ok) {
+        process.stderr.write(`armorgate enforcer: ${level.error.message}\n`);
+        process.exitCode = 2;
+        return;
+      }
+      const { refusedOtelSetting } = await import('../telemetry/config.ts');
+      const refused = o.cleanup ? null : refusedOtelSetting(process.env);
+      if (refused !== null) {
+        process.stderr.write(`armorgate enforcer: ${refused}\n`);
+        process.exitCode = 2;
+        return;
+      }
       const { cleanup, makeLogger, runEnforcer } = await import('../enforcer/daemon.ts');
       const grpcPort = Number(o.grpcPort);
       if (!Number.isInteger(grpcPort) || grpcPort < 0 || grpcPort > 65535) {
@@ -45,7 +63,7 @@ export function command(): Command {
       }
       const { MessageTap } = await import('../enforcer/grpc/messages.ts');
       const tap = grpcPort > 0 ? new MessageTap() : undefined;
-      const log = makeLogger(tap);
+      const log = makeLogger(level.value, tap);
       if (o.cleanup) {
         process.exitCode = await cleanup(o.pinDir, log);
         return;
@@ -61,6 +79,12 @@ export function command(): Command {
         process.exitCode = 2;
         return;
       }
+      const metricsPort = Number(o.metricsPort);
+      if (!Number.isInteger(metricsPort) || metricsPort < -1 || metricsPort > 65535) {
+        process.stderr.write(`armorgate enforcer: --metrics-port must be a port number or -1, not '${o.metricsPort}'\n`);
+        process.exitCode = 2;
+        return;
+      }
       process.exitCode = await runEnforcer({
         signingKeyFile: o.signingKeyFile,
         cgroupRoot: o.cgroupRoot,
@@ -68,6 +92,7 @@ export function command(): Command {
         nodeName: o.nodeName ?? process.env.NODE_NAME ?? (o.podsDir === undefined ? '' : hostname()),
         clusterName: o.clusterName,
         sweepIntervalMs: sweep * 1000,
+        metricsPort,
         logger: log,
         grpcPort,
         grpcHost: o.grpcHost,

@@ -2,12 +2,14 @@
 // `command()` returning a commander Command whose action sets process.exitCode; heavy
 // dependencies are imported inside the actions so that `validate` starts fast.
 import { Command, CommanderError } from 'commander';
+import { version } from '../telemetry/version.ts';
 
 const SUBCOMMANDS = ['validate', 'profile', 'webhook', 'enforcer', 'probe'] as const;
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('armorgate')
     .description('Runtime security for Kubernetes pods: KubeArmor policies enforced with BPF-LSM')
+    .version(version(), '-V, --version', 'print the version and exit')
     .exitOverride()
     .showHelpAfterError();
   for (const name of SUBCOMMANDS) {

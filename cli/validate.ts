@@ -1,13 +1,15 @@
 // `armorgate validate PATH...`: checks KubeArmor policy files offline, as the webhook would.
-// PATHs are files, or folders searched recursively for .yaml, .yml and .json. Prints on
-// stdout one line per problem:
+// PATHs are files, or folders searched recursively for .yaml, .yml and .json; `-` is standard
+// input (named `-` in the output). Prints on stdout one line per problem:
 //   FILE#N: FIELD.PATH: message              (N: 1-based document index in the file)
 //   FILE#N: warning: FIELD.PATH: message
 // (a problem of the whole document, such as YAML that does not parse, has no FIELD.PATH),
 // then `N documents, N invalid, N warnings`. Documents that are not KubeArmor policies are
-// skipped with a warning. Exit 0 when every document is valid (warnings allowed), 1 when
-// any is invalid, 2 for a usage error or a path that cannot be read.
-import { Command } from 'commander';
+// skipped with a warning. With `-o json`, one JSON object instead (for CI pipelines):
+//   { documents, invalid, warnings, findings: [{ file, document, level, path, message }], unreadable: [...] }
+// Exit 0 when every document is valid (warnings allowed), 1 when any is invalid, 2 for a
+// usage error or a path that cannot be read.
+import { Command, Option } from 'commander';
 import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Problem } from '../policy/types.ts';
@@ -17,9 +19,10 @@ const EXTENSIONS = ['.yaml', '.yml', '.json'];
 export function command(): Command {
   return new Command('validate')
     .description('validate KubeArmor policies (files, or folders searched for .yaml, .yml, .json)')
-    .argument('<paths...>', 'policy files or folders')
-    .action(async (paths: string[]) => {
-      process.exitCode = await run(paths);
+    .argument('<paths...>', 'policy files or folders; - for standard input')
+    .addOption(new Option('-o, --output <format>', 'text (one line per problem) or json (one object: findings and counts)').choices(['text', 'json']).default('text'))
+    .action(async (paths: string[], o: { output: 'text' | 'json' }) => {
+      process.exitCode = await run(paths, o.output);
     });
 }
 
@@ -54,6 +57,7 @@ export function collectFiles(paths: readonly string[]): { files: string[]; unrea
     }
   };
   for (const p of paths) {
+    if (p === STDIN) { files.push(p); continue; }
     try {
       const st = statSync(p);
       if (st.isDirectory()) walk(p);
@@ -77,17 +81,24 @@ export function formatProblem(file: string, index: number, p: Problem): string {
   return `${file}#${index}: ${p.level === 'warning' ? 'warning: ' : ''}${p.path === '' ? '' : `${p.path}: `}${p.message}`;
 }
 
-async function run(paths: string[]): Promise<number> {
+/** One problem found, as `-o json` lists it. */
+export interface Finding { file: string; document: number; level: 'error' | 'warning'; path: string; message: string }
+
+const STDIN = '-';
+
+async function run(paths: string[], output: 'text' | 'json' = 'text'): Promise<number> {
   const { parseDocuments } = await import('../policy/parse.ts');
   const { isPolicyDocument, nullFromSourceWarnings, validatePolicy } = await import('../policy/validate.ts');
   const { files, unreadable } = collectFiles(paths);
   let documents = 0;
   let invalid = 0;
   let warnings = 0;
+  const findings: Finding[] = [];
+  const json = output === 'json';
   for (const file of files) {
     let bytes: Buffer;
     try {
-      bytes = readFileSync(file);
+      bytes = readFileSync(file === STDIN ? 0 : file);
     } catch (e) {
       unreadable.push(`${file}: ${reason(e)}`);
       continue;
@@ -98,6 +109,7 @@ async function run(paths: string[]): Promise<number> {
         documents++;
         invalid++;
         lines.push(`${file}#${doc.index}: ${doc.error.message}`);
+        findings.push({ file, document: doc.index, level: 'error', path: '', message: doc.error.message });
         continue;
       }
       if (doc.value === null) continue; // an empty document (a stray `---`)
@@ -105,6 +117,7 @@ async function run(paths: string[]): Promise<number> {
       if (!isPolicyDocument(doc.value)) {
         warnings++;
         lines.push(formatProblem(file, doc.index, { level: 'warning', path: 'kind', message: skipReason(doc.value) }));
+        findings.push({ file, document: doc.index, level: 'warning', path: 'kind', message: skipReason(doc.value) });
         continue;
       }
       const result = validatePolicy(doc.value);
@@ -112,13 +125,15 @@ async function run(paths: string[]): Promise<number> {
       for (const p of problems) {
         if (p.level === 'warning') warnings++;
         lines.push(formatProblem(file, doc.index, p));
+        findings.push({ file, document: doc.index, level: p.level, path: p.path, message: p.message });
       }
       if (result.policy === null) invalid++;
     }
-    if (lines.length > 0) process.stdout.write(lines.join('\n') + '\n');
+    if (lines.length > 0 && !json) process.stdout.write(lines.join('\n') + '\n');
   }
   for (const u of unreadable) process.stderr.write(`armorgate validate: cannot read ${u}\n`);
-  process.stdout.write(`${documents} documents, ${invalid} invalid, ${warnings} warnings\n`);
+  if (json) process.stdout.write(`${JSON.stringify({ documents, invalid, warnings, findings, unreadable }, null, 2)}\n`);
+  else process.stdout.write(`${documents} documents, ${invalid} invalid, ${warnings} warnings\n`);
   if (unreadable.length > 0) return 2;
   return invalid > 0 ? 1 : 0;
 }

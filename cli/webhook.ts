@@ -31,6 +31,7 @@ export function command(): Command {
     .addOption(new Option('--leader-elect-lease-duration <seconds>', 'how long a lease not renewed holds').default('15'))
     .addOption(new Option('--leader-elect-renew-deadline <seconds>', 'a leader that has not renewed for this long stops patching').default('10'))
     .addOption(new Option('--leader-elect-retry-period <seconds>', 'how often the lease is tried').default('2'))
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default $LOG_LEVEL, else info)')
     .action(async (o: Record<string, string | boolean | undefined>) => {
       const { parsePostureSpec } = await import('../policy/posture.ts');
       const usage = (m: string): void => { process.stderr.write(`armorgate webhook: ${m}\n`); process.exitCode = 2; };
@@ -50,6 +51,12 @@ export function command(): Command {
       if (!Number.isInteger(port) || port < 0 || port > 65535) return usage(`--port must be a port number, not ${o.port}`);
       if (!Number.isInteger(metricsPort) || metricsPort < -1 || metricsPort > 65535) return usage(`--metrics-port must be a port number or -1, not ${o.metricsPort}`);
       if (!Number.isFinite(grace) || grace < 0) return usage(`--shutdown-grace must be a number of seconds, not ${o.shutdownGrace}`);
+      const { logLevel, makeLogger } = await import('../telemetry/log.ts');
+      const level = logLevel(str(o.logLevel));
+      if (!level.ok) return usage(level.error.message);
+      const { refusedOtelSetting } = await import('../telemetry/config.ts');
+      const refused = refusedOtelSetting(process.env);
+      if (refused !== null) return usage(refused);
       const posture = parsePostureSpec(String(o.defaultPosture ?? ''));
       if (!posture.ok) return usage(`--default-posture: ${posture.error.message}`);
       const { parseVisibility } = await import('../policy/visibility.ts');
@@ -64,7 +71,7 @@ export function command(): Command {
         running = await startWebhook({
           port, metricsPort, tlsCertDir: str(o.tlsCertDir), kubeconfig: str(o.kubeconfig), policiesDir: str(o.policiesDir),
           signingKeyFile: str(o.signingKeyFile), previousSigningKeyFile: str(o.previousSigningKeyFile), gatewayUser: str(o.gatewayUser) ?? '', defaultPosture: posture.value, defaultVisibility: visibility.kinds,
-          shutdownGraceMs: grace * 1000,
+          shutdownGraceMs: grace * 1000, logger: makeLogger({ name: 'armorgate-webhook', level: level.value }),
           reconcile: o.reconcile === false ? undefined : {
             rate, burst, resyncMs: resync * 1000, leaderElect: o.leaderElect !== false,
             excludeNamespaces: (str(o.reconcileExcludeNamespaces) ?? '').split(',').map((x) => x.trim()).filter((x) => x !== ''),

@@ -93,7 +93,7 @@ export async function admit(root: string, policiesDir: string, keyFile: string, 
   const child = spawn(process.execPath, [join(root, 'bin', 'armorgate.js'), 'webhook', '--policies-dir', policiesDir,
     '--port', '0', '--signing-key-file', keyFile, '--metrics-port', '-1', '--shutdown-grace', '2'], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint, OTEL_SERVICE_NAME: 'armorgate-webhook', OTEL_TRACES_EXPORTER: 'otlp', OTEL_METRICS_EXPORTER: 'none', OTEL_BSP_SCHEDULE_DELAY: '200' },
+    env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint, OTEL_SERVICE_NAME: 'armorgate-webhook', OTEL_TRACES_EXPORTER: 'otlp', OTEL_METRICS_EXPORTER: 'none', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '200' },
   });
   const log: string[] = [];
   let buf = '';

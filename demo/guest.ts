@@ -1,6 +1,6 @@
 // The demo's guest side: one scenario run by the VM harness (see demo/run.ts, which has already
 // admitted the pod through the webhook on the host and left it, signed, in $AG_DEMO_DIR). Inside the VM:
-//   1. an OTLP/HTTP receiver (demo/otlp-receiver.ts) collects the enforcer's spans;
+//   1. an OTLP/HTTP receiver (demo/otlp-receiver.ts) collects the enforcer's spans and alert log records;
 //   2. the pod's containers "web" and "log-shipper" as real runc containers (overlay root, pivot_root,
 //      containerd's default capabilities, no seccomp) in the cgroups kubelet's systemd driver makes
 //      for a BestEffort pod, with the ids the pod's containerStatuses name, plus a control container
@@ -15,7 +15,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { scenario, type Container, type ContainerOptions, type Started } from '../vm/guest/scenario.ts';
 import { LATE_POLICY, type DemoPod, type Reannotated } from './admission.ts';
-import { startReceiver, type SpanRecord } from './otlp-receiver.ts';
+import { startReceiver, type LogRecordEntry, type SpanRecord } from './otlp-receiver.ts';
 import { compactAlerts, type Attempt } from './report.ts';
 
 const TOKEN_DIR = '/run/secrets/kubernetes.io/serviceaccount';
@@ -128,6 +128,8 @@ export interface GuestReport {
   alertCount?: number;
   spans: SpanRecord[];
   spanCount?: number;
+  logs?: LogRecordEntry[];
+  logCount?: number;
   receiverProblems: string[];
 }
 
@@ -165,7 +167,8 @@ scenario('demo: the admitted pod under enforcement', async (ctx) => {
     '--sweep-interval', '1'], {
     env: {
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_SERVICE_NAME: 'armorgate-enforcer',
-      OTEL_TRACES_EXPORTER: 'otlp', OTEL_METRICS_EXPORTER: 'none', OTEL_BSP_SCHEDULE_DELAY: '200',
+      OTEL_TRACES_EXPORTER: 'otlp', OTEL_LOGS_EXPORTER: 'otlp', OTEL_METRICS_EXPORTER: 'none', OTEL_BSP_SCHEDULE_DELAY: '200',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
     },
     timeoutMs: 900_000,
   }));
@@ -228,7 +231,7 @@ scenario('demo: the admitted pod under enforcement', async (ctx) => {
 
   const alerts = enforcer.out.flatMap((l) => { try { return [JSON.parse(l) as Record<string, unknown>]; } catch { return []; } });
   const report: GuestReport = {
-    kernel: ctx.kernel, attachMode: ctx.attachMode, attempts, alerts, spans: receiver.spans, receiverProblems: receiver.problems,
+    kernel: ctx.kernel, attachMode: ctx.attachMode, attempts, alerts, spans: receiver.spans, logs: receiver.logs, receiverProblems: receiver.problems,
   };
   ctx.emit('report', compactAlerts(report));
   const wrong = attempts.filter((a) => a.outcome !== a.expect);

@@ -1,7 +1,7 @@
-// A minimal OTLP/HTTP trace receiver for the demo: accepts POST /v1/traces with the JSON encoding
-// (what @opentelemetry/exporter-trace-otlp-http sends; gzip accepted), keeps the spans in memory,
-// and answers an empty ExportTraceServiceResponse. Protobuf bodies are refused with 415 so that a
-// misconfigured exporter is visible rather than silently lost.
+// A minimal OTLP/HTTP receiver for the demo and the tests: accepts POST /v1/traces and /v1/logs
+// with the JSON encoding (OTEL_EXPORTER_OTLP_PROTOCOL=http/json; gzip accepted), keeps the spans
+// and log records in memory, and answers an empty export response. Protobuf bodies are refused
+// with 415 so that a misconfigured exporter is visible rather than silently lost.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
@@ -86,9 +86,45 @@ export function spansFromOtlpJson(body: unknown): SpanRecord[] {
   return out;
 }
 
+/** One OTLP log record (the enforcer's alerts): its trace context, event name, severity, body. */
+export interface LogRecordEntry {
+  traceId: string;
+  spanId: string;
+  eventName: string;
+  severityText: string;
+  severityNumber: number;
+  /** Unix epoch milliseconds. */
+  timeMs: number;
+  body: unknown;
+  attributes: Record<string, unknown>;
+  service: string;
+  resource: Record<string, unknown>;
+}
+
+/** The log records of one ExportLogsServiceRequest (JSON). */
+export function logsFromOtlpJson(body: unknown): LogRecordEntry[] {
+  const out: LogRecordEntry[] = [];
+  const rl = (body as { resourceLogs?: unknown[] }).resourceLogs ?? [];
+  for (const r of rl as { resource?: { attributes?: OtlpKeyValue[] }; scopeLogs?: { logRecords?: Record<string, unknown>[] }[] }[]) {
+    const resource = attributes(r.resource?.attributes);
+    for (const sl of r.scopeLogs ?? []) {
+      for (const l of sl.logRecords ?? []) {
+        out.push({
+          traceId: id(l.traceId), spanId: id(l.spanId), eventName: String(l.eventName ?? ''),
+          severityText: String(l.severityText ?? ''), severityNumber: Number(l.severityNumber ?? 0),
+          timeMs: Number(nanos(l.timeUnixNano) / 1000n) / 1000, body: anyValue(l.body as OtlpAnyValue | undefined),
+          attributes: attributes(l.attributes as OtlpKeyValue[] | undefined), service: String(resource['service.name'] ?? '?'), resource,
+        });
+      }
+    }
+  }
+  return out;
+}
+
 export interface Receiver {
   endpoint: string;
   spans: SpanRecord[];
+  logs: LogRecordEntry[];
   /** Requests that could not be used (wrong path, encoding or JSON). */
   problems: string[];
   close(): Promise<void>;
@@ -96,6 +132,7 @@ export interface Receiver {
 
 export async function startReceiver(host = '127.0.0.1', port = 0): Promise<Receiver> {
   const spans: SpanRecord[] = [];
+  const logs: LogRecordEntry[] = [];
   const problems: string[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -105,21 +142,24 @@ export async function startReceiver(host = '127.0.0.1', port = 0): Promise<Recei
         res.writeHead(code, { 'content-type': 'application/json' });
         res.end(body);
       };
-      if (req.method !== 'POST' || req.url !== '/v1/traces') {
-        if (req.url !== '/v1/metrics') problems.push(`${req.method} ${req.url}: not a trace export`);
+      if (req.method !== 'POST' || (req.url !== '/v1/traces' && req.url !== '/v1/logs')) {
+        if (req.url !== '/v1/metrics') problems.push(`${req.method} ${req.url}: not a trace or log export`);
         return reply(req.url === '/v1/metrics' ? 200 : 404, '{}');
       }
+      const what = req.url === '/v1/logs' ? 'log' : 'trace';
       if (!String(req.headers['content-type'] ?? '').includes('json')) {
-        problems.push(`trace export with content-type ${req.headers['content-type']}: only JSON is read here`);
+        problems.push(`${what} export with content-type ${req.headers['content-type']}: only JSON is read here (OTEL_EXPORTER_OTLP_PROTOCOL=http/json)`);
         return reply(415, '{}');
       }
       try {
         let body = Buffer.concat(chunks);
         if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
-        spans.push(...spansFromOtlpJson(JSON.parse(body.toString('utf8'))));
+        const json = JSON.parse(body.toString('utf8')) as unknown;
+        if (what === 'log') logs.push(...logsFromOtlpJson(json));
+        else spans.push(...spansFromOtlpJson(json));
         reply(200, '{}');
       } catch (e) {
-        problems.push(`bad trace export: ${e instanceof Error ? e.message : String(e)}`);
+        problems.push(`bad ${what} export: ${e instanceof Error ? e.message : String(e)}`);
         reply(400, '{}');
       }
     });
@@ -132,6 +172,7 @@ export async function startReceiver(host = '127.0.0.1', port = 0): Promise<Recei
   return {
     endpoint: `http://${host}:${addr.port}`,
     spans,
+    logs,
     problems,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };

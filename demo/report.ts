@@ -1,7 +1,7 @@
 // The demo's report: what the guest sends back (DemoReport) and how the host prints it — each
 // attempt allowed or denied, the alerts in KubeArmor's shape, and the trace from admission to the
 // kernel's verdicts drawn as a tree. Pure functions over plain data.
-import type { SpanRecord } from './otlp-receiver.ts';
+import type { LogRecordEntry, SpanRecord } from './otlp-receiver.ts';
 
 export interface Attempt {
   container: string | null;
@@ -28,24 +28,24 @@ export interface DemoReport {
   alertCount?: number;
   spans: SpanRecord[];
   spanCount?: number;
+  /** The enforcer's alerts as OpenTelemetry log records (on the pod's trace, in its attach span). */
+  logs?: LogRecordEntry[];
+  logCount?: number;
   traceId: string;
   receiverProblems: string[];
 }
 
 const KEEP_SAMPLE = 12;
 
-function isAlertSpan(s: SpanRecord): boolean {
-  return s.name === 'armorgate.enforcer.alert';
-}
-
-/** Keeps what the report shows: every alert and alert span that is not an Audit one, and a sample
- *  of the rest (counted), so that the guest → host message stays small. */
-export function compactAlerts<T extends { alerts: Alert[]; spans: SpanRecord[]; alertCount?: number; spanCount?: number }>(r: T): T & { alertCount: number; spanCount: number } {
+/** Keeps what the report shows: every alert and alert log record that is not an Audit one, and a
+ *  sample of the rest (counted), so that the guest → host message stays small. */
+export function compactAlerts<T extends { alerts: Alert[]; spans: SpanRecord[]; alertCount?: number; spanCount?: number; logs?: LogRecordEntry[]; logCount?: number }>(r: T): T & { alertCount: number; spanCount: number; logs: LogRecordEntry[]; logCount: number } {
   const loud = (a: Alert): boolean => a.Action !== 'Audit';
   const alerts = [...r.alerts.filter(loud), ...r.alerts.filter((a) => !loud(a)).slice(0, KEEP_SAMPLE)];
-  const loudSpan = (s: SpanRecord): boolean => !isAlertSpan(s) || s.attributes['armorgate.alert.action'] !== 'Audit';
-  const spans = [...r.spans.filter(loudSpan), ...r.spans.filter((s) => !loudSpan(s)).slice(0, KEEP_SAMPLE)];
-  return { ...r, alerts, alertCount: r.alertCount ?? r.alerts.length, spans, spanCount: r.spanCount ?? r.spans.length };
+  const all = r.logs ?? [];
+  const loudLog = (l: LogRecordEntry): boolean => l.attributes['armorgate.alert.action'] !== 'Audit';
+  const logs = [...all.filter(loudLog), ...all.filter((l) => !loudLog(l)).slice(0, KEEP_SAMPLE)];
+  return { ...r, alerts, alertCount: r.alertCount ?? r.alerts.length, spanCount: r.spanCount ?? r.spans.length, logs, logCount: r.logCount ?? all.length };
 }
 
 function pad(s: string, n: number): string {
@@ -92,18 +92,18 @@ function spanLabel(s: SpanRecord, t0: number): string {
   return `${s.name}  [${s.service}]  +${dur(s.startMs - t0)}, ${dur(s.endMs - s.startMs)}${err}${attrs.length ? `  ${attrs.join(' ')}` : ''}`;
 }
 
-function alertEventText(s: SpanRecord): string {
-  const e = s.events.find((x) => x.name === 'alert')?.attributes ?? {};
-  const a = s.attributes;
-  return `${String(e.Action ?? a['armorgate.alert.action'] ?? '?')} ${String(e.Operation ?? a['armorgate.alert.operation'] ?? '')} ${String(e.ProcessName ?? '')} → ${String(e.Resource ?? '')} : ${String(e.Result ?? '')}  [${String(e.PolicyName ?? '')}]`;
+function alertText(l: LogRecordEntry): string {
+  const b = (typeof l.body === 'object' && l.body !== null ? l.body : {}) as Record<string, unknown>;
+  const a = l.attributes;
+  return `${String(b.Action ?? a['armorgate.alert.action'] ?? '?')} ${String(b.Operation ?? a['armorgate.alert.operation'] ?? '')} ${String(b.ProcessName ?? '')} → ${String(b.Resource ?? '')} : ${String(b.Result ?? '')}  [${String(b.PolicyName ?? '')}]`;
 }
 
 /**
- * The trace of `traceId` as a tree (parent → children by start time); spans elsewhere that link to
- * a span of the tree (the enforcer's alert spans link to the pod's attach span) hang under it as
- * "linked". Other spans are counted, not drawn.
+ * The trace of `traceId` as a tree (parent → children by start time); log records of the trace
+ * (the enforcer's alerts, recorded in the pod's attach span) hang under their span as "log".
+ * Other spans are counted, not drawn.
  */
-export function formatTraceTree(spans: readonly SpanRecord[], traceId: string, totalSpans = spans.length, auditTotal?: number): string {
+export function formatTraceTree(spans: readonly SpanRecord[], traceId: string, totalSpans = spans.length, auditTotal?: number, logs: readonly LogRecordEntry[] = []): string {
   const inTrace = spans.filter((s) => s.traceId === traceId);
   if (inTrace.length === 0) return '  (no span of the trace reached the receiver)';
   const byId = new Map(inTrace.map((s) => [s.spanId, s]));
@@ -116,16 +116,12 @@ export function formatTraceTree(spans: readonly SpanRecord[], traceId: string, t
       children.set(s.parentSpanId, list);
     } else roots.push(s);
   }
-  const linked = new Map<string, SpanRecord[]>();
-  for (const s of spans) {
-    if (s.traceId === traceId) continue;
-    for (const l of s.links) {
-      if (l.traceId === traceId && byId.has(l.spanId)) {
-        const list = linked.get(l.spanId) ?? [];
-        list.push(s);
-        linked.set(l.spanId, list);
-      }
-    }
+  const linked = new Map<string, LogRecordEntry[]>();
+  for (const l of logs) {
+    if (l.traceId !== traceId || !byId.has(l.spanId)) continue;
+    const list = linked.get(l.spanId) ?? [];
+    list.push(l);
+    linked.set(l.spanId, list);
   }
   const t0 = Math.min(...inTrace.map((s) => s.startMs));
   const lines: string[] = [];
@@ -133,21 +129,20 @@ export function formatTraceTree(spans: readonly SpanRecord[], traceId: string, t
     lines.push(`${prefix}${top ? '' : last ? '└─ ' : '├─ '}${spanLabel(s, t0)}`);
     const next = top ? prefix : prefix + (last ? '   ' : '│  ');
     const kids = (children.get(s.spanId) ?? []).sort((a, b) => a.startMs - b.startMs);
-    const links = (linked.get(s.spanId) ?? []).sort((a, b) => a.startMs - b.startMs);
+    const links = (linked.get(s.spanId) ?? []).sort((a, b) => a.timeMs - b.timeMs);
     kids.forEach((k, i) => draw(k, next, i === kids.length - 1 && links.length === 0, false));
     // Verdicts that denied something one by one; the audit ones (allow-list mode under an audit
     // posture reports every other file a process touches) as one line.
     const audits = links.filter((k) => k.attributes['armorgate.alert.action'] === 'Audit');
     const shown = links.filter((k) => k.attributes['armorgate.alert.action'] !== 'Audit');
-    const rows = shown.map((k) => `linked: ${k.name}  [${k.service}]  +${dur(k.startMs - t0)}  ${alertEventText(k)}`);
+    const rows = shown.map((k) => `log: ${k.eventName}  [${k.service}]  +${dur(k.timeMs - t0)}  ${alertText(k)}`);
     if (audits.length > 0) {
-      rows.push(`linked: ${auditTotal ?? audits.length} audit alerts (Passed), e.g. ${alertEventText(audits[0] as SpanRecord)}`);
+      rows.push(`log: ${auditTotal ?? audits.length} audit alerts (Passed), e.g. ${alertText(audits[0] as LogRecordEntry)}`);
     }
     rows.forEach((row, i) => lines.push(`${next}${i === rows.length - 1 ? '└┈ ' : '├┈ '}${row}`));
   };
   roots.sort((a, b) => a.startMs - b.startMs).forEach((r) => draw(r, '  ', true, true));
-  const drawn = inTrace.length + [...linked.values()].reduce((n, l) => n + l.length, 0);
-  const more = totalSpans - drawn - (auditTotal !== undefined ? auditTotal - [...linked.values()].flat().filter((k) => k.attributes['armorgate.alert.action'] === 'Audit').length : 0);
+  const more = totalSpans - inTrace.length;
   if (more > 0) lines.push(`  (${more} more spans received, outside this trace)`);
   return lines.join('\n');
 }
@@ -170,7 +165,7 @@ export function formatReport(r: DemoReport): string {
     formatAlerts(r.alerts, r.alertCount ?? r.alerts.length),
     '',
     `Trace ${r.traceId}, from admission to the kernel's verdicts:`,
-    formatTraceTree(r.spans, r.traceId, r.spanCount ?? r.spans.length, r.alertCount !== undefined ? r.alertCount - r.alerts.filter((a) => a.Action !== 'Audit').length : undefined),
+    formatTraceTree(r.spans, r.traceId, r.spanCount ?? r.spans.length, r.alertCount !== undefined ? r.alertCount - r.alerts.filter((a) => a.Action !== 'Audit').length : undefined, r.logs ?? []),
     ...(r.receiverProblems.length ? ['', 'OTLP receiver problems:', ...r.receiverProblems.map((p) => `  ${p}`)] : []),
   ].join('\n');
 }

@@ -103,6 +103,7 @@ if (guest) {
     alerts: guest.alerts, alertCount: guest.alertCount ?? guest.alerts.length,
     spans: [admitted.rootSpan, ...receiver.spans, ...guest.spans],
     spanCount: 1 + receiver.spans.length + (guest.spanCount ?? guest.spans.length),
+    logs: guest.logs ?? [], logCount: guest.logCount ?? guest.logs?.length ?? 0,
     traceId: admitted.traceId, receiverProblems: [...receiver.problems, ...guest.receiverProblems],
   };
   process.stdout.write(`\n${formatReport(report)}\n\n`);

@@ -4,12 +4,16 @@
 // on a node that cannot enforce it keeps running, labels the node `unavailable`, and reports every
 // pod as not enforced.
 import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { metrics as apiMetrics, trace } from '@opentelemetry/api';
+import { logs, metrics as apiMetrics, trace } from '@opentelemetry/api';
 import { pino, type Logger } from 'pino';
 import { keyId, signingKeyFromBytes, verifyAnnotations } from '../policy/sign.ts';
 import { err, ok, type Pod, type Result } from '../policy/types.ts';
 import type { Telemetry } from '../telemetry/index.ts';
+import { makeLogger as makeDaemonLogger, type LogLevel } from '../telemetry/log.ts';
+import { metricsServer, type Health, type MetricsRegistry } from '../telemetry/prometheus.ts';
 import { alertLine, type KubeArmorAlert } from './alerts.ts';
 import { CgroupResolver } from './cgroup.ts';
 import type { MessageTap } from './grpc/messages.ts';
@@ -18,7 +22,9 @@ import { logLine, type KubeArmorLog } from './visibility.ts';
 import { podProfileWithLinks } from './hardlinks.ts';
 import type { Kernel, KernelOptions } from './kernel/index.ts';
 import { KubepodsWatch } from './kubepods.ts';
-import { createMetrics } from './metrics.ts';
+import { alertRecorder } from './alert-records.ts';
+import { enforcerHealth } from './health.ts';
+import { createMetrics, type PodTally } from './metrics.ts';
 import type { EnforcementState } from './node-label.ts';
 import { assess, gatherFacts, type ProbeReport } from './probe.ts';
 import { Reconciler, procExe } from './reconciler.ts';
@@ -47,6 +53,11 @@ export interface EnforcerOptions {
   messageTap?: MessageTap;
   /** Resolves when the daemon should stop (default: SIGTERM or SIGINT). */
   stopSignal?: Promise<void>;
+  /** HTTP port of /metrics, /healthz and /readyz (0: any free port; -1 or absent: none). */
+  metricsPort?: number;
+  metricsHost?: string;
+  /** Called with the metrics server's port once it listens. */
+  onMetricsListening?: (port: number) => void;
 }
 
 /** How often the cgroup root is looked at for the kubepods cgroup (cgroup mode), besides inotify. */
@@ -94,8 +105,8 @@ function waitForSignal(): Promise<void> {
 async function telemetryFromEnv(): Promise<Telemetry> {
   if (process.env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') {
     return {
-      tracer: trace.getTracer('armorgate-enforcer'), meter: apiMetrics.getMeter('armorgate-enforcer'), exporting: false,
-      forceFlush: async () => {}, shutdown: async () => {},
+      tracer: trace.getTracer('armorgate-enforcer'), meter: apiMetrics.getMeter('armorgate-enforcer'), logger: logs.getLogger('armorgate-enforcer'),
+      exporting: false, forceFlush: async () => {}, shutdown: async () => {},
     };
   }
   const { setupTelemetry } = await import('../telemetry/index.ts');
@@ -111,6 +122,17 @@ async function loadKubeConfig(file: string | undefined): Promise<KubeConfig> {
   return kc;
 }
 
+/** libbpf's own messages through the logger (`source: libbpf`), not raw on stderr. */
+async function routeLibbpf(log: Logger): Promise<void> {
+  try {
+    const { routeLibbpfPrint } = await import('./kernel/libbpf-log.ts');
+    const r = routeLibbpfPrint({ enabled: (l) => log.isLevelEnabled(l), write: (l, m) => { log[l]({ source: 'libbpf' }, m); } });
+    if (!r.ok) log.warn({ error: r.error }, 'libbpf messages not routed through the log');
+  } catch (e) {
+    log.warn({ err: e }, 'libbpf messages not routed through the log');
+  }
+}
+
 /** `armorgate enforcer --cleanup`: removes everything pinned (uninstall). */
 export async function cleanup(pinDir: string | undefined, log: Logger): Promise<number> {
   const mod = await kernelModule();
@@ -118,6 +140,7 @@ export async function cleanup(pinDir: string | undefined, log: Logger): Promise<
     log.error({ error: mod.error }, 'cleanup failed');
     return 1;
   }
+  await routeLibbpf(log);
   const r = mod.value.cleanupPins(pinDir);
   if (!r.ok) {
     log.error({ error: r.error, pinDir }, 'cleanup failed');
@@ -127,12 +150,12 @@ export async function cleanup(pinDir: string | undefined, log: Logger): Promise<
   return 0;
 }
 
-/** The enforcer's logger: pino JSON on stderr; with a tap, the same records also go to it (the
- *  gRPC Message stream). */
-export function makeLogger(tap?: MessageTap): Logger {
+/** The enforcer's logger (telemetry/log.ts's shape) on stderr; with a tap, the records of level
+ *  info and above also go to it (the gRPC Message stream). */
+export function makeLogger(level?: LogLevel, tap?: MessageTap): Logger {
   const stderr = pino.destination({ fd: 2, sync: true });
-  const dest = tap === undefined ? stderr : pino.multistream([{ stream: stderr }, { stream: tap }]);
-  return pino({ name: 'armorgate-enforcer', base: { pid: process.pid } }, dest);
+  const destination = tap === undefined ? stderr : pino.multistream([{ stream: stderr, level: 'trace' }, { stream: tap, level: 'info' }]);
+  return makeDaemonLogger({ name: 'armorgate-enforcer', ...(level === undefined ? {} : { level }), destination });
 }
 
 /** Runs until stopped; resolves with the exit code. */
@@ -164,7 +187,13 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     log.error({}, 'no node name: pass --node-name or set NODE_NAME');
     return 1;
   }
-  const telemetry = await telemetryFromEnv();
+  let telemetry: Telemetry;
+  try {
+    telemetry = await telemetryFromEnv();
+  } catch (e) {
+    log.error({ error: e instanceof Error ? e.message : String(e) }, 'OpenTelemetry configuration refused');
+    return 2;
+  }
   const out = o.alertOut ?? ((line: string) => { process.stdout.write(line); });
   let grpcServer: LogServer | null = null;
   if ((o.grpcPort ?? 0) > 0) {
@@ -202,6 +231,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
   // is opening the kernel module itself when every other check passes (loading the BPF object twice
   // would double the start-up); when opening fails, the probe's own test program says why.
   const mod = await kernelModule();
+  if (mod.ok) await routeLibbpf(log);
   const facts = await gatherFacts({
     cgroupRoot: o.cgroupRoot,
     probeLsm: async () => ok({ cgroupMode: true, globalMode: true, detail: 'checked by opening the kernel module' }),
@@ -263,17 +293,24 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
   }
 
   const k = kernel;
-  const metrics = createMetrics(telemetry.meter, () => {
-    if (k === null) return null;
-    const c = k.counts();
-    return c.ok ? c.value : null;
-  }, () => (k === null ? 'E_UNAVAILABLE' : watch?.gate?.code ?? null));
+  let tally: () => PodTally[] = () => [];
+  const metrics = createMetrics({
+    counts: () => {
+      if (k === null) return null;
+      const c = k.counts();
+      return c.ok ? c.value : null;
+    },
+    capacity: () => k?.capacity?.() ?? null,
+    notEnforcing: () => (k === null ? 'E_UNAVAILABLE' : watch?.gate?.code ?? null),
+    pods: () => tally(),
+    processMetrics: true,
+  });
   let linkSearchWarned = false;
   const reconciler = new Reconciler({
     kernel: kernel ?? unavailableKernel(reason),
     resolver: new CgroupResolver(o.cgroupRoot),
     verify: (a, ns) => verifyAnnotations(a, ns, keys),
-    emit, emitLog, log, tracer: telemetry.tracer, metrics,
+    emit, emitLog, log, tracer: telemetry.tracer, metrics, ...(telemetry.logsExporting === true ? { record: alertRecorder(telemetry.logger) } : {}),
     clusterName: o.clusterName, nodeName: o.nodeName,
     // the parent's executable as the kernel recorded it (the pod's own paths, no hostPID needed);
     // /proc/PID/exe for a parent the kernel has not seen exec (visible with hostPID only)
@@ -289,11 +326,12 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
       return r.profile;
     },
   });
+  tally = () => reconciler.tally();
   kernel?.onEvent((e) => {
     try {
       reconciler.onKernelEvent(e);
     } catch (error) {
-      log.error({ error: error instanceof Error ? error.message : String(error) }, 'turning a kernel event into an alert failed');
+      log.error({ err: error }, 'turning a kernel event into an alert failed');
     }
   });
 
@@ -336,9 +374,12 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     return false;
   };
   const stopping = o.stopSignal ?? waitForSignal();
+  let sourceStarted = false;
+  const served = await serveMetrics(o, metrics.registry, enforcerHealth(() => ({
+    sourceStarted, unavailable: kernel === null ? reason : null, waiting: watch !== null && !watch.enforcing ? watch.gate?.message ?? 'no kubepods cgroup yet' : null,
+  })), log);
   // signal handlers do not keep the event loop alive: this does, until stopped
   const keepAlive = setInterval(() => {}, 1 << 30);
-  let sourceStarted = false;
   let saidReady = false;
   const sayReady = (): void => {
     if (kernel === null || !sourceStarted || saidReady || (watch !== null && !watch.enforcing)) return;
@@ -372,7 +413,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
       reconciler.sweep();
       if (finishing) finishing = finishStart(false);
     } catch (e) {
-      log.error({ error: e instanceof Error ? e.message : String(e) }, 'sweep failed');
+      log.error({ err: e }, 'sweep failed');
     }
   }, o.sweepIntervalMs);
   sweep.unref();
@@ -387,6 +428,26 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
   kernel?.close();
   o.messageTap?.listen(null);
   await grpcServer?.close();
+  if (served !== null) await new Promise<void>((resolve) => { served.close(() => resolve()); });
   await telemetry.shutdown();
   return 0;
+}
+
+/** The metrics server (/metrics, /healthz, /readyz) when a port is given; a port that cannot be
+ *  bound is logged and the enforcer runs without it (enforcement does not depend on it). */
+async function serveMetrics(o: EnforcerOptions, registry: MetricsRegistry, health: Health, log: Logger): Promise<Server | null> {
+  if (o.metricsPort === undefined || o.metricsPort < 0) return null;
+  const server = metricsServer(registry, health);
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(o.metricsPort, o.metricsHost, () => { server.off('error', reject); resolve((server.address() as AddressInfo).port); });
+    });
+    log.info({ port }, 'metrics, /healthz and /readyz listening');
+    o.onMetricsListening?.(port);
+    return server;
+  } catch (e) {
+    log.error({ err: e, port: o.metricsPort }, 'the metrics port cannot be bound: no /metrics, /healthz, /readyz');
+    return null;
+  }
 }

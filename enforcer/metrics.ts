@@ -1,53 +1,85 @@
-// The enforcer's OpenTelemetry metrics: events by action, attach latency, map entries, dropped events.
-import type { Counter, Histogram, Meter } from '@opentelemetry/api';
+// The enforcer's Prometheus metrics (prom-client, through telemetry/prometheus.ts): kernel events
+// reported and dropped, alerts by type, attach and swap latency, pods by state and reason, rules
+// loaded, map entries and fill ratio, whether the node enforces, and the process/runtime metrics.
+// Gauges are read at scrape time from the callbacks given here.
+import { MetricsRegistry, type Counter, type Histogram } from '../telemetry/prometheus.ts';
 
 export interface EnforcerMetrics {
+  registry: MetricsRegistry;
   /** Kernel decisions reported, by `action` (Audit|Block|Allow) and `result` (passed|denied). */
   events: Counter;
-  /** Time to load or replace one pod's profile in the kernel, milliseconds. */
-  attachMs: Histogram;
   /** Events the kernel dropped (rate limit, full ring buffer). */
   dropped: Counter;
+  /** Alerts emitted, by `type` (MatchedPolicy|SystemEvent) and `operation`. */
+  alerts: Counter;
+  /** Time to load (`op`=attach: the pod's first profile) or atomically replace (`op`=swap) one
+   *  pod's profile in the kernel, seconds. */
+  attachSeconds: Histogram;
 }
 
 export const NOT_ENFORCING_REASONS: readonly string[] = ['E_NO_KUBEPODS', 'E_UNAVAILABLE'];
 
 export interface MapCounts { pods: number; rules: number; cgroups: number }
 
-/** Creates the instruments; `counts` feeds the map-entries gauge at each collection (null: unknown);
- *  `notEnforcing` the enforcing gauges: null when the node enforces, else the code of why not. */
-export function createMetrics(meter: Meter, counts: () => MapCounts | null, notEnforcing?: () => string | null): EnforcerMetrics {
+/** Pods by state: `enforced`, `pending` (rules loaded, the node not enforcing yet: the reason is
+ *  the node's) and `not_enforced` (the reason is the pod's problem code). */
+export interface PodTally { state: 'enforced' | 'pending' | 'not_enforced'; reason: string; count: number }
+
+export interface MetricsSources {
+  /** Entries in the kernel maps (null: unknown, no kernel). */
+  counts: () => MapCounts | null;
+  /** The maps' capacities (max_entries), for the fill ratio. */
+  capacity?: () => MapCounts | null;
+  /** null when the node enforces, else the code of why not. */
+  notEnforcing?: () => string | null;
+  pods?: () => readonly PodTally[];
+  /** The process and Node.js runtime collectors (the daemon; tests may leave them out). */
+  processMetrics?: boolean;
+}
+
+export function createMetrics(s: MetricsSources): EnforcerMetrics {
+  const m = new MetricsRegistry({ processMetrics: s.processMetrics === true });
+  const notEnforcing = s.notEnforcing;
   if (notEnforcing !== undefined) {
-    const enforcing = meter.createObservableGauge('armorgate.enforcer.enforcing', {
-      description: '1 when the node enforces, 0 when it does not (yet): armorgate.enforcer.not_enforcing says why',
-    });
-    enforcing.addCallback((result) => { result.observe(notEnforcing() === null ? 1 : 0); });
+    m.gauge('armorgate_enforcer_enforcing', '1 when the node enforces, 0 when it does not (yet): armorgate_enforcer_not_enforcing says why.',
+      () => (notEnforcing() === null ? 1 : 0));
     // one series per reason (1 for the current one, 0 for the others): a reason that stopped
-    // holding reads 0 instead of keeping its last value
+    // holding reads 0 instead of vanishing
     const reasons = new Set(NOT_ENFORCING_REASONS);
-    const why = meter.createObservableGauge('armorgate.enforcer.not_enforcing', {
-      description: 'Why the node does not enforce: 1 for the current reason (E_NO_KUBEPODS: no kubepods cgroup to attach to yet; E_UNAVAILABLE: the node cannot enforce), 0 for the others',
-    });
-    why.addCallback((result) => {
+    m.gauge('armorgate_enforcer_not_enforcing', 'Why the node does not enforce: 1 for the current reason (E_NO_KUBEPODS: no kubepods cgroup to attach to yet; E_UNAVAILABLE: the node cannot enforce), 0 for the others.', () => {
       const now = notEnforcing();
       if (now !== null) reasons.add(now);
-      for (const r of reasons) result.observe(r === now ? 1 : 0, { reason: r });
-    });
+      return [...reasons].map((r) => ({ labels: { reason: r }, value: r === now ? 1 : 0 }));
+    }, ['reason']);
   }
-  const gauge = meter.createObservableGauge('armorgate.enforcer.map.entries', {
-    description: 'Entries in the enforcer\'s kernel maps, by map',
-    unit: '{entry}',
-  });
-  gauge.addCallback((result) => {
-    const c = counts();
-    if (c === null) return;
-    result.observe(c.pods, { map: 'pods' });
-    result.observe(c.rules, { map: 'rules' });
-    result.observe(c.cgroups, { map: 'cgroups' });
-  });
+  const pods = s.pods;
+  if (pods !== undefined) {
+    m.gauge('armorgate_enforcer_pods', 'Pods of this node by state (enforced; pending: rules loaded, the node not enforcing yet; not_enforced) and reason (an E_* code; empty when enforced).', () => {
+      const t = pods();
+      const out = t.map((x) => ({ labels: { state: x.state, reason: x.reason }, value: x.count }));
+      if (!t.some((x) => x.state === 'enforced')) out.push({ labels: { state: 'enforced', reason: '' }, value: 0 });
+      return out;
+    }, ['state', 'reason']);
+  }
+  const maps = ['pods', 'rules', 'cgroups'] as const;
+  m.gauge('armorgate_enforcer_map_entries', 'Entries in the enforcer\'s kernel maps, by map (cgroups: pod cgroups).', () => {
+    const c = s.counts();
+    return c === null ? null : maps.map((k) => ({ labels: { map: k }, value: c[k] }));
+  }, ['map']);
+  m.gauge('armorgate_enforcer_rules_loaded', 'Rules in the kernel\'s rule map (every pod, every generation in force).', () => s.counts()?.rules ?? null);
+  const capacity = s.capacity;
+  if (capacity !== undefined) {
+    m.gauge('armorgate_enforcer_map_fill_ratio', 'Entries over capacity (max_entries) of the enforcer\'s kernel maps, 0 to 1, by map.', () => {
+      const c = s.counts(), cap = capacity();
+      if (c === null || cap === null) return null;
+      return maps.filter((k) => cap[k] > 0).map((k) => ({ labels: { map: k }, value: c[k] / cap[k] }));
+    }, ['map']);
+  }
   return {
-    events: meter.createCounter('armorgate.enforcer.events', { description: 'Kernel decisions reported as alerts', unit: '{event}' }),
-    attachMs: meter.createHistogram('armorgate.enforcer.attach.duration', { description: 'Time to load a pod profile into the kernel', unit: 'ms' }),
-    dropped: meter.createCounter('armorgate.enforcer.events.dropped', { description: 'Kernel events dropped before reaching userspace', unit: '{event}' }),
+    registry: m,
+    events: m.counter('armorgate_enforcer_events_total', 'Kernel decisions reported as alerts, by action and result.', ['action', 'result']),
+    dropped: m.counter('armorgate_enforcer_events_dropped_total', 'Kernel events dropped before reaching userspace (rate limit, full ring buffer).'),
+    alerts: m.counter('armorgate_enforcer_alerts_total', 'Alerts emitted, by type and operation.', ['type', 'operation']),
+    attachSeconds: m.histogram('armorgate_enforcer_attach_duration_seconds', 'Time to load (op=attach) or atomically replace (op=swap) one pod\'s profile in the kernel.', ['op']),
   };
 }

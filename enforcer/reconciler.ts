@@ -5,7 +5,7 @@
 // It never throws on bad input: a pod it cannot enforce becomes a SystemEvent alert.
 import { readlinkSync } from 'node:fs';
 import {
-  ROOT_CONTEXT, SpanStatusCode, isSpanContextValid, trace, type Context, type Link, type SpanContext, type Tracer,
+  ROOT_CONTEXT, SpanStatusCode, isSpanContextValid, trace, type Context, type SpanContext, type Tracer,
 } from '@opentelemetry/api';
 import { ANN_POLICIES, ANN_POSTURE, ANN_PROFILE, ANN_PROFILE_DIGEST, ANN_PROFILE_SIGNATURE, ANN_TRACEPARENT } from '../policy/annotations.ts';
 import type { VerifiedProfile } from '../policy/sign.ts';
@@ -15,8 +15,9 @@ import {
 } from './alerts.ts';
 import { parseContainerId, qosClassOf, type CgroupResolver } from './cgroup.ts';
 import type { Kernel, KernelEvent, PodBinding } from './kernel/index.ts';
-import type { EnforcerMetrics } from './metrics.ts';
+import type { EnforcerMetrics, PodTally } from './metrics.ts';
 import { visibilityLog, type KubeArmorLog } from './visibility.ts';
+import type { AlertLike } from './alert-records.ts';
 
 export type Verify = (annotations: Record<string, string> | undefined, namespace: string) => Result<VerifiedProfile>;
 
@@ -34,6 +35,9 @@ export interface ReconcilerDeps {
   emit: (alert: KubeArmorAlert) => void;
   /** Visibility logs (KubeArmor container logs); dropped when absent. */
   emitLog?: (l: KubeArmorLog) => void;
+  /** Each alert as an OpenTelemetry log record in the context of the pod's attach span (null
+   *  when the pod has none); alert-records.ts. */
+  record?: (alert: AlertLike, span: SpanContext | null) => void;
   log: Log;
   tracer: Tracer;
   metrics?: EnforcerMetrics;
@@ -146,6 +150,20 @@ export class Reconciler {
   isEnforced(uid: string): boolean {
     const s = this.#pods.get(uid);
     return s !== undefined && s.appliedKey !== null && this.#gate === null;
+  }
+
+  /** The known pods by state and reason (the pods gauge). */
+  tally(): PodTally[] {
+    const by = new Map<string, PodTally>();
+    for (const s of this.#pods.values()) {
+      const t: Pick<PodTally, 'state' | 'reason'> = s.appliedKey === null ? { state: 'not_enforced', reason: s.problem ?? 'E_PENDING' }
+        : this.#gate !== null ? { state: 'pending', reason: this.#gate.code } : { state: 'enforced', reason: '' };
+      const k = `${t.state}\u0000${t.reason}`;
+      const had = by.get(k);
+      if (had === undefined) by.set(k, { ...t, count: 1 });
+      else had.count++;
+    }
+    return [...by.values()];
   }
 
   /** Why nothing is enforced although rules are loaded, or null when enforcing. */
@@ -293,7 +311,7 @@ export class Reconciler {
     return r;
   }
 
-  /** One kernel event → one alert (and a span linked to the pod's attach span, and metrics). */
+  /** One kernel event → one alert (and a log record on the pod's trace, and metrics). */
   onKernelEvent(e: KernelEvent): void {
     const now = this.#now();
     const where = this.#byCgroup.get(e.cgroupId);
@@ -320,7 +338,14 @@ export class Reconciler {
       }
     }
     if (e.type === 'log') {
-      this.#d.emitLog?.(visibilityLog(e, ctx, formatLabels(ctx.labels), now));
+      const l = visibilityLog(e, ctx, formatLabels(ctx.labels), now);
+      this.#d.emitLog?.(l);
+      // a visibility log is an OpenTelemetry log record on the pod's trace too, as alerts are
+      try {
+        this.#d.record?.(l, state?.span ?? null);
+      } catch (err) {
+        this.#d.log.error({ err }, 'a visibility log could not be recorded as an OpenTelemetry log record');
+      }
       return;
     }
     if (e.type === 'log-dropped') {
@@ -332,10 +357,10 @@ export class Reconciler {
     if (e.type === 'dropped') {
       const n = e.dropped ?? 0;
       alert = thresholdAlert(n, ctx, now);
-      this.#d.metrics?.dropped.add(n);
+      this.#d.metrics?.dropped.inc({}, n);
     } else {
       alert = decisionAlert(e, ctx, now);
-      this.#d.metrics?.events.add(1, { action: e.action, result: e.denied ? 'denied' : 'passed' });
+      this.#d.metrics?.events.inc({ action: e.action, result: e.denied ? 'denied' : 'passed' });
     }
     this.#emitWithSpan(alert, state?.span ?? null);
   }
@@ -354,24 +379,15 @@ export class Reconciler {
     return id;
   }
 
-  #emitWithSpan(alert: KubeArmorAlert, link: SpanContext | null): void {
+  /** The alert out (stdout, other sinks), counted, and as a log record on the pod's trace. */
+  #emitWithSpan(alert: KubeArmorAlert, span: SpanContext | null): void {
     this.#d.emit(alert);
-    const links: Link[] = link === null ? [] : [{ context: link }];
-    const span = this.#d.tracer.startSpan('armorgate.enforcer.alert', {
-      links,
-      attributes: {
-        'k8s.namespace.name': alert.NamespaceName,
-        'k8s.pod.name': alert.PodName,
-        'armorgate.alert.type': alert.Type,
-        'armorgate.alert.operation': alert.Operation,
-        'armorgate.alert.action': alert.Action,
-      },
-    });
-    span.addEvent('alert', {
-      PolicyName: alert.PolicyName, Operation: alert.Operation, Resource: alert.Resource, ProcessName: alert.ProcessName,
-      Action: alert.Action, Result: alert.Result, Data: alert.Data, Message: alert.Message,
-    });
-    span.end();
+    this.#d.metrics?.alerts.inc({ type: alert.Type, operation: alert.Operation });
+    try {
+      this.#d.record?.(alert, span);
+    } catch (e) {
+      this.#d.log.error({ err: e }, 'an alert could not be recorded as an OpenTelemetry log record');
+    }
   }
 
   /** The rules of the profile in force that the kernel could not load (limits the gateway
@@ -451,6 +467,7 @@ export class Reconciler {
         name: c.name, ...(c.cgroupId === undefined ? {} : { cgroupId: c.cgroupId }), ...(c.init === true ? { init: true } : {}),
       })),
     };
+    const op = state.appliedKey === null ? 'attach' : 'swap';
     const t0 = performance.now();
     let r: Result<void>;
     try {
@@ -471,7 +488,7 @@ export class Reconciler {
     state.inForce = v;
     state.appliedKey = key;
     state.span = span.spanContext();
-    this.#d.metrics?.attachMs.record(ms);
+    this.#d.metrics?.attachSeconds.observe({ op }, ms / 1000);
     this.#reportPartial(state, pod);
     if (this.#gate !== null) {
       this.#d.log.info({ pod, uid: state.uid, digest: v.digest, ms: Math.round(ms * 1000) / 1000 }, 'pod rules loaded, not enforced yet');

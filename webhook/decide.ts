@@ -99,6 +99,9 @@ export class VersionedCache<V> {
   private version = -1;
   private readonly max: number;
   constructor(max: number) { this.max = max; }
+  /** Lookups answered from the cache, and the others (the metrics read them). */
+  hits = 0;
+  misses = 0;
   get size(): number { return this.map.size; }
   get(policiesVersion: number, key: string, make: () => V): V {
     if (policiesVersion !== this.version) { this.map.clear(); this.version = policiesVersion; }
@@ -106,8 +109,10 @@ export class VersionedCache<V> {
     if (hit !== undefined) {
       // most recently used last (a Map keeps insertion order); skipped when already last
       if (this.map.size > 1 && this.newest !== key) { this.map.delete(key); this.map.set(key, hit); this.newest = key; }
+      this.hits++;
       return hit;
     }
+    this.misses++;
     const v = make();
     if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value as string);
     this.map.set(key, v);

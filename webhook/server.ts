@@ -7,7 +7,8 @@ import https from 'node:https';
 import crypto from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type http from 'node:http';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { makeLogger } from '../telemetry/log.ts';
 import type { Tracer } from '@opentelemetry/api';
 import type { PostureSet, VisibilityKind } from '../policy/types.ts';
 import { keyId, signingKeyFromBytes } from '../policy/sign.ts';
@@ -113,10 +114,10 @@ function listen(server: http.Server | https.Server, port: number, host: string |
 }
 
 export async function startWebhook(o: WebhookOptions): Promise<RunningWebhook> {
-  const logger = o.logger ?? pino({ base: { component: 'armorgate-webhook' } }, pino.destination(2));
+  const logger = o.logger ?? makeLogger({ name: 'armorgate-webhook' });
   let telemetry: Telemetry | null = null;
   const tracer = o.tracer ?? (telemetry = setupTelemetry({ serviceName: 'armorgate-webhook' })).tracer;
-  const metrics = new WebhookMetrics();
+  const metrics = new WebhookMetrics({ processMetrics: true });
   const standalone = o.policiesDir !== undefined;
   let stateDir = o.stateDir;
   const ensureStateDir = (): string => {
@@ -196,7 +197,11 @@ export async function startWebhook(o: WebhookOptions): Promise<RunningWebhook> {
     return store.notSynced();
   };
   metrics.gauge('armorgate_ready', '1 when /readyz answers 200.', () => (notReady() === null ? 1 : 0));
-  const listener = createApp({ view, tracer, logger, metrics, notReady, cache: new CompileCache() });
+  const cache = new CompileCache();
+  metrics.counterFrom('armorgate_compile_cache_lookups_total', 'Pod admissions looked up in the compile cache, by result (hit: the profile and answer were reused; miss: compiled).',
+    () => [{ labels: { result: 'hit' }, value: cache.results.hits }, { labels: { result: 'miss' }, value: cache.results.misses }], ['result']);
+  metrics.gauge('armorgate_compile_cache_entries', 'Compile results in the cache.', () => cache.results.size);
+  const listener = createApp({ view, tracer, logger, metrics, notReady, cache });
 
   server = https.createServer({ cert: first.cert, key: first.key, keepAliveTimeout: 65_000, requestTimeout: 30_000, headersTimeout: 20_000 }, listener);
   server.on('tlsClientError', (e) => logger.debug({ err: e.message }, 'TLS handshake failed'));
@@ -230,7 +235,7 @@ export async function startWebhook(o: WebhookOptions): Promise<RunningWebhook> {
   try {
     port = await listen(server, o.port, o.host);
     if (o.metricsPort >= 0) {
-      mServer = metricsServer(metrics);
+      mServer = metricsServer(metrics, { live: () => null, ready: notReady });
       metricsPort = await listen(mServer, o.metricsPort, o.host);
     }
   } catch (e) {

@@ -84,6 +84,8 @@ export interface Kernel {
   /** drop cached cgroup entries no longer alive; returns count removed */
   sweep(liveCgroupIds: ReadonlySet<bigint>): Result<number>;
   counts(): Result<{ pods: number; rules: number; cgroups: number }>;
+  /** Extension: the capacity (max_entries) of the maps `counts` counts (the fill-ratio metric). */
+  capacity?(): { pods: number; rules: number; cgroups: number };
   /** UIDs of the pods in the maps, adopted ones included (the enforcer removes those no longer on the node). */
   podUids(): string[];
   /** ring buffer polled without blocking the event loop */
@@ -502,6 +504,11 @@ class BpfKernel implements Kernel {
       rules: this.keys('rules', LAYOUT.ag_rule_key.size).length,
       cgroups: [...this.entries('cgroups', 8, LAYOUT.ag_cgroup.size)].filter(([, v]) => decodeCgroup(v).flags & CG_FLAG.pod).length,
     });
+  }
+
+  capacity(): { pods: number; rules: number; cgroups: number } {
+    const max = (n: string): number => this.loaded.maps.get(n)?.maxEntries ?? 0;
+    return { pods: max('pods'), rules: max('rules'), cgroups: max('cgroups') };
   }
 
   onEvent(cb: (e: KernelEvent) => void): void {

@@ -5,6 +5,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { ANN_PROFILE_SIGNATURE } from '../../policy/annotations.ts';
 import type { Pod } from '../../policy/types.ts';
 import type { Log } from '../reconciler.ts';
 import { onNode, type PodSink, type PodSource } from './types.ts';
@@ -21,14 +22,20 @@ export interface DirSourceOptions {
 
 const MANIFEST = /\.(ya?ml|json)$/i;
 
+/** A manifest's document that is skipped, or (in `notes`) delivered but unenforceable, with why. */
+export interface DirProblem { file: string; message: string; pod?: string }
+
 export interface DirLoad {
   pods: Pod[];
-  problems: { file: string; message: string }[];
+  /** Documents skipped: unreadable, unparseable, not a pod, no UID, a duplicate, another node's. */
+  problems: DirProblem[];
+  /** Pods delivered that cannot be enforced as written (unsigned): the reconciler reports them. */
+  notes: DirProblem[];
 }
 
 /** What one manifest file holds (pods and problems), cached by size and modification time so that a
  *  reload re-reads only the files that changed. */
-interface FileEntry { stamp: string; pods: Pod[]; problems: { file: string; message: string }[] }
+interface FileEntry { stamp: string; pods: Pod[]; problems: DirProblem[] }
 export type DirCache = Map<string, FileEntry>;
 
 function parseFile(file: string, text: string): Omit<FileEntry, 'stamp'> {
@@ -77,7 +84,7 @@ function parseFile(file: string, text: string): Omit<FileEntry, 'stamp'> {
 /** Reads every manifest of the folder; unreadable files and non-pod documents are reported, not fatal.
  *  With a cache, files whose size and modification time did not change are not read again. */
 export async function loadPodsDir(dir: string, nodeName: string, cache: DirCache = new Map()): Promise<DirLoad> {
-  const out: DirLoad = { pods: [], problems: [] };
+  const out: DirLoad = { pods: [], problems: [], notes: [] };
   let names: string[];
   try {
     names = (await readdir(dir)).filter((n) => MANIFEST.test(n) && !n.startsWith('.')).sort();
@@ -113,7 +120,14 @@ export async function loadPodsDir(dir: string, nodeName: string, cache: DirCache
         out.problems.push({ file, message: `pod UID ${uid} appears twice; the first one wins` });
         continue;
       }
-      if (!onNode(pod, nodeName)) continue;
+      const name = `${pod.metadata?.namespace ?? 'default'}/${pod.metadata?.name ?? '?'}`;
+      if (!onNode(pod, nodeName)) {
+        out.problems.push({ file, pod: name, message: `pod ${name} is for node ${JSON.stringify(pod.spec?.nodeName)}, this is node ${JSON.stringify(nodeName)}` });
+        continue;
+      }
+      if (pod.metadata?.annotations?.[ANN_PROFILE_SIGNATURE] === undefined) {
+        out.notes.push({ file, pod: name, message: `pod ${name} has no ${ANN_PROFILE_SIGNATURE} annotation: it is reported as not enforced` });
+      }
       seen.add(uid);
       out.pods.push(pod);
     }
@@ -203,9 +217,10 @@ export class DirPodSource implements PodSource {
       do {
         this.#again = false;
         this.#stamp = await this.#fingerprint();
-        const { pods, problems } = await loadPodsDir(this.#o.dir, this.#o.nodeName, this.#cache);
-        const now = new Set(problems.map((p) => `${p.file}\0${p.message}`));
+        const { pods, problems, notes } = await loadPodsDir(this.#o.dir, this.#o.nodeName, this.#cache);
+        const now = new Set([...problems, ...notes].map((p) => `${p.file}\0${p.message}`));
         for (const p of problems) if (!this.#logged.has(`${p.file}\0${p.message}`)) this.#o.log.warn(p, 'pod manifest skipped');
+        for (const p of notes) if (!this.#logged.has(`${p.file}\0${p.message}`)) this.#o.log.warn(p, 'pod manifest unsigned');
         this.#logged = now;
         if (this.#stopped) return;
         this.#o.log.debug({ dir: this.#o.dir, pods: pods.length }, 'pods folder loaded');

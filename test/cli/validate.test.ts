@@ -139,3 +139,23 @@ test('paths the rules never meet: "//" warns with the canonical form, ".." and a
   ]);
   assert.equal(r.code, 1);
 });
+
+test('- reads standard input; -o json prints one object of findings and counts (CI pipelines)', () => {
+  const bad = GOOD.replace('action: Block', 'action: Deny');
+  const stdin = spawnSync(process.execPath, [BIN, 'validate', '-'], { cwd: dir, input: GOOD, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(stdin.status, 0);
+  assert.equal(stdin.stdout.trim(), '1 documents, 0 invalid, 0 warnings');
+  const r = spawnSync(process.execPath, [BIN, 'validate', '-o', 'json', '-', 'good.yaml'], { cwd: dir, input: bad, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 1);
+  const out = JSON.parse(r.stdout) as { documents: number; invalid: number; warnings: number; findings: { file: string; document: number; level: string; path: string; message: string }[]; unreadable: string[] };
+  assert.equal(out.documents, 2);
+  assert.equal(out.invalid, 1);
+  assert.equal(out.findings.length, 1);
+  assert.equal(out.findings[0]?.file, '-');
+  assert.equal(out.findings[0]?.document, 1);
+  assert.equal(out.findings[0]?.level, 'error');
+  assert.equal(out.findings[0]?.path, 'spec.action');
+  assert.deepEqual(out.unreadable, []);
+  const usage = spawnSync(process.execPath, [BIN, 'validate', '-o', 'xml', 'good.yaml'], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(usage.status, 2);
+});

@@ -1,16 +1,19 @@
-// The demo's OTLP receiver and report, on the host: spans exported by the real OTLP/HTTP exporter
-// arrive with their parents and links, and the trace tree hangs each linked alert under the span it
-// links to; attempts and alerts print as the report promises.
+// The demo's OTLP receiver and report, on the host: spans and log records exported by the real
+// OTLP/HTTP exporters arrive with their parents and trace context, and the trace tree hangs each
+// alert log record under the span it was recorded in; attempts and alerts print as the report promises.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { context, trace } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
+import { LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
+import { alertRecorder } from '../../enforcer/alert-records.ts';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { spansFromOtlpJson, startReceiver } from '../../demo/otlp-receiver.ts';
 import { compactAlerts, formatAlerts, formatAttempts, formatTraceTree } from '../../demo/report.ts';
 
-test('OTLP/HTTP JSON from the real exporter: parents, links, attributes, events', async () => {
+test('OTLP/HTTP JSON from the real exporters: parents, attributes, alert log records in their span', async () => {
   const receiver = await startReceiver();
   try {
     const provider = (service: string): TracerProvider => new TracerProvider({
@@ -23,28 +26,36 @@ test('OTLP/HTTP JSON from the real exporter: parents, links, attributes, events'
     const attach = node.getTracer('t').startSpan('armorgate.enforcer.attach', {}, trace.setSpan(context.active(), admission));
     attach.end();
     admission.end();
-    const alert = node.getTracer('t').startSpan('armorgate.enforcer.alert', {
-      links: [{ context: attach.spanContext() }], attributes: { 'armorgate.alert.action': 'Block' },
+    const logProvider = new LoggerProvider({
+      resource: resourceFromAttributes({ 'service.name': 'armorgate-enforcer' }),
+      processors: [new SimpleLogRecordProcessor({ exporter: new OTLPLogExporter({ url: `${receiver.endpoint}/v1/logs` }) })],
     });
-    alert.addEvent('alert', { Action: 'Block', Operation: 'File', ProcessName: '/usr/bin/head', Resource: '/run/secrets/token', Result: 'Operation not permitted', PolicyName: 'p' });
-    alert.end();
+    alertRecorder(logProvider.getLogger('t'))({
+      Type: 'MatchedPolicy', UpdatedTime: new Date().toISOString(), Action: 'Block', Operation: 'File', ProcessName: '/usr/bin/head',
+      Resource: '/run/secrets/token', Result: 'Operation not permitted', PolicyName: 'p',
+    }, attach.spanContext());
     await hook.forceFlush();
     await node.forceFlush();
+    await logProvider.forceFlush();
     await hook.shutdown();
     await node.shutdown();
+    await logProvider.shutdown();
 
     assert.deepEqual(receiver.problems, []);
     const by = new Map(receiver.spans.map((s) => [s.name, s]));
     assert.equal(by.get('admission mutate-pod')?.service, 'armorgate-webhook');
     assert.equal(by.get('armorgate.enforcer.attach')?.parentSpanId, admission.spanContext().spanId);
-    assert.equal(by.get('armorgate.enforcer.alert')?.links[0]?.spanId, attach.spanContext().spanId);
-    assert.equal(by.get('armorgate.enforcer.alert')?.events[0]?.attributes.Resource, '/run/secrets/token');
+    const [log] = receiver.logs;
+    assert.equal(log?.traceId, admission.spanContext().traceId);
+    assert.equal(log?.spanId, attach.spanContext().spanId);
+    assert.equal((log?.body as Record<string, unknown>).Resource, '/run/secrets/token');
+    assert.equal(log?.service, 'armorgate-enforcer');
     assert.ok((by.get('admission mutate-pod')?.startMs ?? 0) > 1.7e12, 'epoch milliseconds');
 
-    const tree = formatTraceTree(receiver.spans, admission.spanContext().traceId).split('\n');
+    const tree = formatTraceTree(receiver.spans, admission.spanContext().traceId, receiver.spans.length, undefined, receiver.logs).split('\n');
     assert.match(tree[0] ?? '', /^ {2}admission mutate-pod {2}\[armorgate-webhook\]/);
     assert.match(tree[1] ?? '', /^ {2}└─ armorgate\.enforcer\.attach {2}\[armorgate-enforcer\]/);
-    assert.match(tree[2] ?? '', /^ {5}└┈ linked: armorgate\.enforcer\.alert .*Block File \/usr\/bin\/head → \/run\/secrets\/token : Operation not permitted {2}\[p\]/);
+    assert.match(tree[2] ?? '', /^ {5}└┈ log: armorgate\.alert {2}\[armorgate-enforcer\] .*Block File \/usr\/bin\/head → \/run\/secrets\/token : Operation not permitted {2}\[p\]/);
   } finally {
     await receiver.close();
   }

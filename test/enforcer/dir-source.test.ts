@@ -41,9 +41,14 @@ test('loads YAML and JSON manifests, multi-document and List, skipping other nod
     writeFileSync(join(dir, 'd.yaml'), 'kind: [unclosed\n');
     writeFileSync(join(dir, 'e.yaml'), stringify({ kind: 'ConfigMap', metadata: { name: 'x' } }));
     writeFileSync(join(dir, 'notes.txt'), 'ignored');
-    const { pods, problems } = await loadPodsDir(dir, 'node-1');
+    const { pods, problems, notes } = await loadPodsDir(dir, 'node-1');
     assert.deepEqual(pods.map((p) => p.metadata?.name), ['p1', 'p2', 'p3']);
-    assert.equal(problems.length, 3);
+    assert.equal(problems.length, 4);
+    const other = problems.find((p) => p.file.endsWith('b.json'));
+    assert.equal(other?.pod, 'default/p4');
+    assert.match(other?.message ?? '', /is for node "other-node", this is node "node-1"/, 'another node\'s pod is named, with both nodes');
+    assert.deepEqual(notes.map((n) => n.pod), ['default/p1', 'default/p2', 'default/p3'], 'unsigned pods are noted, and still delivered');
+    assert.match(notes[0]?.message ?? '', /no armorgate.io\/profile-signature annotation/);
     assert.ok(problems.some((p) => p.file.endsWith('c.yml') && /no metadata.uid/.test(p.message)));
     assert.ok(problems.some((p) => p.file.endsWith('d.yaml')));
     assert.ok(problems.some((p) => p.file.endsWith('e.yaml') && /not a Pod/.test(p.message)));

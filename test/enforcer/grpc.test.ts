@@ -207,7 +207,7 @@ test('WatchMessages: the enforcer\'s own log records (pino, through the tap) as 
   const { makeLogger } = await import('../../enforcer/daemon.ts');
   const tap = new MessageTap();
   tap.listen((level, message, time) => s.publishMessage(level, message, time));
-  const log = makeLogger(tap);
+  const log = makeLogger('info', tap);
   try {
     const m = watch(c, 'WatchMessages', '');
     await until(() => s.stats().messages.watchers === 1, 'the watcher');

@@ -1,52 +1,50 @@
-// The enforcer's instruments, collected through a real MeterProvider.
+// The enforcer's instruments, read back through the Prometheus text they render.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { createMetrics } from '../../enforcer/metrics.ts';
+import { parsePrometheus, sampleValue } from '../support/prom-text.ts';
 
-class PullReader extends MetricReader {
-  protected override async onShutdown(): Promise<void> {}
-  protected override async onForceFlush(): Promise<void> {}
-}
-
-test('events by action, attach latency, map entries and dropped events are recorded', async () => {
-  const reader = new PullReader();
-  const provider = new MeterProvider({ readers: [reader] });
+test('events by action, attach and swap latency, map entries, fill ratio, rules, pods and dropped events are recorded', async () => {
   const counts = { pods: 3, rules: 17, cgroups: 5 };
-  const m = createMetrics(provider.getMeter('test'), () => counts);
-  m.events.add(1, { action: 'Block', result: 'denied' });
-  m.events.add(2, { action: 'Audit', result: 'passed' });
-  m.attachMs.record(1.5);
-  m.attachMs.record(4);
-  m.dropped.add(37);
-  const { resourceMetrics } = await reader.collect();
-  const all = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics);
-  const byName = new Map(all.map((x) => [x.descriptor.name, x]));
-  const events = byName.get('armorgate.enforcer.events');
-  assert.deepEqual(events?.dataPoints.map((d) => [d.attributes.action, d.value]).sort(), [['Audit', 2], ['Block', 1]]);
-  const hist = byName.get('armorgate.enforcer.attach.duration')?.dataPoints[0]?.value as { count: number; sum: number };
-  assert.equal(hist.count, 2);
-  assert.equal(hist.sum, 5.5);
-  assert.equal(byName.get('armorgate.enforcer.events.dropped')?.dataPoints[0]?.value, 37);
-  const gauge = byName.get('armorgate.enforcer.map.entries');
-  assert.deepEqual(gauge?.dataPoints.map((d) => [d.attributes.map, d.value]).sort(), [['cgroups', 5], ['pods', 3], ['rules', 17]]);
-  await provider.shutdown();
+  const m = createMetrics({
+    counts: () => counts, capacity: () => ({ pods: 16384, rules: 262144, cgroups: 65536 }),
+    pods: () => [{ state: 'enforced', reason: '', count: 2 }, { state: 'not_enforced', reason: 'E_SIGNATURE', count: 1 }],
+  });
+  m.events.inc({ action: 'Block', result: 'denied' });
+  m.events.inc({ action: 'Audit', result: 'passed' }, 2);
+  m.attachSeconds.observe({ op: 'attach' }, 0.0015);
+  m.attachSeconds.observe({ op: 'swap' }, 0.004);
+  m.dropped.inc({}, 37);
+  m.alerts.inc({ type: 'MatchedPolicy', operation: 'File' });
+  const s = parsePrometheus(await m.registry.text());
+  assert.equal(s.types.get('armorgate_enforcer_events_total'), 'counter');
+  assert.equal(sampleValue(s, 'armorgate_enforcer_events_total', { action: 'Block', result: 'denied' }), 1);
+  assert.equal(sampleValue(s, 'armorgate_enforcer_events_total', { action: 'Audit', result: 'passed' }), 2);
+  assert.equal(s.types.get('armorgate_enforcer_attach_duration_seconds'), 'histogram');
+  assert.equal(sampleValue(s, 'armorgate_enforcer_attach_duration_seconds_count', { op: 'attach' }), 1);
+  assert.equal(sampleValue(s, 'armorgate_enforcer_attach_duration_seconds_sum', { op: 'swap' }), 0.004);
+  assert.equal(sampleValue(s, 'armorgate_enforcer_events_dropped_total'), 37);
+  assert.equal(sampleValue(s, 'armorgate_enforcer_alerts_total', { type: 'MatchedPolicy', operation: 'File' }), 1);
+  assert.equal(sampleValue(s, 'armorgate_enforcer_map_entries', { map: 'rules' }), 17);
+  assert.equal(sampleValue(s, 'armorgate_enforcer_rules_loaded'), 17);
+  assert.equal(sampleValue(s, 'armorgate_enforcer_map_fill_ratio', { map: 'pods' }), 3 / 16384);
+  assert.equal(sampleValue(s, 'armorgate_enforcer_pods', { state: 'enforced' }), 2);
+  assert.equal(sampleValue(s, 'armorgate_enforcer_pods', { state: 'not_enforced', reason: 'E_SIGNATURE' }), 1);
+  counts.rules = 20;
+  assert.equal(sampleValue(parsePrometheus(await m.registry.text()), 'armorgate_enforcer_rules_loaded'), 20, 'gauges are read at scrape time');
 });
 
 test('the enforcing gauges: 1 when enforcing, else 0 and the reason', async () => {
-  const reader = new PullReader();
-  const provider = new MeterProvider({ readers: [reader] });
   let why: string | null = 'E_NO_KUBEPODS';
-  createMetrics(provider.getMeter('test'), () => null, () => why);
-  const read = async (name: string) => {
-    const { resourceMetrics } = await reader.collect();
-    const m = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).find((x) => x.descriptor.name === name);
-    return m?.dataPoints.map((d) => [d.attributes.reason ?? null, d.value]).sort();
-  };
-  assert.deepEqual(await read('armorgate.enforcer.enforcing'), [[null, 0]]);
-  assert.deepEqual(await read('armorgate.enforcer.not_enforcing'), [['E_NO_KUBEPODS', 1], ['E_UNAVAILABLE', 0]]);
+  const m = createMetrics({ counts: () => null, notEnforcing: () => why });
+  const read = async () => parsePrometheus(await m.registry.text());
+  let s = await read();
+  assert.equal(sampleValue(s, 'armorgate_enforcer_enforcing'), 0);
+  assert.equal(sampleValue(s, 'armorgate_enforcer_not_enforcing', { reason: 'E_NO_KUBEPODS' }), 1);
+  assert.equal(sampleValue(s, 'armorgate_enforcer_not_enforcing', { reason: 'E_UNAVAILABLE' }), 0);
+  assert.equal(sampleValue(s, 'armorgate_enforcer_map_entries'), undefined, 'no kernel: no map samples');
   why = null;
-  assert.deepEqual(await read('armorgate.enforcer.enforcing'), [[null, 1]]);
-  assert.deepEqual(await read('armorgate.enforcer.not_enforcing'), [['E_NO_KUBEPODS', 0], ['E_UNAVAILABLE', 0]]);
-  await provider.shutdown();
+  s = await read();
+  assert.equal(sampleValue(s, 'armorgate_enforcer_enforcing'), 1);
+  assert.equal(sampleValue(s, 'armorgate_enforcer_not_enforcing', { reason: 'E_NO_KUBEPODS' }), 0);
 });

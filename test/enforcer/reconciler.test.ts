@@ -7,6 +7,8 @@ import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
+import { alertRecorder } from '../../enforcer/alert-records.ts';
 import { ANN_POLICIES, ANN_POSTURE, ANN_PROFILE, ANN_PROFILE_DIGEST, ANN_PROFILE_SIGNATURE, ANN_TRACEPARENT } from '../../policy/annotations.ts';
 import { encodeProfile } from '../../policy/profile-codec.ts';
 import { formatPosture } from '../../policy/posture.ts';
@@ -84,13 +86,15 @@ function setup(root = '/nonexistent/cgroup', gate: Gate | null = null, log: Log 
   const alerts: KubeArmorAlert[] = [];
   const exporter = new InMemorySpanExporter();
   const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+  const logExporter = new InMemoryLogRecordExporter();
+  const logProvider = new LoggerProvider({ processors: [new SimpleLogRecordProcessor({ exporter: logExporter })] });
   const r = new Reconciler({
     kernel, resolver: new CgroupResolver(root), verify: (a, ns) => verifyAnnotations(a, ns, KEY),
-    emit: (a) => alerts.push(a), log, tracer: provider.getTracer('test'),
+    emit: (a) => alerts.push(a), log, tracer: provider.getTracer('test'), record: alertRecorder(logProvider.getLogger('test')),
     clusterName: 'oke-1', nodeName: 'node-1', now: () => new Date('2026-01-02T03:04:05.678Z'), processName: () => '/bin/bash',
     gate,
   });
-  return { kernel, alerts, exporter, provider, r };
+  return { kernel, alerts, exporter, provider, logExporter, r };
 }
 
 test('gated (no kubepods cgroup yet): rules are loaded but each pod is reported not enforced, once; opening the gate enforces them, closing it reports them again', () => {
@@ -149,8 +153,8 @@ test('a pod with a signed profile is loaded once, keyed by its UID, before any c
   assert.ok(r.isEnforced(UID));
 });
 
-test('attaching continues the trace of armorgate.io/traceparent; alerts link to that span', async () => {
-  const { exporter, provider, r } = setup();
+test('attaching continues the trace of armorgate.io/traceparent; alerts are log records on that trace, in the attach span', async () => {
+  const { exporter, provider, logExporter, alerts, r } = setup();
   r.upsert(pod(signed(profile())));
   await provider.forceFlush();
   const [attach] = exporter.getFinishedSpans();
@@ -160,10 +164,16 @@ test('attaching continues the trace of armorgate.io/traceparent; alerts link to 
   assert.equal(attach.parentSpanContext?.spanId, 'b7ad6b7169203331');
   r.onKernelEvent(event({}));
   await provider.forceFlush();
-  const alertSpan = exporter.getFinishedSpans()[1];
-  assert.ok(alertSpan);
-  assert.equal(alertSpan.links[0]?.context.spanId, attach.spanContext().spanId);
-  assert.equal(alertSpan.events[0]?.name, 'alert');
+  assert.equal(exporter.getFinishedSpans().length, 1, 'an alert is no span of its own');
+  const [rec] = logExporter.getFinishedLogRecords();
+  assert.ok(rec);
+  assert.equal(rec.spanContext?.traceId, TRACE, 'the alert is on the pod\'s trace');
+  assert.equal(rec.spanContext?.spanId, attach.spanContext().spanId, 'in the attach span');
+  assert.equal(rec.eventName, 'armorgate.alert');
+  assert.equal(rec.severityText, 'WARN', 'a Block');
+  assert.equal(rec.attributes['k8s.pod.name'], 'web');
+  assert.equal(rec.attributes['armorgate.alert.action'], 'Block');
+  assert.deepEqual(rec.body, JSON.parse(JSON.stringify(alerts.at(-1))), 'the body is the alert as written on stdout');
 });
 
 test('a profile signed for another namespace, with another key, or tampered is not enforced: one SystemEvent alert', () => {

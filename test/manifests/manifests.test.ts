@@ -352,10 +352,29 @@ describe('wiring', () => {
       const writable = m.mountPath === '/sys/fs/bpf' || m.mountPath === '/tmp';
       assert.equal(m.readOnly === true, !writable, `${String(m.mountPath)} is ${writable ? 'writable' : 'read-only'}`);
     }
+    // /metrics, /healthz and /readyz on the port the args give; the probes use them
+    const metricsPort = ((c.ports as Any[]) ?? []).find((p) => p.name === 'metrics')?.containerPort as number;
+    assert.ok((c.args as string[]).includes(`--metrics-port=${metricsPort}`), 'the enforcer serves metrics where its metrics port says');
+    assert.equal(at(c, 'readinessProbe', 'httpGet', 'path'), '/readyz');
+    assert.equal(at(c, 'readinessProbe', 'httpGet', 'port'), 'metrics');
+    assert.equal(at(c, 'livenessProbe', 'httpGet', 'path'), '/healthz');
+    assert.equal(at(c, 'livenessProbe', 'httpGet', 'port'), 'metrics');
     // each added capability is named, with why, in a comment of enforcer.yaml
     const text = readFileSync(join(MANIFESTS, 'enforcer.yaml'), 'utf8');
     for (const cap of at(sc, 'capabilities', 'add') as string[]) {
       assert.match(text, new RegExp(`#\\s*${cap}: \\S[^\\n]*\\n(?:\\s*#[^\\n]*\\n)*\\s*- ${cap}\\n`), `${cap} has its reason in a comment just above it`);
+    }
+  });
+});
+
+describe('OpenTelemetry resource from the downward API', () => {
+  it('both daemons get NODE_NAME, POD_NAME, POD_NAMESPACE and POD_UID from their pod', (t) => {
+    const skip = noRender(); if (skip) { t.skip(skip); return; }
+    const want = { NODE_NAME: 'spec.nodeName', POD_NAME: 'metadata.name', POD_NAMESPACE: 'metadata.namespace', POD_UID: 'metadata.uid' };
+    for (const w of [one('Deployment', 'armorgate-webhook'), one('DaemonSet', 'armorgate-enforcer')]) {
+      const [c] = containers(w);
+      const env = new Map(((c?.env as Any[]) ?? []).map((e) => [e.name as string, at(e, 'valueFrom', 'fieldRef', 'fieldPath')]));
+      for (const [name, path] of Object.entries(want)) assert.equal(env.get(name), path, `${String(w.metadata.name)}: ${name} from ${path}`);
     }
   });
 });

@@ -13,6 +13,7 @@ import { decodeProfileAnnotation } from '../../policy/profile-codec.ts';
 import {
   AUDIT_CURL, BLOCK_SHADOW, GATEWAY_USER, podReview, policy, policyReview, realisticPod, review, startTestWebhook, type TestWebhook,
 } from './fixtures.ts';
+import { parsePrometheus, sampleValue } from '../support/prom-text.ts';
 
 let w: TestWebhook;
 before(async () => { w = await startTestWebhook(); });
@@ -349,9 +350,38 @@ test('metrics: Prometheus text with request counts', async () => {
   assert.equal(r.status, 200);
   const text = await r.text();
   assert.match(text, /armorgate_admission_requests_total\{endpoint="mutate-pod",decision="patched"\} \d+/);
-  assert.match(text, /armorgate_admission_duration_seconds_bucket\{endpoint="validate-pod",le="0.005"\} \d+/);
+  assert.match(text, /armorgate_admission_duration_seconds_bucket\{le="0.005",endpoint="validate-pod"\} \d+/);
   assert.match(text, /armorgate_policies 3/);
   assert.match(text, /armorgate_ready 1/);
+});
+
+test('metrics: scraped and parsed: types, Prometheus names, process metrics, values that move with admissions and cache hits', async () => {
+  const scrape = async () => parsePrometheus(await (await fetch(`http://127.0.0.1:${w.hook.metricsPort}/metrics`)).text());
+  const before = await scrape();
+  for (const [name, type] of [
+    ['armorgate_admission_requests_total', 'counter'], ['armorgate_admission_duration_seconds', 'histogram'],
+    ['armorgate_compile_cache_lookups_total', 'counter'], ['armorgate_compile_cache_entries', 'gauge'],
+    ['armorgate_ready', 'gauge'], ['armorgate_policies', 'gauge'],
+    ['process_cpu_seconds_total', 'counter'], ['process_resident_memory_bytes', 'gauge'], ['nodejs_eventloop_lag_seconds', 'gauge'],
+  ] as const) assert.equal(before.types.get(name), type, name);
+  for (const t of before.types.keys()) {
+    assert.match(t, /^[a-z_][a-z0-9_]*$/, `${t}: Prometheus name`);
+    if (before.types.get(t) === 'counter') assert.match(t, /_total$/, `${t}: a counter ends in _total`);
+  }
+  const patched = { endpoint: 'mutate-pod', decision: 'patched' };
+  const n0 = sampleValue(before, 'armorgate_admission_requests_total', patched) ?? 0;
+  const c0 = sampleValue(before, 'armorgate_admission_duration_seconds_count', { endpoint: 'mutate-pod' }) ?? 0;
+  const hits0 = sampleValue(before, 'armorgate_compile_cache_lookups_total', { result: 'hit' }) ?? 0;
+  // the same pod twice: the second is a cache hit
+  await admit('/mutate-pod', podReview('CREATE', realisticPod()));
+  await admit('/mutate-pod', podReview('CREATE', realisticPod()));
+  const after = await scrape();
+  assert.equal(sampleValue(after, 'armorgate_admission_requests_total', patched), n0 + 2);
+  assert.equal(sampleValue(after, 'armorgate_admission_duration_seconds_count', { endpoint: 'mutate-pod' }), c0 + 2);
+  assert.ok((sampleValue(after, 'armorgate_compile_cache_lookups_total', { result: 'hit' }) ?? 0) >= hits0 + 1, 'a cache hit counted');
+  assert.ok((sampleValue(after, 'armorgate_compile_cache_entries') ?? 0) >= 1);
+  // the metrics port also answers health
+  assert.equal((await fetch(`http://127.0.0.1:${w.hook.metricsPort}/readyz`)).status, 200);
 });
 
 test('validate-policy: a path that never matches as written warns with its canonical form; ".." is refused naming the field', async () => {

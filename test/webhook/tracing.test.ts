@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { trace } from '@opentelemetry/api';
@@ -92,6 +93,7 @@ test('spans leave through the OTLP/HTTP exporter into a local receiver', async (
   const saved = { ...process.env };
   process.env.OTEL_EXPORTER_OTLP_ENDPOINT = endpoint; // the exporter reads the standard variables itself
   process.env.OTEL_SERVICE_NAME = 'armorgate-webhook-test';
+  process.env.OTEL_EXPORTER_OTLP_PROTOCOL = 'http/json';
   delete process.env.OTEL_TRACES_EXPORTER;
   delete process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
   const tel = setupTelemetry({ serviceName: 'armorgate-webhook' });
@@ -151,4 +153,60 @@ test('nothing exported: spans carry only their context (ids, sampler flag), cont
   const ops = JSON.parse(Buffer.from((JSON.parse(a.body) as { response: { patch: string } }).response.patch, 'base64').toString('utf8')) as { path: string; value: string }[];
   assert.match(ops.find((o) => o.path === '/metadata/annotations/armorgate.io~1traceparent')!.value, /^00-4bf92f3577b34da6a3ce929d0e0e4736-(?!00f067aa0ba902b7)[0-9a-f]{16}-01$/);
   void Promise.all([tel.shutdown(), off.shutdown()]);
+});
+
+test('OTEL_EXPORTER_OTLP_PROTOCOL: http/protobuf by default (protobuf bodies), http/json honoured, grpc and unknown values refused naming the variable', async () => {
+  const received: { path: string; contentType: string; body: Buffer }[] = [];
+  const receiver = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => { received.push({ path: req.url ?? '', contentType: String(req.headers['content-type']), body: Buffer.concat(chunks) }); res.writeHead(200); res.end(); });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const saved = { ...process.env };
+  process.env.OTEL_EXPORTER_OTLP_ENDPOINT = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+  for (const k of ['OTEL_EXPORTER_OTLP_PROTOCOL', 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_TRACES_EXPORTER', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']) delete process.env[k];
+  try {
+    const tel = setupTelemetry({ serviceName: 't', global: false });
+    const span = tel.tracer.startSpan('proto-span', {}, contextFromTraceparent('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'));
+    span.end();
+    await tel.forceFlush();
+    await tel.shutdown();
+    const t = received.find((x) => x.path === '/v1/traces');
+    assert.ok(t, 'exported');
+    assert.equal(t.contentType, 'application/x-protobuf');
+    assert.ok(t.body.includes(Buffer.from('0af7651916cd43dd8448eb211c80319c', 'hex')), 'the trace id, as protobuf bytes');
+  } finally {
+    process.env = saved;
+    await new Promise<void>((resolve) => receiver.close(() => resolve()));
+  }
+  const refused = (env: Record<string, string>): string => {
+    try { setupTelemetry({ serviceName: 't', env, global: false }); } catch (e) { return (e as Error).message; }
+    return 'accepted';
+  };
+  assert.match(refused({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }), /^OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported by this build.*http\/protobuf \(the default\) or http\/json/);
+  assert.match(refused({ OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'thrift' }), /^OTEL_EXPORTER_OTLP_LOGS_PROTOCOL="thrift": unknown protocol; one of http\/protobuf, http\/json/);
+  assert.match(refused({ OTEL_PROPAGATORS: 'tracecontext,b3' }), /^OTEL_PROPAGATORS="tracecontext,b3": "b3" is not supported; use tracecontext, baggage, or none/);
+  assert.match(refused({ OTEL_LOGS_EXPORTER: 'zipkin' }), /^OTEL_LOGS_EXPORTER="zipkin": unknown exporter "zipkin"/);
+  assert.equal(refused({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_PROPAGATORS: 'baggage,tracecontext' }), 'accepted');
+});
+
+test('OTEL_PROPAGATORS=none: an incoming traceparent header is not continued; the default continues it', () => {
+  const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+  try {
+    setupTelemetry({ serviceName: 't', env: { OTEL_PROPAGATORS: 'none' } });
+    assert.equal(trace.getSpanContext(contextFromTraceparent(tp)), undefined);
+    setupTelemetry({ serviceName: 't', env: {} });
+    assert.equal(trace.getSpanContext(contextFromTraceparent(tp))?.traceId, '0af7651916cd43dd8448eb211c80319c');
+  } finally {
+    setupTelemetry({ serviceName: 't', env: {} });
+  }
+});
+
+test('the CLI refuses an OTEL_* value it cannot honour before starting (exit 2, the variable named)', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync(process.execPath, [path.join(import.meta.dirname, '..', '..', 'bin', 'armorgate.js'), 'webhook', '--policies-dir=/nonexistent'],
+    { encoding: 'utf8', timeout: 60_000, env: { ...process.env, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' } });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported/);
 });

@@ -90,20 +90,23 @@ test('signing key file: trailing whitespace dropped, too short refused', () => {
   assert.throws(() => readSigningKey(f), /too short/);
 });
 
-test('metrics: Prometheus text format with escaped labels and gauges', () => {
+test('metrics: Prometheus text format with escaped labels and gauges', async () => {
   const m = new WebhookMetrics();
   m.requests.inc({ endpoint: 'mutate-pod', decision: 'patched' });
   m.requests.inc({ endpoint: 'mutate-pod', decision: 'patched' });
   m.requests.inc({ endpoint: 'x"y', decision: 'a\\b' });
   m.duration.observe({ endpoint: 'mutate-pod' }, 0.002);
   m.gauge('armorgate_policies', 'Valid policies.', () => 7);
-  const text = m.render();
+  const text = await m.render();
   assert.match(text, /^armorgate_admission_requests_total\{endpoint="mutate-pod",decision="patched"\} 2$/m);
   assert.match(text, /endpoint="x\\"y",decision="a\\\\b"/);
-  assert.match(text, /^armorgate_admission_duration_seconds_bucket\{endpoint="mutate-pod",le="0.001"\} 0$/m);
-  assert.match(text, /^armorgate_admission_duration_seconds_bucket\{endpoint="mutate-pod",le="0.0025"\} 1$/m);
+  assert.match(text, /^armorgate_admission_duration_seconds_bucket\{le="0.001",endpoint="mutate-pod"\} 0$/m);
+  assert.match(text, /^armorgate_admission_duration_seconds_bucket\{le="0.0025",endpoint="mutate-pod"\} 1$/m);
   assert.match(text, /^armorgate_admission_duration_seconds_count\{endpoint="mutate-pod"\} 1$/m);
   assert.match(text, /^# TYPE armorgate_policies gauge\narmorgate_policies 7$/m);
+  assert.equal(m.requests.get({ endpoint: 'mutate-pod', decision: 'patched' }), 2);
+  assert.doesNotMatch(text, /process_cpu/, 'no process metrics unless asked for');
+  assert.throws(() => m.requests.inc({ endpoint: 'mutate-pod', bogus: 'x' }), /armorgate_admission_requests_total: label "bogus" is not one of endpoint, decision/);
 });
 
 test('reviewJson: the spliced patch gives the same document as JSON.stringify', () => {

@@ -115,6 +115,28 @@ scenario('enforcer: the example pod end to end through --pods-dir', async (ctx) 
 
   // what was tried outside the pod was never reported: every decision names a pod
   for (const x of e.alerts) if (x.Type === 'MatchedPolicy') assert.notEqual(x.PodName, '', JSON.stringify(x));
+
+  // 6. the Prometheus metrics of a real kernel's decisions (--metrics-port, default 9091), and health
+  const listening = e.logs.find((l) => l.msg === 'metrics, /healthz and /readyz listening');
+  if (listening === undefined) {
+    // only when another enforcer of this boot holds the port, which the log says
+    assert.ok(e.logs.some((l) => l.msg === 'the metrics port cannot be bound: no /metrics, /healthz, /readyz'), 'the metrics server listens or says why not');
+    ctx.log('metrics not checked: another enforcer of this boot holds the metrics port');
+  } else {
+    ctx.log(`metrics checked on port ${String(listening.port)}`);
+    const base = `http://127.0.0.1:${String(listening.port)}`;
+    assert.equal((await fetch(`${base}/readyz`)).status, 200, '/readyz once enforcing');
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+    const text = await (await fetch(`${base}/metrics`)).text();
+    const value = (re: RegExp): number => Number(re.exec(text)?.[1] ?? NaN);
+    assert.ok(value(/^armorgate_enforcer_events_total\{action="Block",result="denied"\} (\S+)$/m) >= 4, 'Block decisions counted');
+    assert.equal(value(/^armorgate_enforcer_enforcing (\S+)$/m), 1);
+    assert.ok(value(/^armorgate_enforcer_pods\{state="enforced",reason=""\} (\S+)$/m) >= 1, 'the pod counted enforced');
+    assert.ok(value(/^armorgate_enforcer_rules_loaded (\S+)$/m) > 0, 'rules in the kernel map');
+    assert.ok(value(/^armorgate_enforcer_map_fill_ratio\{map="rules"\} (\S+)$/m) > 0, 'fill ratio of the rule map');
+    assert.ok(value(/^armorgate_enforcer_attach_duration_seconds_count\{op="attach"\} (\S+)$/m) >= 1, 'attach latency observed');
+    assert.match(text, /^process_resident_memory_bytes \d+/m);
+  }
 }, { timeoutMs: 240_000 });
 
 scenario('enforcer: a pod without a valid signature is reported, not enforced, never a crash', async (ctx) => {
