@@ -202,7 +202,15 @@ export async function startEnforcer(ctx: ScenarioContext, fx: Fixture, extra: st
       await exit;
     },
   };
-  const first = await e.waitLog((l) => l.msg === 'ready' || l.msg === 'running without enforcement' || started?.(l) === true, 'the ready log line', 150_000);
+  let first: Record<string, unknown>;
+  try {
+    first = await e.waitLog((l) => l.msg === 'ready' || l.msg === 'running without enforcement' || started?.(l) === true, 'the ready log line', 150_000);
+  } catch (err) {
+    // an enforcer that never got ready must not outlive its scenario: it would hold the gRPC
+    // and metrics ports (and its pins) and fail the scenarios after it
+    await e.stop('SIGKILL');
+    throw err;
+  }
   if (first.msg !== 'ready' && started?.(first) !== true) {
     await e.stop('SIGKILL');
     throw new Error(`the enforcer cannot enforce here:\n${diag()}`);
