@@ -2,36 +2,17 @@
 // namespace asks for (KubeArmor's `kubearmor-visibility` annotation), as KubeArmor's container
 // `Log` records. The kernel decides which events are wanted (per pod, per kind) and rate-limits
 // them; this module only shapes what arrives. Pure: the caller supplies the pod context and clock.
-import { OPERATION, dataOf, resourceOf, type AlertContext } from './alerts.ts';
+import { OPERATION, dataOf, resourceOf, type AlertContext, type KubeArmorAlert } from './alerts.ts';
 import type { KernelEvent } from './kernel/index.ts';
 
 export type { VisibilityKind } from '../policy/types.ts';
 
-/** KubeArmor's `Log` (container log) as JSON: the fields ArmorGate fills. */
-export interface KubeArmorLog {
-  Timestamp: number;
-  UpdatedTime: string;
-  ClusterName: string;
-  HostName: string;
-  NamespaceName: string;
-  PodName: string;
-  Labels: string;
-  ContainerID: string;
-  ContainerName: string;
-  HostPID: number;
-  HostPPID: number;
-  PPID: number;
-  PID: number;
-  UID: number;
-  ParentProcessName: string;
-  ProcessName: string;
-  Type: 'ContainerLog';
-  Source: string;
-  Operation: string;
-  Resource: string;
-  Data: string;
-  Result: string;
-}
+/** KubeArmor's `Log` (container log) as JSON: the fields ArmorGate fills, those an alert has too
+ *  (one definition of their types: alerts.ts). */
+export type KubeArmorLog = Pick<KubeArmorAlert,
+  'Timestamp' | 'UpdatedTime' | 'ClusterName' | 'HostName' | 'NamespaceName' | 'PodName' | 'Labels' | 'ContainerID' | 'ContainerName'
+  | 'HostPID' | 'HostPPID' | 'PPID' | 'PID' | 'UID' | 'ParentProcessName' | 'ProcessName' | 'Source' | 'Operation' | 'Resource' | 'Data' | 'Result'>
+  & { Type: 'ContainerLog' };
 
 export type LogInput = Pick<KernelEvent, 'pid' | 'ppid' | 'uid' | 'exe' | 'source' | 'target' | 'hook' | 'kind' | 'denied' | 'errno' | 'sock'>;
 
