@@ -857,16 +857,19 @@ __noinline int ag_match_path(__u32 with_src)
 }
 
 /* ----------------------------------------------------------- reporting */
-static __always_inline int rate_ok(__u64 cgid, __u64 now, __u32 *dropped_out)
+#include "sockargs.h"
+
+/* The cgroup's rate window in `map` (rates for alerts, visrates for visibility logs): 1 when
+ * this event may go (limit 0: no limit, the window still counts what the ring buffer had no
+ * room for). The first event of a new window gets in *dropped_out what the last window lost. */
+static __always_inline int rate_take(void *map, __u32 limit, __u64 cgid, __u64 now, __u32 *dropped_out)
 {
-	struct ag_config *cfg = get_config();
-	__u32 limit = cfg ? cfg->rate_per_sec : 0;
 	if (!limit)
-		return 1;
-	struct ag_rate *r = bpf_map_lookup_elem(&rates, &cgid);
+		limit = 0xffffffff;
+	struct ag_rate *r = bpf_map_lookup_elem(map, &cgid);
 	if (!r) {
 		struct ag_rate fresh = { .window_ns = now, .count = 1 };
-		bpf_map_update_elem(&rates, &cgid, &fresh, BPF_ANY);
+		bpf_map_update_elem(map, &cgid, &fresh, BPF_ANY);
 		return 1;
 	}
 	if (now - r->window_ns >= 1000000000ULL) {
@@ -916,52 +919,45 @@ static __always_inline void fmt_number(char *out, __u32 n)
 	out[k & 15] = 0;
 }
 
-#include "visibility.h"
-
-/* One decision event (and, first, a "dropped" event when the last window lost
- * some). target: 0 s->path, 1 the number s->num, 2 "<unresolved path>". */
-__noinline int ag_report(__u32 hook, __u32 action, __u32 rule_id, __u32 denied_target)
+/* Events lost for want of room in the ring buffer: counted in the cgroup's window in `map` with
+ * those the rate limit dropped, and told in its next "dropped" event like them. */
+static __always_inline void rate_lost(void *map, __u64 cgid, __u32 n)
 {
-	struct scratch *s = get_scratch();
-	if (!s)
-		return 0;
-	__u32 denied = denied_target & 1;
-	__u32 target = denied_target >> 1;
-	__u64 now = bpf_ktime_get_ns();
-	__u32 dropped = 0;
-	int ok = rate_ok(s->cgid, now, &dropped);
-	if (dropped) {
-		struct ag_event *d = bpf_ringbuf_reserve(&events, sizeof(*d), 0);
-		if (d) {
-			fill_common(d, s, now);
-			d->type = AG_EV_DROPPED;
-			d->dropped = dropped;
-			d->rule_id = AG_RULE_POSTURE;
-			d->err = 0;
-			d->hook = 0;
-			d->kind = s->kind;
-			d->action = 0;
-			d->denied = 0;
-			d->exe[0] = 0;
-			d->source[0] = 0;
-			d->target[0] = 0;
-			bpf_ringbuf_submit(d, 0);
-		}
+	struct ag_rate *r = bpf_map_lookup_elem(map, &cgid);
+	if (r)
+		__sync_fetch_and_add(&r->dropped, n);
+}
+
+/* The event telling how many a window lost (type AG_EV_DROPPED or AG_EV_LOG_DROPPED); when it
+ * finds no room, the count goes back to the window for the next one. */
+static __always_inline void emit_dropped(void *map, struct scratch *s, __u64 now, __u32 type, __u32 dropped)
+{
+	struct ag_event *d = bpf_ringbuf_reserve(&events, sizeof(*d), 0);
+	if (!d) {
+		rate_lost(map, s->cgid, dropped);
+		return;
 	}
-	if (!ok)
-		return 0;
-	struct ag_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e)
-		return 0;
-	fill_common(e, s, now);
-	e->type = AG_EV_DECISION;
-	e->rule_id = rule_id;
-	e->err = denied ? -EPERM : 0;
-	e->dropped = hook == AG_H_SOCKET ? ag_sock_get() : 0; /* socket(): its arguments */
-	e->hook = hook;
-	e->kind = s->kind;
-	e->action = action;
-	e->denied = denied;
+	fill_common(d, s, now);
+	d->type = type;
+	d->dropped = dropped;
+	d->rule_id = AG_RULE_POSTURE;
+	d->err = 0;
+	d->hook = 0;
+	d->kind = s->kind;
+	d->action = 0;
+	d->denied = 0;
+	d->exe[0] = 0;
+	d->source[0] = 0;
+	d->target[0] = 0;
+	bpf_ringbuf_submit(d, 0);
+}
+
+/* An event's process and object, the same for alerts and logs: the executable (as exec
+ * recorded it, else the task's comm) as exe and source; socket()'s arguments in `dropped`;
+ * the target: 0 s->path, 1 the number s->num, 2 "<unresolved path>". */
+static __always_inline void fill_subject(struct ag_event *e, struct scratch *s, __u32 hook, __u32 target)
+{
+	e->dropped = hook == AG_H_SOCKET ? ag_sock_get() : 0;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct ag_exe *x = ag_exe_cached(0) ? bpf_map_lookup_elem(&exes, &tgid) : 0;
 	if (x)
@@ -975,6 +971,41 @@ __noinline int ag_report(__u32 hook, __u32 action, __u32 rule_id, __u32 denied_t
 		bpf_probe_read_kernel_str(e->target, AG_PATH_MAX, "<unresolved path>");
 	else
 		bpf_probe_read_kernel_str(e->target, AG_PATH_MAX, s->path);
+}
+
+#include "visibility.h"
+
+/* One decision event (and, first, a "dropped" event when the last window lost
+ * some). target: as fill_subject. */
+__noinline int ag_report(__u32 hook, __u32 action, __u32 rule_id, __u32 denied_target)
+{
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	__u32 denied = denied_target & 1;
+	__u32 target = denied_target >> 1;
+	__u64 now = bpf_ktime_get_ns();
+	__u32 dropped = 0;
+	struct ag_config *cfg = get_config();
+	int ok = rate_take(&rates, cfg ? cfg->rate_per_sec : 0, s->cgid, now, &dropped);
+	if (dropped)
+		emit_dropped(&rates, s, now, AG_EV_DROPPED, dropped);
+	if (!ok)
+		return 0;
+	struct ag_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		rate_lost(&rates, s->cgid, 1);
+		return 0;
+	}
+	fill_common(e, s, now);
+	e->type = AG_EV_DECISION;
+	e->rule_id = rule_id;
+	e->err = denied ? -EPERM : 0;
+	e->hook = hook;
+	e->kind = s->kind;
+	e->action = action;
+	e->denied = denied;
+	fill_subject(e, s, hook, target);
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }

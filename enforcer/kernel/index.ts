@@ -10,7 +10,7 @@ import {
   type NodeSummary,
 } from './layout.ts';
 import { VisibilityMaps, decodeSockArgs } from './visibility.ts';
-import { batchOpts, check, libbpf, mapKeys, ringBufferNew, type BpfError } from './libbpf.ts';
+import { batchOpts, check, libbpf, mapKeys, ringBufferNew, type BpfError, type RingConsumer } from './libbpf.ts';
 import {
   DEFAULT_OBJECT, DEFAULT_PIN_DIR, adoptableEpoch, attachAll, attachCgroupPinned, cgroupLinkInfo, closeFd, dropOldLinks, dropRetiredMaps, hasRetiredMaps, kubepodsIds, kubepodsRef, retiredPodUids, forkLayout, loadObject, noKubepods,
   objectStamp, openDir, pickMode, programsFor, type AttachMode, type Loaded,
@@ -139,6 +139,8 @@ export interface NotEnforced {
 const KINDS: RuleKind[] = ['process', 'file', 'network', 'capabilities'];
 /** How long a replaced rule generation stays in the maps (an LSM check takes microseconds). */
 const GRACE_MS = 1000;
+/** Records taken from the ring buffer per turn of the event loop (the rest at the next turn). */
+const POLL_BATCH = 256;
 const ACTIONS: ('Allow' | 'Audit' | 'Block')[] = ['Allow', 'Allow', 'Audit', 'Block'];
 const PROTO_NAMES = Object.entries(PROTO).sort((a, b) => a[1] - b[1]).map(([n]) => n);
 const CAP_NAMES = new Map(Object.entries(CAPABILITIES).map(([n, v]) => [v, n]));
@@ -186,7 +188,7 @@ class BpfKernel implements Kernel {
   private cgObject: Loaded | null = null;
   /** the in-memory handles of the cgroup links among `links` */
   private readonly cgroupHandles: unknown[];
-  private readonly rb: { consume: () => number; free: () => void };
+  private readonly rb: RingConsumer;
 
   /** where the live set is pinned and its link epoch (null: not pinned, or epoch unknown) */
   private readonly pinned: { dir: string; epoch: string } | null;
@@ -197,7 +199,7 @@ class BpfKernel implements Kernel {
    *  its snapshot of the pods could narrow the summary under the enforcer's feet. */
   private readonly ownsSummary: boolean;
 
-  constructor(mode: AttachMode, loaded: Loaded, links: unknown[], rb: { consume: () => number; free: () => void }, pollMs: number, adopted = false, pinned: { dir: string; epoch: string } | null = null, ownsSummary = true, cgroupHandles: unknown[] = []) {
+  constructor(mode: AttachMode, loaded: Loaded, links: unknown[], rb: RingConsumer, pollMs: number, adopted = false, pinned: { dir: string; epoch: string } | null = null, ownsSummary = true, cgroupHandles: unknown[] = []) {
     this.mode = mode;
     this.cgroupHandles = [...cgroupHandles];
     this.ownsSummary = ownsSummary;
@@ -569,10 +571,15 @@ class BpfKernel implements Kernel {
     this.pending.push(buf);
   }
 
+  private pollAgain: NodeJS.Immediate | null = null;
+
   private poll(): void {
     if (this.closed) return;
     if (this.retired.length > 0) this.purge(false);
-    this.rb.consume();
+    const { more } = this.rb.consume(POLL_BATCH);
+    // more waiting: the next batch after the event loop's turn (timers, sockets, the pods' source),
+    // not in this one, so that a flood of events never starves the rest of the daemon
+    if (more && this.pollAgain === null) this.pollAgain = setImmediate(() => { this.pollAgain = null; this.poll(); });
     const batch = this.pending;
     this.pending = [];
     for (const b of batch) {
@@ -681,6 +688,7 @@ class BpfKernel implements Kernel {
     this.purge(true);
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.pollAgain !== null) clearImmediate(this.pollAgain);
     this.rb.free();
     const lr = libbpf();
     if (!lr.ok) return;

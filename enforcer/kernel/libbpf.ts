@@ -160,12 +160,30 @@ export function checkPtr(what: string, p: Ptr | null, path?: string): Result<Ptr
 
 export type SampleCallback = (data: Buffer) => void;
 
+/** What the sample callback returns to stop a consume at its bound (EAGAIN, negated by libbpf's
+ *  convention; libbpf passes it back unchanged). */
+const EAGAIN_STOP = 11;
+
 /** A ring buffer consumer whose callback gets a copy of each record. */
-export function ringBufferNew(mapFd: number, cb: SampleCallback): Result<{ rb: Ptr; consume: () => number; free: () => void }, BpfError> {
+/** A consumer of the events ring buffer: `consume(max)` takes at most `max` records and says
+ *  whether it stopped at that bound with more waiting. */
+export interface RingConsumer {
+  consume(max: number): { records: number; more: boolean };
+  free(): void;
+}
+
+/** A ring buffer consumer whose callback gets a copy of each record. libbpf's consume loops for
+ *  as long as the producer keeps ahead of it (it re-reads the producer position after each pass),
+ *  so an unbounded consume under a flood of events never returns to the event loop: the callback
+ *  stops it at the bound instead (a negative return; the record it was given is kept). */
+export function ringBufferNew(mapFd: number, cb: SampleCallback): Result<{ rb: Ptr } & RingConsumer, BpfError> {
   const lr = libbpf();
   if (!lr.ok) return lr;
   const l = lr.value;
+  let budget = 0;
+  let taken = 0;
   const handler = (_ctx: unknown, data: unknown, size: number | bigint): number => {
+    taken++;
     try {
       // A copy, never koffi.view(): records reuse ring addresses, and V8 aborts the process
       // (a fatal CHECK in its backing-store registry) when a second external ArrayBuffer is
@@ -175,7 +193,7 @@ export function ringBufferNew(mapFd: number, cb: SampleCallback): Result<{ rb: P
     } catch {
       // a consumer error never reaches libbpf
     }
-    return 0;
+    return taken >= budget ? -EAGAIN_STOP : 0;
   };
   const registered = koffi.register(handler, koffi.pointer(sampleProto!));
   const rb = l.ring_buffer__new(mapFd, registered, null, null);
@@ -187,7 +205,14 @@ export function ringBufferNew(mapFd: number, cb: SampleCallback): Result<{ rb: P
   let freed = false;
   return ok({
     rb,
-    consume: () => (freed ? 0 : l.ring_buffer__consume(rb)),
+    consume: (max: number) => {
+      if (freed) return { records: 0, more: false };
+      budget = Math.max(1, max);
+      taken = 0;
+      const r = l.ring_buffer__consume(rb);
+      // stopped by the bound: -EAGAIN_STOP (any other negative is libbpf's own error)
+      return { records: taken, more: r === -EAGAIN_STOP };
+    },
     free: () => {
       if (freed) return;
       freed = true;

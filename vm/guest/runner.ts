@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createContext } from './context.ts';
 import { encodeMessage, type Job, type Message } from './protocol.ts';
-import { registeredScenarios, setCurrentSuite, type RegisteredScenario } from './scenario.ts';
+import { registeredScenarios, runsOn, setCurrentSuite, type RegisteredScenario } from './scenario.ts';
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 const MARKER_PORT = '/dev/ttyS1';
@@ -98,7 +98,8 @@ async function main(): Promise<void> {
       loadFailures.push({ suite, error: errorText(e) });
     }
   }
-  const selected = registeredScenarios().filter((s) => job.only.length === 0 || job.only.some((o) => s.name.includes(o)));
+  const boot = { kernel: job.kernelSeries, attachMode: job.attachMode };
+  const selected = registeredScenarios().filter((s) => runsOn(s, boot) && (job.only.length === 0 || job.only.some((o) => s.name.includes(o))));
   send({
     t: 'plan',
     scenarios: [...loadFailures.map((f) => ({ name: `load ${f.suite}`, suite: f.suite })), ...selected.map((s) => ({ name: s.name, suite: s.suite }))],

@@ -135,8 +135,15 @@ export interface ScenarioContext {
   emit(name: string, data: unknown): void;
 }
 
+/** The boots a scenario runs on: one kernel × attach mode of those the suite boots, when what it
+ *  checks depends on neither (a pod source, an API) and another scenario covers the kernel side
+ *  on every boot. */
+export interface ScenarioBoot { kernel: KernelSeries; attachMode: AttachMode }
+
 export interface ScenarioOptions {
   timeoutMs?: number;
+  /** Only on these boots (default: every boot of the suite). */
+  on?: readonly ScenarioBoot[];
 }
 
 export interface RegisteredScenario {
@@ -144,6 +151,12 @@ export interface RegisteredScenario {
   suite: string;
   fn: (ctx: ScenarioContext) => Promise<void>;
   timeoutMs: number | undefined;
+  on: readonly ScenarioBoot[] | undefined;
+}
+
+/** Whether the scenario runs on this boot. */
+export function runsOn(s: Pick<RegisteredScenario, 'on'>, boot: ScenarioBoot): boolean {
+  return s.on === undefined || s.on.some((b) => b.kernel === boot.kernel && b.attachMode === boot.attachMode);
 }
 
 const registry: RegisteredScenario[] = [];
@@ -152,7 +165,7 @@ let currentSuite = '(unknown suite)';
 /** Registers a scenario of the suite module being imported. Names must be unique per boot. */
 export function scenario(name: string, fn: (ctx: ScenarioContext) => Promise<void>, opts: ScenarioOptions = {}): void {
   if (registry.some((s) => s.name === name)) throw new Error(`scenario ${JSON.stringify(name)} is registered twice`);
-  registry.push({ name, suite: currentSuite, fn, timeoutMs: opts.timeoutMs });
+  registry.push({ name, suite: currentSuite, fn, timeoutMs: opts.timeoutMs, on: opts.on });
 }
 
 /** For the runner: the suite whose module is being imported now. */

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeArmorAlert } from '../../../enforcer/alerts.ts';
 import type { Pod } from '../../../policy/types.ts';
@@ -171,7 +171,11 @@ export async function sharedEnforcer(ctx: ScenarioContext): Promise<Enforcer> {
  *  `started`, once a log line matches it. */
 export async function startEnforcer(ctx: ScenarioContext, fx: Fixture, extra: string[] = [], started?: (l: Record<string, unknown>) => boolean): Promise<Enforcer> {
   const t0 = Date.now();
+  const reportDir = join(ctx.tmp, `enforcer-report-${t0}`);
   const child = spawn(process.execPath, [
+    // SIGUSR2 writes node's diagnostic report (its JavaScript and native stacks): the post-mortem
+    // of an enforcer that never gets ready
+    '--report-on-signal', '--report-signal=SIGUSR2', `--report-directory=${reportDir}`,
     join(ctx.root, 'bin/armorgate.js'), 'enforcer',
     // from the API server instead of the pods folder when the caller passes a --kubeconfig
     '--signing-key-file', fx.keyFile, ...(extra.includes('--kubeconfig') ? [] : ['--pods-dir', fx.podsDir]), '--pin-dir', fx.pinDir,
@@ -206,9 +210,11 @@ export async function startEnforcer(ctx: ScenarioContext, fx: Fixture, extra: st
   try {
     first = await e.waitLog((l) => l.msg === 'ready' || l.msg === 'running without enforcement' || started?.(l) === true, 'the ready log line', 150_000);
   } catch (err) {
+    const why = e.exited ? '' : await postMortem(child.pid!, reportDir, alerts.length);
     // an enforcer that never got ready must not outlive its scenario: it would hold the gRPC
     // and metrics ports (and its pins) and fail the scenarios after it
     await e.stop('SIGKILL');
+    if (why !== '' && err instanceof Error) err.message += `\n--- post-mortem ---\n${why}`;
     throw err;
   }
   if (first.msg !== 'ready' && started?.(first) !== true) {
@@ -217,6 +223,39 @@ export async function startEnforcer(ctx: ScenarioContext, fx: Fixture, extra: st
   }
   ctx.log(`enforcer ready in ${Date.now() - t0} ms (mode ${String(first.mode)})`);
   return e;
+}
+
+/** What a live enforcer that is not answering is doing: CPU time used over a second (spinning or
+ *  blocked), each thread's state and wait channel, and the stacks of node's diagnostic report. */
+async function postMortem(pid: number, reportDir: string, alerts: number): Promise<string> {
+  const read = (f: string): string => { try { return readFileSync(f, 'utf8').trim(); } catch (e) { return `(${(e as Error).message})`; } };
+  const ticks = (): number => { const f = read(`/proc/${pid}/stat`).split(') ')[1]?.split(' ') ?? []; return Number(f[11]) + Number(f[12]); };
+  const out: string[] = [`alerts received: ${alerts}`];
+  const c0 = ticks();
+  await new Promise((r) => setTimeout(r, 1000));
+  out.push(`CPU over 1 s: ${ticks() - c0} ticks (100 = one core busy)`);
+  try {
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      const st = read(`/proc/${pid}/task/${t}/stat`).split(') ');
+      out.push(`thread ${t} ${read(`/proc/${pid}/task/${t}/comm`)}: state ${st[1]?.split(' ')[0] ?? '?'}, wchan ${read(`/proc/${pid}/task/${t}/wchan`)}, stack ${read(`/proc/${pid}/task/${t}/stack`).split('\n').slice(0, 4).join(' < ')}`);
+    }
+  } catch (e) {
+    out.push(`threads: ${(e as Error).message}`);
+  }
+  try {
+    process.kill(pid, 'SIGUSR2');
+    for (let i = 0; i < 50 && !(existsSync(reportDir) && readdirSync(reportDir).length > 0); i++) await new Promise((r) => setTimeout(r, 200));
+    const files = existsSync(reportDir) ? readdirSync(reportDir) : [];
+    if (files.length === 0) out.push('no diagnostic report within 10 s (the main thread never returned to JavaScript)');
+    else {
+      const report = JSON.parse(readFileSync(join(reportDir, files[0]!), 'utf8')) as { javascriptStack?: { message?: string; stack?: string[] }; nativeStack?: { symbol?: string }[] };
+      out.push(`JavaScript stack: ${report.javascriptStack?.message ?? ''}\n  ${(report.javascriptStack?.stack ?? []).slice(0, 25).join('\n  ')}`);
+      out.push(`native stack: ${(report.nativeStack ?? []).slice(0, 25).map((f) => f.symbol).join(' < ')}`);
+    }
+  } catch (e) {
+    out.push(`report: ${(e as Error).message}`);
+  }
+  return out.join('\n');
 }
 
 /** Creates a kubelet-style cgroup (mkdir -p); removed after the scenario. */

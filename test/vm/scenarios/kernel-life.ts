@@ -1,6 +1,7 @@
 // Guest suite: the life of pods and of the enforcer: cgroupfs pod names, atomic profile
 // replacement, the per-cgroup event rate limit, and a restart that keeps protection.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -54,6 +55,30 @@ scenario('kernel: events are rate-limited per cgroup with a counted "dropped" ev
   assert.equal(audits + dropped, 61, `delivered ${audits} + dropped ${dropped}`);
   assert.ok(audits <= 20, `at most the rate per window got through: ${audits}`);
 });
+
+scenario('kernel: events the ring buffer has no room for are counted in a "dropped" event, never lost unsaid', async (ctx) => {
+  const pod = await podWith(ctx, profile({ file: [rule('Audit', { type: 'path', path: '/etc/hostname' })] }));
+  assert.ok(pod.kernel.setEventRate(0).ok); // no rate limit: every loss here is the ring buffer's
+  ctx.defer(() => { pod.kernel.setEventRate(500); });
+  // 4000 audited opens while this process's event loop (which drains the ring buffer) is held by
+  // spawnSync: the 4 MiB ring holds about 2 550 events, the rest find it full
+  const n = 4000;
+  const r = spawnSync('/bin/sh', ['-c', `echo $$ > '${pod.cg.path}/cgroup.procs' && exec /usr/bin/python3 -c 'for i in range(${n}): open("/etc/hostname").read()'`], { encoding: 'utf8', timeout: 300_000 });
+  assert.equal(r.status, 0, r.stderr);
+  // the next window's first event tells what the last one lost
+  await new Promise((res) => setTimeout(res, 1200));
+  assert.equal((await ctx.runIn(pod.cg, ['/bin/cat', '/etc/hostname'])).code, 0);
+  const count = (): { audits: number; dropped: number } => ({
+    audits: pod.mine().filter((e) => e.type === 'decision' && e.target === '/etc/hostname').length,
+    dropped: pod.mine().filter((e) => e.type === 'dropped').reduce((k, e) => k + (e.dropped ?? 0), 0),
+  });
+  const t0 = Date.now();
+  while (count().audits + count().dropped < n + 1 && Date.now() - t0 < 30_000) await new Promise((res) => setTimeout(res, 200));
+  const { audits, dropped } = count();
+  ctx.log(`${n + 1} audited opens: delivered ${audits}, counted as dropped ${dropped}`);
+  assert.ok(audits < n + 1, `the ring buffer overflowed: not every event was delivered (else this proves nothing): ${audits}`);
+  assert.equal(audits + dropped, n + 1, `every event delivered or counted: delivered ${audits} + dropped ${dropped}`);
+}, { timeoutMs: 360_000 });
 
 scenario('kernel: a restart keeps protection (pinned maps and links adopted), cleanup leaves nothing', async (ctx) => {
   const pod = await podWith(ctx, profile({ process: [rule('Block', { type: 'path', path: '/usr/bin/id' })] }));
