@@ -10,7 +10,7 @@ const kernel = (process.env.BENCH_KERNEL ?? '6.12') as KernelSeries;
 const attachMode = (process.env.BENCH_MODE ?? 'cgroup') as AttachMode;
 const figures: unknown[] = [];
 const run = await runSuite({
-  kernel, attachMode, suites: ['test/vm/scenarios/enforcer-bench.ts'], timeoutMs: 900_000,
+  kernel, attachMode, suites: ['bench/scenarios/enforcer.ts'], timeoutMs: 900_000,
   onProgress: (l) => process.stderr.write(`${l}\n`),
   onEvent: (name, data) => { if (name === 'bench') figures.push(data); },
 });

@@ -1,4 +1,4 @@
-// The patterns part of `npm run bench:kernel` (test/vm/scenarios/kernel-bench-patterns.ts): open()
+// The patterns part of `npm run bench:kernel` (bench/scenarios/kernel-patterns.ts): open()
 // and exec cost with 1, 50 and 500 pattern rules per kind vs none, in one VM run (kernel 6.12),
 // medians and spread of each repetition's ratio. Targets: 500 ÷ 1 pattern ≤ 1.05, open with
 // patterns ≤ 1.30 of unprotected. Needs build/ag-kbench (built by bench/kernel.bench.ts).
@@ -15,7 +15,7 @@ function stats(xs: number[]): { median: number; min: number; max: number } {
 export async function patternBench(mode: 'cgroup' | 'global'): Promise<void> {
   const reps: Rep[] = [];
   const run = await runSuite({
-    kernel: '6.12', attachMode: mode, suites: ['test/vm/scenarios/kernel-bench-patterns.ts'], timeoutMs: 1_200_000, scenarioTimeoutMs: 1_100_000,
+    kernel: '6.12', attachMode: mode, suites: ['bench/scenarios/kernel-patterns.ts'], timeoutMs: 1_200_000, scenarioTimeoutMs: 1_100_000,
     env: { AG_BENCH_REPS: process.env.AG_BENCH_REPS ?? '5', AG_BENCH_N: process.env.AG_BENCH_N ?? '20000', AG_BENCH_CHUNK: process.env.AG_BENCH_CHUNK ?? '250' },
     onProgress: (l) => process.stderr.write(`${l}\n`),
     onEvent: (name, data) => { if (name === 'bench-patterns-rep') reps.push(data as Rep); },

@@ -92,7 +92,7 @@ async function main(): Promise<void> {
   const reps: Rep[] = [];
   let memory: Record<string, number> | null = null;
   const run = await runSuite({
-    kernel: '6.12', attachMode: mode, suites: ['test/vm/scenarios/kernel-bench.ts'], timeoutMs: 1_200_000, scenarioTimeoutMs: 1_100_000,
+    kernel: '6.12', attachMode: mode, suites: ['bench/scenarios/kernel.ts'], timeoutMs: 1_200_000, scenarioTimeoutMs: 1_100_000,
     env: { AG_BENCH_REPS: process.env.AG_BENCH_REPS ?? '5', AG_BENCH_N: process.env.AG_BENCH_N ?? '20000', AG_BENCH_CHUNK: process.env.AG_BENCH_CHUNK ?? '250' },
     onProgress: (l) => process.stderr.write(`${l}\n`),
     onEvent: (name, data) => {

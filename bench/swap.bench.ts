@@ -2,7 +2,7 @@
 // pod's annotations change (a Block added, then removed) and the enforcer follows: the time from the
 // new annotations reaching the node (the pods folder file renamed in place; the list/watch test
 // server's update) to the first try in the pod's real container that sees the change. Runs the
-// scenarios of test/vm/scenarios/enforcer-swap.ts (the same ones the VM test asserts a 2 s bound on).
+// scenarios of bench/scenarios/swap.ts (the same ones the VM test asserts a 2 s bound on).
 // BENCH_KERNEL=6.12|6.1 (default 6.12), BENCH_MODE=cgroup|global (default cgroup).
 import { runSuite, type AttachMode, type KernelSeries } from '../vm/harness/index.ts';
 
@@ -10,7 +10,7 @@ const kernel = (process.env.BENCH_KERNEL ?? '6.12') as KernelSeries;
 const attachMode = (process.env.BENCH_MODE ?? 'cgroup') as AttachMode;
 const figures: { source: string; change: string; ms: number }[] = [];
 const run = await runSuite({
-  kernel, attachMode, suites: ['test/vm/scenarios/enforcer-swap.ts'], containers: true, timeoutMs: 900_000, scenarioTimeoutMs: 600_000,
+  kernel, attachMode, suites: ['bench/scenarios/swap.ts'], containers: true, timeoutMs: 900_000, scenarioTimeoutMs: 600_000,
   onProgress: (l) => process.stderr.write(`${l}\n`),
   onEvent: (name, data) => { if (name === 'swap') figures.push(data as { source: string; change: string; ms: number }); },
 });

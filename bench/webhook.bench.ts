@@ -265,7 +265,7 @@ async function bench(dir: string): Promise<void> {
   const policies = hundredPolicies();
   fs.writeFileSync(path.join(dir, 'policies', 'policies.yaml'), policies.map((p) => stringify(p)).join('---\n'));
   fs.writeFileSync(path.join(dir, 'policies', 'ns.yaml'), stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', annotations: { 'kubearmor-file-posture': 'block' } } }));
-  const { podReview, realisticPod } = await import('../test/webhook/fixtures.ts');
+  const { podReview, realisticPod } = await import('../devtools/webhook-fixtures.ts');
   const body = Buffer.from(JSON.stringify(podReview('CREATE', realisticPod('shop', { app: 'web', tier: 'frontend' }))));
   const req = requestBytes(body);
   const ca = pair.cert;

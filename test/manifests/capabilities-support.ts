@@ -16,6 +16,10 @@ export function daemonSetCapabilities(root: string): string[] {
   return caps;
 }
 
+/** The capabilities the search for hard links through containers' roots needs (and nothing
+ *  else: loading and attaching the programs needs the rest). */
+export const LINK_SEARCH_CAPABILITIES: readonly string[] = ['SYS_PTRACE', 'DAC_READ_SEARCH'];
+
 /** argv prefix: root with exactly these capabilities. */
 export function withCapabilities(caps: readonly string[]): string[] {
   const set = ['-all', ...caps.map((c) => `+${c.toLowerCase()}`)].join(',');

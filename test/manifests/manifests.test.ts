@@ -333,7 +333,7 @@ describe('wiring', () => {
     const ds = one('DaemonSet', 'armorgate-enforcer');
     const spec = podSpec(ds);
     assert.deepEqual(spec.tolerations, [{ operator: 'Exists' }]);
-    assert.equal(spec.hostPID, undefined);
+    assert.equal(spec.hostPID, true, 'the node\'s processes: containers\' roots for the hard-link search');
     assert.equal(spec.hostNetwork, undefined);
     const hostPaths = (spec.volumes as Any[]).filter((v) => v.hostPath).map((v) => at(v, 'hostPath', 'path')).sort();
     assert.deepEqual(hostPaths, ['/sys/fs/bpf', '/sys/fs/cgroup', '/sys/kernel/btf', '/sys/kernel/security', '/sys/kernel/tracing']);

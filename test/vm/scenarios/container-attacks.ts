@@ -11,7 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { scenario, type CgroupDriver, type Container, type ContainerOptions, type ScenarioContext } from '../../../vm/guest/scenario.ts';
 import type { Profile } from '../../../policy/types.ts';
-import { loadPod, profile, rule, type LoadedPod } from './kernel-helpers.ts';
+import { loadPod, profile, rule, type LoadedPod } from '../../../vm/guest/kit/kernel.ts';
 
 const TRY = `
 import os, sys, errno, socket

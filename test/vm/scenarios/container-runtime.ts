@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { scenario } from '../../../vm/guest/scenario.ts';
-import { loadPod, profile, rule } from './kernel-helpers.ts';
+import { loadPod, profile, rule } from '../../../vm/guest/kit/kernel.ts';
 
 /** A pod whose programs may only be python, and whose files are an allow-list of the system's
  *  folders (block posture): a strict but workable profile. */

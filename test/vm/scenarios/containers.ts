@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { DEFAULT_CAPABILITIES, scenario, type CgroupDriver, type Container, type ScenarioContext } from '../../../vm/guest/scenario.ts';
-import { EPERM_RE, loadPod, profile, py, rule } from './kernel-helpers.ts';
+import { EPERM_RE, loadPod, profile, py, rule } from '../../../vm/guest/kit/kernel.ts';
 
 /** Capability numbers (linux/capability.h) of the names runc takes. */
 const CAP_NUMBERS: Record<string, number> = {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { scenario } from '../../../vm/guest/scenario.ts';
-import { cgroup, cleanupPins, deniedExec, fixture, preparePod, publish, sharedEnforcer, waitEnforced } from './enforcer-support.ts';
+import { cgroup, cleanupPins, deniedExec, fixture, preparePod, publish, sharedEnforcer, waitEnforced } from '../../../vm/guest/kit/enforcer.ts';
 
 scenario('enforcer: --cleanup leaves nothing pinned and nothing enforced', async (ctx) => {
   const fx = await fixture(ctx);

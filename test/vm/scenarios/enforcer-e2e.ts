@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { scenario } from '../../../vm/guest/scenario.ts';
 import type { KubeArmorAlert } from '../../../enforcer/alerts.ts';
-import { cgroup, deniedExec, fixture, preparePod, publish, sharedEnforcer } from './enforcer-support.ts';
+import { cgroup, deniedExec, fixture, preparePod, publish, sharedEnforcer } from '../../../vm/guest/kit/enforcer.ts';
 
 const ALERT_FIELDS = [
   'Timestamp', 'UpdatedTime', 'ClusterName', 'HostName', 'NamespaceName', 'PodName', 'Labels', 'ContainerID', 'ContainerName',

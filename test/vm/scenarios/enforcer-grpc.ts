@@ -6,8 +6,8 @@
 // without the annotation gets none.
 import assert from 'node:assert/strict';
 import { scenario } from '../../../vm/guest/scenario.ts';
-import { cgroup, deniedExec, fixture, publish, sharedEnforcer } from './enforcer-support.ts';
-import { compileIn, logClient, type Rec } from './enforcer-visibility-support.ts';
+import { cgroup, deniedExec, fixture, publish, sharedEnforcer } from '../../../vm/guest/kit/enforcer.ts';
+import { compileIn, logClient, type Rec } from '../../../vm/guest/kit/visibility.ts';
 
 scenario('enforcer: KubeArmor\'s gRPC WatchAlerts/WatchLogs (Filter all) get the pod\'s alerts, and visibility logs only where the namespace asks', async (ctx) => {
   const fx = await fixture(ctx);

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, rmdirSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import type { Pod } from '../../../policy/types.ts';
 import { scenario, type ScenarioContext, type Started } from '../../../vm/guest/scenario.ts';
-import { cleanupPins, fixture, preparePod, publish, startEnforcer, type Enforcer, type Fixture, type PreparedPod } from './enforcer-support.ts';
+import { cleanupPins, fixture, preparePod, publish, startEnforcer, type Enforcer, type Fixture, type PreparedPod } from '../../../vm/guest/kit/enforcer.ts';
 
 const NODE = 'agnode';
 

@@ -7,7 +7,7 @@ import { openMapsOnly } from '../../../enforcer/kernel/index.ts';
 import { scenario, type ScenarioContext } from '../../../vm/guest/scenario.ts';
 import {
   cgroup, clonePod, deniedExec, fixture, preparePod, publish, sharedEnforcer, waitEnforced, type Fixture, type PreparedPod,
-} from './enforcer-support.ts';
+} from '../../../vm/guest/kit/enforcer.ts';
 
 function mapCounts(fx: Fixture): { pods: number; rules: number; cgroups: number } {
   const m = openMapsOnly({ pinDir: fx.pinDir });

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync, linkSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { scenario, type Container } from '../../../vm/guest/scenario.ts';
 import { podProfileWithLinks } from '../../../enforcer/hardlinks.ts';
-import { EPERM_RE, loadPod, profile, rule, type LoadedPod } from './kernel-helpers.ts';
+import { EPERM_RE, loadPod, profile, rule, type LoadedPod } from '../../../vm/guest/kit/kernel.ts';
 
 function layOut(c: Container): void {
   mkdirSync(`${c.rootfs}/srv/secret`, { recursive: true });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import type { Cgroup, ScenarioContext } from '../../../vm/guest/scenario.ts';
 import { scenario } from '../../../vm/guest/scenario.ts';
-import { podWith, profile, py, rule, type TestPod } from './kernel-helpers.ts';
+import { podWith, profile, py, rule, type TestPod } from '../../../vm/guest/kit/kernel.ts';
 
 /** Runs a python snippet that prints one JSON object of results. */
 async function pyJson(ctx: ScenarioContext, cg: Cgroup | null, code: string, env: Record<string, string> = {}): Promise<Record<string, string>> {

@@ -2,7 +2,7 @@
 // isolation of processes outside protected cgroups.
 import assert from 'node:assert/strict';
 import { scenario } from '../../../vm/guest/scenario.ts';
-import { EPERM_RE, kernelFor, podWith, profile, rule } from './kernel-helpers.ts';
+import { EPERM_RE, kernelFor, podWith, profile, rule } from '../../../vm/guest/kit/kernel.ts';
 
 scenario('kernel: the programs load and attach in this mode', async (ctx) => {
   const { kernel } = await kernelFor(ctx);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { scenario } from '../../../vm/guest/scenario.ts';
-import { podWith, profile, py, rule } from './kernel-helpers.ts';
+import { podWith, profile, py, rule } from '../../../vm/guest/kit/kernel.ts';
 
 /** One python process tries every kind of access and prints {op: 'ok' | errno name}. */
 const OPS = `

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { openKernel } from '../../../enforcer/kernel/index.ts';
 import { DEFAULT_OBJECT } from '../../../enforcer/kernel/loader.ts';
 import { scenario } from '../../../vm/guest/scenario.ts';
-import { PIN_DIR, kernelFor, podWith, profile, py, resetKernel, rule } from './kernel-helpers.ts';
+import { PIN_DIR, kernelFor, podWith, profile, py, resetKernel, rule } from '../../../vm/guest/kit/kernel.ts';
 
 scenario('kernel: cgroupfs pod names (pod<uid>) are found before userspace sees the cgroup', async (ctx) => {
   const { kernel } = await kernelFor(ctx);

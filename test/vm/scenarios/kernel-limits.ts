@@ -12,7 +12,7 @@ import { ANN_POLICIES, ANN_POSTURE, ANN_PROFILE, ANN_PROFILE_DIGEST, ANN_PROFILE
 import { formatPosture } from '../../../policy/posture.ts';
 import type { Profile, ProfileRule } from '../../../policy/types.ts';
 import { scenario } from '../../../vm/guest/scenario.ts';
-import { podWith, profile, py, rule } from './kernel-helpers.ts';
+import { podWith, profile, py, rule } from '../../../vm/guest/kit/kernel.ts';
 
 const READ = (p: string): string[] => py(`
 import errno

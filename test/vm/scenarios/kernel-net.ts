@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { scenario } from '../../../vm/guest/scenario.ts';
 import { decodeConfig, type NodeSummary } from '../../../enforcer/kernel/layout.ts';
-import { PIN_DIR, podWith, profile, py, rule } from './kernel-helpers.ts';
+import { PIN_DIR, podWith, profile, py, rule } from '../../../vm/guest/kit/kernel.ts';
 
 const SOCKETS = `
 import socket, json, errno

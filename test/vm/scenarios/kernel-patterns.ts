@@ -9,7 +9,7 @@ import { parseDocuments } from '../../../policy/parse.ts';
 import { validatePolicy } from '../../../policy/validate.ts';
 import { scenario, type Container, type ScenarioContext } from '../../../vm/guest/scenario.ts';
 import type { Pod, Policy, Profile } from '../../../policy/types.ts';
-import { EPERM_RE, loadPod, podWith, profile, rule, type LoadedPod } from './kernel-helpers.ts';
+import { EPERM_RE, loadPod, podWith, profile, rule, type LoadedPod } from '../../../vm/guest/kit/kernel.ts';
 import { KUBEARMOR_DATA } from '../../policy/kubearmor-data.ts';
 
 const FILES = [

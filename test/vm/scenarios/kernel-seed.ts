@@ -12,7 +12,7 @@ import { parseDocuments } from '../../../policy/parse.ts';
 import { validatePolicy } from '../../../policy/validate.ts';
 import type { Namespace, Pod, Policy, Profile } from '../../../policy/types.ts';
 import { scenario, type Container, type ContainerOptions, type ScenarioContext } from '../../../vm/guest/scenario.ts';
-import { EPERM_RE, loadPod, py, type LoadedPod } from './kernel-helpers.ts';
+import { EPERM_RE, loadPod, py, type LoadedPod } from '../../../vm/guest/kit/kernel.ts';
 
 function examplesProfile(root: string, uid: string): Profile {
   const one = (f: string): unknown => parseDocuments(readFileSync(join(root, 'examples', f), 'utf8'))[0]!.value;

@@ -15,7 +15,7 @@ import { validatePolicy } from '../../../policy/validate.ts';
 import { compile } from '../../../policy/compile.ts';
 import type { Pod, PostureSet } from '../../../policy/types.ts';
 import { KA_SCENARIOS, stepCommand, type KaScenario } from '../../support/kubearmor-steps.ts';
-import { loadPod } from './kernel-helpers.ts';
+import { loadPod } from '../../../vm/guest/kit/kernel.ts';
 import { KUBEARMOR_DATA } from '../../policy/kubearmor-data.ts';
 
 export const CORPUS = join(KUBEARMOR_DATA, 'corpus');

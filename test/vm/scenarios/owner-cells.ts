@@ -11,7 +11,7 @@ import { dirname } from 'node:path';
 import { scenario, type Container, type ScenarioContext } from '../../../vm/guest/scenario.ts';
 import type { Action, Target } from '../../../policy/types.ts';
 import { OWNER_TABLE, flagsOf, type Cell, type Row } from '../../support/owner-table.ts';
-import { loadPod, profile, rule, type LoadedPod } from './kernel-helpers.ts';
+import { loadPod, profile, rule, type LoadedPod } from '../../../vm/guest/kit/kernel.ts';
 
 const HOME = '/home/user1';
 const USERS = [{ name: 'owner', user: '1000:1000', uid: 1000 }, { name: 'root', user: '0:0', uid: 0 }, { name: 'other', user: '1001:1001', uid: 1001 }] as const;

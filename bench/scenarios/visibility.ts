@@ -4,9 +4,9 @@
 // Figures go to the host with ctx.emit('bench', …); nothing here asserts a duration.
 import assert from 'node:assert/strict';
 import type * as grpc from '@grpc/grpc-js';
-import { scenario, type Cgroup, type ScenarioContext } from '../../../vm/guest/scenario.ts';
-import { cgroup, fixture, publish, sharedEnforcer, type Enforcer } from './enforcer-support.ts';
-import { compileIn, logClient, type Rec } from './enforcer-visibility-support.ts';
+import { scenario, type Cgroup, type ScenarioContext } from '../../vm/guest/scenario.ts';
+import { cgroup, fixture, publish, sharedEnforcer, type Enforcer } from '../../vm/guest/kit/enforcer.ts';
+import { compileIn, logClient, type Rec } from '../../vm/guest/kit/visibility.ts';
 
 const EXECS = Number(process.env.BENCH_VIS_EXECS ?? 300);
 const OPENS = Number(process.env.BENCH_VIS_OPENS ?? 20000);

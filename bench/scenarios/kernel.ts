@@ -6,10 +6,10 @@
 // itself between the three cgroups every AG_BENCH_CHUNK (250) operations, rotating the order.
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { scenario, type ScenarioContext, type Cgroup } from '../../../vm/guest/scenario.ts';
-import { kernelFor, podWith, profile, rule } from './kernel-helpers.ts';
-import type { ProfileRule } from '../../../policy/types.ts';
-import { KERNEL_LIMITS } from '../../../policy/kernel-limits.ts';
+import { scenario, type ScenarioContext, type Cgroup } from '../../vm/guest/scenario.ts';
+import { kernelFor, podWith, profile, rule } from '../../vm/guest/kit/kernel.ts';
+import type { ProfileRule } from '../../policy/types.ts';
+import { KERNEL_LIMITS } from '../../policy/kernel-limits.ts';
 
 function rulesOf(n: number, from = 0): { process: ProfileRule[]; file: ProfileRule[]; network: ProfileRule[] } {
   const file: ProfileRule[] = [];

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import { join } from 'node:path';
 import type { KubeArmorAlert } from '../../../enforcer/alerts.ts';
 import type { Pod } from '../../../policy/types.ts';
-import type { Cgroup, ScenarioContext } from '../../../vm/guest/scenario.ts';
+import type { Cgroup, ScenarioContext } from '../scenario.ts';
 
 export const KUBEPODS = 'kubepods.slice';
 export const BURSTABLE = 'kubepods.slice/kubepods-burstable.slice';

@@ -9,10 +9,10 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Pod } from '../../../policy/types.ts';
-import { scenario, type ScenarioContext } from '../../../vm/guest/scenario.ts';
-import { TestApiServer, type K8sObject } from '../../support/apiserver.ts';
-import { fixture, preparePod, publish, sharedEnforcer, startEnforcer, waitEnforced, type Enforcer, type Fixture, type PreparedPod } from './enforcer-support.ts';
+import type { Pod } from '../../policy/types.ts';
+import { scenario, type ScenarioContext } from '../../vm/guest/scenario.ts';
+import { TestApiServer, type K8sObject } from '../../devtools/apiserver.ts';
+import { fixture, preparePod, publish, sharedEnforcer, startEnforcer, waitEnforced, type Enforcer, type Fixture, type PreparedPod } from '../../vm/guest/kit/enforcer.ts';
 
 const BOUND_MS = 2000;
 const PODS = '/api/v1/pods';

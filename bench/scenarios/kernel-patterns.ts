@@ -6,9 +6,9 @@
 // goes over the whole path. build/ag-kbench (bench/kernel.bench.ts) measures.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { scenario } from '../../../vm/guest/scenario.ts';
-import type { ProfileRule } from '../../../policy/types.ts';
-import { kernelFor, podWith, profile, rule } from './kernel-helpers.ts';
+import { scenario } from '../../vm/guest/scenario.ts';
+import type { ProfileRule } from '../../policy/types.ts';
+import { kernelFor, podWith, profile, rule } from '../../vm/guest/kit/kernel.ts';
 
 const DATA = '/srv/bench/app/lib/data.bin';
 

@@ -7,9 +7,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import type { ScenarioContext } from '../../../vm/guest/scenario.ts';
+import type { ScenarioContext } from '../scenario.ts';
 import type { Pod } from '../../../policy/types.ts';
-import { BURSTABLE, type Fixture, type PreparedPod } from './enforcer-support.ts';
+import { BURSTABLE, type Fixture, type PreparedPod } from './enforcer.ts';
 
 const policyYaml = (ns: string): string => `apiVersion: security.kubearmor.com/v1
 kind: KubeArmorPolicy

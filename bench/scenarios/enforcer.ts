@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { scenario } from '../../../vm/guest/scenario.ts';
-import { clonePod, fixture, preparePod, publish, sharedEnforcer, waitEnforced, type PreparedPod } from './enforcer-support.ts';
+import { scenario } from '../../vm/guest/scenario.ts';
+import { clonePod, fixture, preparePod, publish, sharedEnforcer, waitEnforced, type PreparedPod } from '../../vm/guest/kit/enforcer.ts';
 
 function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);

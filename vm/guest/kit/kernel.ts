@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { openKernel, cleanupPins, type Kernel, type KernelEvent } from '../../../enforcer/kernel/index.ts';
-import type { Cgroup, ScenarioContext } from '../../../vm/guest/scenario.ts';
+import type { Cgroup, ScenarioContext } from '../scenario.ts';
 import type { Action, Profile, ProfileRule, RuleKind, Target } from '../../../policy/types.ts';
 
 export const PIN_DIR = '/sys/fs/bpf/armorgate-test';
