@@ -11,6 +11,8 @@ const attachMode = (process.env.BENCH_MODE ?? 'cgroup') as AttachMode;
 const figures: { source: string; change: string; ms: number }[] = [];
 const run = await runSuite({
   kernel, attachMode, suites: ['bench/scenarios/swap.ts'], containers: true, timeoutMs: 900_000, scenarioTimeoutMs: 600_000,
+  // both sources on this boot, whatever boots the VM test gives each
+  env: { AG_VM_EVERY_BOOT: '1' },
   onProgress: (l) => process.stderr.write(`${l}\n`),
   onEvent: (name, data) => { if (name === 'swap') figures.push(data as { source: string; change: string; ms: number }); },
 });

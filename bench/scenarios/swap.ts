@@ -133,7 +133,5 @@ scenario('enforcer follows annotation changes: API server source (ListWatch), re
   };
   await swaps(ctx, e, p, change, 'api');
   assert.ok(api.requests.some((r) => r.path === PODS && r.watch && r.query.fieldSelector === 'spec.nodeName=vm-node'), 'the enforcer watched with its node\'s field selector');
-// the source is what this adds to the scenario above (which swaps on every boot): one boot per
-// kernel, the other attach mode than the gRPC scenario's, so the boots that run side by side
-// carry one extra enforcer start each
-}, { timeoutMs: 600_000, on: [{ kernel: '6.12', attachMode: 'global' }, { kernel: '6.1', attachMode: 'cgroup' }] });
+// the source is what this adds to the scenario above (which swaps on every boot): one boot
+}, { timeoutMs: 600_000, on: [{ kernel: '6.12', attachMode: 'global' }] });

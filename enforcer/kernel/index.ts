@@ -97,6 +97,8 @@ export interface Kernel {
   exeOf(tgid: number): string | null;
   /** Extension: events per cgroup per second before the kernel drops and counts them (0: unlimited). */
   setEventRate(perSec: number): Result<void>;
+  /** Extension: visibility logs per cgroup per second, apart from alerts (default 1000; 0: unlimited). */
+  setLogRate?(perSec: number): Result<void>;
   /** Tells the programs the kubepods roots (kubepods.slice, kubepods) that exist beneath
    *  cgroupRoot now: call it when they appear or go (a kubelet started after the enforcer).
    *  Returns their cgroup ids; none means no task is a pod's. */
@@ -540,6 +542,12 @@ class BpfKernel implements Kernel {
     const lr = libbpf();
     if (!lr.ok) return lr;
     return setRate(this.fds.agconfig!, perSec);
+  }
+
+  setLogRate(perSec: number): Result<void> {
+    if (this.closed) return err('E_CLOSED', 'kernel is closed');
+    if (this.vis === null) return err('E_NO_VISIBILITY', 'the loaded object has no visibility maps');
+    return this.vis.setRate(perSec);
   }
 
   /** decoded event for a raw ring-buffer record (exported for tests through decode) */

@@ -159,6 +159,7 @@ test('a slow watcher loses what its bounded queue cannot hold, counted; a fast o
       await until(() => fast.got.length === i + 50, `the fast watcher to have ${i + 50}`);
     }
     assert.equal(fast.got.length, total, 'the fast watcher lost nothing');
+    assert.deepEqual(fast.got.map((g) => g.PID), Array.from({ length: total }, (_, i) => 100 + i), 'the fast watcher received them in order');
     const st = s.stats().alerts;
     assert.ok(st.dropped > 0, 'the slow watcher dropped');
     assert.ok(st.dropped < total, 'it took some before its queue was full');

@@ -7,7 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { scenario, type ScenarioContext, type Started } from '../../vm/guest/scenario.ts';
+import { scenario, type ScenarioBoot, type ScenarioContext, type Started } from '../../vm/guest/scenario.ts';
 import { daemonSetCapabilities, withCapabilities } from './capabilities-support.ts';
 
 type Any = Record<string, unknown>;
@@ -47,6 +47,9 @@ async function signedPod(ctx: ScenarioContext, n: Node): Promise<SignedPod> {
   const web = ids.web ?? Object.values(ids)[0];
   return { uid, webCgroup: `${BURSTABLE}/kubepods-burstable-pod${uid.replaceAll('-', '_')}.slice/cri-containerd-${web}.scope` };
 }
+
+// one boot: kernel 6.12 (UEK8's base), where both BPF_LSM_CGROUP and BPF_LSM_MAC exist
+const CAPS_BOOT: ScenarioBoot[] = [{ kernel: '6.12', attachMode: 'cgroup' }];
 
 scenario('capabilities: the enforcer with only the DaemonSet\'s capabilities enforces a pod and reports the block', async (ctx) => {
   const caps = daemonSetCapabilities(ctx.root);
@@ -101,4 +104,4 @@ scenario('capabilities: the enforcer with only the DaemonSet\'s capabilities enf
   proc.kill('SIGTERM');
   const done = await proc.done;
   assert.equal(done.code, 0, `clean exit on SIGTERM: ${err.slice(-2000)}`);
-}, { timeoutMs: 240_000 });
+}, { timeoutMs: 240_000, on: CAPS_BOOT });

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, chownSync, copyFileSync, linkSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { scenario, type ScenarioContext } from '../../vm/guest/scenario.ts';
+import { scenario, type ScenarioBoot, type ScenarioContext } from '../../vm/guest/scenario.ts';
 import { LINK_SEARCH_CAPABILITIES, daemonSetCapabilities, withCapabilities } from './capabilities-support.ts';
 
 type Probe = { canEnforce: boolean; attachMode: string; lsm: { programsLoad: boolean; detail: string } };
@@ -21,6 +21,9 @@ async function probe(ctx: ScenarioContext, caps: readonly string[]): Promise<Pro
   assert.ok(r.stdout.trim().startsWith('{'), `probe with ${caps.join('+') || 'no capability'}: exit ${r.code}\n${r.stderr.slice(-2000)}`);
   return JSON.parse(r.stdout) as Probe;
 }
+
+// one boot: kernel 6.12 (UEK8's base), where both BPF_LSM_CGROUP and BPF_LSM_MAC exist
+const CAPS_BOOT: ScenarioBoot[] = [{ kernel: '6.12', attachMode: 'cgroup' }];
 
 scenario('capabilities: root with only the DaemonSet\'s capabilities can load and attach LSM programs', async (ctx) => {
   const caps = daemonSetCapabilities(ctx.root);
@@ -32,7 +35,7 @@ scenario('capabilities: root with only the DaemonSet\'s capabilities can load an
   // both attach paths: BPF_LSM_CGROUP (kernels >= 6.0) and BPF_LSM_MAC (5.11-5.19, UEK7)
   assert.match(p.lsm.detail, /BPF_LSM_CGROUP attach works/);
   assert.match(p.lsm.detail, /BPF_LSM_MAC attach works/);
-}, { timeoutMs: 180_000 });
+}, { timeoutMs: 180_000, on: CAPS_BOOT });
 
 scenario('capabilities: each capability of the DaemonSet that loads and attaches is needed', async (ctx) => {
   const caps = daemonSetCapabilities(ctx.root);
@@ -42,7 +45,7 @@ scenario('capabilities: each capability of the DaemonSet that loads and attaches
     ctx.log(`without ${dropped}: canEnforce=${p.canEnforce} ${p.lsm.detail}`);
     assert.equal(p.canEnforce, false, `without CAP_${dropped} the enforcer could still enforce: CAP_${dropped} is not needed`);
   }
-}, { timeoutMs: 240_000 });
+}, { timeoutMs: 240_000, on: CAPS_BOOT });
 
 // a container runtime's default capabilities (containerd's and runc's spec default)
 const CONTAINER_CAPS = ['chown', 'dac_override', 'fsetid', 'fowner', 'mknod', 'net_raw', 'setgid', 'setuid', 'setfcap', 'setpcap', 'net_bind_service', 'sys_chroot', 'kill', 'audit_write'];
@@ -97,4 +100,4 @@ scenario('capabilities: with the DaemonSet\'s set the hard-link search sees a co
   ctx.log(`without DAC_READ_SEARCH: ${JSON.stringify(noDac)}`);
   assert.deepEqual(noDac.unreachable, []);
   assert.ok(!noDac.names.includes('/home/u/copy'), 'without DAC_READ_SEARCH the owner-only directory is not listed');
-}, { timeoutMs: 240_000 });
+}, { timeoutMs: 240_000, on: CAPS_BOOT });

@@ -154,6 +154,13 @@ export interface RegisteredScenario {
   on: readonly ScenarioBoot[] | undefined;
 }
 
+/** One boot per kernel, each kernel in another attach mode: for a scenario about what the
+ *  programs decide (rule semantics), which is the same code in both modes, unlike which tasks
+ *  they see (attach-mode scenarios run on every boot). */
+export const ONE_BOOT_PER_KERNEL: readonly ScenarioBoot[] = [{ kernel: '6.12', attachMode: 'cgroup' }, { kernel: '6.1', attachMode: 'global' }];
+/** The other two boots: a second such scenario here keeps the boots that run side by side even. */
+export const ONE_BOOT_PER_KERNEL_CROSSED: readonly ScenarioBoot[] = [{ kernel: '6.12', attachMode: 'global' }, { kernel: '6.1', attachMode: 'cgroup' }];
+
 /** Whether the scenario runs on this boot. */
 export function runsOn(s: Pick<RegisteredScenario, 'on'>, boot: ScenarioBoot): boolean {
   return s.on === undefined || s.on.some((b) => b.kernel === boot.kernel && b.attachMode === boot.attachMode);

@@ -56,6 +56,28 @@ scenario('kernel: events are rate-limited per cgroup with a counted "dropped" ev
   assert.ok(audits <= 20, `at most the rate per window got through: ${audits}`);
 });
 
+scenario('kernel: visibility logs are rate-limited per cgroup apart from alerts, with a counted "logs dropped" event', async (ctx) => {
+  // visibility on for files, no file rule: every open is a log, never an alert
+  const pod = await podWith(ctx, { ...profile({}), visibility: ['file'] });
+  assert.ok(pod.kernel.setLogRate?.(5).ok, 'the log rate is set');
+  ctx.defer(() => { pod.kernel.setLogRate?.(1000); });
+  // python's own start opens many files (one window); then 60 opens of /etc/hostname in the next
+  // window, and one more after it, whose window starts with the count of what the 60 lost
+  const r = await ctx.runIn(pod.cg, py('import time\ntime.sleep(1.2)\nfor i in range(60): open("/etc/hostname").read()\ntime.sleep(1.2)\nopen("/etc/hostname").read()'));
+  assert.equal(r.code, 0, r.stderr);
+  const t0 = Date.now();
+  while (pod.mine().filter((e) => e.type === 'log' && e.target === '/etc/hostname').length < 2 && Date.now() - t0 < 20_000) await new Promise((res) => setTimeout(res, 200));
+  await new Promise((res) => setTimeout(res, 500));
+  const drops = pod.mine().filter((e) => e.type === 'log-dropped');
+  const lost = drops.at(-1)?.dropped ?? 0;
+  const logs = pod.mine().filter((e) => e.type === 'log' && e.target === '/etc/hostname').length;
+  ctx.log(`61 opens of /etc/hostname: ${logs} logs delivered, ${lost} counted as dropped (${drops.length} "logs dropped" events in all)`);
+  assert.equal(pod.mine().filter((e) => e.type === 'decision').length, 0, 'no rule: no alert');
+  assert.ok(lost > 0, 'the 60 opens of one window went over the rate');
+  assert.equal(logs + lost, 61, `delivered ${logs} + dropped ${lost}`);
+  assert.ok(logs <= 10, `at most the rate per window got through: ${logs}`);
+});
+
 scenario('kernel: events the ring buffer has no room for are counted in a "dropped" event, never lost unsaid', async (ctx) => {
   const pod = await podWith(ctx, profile({ file: [rule('Audit', { type: 'path', path: '/etc/hostname' })] }));
   assert.ok(pod.kernel.setEventRate(0).ok); // no rate limit: every loss here is the ring buffer's

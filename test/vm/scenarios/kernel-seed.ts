@@ -2,7 +2,7 @@
 // by the policy core for examples/pod.yaml in examples/namespace.yaml, run in real runc containers
 // (ctx.container: overlay root, pivot_root, containerd's capabilities, kubelet's systemd-driver
 // cgroup): the pod's "web" and "log-shipper" containers, and a control container outside every pod
-// for "the same thing outside any pod works". The boot needs containers (test/vm/containers.test.ts).
+// for "the same thing outside any pod works". The boot needs containers (test/vm/kernel.test.ts).
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { compile } from '../../../policy/compile.ts';
 import { parseDocuments } from '../../../policy/parse.ts';
 import { validatePolicy } from '../../../policy/validate.ts';
 import type { Namespace, Pod, Policy, Profile } from '../../../policy/types.ts';
-import { scenario, type Container, type ContainerOptions, type ScenarioContext } from '../../../vm/guest/scenario.ts';
+import { ONE_BOOT_PER_KERNEL, scenario, type Container, type ContainerOptions, type ScenarioContext } from '../../../vm/guest/scenario.ts';
 import { EPERM_RE, loadPod, py, type LoadedPod } from '../../../vm/guest/kit/kernel.ts';
 
 function examplesProfile(root: string, uid: string): Profile {
@@ -70,6 +70,10 @@ async function seedPod(ctx: ScenarioContext): Promise<SeedPod> {
   return { pod, web, sidecar, control };
 }
 
+// The seed's rules are what the programs decide, the same code in both attach modes: each kernel
+// once (the attacks, the containers' basics and the enforcer suite cover both modes on both).
+const SEED_BOOTS = { on: ONE_BOOT_PER_KERNEL };
+
 scenario('seed: only /usr/bin/cat may read the service-account token', async (ctx) => {
   const { pod, web, sidecar, control } = await seedPod(ctx);
   const cat = await web.exec(['/usr/bin/cat', `${TOKEN_DIR}/token`]);
@@ -85,7 +89,7 @@ scenario('seed: only /usr/bin/cat may read the service-account token', async (ct
   assert.equal(e.rule?.policies[0], 'shop/service-account-token-one-reader');
   assert.equal((await sidecar.exec(['/usr/bin/head', `${TOKEN_DIR}/token`])).code, 0, 'the rule selects container web only');
   assert.equal((await control.exec(['/usr/bin/head', `${TOKEN_DIR}/token`])).code, 0, 'outside the pod anyone reads it');
-});
+}, SEED_BOOTS);
 
 /** python3-minimal has no json module: the script prints name=outcome lines */
 function outcomes(stdout: string): Record<string, string> {
@@ -120,7 +124,7 @@ for k, v in r.items(): print(k + '=' + v)
     // outside the pod every change goes through (rename and chmod find the file removed just before)
     assert.deepEqual(outcomes(ctl.stdout), { read: 'ok', create: 'ok', modify: 'ok', remove: 'ok', rename: 'ENOENT', mkdir: 'ok', chmod: 'ENOENT' }, `${d} outside the pod: ${ctl.stderr}`);
   }
-});
+}, SEED_BOOTS);
 
 scenario('seed: apt, apt-get and dpkg may not run', async (ctx) => {
   const { pod, web, sidecar, control } = await seedPod(ctx);
@@ -134,7 +138,7 @@ scenario('seed: apt, apt-get and dpkg may not run', async (ctx) => {
   }
   const e = await pod.waitEvent((x) => x.hook === 'exec' && x.denied && x.target === '/usr/bin/dpkg');
   assert.equal(e.rule?.target.type, 'execname');
-});
+}, SEED_BOOTS);
 
 scenario('seed: raw sockets are refused', async (ctx) => {
   const { web, control } = await seedPod(ctx);
@@ -146,4 +150,4 @@ scenario('seed: raw sockets are refused', async (ctx) => {
   assert.equal(tcp.code, 0, tcp.stderr);
   const ctl = await control.exec(raw);
   assert.equal(ctl.code, 0, `CAP_NET_RAW in the default set: raw sockets work outside the pod: ${ctl.stderr}`);
-});
+}, SEED_BOOTS);
