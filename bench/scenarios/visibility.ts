@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import type * as grpc from '@grpc/grpc-js';
 import { scenario, type Cgroup, type ScenarioContext } from '../../vm/guest/scenario.ts';
-import { cgroup, fixture, publish, sharedEnforcer, type Enforcer } from '../../vm/guest/kit/enforcer.ts';
-import { compileIn, logClient, type Rec } from '../../vm/guest/kit/visibility.ts';
+import { fixture, sharedEnforcer, type Enforcer } from '../../vm/guest/kit/enforcer.ts';
+import { compileIn, enforceWithApp, logClient, type Rec } from '../../vm/guest/kit/visibility.ts';
 
 const EXECS = Number(process.env.BENCH_VIS_EXECS ?? 300);
 const OPENS = Number(process.env.BENCH_VIS_OPENS ?? 20000);
@@ -35,15 +35,8 @@ async function pods(ctx: ScenarioContext): Promise<{ e: Enforcer; on: Cgroup; of
   const on = await compileIn(ctx, fx, 'bench-vis-on', 'process,file');
   const off = await compileIn(ctx, fx, 'bench-vis-off', null);
   const e = await sharedEnforcer(ctx);
-  const mark = e.logs.length;
-  publish(ctx, fx, on);
-  publish(ctx, fx, off);
-  const cgOn = await cgroup(ctx, on.containerCgroup('app'));
-  const cgOff = await cgroup(ctx, off.containerCgroup('app'));
-  for (const [p, cg] of [[on, cgOn], [off, cgOff]] as const) {
-    await e.waitLog((l) => l.msg === 'pod enforced' && l.uid === p.uid && Array.isArray(l.containers) && (l.containers as string[]).includes(`app@${cg.id}`), `${p.name} enforced`, 60_000, mark);
-  }
-  return { e, on: cgOn, off: cgOff, onName: on.name };
+  const [cgOn, cgOff] = await enforceWithApp(ctx, fx, e, [on, off]);
+  return { e, on: cgOn!, off: cgOff!, onName: on.name };
 }
 
 function kernelDropped(e: Enforcer, from: number): number {

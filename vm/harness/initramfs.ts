@@ -3,11 +3,11 @@
 // Built with cpio (newc) into .cache/vm/, cached by a hash of everything that goes in, and written
 // atomically so that concurrent test processes never see half a file.
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { cacheDir, moduleLoadOrder, type Kernel } from './kernels.ts';
+import { cacheDir, moduleLoadOrder, type Kernel, type ModuleFile } from './kernels.ts';
 
 const run = promisify(execFile);
 
@@ -16,6 +16,8 @@ const run = promisify(execFile);
  *  ext4 needs through its softdep on the crypto-crc32c alias (not in its depends=). */
 export const ROOT_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'virtio_blk', 'crc32c_generic', 'ext4'] as const;
 const BUSYBOX = '/bin/busybox';
+
+const building = new Map<string, Promise<string>>();
 
 export async function buildInitramfs(root: string, kernel: Kernel): Promise<string> {
   if (!existsSync(BUSYBOX)) throw new Error(`${BUSYBOX} is missing (Debian package busybox-static; scripts/vm-prepare.sh installs it)`);
@@ -28,8 +30,16 @@ export async function buildInitramfs(root: string, kernel: Kernel): Promise<stri
   for (const m of modules) h.update(`\0${m.name}:${statSync(m.file).size}`);
   const out = join(cacheDir(root), `initramfs-${kernel.series}-${h.digest('hex').slice(0, 16)}.cpio`);
   if (existsSync(out)) return out;
+  // boots side by side in one process ask at once: one build, every caller gets it
+  const pending = building.get(out);
+  if (pending !== undefined) return pending;
+  const p = writeInitramfs(root, out, initScript, modules).finally(() => { building.delete(out); });
+  building.set(out, p);
+  return p;
+}
 
-  const stage = join(cacheDir(root), `initramfs-build-${process.pid}-${Date.now()}`);
+async function writeInitramfs(root: string, out: string, initScript: Buffer, modules: readonly ModuleFile[]): Promise<string> {
+  const stage = join(cacheDir(root), `initramfs-build-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
     mkdirSync(join(stage, 'bin'), { recursive: true });
     mkdirSync(join(stage, 'modules'));
@@ -44,7 +54,7 @@ export async function buildInitramfs(root: string, kernel: Kernel): Promise<stri
       else await run('sh', ['-c', 'gzip -dc "$0" > "$1"', m.file, dest]);
     }
     writeFileSync(join(stage, 'modules', 'order'), modules.map((m) => m.name).join('\n') + '\n');
-    const tmp = `${out}.${process.pid}.tmp`;
+    const tmp = `${out}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     await run('sh', ['-c', 'cd "$0" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet > "$1"', stage, tmp]);
     renameSync(tmp, out);
     return out;

@@ -6,7 +6,7 @@
 // Built with `mkfs.ext4 -d` (no mount, no root needed; no journal and no metadata checksums, so the
 // guest needs no crc32c driver), cached by the lockfile's hash.
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -26,14 +26,30 @@ export async function nodeModulesImage(root: string): Promise<string | null> {
   for (const e of readdirSync(dir).sort()) h.update(`${e}:${statSync(join(dir, e)).mtimeMs}\n`);
   const out = join(cacheDir(root), `node_modules-${h.digest('hex').slice(0, 16)}.ext4`);
   if (existsSync(out)) return out;
+  // boots side by side in one process ask at once: one build, every caller gets it
+  const pending = building.get(out);
+  if (pending !== undefined) return pending;
+  const p = buildImage(root, dir, out).finally(() => { building.delete(out); });
+  building.set(out, p);
+  return p;
+}
+
+const building = new Map<string, Promise<string>>();
+
+async function buildImage(root: string, dir: string, out: string): Promise<string> {
   for (const old of readdirSync(cacheDir(root)).filter((n) => /^node_modules-.*\.ext4$/.test(n))) {
     rmSync(join(cacheDir(root), old), { force: true });
   }
   const { stdout } = await run('du', ['-sb', dir]);
   const bytes = Number(stdout.split(/\s/)[0]);
   const sizeMiB = Math.ceil((bytes * 1.4) / (1 << 20)) + 64;
-  const tmp = `${out}.${process.pid}.tmp`;
-  await run('mkfs.ext4', ['-q', '-F', '-t', 'ext4', '-O', '^has_journal,^metadata_csum', '-E', 'root_owner=0:0', '-L', 'agnodemod', '-d', dir, tmp, `${sizeMiB}M`], { maxBuffer: 16 << 20 });
-  renameSync(tmp, out);
+  // another process may build the same image: a temporary name of this build's own, renamed whole
+  const tmp = `${out}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    await run('mkfs.ext4', ['-q', '-F', '-t', 'ext4', '-O', '^has_journal,^metadata_csum', '-E', 'root_owner=0:0', '-L', 'agnodemod', '-d', dir, tmp, `${sizeMiB}M`], { maxBuffer: 16 << 20 });
+    renameSync(tmp, out);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
   return out;
 }

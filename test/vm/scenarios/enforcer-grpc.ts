@@ -5,9 +5,9 @@
 // audited open become Alerts; what went ahead unannounced becomes Logs; a pod of a namespace
 // without the annotation gets none.
 import assert from 'node:assert/strict';
-import { ONE_BOOT_PER_KERNEL, scenario } from '../../../vm/guest/scenario.ts';
-import { cgroup, deniedExec, fixture, publish, sharedEnforcer } from '../../../vm/guest/kit/enforcer.ts';
-import { compileIn, logClient, type Rec } from '../../../vm/guest/kit/visibility.ts';
+import { ONE_BOOT_PER_KERNEL, scenario, type Cgroup } from '../../../vm/guest/scenario.ts';
+import { deniedExec, fixture, sharedEnforcer } from '../../../vm/guest/kit/enforcer.ts';
+import { compileIn, enforceWithApp, logClient, type Rec } from '../../../vm/guest/kit/visibility.ts';
 
 scenario('enforcer: KubeArmor\'s gRPC WatchAlerts/WatchLogs (Filter all) get the pod\'s alerts, and visibility logs only where the namespace asks', async (ctx) => {
   const fx = await fixture(ctx);
@@ -30,14 +30,7 @@ scenario('enforcer: KubeArmor\'s gRPC WatchAlerts/WatchLogs (Filter all) get the
   ctx.defer(() => { wa.cancel(); wl.cancel(); });
   await e.waitLog((l) => l.msg === 'gRPC watcher added' && l.rpc === 'WatchLogs', 'the gRPC watchers');
 
-  const mark = e.logs.length;
-  publish(ctx, fx, on);
-  publish(ctx, fx, off);
-  const cgOn = await cgroup(ctx, on.containerCgroup('app'));
-  const cgOff = await cgroup(ctx, off.containerCgroup('app'));
-  for (const [p, cg] of [[on, cgOn], [off, cgOff]] as const) {
-    await e.waitLog((l) => l.msg === 'pod enforced' && l.uid === p.uid && Array.isArray(l.containers) && (l.containers as string[]).includes(`app@${cg.id}`), `${p.name} enforced with its container`, 60_000, mark);
-  }
+  const [cgOn, cgOff] = await enforceWithApp(ctx, fx, e, [on, off]) as [Cgroup, Cgroup];
 
   // the pod without visibility acts first: had it produced logs, they would be in the ring buffer before the other pod's
   assert.equal((await ctx.runIn(cgOff, ['/usr/bin/cat', '/etc/hostname'])).code, 0, 'cat in the pod without visibility');

@@ -7,9 +7,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import type { ScenarioContext } from '../scenario.ts';
+import type { Cgroup, ScenarioContext } from '../scenario.ts';
 import type { Pod } from '../../../policy/types.ts';
-import { BURSTABLE, type Fixture, type PreparedPod } from './enforcer.ts';
+import { BURSTABLE, cgroup, publish, type Enforcer, type Fixture, type PreparedPod } from './enforcer.ts';
 
 const policyYaml = (ns: string): string => `apiVersion: security.kubearmor.com/v1
 kind: KubeArmorPolicy
@@ -77,4 +77,18 @@ export function logClient(ctx: ScenarioContext): grpc.Client & Record<string, (r
   const def = protoLoader.loadSync(join(ctx.root, 'enforcer/grpc/kubearmor.proto'), { keepCase: true, longs: Number, enums: String, defaults: true });
   const LogService = (grpc.loadPackageDefinition(def) as unknown as { feeder: { LogService: Ctor } }).feeder.LogService;
   return new LogService('127.0.0.1:32767', grpc.credentials.createInsecure());
+}
+
+/** Publishes the pods, makes their `app` containers' cgroups (kubelet's part) and waits until the
+ *  enforcer has each in force with that container; the cgroups in the pods' order. */
+export async function enforceWithApp(ctx: ScenarioContext, fx: Fixture, e: Enforcer, pods: readonly PreparedPod[]): Promise<Cgroup[]> {
+  const mark = e.logs.length;
+  for (const p of pods) publish(ctx, fx, p);
+  const cgs: Cgroup[] = [];
+  for (const p of pods) cgs.push(await cgroup(ctx, p.containerCgroup('app')));
+  for (const [i, p] of pods.entries()) {
+    const id = cgs[i]!.id;
+    await e.waitLog((l) => l.msg === 'pod enforced' && l.uid === p.uid && Array.isArray(l.containers) && (l.containers as string[]).includes(`app@${id}`), `${p.name} enforced with its container`, 60_000, mark);
+  }
+  return cgs;
 }
