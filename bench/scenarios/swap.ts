@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Pod } from '../../policy/types.ts';
-import { scenario, type ScenarioContext } from '../../vm/guest/scenario.ts';
+import { ONE_BOOT_PER_KERNEL, scenario, type ScenarioContext } from '../../vm/guest/scenario.ts';
 import { TestApiServer, type K8sObject } from '../../devtools/apiserver.ts';
 import { fixture, preparePod, publish, sharedEnforcer, startEnforcer, waitEnforced, type Enforcer, type Fixture, type PreparedPod } from '../../vm/guest/kit/enforcer.ts';
 
@@ -114,7 +114,9 @@ scenario('enforcer follows annotation changes: pods folder source, real containe
   const e = await sharedEnforcer(ctx); // the boot's enforcer, on the same pods folder
   const p = await twoProfiles(ctx, fx);
   await swaps(ctx, e, p, (m) => publish(ctx, fx, p.a, m), 'pods-dir');
-}, { timeoutMs: 600_000 });
+// a swap is a new generation in the maps, the same in both attach modes: each kernel once (the API
+// source below on one more boot)
+}, { timeoutMs: 600_000, on: ONE_BOOT_PER_KERNEL });
 
 scenario('enforcer follows annotation changes: API server source (ListWatch), real container, Block added denies within 2 s, removed allows again', async (ctx) => {
   const fx = await fixture(ctx);

@@ -37,7 +37,8 @@ export async function nodeModulesImage(root: string): Promise<string | null> {
 const building = new Map<string, Promise<string>>();
 
 async function buildImage(root: string, dir: string, out: string): Promise<string> {
-  for (const old of readdirSync(cacheDir(root)).filter((n) => /^node_modules-.*\.ext4$/.test(n))) {
+  // images of other lockfiles (never this one: another process may have just built it)
+  for (const old of readdirSync(cacheDir(root)).filter((n) => /^node_modules-.*\.ext4$/.test(n) && join(cacheDir(root), n) !== out)) {
     rmSync(join(cacheDir(root), old), { force: true });
   }
   const { stdout } = await run('du', ['-sb', dir]);

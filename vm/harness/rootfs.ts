@@ -93,7 +93,8 @@ async function build(root: string, progress: (line: string) => void): Promise<Ro
     const { stdout } = await run('du', ['-sb', tree]);
     const sizeMiB = Math.ceil((Number(stdout.split(/\s/)[0]) * 1.3) / (1 << 20)) + 48;
     await run('mkfs.ext4', ['-q', '-F', '-t', 'ext4', '-O', '^has_journal,^metadata_csum', '-E', 'root_owner=0:0', '-L', 'agrootfs', '-d', tree, tmp, `${sizeMiB}M`], { maxBuffer: 16 << 20 });
-    for (const old of readdirSync(dir).filter((n) => /^rootfs-.*\.ext4$/.test(n))) rmSync(join(dir, old), { force: true });
+    // images of other recipes (never this one: another process may have just built it)
+    for (const old of readdirSync(dir).filter((n) => /^rootfs-.*\.ext4$/.test(n) && join(dir, n) !== out)) rmSync(join(dir, old), { force: true });
     renameSync(tmp, out);
   } finally {
     rmSync(tree, { recursive: true, force: true });
