@@ -164,11 +164,10 @@ export type SampleCallback = (data: Buffer) => void;
  *  convention; libbpf passes it back unchanged). */
 const EAGAIN_STOP = 11;
 
-/** A ring buffer consumer whose callback gets a copy of each record. */
 /** A consumer of the events ring buffer: `consume(max)` takes at most `max` records and says
  *  whether it stopped at that bound with more waiting. */
 export interface RingConsumer {
-  consume(max: number): { records: number; more: boolean };
+  consume(max: number): { more: boolean };
   free(): void;
 }
 
@@ -206,12 +205,12 @@ export function ringBufferNew(mapFd: number, cb: SampleCallback): Result<{ rb: P
   return ok({
     rb,
     consume: (max: number) => {
-      if (freed) return { records: 0, more: false };
+      if (freed) return { more: false };
       budget = Math.max(1, max);
       taken = 0;
       const r = l.ring_buffer__consume(rb);
       // stopped by the bound: -EAGAIN_STOP (any other negative is libbpf's own error)
-      return { records: taken, more: r === -EAGAIN_STOP };
+      return { more: r === -EAGAIN_STOP };
     },
     free: () => {
       if (freed) return;
