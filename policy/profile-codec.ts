@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { PROFILE_GZIP_THRESHOLD } from './annotations.ts';
-import { canonicalJson } from './canonical.ts';
+import { isCanonicalJsonOf } from './canonical.ts';
 import { err, ok } from './types.ts';
 import { validateProfileSchema } from './schema.ts';
 import type { PostureSet, Profile, ProfileRule, Result, RuleKind, Target, VisibilityKind } from './types.ts';
@@ -203,13 +203,7 @@ function decode(value: string): Result<{ profile: Profile; canonical: string }> 
   } catch (e) {
     return err('E_PROFILE_INVALID', `profile annotation is not JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
-  let again: string;
-  try {
-    again = canonicalJson(parsed);
-  } catch {
-    return err('E_PROFILE_INVALID', 'profile annotation is not canonical JSON');
-  }
-  if (again !== canonical) return err('E_PROFILE_INVALID', 'profile annotation is not canonical JSON (RFC 8785)');
+  if (!isCanonicalJsonOf(parsed, canonical)) return err('E_PROFILE_INVALID', 'profile annotation is not canonical JSON (RFC 8785)');
   const problems = validateProfileSchema(parsed);
   if (problems.length > 0) {
     const first = problems.slice(0, 3).map((p) => `${p.path || '(root)'}: ${p.message}`).join('; ');
