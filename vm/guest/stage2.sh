@@ -4,6 +4,10 @@
 # exits, the kernel panics and, with panic=-1 and qemu's -no-reboot, the VM ends all the same.
 job="$1"
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb LANG=C.UTF-8
+# node's module compile cache (on the guest's /tmp tmpfs): every node process of the boot after the
+# first that loads a module skips compiling it again. Measured under TCG: `armorgate --version`
+# 3.2-3.8 s without, 1.7 s with; `armorgate probe` 4.4-5.4 s without, 3.3-3.9 s with.
+export NODE_COMPILE_CACHE=/tmp/ag-node-compile-cache
 # job.env, written by the host beside job.json, sets AG_ROOT, AG_NODE and AG_KERNEL_TREE.
 . "${job%/*}/job.env"
 root="$AG_ROOT"

@@ -87,7 +87,12 @@ t('exec', lambda: child(lambda: (os.chroot('/usr'), os.execv('/bin/true', ['true
 
 scenario('container attack: the dynamic loader run as a command cannot run a blocked program', async (ctx) => {
   const a = await attackPod(ctx, profile({ process: [rule('Block', { type: 'path', path: '/usr/bin/apt-get' })] }), other(ctx));
-  const argvs = [['/usr/bin/apt-get', '--version'], ['/lib64/ld-linux-x86-64.so.2', '/usr/bin/apt-get', '--version']];
+  // the loader by its own path, and a copy of it under another name (no rule names the copy)
+  for (const c of [a.control, a.attacker]) {
+    const cp = await c.exec(['/bin/cp', '/lib64/ld-linux-x86-64.so.2', '/tmp/myld']);
+    assert.equal(cp.code, 0, cp.stderr);
+  }
+  const argvs = [['/usr/bin/apt-get', '--version'], ['/lib64/ld-linux-x86-64.so.2', '/usr/bin/apt-get', '--version'], ['/tmp/myld', '/usr/bin/apt-get', '--version']];
   for (const argv of argvs) {
     const c = await a.control.exec(argv);
     assert.equal(c.code, 0, `control ${argv.join(' ')}: ${c.stderr}`);
@@ -154,12 +159,14 @@ t('packet-raw', lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.
 t('sock-packet', lambda: socket.socket(socket.AF_INET, 10, socket.htons(3)).close())
 t('mptcp', lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262).close())
 t('udp', lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).close())
+t('netlink', lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0).close())
+t('unix', lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close())
 `;
-  const all = { 'packet-dgram': 'ok', 'packet-raw': 'ok', 'sock-packet': 'ok', mptcp: 'ok', udp: 'ok' };
+  const all = { 'packet-dgram': 'ok', 'packet-raw': 'ok', 'sock-packet': 'ok', mptcp: 'ok', udp: 'ok', netlink: 'ok', unix: 'ok' };
   assert.deepEqual(await tries(a.control, code), all, 'control');
   const r = await tries(a.attacker, code);
   ctx.log(JSON.stringify(r));
-  assert.deepEqual(r, { 'packet-dgram': 'EPERM', 'packet-raw': 'EPERM', 'sock-packet': 'EPERM', mptcp: 'EPERM', udp: 'ok' });
+  assert.deepEqual(r, { 'packet-dgram': 'EPERM', 'packet-raw': 'EPERM', 'sock-packet': 'EPERM', mptcp: 'EPERM', udp: 'ok', netlink: 'ok', unix: 'ok' });
   await blocked(a.pod, 'socket');
 });
 

@@ -141,7 +141,9 @@ scenario('enforcer: kill -9 and restart while a loop keeps trying a blocked exec
   assert.ok(gap.length >= 5, `the loop kept trying while no enforcer ran (${gap.length})`);
   assert.equal(allowed, 0, 'no try succeeded while the enforcer was dead or restarting');
   assert.ok(deniedExec(await ctx.runIn(cg, ['/usr/bin/dpkg', '--version'])), 'still enforced after the restart');
-}, { timeoutMs: 300_000 });
+// what a restart adopts is the attach mode's (its links); the kernel's own restart is kernel-life.ts's
+// on every boot: each mode and each kernel once here (the boots of the 200-pod churn)
+}, { timeoutMs: 300_000, on: ONE_BOOT_PER_KERNEL_CROSSED });
 
 scenario('enforcer: armorgate probe says this guest can enforce, in this attach mode', async (ctx) => {
   const r = await ctx.runIn(null, [process.execPath, join(ctx.root, 'bin/armorgate.js'), 'probe', '--json'], { timeoutMs: 120_000 });
