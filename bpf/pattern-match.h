@@ -52,7 +52,6 @@ __noinline int ag_pat_chunk(__u32 from)
 		w->end = 2;
 		return 0;
 	}
-	__u32 ncls = d->ncls;
 	__u32 st = w->st;
 	for (int i = 0; i < AG_PAT_CHUNK; i++) {
 		__u8 c = s->path[(from + i) & BUF_MASK];
@@ -60,7 +59,9 @@ __noinline int ag_pat_chunk(__u32 from)
 			w->end = 1;
 			break;
 		}
-		st = d->next[(st * ncls + d->cls[c]) & (AG_DFA_CELLS - 1)];
+		__u32 at = st & (AG_DFA_STATES - 1);
+		__u32 cell = d->cell[(d->base[at] + d->cls[c]) & (AG_DFA_CELLS - 1)];
+		st = (cell >> 16) == st ? (cell & 0xffff) : d->dflt[at];
 		if (!st) {
 			w->end = 1;
 			break;

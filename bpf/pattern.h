@@ -5,15 +5,19 @@
  *
  * Every pattern rule of one pod generation and kind (process, file) is compiled in userspace
  * (policy/pattern-dfa.ts) into ONE deterministic automaton over the bytes of the full path:
- * the kernel walks it once per check, one table load per byte, whatever the number of
- * patterns. Bytes every pattern treats alike share a class (cls), so a state's row holds
- * ncls cells. A path that ends in a state lists, in acc, the rule entries of every pattern
+ * the kernel walks it once per check, a few loads per byte, whatever the number of
+ * patterns. Bytes every pattern treats alike share a class (cls). The table is packed (the
+ * row displacement of lex's tables): a state's most frequent successor is its default (dflt);
+ * each other transition is a cell at base[state] + class, tagged with the state that owns it
+ * ((owner << 16) | next). A walk takes the cell's successor when it owns the cell, its default
+ * otherwise: glob states have one or two transitions besides the default, so the table holds
+ * about as many cells as transitions (policy/pattern-dfa.ts packTable). A path that ends in a state lists, in acc, the rule entries of every pattern
  * that matches it (fromSource entries first, overruled entries merged away in userspace);
  * the kernel checks them as it checks a map slot's (containers, fromSource, readOnly,
  * ownerOnly) at rank 0: below every exact path and directory, Block > Audit > Allow.
  *
  * Bounds (policy/kernel-limits.ts, refused at validation and at compile with E_KERNEL_LIMIT
- * naming the pattern): AG_DFA_STATES states, AG_DFA_CELLS cells (states x classes),
+ * naming the pattern): AG_DFA_STATES states, AG_DFA_CELLS packed cells,
  * AG_DFA_ENTS entries in all, AG_DFA_HITS per accepting state. The path is walked over all of
  * its bytes (AG_PATH_BUF - 1 at most; a longer path is unresolvable, denied under Block and
  * allow-lists as before). A pod whose pod value says it has patterns of a kind (AG_X_*_PAT)
@@ -23,7 +27,7 @@
 #define AG_PATTERN_H
 
 #define AG_DFA_STATES   4096   /* automaton states, dead state 0 included */
-#define AG_DFA_CELLS    65536  /* transition cells: states x byte classes */
+#define AG_DFA_CELLS    16384  /* packed transition cells */
 #define AG_DFA_ENTS     1024   /* rule entries of all accepting states */
 #define AG_DFA_HITS     16     /* rule entries of one accepting state */
 
@@ -47,11 +51,14 @@ struct ag_pat_ent {
 
 struct ag_dfa {
 	__u32 start;           /* start state */
-	__u32 ncls;            /* byte classes: a state's row is ncls cells */
+	__u32 ncls;            /* byte classes (what cls maps to; the walk does not need it) */
 	__u8 cls[256];         /* byte -> class */
 	__u32 acc[AG_DFA_STATES];         /* per state: (entries << 16) | first entry */
 	struct ag_pat_ent ent[AG_DFA_ENTS];
-	__u16 next[AG_DFA_CELLS];         /* next[state * ncls + class]; 0: no pattern can match */
+	__u16 base[AG_DFA_STATES];        /* where a state's transitions start in cell */
+	__u16 dflt[AG_DFA_STATES];        /* a state's successor for a class it owns no cell of */
+	__u32 cell[AG_DFA_CELLS];         /* (owner state << 16) | successor; 0 where no state
+					    * owns it (owner 0 is the dead state, never walked from) */
 };
 
 #endif /* AG_PATTERN_H */

@@ -20,8 +20,9 @@ export const KERNEL_LIMITS = {
   rulesPerProfile: 512,
   /** AG_DFA_STATES: states of one kind's pattern automaton (bpf/pattern.h), dead state included */
   patternStates: 4096,
-  /** AG_DFA_CELLS: its transition table, states x byte classes */
-  patternCells: 65536,
+  /** AG_DFA_CELLS: its transition table, packed (policy/pattern-dfa.ts packTable): about the
+   *  number of transitions other than each state's default */
+  patternCells: 16384,
   /** AG_DFA_ENTS: rule entries over all of its accepting states (identical lists shared) */
   patternEntries: 1024,
   /** AG_DFA_HITS: rule entries one accepting state holds (the rules of every pattern that

@@ -51,7 +51,7 @@ export function encodeDfa(t: PatternTable<PatternEnt>): Buffer {
   const R = LAYOUT.ag_rule_ent.fields;
   const b = Buffer.alloc(LAYOUT.ag_dfa.size);
   const d = t.dfa;
-  if (d.nstates > AG_DFA.states || d.nstates * d.ncls > AG_DFA.cells) throw new RangeError('automaton past the kernel bounds');
+  if (d.nstates > AG_DFA.states || d.cells.length > AG_DFA.cells) throw new RangeError('automaton past the kernel bounds');
   b.writeUInt32LE(d.start, L.start);
   b.writeUInt32LE(d.ncls, L.ncls);
   Buffer.from(d.classOf).copy(b, L.cls);
@@ -76,7 +76,11 @@ export function encodeDfa(t: PatternTable<PatternEnt>): Buffer {
     }
     b.writeUInt32LE(((list.length << 16) | at) >>> 0, L.acc + 4 * st);
   });
-  for (let i = 0; i < d.next.length; i++) b.writeUInt16LE(d.next[i]!, L.next + 2 * i);
+  for (let st = 0; st < d.nstates; st++) {
+    b.writeUInt16LE(d.base[st]!, L.base + 2 * st);
+    b.writeUInt16LE(d.dflt[st]!, L.dflt + 2 * st);
+  }
+  for (let i = 0; i < d.cells.length; i++) b.writeUInt32LE(d.cells[i]!, L.cell + 4 * i);
   return b;
 }
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { globMatches } from '../../policy/decide.ts';
-import { compilePatterns, literalDir, patternTable, runDfa } from '../../policy/pattern-dfa.ts';
+import { compilePatterns, literalDir, patternTable, runDfa, stepPacked } from '../../policy/pattern-dfa.ts';
 import { KERNEL_LIMITS, type SlotEntry } from '../../policy/kernel-limits.ts';
 import { validatePolicy } from '../../policy/validate.ts';
 
@@ -46,9 +46,35 @@ test('500 patterns of one shape fit, and their automaton grows with the patterns
   const pats = Array.from({ length: 500 }, (_, i) => `/srv/pat/f${i}/*`);
   const r = compilePatterns(pats);
   assert.ok(r.ok, r.ok ? '' : r.error.message);
-  assert.ok(r.value.nstates <= KERNEL_LIMITS.patternStates && r.value.nstates * r.value.ncls <= KERNEL_LIMITS.patternCells);
+  assert.ok(r.value.nstates <= KERNEL_LIMITS.patternStates && r.value.cells.length <= KERNEL_LIMITS.patternCells);
   assert.deepEqual(runDfa(r.value, '/srv/pat/f123/x.txt'), [123]);
   assert.deepEqual(runDfa(r.value, '/srv/pat/f123/x/y'), []);
+});
+
+test('the packed table takes every transition the dense one does, state by state and byte by byte', () => {
+  const shapes = [(i: number) => `/srv/data${i}/*.pem`, (i: number) => `/etc/app${i}/**/secret?.txt`, (i: number) => `/var/lib/store${i}/[a-c]*.db`,
+    (i: number) => `/opt/keys${i}/{id_rsa,id_ed25519}`, (i: number) => `/home/*/.config/tool${i}/*.token`];
+  const sets = [PATTERNS, Array.from({ length: 500 }, (_, i) => `/srv/pat/f${i}/*`), Array.from({ length: 200 }, (_, i) => shapes[i % 5]!(i))];
+  for (const pats of sets) {
+    const r = compilePatterns(pats);
+    assert.ok(r.ok, r.ok ? '' : r.error.message);
+    const d = r.value;
+    for (let st = 1; st < d.nstates; st++) {
+      for (let b = 1; b < 256; b++) assert.equal(stepPacked(d, st, b), d.next[st * d.ncls + d.classOf[b]!], `state ${st} byte ${b}`);
+    }
+    // the comb is about the transitions besides each state's default, not states x classes
+    assert.ok(d.cells.length < 3 * d.nstates, `${pats.length} patterns: ${d.cells.length} cells for ${d.nstates} states`);
+  }
+});
+
+test('200 patterns of the shapes policies use (the workload benchmark\'s) fit the kernel\'s bounds', () => {
+  const shapes = [(i: number) => `/srv/data${i}/*.pem`, (i: number) => `/etc/app${i}/**/secret?.txt`, (i: number) => `/var/lib/store${i}/[a-c]*.db`,
+    (i: number) => `/opt/keys${i}/{id_rsa,id_ed25519}`, (i: number) => `/home/*/.config/tool${i}/*.token`];
+  const r = compilePatterns(Array.from({ length: 200 }, (_, i) => shapes[i % 5]!(i)));
+  assert.ok(r.ok, r.ok ? '' : r.error.message);
+  assert.deepEqual(runDfa(r.value, '/etc/app6/x/y/secret1.txt'), [6]);
+  assert.deepEqual(runDfa(r.value, '/opt/keys3/id_ed25519'), [3]);
+  assert.deepEqual(runDfa(r.value, '/opt/keys3/id_dsa'), []);
 });
 
 test('past the bounds: E_KERNEL_LIMIT naming the pattern; non-ASCII sets are refused', () => {
@@ -60,6 +86,9 @@ test('past the bounds: E_KERNEL_LIMIT naming the pattern; non-ASCII sets are ref
   const t = patternTable('file', ['/short', '/a/very/long/literal/path'], { pattern: (x) => x, source: () => '', entry: (): SlotEntry => ({ action: 'Block', readOnly: false, ownerOnly: false, recursive: false }), covers: () => true, breadth: () => 1 }, small);
   assert.equal(t.ok, false);
   assert.match(!t.ok ? t.error.message : '', /^pattern "\/a\/very\/long\/literal\/path": the patterns need \d+ automaton states, the kernel holds 8/);
+  const cells = compilePatterns(Array.from({ length: 40 }, (_, i) => `/c${i}/*`), { states: 4096, cells: 64 });
+  assert.equal(cells.ok, false);
+  assert.match(!cells.ok ? cells.error.message : '', /^the patterns need \d+ states whose transitions take \d+ table cells, the kernel holds 64$/);
 });
 
 test('V16: a policy whose patterns do not fit the kernel automaton is refused, naming the pattern', () => {
