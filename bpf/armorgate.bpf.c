@@ -1309,11 +1309,27 @@ static __always_inline int ag_open(struct file *file)
 	if (!vis && !file_rules(s))
 		return 0;
 	/* no rule of the pod can name this file and no allow-list wants it reported: allowed,
-	 * without resolving the path */
+	 * without resolving the path; a visibility log resolves it only when the log's rate lets
+	 * the log through (over the rate it is counted as dropped, and nothing more is done) */
 	struct task_struct *task = bpf_get_current_task_btf();
 	int rooted = ag_rooted(task);
-	if (!vis && rooted && !(s->pod.allowlist[AG_KIND_FILE] & s->cgmask) && shape_walk(s, file) && !ag_shape_possible(0))
+	if (rooted && !(s->pod.allowlist[AG_KIND_FILE] & s->cgmask) && shape_walk(s, file) && !ag_shape_possible(0)) {
+		if (!vis)
+			return 0;
+		s->kind = AG_KIND_FILE;
+		if (!ag_vis_take(0))
+			return 0;
+		long n = dpath_len(bpf_d_path((struct path *)&file->f_path, s->path, AG_PATH_BUF));
+		if (n > 0 && n < AG_PATH_BUF) {
+			s->len = n;
+			/* clang would drop the mask (n is in range) and index with a copy the verifier
+			 * sees unbounded: keep n opaque so the mask stays */
+			barrier_var(n);
+			s->path[n & BUF_MASK] = 0;
+			ag_vis_emit(AG_H_OPEN, 0);
+		}
 		return 0;
+	}
 	int write = (file->f_mode & FMODE_WRITE) || (file->f_flags & AG_O_TRUNC);
 	long len = rooted ? dpath_len(bpf_d_path((struct path *)&file->f_path, s->path, AG_PATH_BUF))
 			  : walk_path(s, file->f_path.mnt, file->f_path.dentry, 0);

@@ -71,10 +71,13 @@ static __always_inline int ag_vis_wants(struct scratch *s, __u32 kind)
 	return k && ((*k >> (kind & 3)) & 1);
 }
 
-/* One visibility log (and, first, a "logs dropped" event when the last window lost some).
- * target: 0 s->path, 1 the number s->num (as fill_subject). */
-__noinline int ag_vis_report(__u32 hook, __u32 target)
+/* The cgroup's visibility-log rate window: 1 when a log may go (and, first, a "logs dropped"
+ * event when the last window lost some); 0 when it is over the rate, the log counted as
+ * dropped. */
+__noinline int ag_vis_take(__u32 unused)
 {
+	if (unused)
+		return 0; /* the argument is used, so callers always set it (6.1 checks) */
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
@@ -84,14 +87,22 @@ __noinline int ag_vis_report(__u32 hook, __u32 target)
 	int ok = rate_take(&visrates, c ? c->rate_per_sec : 0, s->cgid, now, &dropped);
 	if (dropped)
 		emit_dropped(&visrates, s, now, AG_EV_LOG_DROPPED, dropped);
-	if (!ok)
+	return ok;
+}
+
+/* One visibility log that ag_vis_take let through. target: 0 s->path, 1 the number s->num
+ * (as fill_subject). */
+__noinline int ag_vis_emit(__u32 hook, __u32 target)
+{
+	struct scratch *s = get_scratch();
+	if (!s)
 		return 0;
 	struct ag_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		rate_lost(&visrates, s->cgid, 1);
 		return 0;
 	}
-	fill_common(e, s, now);
+	fill_common(e, s, bpf_ktime_get_ns());
 	e->type = AG_EV_LOG;
 	e->rule_id = AG_RULE_POSTURE;
 	e->err = 0;
@@ -102,6 +113,13 @@ __noinline int ag_vis_report(__u32 hook, __u32 target)
 	fill_subject(e, s, hook, target);
 	bpf_ringbuf_submit(e, 0);
 	return 0;
+}
+
+/* One visibility log, within the rate. */
+static __always_inline void ag_vis_report(__u32 hook, __u32 target)
+{
+	if (ag_vis_take(0))
+		ag_vis_emit(hook, target);
 }
 
 /* After a decision (ret: its verdict): a log when the access went ahead and no alert told of

@@ -27,6 +27,7 @@ import { enforcerHealth } from './health.ts';
 import { createMetrics, type PodTally } from './metrics.ts';
 import type { EnforcementState } from './node-label.ts';
 import { assess, gatherFacts, type ProbeReport } from './probe.ts';
+import { lineBatch } from './line-batch.ts';
 import { Reconciler, procExe } from './reconciler.ts';
 import { DirPodSource } from './sources/dir.ts';
 import type { PodSink, PodSource } from './sources/types.ts';
@@ -194,7 +195,11 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     log.error({ error: e instanceof Error ? e.message : String(e) }, 'OpenTelemetry configuration refused');
     return 2;
   }
-  const out = o.alertOut ?? ((line: string) => { process.stdout.write(line); });
+  // stdout: one write per turn of the event loop (enforcer/line-batch.ts), flushed at exit too
+  const batch = o.alertOut === undefined ? lineBatch((text) => { process.stdout.write(text); }) : null;
+  const flushOut = (): void => { batch?.flush(); };
+  if (batch !== null) process.on('exit', flushOut);
+  const out = o.alertOut ?? ((line: string) => { batch!.write(line); });
   let grpcServer: LogServer | null = null;
   if ((o.grpcPort ?? 0) > 0) {
     const { startLogServer } = await import('./grpc/server.ts');
@@ -426,6 +431,8 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
   await source.stop();
   await labelling;
   kernel?.close();
+  flushOut();
+  process.off('exit', flushOut);
   o.messageTap?.listen(null);
   await grpcServer?.close();
   if (served !== null) await new Promise<void>((resolve) => { served.close(() => resolve()); });
