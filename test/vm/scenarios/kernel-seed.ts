@@ -11,7 +11,7 @@ import { compile } from '../../../policy/compile.ts';
 import { parseDocuments } from '../../../policy/parse.ts';
 import { validatePolicy } from '../../../policy/validate.ts';
 import type { Namespace, Pod, Policy, Profile } from '../../../policy/types.ts';
-import { ONE_BOOT_PER_KERNEL, scenario, type Container, type ContainerOptions, type ScenarioContext } from '../../../vm/guest/scenario.ts';
+import { ONE_BOOT_PER_KERNEL_CROSSED, scenario, type Container, type ContainerOptions, type ScenarioContext } from '../../../vm/guest/scenario.ts';
 import { EPERM_RE, loadPod, py, type LoadedPod } from '../../../vm/guest/kit/kernel.ts';
 
 function examplesProfile(root: string, uid: string): Profile {
@@ -71,8 +71,9 @@ async function seedPod(ctx: ScenarioContext): Promise<SeedPod> {
 }
 
 // The seed's rules are what the programs decide, the same code in both attach modes: each kernel
-// once (the attacks, the containers' basics and the enforcer suite cover both modes on both).
-const SEED_BOOTS = { on: ONE_BOOT_PER_KERNEL };
+// once (the attacks, the containers' basics and the enforcer suite cover both modes on both); the
+// crossed boots, as the kernel suite's 6.12 cgroup boot carries the DaemonSet's capabilities
+const SEED_BOOTS = { on: ONE_BOOT_PER_KERNEL_CROSSED };
 
 scenario('seed: only /usr/bin/cat may read the service-account token', async (ctx) => {
   const { pod, web, sidecar, control } = await seedPod(ctx);
