@@ -76,6 +76,9 @@ export interface ExecOptions {
   cwd?: string;
   /** Written to the process's stdin, which is then closed (stdin is /dev/null otherwise). */
   input?: string | Uint8Array;
+  /** A cgroup below the container's (relative to it, made beforehand) to run the process in:
+   *  `runc exec --cgroup`. */
+  cgroup?: string;
   /** SIGKILL after this long; default 30 s. */
   timeoutMs?: number;
 }
@@ -280,6 +283,7 @@ export async function createContainer(deps: ContainerDeps, opts: ContainerOption
     const args = ['--root', RUNC_ROOT, 'exec', '--pid-file', pidFile];
     if (o.user !== undefined) args.push('--user', String(o.user));
     if (o.cwd !== undefined) args.push('--cwd', o.cwd);
+    if (o.cgroup !== undefined) args.push('--cgroup', o.cgroup);
     for (const [k, v] of Object.entries(o.env ?? {})) args.push('--env', `${k}=${v}`);
     args.push(id, ...argv);
     const child = spawn(RUNC, args, { stdio: [o.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'] });

@@ -281,3 +281,27 @@ scenario('container attack: a container the enforcer was not told about (a resta
   assert.deepEqual(await tries(restarted, code), { read: 'EPERM' }, 'a container scope nobody told the kernel about');
   await blocked(pod, 'open', /^\/srv\/secret$/);
 });
+
+scenario('container attack: a process of the container in a cgroup nested 12 deep, or in one named like another pod, stays in the pod', async (ctx) => {
+  const a = await attackPod(ctx, profile({ file: [rule('Block', { type: 'path', path: '/srv/secret' })] }), other(ctx), { files: { '/srv/secret': 's\n' } });
+  const deep = Array.from({ length: 12 }, (_, i) => `n${i}`).join('/');
+  // cgroups a tenant with a writable cgroup tree would make below its container (runc mounts it
+  // read-only: made here from the guest), and `runc exec --cgroup` puts the container's process there
+  const subs = { deep, systemd: 'kubepods-besteffort-pod00000000_0000_4000_8000_000000000000.slice', cgroupfs: 'pod00000000-0000-4000-8000-000000000000' };
+  const code = `\nt('read', lambda: open('/srv/secret').read())\n`;
+  for (const [name, sub] of Object.entries(subs)) {
+    for (const c of [a.control, a.attacker]) await ctx.mkCgroup(`${c.cgroup.path.replace(/^\/sys\/fs\/cgroup\//, '')}/${sub}`);
+    const run = async (c: Container): Promise<Record<string, string>> => {
+      const r = await c.exec(['/usr/bin/python3', '-c', `${TRY}${code}`], { cgroup: sub });
+      assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+      return Object.fromEntries(r.stdout.trim().split('\n').filter(Boolean).map((l) => l.split(' ') as [string, string]));
+    };
+    const where = await a.attacker.exec(['/bin/cat', '/proc/self/cgroup'], { cgroup: sub });
+    assert.ok(where.stdout.trim().endsWith(`/${sub}`), `runc exec --cgroup put the process in ${sub}: ${where.stdout.trim()} ${where.stderr}`);
+    assert.deepEqual(await run(a.control), { read: 'ok' }, `control (${name})`);
+    const r = await run(a.attacker);
+    ctx.log(`${name}: ${JSON.stringify(r)}`);
+    assert.deepEqual(r, { read: 'EPERM' }, `a process in the ${name} cgroup below the container`);
+  }
+  await blocked(a.pod, 'open', /^\/srv\/secret$/);
+});
