@@ -1117,6 +1117,48 @@ static __always_inline int shape_push(struct scratch *s, __u32 len, const unsign
 	return 1;
 }
 
+/* shape_walk's walk across mounts, with probe reads, from the dentry and vfsmount in s->w_dentry
+ * and s->w_mnt (kernel pointers stored as numbers, as walk_path passes them) up to the task's
+ * root, pushing onto the components already in s->wname. 1 when it reached that root with a path
+ * the buffer holds, 0 for anything else. One global function, verified once: the open programs
+ * take it past a mount root, the change hooks (ag_change_unnamed) for the whole walk. */
+__noinline int ag_shape_walk_up(__u32 unused)
+{
+	if (unused)
+		return 0; /* the argument is used, so callers always set it (6.1 checks) */
+	struct scratch *s = get_scratch();
+	if (!s || !s->w_mnt || !s->w_dentry)
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct dentry *root_d = task->fs->root.dentry;
+	struct vfsmount *root_m = task->fs->root.mnt;
+	struct dentry *pd = (struct dentry *)s->w_dentry;
+	struct vfsmount *pm = (struct vfsmount *)s->w_mnt;
+	struct dentry *pr = BPF_CORE_READ(pm, mnt_root);
+	struct mount *mnt = container_of(pm, struct mount, mnt);
+	for (int i = 0; i < AG_MAX_DEPTH * 2; i++) {
+		if (pd == root_d && pm == root_m)
+			return *(volatile __u32 *)&s->wtotal < AG_PATH_MAX - 2;
+		if (pd == pr) {
+			struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
+			if (parent == mnt)
+				return 0;
+			pd = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = parent;
+			pm = &parent->mnt;
+			pr = BPF_CORE_READ(pm, mnt_root);
+			continue;
+		}
+		struct dentry *up = BPF_CORE_READ(pd, d_parent);
+		if (up == pd)
+			return 0;
+		if (!shape_push(s, BPF_CORE_READ(pd, d_name.len), BPF_CORE_READ(pd, d_name.name)))
+			return 0;
+		pd = up;
+	}
+	return 0;
+}
+
 /* The components of the path of (m, d) (an opened file, or a name a change hook is given), leaf first, into s->wlen / s->wname / s->wn:
  * the dentries up to the task's root, crossing mounts as bpf_d_path does. Within a mount
  * the loads are plain (BTF pointers, no helper call); a mount crossing reads through
@@ -1155,31 +1197,9 @@ static __always_inline int shape_walk(struct scratch *s, struct vfsmount *m, str
 	}
 	if (!crossed)
 		return 0;
-	struct dentry *pd = d;
-	struct vfsmount *pm = m;
-	struct dentry *pr = mroot;
-	struct mount *mnt = container_of(pm, struct mount, mnt);
-	for (int i = 0; i < AG_MAX_DEPTH * 2; i++) {
-		if (pd == root_d && pm == root_m)
-			return *(volatile __u32 *)&s->wtotal < AG_PATH_MAX - 2;
-		if (pd == pr) {
-			struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
-			if (parent == mnt)
-				return 0;
-			pd = BPF_CORE_READ(mnt, mnt_mountpoint);
-			mnt = parent;
-			pm = &parent->mnt;
-			pr = BPF_CORE_READ(pm, mnt_root);
-			continue;
-		}
-		struct dentry *up = BPF_CORE_READ(pd, d_parent);
-		if (up == pd)
-			return 0;
-		if (!shape_push(s, BPF_CORE_READ(pd, d_name.len), BPF_CORE_READ(pd, d_name.name)))
-			return 0;
-		pd = up;
-	}
-	return 0;
+	s->w_dentry = (__u64)d;
+	s->w_mnt = (__u64)m;
+	return ag_shape_walk_up(0);
 }
 
 /* Whether some file rule of the acting pod's live generation may name the path that
@@ -1226,53 +1246,26 @@ __noinline int ag_shape_possible(__u32 unused)
 /* A change hook's name (mnt, d) that no file rule of the acting pod can name, outside a file
  * allow-list: 1 when it may be allowed without building its path, as the open hook's shortcut
  * does, for the hooks a workload hits once per file it makes (mknod for every O_CREAT, mkdir,
- * chmod, chown). shape_walk's walk with probe reads: one global function, verified once, where
- * inlining shape_walk into the ten change programs doubled the object's load time (15 s to
- * 28-34 s under the VM tests' TCG). The name is given as walk_path gives it (s->w_mnt,
+ * chmod, chown). The walk is ag_shape_walk_up's, global functions both: inlining shape_walk into
+ * the ten change programs doubled the object's load time (15 s to 28-34 s under the VM tests'
+ * TCG). The name is given as walk_path gives it (s->w_mnt,
  * s->w_dentry: kernel pointers stored as numbers). 0 for anything it cannot tell. */
 __noinline int ag_change_unnamed(__u32 unused)
 {
 	if (unused)
 		return 0; /* the argument is used, so callers always set it (6.1 checks) */
 	struct scratch *s = get_scratch();
-	if (!s || !s->w_mnt || !s->w_dentry)
+	/* (ag_shape_walk_up refuses a name not given) */
+	if (!s || (s->pod.allowlist[AG_KIND_FILE & 3] & s->cgmask))
 		return 0;
-	if (s->pod.allowlist[AG_KIND_FILE & 3] & s->cgmask)
+	if (!ag_rooted(bpf_get_current_task_btf()))
 		return 0;
-	struct task_struct *task = bpf_get_current_task_btf();
-	if (!ag_rooted(task))
-		return 0;
-	struct dentry *root_d = task->fs->root.dentry;
-	struct vfsmount *root_m = task->fs->root.mnt;
 	struct dentry *d = (struct dentry *)s->w_dentry;
-	struct vfsmount *m = (struct vfsmount *)s->w_mnt;
-	struct mount *mnt = container_of(m, struct mount, mnt);
-	struct dentry *mroot = BPF_CORE_READ(m, mnt_root);
 	if (!BPF_CORE_READ(d, d_hash.pprev) && d != BPF_CORE_READ(d, d_parent))
 		return 0;
 	s->wn = 0;
 	s->wtotal = 0;
-	for (int i = 0; i < AG_MAX_DEPTH * 2; i++) {
-		if (d == root_d && m == root_m)
-			return *(volatile __u32 *)&s->wtotal < AG_PATH_MAX - 2 && !ag_shape_possible(0);
-		if (d == mroot) {
-			struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
-			if (parent == mnt)
-				return 0;
-			d = BPF_CORE_READ(mnt, mnt_mountpoint);
-			mnt = parent;
-			m = &parent->mnt;
-			mroot = BPF_CORE_READ(m, mnt_root);
-			continue;
-		}
-		struct dentry *up = BPF_CORE_READ(d, d_parent);
-		if (up == d)
-			return 0;
-		if (!shape_push(s, BPF_CORE_READ(d, d_name.len), BPF_CORE_READ(d, d_name.name)))
-			return 0;
-		d = up;
-	}
-	return 0;
+	return ag_shape_walk_up(0) && !ag_shape_possible(0);
 }
 
 static __always_inline int change_unnamed(struct scratch *s, struct vfsmount *vmnt, struct dentry *dentry)
