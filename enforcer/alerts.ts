@@ -64,10 +64,19 @@ export function resultText(denied: boolean, _errno: number): string {
   return denied ? 'Permission denied' : 'Passed';
 }
 
+/** Labels as KubeArmor writes them (`k=v,…`, keys sorted). Remembered per labels object: every
+ *  alert and log of a pod formats the same one (a pod's update brings a new object). */
 export function formatLabels(labels: Record<string, string> | undefined): string {
   if (labels === undefined) return '';
-  return Object.keys(labels).sort().map((k) => `${k}=${labels[k] ?? ''}`).join(',');
+  let text = labelTexts.get(labels);
+  if (text === undefined) {
+    text = Object.keys(labels).sort().map((k) => `${k}=${labels[k] ?? ''}`).join(',');
+    labelTexts.set(labels, text);
+  }
+  return text;
 }
+
+const labelTexts = new WeakMap<Record<string, string>, string>();
 
 /** KubeArmor names the policy without its namespace; several policies behind one rule are comma-joined. */
 export function policyName(rule: ProfileRule | null): string {

@@ -28,6 +28,7 @@ import { createMetrics, type PodTally } from './metrics.ts';
 import type { EnforcementState } from './node-label.ts';
 import { assess, gatherFacts, type ProbeReport } from './probe.ts';
 import { lineBatch } from './line-batch.ts';
+import { processNames } from './process-names.ts';
 import { Reconciler, procExe } from './reconciler.ts';
 import { DirPodSource } from './sources/dir.ts';
 import type { PodSink, PodSource } from './sources/types.ts';
@@ -63,6 +64,9 @@ export interface EnforcerOptions {
 
 /** How often the cgroup root is looked at for the kubepods cgroup (cgroup mode), besides inotify. */
 const KUBEPODS_POLL_MS = 1000;
+/** How long an event's parent process name is reused for later events of the same parent
+ *  (enforcer/process-names.ts). */
+const PROCESS_NAME_TTL_MS = 250;
 
 type KernelModule = {
   openKernel(o: KernelOptions): Promise<Result<Kernel>>;
@@ -319,7 +323,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     clusterName: o.clusterName, nodeName: o.nodeName,
     // the parent's executable as the kernel recorded it (the pod's own paths, no hostPID needed);
     // /proc/PID/exe for a parent the kernel has not seen exec (visible with hostPID only)
-    processName: (pid) => kernel?.exeOf(pid) ?? procExe(pid),
+    processName: processNames((pid) => kernel?.exeOf(pid) ?? procExe(pid), { ttlMs: PROCESS_NAME_TTL_MS, max: 4096 }),
     gate: watch?.gate ?? null,
     kernelProfile: (profile, containers) => {
       const r = podProfileWithLinks(profile, containers);

@@ -1,0 +1,30 @@
+// Names of the processes alerts and logs call ParentProcessName, remembered for a moment: each
+// name costs a map lookup and a readlink of /proc/PID/exe, and a busy pod's events name the same
+// parent thousands of times a second (measured in the VM: the two were a third of the enforcer's
+// CPU under a visibility flood; docs/alerts.md). The name is read when the event is handled, not
+// when it happened, so it was never exact for a parent that execs meanwhile; remembering it for
+// `ttlMs` widens that window by at most `ttlMs`.
+
+export interface ProcessNamesOptions {
+  /** How long a name is reused (ms). */
+  ttlMs: number;
+  /** Names kept at most; the oldest go first. */
+  max: number;
+  now?: () => number;
+}
+
+/** `lookup` with its answers reused for `ttlMs` per PID. */
+export function processNames(lookup: (pid: number) => string, o: ProcessNamesOptions): (pid: number) => string {
+  const now = o.now ?? (() => performance.now());
+  const known = new Map<number, { name: string; at: number }>();
+  return (pid: number): string => {
+    const t = now();
+    const hit = known.get(pid);
+    if (hit !== undefined && t - hit.at < o.ttlMs) return hit.name;
+    const name = lookup(pid);
+    known.delete(pid); // re-inserted last: Map order is the eviction order
+    known.set(pid, { name, at: t });
+    if (known.size > o.max) known.delete(known.keys().next().value!);
+    return name;
+  };
+}
