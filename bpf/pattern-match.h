@@ -36,9 +36,44 @@ static __always_inline struct ag_dfa *pat_dfa(struct scratch *s)
 	return bpf_map_lookup_elem(&patterns, &k);
 }
 
-/* Walks s->path[from, from + AG_PAT_CHUNK) through the automaton from the state in pat_walk.
- * Its own (globally verified) function, so that the verifier sees a loop of AG_PAT_CHUNK steps
- * once, whatever the path's length: the walk of a whole path is a few calls of it. */
+/* Walks s->path[from, from + AG_PAT_CHUNK) through automaton d from state *st: *end becomes 1 at
+ * the path's NUL or in the dead state. First the literal runs: while the state has one and the
+ * path holds its 8 bytes next, one load steps over them (the literal parts patterns begin with);
+ * then one byte per step. Two loops, each with one path forward per step, so that the verifier
+ * meets each offset of the second once whichever offset the first left it at. */
+static __always_inline void pat_walk_bytes(struct ag_dfa *d, struct scratch *s, __u32 from, __u32 *st_io, __u32 *end)
+{
+	__u32 st = *st_io;
+	__u32 i = 0;
+	for (int k = 0; k < AG_PAT_CHUNK / AG_DFA_LIT_LEN; k++) {
+		__u32 li = d->litidx[st & (AG_DFA_STATES - 1)];
+		__u32 off = (from + i) & BUF_MASK;
+		if (!li || off > AG_PATH_BUF - AG_DFA_LIT_LEN ||
+		    *(__u64 *)&s->path[off] != d->lit[li & (AG_DFA_LITS - 1)])
+			break;
+		st = d->litnext[li & (AG_DFA_LITS - 1)];
+		i += AG_DFA_LIT_LEN;
+	}
+	for (; i < AG_PAT_CHUNK; i++) {
+		__u8 c = s->path[(from + i) & BUF_MASK];
+		if (!c) {
+			*end = 1;
+			break;
+		}
+		__u32 at = st & (AG_DFA_STATES - 1);
+		__u32 cell = d->cell[(d->base[at] + d->cls[c]) & (AG_DFA_CELLS - 1)];
+		st = (cell >> 16) == st ? (cell & 0xffff) : d->dflt[at];
+		if (!st) {
+			*end = 1;
+			break;
+		}
+	}
+	*st_io = st;
+}
+
+/* The walk of a path's bytes past the first AG_PAT_CHUNK, one chunk per call, from the state in
+ * pat_walk. Its own (globally verified) function, so that the verifier sees a loop of
+ * AG_PAT_CHUNK steps once, whatever the path's length. */
 __noinline int ag_pat_chunk(__u32 from)
 {
 	__u32 zero = 0;
@@ -52,22 +87,10 @@ __noinline int ag_pat_chunk(__u32 from)
 		w->end = 2;
 		return 0;
 	}
-	__u32 st = w->st;
-	for (int i = 0; i < AG_PAT_CHUNK; i++) {
-		__u8 c = s->path[(from + i) & BUF_MASK];
-		if (!c) {
-			w->end = 1;
-			break;
-		}
-		__u32 at = st & (AG_DFA_STATES - 1);
-		__u32 cell = d->cell[(d->base[at] + d->cls[c]) & (AG_DFA_CELLS - 1)];
-		st = (cell >> 16) == st ? (cell & 0xffff) : d->dflt[at];
-		if (!st) {
-			w->end = 1;
-			break;
-		}
-	}
+	__u32 st = w->st, end = 0;
+	pat_walk_bytes(d, s, from, &st, &end);
 	w->st = st;
+	w->end = end;
 	return 0;
 }
 
@@ -82,25 +105,33 @@ __noinline int ag_match_pattern(__u32 unused)
 		return 0; /* the argument is used, so callers always set it (6.1 checks) */
 	__u32 zero = 0;
 	struct scratch *s = get_scratch();
-	struct ag_pat_walk *w = bpf_map_lookup_elem(&pat_walk, &zero);
-	if (!s || !w)
+	if (!s)
 		return 0;
 	struct ag_dfa *d = pat_dfa(s);
 	if (!d)
 		return -1;
-	w->st = d->start;
-	w->end = 0;
-	for (int k = 0; k < AG_PATH_BUF / AG_PAT_CHUNK; k++) {
-		ag_pat_chunk(k * AG_PAT_CHUNK);
-		if (*(volatile __u32 *)&w->end)
-			break;
+	/* the first AG_PAT_CHUNK bytes here, with the automaton this lookup found (most paths end
+	 * in them); the rest, if any, chunk by chunk */
+	__u32 st = d->start, end = 0;
+	pat_walk_bytes(d, s, 0, &st, &end);
+	if (!end) {
+		struct ag_pat_walk *w = bpf_map_lookup_elem(&pat_walk, &zero);
+		if (!w)
+			return -1;
+		w->st = st;
+		w->end = 0;
+		for (int k = 1; k < AG_PATH_BUF / AG_PAT_CHUNK; k++) {
+			ag_pat_chunk(k * AG_PAT_CHUNK);
+			if (*(volatile __u32 *)&w->end)
+				break;
+		}
+		/* every lookup finds this automaton: a generation's entry is written before its pod
+		 * value goes live and deleted a grace period after another replaced it; gone
+		 * meanwhile (end 2), the caller fails closed */
+		if (*(volatile __u32 *)&w->end == 2)
+			return -1;
+		st = w->st;
 	}
-	/* every lookup finds this automaton: a generation's entry is written before its pod value
-	 * goes live and deleted a grace period after another replaced it; gone meanwhile (end 2),
-	 * the caller fails closed */
-	if (*(volatile __u32 *)&w->end == 2)
-		return -1;
-	__u32 st = w->st;
 	if (!st)
 		return 0;
 	__u32 a = d->acc[st & (AG_DFA_STATES - 1)];

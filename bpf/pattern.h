@@ -11,7 +11,11 @@
  * each other transition is a cell at base[state] + class, tagged with the state that owns it
  * ((owner << 16) | next). A walk takes the cell's successor when it owns the cell, its default
  * otherwise: glob states have one or two transitions besides the default, so the table holds
- * about as many cells as transitions (policy/pattern-dfa.ts packTable). A path that ends in a state lists, in acc, the rule entries of every pattern
+ * about as many cells as transitions (policy/pattern-dfa.ts packTable). A state from which only
+ * one 8-byte string keeps the automaton alive (the literal parts of the patterns) has a literal
+ * run: at the start of each 256-byte chunk the walk compares the path's next 8 bytes with the
+ * state's run in one load and, while equal, steps over them to litnext; from the first that
+ * differs it walks byte by byte (policy/pattern-dfa.ts literalRuns). A path that ends in a state lists, in acc, the rule entries of every pattern
  * that matches it (fromSource entries first, overruled entries merged away in userspace);
  * the kernel checks them as it checks a map slot's (containers, fromSource, readOnly,
  * ownerOnly) at rank 0: below every exact path and directory, Block > Audit > Allow.
@@ -30,6 +34,8 @@
 #define AG_DFA_CELLS    16384  /* packed transition cells */
 #define AG_DFA_ENTS     1024   /* rule entries of all accepting states */
 #define AG_DFA_HITS     16     /* rule entries of one accepting state */
+#define AG_DFA_LITS     1024   /* literal runs (entry 0 unused) */
+#define AG_DFA_LIT_LEN  8      /* bytes of one literal run: one 64-bit load */
 
 /* struct ag_pod_head exactmask bits: the pod generation has pattern rules of the kind */
 #define AG_X_PROC_PAT   0x10
@@ -59,6 +65,9 @@ struct ag_dfa {
 	__u16 dflt[AG_DFA_STATES];        /* a state's successor for a class it owns no cell of */
 	__u32 cell[AG_DFA_CELLS];         /* (owner state << 16) | successor; 0 where no state
 					    * owns it (owner 0 is the dead state, never walked from) */
+	__u64 lit[AG_DFA_LITS];           /* a literal run's 8 bytes, as a little-endian load reads them */
+	__u16 litidx[AG_DFA_STATES];      /* per state: 0, or its literal run's entry */
+	__u16 litnext[AG_DFA_LITS];       /* the state after a literal run */
 };
 
 #endif /* AG_PATTERN_H */

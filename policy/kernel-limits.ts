@@ -28,6 +28,9 @@ export const KERNEL_LIMITS = {
   /** AG_DFA_HITS: rule entries one accepting state holds (the rules of every pattern that
    *  matches a path ending there, after merging the overruled ones) */
   patternHits: 16,
+  /** AG_DFA_LITS: entries of its literal-run table (policy/pattern-dfa.ts literalRuns), entry 0
+   *  unused. Not a limit on policies: states without a run are walked byte by byte. */
+  patternLiterals: 1024,
 } as const;
 
 /** The string of a rule's target the kernel stores and compares, by key type; null for

@@ -26,6 +26,8 @@ export interface Dfa {
   base: Uint16Array;
   dflt: Uint16Array;
   cells: Uint32Array;
+  /** literal runs (see literalRuns): a walk in a state with one takes its LIT_LEN bytes at once */
+  lits: LiteralRuns;
   nstates: number;
   /** per state, the indexes (into the input list) of the patterns that match a path ending there */
   accepts: number[][];
@@ -209,9 +211,12 @@ function addGlob(nfa: Nfa, pattern: string, start: number): Result<number> {
 export interface DfaLimits {
   states: number;
   cells: number;
+  /** entries of the literal-run table (entry 0 unused); not a bound on patterns: states past
+   *  it are walked byte by byte */
+  lits?: number;
 }
 
-export const DFA_LIMITS: DfaLimits = { states: KERNEL_LIMITS.patternStates, cells: KERNEL_LIMITS.patternCells };
+export const DFA_LIMITS: DfaLimits = { states: KERNEL_LIMITS.patternStates, cells: KERNEL_LIMITS.patternCells, lits: KERNEL_LIMITS.patternLiterals };
 
 /**
  * One automaton for all `patterns` (full-path globs): a path ends in a state whose `accepts`
@@ -314,7 +319,8 @@ export function compilePatterns(patterns: readonly string[], limits: DfaLimits =
   }
   const packed = packTable(next, nstates, ncls);
   if (packed.cells.length > limits.cells) return err('E_KERNEL_LIMIT', `the patterns need ${nstates} states whose transitions take ${packed.cells.length} table cells, the kernel holds ${limits.cells}`);
-  return ok({ start: finalId(ids2.map[1]!), ncls, classOf, next, ...packed, nstates, accepts });
+  const startId = finalId(ids2.map[1]!);
+  return ok({ start: startId, ncls, classOf, next, ...packed, lits: literalRuns(next, nstates, ncls, classOf, startId, limits.lits ?? KERNEL_LIMITS.patternLiterals), nstates, accepts });
 }
 
 /** A cell of the packed table no state owns: owner 0 is the dead state, which no walk steps
@@ -369,6 +375,63 @@ export function packTable(next: Uint16Array, nstates: number, ncls: number): { b
   return { base, dflt, cells };
 }
 
+/** Bytes a literal run holds: one 64-bit load in the kernel. */
+export const LIT_LEN = 8;
+
+/** Literal runs: `idx[state]` is 0, or the entry (1 up to the bound, entry 0 unused) whose
+ *  `bytes` (LIT_LEN at entry * LIT_LEN) a path must hold next for the automaton to stay alive,
+ *  and `next` the state after them. */
+export interface LiteralRuns { idx: Uint16Array; bytes: Uint8Array; next: Uint16Array; count: number }
+
+/**
+ * The states from which the automaton stays alive on one byte string only, for LIT_LEN bytes:
+ * each step has one class that does not lead to the dead state, and that class is one byte (the
+ * literal parts of the patterns: "/srv/bench/app/" of `/srv/bench/app/*.bin`). The kernel
+ * compares such a run with one 64-bit load and steps over it, where a byte at a time costs about
+ * 30 instructions (bench:kernel, patterns); a path that differs within it is walked byte by byte
+ * as before, so the answer never depends on the runs. At most `max - 1` runs, nearest the start
+ * first (breadth-first), where every walk begins.
+ */
+export function literalRuns(next: Uint16Array, nstates: number, ncls: number, classOf: Uint8Array, start: number, max: number): LiteralRuns {
+  const idx = new Uint16Array(nstates);
+  const bytes = new Uint8Array(max * LIT_LEN);
+  const nxt = new Uint16Array(max);
+  // the one byte of each class that has exactly one (-1: none or several)
+  const only = new Int16Array(ncls).fill(-2);
+  for (let b = 1; b < 256; b++) { const c = classOf[b]!; only[c] = only[c] === -2 ? b : -1; }
+  // per state: the one byte it stays alive on, -1 when not exactly one
+  const single = new Int16Array(nstates).fill(-1);
+  for (let st = 1; st < nstates; st++) {
+    let live = -1;
+    for (let c = 0; c < ncls; c++) {
+      if (next[st * ncls + c] === 0) continue;
+      if (live !== -1) { live = -2; break; }
+      live = c;
+    }
+    if (live >= 0 && only[live]! > 0) single[st] = only[live]!;
+  }
+  let count = 1;
+  const seen = new Uint8Array(nstates);
+  const queue = [start];
+  seen[start] = 1;
+  for (let q = 0; q < queue.length && count < max; q++) {
+    const st = queue[q]!;
+    let at = st;
+    let k = 0;
+    for (; k < LIT_LEN && single[at]! > 0; k++) {
+      bytes[count * LIT_LEN + k] = single[at]!;
+      at = next[at * ncls + classOf[single[at]!]!]!;
+    }
+    if (k === LIT_LEN) { idx[st] = count; nxt[count] = at; count++; }
+    else bytes.fill(0, count * LIT_LEN, (count + 1) * LIT_LEN);
+    for (let c = 0; c < ncls; c++) {
+      const t = next[st * ncls + c]!;
+      if (t !== 0 && !seen[t]) { seen[t] = 1; queue.push(t); }
+    }
+  }
+  return { idx, bytes, next: nxt, count };
+}
+
 /** One step of the packed table, as bpf/pattern-match.h takes it. */
 export function stepPacked(dfa: Pick<Dfa, 'base' | 'dflt' | 'cells' | 'classOf'>, st: number, byte: number): number {
   const i = dfa.base[st]! + dfa.classOf[byte]!;
@@ -382,10 +445,20 @@ function renumber(keys: readonly string[]): { map: number[]; count: number } {
   return { map, count: ids.size };
 }
 
-/** Walks `path` (its UTF-8 bytes) through the packed automaton as the kernel does: the patterns that match. */
+/** Walks `path` (its UTF-8 bytes) through the packed automaton as the kernel does: the patterns that match.
+ *  It takes a literal run wherever one applies (the kernel: at the start of each 256-byte chunk);
+ *  the answer is the same either way. */
 export function runDfa(dfa: Dfa, path: string): number[] {
   let st = dfa.start;
-  for (const b of Buffer.from(path, 'utf8')) {
+  const bytes = Buffer.from(path, 'utf8');
+  for (let i = 0; i < bytes.length;) {
+    const li = dfa.lits.idx[st]!;
+    if (li !== 0 && i + LIT_LEN <= bytes.length && bytes.compare(dfa.lits.bytes, li * LIT_LEN, (li + 1) * LIT_LEN, i, i + LIT_LEN) === 0) {
+      st = dfa.lits.next[li]!;
+      i += LIT_LEN;
+      continue;
+    }
+    const b = bytes[i++]!;
     if (b === 0) return [];
     st = stepPacked(dfa, st, b);
     if (st === 0) return [];

@@ -81,6 +81,12 @@ export function encodeDfa(t: PatternTable<PatternEnt>): Buffer {
     b.writeUInt16LE(d.dflt[st]!, L.dflt + 2 * st);
   }
   for (let i = 0; i < d.cells.length; i++) b.writeUInt32LE(d.cells[i]!, L.cell + 4 * i);
+  // literal runs: the 8 bytes in order (the kernel's little-endian load reads them as one value)
+  const lits = d.lits;
+  if (lits.count > AG_DFA.lits) throw new RangeError('literal runs past the kernel bounds');
+  Buffer.from(lits.bytes.buffer, lits.bytes.byteOffset, lits.count * AG_DFA.litLen).copy(b, L.lit);
+  for (let st = 0; st < d.nstates; st++) b.writeUInt16LE(lits.idx[st]!, L.litidx + 2 * st);
+  for (let i = 0; i < lits.count; i++) b.writeUInt16LE(lits.next[i]!, L.litnext + 2 * i);
   return b;
 }
 

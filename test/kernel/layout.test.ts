@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import * as L from '../../enforcer/kernel/layout.ts';
 import { KERNEL_LIMITS } from '../../policy/kernel-limits.ts';
+import { LIT_LEN } from '../../policy/pattern-dfa.ts';
 import { PROJECT_ROOT } from '../../enforcer/kernel/loader.ts';
 
 const OBJ = join(PROJECT_ROOT, 'build', 'armorgate.bpf.o');
@@ -94,7 +95,10 @@ test('layout.ts constants match the header', () => {
   assert.equal(L.AG_DFA.cells, pdefs.get('AG_DFA_CELLS'));
   assert.equal(L.AG_DFA.ents, pdefs.get('AG_DFA_ENTS'));
   assert.equal(L.AG_DFA.hits, pdefs.get('AG_DFA_HITS'));
-  assert.deepEqual([KERNEL_LIMITS.patternStates, KERNEL_LIMITS.patternCells, KERNEL_LIMITS.patternEntries, KERNEL_LIMITS.patternHits], [L.AG_DFA.states, L.AG_DFA.cells, L.AG_DFA.ents, L.AG_DFA.hits]);
+  assert.equal(L.AG_DFA.lits, pdefs.get('AG_DFA_LITS'));
+  assert.equal(L.AG_DFA.litLen, pdefs.get('AG_DFA_LIT_LEN'));
+  assert.equal(LIT_LEN, L.AG_DFA.litLen);
+  assert.deepEqual([KERNEL_LIMITS.patternStates, KERNEL_LIMITS.patternCells, KERNEL_LIMITS.patternEntries, KERNEL_LIMITS.patternHits, KERNEL_LIMITS.patternLiterals], [L.AG_DFA.states, L.AG_DFA.cells, L.AG_DFA.ents, L.AG_DFA.hits, L.AG_DFA.lits]);
   assert.equal(Object.values(L.EXACT).reduce((a, b) => a | b, 0), 0x3f, 'the AG_X_* bits are distinct');
 });
 

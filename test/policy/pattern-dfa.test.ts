@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { globMatches } from '../../policy/decide.ts';
-import { compilePatterns, literalDir, patternTable, runDfa, stepPacked } from '../../policy/pattern-dfa.ts';
+import { LIT_LEN, compilePatterns, literalDir, literalRuns, patternTable, runDfa, stepPacked, type Dfa } from '../../policy/pattern-dfa.ts';
 import { KERNEL_LIMITS, type SlotEntry } from '../../policy/kernel-limits.ts';
 import { validatePolicy } from '../../policy/validate.ts';
 
@@ -40,6 +40,48 @@ test('random globs and paths: the automaton agrees with the glob matcher', () =>
         assert.deepEqual(runDfa(r.value, path), want, `${JSON.stringify(pats)} on ${path}`);
       }
     }), { numRuns: 300 });
+});
+
+test('literal runs: the 8 bytes a state stays alive on alone, and the state after them; none where a glob or a fork is', () => {
+  const r = compilePatterns(['/srv/bench/app/*.bin', '/srv/bench/lib/x']);
+  assert.ok(r.ok);
+  const d = r.value;
+  const lit = (st: number): string | null => {
+    const i = d.lits.idx[st]!;
+    return i === 0 ? null : Buffer.from(d.lits.bytes.subarray(i * LIT_LEN, (i + 1) * LIT_LEN)).toString('latin1');
+  };
+  assert.equal(lit(d.start), '/srv/ben');
+  // walk "/srv/ben" by bytes: the state the run names
+  let st = d.start;
+  for (const b of Buffer.from('/srv/ben')) st = stepPacked(d, st, b);
+  assert.equal(d.lits.next[d.lits.idx[d.start]!], st);
+  assert.equal(lit(st), null, '"ch/" then a fork (app, lib): no 8-byte run from there');
+  for (const b of Buffer.from('ch/app/')) st = stepPacked(d, st, b);
+  assert.equal(lit(st), null, 'inside `*`: every byte but "/" keeps it alive');
+  // the bound: entry 0 unused, so at most max - 1 runs, nearest the start first
+  const few = literalRuns(d.next, d.nstates, d.ncls, d.classOf, d.start, 2);
+  assert.equal(few.count, 2);
+  assert.equal(few.idx[d.start], 1);
+});
+
+test('literal-heavy random globs and paths: with literal runs the walk agrees with the glob matcher and with the walk without them', () => {
+  const word = fc.constantFrom('/srv/bench', '/app/lib/', 'data.bin', 'abcdefghij', 'abcdefgX', '/', '.', '*', '**', '?', '{abcdefgh,abcdefgi}', '[ab]');
+  const pathWord = fc.constantFrom('/srv/bench', '/app/lib/', 'data.bin', 'abcdefghij', 'abcdefgX', 'abcdefgi', '/', '.', 'x', 'srv', 'ben');
+  const none = (d: Dfa): Dfa => ({ ...d, lits: { ...d.lits, idx: new Uint16Array(d.nstates) } });
+  let withRuns = 0;
+  fc.assert(fc.property(fc.array(fc.array(word, { minLength: 1, maxLength: 5 }).map((a) => a.join('')), { minLength: 1, maxLength: 6 }),
+    fc.array(fc.array(pathWord, { maxLength: 6 }).map((a) => a.join('')), { maxLength: 20 }), (pats, paths) => {
+      const r = compilePatterns(pats.map((p) => (p.startsWith('/') ? p : `/${p}`)));
+      if (!r.ok) return; // a glob this grammar refuses ('**' glued to a word): not what is tested
+      if (r.value.lits.count > 1) withRuns++;
+      const ps = pats.map((p) => (p.startsWith('/') ? p : `/${p}`));
+      for (const path of [...paths, ...ps.map((p) => p.replace(/[*?[{]/g, 'x'))]) {
+        const want = ps.map((p, i) => (globMatches(p, path) ? i : -1)).filter((i) => i >= 0);
+        assert.deepEqual(runDfa(r.value, path), want, `${JSON.stringify(ps)} on ${path}`);
+        assert.deepEqual(runDfa(none(r.value), path), want);
+      }
+    }), { numRuns: 300 });
+  assert.ok(withRuns > 100, `${withRuns} of 300 automatons had literal runs`);
 });
 
 test('500 patterns of one shape fit, and their automaton grows with the patterns, not its walk', () => {
