@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeArmorAlert } from '../../../enforcer/alerts.ts';
 import type { Pod } from '../../../policy/types.ts';
@@ -135,14 +135,11 @@ export interface Enforcer {
 }
 
 function lines(onLine: (line: string) => void): (chunk: Buffer | string) => void {
-  let buf = '';
+  let rest = '';
   return (chunk) => {
-    buf += chunk.toString();
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      onLine(buf.slice(0, i));
-      buf = buf.slice(i + 1);
-    }
+    const parts = (rest + chunk.toString()).split('\n');
+    rest = parts.pop() ?? '';
+    for (const l of parts) onLine(l);
   };
 }
 
@@ -169,9 +166,13 @@ export async function sharedEnforcer(ctx: ScenarioContext): Promise<Enforcer> {
 /** Starts `armorgate enforcer` on the fixture (outside any scenario's clean-up: it may outlive one);
  *  resolves once it logged "ready" (and fails at once if it says it cannot enforce), or, with
  *  `started`, once a log line matches it. */
-export async function startEnforcer(ctx: ScenarioContext, fx: Fixture, extra: string[] = [], started?: (l: Record<string, unknown>) => boolean): Promise<Enforcer> {
+export async function startEnforcer(ctx: ScenarioContext, fx: Fixture, extra: string[] = [], started?: (l: Record<string, unknown>) => boolean,
+  o: { stdoutFile?: string } = {}): Promise<Enforcer> {
   const t0 = Date.now();
   const reportDir = join(ctx.tmp, `enforcer-report-${t0}`);
+  // stdout to a file, as a container runtime keeps a container's log (nothing parses it meanwhile:
+  // `alerts` stays empty); the benchmarks that count lines read the file
+  const out = o.stdoutFile === undefined ? 'pipe' : openSync(o.stdoutFile, 'a');
   const child = spawn(process.execPath, [
     // SIGUSR2 writes node's diagnostic report (its JavaScript and native stacks): the post-mortem
     // of an enforcer that never gets ready
@@ -181,14 +182,15 @@ export async function startEnforcer(ctx: ScenarioContext, fx: Fixture, extra: st
     '--signing-key-file', fx.keyFile, ...(extra.includes('--kubeconfig') ? [] : ['--pods-dir', fx.podsDir]), '--pin-dir', fx.pinDir,
     '--attach-mode', ctx.attachMode, '--node-name', 'vm-node', '--cluster-name', 'vm-cluster',
     '--sweep-interval', '1', ...extra,
-  ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OTEL_SDK_DISABLED: 'true' } });
+  ], { stdio: ['ignore', out, 'pipe'], env: { ...process.env, OTEL_SDK_DISABLED: 'true' } });
+  if (typeof out === 'number') closeSync(out);
   const alerts: KubeArmorAlert[] = [];
   const logs: Record<string, unknown>[] = [];
   const raw: string[] = [];
-  child.stdout.on('data', lines((l) => {
+  child.stdout?.on('data', lines((l) => {
     try { alerts.push(JSON.parse(l) as KubeArmorAlert); } catch { raw.push(`stdout: ${l}`); }
   }));
-  child.stderr.on('data', lines((l) => {
+  child.stderr!.on('data', lines((l) => {
     try { logs.push(JSON.parse(l) as Record<string, unknown>); } catch { raw.push(`stderr: ${l}`); }
   }));
   const diag = (): string => [...logs.slice(-12).map((l) => JSON.stringify(l).slice(0, 600)), ...(raw.length > 24 ? [...raw.slice(0, 16), '…', ...raw.slice(-8)] : raw)].join('\n');
