@@ -1,11 +1,12 @@
 // The patterns part of `npm run bench:kernel` (bench/scenarios/kernel-patterns.ts): open()
 // and exec cost with 1, 50 and 500 pattern rules per kind vs none, in one VM run (kernel 6.12),
 // medians and spread of each repetition's ratio. Targets: 500 ÷ 1 pattern ≤ 1.05, open with
-// patterns ≤ 1.30 of unprotected. Needs build/ag-kbench (built by bench/kernel.bench.ts).
+// patterns ≤ 1.30 of unprotected. Also: what resolving the path costs (a pod whose file shape rules
+// the opened file out against one that resolves it) and the kernel's side of visibility logs. Needs build/ag-kbench (built by bench/kernel.bench.ts).
 import { runSuite } from '../vm/harness/index.ts';
 
 interface Costs { open: number; exec: number }
-interface Rep { rep: number; unprotected: Costs; none: Costs; p1: Costs; p50: Costs; p500: Costs }
+interface Rep { rep: number; unprotected: Costs; none: Costs; p1: Costs; p50: Costs; p500: Costs; logs: Costs; excluded: Costs }
 
 function stats(xs: number[]): { median: number; min: number; max: number } {
   const s = [...xs].sort((a, b) => a - b);
@@ -33,5 +34,8 @@ export async function patternBench(mode: 'cgroup' | 'global'): Promise<void> {
   for (const k of ['open', 'exec'] as const) {
     const un = stats(reps.map((r) => r.unprotected[k]));
     console.log(`${k.padEnd(5)} unprotected ${un.median.toFixed(0)} ns | ÷ unprotected: none ${ratio(k, 'none', 'unprotected')}, 1 ${ratio(k, 'p1', 'unprotected')}, 50 ${ratio(k, 'p50', 'unprotected')}, 500 ${ratio(k, 'p500', 'unprotected')}${k === 'open' ? ' (target ≤ 1.30)' : ''} | 1 ÷ none ${ratio(k, 'p1', 'none')} | 500 ÷ 1 pattern ${ratio(k, 'p500', 'p1')} (target ≤ 1.05)`);
+  }
+  for (const k of ['open', 'exec'] as const) {
+    console.log(`${k.padEnd(5)} path not resolved (the file shape rules it out) ÷ unprotected ${ratio(k, 'excluded', 'unprotected')} | resolved (none) ÷ not ${ratio(k, 'none', 'excluded')} | visibility logs (none + logs of every ${k}) ÷ none ${ratio(k, 'logs', 'none')}, ÷ unprotected ${ratio(k, 'logs', 'unprotected')}`);
   }
 }

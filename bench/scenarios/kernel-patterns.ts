@@ -1,6 +1,7 @@
 // Guest suite of `npm run bench:kernel` (patterns part; not part of the test run): cost of open()
 // and exec in pods with 1, 50 and 500 pattern rules per kind vs the same pod without patterns and
-// an unprotected cgroup. Every measured pod has the same 10 path rules in the opened file's
+// an unprotected cgroup; and, beside them, the same pod without patterns with visibility logs of
+// every open and exec, and one whose file shape rules the opened file out (no path resolved). Every measured pod has the same 10 path rules in the opened file's
 // directory, one of them shaped like the opened file's name, so each resolves the path; the
 // patterns add their automaton's walk. The patterns
 // share the opened file's and the exec'd program's path and are not matched (`PATH.N`): the walk
@@ -13,14 +14,16 @@ import { kernelFor, podWith, profile, rule } from '../../vm/guest/kit/kernel.ts'
 
 const DATA = '/srv/bench/app/lib/data.bin';
 
-function rulesWith(patterns: number): { process: ProfileRule[]; file: ProfileRule[] } {
+function rulesWith(patterns: number, shaped = true): { process: ProfileRule[]; file: ProfileRule[] } {
   const file: ProfileRule[] = [];
   const process: ProfileRule[] = [];
   for (let i = 0; i < 9; i++) file.push(rule('Block', { type: 'path', path: `/srv/bench/app/lib/other${i}.bin` }));
   // a name of the opened file's length and first four bytes: the pod's file shape (bpf/armorgate.h)
   // cannot rule the opened file out, so every measured pod resolves its path, as the patterns'
-  // pods must (their literal directory, /srv/bench/app/lib/, is in the shape)
-  file.push(rule('Block', { type: 'path', path: '/srv/bench/app/lib/dataXbin' }));
+  // pods must (their literal directory, /srv/bench/app/lib/, is in the shape); without it
+  // (`shaped` false: the "excluded" pod) the shape rules the opened file out and its path is
+  // never resolved, the case the rules part of bench:kernel measures
+  file.push(rule('Block', { type: 'path', path: shaped ? '/srv/bench/app/lib/dataXbin' : '/srv/bench/app/lib/other9.bin' }));
   for (let i = 0; i < patterns; i++) {
     file.push(rule('Block', { type: 'pattern', pattern: `${DATA}.${i}` }));
     process.push(rule('Block', { type: 'pattern', pattern: `/usr/bin/true.${i}` }));
@@ -40,8 +43,15 @@ scenario('bench: open and exec cost with 1, 50 and 500 patterns vs none', async 
     if (missing.length > 0) throw new Error(`${n} patterns: not enforced: ${missing[0]!.reason}`);
     pods.push(pod);
   }
+  // the same pod as "none" with visibility logs (process, file) of every open and exec: no limit
+  // on their rate, so each is resolved, written to the ring buffer and read by this runner
+  const { kernel } = await kernelFor(ctx);
+  const rate = kernel.setLogRate?.(0);
+  if (rate === undefined || !rate.ok) throw new Error(`setLogRate: ${rate?.ok === false ? rate.error.message : 'not supported'}`);
+  const logs = await podWith(ctx, { ...profile(rulesWith(0)), visibility: ['file', 'process'] });
+  const excluded = await podWith(ctx, profile(rulesWith(0, false)));
   const free = await ctx.mkCgroup('bench-unprotected');
-  const cgs = [free, ...pods.map((p) => p.cg)];
+  const cgs = [free, ...pods.map((p) => p.cg), logs.cg, excluded.cg];
   const reps = Number(ctx.env.AG_BENCH_REPS ?? '5');
   const n = Number(ctx.env.AG_BENCH_N ?? '20000');
   const chunk = Number(ctx.env.AG_BENCH_CHUNK ?? '250');
@@ -53,8 +63,8 @@ scenario('bench: open and exec cost with 1, 50 and 500 patterns vs none', async 
   };
   await run(2000); // warm-up
   for (let i = 0; i < reps; i++) {
-    const [unprotected, none, p1, p50, p500] = await run(n);
-    const row = { rep: i, unprotected, none, p1, p50, p500 };
+    const [unprotected, none, p1, p50, p500, withLogs, shapeExcluded] = await run(n);
+    const row = { rep: i, unprotected, none, p1, p50, p500, logs: withLogs, excluded: shapeExcluded };
     ctx.log(JSON.stringify(row));
     ctx.emit('bench-patterns-rep', row);
   }
