@@ -5,29 +5,30 @@
 
 export interface LineBatch {
   /** Queues a line (with its newline); written at the end of this turn of the event loop, or at
-   *  once when `maxBytes` are queued. */
+   *  once when `maxChars` are queued (UTF-16 units, as the lines' lengths count them: a bound on
+   *  the batch, not an exact size in bytes). */
   write(line: string): void;
   /** Writes what is queued now. */
   flush(): void;
 }
 
-export function lineBatch(sink: (text: string) => void, maxBytes = 64 * 1024): LineBatch {
+export function lineBatch(sink: (text: string) => void, maxChars = 64 * 1024): LineBatch {
   let queued: string[] = [];
-  let bytes = 0;
+  let chars = 0;
   let scheduled: NodeJS.Immediate | null = null;
   const flush = (): void => {
     if (scheduled !== null) { clearImmediate(scheduled); scheduled = null; }
     if (queued.length === 0) return;
     const text = queued.join('');
     queued = [];
-    bytes = 0;
+    chars = 0;
     sink(text);
   };
   return {
     write(line: string): void {
       queued.push(line);
-      bytes += line.length;
-      if (bytes >= maxBytes) flush();
+      chars += line.length;
+      if (chars >= maxChars) flush();
       else scheduled ??= setImmediate(flush);
     },
     flush,

@@ -16,7 +16,7 @@ test('the lines of one turn of the event loop leave in one write, in order', asy
   assert.deepEqual(writes, ['a\nb\n', 'c\n']);
 });
 
-test('past maxBytes the queue is written at once; flush writes what is queued; nothing is lost or doubled', async () => {
+test('past maxChars the queue is written at once; flush writes what is queued; nothing is lost or doubled', async () => {
   const writes: string[] = [];
   const b = lineBatch((t) => writes.push(t), 10);
   b.write('12345\n');
