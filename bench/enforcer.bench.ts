@@ -4,12 +4,13 @@
 //      pod cgroup is already denied), and from a pod manifest appearing to its profile loaded;
 //   2. time to apply a changed profile to 100 pods (all manifests rewritten at once).
 // BENCH_KERNEL=6.12|6.1 (default 6.12), BENCH_MODE=cgroup|global (default cgroup).
-import { runSuite, type AttachMode, type KernelSeries } from '../vm/harness/index.ts';
+import { type AttachMode, type KernelSeries } from '../vm/harness/index.ts';
+import { runBench } from '../vm/harness/bench-run.ts';
 
 const kernel = (process.env.BENCH_KERNEL ?? '6.12') as KernelSeries;
 const attachMode = (process.env.BENCH_MODE ?? 'cgroup') as AttachMode;
 const figures: unknown[] = [];
-const run = await runSuite({
+const run = await runBench({
   kernel, attachMode, suites: ['bench/scenarios/enforcer.ts'], timeoutMs: 900_000,
   onProgress: (l) => process.stderr.write(`${l}\n`),
   onEvent: (name, data) => { if (name === 'bench') figures.push(data); },

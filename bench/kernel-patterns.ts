@@ -3,7 +3,7 @@
 // medians and spread of each repetition's ratio. Targets: 500 ÷ 1 pattern ≤ 1.05, open with
 // patterns ≤ 1.30 of unprotected. Also: what resolving the path costs (a pod whose file shape rules
 // the opened file out against one that resolves it) and the kernel's side of visibility logs. Needs build/ag-kbench (built by bench/kernel.bench.ts).
-import { runSuite } from '../vm/harness/index.ts';
+import { runBench } from '../vm/harness/bench-run.ts';
 
 interface Costs { open: number; exec: number }
 interface Rep { rep: number; unprotected: Costs; none: Costs; p1: Costs; p50: Costs; p500: Costs; logs: Costs; excluded: Costs }
@@ -15,7 +15,7 @@ function stats(xs: number[]): { median: number; min: number; max: number } {
 
 export async function patternBench(mode: 'cgroup' | 'global'): Promise<void> {
   const reps: Rep[] = [];
-  const run = await runSuite({
+  const run = await runBench({
     kernel: '6.12', attachMode: mode, suites: ['bench/scenarios/kernel-patterns.ts'], timeoutMs: 1_200_000, scenarioTimeoutMs: 1_100_000,
     env: { AG_BENCH_REPS: process.env.AG_BENCH_REPS ?? '5', AG_BENCH_N: process.env.AG_BENCH_N ?? '20000', AG_BENCH_CHUNK: process.env.AG_BENCH_CHUNK ?? '250' },
     onProgress: (l) => process.stderr.write(`${l}\n`),

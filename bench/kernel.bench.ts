@@ -8,7 +8,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PROJECT_ROOT, runSuite } from '../vm/harness/index.ts';
+import { PROJECT_ROOT } from '../vm/harness/index.ts';
+import { runBench } from '../vm/harness/bench-run.ts';
 import { patternBench } from './kernel-patterns.ts';
 
 const C_SOURCE = String.raw`
@@ -91,7 +92,7 @@ async function main(): Promise<void> {
   const mode = (process.env.AG_BENCH_MODE ?? 'cgroup') as 'cgroup' | 'global';
   const reps: Rep[] = [];
   let memory: Record<string, number> | null = null;
-  const run = await runSuite({
+  const run = await runBench({
     kernel: '6.12', attachMode: mode, suites: ['bench/scenarios/kernel.ts'], timeoutMs: 1_200_000, scenarioTimeoutMs: 1_100_000,
     env: { AG_BENCH_REPS: process.env.AG_BENCH_REPS ?? '5', AG_BENCH_N: process.env.AG_BENCH_N ?? '20000', AG_BENCH_CHUNK: process.env.AG_BENCH_CHUNK ?? '250' },
     onProgress: (l) => process.stderr.write(`${l}\n`),

@@ -4,12 +4,13 @@
 // server's update) to the first try in the pod's real container that sees the change. Runs the
 // scenarios of bench/scenarios/swap.ts (the same ones the VM test asserts a 2 s bound on).
 // BENCH_KERNEL=6.12|6.1 (default 6.12), BENCH_MODE=cgroup|global (default cgroup).
-import { runSuite, type AttachMode, type KernelSeries } from '../vm/harness/index.ts';
+import { type AttachMode, type KernelSeries } from '../vm/harness/index.ts';
+import { runBench } from '../vm/harness/bench-run.ts';
 
 const kernel = (process.env.BENCH_KERNEL ?? '6.12') as KernelSeries;
 const attachMode = (process.env.BENCH_MODE ?? 'cgroup') as AttachMode;
 const figures: { source: string; change: string; ms: number }[] = [];
-const run = await runSuite({
+const run = await runBench({
   kernel, attachMode, suites: ['bench/scenarios/swap.ts'], containers: true, timeoutMs: 900_000, scenarioTimeoutMs: 600_000,
   // both sources on this boot, whatever boots the VM test gives each
   env: { AG_VM_EVERY_BOOT: '1' },

@@ -11,7 +11,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PROJECT_ROOT, runSuite, type KernelSeries } from '../vm/harness/index.ts';
+import { PROJECT_ROOT, type KernelSeries } from '../vm/harness/index.ts';
+import { runBench } from '../vm/harness/bench-run.ts';
 
 const C_SOURCE = String.raw`
 /* ag-cbench PATH N M: mean ns per open()+close() of PATH (N times) and per posix_spawn + wait of
@@ -59,7 +60,7 @@ async function main(): Promise<void> {
   const kernel = (process.env.AG_BENCH_KERNEL ?? '6.12') as KernelSeries;
   const reps: Rep[] = [];
   let info: unknown = null;
-  const run = await runSuite({
+  const run = await runBench({
     kernel, attachMode: mode, suites: ['bench/scenarios/workload.ts'], containers: true, timeoutMs: 3_600_000, scenarioTimeoutMs: 3_300_000,
     env: {
       AG_BENCH_REPS: process.env.AG_BENCH_REPS ?? '5', AG_BENCH_PATTERNS: process.env.AG_BENCH_PATTERNS ?? '200',
