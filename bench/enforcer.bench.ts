@@ -4,7 +4,7 @@
 //      pod cgroup is already denied), and from a pod manifest appearing to its profile loaded;
 //   2. time to apply a changed profile to 100 pods (all manifests rewritten at once).
 // BENCH_KERNEL=6.12|6.1 (default 6.12), BENCH_MODE=cgroup|global (default cgroup).
-import { type AttachMode, type KernelSeries } from '../vm/harness/index.ts';
+import type { AttachMode, KernelSeries } from '../vm/harness/index.ts';
 import { runBench } from '../vm/harness/bench-run.ts';
 
 const kernel = (process.env.BENCH_KERNEL ?? '6.12') as KernelSeries;

@@ -1,8 +1,9 @@
 // The patterns part of `npm run bench:kernel` (bench/scenarios/kernel-patterns.ts): open()
 // and exec cost with 1, 50 and 500 pattern rules per kind vs none, in one VM run (kernel 6.12),
 // medians and spread of each repetition's ratio. Targets: 500 ÷ 1 pattern ≤ 1.05, open with
-// patterns ≤ 1.30 of unprotected. Also: what resolving the path costs (a pod whose file shape rules
-// the opened file out against one that resolves it) and the kernel's side of visibility logs. Needs build/ag-kbench (built by bench/kernel.bench.ts).
+// patterns ≤ 1.30 of unprotected. Also: what resolving the path costs (a pod whose file shape
+// rules the opened file out against one that resolves it) and the kernel's side of visibility
+// logs. Needs build/ag-kbench (built by bench/kernel.bench.ts).
 import { runBench } from '../vm/harness/bench-run.ts';
 
 interface Costs { open: number; exec: number }

@@ -4,7 +4,7 @@
 // server's update) to the first try in the pod's real container that sees the change. Runs the
 // scenarios of bench/scenarios/swap.ts (the same ones the VM test asserts a 2 s bound on).
 // BENCH_KERNEL=6.12|6.1 (default 6.12), BENCH_MODE=cgroup|global (default cgroup).
-import { type AttachMode, type KernelSeries } from '../vm/harness/index.ts';
+import type { AttachMode, KernelSeries } from '../vm/harness/index.ts';
 import { runBench } from '../vm/harness/bench-run.ts';
 
 const kernel = (process.env.BENCH_KERNEL ?? '6.12') as KernelSeries;

@@ -3,7 +3,7 @@
 // (exec, open) timed in both; logs per second delivered to 1 and to 10 gRPC watchers; drops by the
 // kernel's rate limit and by watchers' queues. BENCH_KERNEL=6.12|6.1 (default 6.12),
 // BENCH_MODE=cgroup|global (default cgroup), BENCH_VIS_EXECS (300), BENCH_VIS_OPENS (20000).
-import { type AttachMode, type KernelSeries } from '../vm/harness/index.ts';
+import type { AttachMode, KernelSeries } from '../vm/harness/index.ts';
 import { runBench } from '../vm/harness/bench-run.ts';
 
 const kernel = (process.env.BENCH_KERNEL ?? '6.12') as KernelSeries;

@@ -388,15 +388,15 @@ export interface LiteralRuns { idx: Uint16Array; bytes: Uint8Array; next: Uint16
  * each step has one class that does not lead to the dead state, and that class is one byte (the
  * literal parts of the patterns: "/srv/bench/app/" of `/srv/bench/app/*.bin`). The kernel
  * compares such a run with one 64-bit load and steps over it, where a byte at a time costs about
- * 30 instructions (bench:kernel, patterns); a path that differs within it is walked byte by byte
- * as before, so the answer never depends on the runs. At most `max - 1` runs, nearest the start
- * first (breadth-first), where every walk begins.
+ * 30 instructions (the compiled loop of bpf/pattern-match.h); a path that differs within it is
+ * walked byte by byte as before, so the answer never depends on the runs. At most `max - 1`
+ * runs, nearest the start first (breadth-first), where every walk begins.
  */
 export function literalRuns(next: Uint16Array, nstates: number, ncls: number, classOf: Uint8Array, start: number, max: number): LiteralRuns {
   const idx = new Uint16Array(nstates);
   const bytes = new Uint8Array(max * LIT_LEN);
   const nxt = new Uint16Array(max);
-  // the one byte of each class that has exactly one (-1: none or several)
+  // the one byte of each class that has exactly one (-2: none, -1: several)
   const only = new Int16Array(ncls).fill(-2);
   for (let b = 1; b < 256; b++) { const c = classOf[b]!; only[c] = only[c] === -2 ? b : -1; }
   // per state: the one byte it stays alive on, -1 when not exactly one
@@ -422,8 +422,8 @@ export function literalRuns(next: Uint16Array, nstates: number, ncls: number, cl
       bytes[count * LIT_LEN + k] = single[at]!;
       at = next[at * ncls + classOf[single[at]!]!]!;
     }
+    // a run cut short leaves bytes in entry `count`, unused: the next run there writes all 8
     if (k === LIT_LEN) { idx[st] = count; nxt[count] = at; count++; }
-    else bytes.fill(0, count * LIT_LEN, (count + 1) * LIT_LEN);
     for (let c = 0; c < ncls; c++) {
       const t = next[st * ncls + c]!;
       if (t !== 0 && !seen[t]) { seen[t] = 1; queue.push(t); }

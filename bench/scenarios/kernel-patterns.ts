@@ -1,11 +1,12 @@
 // Guest suite of `npm run bench:kernel` (patterns part; not part of the test run): cost of open()
 // and exec in pods with 1, 50 and 500 pattern rules per kind vs the same pod without patterns and
 // an unprotected cgroup; and, beside them, the same pod without patterns with visibility logs of
-// every open and exec, and one whose file shape rules the opened file out (no path resolved). Every measured pod has the same 10 path rules in the opened file's
-// directory, one of them shaped like the opened file's name, so each resolves the path; the
-// patterns add their automaton's walk. The patterns
-// share the opened file's and the exec'd program's path and are not matched (`PATH.N`): the walk
-// goes over the whole path. build/ag-kbench (bench/kernel.bench.ts) measures.
+// every open and exec, and one whose file shape rules the opened file out (no path resolved).
+// Every other measured pod has the same 10 path rules in the opened file's directory, one of them
+// shaped like the opened file's name, so each resolves the path; the patterns add their
+// automaton's walk. The patterns share the opened file's and the exec'd program's path and are
+// not matched (`PATH.N`): the walk goes over the whole path. build/ag-kbench
+// (bench/kernel.bench.ts) measures.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { scenario } from '../../vm/guest/scenario.ts';

@@ -72,9 +72,12 @@ function kernelDropped(e: Enforcer, from: number): number {
 /** The size of the enforcer's stdout file once it has stopped growing (everything the kernel sent
  *  has been written). */
 async function settledSize(file: string): Promise<number> {
-  let last = -1;
-  while (last !== statSync(file).size) { last = statSync(file).size; await new Promise((r) => setTimeout(r, 500)); }
-  return last;
+  for (let size = statSync(file).size; ;) {
+    await new Promise((r) => setTimeout(r, 500));
+    const now = statSync(file).size;
+    if (now === size) return size;
+    size = now;
+  }
 }
 
 /** The JSON lines of the file between two byte offsets. */
