@@ -1,7 +1,7 @@
 // Hard links: a file a rule names by path keeps that rule under every other name it has in the
 // container. The kernel decides by the path it resolves, so the enforcer finds the other names
 // and adds, for the kernel only, the same rule on each of them (limited to that container):
-//  - for each file rule naming an exact path that is a regular file with more than one link
+//  - for each process or file rule naming an exact path that is a regular file with more than one link
 //    (lstat through the container's root, /proc/<pid>/root), the other names of the same file
 //    (same device and inode, as stat sees them through that root) are found by walking the
 //    container's root filesystem and the filesystems those files are on (no other mount is
@@ -10,7 +10,8 @@
 //  - files with one link cost one lstat each, no walk.
 // Not covered here (docs/kubearmor-differences.md): names made after the scan by a process
 // outside the pod (inside the pod, making a link to a protected file is itself a change of it,
-// which the rule judges), and files a directory rule or a pattern protects.
+// which the rule judges; linking a program a process rule names is refused, ag_link's guard),
+// and files a directory rule or a pattern protects.
 import { lstatSync, readFileSync, readdirSync } from 'node:fs';
 import type { Profile, ProfileRule } from '../policy/types.ts';
 
@@ -43,8 +44,8 @@ export const nodeLinkFs: LinkFs = {
 export interface LinkAlias { rule: ProfileRule; path: string }
 export interface LinkScan { aliases: LinkAlias[]; truncated: boolean; scanned: number }
 
-/** Other names, under `root` (a container's root as this process sees it), of the files the file
- *  rules name by exact path. Paths in and out are the container's (absolute, without `root`). */
+/** Other names, under `root` (a container's root as this process sees it), of the files the
+ *  rules (process or file) name by exact path. Paths in and out are the container's (absolute, without `root`). */
 export function findLinkAliases(root: string, rules: readonly ProfileRule[], opts: { maxEntries?: number; fs?: LinkFs } = {}): LinkScan {
   const fs = opts.fs ?? nodeLinkFs;
   const maxEntries = opts.maxEntries ?? 200_000;
@@ -97,21 +98,25 @@ export function findLinkAliases(root: string, rules: readonly ProfileRule[], opt
   return { aliases, truncated, scanned };
 }
 
-/** The profile the kernel gets: each alias as the same rule on the other name, limited to the
- *  container it was found in (a rule limited to other containers gives none). */
+/** The profile the kernel gets: each alias as the same rule (of the same kind: a program a process
+ *  rule names stays blocked under its other names) on the other name, limited to the container it
+ *  was found in (a rule limited to other containers gives none). */
 export function profileWithAliases(profile: Profile, found: readonly { container: string; aliases: readonly LinkAlias[] }[]): Profile {
+  const processRules = new Set(profile.process);
   const extra: ProfileRule[] = [];
+  const extraProcess: ProfileRule[] = [];
   const seen = new Set<string>();
   for (const { container, aliases } of found) {
     for (const { rule, path } of aliases) {
       if (rule.containers.length > 0 && !rule.containers.includes(container)) continue;
-      const key = JSON.stringify([path, rule.action, rule.readOnly, rule.ownerOnly, rule.fromSource, container, rule.policies]);
+      const key = JSON.stringify([processRules.has(rule), path, rule.action, rule.readOnly, rule.ownerOnly, rule.fromSource, container, rule.policies]);
       if (seen.has(key)) continue;
       seen.add(key);
-      extra.push({ ...rule, target: { type: 'path', path }, containers: [container] });
+      (processRules.has(rule) ? extraProcess : extra).push({ ...rule, target: { type: 'path', path }, containers: [container] });
     }
   }
-  return extra.length === 0 ? profile : { ...profile, file: [...profile.file, ...extra] };
+  if (extra.length === 0 && extraProcess.length === 0) return profile;
+  return { ...profile, process: [...profile.process, ...extraProcess], file: [...profile.file, ...extra] };
 }
 
 /** A container's root as the enforcer (hostPID) sees it: /proc/<a process of its cgroup>/root. */
@@ -129,7 +134,7 @@ export function containerRoot(cgroupPath: string, read: (p: string) => string = 
  *  root could not be seen (no process in the cgroup, or no access to /proc/<pid>/root). */
 export function podProfileWithLinks(profile: Profile, containers: readonly { name: string; cgroupPath?: string }[],
   opts: { root?: (cgroupPath: string) => string | null; maxEntries?: number; fs?: LinkFs } = {}): { profile: Profile; truncated: string[]; unreachable: string[]; aliases: number } {
-  const rules = profile.file.filter((r) => r.target.type === 'path');
+  const rules = [...profile.process, ...profile.file].filter((r) => r.target.type === 'path');
   if (rules.length === 0) return { profile, truncated: [], unreachable: [], aliases: 0 };
   const found: { container: string; aliases: LinkAlias[] }[] = [];
   const truncated: string[] = [];

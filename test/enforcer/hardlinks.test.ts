@@ -44,6 +44,25 @@ test('every other name of a linked file a path rule names is found, and gets the
   assert.equal(other.file.length, 1);
 });
 
+test('a program a process rule names keeps the rule, as a process rule, under its other names', (t) => {
+  const root = tree();
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  mkdirSync(`${root}/usr/bin`, { recursive: true });
+  writeFileSync(`${root}/usr/bin/perl5.36.0`, '#!\n');
+  linkSync(`${root}/usr/bin/perl5.36.0`, `${root}/usr/bin/perl`);
+  const perl = rule({ type: 'path', path: '/usr/bin/perl5.36.0' });
+  const shadow = rule({ type: 'path', path: '/etc/shadow' });
+  const p0: Profile = { ...profile([shadow]), process: [perl] };
+  const r = podProfileWithLinks(p0, [{ name: 'web', cgroupPath: '/cg/web' }], { root: () => root });
+  assert.deepEqual(r.profile.process.map((x) => [x.target, x.containers]), [
+    [{ type: 'path', path: '/usr/bin/perl5.36.0' }, []],
+    [{ type: 'path', path: '/usr/bin/perl' }, ['web']],
+  ]);
+  assert.deepEqual(r.profile.file.slice(1).map((x) => x.target), [{ type: 'path', path: '/tmp/deep/er/copy' }, { type: 'path', path: '/tmp/s2' }],
+    'the file rule gets its names as file rules');
+  assert.equal(r.aliases, 3);
+});
+
 test('files with one link cost one lstat and no walk; a walk past its bound says so', (t) => {
   const root = tree();
   t.after(() => rmSync(root, { recursive: true, force: true }));

@@ -1,4 +1,4 @@
-// Guest suite: hard links and symlinks of files rules name by path, in real containers. The
+// Guest suite: hard links and symlinks of files and programs rules name by path, in real containers. The
 // enforcer's link search (enforcer/hardlinks.ts, run as the reconciler runs it when a pod's
 // containers or profile change) gives the kernel the same rule on every other name of the file:
 // links made before the policy, on the container's upper layer and in its image (the overlay's
@@ -7,7 +7,7 @@
 // name makes it a file of its own. Control: the same commands in a container outside every pod
 // succeed.
 import assert from 'node:assert/strict';
-import { appendFileSync, linkSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, copyFileSync, linkSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { scenario, type Container } from '../../../vm/guest/scenario.ts';
 import { podProfileWithLinks } from '../../../enforcer/hardlinks.ts';
 import { EPERM_RE, loadPod, profile, rule, type LoadedPod } from '../../../vm/guest/kit/kernel.ts';
@@ -18,6 +18,11 @@ function layOut(c: Container): void {
   // made before the policy applies: a hard link elsewhere in the container, and a symlink
   linkSync(`${c.rootfs}/srv/secret/key`, `${c.rootfs}/tmp/early`);
   symlinkSync('/srv/secret/key', `${c.rootfs}/tmp/sym`);
+  // a program with a second name made before the policy
+  mkdirSync(`${c.rootfs}/srv/bin`, { recursive: true });
+  copyFileSync('/usr/bin/true', `${c.rootfs}/srv/bin/tool`);
+  chmodSync(`${c.rootfs}/srv/bin/tool`, 0o755);
+  linkSync(`${c.rootfs}/srv/bin/tool`, `${c.rootfs}/tmp/tool2`);
 }
 
 async function code(c: Container, cmd: string): Promise<{ code: number; err: string }> {
@@ -41,6 +46,7 @@ scenario('hard links: early links (upper layer, image layer), late links inside 
       rule('Block', { type: 'path', path: '/srv/secret/key' }),
       rule('Block', { type: 'path', path: '/usr/bin/perl5.36.0' }, { readOnly: true }),
     ],
+    process: [rule('Block', { type: 'path', path: '/srv/bin/tool' })],
   }, { file: 'audit', process: 'audit', network: 'audit', capabilities: 'audit' });
   const pod = await loadPod(ctx, p);
   const c = await ctx.container({ pod: { uid: pod.uid } });
@@ -50,7 +56,7 @@ scenario('hard links: early links (upper layer, image layer), late links inside 
   const t0 = Date.now();
   const aliases = applyWithLinks(pod, c, p);
   ctx.emit('link-search-ms', { ms: Date.now() - t0, aliases });
-  assert.equal(aliases, 2, 'the early link of the key and the image\'s second name of perl');
+  assert.equal(aliases, 3, 'the early link of the key, the image\'s second name of perl, the blocked program\'s second name');
 
   const wrong: string[] = [];
   const expect = async (cmd: string, denied: boolean): Promise<void> => {
@@ -64,6 +70,8 @@ scenario('hard links: early links (upper layer, image layer), late links inside 
   await expect('cat /tmp/early', true); // a link made before the policy (upper layer)
   await expect('cat /tmp/sym', true); // a symlink resolves to the file's own name
   await expect('perl -e 1', false); // the image's perl runs (readOnly)
+  await expect('/srv/bin/tool', true); // a blocked program
+  await expect('/tmp/tool2', true); // under the name it had before the policy
   await expect('echo x >> /usr/bin/perl5.36.0', true);
   await expect('echo x >> /usr/bin/perl', true); // its other name in the image (lower layer): no copy-up happens
   // late, inside the pod: making another name for a protected file is refused
@@ -72,7 +80,7 @@ scenario('hard links: early links (upper layer, image layer), late links inside 
   // late, outside the pod (the node, or another container sharing the filesystem): the new name is
   // protected once the enforcer searches again (when the pod's containers or profile change)
   linkSync(`${c.rootfs}/srv/secret/key`, `${c.rootfs}/tmp/outside`);
-  assert.equal(applyWithLinks(pod, c, p), 3);
+  assert.equal(applyWithLinks(pod, c, p), 4);
   const late = await code(c, 'cat /tmp/outside');
   if (late.code === 0) wrong.push('cat /tmp/outside after the search: allowed');
   // a file that is not linked to the key is untouched
@@ -81,7 +89,7 @@ scenario('hard links: early links (upper layer, image layer), late links inside 
   // into a file of its own (no index feature): it is no longer the protected file, and the
   // search no longer reports it; the protected name stays protected
   appendFileSync(`${c.rootfs}/usr/bin/perl`, '\n');
-  assert.equal(applyWithLinks(pod, c, p), 2, 'the key\'s two other names; perl\'s copy is a file of its own');
+  assert.equal(applyWithLinks(pod, c, p), 3, 'the key\'s two other names and the program\'s; perl\'s copy is a file of its own');
   const copied = await code(c, 'echo x >> /usr/bin/perl');
   if (copied.code !== 0) wrong.push(`the copied-up /usr/bin/perl: exit ${copied.code} ${copied.err}`);
   const still = await code(c, 'echo x >> /usr/bin/perl5.36.0');
