@@ -10,6 +10,7 @@
 #include <bpf/bpf_core_read.h>
 #include "armorgate.h"
 #include "pattern.h"
+#include "kread.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -386,20 +387,24 @@ static __always_inline int ag_rooted(struct task_struct *task)
 	 * a vfsmount, is read with probe reads */
 	struct mount *top = task->nsproxy->mnt_ns->root;
 	struct vfsmount *m = task->fs->root.mnt;
-	struct dentry *d = task->fs->root.dentry;
-	if (d != m->mnt_root)
+	if (task->fs->root.dentry != m->mnt_root)
 		return 0;
 	__u64 mnt = (__u64)m - bpf_core_field_offset(struct mount, mnt);
+	/* one read per step (kread.h): a mount's parent and mountpoint, and with the next step's
+	 * read, the parent's own root, which the mountpoint must be; the top's root is a plain load */
+	__u64 want = 0;
+	struct ag_mlink l = {};
 	for (int i = 0; i < 8; i++) {
 		if (mnt == (__u64)top)
-			return 1;
-		__u64 parent = (__u64)BPF_CORE_READ((struct mount *)mnt, mnt_parent);
-		if (parent == mnt)
+			return !want || want == (__u64)top->mnt.mnt_root;
+		if (ag_read_mlink(mnt, &l))
 			return 0;
-		d = BPF_CORE_READ((struct mount *)mnt, mnt_mountpoint);
-		mnt = parent;
-		if (d != BPF_CORE_READ((struct mount *)mnt, mnt.mnt_root))
+		if (want && want != l.root)
 			return 0;
+		if (l.parent == mnt)
+			return 0;
+		want = l.mountpoint;
+		mnt = l.parent;
 	}
 	return 0;
 }
@@ -418,10 +423,15 @@ __noinline long ag_walk(__u32 to_exe)
 		return -1;
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct mount *top = ns_root(task);
-	struct dentry *root_d = BPF_CORE_READ(top, mnt.mnt_root);
-	struct vfsmount *vmnt = (struct vfsmount *)s->w_mnt;
-	struct dentry *dentry = (struct dentry *)s->w_dentry;
-	struct mount *mnt = container_of(vmnt, struct mount, mnt);
+	__u64 root_d = (__u64)BPF_CORE_READ(top, mnt.mnt_root);
+	__u64 dentry = s->w_dentry;
+	__u64 mnt = s->w_mnt - bpf_core_field_offset(struct mount, mnt);
+	/* one read per step (kread.h): the mount's links (its parent, mountpoint and own root) at
+	 * each mount, the dentry's parent and name at each component */
+	struct ag_mlink ml = {};
+	struct ag_dlink dl = {};
+	if (ag_read_mlink(mnt, &ml))
+		return -1;
 	/* the write position lives in scratch memory, never in a register: the verifier then sees
 	 * an unknown number at each step, not one range per path through the loop, and its states
 	 * converge */
@@ -429,25 +439,26 @@ __noinline long ag_walk(__u32 to_exe)
 	*wp = AG_PATH_BUF;
 	int done = 0;
 	for (int i = 0; i < AG_MAX_DEPTH * 2; i++) {
-		if (dentry == root_d && mnt == top) {
+		if (dentry == root_d && mnt == (__u64)top) {
 			done = 1;
 			break;
 		}
-		struct dentry *mroot = BPF_CORE_READ(vmnt, mnt_root);
-		if (dentry == mroot) {
-			struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
-			if (parent == mnt)
+		if (dentry == ml.root) {
+			if (ml.parent == mnt)
 				return -1; /* the top of a tree that is not the namespace's */
-			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-			mnt = parent;
-			vmnt = &parent->mnt;
+			dentry = ml.mountpoint;
+			mnt = ml.parent;
+			if (ag_read_mlink(mnt, &ml))
+				return -1;
 			continue;
 		}
-		struct dentry *up = BPF_CORE_READ(dentry, d_parent);
+		if (ag_read_dlink(dentry, &dl))
+			return -1;
+		__u64 up = dl.parent;
 		if (up == dentry)
 			return -1;
-		__u32 nlen = BPF_CORE_READ(dentry, d_name.len);
-		const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+		__u32 nlen = dl.len;
+		const unsigned char *name = (const unsigned char *)dl.name;
 		__u32 pos = *wp;
 		if (nlen == 0 || nlen >= NAME_MAX_LEN || pos < nlen + 1 || pos > AG_PATH_BUF)
 			return -1;
@@ -1132,29 +1143,33 @@ __noinline int ag_shape_walk_up(__u32 unused)
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct dentry *root_d = task->fs->root.dentry;
 	struct vfsmount *root_m = task->fs->root.mnt;
-	struct dentry *pd = (struct dentry *)s->w_dentry;
-	struct vfsmount *pm = (struct vfsmount *)s->w_mnt;
-	struct dentry *pr = BPF_CORE_READ(pm, mnt_root);
-	struct mount *mnt = container_of(pm, struct mount, mnt);
+	__u64 pd = s->w_dentry;
+	__u64 off = bpf_core_field_offset(struct mount, mnt);
+	__u64 mnt = s->w_mnt - off;
+	/* one read per step (kread.h), as ag_walk */
+	struct ag_mlink ml = {};
+	struct ag_dlink dl = {};
+	if (ag_read_mlink(mnt, &ml))
+		return 0;
 	for (int i = 0; i < AG_MAX_DEPTH * 2; i++) {
-		if (pd == root_d && pm == root_m)
+		if (pd == (__u64)root_d && mnt + off == (__u64)root_m)
 			return *(volatile __u32 *)&s->wtotal < AG_PATH_MAX - 2;
-		if (pd == pr) {
-			struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
-			if (parent == mnt)
+		if (pd == ml.root) {
+			if (ml.parent == mnt)
 				return 0;
-			pd = BPF_CORE_READ(mnt, mnt_mountpoint);
-			mnt = parent;
-			pm = &parent->mnt;
-			pr = BPF_CORE_READ(pm, mnt_root);
+			pd = ml.mountpoint;
+			mnt = ml.parent;
+			if (ag_read_mlink(mnt, &ml))
+				return 0;
 			continue;
 		}
-		struct dentry *up = BPF_CORE_READ(pd, d_parent);
-		if (up == pd)
+		if (ag_read_dlink(pd, &dl))
 			return 0;
-		if (!shape_push(s, BPF_CORE_READ(pd, d_name.len), BPF_CORE_READ(pd, d_name.name)))
+		if (dl.parent == pd)
 			return 0;
-		pd = up;
+		if (!shape_push(s, dl.len, (const unsigned char *)dl.name))
+			return 0;
+		pd = dl.parent;
 	}
 	return 0;
 }
