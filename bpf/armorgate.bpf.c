@@ -1656,6 +1656,80 @@ int BPF_PROG(ag_symlink, const struct path *dir, struct dentry *dentry, const ch
 {
 	return MAC(ag_dir_change(dir, dentry, AG_H_SYMLINK));
 }
+/* ------------------------------------------- renames below a pattern */
+/* The states the pod's automata (process, file: the kinds `x` names) end in for (m, d)'s path +
+ * "/" into out (ag_pat_end's answers); s->path keeps the path, s->len its length. 0, or -1 when
+ * the path cannot be named. */
+static __always_inline int pat_dir_states(struct scratch *s, struct vfsmount *m, struct dentry *d, __u32 x, long *out)
+{
+	long len = walk_path(s, m, d, 0);
+	if (len <= 0 || len >= AG_PATH_BUF - 2)
+		return -1;
+	__u32 l = len & BUF_MASK;
+	s->path[l] = '/';
+	s->path[(l + 1) & BUF_MASK] = 0;
+	if (x & AG_X_PROC_PAT)
+		out[0] = ag_pat_end(AG_KIND_PROCESS);
+	if (x & AG_X_FILE_PAT)
+		out[1] = ag_pat_end(AG_KIND_FILE);
+	s->path[l] = 0;
+	s->len = len;
+	return 0;
+}
+
+static __always_inline int is_dir(struct dentry *d)
+{
+	struct inode *ino = d->d_inode;
+	return ino && (ino->i_mode & 0170000) == 0040000;
+}
+
+/* Renaming a directory from where a Block or Audit pattern of the pod may match a name beneath
+ * it (its path + "/" ends in a state with a guard: bpf/pattern.h) to where its path + "/" ends in
+ * another state: refused under Block, reported under Audit. In the same state every name beneath
+ * keeps its verdicts, so such a move is left alone (`mv /srv/a /srv/b` under "/srv/ * /key"); a
+ * literal directory above a pattern is a guard name already (ag_guard). The destination, when it
+ * is a directory (an exchange moves it the other way), is judged the same. An automaton missing
+ * or a path that cannot be named: refused under Block rules or an allow-list. */
+static __always_inline int ag_pat_moved(struct vfsmount *om, struct dentry *od, struct vfsmount *nm, struct dentry *nd, __u32 hook)
+{
+	struct scratch *s = get_scratch();
+	if (!s || !ag_who(AG_KIND_FILE))
+		return 0;
+	__u32 x = s->pod.exactmask & (AG_X_PROC_PAT | AG_X_FILE_PAT);
+	int od_dir = is_dir(od), nd_dir = is_dir(nd);
+	if (!x || (!od_dir && !nd_dir))
+		return 0;
+	long so[2] = {}, sn[2] = {};
+	/* the destination first: s->path then holds the source's path, for the report */
+	int bad = pat_dir_states(s, nm, nd, x, sn) || pat_dir_states(s, om, od, x, so);
+	long g = 0;
+	for (int k = 0; k < 2; k++) {
+		if (so[k] < 0 || sn[k] < 0)
+			bad = 1;
+		else if ((so[k] & 0xffff) != (sn[k] & 0xffff)) {
+			long a = od_dir ? so[k] : 0, b = nd_dir ? sn[k] : 0;
+			/* a Block guard over an Audit one */
+			long pick = ((a >> 16) & 3) >= ((b >> 16) & 3) ? a : b;
+			if (((pick >> 16) & 3) > ((g >> 16) & 3))
+				g = pick;
+		}
+	}
+	s->kind = AG_KIND_FILE;
+	if (bad) {
+		if ((s->pod.allowlist[AG_KIND_FILE] | s->pod.has_block[AG_KIND_FILE]) & s->cgmask) {
+			ag_report(hook, AG_A_BLOCK, AG_RULE_POSTURE, (2 << 1) | 1);
+			return -EPERM;
+		}
+		return 0;
+	}
+	__u32 action = (g >> 16) & 3;
+	if (action != AG_A_BLOCK && action != AG_A_AUDIT)
+		return 0;
+	int deny = action == AG_A_BLOCK;
+	ag_report(hook, action, (__u32)(g >> 32), deny);
+	return deny ? -EPERM : 0;
+}
+
 SEC("lsm/path_link")
 int BPF_PROG(ag_link, struct dentry *old_dentry, const struct path *new_dir, struct dentry *new_dentry)
 {
@@ -1673,6 +1747,8 @@ int BPF_PROG(ag_rename, const struct path *old_dir, struct dentry *old_dentry, c
 	/* either side: an exchange (RENAME_EXCHANGE) moves the destination's name too */
 	if (ag_guard(BPF_CORE_READ(old_dir, mnt), old_dentry, AG_H_RENAME) ||
 	    ag_guard(BPF_CORE_READ(new_dir, mnt), new_dentry, AG_H_RENAME))
+		return -EPERM;
+	if (ag_pat_moved(BPF_CORE_READ(old_dir, mnt), old_dentry, BPF_CORE_READ(new_dir, mnt), new_dentry, AG_H_RENAME))
 		return -EPERM;
 	if (ag_dir_change(old_dir, old_dentry, AG_H_RENAME))
 		return -EPERM;

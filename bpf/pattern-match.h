@@ -135,7 +135,7 @@ __noinline int ag_match_pattern(__u32 unused)
 	if (!st)
 		return 0;
 	__u32 a = d->acc[st & (AG_DFA_STATES - 1)];
-	__u32 first = a & 0xffff, n = a >> 16;
+	__u32 first = a & 0xffff, n = AG_DFA_ACC_COUNT(a);
 	__u32 kind = s->kind, write = s->write, owner = s->owner, mask = s->cgmask;
 	for (int j = 0; j < AG_DFA_HITS; j++) {
 		if (j >= n)
@@ -159,6 +159,38 @@ __noinline int ag_match_pattern(__u32 unused)
 		}
 	}
 	return 0;
+}
+
+/* The automaton of `kind` for the acting pod generation walked over s->path (NUL-terminated):
+ * the state it ends in (0 dead), with the action of that state's guard at bit 16 (0 when it has
+ * none) and the guard's rule id from bit 32; -1 when the automaton is missing. Every chunk through ag_pat_chunk (renames are rare: no
+ * inline walk of its own to verify). Sets s->kind. */
+__noinline long ag_pat_end(__u32 kind)
+{
+	__u32 zero = 0;
+	struct scratch *s = get_scratch();
+	if (!s)
+		return -1;
+	s->kind = kind & 1;
+	struct ag_dfa *d = pat_dfa(s);
+	struct ag_pat_walk *w = bpf_map_lookup_elem(&pat_walk, &zero);
+	if (!d || !w)
+		return -1;
+	w->st = d->start;
+	w->end = 0;
+	for (int k = 0; k < AG_PATH_BUF / AG_PAT_CHUNK; k++) {
+		ag_pat_chunk(k * AG_PAT_CHUNK);
+		if (*(volatile __u32 *)&w->end)
+			break;
+	}
+	if (*(volatile __u32 *)&w->end == 2)
+		return -1;
+	__u32 st = w->st & (AG_DFA_STATES - 1);
+	__u32 g = AG_DFA_ACC_GUARD(d->acc[st]);
+	if (!g)
+		return st;
+	struct ag_rule_ent *e = &d->ent[(g - 1) & (AG_DFA_ENTS - 1)].e;
+	return st | ((long)(e->action & 3) << 16) | ((long)(e->rule_id & 0x7fffffff) << 32);
 }
 
 #endif /* AG_PATTERN_MATCH_H */

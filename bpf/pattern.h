@@ -36,6 +36,13 @@
 #define AG_DFA_HITS     16     /* rule entries of one accepting state */
 #define AG_DFA_LITS     1024   /* literal runs (entry 0 unused) */
 #define AG_DFA_LIT_LEN  8      /* bytes of one literal run: one 64-bit load */
+/* acc[state]: bits 0-15 the state's first entry, 16-20 how many (at most AG_DFA_HITS), and from
+ * bit AG_DFA_ACC_GUARD_SHIFT 1 + the entry of the state's guard, 0 when none: a Block entry
+ * (else an Audit one) of a state reachable from this one. A directory whose path + "/" ends in
+ * a guarded state may not be renamed to a path ending in another state (ag_pat_moved). */
+#define AG_DFA_ACC_GUARD_SHIFT 21
+#define AG_DFA_ACC_COUNT(a)    (((a) >> 16) & 0x1f)
+#define AG_DFA_ACC_GUARD(a)    ((a) >> AG_DFA_ACC_GUARD_SHIFT)
 
 /* struct ag_pod_head exactmask bits: the pod generation has pattern rules of the kind */
 #define AG_X_PROC_PAT   0x10
@@ -59,7 +66,7 @@ struct ag_dfa {
 	__u32 start;           /* start state */
 	__u32 ncls;            /* byte classes (what cls maps to; the walk does not need it) */
 	__u8 cls[256];         /* byte -> class */
-	__u32 acc[AG_DFA_STATES];         /* per state: (entries << 16) | first entry */
+	__u32 acc[AG_DFA_STATES];         /* per state: guard, entries and first entry (above) */
 	struct ag_pat_ent ent[AG_DFA_ENTS];
 	__u16 base[AG_DFA_STATES];        /* where a state's transitions start in cell */
 	__u16 dflt[AG_DFA_STATES];        /* a state's successor for a class it owns no cell of */

@@ -466,6 +466,49 @@ export function runDfa(dfa: Dfa, path: string): number[] {
   return dfa.accepts[st]!;
 }
 
+/** The state a walk of `path` ends in (0: dead), as runDfa walks. */
+export function endState(dfa: Dfa, path: string): number {
+  let st = dfa.start;
+  for (const b of Buffer.from(path, 'utf8')) {
+    if (b === 0) return 0;
+    st = stepPacked(dfa, st, b);
+    if (st === 0) return 0;
+  }
+  return st;
+}
+
+/**
+ * Per state, the best `score` of a state reachable from it (itself included) and which state
+ * that is: `best[st]` is -1 when every reachable state scores 0. Scores are small positive
+ * integers (a rule action); the search runs backwards from the states of each score, highest
+ * first, so each state is settled once, in time linear in the transitions.
+ */
+export function reachableBest(dfa: Pick<Dfa, 'next' | 'nstates' | 'ncls'>, score: (st: number) => number): Int32Array {
+  const { next, nstates, ncls } = dfa;
+  const rev: number[][] = Array.from({ length: nstates }, () => []);
+  for (let st = 1; st < nstates; st++) {
+    for (let c = 0; c < ncls; c++) {
+      const t = next[st * ncls + c]!;
+      if (t !== 0) rev[t]!.push(st);
+    }
+  }
+  const best = new Int32Array(nstates).fill(-1);
+  const levels = [...new Set(Array.from({ length: nstates }, (_, st) => (st === 0 ? 0 : score(st))))].filter((x) => x > 0).sort((a, b) => b - a);
+  for (const level of levels) {
+    const queue: number[] = [];
+    for (let st = 1; st < nstates; st++) {
+      if (best[st] === -1 && score(st) === level) { best[st] = st; queue.push(st); }
+    }
+    for (let i = 0; i < queue.length; i++) {
+      const t = queue[i]!;
+      for (const from of rev[t]!) {
+        if (best[from] === -1) { best[from] = best[t]!; queue.push(from); }
+      }
+    }
+  }
+  return best;
+}
+
 /** The components a path matching `pattern` surely has, from the root up to the first one
  *  holding a glob character: "/etc/ssl/*.pem" → "/etc/ssl/"; "/" when the first component
  *  already has one (any path may match). */

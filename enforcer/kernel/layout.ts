@@ -29,7 +29,7 @@ export const AG_MAX_CONTAINERS = 31;
 export const CG_FLAG = { pod: 0x1, user: 0x2 } as const;
 export const EXACT = { procPath: 0x1, procName: 0x2, filePath: 0x4, guard: 0x8, procPat: 0x10, filePat: 0x20 } as const;
 /** bpf/pattern.h */
-export const AG_DFA = { states: 4096, cells: 16384, ents: 1024, hits: 16, lits: 1024, litLen: 8 } as const;
+export const AG_DFA = { states: 4096, cells: 16384, ents: 1024, hits: 16, lits: 1024, litLen: 8, accGuardShift: 21 } as const;
 
 /** Sizes and field offsets (bytes) of the shared structs, as the header lays them out. */
 export const LAYOUT = {

@@ -1,9 +1,9 @@
 // Pattern rules → the kernel's automaton (bpf/pattern.h): one struct ag_dfa per pod
 // generation and kind, built from policy/pattern-dfa.ts's table. Pure.
-import { patternTable, type PatternTable } from '../../policy/pattern-dfa.ts';
+import { patternTable, reachableBest, type PatternTable } from '../../policy/pattern-dfa.ts';
 import { ruleEntry } from '../../policy/kernel-limits.ts';
 import type { ProfileRule, Result } from '../../policy/types.ts';
-import { AG_DFA, FLAG, KIND, LAYOUT } from './layout.ts';
+import { ACTION, AG_DFA, FLAG, KIND, LAYOUT } from './layout.ts';
 
 /** One pattern rule as the kernel holds it. */
 export interface PatternEnt {
@@ -44,6 +44,29 @@ export function encodePatKey(podId: number, gen: number, kind: 'process' | 'file
   return b;
 }
 
+/** A Block entry of `list` (the first), else an Audit one, else -1: the entry a rename that
+ *  would carry a name out of this state's reach reports (guardOf). */
+function guardIndex(list: readonly PatternEnt[]): number {
+  const b = list.findIndex((e) => e.action === ACTION.Block);
+  return b >= 0 ? b : list.findIndex((e) => e.action === ACTION.Audit);
+}
+
+/**
+ * Per state, the pattern entry a directory whose path + "/" ends there is guarded by: a Block
+ * entry of a state reachable from it (the directory may hold, at any depth, a name some Block
+ * pattern matches), else an Audit one; null when none is reachable. A rename that moves such a
+ * directory to a path ending in another state is refused (bpf/armorgate.bpf.c ag_pat_moved):
+ * in the same state, every name beneath keeps its verdicts.
+ */
+export function guardOf(t: PatternTable<PatternEnt>): (PatternEnt | null)[] {
+  const score = (st: number): number => {
+    const g = guardIndex(t.hits[st] ?? []);
+    return g < 0 ? 0 : t.hits[st]![g]!.action === ACTION.Block ? 2 : 1;
+  };
+  const best = reachableBest(t.dfa, score);
+  return Array.from(best, (b) => (b < 0 ? null : t.hits[b]![guardIndex(t.hits[b]!)]!));
+}
+
 /** struct ag_dfa of a table (its bounds were checked by patternTable). */
 export function encodeDfa(t: PatternTable<PatternEnt>): Buffer {
   const L = LAYOUT.ag_dfa.fields;
@@ -56,6 +79,7 @@ export function encodeDfa(t: PatternTable<PatternEnt>): Buffer {
   b.writeUInt32LE(d.ncls, L.ncls);
   Buffer.from(d.classOf).copy(b, L.cls);
   const first = new Map<PatternEnt[], number>();
+  const index = new Map<PatternEnt, number>();
   let n = 0;
   t.hits.forEach((list, st) => {
     if (list.length === 0) return;
@@ -71,10 +95,19 @@ export function encodeDfa(t: PatternTable<PatternEnt>): Buffer {
         b.writeUInt32LE(e.containers >>> 0, o + E.fields.e + R.containers);
         b.writeUInt8(e.action, o + E.fields.e + R.action);
         b.writeUInt8(e.flags | FLAG.valid, o + E.fields.e + R.flags);
+        index.set(e, n);
         n++;
       }
     }
     b.writeUInt32LE(((list.length << 16) | at) >>> 0, L.acc + 4 * st);
+  });
+  // bits 21-31 of acc: 1 + the entry of the state's guard (guardOf), 0 when none
+  guardOf(t).forEach((g, st) => {
+    if (g === null) return;
+    const at = index.get(g);
+    if (at === undefined) throw new RangeError('a guard entry that was not written');
+    const o = L.acc + 4 * st;
+    b.writeUInt32LE((b.readUInt32LE(o) | ((at + 1) << AG_DFA.accGuardShift)) >>> 0, o);
   });
   for (let st = 0; st < d.nstates; st++) {
     b.writeUInt16LE(d.base[st]!, L.base + 2 * st);

@@ -11,7 +11,8 @@ import koffi from 'koffi';
 import { planProfile } from '../../enforcer/kernel/entries.ts';
 import { libbpf } from '../../enforcer/kernel/libbpf.ts';
 import { PROJECT_ROOT, loadObject } from '../../enforcer/kernel/loader.ts';
-import { encodeDfa, encodePatKey } from '../../enforcer/kernel/patterns.ts';
+import { encodeDfa, encodePatKey, guardOf, type PatternEnt } from '../../enforcer/kernel/patterns.ts';
+import { endState, type PatternTable } from '../../policy/pattern-dfa.ts';
 import { decide } from '../../policy/decide.ts';
 import type { Action, Profile, ProfileRule, Target } from '../../policy/types.ts';
 
@@ -38,7 +39,7 @@ const LONG = `/srv/d/${'x'.repeat(200)}/${'y'.repeat(200)}/${'z'.repeat(200)}/de
 const LIT = `/srv/l/${'abcdefgh'.repeat(40)}`;
 const DATA = '/srv/bench/app/lib/data.bin';
 
-test('the kernel walk of the encoded automaton decides as decide() does', (t) => {
+test('the kernel walk of the encoded automaton decides as decide() does, and finds the rename guard guardOf() gives', (t) => {
   const why = build();
   if (why !== null) { t.skip(`skipped: ${why}`); return; }
   const r = loadObject(OBJ, ['vt'], null);
@@ -72,8 +73,11 @@ test('the kernel walk of the encoded automaton decides as decide() does', (t) =>
     const paths = ['/srv/p/a.key', '/srv/p/c.key', '/srv/p/a.txt', '/srv/p/sub/a.key', '/etc/shadow', '/etc/gshadow', '/etc/hostname', '/srv/p/5.num',
       '/srv/d/deep.txt', '/srv/d/a/b/c/deep.txt', LONG, LONG + 'x', '/e/*', '/e/a', '/q/é/x', '/q/ab/x', '/srv/pat/f0/x', '/srv/pat/f499/x',
       '/srv/pat/f500/x', '/srv/pat/f49/x/y', '/x', '/', DATA, `${DATA}.7`, `${DATA}.49`, `${DATA}.50`, `${DATA}.7x`, '/srv/bench/app/lib/dat_.bin.1',
-      '/srv/bench/ap', '/srv/bench/app/lib/data.bi', `${LIT}/a.txt`, `${LIT}x`, `${LIT}/b/a.txt`, `${LIT.slice(0, 255)}Z${LIT.slice(256)}/a.txt`, LIT];
+      '/srv/bench/ap', '/srv/bench/app/lib/data.bi', `${LIT}/a.txt`, `${LIT}x`, `${LIT}/b/a.txt`, `${LIT.slice(0, 255)}Z${LIT.slice(256)}/a.txt`, LIT,
+      // directories as a rename hands them to ag_pat_end (path + "/")
+      '/srv/', '/srv/p/', '/srv/p/sub/', '/srv/d/', '/srv/d/a/b/', '/etc/', '/q/', '/q/a/', '/q/a/b/', '/tmp/', '/srv/pat/', '/srv/pat/f7/', '/e/', `${LIT}/`];
     let hits = 0;
+    let guards = 0;
     let runs = 0;
     for (const set of sets) {
       const profile: Profile = { version: 1, posture: { file: 'block', process: 'block', network: 'audit', capabilities: 'audit' }, process: [],
@@ -92,8 +96,16 @@ test('the kernel walk of the encoded automaton decides as decide() does', (t) =>
           input.write(path, 16);
           assert.equal(l.bpf_map_update_elem(fd('vt_in_map'), Buffer.alloc(4), input, 0n), 0);
           assert.equal(testRun(progFd, opts), 0);
-          const out = Buffer.alloc(16);
+          const out = Buffer.alloc(24);
           assert.equal(l.bpf_map_lookup_elem(fd('vt_out_map'), Buffer.alloc(4), out), 0);
+          // ag_pat_end: the state the path ends in and its guard (the rename check's input)
+          const table: PatternTable<PatternEnt> = plan.value.patterns[0]!.table;
+          const st = endState(table.dfa, path);
+          const g: PatternEnt | null = guardOf(table)[st] ?? null;
+          const end = out.readBigInt64LE(16);
+          assert.equal(Number(end & 0xffffn), st, `${path.slice(0, 60)}: the state`);
+          assert.equal(Number((end >> 16n) & 3n), g === null ? 0 : g.action, `${path.slice(0, 60)}: the guard's action`);
+          if (g !== null) { guards++; assert.equal(Number(end >> 32n), g.ruleId, `${path.slice(0, 60)}: the guard's rule`); }
           const d = decide(profile, { kind: 'file', path, source: '', write: write === 1, owner: false });
           const want = d.rule === null ? 0 : { Allow: 1, Audit: 2, Block: 3 }[d.rule.action];
           assert.equal(out.readInt32LE(12), 0, 'the automaton is found');
@@ -104,12 +116,14 @@ test('the kernel walk of the encoded automaton decides as decide() does', (t) =>
       assert.equal(l.bpf_map_delete_elem(fd('patterns'), key), 0);
     }
     assert.ok(hits >= 20, `${hits} accesses matched a pattern rule`);
+    assert.ok(guards >= 20, `${guards} paths ended in a guarded state`);
     assert.ok(runs >= 30, `the literal set's automaton has literal runs (${runs})`);
     // no automaton for the generation: -1, the caller fails closed
     assert.equal(testRun(progFd, opts), 0);
-    const out = Buffer.alloc(16);
+    const out = Buffer.alloc(24);
     l.bpf_map_lookup_elem(fd('vt_out_map'), Buffer.alloc(4), out);
     assert.equal(out.readInt32LE(12), -1);
+    assert.equal(out.readBigInt64LE(16), -1n, 'ag_pat_end: -1 without the automaton');
   } finally {
     l.bpf_object__close(r.value.obj);
   }

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Test object (test/kernel/pattern-walk.test.ts): the enforcer's programs with one raw
  * tracepoint program that runs the pattern walk (bpf/pattern-match.h) on a path given in a map
- * and returns the best entry, through BPF_PROG_TEST_RUN: no LSM program is loaded, so this runs
+ * and returns the best entry and ag_pat_end's answer (the state, its rename guard), through BPF_PROG_TEST_RUN: no LSM program is loaded, so this runs
  * on kernels that refuse them. */
 #include "../../../bpf/armorgate.bpf.c"
 struct vt_in { __u32 tgid; __u32 kind; __u32 write; __u32 owner; char path[AG_PATH_BUF]; };
-struct vt_out { __u32 score; __u32 rule; __u32 action; __s32 ret; };
+struct vt_out { __u32 score; __u32 rule; __u32 action; __s32 ret; __s64 end; };
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, struct vt_in); } vt_in_map SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, struct vt_out); } vt_out_map SEC(".maps");
 SEC("raw_tp/sys_enter")
@@ -35,5 +35,7 @@ int vt(void *ctx)
 	out->score = s->best_score;
 	out->rule = s->best_rule;
 	out->action = s->best_action;
+	/* the rename guard's answer for the same path (ag_pat_end: state, guard action, rule) */
+	out->end = ag_pat_end(in->kind);
 	return 0;
 }
