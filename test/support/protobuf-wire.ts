@@ -35,7 +35,7 @@ export function rawFields(buf: Buffer): RawField[] {
   return out;
 }
 
-export type Decoded = Record<string, string | number | string[] | Record<string, string> | Decoded>;
+export interface Decoded { [field: string]: string | number | string[] | Record<string, string> | Decoded }
 
 function value(type: FieldType, f: RawField): string | number | Decoded | [string, string] {
   switch (type) {
