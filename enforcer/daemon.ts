@@ -312,6 +312,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     capacity: () => k?.capacity?.() ?? null,
     notEnforcing: () => (k === null ? 'E_UNAVAILABLE' : watch?.gate?.code ?? null),
     pods: () => tally(),
+    grpc: () => grpcServer?.stats() ?? null,
     processMetrics: true,
   });
   let linkSearchWarned = false;

@@ -340,6 +340,7 @@ export class Reconciler {
     if (e.type === 'log') {
       const l = visibilityLog(e, ctx, formatLabels(ctx.labels), now);
       this.#d.emitLog?.(l);
+      this.#d.metrics?.logs.inc({ operation: l.Operation });
       // a visibility log is an OpenTelemetry log record on the pod's trace too, as alerts are
       try {
         this.#d.record?.(l, state?.span ?? null);
@@ -350,6 +351,7 @@ export class Reconciler {
     }
     if (e.type === 'log-dropped') {
       this.logsDropped += e.dropped ?? 0;
+      this.#d.metrics?.logsDropped.inc({}, e.dropped ?? 0);
       this.#d.log.warn({ namespace: ctx.namespace, pod: ctx.podName, dropped: e.dropped ?? 0, total: this.logsDropped }, 'visibility logs dropped by the kernel: rate limit exceeded');
       return;
     }

@@ -18,6 +18,7 @@ import type { KubeArmorAlert } from '../../enforcer/alerts.ts';
 import type { KubeArmorLog } from '../../enforcer/visibility.ts';
 import { CgroupResolver } from '../../enforcer/cgroup.ts';
 import type { KernelEvent, PodBinding } from '../../enforcer/kernel/index.ts';
+import { createMetrics } from '../../enforcer/metrics.ts';
 import { Reconciler, type Gate, type Log } from '../../enforcer/reconciler.ts';
 
 const KEY = new TextEncoder().encode('test-signing-key-0123456789abcdef');
@@ -435,15 +436,16 @@ test('the kernel gets the kernelProfile hook\'s profile, called with each contai
   }
 });
 
-test('visibility events: a log becomes a KubeArmor ContainerLog (not an alert); dropped logs are counted and logged', () => {
+test('visibility events: a log becomes a KubeArmor ContainerLog (not an alert), counted by operation; dropped logs are counted and logged apart from dropped alerts', () => {
   const logs: { msg: string; dropped?: unknown; total?: unknown }[] = [];
   const log: Log = { info() {}, warn: (o, msg) => logs.push({ msg, ...o }), error() {}, debug() {} };
   const kernel = new RecordingKernel();
   const alerts: KubeArmorAlert[] = [];
   const out: KubeArmorLog[] = [];
   const provider = new TracerProvider({ spanProcessors: [] });
+  const metrics = createMetrics({ counts: () => null });
   const r = new Reconciler({
-    kernel, resolver: new CgroupResolver('/nonexistent/cgroup'), verify: (a, ns) => verifyAnnotations(a, ns, KEY),
+    kernel, resolver: new CgroupResolver('/nonexistent/cgroup'), verify: (a, ns) => verifyAnnotations(a, ns, KEY), metrics,
     emit: (a) => alerts.push(a), emitLog: (l) => out.push(l), log, tracer: provider.getTracer('test'),
     clusterName: 'oke-1', nodeName: 'node-1', now: () => new Date('2026-01-02T03:04:05.678Z'), processName: () => '/bin/bash',
   });
@@ -465,4 +467,12 @@ test('visibility events: a log becomes a KubeArmor ContainerLog (not an alert); 
   assert.equal(alerts.length, 0);
   assert.equal(r.logsDropped, 150);
   assert.deepEqual(logs.filter((l) => l.msg.startsWith('visibility logs dropped')).map((l) => [l.dropped, l.total]), [[120, 120], [30, 150]]);
+  assert.deepEqual([metrics.logs.get({ operation: 'File' }), metrics.logs.get({ operation: 'Network' }), metrics.logs.get({ operation: 'Process' })], [1, 1, 0]);
+  assert.equal(metrics.logsDropped.get(), 150, 'armorgate_enforcer_logs_dropped_total: what the "logs dropped" events counted');
+  assert.equal(metrics.dropped.get(), 0, 'not alerts dropped');
+  // dropped alerts: an AlertThreshold alert and their own counter, the logs' untouched
+  r.onKernelEvent(event({ type: 'dropped', dropped: 7, rule: null }));
+  assert.equal(alerts.at(-1)?.Operation, 'AlertThreshold');
+  assert.equal(metrics.dropped.get(), 7);
+  assert.equal(metrics.logsDropped.get(), 150);
 });
