@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { decisionAlert, type AlertContext } from '../../enforcer/alerts.ts';
+import { decisionAlert, thresholdAlert, type AlertContext } from '../../enforcer/alerts.ts';
 import { KUBEARMOR_PROTO, startLogServer, type LogServer } from '../../enforcer/grpc/server.ts';
 import { pbAlert, pbLog } from '../../enforcer/grpc/shapes.ts';
 import { visibilityLog } from '../../enforcer/visibility.ts';
@@ -59,7 +59,8 @@ test('the product\'s .proto, as proto-loader reads it, has exactly the independe
 
 const ctx: AlertContext = {
   clusterName: 'oke', hostName: 'node-1', namespace: 'shop', podName: 'web-7d4b9c-x2x', labels: { app: 'web', tier: 'front' },
-  containerId: 'f'.repeat(64), containerName: 'nginx', parentProcessName: '/bin/bash',
+  containerId: 'f'.repeat(64), containerName: 'nginx', containerImage: `docker.io/library/nginx:1.27@sha256:${'e'.repeat(64)}`,
+  owner: { Ref: 'Deployment', Name: 'web', Namespace: 'shop' }, parentProcessName: '/bin/bash',
 };
 const rule: ProfileRule = {
   action: 'Block', target: { type: 'protocol', protocol: 'raw' }, readOnly: false, ownerOnly: false, fromSource: '', containers: [],
@@ -110,7 +111,7 @@ async function rawStream(port: number, rpc: string, request: Buffer, want: numbe
 }
 
 async function server(): Promise<LogServer> {
-  const s = await startLogServer({ port: 0, host: '127.0.0.1', clusterName: 'oke', hostName: 'node-1' });
+  const s = await startLogServer({ port: 0, host: '127.0.0.1', clusterName: 'oke', hostName: 'node-1', hostIP: '10.0.10.12' });
   assert.ok(s.ok, s.ok ? '' : s.error.message);
   return s.value;
 }
@@ -133,15 +134,16 @@ test('raw bytes of a served Alert, Log, Message and HealthCheck reply, read with
     assert.deepEqual(decodeMessage('ReplyMessage', reply), { Retval: 31337 });
 
     const request = encodeMessage('RequestMessage', { Filter: 'all' });
-    const alerts = rawStream(s.port, 'WatchAlerts', request, 1);
+    const alerts = rawStream(s.port, 'WatchAlerts', request, 2);
     const logs = rawStream(s.port, 'WatchLogs', request, 1);
     const messages = rawStream(s.port, 'WatchMessages', request, 1);
     await until(() => s.stats().alerts.watchers === 1 && s.stats().logs.watchers === 1 && s.stats().messages.watchers === 1, 'three watchers');
     s.publishAlert(alert);
+    s.publishAlert(thresholdAlert(12, ctx, new Date(1_700_000_000_000), 200));
     s.publishLog(log);
     s.publishMessage('WARN', 'pod not enforced', new Date(1_700_000_000_000));
 
-    const [a] = await alerts;
+    const [a, threshold] = await alerts;
     const da = decodeMessage('Alert', a!);
     // values read by number, checked literally
     assert.equal(da.Timestamp, 1_700_000_123);
@@ -157,8 +159,14 @@ test('raw bytes of a served Alert, Log, Message and HealthCheck reply, read with
     assert.deepEqual(da.EventData, { lsm: 'SOCKET_CREATE', domain: 'AF_INET', type: 'SOCK_RAW', protocol: 'ICMP' });
     assert.deepEqual(nonDefault(da.ExecEvent as Decoded), { ExecutableName: 'python3' });
     assert.equal(da.Enforcer, 'BPFLSM');
+    assert.equal(da.ContainerImage, `docker.io/library/nginx:1.27@sha256:${'e'.repeat(64)}`);
+    assert.deepEqual(da.Owner, { Ref: 'Deployment', Name: 'web', Namespace: 'shop' });
     // and every field the product fills arrives under the name the table gives its number
     assert.deepEqual(nonDefault(da), nonDefault(pbAlert(alert) as unknown as Record<string, unknown>));
+
+    const dt = decodeMessage('Alert', threshold!);
+    assert.equal(dt.Operation, 'AlertThreshold');
+    assert.equal(dt.MaxAlertsPerSec, 200);
 
     const [l] = await logs;
     const dl = decodeMessage('Log', l!);
@@ -166,11 +174,13 @@ test('raw bytes of a served Alert, Log, Message and HealthCheck reply, read with
     assert.equal(dl.Resource, '/etc/hostname');
     assert.equal(dl.Labels, 'app=web,tier=front');
     assert.equal(dl.HostPID, 77);
+    assert.equal(dl.ContainerImage, `docker.io/library/nginx:1.27@sha256:${'e'.repeat(64)}`);
+    assert.deepEqual(dl.Owner, { Ref: 'Deployment', Name: 'web', Namespace: 'shop' });
     assert.deepEqual(nonDefault(dl), nonDefault(pbLog(log) as unknown as Record<string, unknown>));
 
     const [m] = await messages;
     assert.deepEqual(nonDefault(decodeMessage('Message', m!)), {
-      Timestamp: 1_700_000_000, UpdatedTime: '2023-11-14T22:13:20.000Z', ClusterName: 'oke', HostName: 'node-1', Type: 'Message', Level: 'WARN', Message: 'pod not enforced',
+      Timestamp: 1_700_000_000, UpdatedTime: '2023-11-14T22:13:20.000Z', ClusterName: 'oke', HostName: 'node-1', HostIP: '10.0.10.12', Type: 'Message', Level: 'WARN', Message: 'pod not enforced',
     });
   } finally {
     await s.close();

@@ -21,7 +21,8 @@ const healthPkg = (grpc.loadPackageDefinition(protoLoader.loadSync(HEALTH_PROTO,
 
 const ctx: AlertContext = {
   clusterName: 'oke', hostName: 'node-1', namespace: 'shop', podName: 'web', labels: { app: 'web' },
-  containerId: 'c0ffee', containerName: 'web', parentProcessName: '/bin/bash',
+  containerId: 'c0ffee', containerName: 'web', containerImage: 'registry.example/web:3@sha256:0123', owner: { Ref: 'Deployment', Name: 'web', Namespace: 'shop' },
+  parentProcessName: '/bin/bash',
 };
 const rule: ProfileRule = {
   action: 'Block', target: { type: 'protocol', protocol: 'raw' }, readOnly: false, ownerOnly: false, fromSource: '', containers: [],
@@ -35,7 +36,7 @@ function alert(i: number): KubeArmorAlert {
 }
 
 async function server(queueSize = 1000): Promise<LogServer> {
-  const s = await startLogServer({ port: 0, host: '127.0.0.1', queueSize, clusterName: 'oke', hostName: 'node-1' });
+  const s = await startLogServer({ port: 0, host: '127.0.0.1', queueSize, clusterName: 'oke', hostName: 'node-1', hostIP: '10.0.10.12' });
   assert.ok(s.ok, s.ok ? '' : s.error.message);
   return s.value;
 }
@@ -99,7 +100,7 @@ test('WatchAlerts (all, policy) receives alerts with KubeArmor\'s fields; WatchL
     s.publishLog(l);
     await until(() => all.got.length === 1 && policy.got.length === 1 && logs.got.length === 1, 'the alert and the log');
     const g = all.got[0]!;
-    for (const k of ['Timestamp', 'UpdatedTime', 'ClusterName', 'HostName', 'NamespaceName', 'PodName', 'Labels', 'ContainerID', 'ContainerName', 'HostPID', 'HostPPID', 'PPID', 'PID', 'UID', 'ParentProcessName', 'ProcessName', 'PolicyName', 'Severity', 'Tags', 'Message', 'Type', 'Source', 'Operation', 'Resource', 'Data', 'Enforcer', 'Action', 'Result'] as const) {
+    for (const k of ['Timestamp', 'UpdatedTime', 'ClusterName', 'HostName', 'NamespaceName', 'PodName', 'Owner', 'Labels', 'ContainerID', 'ContainerName', 'ContainerImage', 'HostPID', 'HostPPID', 'PPID', 'PID', 'UID', 'ParentProcessName', 'ProcessName', 'PolicyName', 'Severity', 'Tags', 'Message', 'Type', 'Source', 'Operation', 'Resource', 'Data', 'Enforcer', 'Action', 'Result'] as const) {
       assert.deepEqual(g[k], a[k], k);
     }
     assert.deepEqual(g.ATags, ['MITRE', 'net']);
@@ -113,6 +114,8 @@ test('WatchAlerts (all, policy) receives alerts with KubeArmor\'s fields; WatchL
     assert.equal(lg.Resource, '/etc/hostname');
     assert.equal(lg.Data, 'lsm=FILE_OPEN');
     assert.equal(lg.Result, 'Passed');
+    assert.equal(lg.ContainerImage, 'registry.example/web:3@sha256:0123');
+    assert.deepEqual(lg.Owner, { Ref: 'Deployment', Name: 'web', Namespace: 'shop' });
     assert.equal(lg.Timestamp, 1_700_000_000);
     all.call.cancel(); policy.call.cancel(); logs.call.cancel();
   } finally {
@@ -216,9 +219,9 @@ test('WatchMessages: the enforcer\'s own log records (pino, through the tap) as 
     log.debug({}, 'below info: not sent');
     log.info({}, 'ready');
     await until(() => m.got.length === 2, 'two messages');
-    assert.deepEqual(m.got.map((g) => [g.Type, g.Level, g.Message, g.ClusterName, g.HostName]), [
-      ['Message', 'WARN', 'pod not enforced {"pod":"shop/web"}', 'oke', 'node-1'],
-      ['Message', 'INFO', 'ready', 'oke', 'node-1'],
+    assert.deepEqual(m.got.map((g) => [g.Type, g.Level, g.Message, g.ClusterName, g.HostName, g.HostIP]), [
+      ['Message', 'WARN', 'pod not enforced {"pod":"shop/web"}', 'oke', 'node-1', '10.0.10.12'],
+      ['Message', 'INFO', 'ready', 'oke', 'node-1', '10.0.10.12'],
     ]);
     m.call.cancel();
   } finally {

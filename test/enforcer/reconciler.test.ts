@@ -48,17 +48,24 @@ function signed(p: Profile, namespace = 'shop', key = KEY): Record<string, strin
   };
 }
 
-function pod(annotations: Record<string, string> | undefined, over: Partial<{ uid: string; containerID: string; phase: string }> = {}): Pod {
-  return {
+const DIGEST = `sha256:${'a'.repeat(64)}`;
+/** The pod as the API server sends it (fields policy/types.ts's Pod leaves untyped: owner, images). */
+function pod(annotations: Record<string, string> | undefined, over: Partial<{ uid: string; containerID: string; phase: string; containers: string[] }> = {}): Pod {
+  const full = {
     apiVersion: 'v1', kind: 'Pod',
-    metadata: { name: 'web', namespace: 'shop', uid: over.uid ?? UID, labels: { tier: 'front', app: 'web' }, ...(annotations ? { annotations } : {}) },
-    spec: { nodeName: 'node-1', containers: [{ name: 'nginx' }, { name: 'sidecar' }] },
+    metadata: {
+      name: 'web', namespace: 'shop', uid: over.uid ?? UID, labels: { tier: 'front', app: 'web' }, ...(annotations ? { annotations } : {}),
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'web', uid: 'a0a0a0a0-0000-4000-8000-000000000000', controller: true }],
+    },
+    spec: { nodeName: 'node-1', containers: (over.containers ?? ['nginx', 'sidecar']).map((name) => ({ name, image: `${name}:1.27` })) },
     status: {
       qosClass: 'Burstable', phase: over.phase ?? 'Running',
-      containerStatuses: over.containerID === undefined ? [] : [{ name: 'nginx', containerID: over.containerID }],
+      containerStatuses: over.containerID === undefined ? [] : [{ name: 'nginx', containerID: over.containerID, image: 'docker.io/library/nginx:1.27', imageID: `docker.io/library/nginx@${DIGEST}` }],
     },
   };
+  return full as Pod;
 }
+const OWNER = { Ref: 'StatefulSet', Name: 'web', Namespace: 'shop' };
 
 class RecordingKernel {
   calls: ({ op: 'setPod'; binding: PodBinding } | { op: 'removePod'; uid: string } | { op: 'sweep'; live: bigint[] })[] = [];
@@ -281,8 +288,8 @@ test('kernel events become KubeArmor alerts with the pod, container and policy f
     r.onKernelEvent(event({ cgroupId: cid }));
     assert.deepEqual(alerts[0], {
       Timestamp: 1767323045, UpdatedTime: '2026-01-02T03:04:05.678Z', ClusterName: 'oke-1', HostName: 'node-1',
-      NamespaceName: 'shop', PodName: 'web', Labels: 'app=web,tier=front', ContainerID: CID, ContainerName: 'nginx',
-      HostPID: 4242, HostPPID: 4200, PPID: 4200, PID: 4242, UID: 0, ParentProcessName: '/bin/bash', ProcessName: '/usr/bin/apt',
+      NamespaceName: 'shop', PodName: 'web', Owner: OWNER, Labels: 'app=web,tier=front', ContainerID: CID, ContainerName: 'nginx',
+      ContainerImage: `docker.io/library/nginx:1.27@${DIGEST}`, HostPID: 4242, HostPPID: 4200, PPID: 4200, PID: 4242, UID: 0, ParentProcessName: '/bin/bash', ProcessName: '/usr/bin/apt',
       PolicyName: 'block-pkg-mgr', Severity: '5', Tags: 'NIST,process', ATags: ['NIST', 'process'], Message: 'package manager denied',
       Type: 'MatchedPolicy', Source: '/bin/bash', Operation: 'Process', Resource: '/usr/bin/apt', Data: 'lsm=BPRM_CHECK_SECURITY',
       Enforcer: 'BPFLSM', Action: 'Block', Result: 'Permission denied',
@@ -300,9 +307,13 @@ test('kernel events become KubeArmor alerts with the pod, container and policy f
     assert.equal(alerts[2]?.Type, 'SystemEvent');
     assert.equal(alerts[2]?.Operation, 'AlertThreshold');
     assert.equal(alerts[2]?.Data, 'dropped=37');
+    assert.equal(alerts[2]?.MaxAlertsPerSec, undefined, 'no rate given: not written');
+    assert.deepEqual(alerts[2]?.Owner, OWNER, 'a pod-level event still names the owner');
+    assert.equal(alerts[2]?.ContainerImage, '');
     // an event from an unknown pod still becomes an alert
     r.onKernelEvent(event({ podUid: null, cgroupId: 99n }));
     assert.equal(alerts[3]?.PodName, '');
+    assert.equal(alerts[3]?.Owner, undefined, 'no pod: no owner');
     assert.equal(alerts[3]?.Result, 'Permission denied');
   } finally {
     rmSync(root, { recursive: true, force: true });
@@ -413,6 +424,54 @@ test('an alert from a container the pod\'s status does not name yet carries the 
   }
 });
 
+test('an unnamed container cgroup of a pod that can run only one container is named as it (and its image); with an init container still running it is not', () => {
+  const root = mkdtempSync(join(tmpdir(), 'ag-rec-'));
+  try {
+    const { alerts, r } = setup(root);
+    const podDir = join(root, 'kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod11111111_2222_4333_8444_555555555555.slice');
+    const fresh = 'd'.repeat(64);
+    mkdirSync(join(podDir, `cri-containerd-${fresh}.scope`), { recursive: true });
+    const cid = statSync(join(podDir, `cri-containerd-${fresh}.scope`), { bigint: true }).ino;
+    const single = pod(signed(profile()), { containerID: '', containers: ['nginx'] });
+    r.upsert(single);
+    r.onKernelEvent(event({ cgroupId: cid }));
+    assert.equal(alerts.at(-1)?.ContainerID, fresh);
+    assert.equal(alerts.at(-1)?.ContainerName, 'nginx', 'the pod\'s one container');
+    assert.equal(alerts.at(-1)?.ContainerImage, `docker.io/library/nginx:1.27@${DIGEST}`, 'its image');
+    // an init container not finished: the process may be in it
+    const withInit = structuredClone(single);
+    withInit.spec!.initContainers = [{ name: 'migrate' }];
+    (withInit.status as Record<string, unknown>).initContainerStatuses = [{ name: 'migrate', state: { running: {} } }];
+    r.upsert(withInit);
+    r.onKernelEvent(event({ cgroupId: cid }));
+    assert.equal(alerts.at(-1)?.ContainerID, fresh);
+    assert.equal(alerts.at(-1)?.ContainerName, '', 'the init container may be the one running');
+    (withInit.status as Record<string, unknown>).initContainerStatuses = [{ name: 'migrate', state: { terminated: { exitCode: 0 } } }];
+    r.upsert(withInit);
+    r.onKernelEvent(event({ cgroupId: cid }));
+    assert.equal(alerts.at(-1)?.ContainerName, 'nginx', 'once it finished, only the app container runs');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('an AlertThreshold alert carries the kernel\'s alert rate as MaxAlertsPerSec', () => {
+  const alerts: KubeArmorAlert[] = [];
+  const r = new Reconciler({
+    kernel: new RecordingKernel(), resolver: new CgroupResolver('/nonexistent/cgroup'), verify: (a, ns) => verifyAnnotations(a, ns, KEY),
+    emit: (a) => alerts.push(a), log: quiet, tracer: new TracerProvider({ spanProcessors: [] }).getTracer('test'),
+    clusterName: 'oke-1', nodeName: 'node-1', processName: () => '', maxAlertsPerSec: 200,
+  });
+  r.upsert(pod(signed(profile())));
+  r.onKernelEvent(event({ type: 'dropped', dropped: 12, rule: null }));
+  const a = alerts.at(-1);
+  assert.equal(a?.Operation, 'AlertThreshold');
+  assert.equal(a?.MaxAlertsPerSec, 200);
+  assert.match(JSON.stringify(a), /"MaxAlertsPerSec":200/);
+  r.onKernelEvent(event({}));
+  assert.equal(alerts.at(-1)?.MaxAlertsPerSec, undefined, 'only on AlertThreshold alerts');
+});
+
 test('the kernel gets the kernelProfile hook\'s profile, called with each container\'s cgroup path once known (the other names of linked files)', () => {
   const root = mkdtempSync(join(tmpdir(), 'ag-rec-'));
   try {
@@ -456,7 +515,7 @@ test('visibility events: a log becomes a KubeArmor ContainerLog (not an alert), 
   assert.equal(out.length, 2);
   assert.deepEqual(out[0], {
     Timestamp: 1767323045, UpdatedTime: '2026-01-02T03:04:05.678Z', ClusterName: 'oke-1', HostName: 'node-1', NamespaceName: 'shop', PodName: 'web',
-    Labels: 'app=web,tier=front', ContainerID: '', ContainerName: '', HostPID: 4242, HostPPID: 4200, PPID: 4200, PID: 4242, UID: 0,
+    Owner: OWNER, Labels: 'app=web,tier=front', ContainerID: '', ContainerName: '', ContainerImage: '', HostPID: 4242, HostPPID: 4200, PPID: 4200, PID: 4242, UID: 0,
     ParentProcessName: '/bin/bash', ProcessName: '/usr/bin/cat', Type: 'ContainerLog', Source: '/usr/bin/cat', Operation: 'File',
     Resource: '/etc/os-release', Data: 'lsm=FILE_OPEN', Result: 'Passed',
   });

@@ -328,7 +328,7 @@ describe('wiring', () => {
     }
   });
 
-  it('enforcer DaemonSet: host mounts, named capabilities only, spc_t, NODE_NAME from the downward API, every node', (t) => {
+  it('enforcer DaemonSet: host mounts, named capabilities only, spc_t, NODE_NAME and HOST_IP from the downward API, every node', (t) => {
     const skip = noRender(); if (skip) { t.skip(skip); return; }
     const ds = one('DaemonSet', 'armorgate-enforcer');
     const spec = podSpec(ds);
@@ -346,6 +346,9 @@ describe('wiring', () => {
     assert.equal(sc.readOnlyRootFilesystem, true);
     const env = (c.env as Any[]).find((e) => e.name === 'NODE_NAME');
     assert.equal(at(env, 'valueFrom', 'fieldRef', 'fieldPath'), 'spec.nodeName');
+    // the node's IP for the gRPC Message stream's HostIP (cli/enforcer.ts reads HOST_IP)
+    assert.equal(at((c.env as Any[]).find((e) => e.name === 'HOST_IP'), 'valueFrom', 'fieldRef', 'fieldPath'), 'status.hostIP');
+    assert.match(readFileSync(join(ROOT, 'cli', 'enforcer.ts'), 'utf8'), /process\.env\.HOST_IP/);
     assert.ok((c.args as string[]).includes('--node-name=$(NODE_NAME)'));
     const mounts = (c.volumeMounts as Any[]);
     for (const m of mounts) {
