@@ -309,7 +309,7 @@ export class Reconciler {
     for (const state of this.#pods.values()) {
       if (state.inForce === null) continue;
       const before = state.containers.map((c) => c.cgroupId).join(',');
-      state.containers = this.#resolveContainers(state, state.containers.map(({ name, containerId, image }) => ({ name, containerId, image })));
+      state.containers = this.#resolveContainers(state, state.containers.map(({ name, containerId, image, init }) => ({ name, containerId, image, ...(init === true ? { init } : {}) })));
       if (state.containers.map((c) => c.cgroupId).join(',') !== before) this.#apply(state, state.inForce, undefined);
     }
     let r: Result<number>;

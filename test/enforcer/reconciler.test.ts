@@ -269,6 +269,27 @@ test('container cgroups: bound once the status names the container and its cgrou
   }
 });
 
+test('a sweep that binds a new container cgroup keeps the init containers marked (and the images)', () => {
+  const root = mkdtempSync(join(tmpdir(), 'ag-rec-'));
+  try {
+    const { kernel, alerts, r } = setup(root);
+    const p = pod(signed(profile()), { containerID: `containerd://${CID}` });
+    p.spec = { ...p.spec!, initContainers: [{ name: 'migrate' }] };
+    r.upsert(p);
+    const podDir = join(root, 'kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod11111111_2222_4333_8444_555555555555.slice');
+    mkdirSync(join(podDir, `cri-containerd-${CID}.scope`), { recursive: true });
+    const cid = statSync(join(podDir, `cri-containerd-${CID}.scope`), { bigint: true }).ino;
+    r.sweep();
+    const sets = kernel.calls.filter((c) => c.op === 'setPod');
+    assert.equal(sets.length, 2);
+    assert.deepEqual(sets[1]?.binding.containers, [{ name: 'migrate', init: true }, { name: 'nginx', cgroupId: cid }, { name: 'sidecar' }]);
+    r.onKernelEvent(event({ cgroupId: cid }));
+    assert.equal(alerts.at(-1)?.ContainerImage, `docker.io/library/nginx:1.27@${DIGEST}`);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 function event(over: Partial<KernelEvent>): KernelEvent {
   return {
     type: 'decision', cgroupId: 42n, podUid: UID, pid: 4242, ppid: 4200, uid: 0, exe: '/usr/bin/apt',
