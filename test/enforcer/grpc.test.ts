@@ -35,8 +35,10 @@ function alert(i: number): KubeArmorAlert {
   }, ctx, new Date(1_700_000_000_000 + i));
 }
 
-async function server(queueSize = 1000): Promise<LogServer> {
-  const s = await startLogServer({ port: 0, host: '127.0.0.1', queueSize, clusterName: 'oke', hostName: 'node-1', hostIP: '10.0.10.12' });
+type Line = Record<string, unknown> & { msg: string };
+async function server(queueSize = 1000, lines: Line[] = []): Promise<LogServer> {
+  const log = { info: (o: object, msg: string) => { lines.push({ ...o, msg }); }, warn: (o: object, msg: string) => { lines.push({ ...o, msg }); } };
+  const s = await startLogServer({ port: 0, host: '127.0.0.1', queueSize, clusterName: 'oke', hostName: 'node-1', hostIP: '10.0.10.12', log });
   assert.ok(s.ok, s.ok ? '' : s.error.message);
   return s.value;
 }
@@ -145,8 +147,9 @@ test('ten watchers each receive every alert; a disconnected watcher is removed',
   }
 });
 
-test('a slow watcher loses what its bounded queue cannot hold, counted; a fast one gets everything, and publishing never waits', async () => {
-  const s = await server(100);
+test('a slow watcher loses what its bounded queue cannot hold, counted; a fast one gets everything, and publishing never waits; each one\'s counts are logged when it leaves', async () => {
+  const lines: Line[] = [];
+  const s = await server(100, lines);
   const c = client(s);
   try {
     const fast = watch(c, 'WatchAlerts', 'all');
@@ -171,7 +174,18 @@ test('a slow watcher loses what its bounded queue cannot hold, counted; a fast o
     await until(() => slow.got.length === total - s.stats().alerts.dropped, 'the slow watcher to receive what it took');
     assert.deepEqual(slow.got.slice(0, 3).map((g) => g.PID), [100, 101, 102], 'it received the oldest first');
     console.log(`slow watcher: received ${slow.got.length}, dropped ${s.stats().alerts.dropped}; longest publish of 50 alerts ${longest.toFixed(1)} ms`);
-    fast.call.cancel(); slow.call.cancel();
+    assert.ok(!lines.some((l) => l.msg === 'gRPC watcher removed'), 'nobody left yet');
+    fast.call.cancel();
+    await until(() => lines.filter((l) => l.msg === 'gRPC watcher removed').length === 1, 'the fast watcher\'s line');
+    slow.call.cancel();
+    await until(() => lines.filter((l) => l.msg === 'gRPC watcher removed').length === 2, 'the slow watcher\'s line');
+    const gone = lines.filter((l) => l.msg === 'gRPC watcher removed');
+    assert.deepEqual(gone.map((l) => [l.rpc, l.delivered, l.dropped]), [
+      ['WatchAlerts', total, 0],
+      ['WatchAlerts', slow.got.length, s.stats().alerts.dropped],
+    ], 'rpc, delivered and dropped of each watcher as it leaves');
+    assert.ok(gone.every((l) => typeof l.peer === 'string' && l.peer !== ''), 'and who it was');
+    assert.equal(lines.filter((l) => l.msg === 'gRPC watcher added').length, 2);
   } finally {
     c.close();
     await s.close();
