@@ -96,6 +96,8 @@ export function command(): Command {
         logger: log,
         grpcPort,
         grpcHost: o.grpcHost,
+        // the node's IP for the gRPC Message stream (the DaemonSet sets it from status.hostIP)
+        hostIP: process.env.HOST_IP?.trim() ?? '',
         ...(tap === undefined ? {} : { messageTap: tap }),
         ...(o.previousSigningKeyFile === undefined ? {} : { previousSigningKeyFile: o.previousSigningKeyFile }),
         ...(o.kubeconfig === undefined ? {} : { kubeconfig: o.kubeconfig }),

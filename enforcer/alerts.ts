@@ -3,6 +3,7 @@
 import type { Action, ProfileRule, RuleKind } from '../policy/types.ts';
 import type { KernelEvent } from './kernel/index.ts';
 import { lsmName, networkResource } from './kubearmor-names.ts';
+import type { PodOwner } from './pod-facts.ts';
 
 export { networkResource } from './kubearmor-names.ts';
 
@@ -13,9 +14,12 @@ export interface KubeArmorAlert {
   HostName: string;
   NamespaceName: string;
   PodName: string;
+  /** The pod's top-level controller (pod-facts.ts); absent for events of no known pod */
+  Owner?: PodOwner;
   Labels: string;             // "k=v,k=v", sorted by key
   ContainerID: string;
   ContainerName: string;
+  ContainerImage: string;     // image@sha256:digest, as KubeArmor writes it
   HostPID: number;
   HostPPID: number;
   PPID: number;
@@ -36,6 +40,8 @@ export interface KubeArmorAlert {
   Enforcer: 'BPFLSM';
   Action: string;
   Result: string;
+  /** AlertThreshold only: the kernel's alert rate per container cgroup (KubeArmor's MaxAlertPerSec) */
+  MaxAlertsPerSec?: number;
 }
 
 /** The fields of a kernel decision an alert needs: a subset of the kernel's event. */
@@ -51,6 +57,10 @@ export interface AlertContext {
   labels: Record<string, string> | undefined;
   containerId: string;
   containerName: string;
+  /** '' when unknown */
+  containerImage?: string;
+  /** null or absent: unknown (no pod) */
+  owner?: PodOwner | null;
   parentProcessName: string;
 }
 
@@ -89,16 +99,27 @@ function times(now: Date): { Timestamp: number; UpdatedTime: string } {
   return { Timestamp: Math.floor(now.getTime() / 1000), UpdatedTime: now.toISOString() };
 }
 
-function base(ctx: AlertContext, now: Date): Omit<KubeArmorAlert, 'HostPID' | 'HostPPID' | 'PPID' | 'PID' | 'UID' | 'ProcessName' | 'PolicyName' | 'Severity' | 'Tags' | 'ATags' | 'Message' | 'Type' | 'Source' | 'Operation' | 'Resource' | 'Data' | 'Action' | 'Result'> {
+/** The fields of an alert or a log that say who: the cluster, node, pod and container. */
+export type Who = Pick<KubeArmorAlert, 'ClusterName' | 'HostName' | 'NamespaceName' | 'PodName' | 'Owner' | 'Labels' | 'ContainerID' | 'ContainerName' | 'ContainerImage'>;
+
+export function who(ctx: AlertContext, labels: string): Who {
   return {
-    ...times(now),
     ClusterName: ctx.clusterName,
     HostName: ctx.hostName,
     NamespaceName: ctx.namespace,
     PodName: ctx.podName,
-    Labels: formatLabels(ctx.labels),
+    ...(ctx.owner === undefined || ctx.owner === null ? {} : { Owner: ctx.owner }),
+    Labels: labels,
     ContainerID: ctx.containerId,
     ContainerName: ctx.containerName,
+    ContainerImage: ctx.containerImage ?? '',
+  };
+}
+
+function base(ctx: AlertContext, now: Date): Omit<KubeArmorAlert, 'HostPID' | 'HostPPID' | 'PPID' | 'PID' | 'UID' | 'ProcessName' | 'PolicyName' | 'Severity' | 'Tags' | 'ATags' | 'Message' | 'Type' | 'Source' | 'Operation' | 'Resource' | 'Data' | 'Action' | 'Result'> {
+  return {
+    ...times(now),
+    ...who(ctx, formatLabels(ctx.labels)),
     ParentProcessName: ctx.parentProcessName,
     Enforcer: 'BPFLSM',
   };
@@ -158,9 +179,11 @@ function systemEvent(ctx: AlertContext, now: Date, operation: string, message: s
   };
 }
 
-/** Events the kernel had to drop (rate limit or full ring buffer): one alert carrying the count. */
-export function thresholdAlert(dropped: number, ctx: AlertContext, now: Date): KubeArmorAlert {
-  return systemEvent(ctx, now, 'AlertThreshold', `${dropped} alert${dropped === 1 ? '' : 's'} dropped: rate limit exceeded`, `dropped=${dropped}`);
+/** Events the kernel had to drop (rate limit or full ring buffer): one alert carrying the count,
+ *  and the rate limit in force (`maxPerSec`; 0: none, not written). */
+export function thresholdAlert(dropped: number, ctx: AlertContext, now: Date, maxPerSec = 0): KubeArmorAlert {
+  const a = systemEvent(ctx, now, 'AlertThreshold', `${dropped} alert${dropped === 1 ? '' : 's'} dropped: rate limit exceeded`, `dropped=${dropped}`);
+  return maxPerSec > 0 ? { ...a, MaxAlertsPerSec: maxPerSec } : a;
 }
 
 /** A pod the enforcer does not enforce (no profile, or one whose digest or signature does not verify). */

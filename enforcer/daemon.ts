@@ -16,6 +16,7 @@ import { makeLogger as makeDaemonLogger, type LogLevel } from '../telemetry/log.
 import { metricsServer, type Health, type MetricsRegistry } from '../telemetry/prometheus.ts';
 import { alertLine, type KubeArmorAlert } from './alerts.ts';
 import { CgroupResolver } from './cgroup.ts';
+import { DEFAULT_EVENT_RATE } from './kernel/layout.ts';
 import type { MessageTap } from './grpc/messages.ts';
 import type { LogServer } from './grpc/server.ts';
 import { logLine, type KubeArmorLog } from './visibility.ts';
@@ -51,6 +52,8 @@ export interface EnforcerOptions {
   /** KubeArmor's gRPC log service (feeder.LogService) on this port; 0 or absent: off. */
   grpcPort?: number;
   grpcHost?: string;
+  /** The node's IP (HostIP of the gRPC Message stream; the DaemonSet's HOST_IP). */
+  hostIP?: string;
   /** The logger's tap (makeLogger): its records go to WatchMessages. */
   messageTap?: MessageTap;
   /** Resolves when the daemon should stop (default: SIGTERM or SIGINT). */
@@ -207,7 +210,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
   let grpcServer: LogServer | null = null;
   if ((o.grpcPort ?? 0) > 0) {
     const { startLogServer } = await import('./grpc/server.ts');
-    const started = await startLogServer({ port: o.grpcPort!, host: o.grpcHost ?? '0.0.0.0', clusterName: o.clusterName, hostName: o.nodeName, log });
+    const started = await startLogServer({ port: o.grpcPort!, host: o.grpcHost ?? '0.0.0.0', clusterName: o.clusterName, hostName: o.nodeName, hostIP: o.hostIP ?? '', log });
     // enforcement does not depend on the feed: without it alerts still go to stdout
     if (!started.ok) log.error({ error: started.error }, 'the gRPC log service cannot start: alerts and logs go to stdout only');
     else {
@@ -312,6 +315,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     capacity: () => k?.capacity?.() ?? null,
     notEnforcing: () => (k === null ? 'E_UNAVAILABLE' : watch?.gate?.code ?? null),
     pods: () => tally(),
+    grpc: () => grpcServer?.stats() ?? null,
     processMetrics: true,
   });
   let linkSearchWarned = false;
@@ -321,6 +325,8 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     verify: (a, ns) => verifyAnnotations(a, ns, keys),
     emit, emitLog, log, tracer: telemetry.tracer, metrics, ...(telemetry.logsExporting === true ? { record: alertRecorder(telemetry.logger) } : {}),
     clusterName: o.clusterName, nodeName: o.nodeName,
+    // the kernel's alert rate (openKernel's default), written in AlertThreshold alerts
+    maxAlertsPerSec: kernel === null ? 0 : DEFAULT_EVENT_RATE,
     // the parent's executable as the kernel recorded it (the pod's own paths, no hostPID needed);
     // /proc/PID/exe for a parent the kernel has not seen exec (visible with hostPID only)
     processName: processNames((pid) => kernel?.exeOf(pid) ?? procExe(pid), { ttlMs: PROCESS_NAME_TTL_MS, max: 4096 }),

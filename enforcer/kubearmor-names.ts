@@ -1,6 +1,8 @@
 // The names KubeArmor writes in alerts and logs for what the kernel reports as numbers: socket
-// domains, types and protocols (its system monitor's tables), and the LSM hooks (the event names
-// its BPF-LSM enforcer puts in `Data`, `lsm=NAME`).
+// domains and types (its system monitor's tables), protocols (IANA's keywords:
+// iana-protocols.ts), and the LSM hooks (the event names its BPF-LSM enforcer puts in `Data`,
+// `lsm=NAME`).
+import { IANA_PROTOCOLS } from './iana-protocols.ts';
 import type { SocketArgs } from './kernel/index.ts';
 
 const DOMAINS: Record<number, string> = {
@@ -17,19 +19,13 @@ const TYPES: Record<number, string> = {
   1: 'SOCK_STREAM', 2: 'SOCK_DGRAM', 3: 'SOCK_RAW', 4: 'SOCK_RDM', 5: 'SOCK_SEQPACKET', 6: 'SOCK_DCCP', 10: 'SOCK_PACKET',
 };
 
-// IANA protocol numbers as KubeArmor's monitor names them (the ones a container socket() uses)
-const PROTOCOLS: Record<number, string> = {
-  0: 'HOPOPT', 1: 'ICMP', 2: 'IGMP', 4: 'IPv4', 6: 'TCP', 17: 'UDP', 33: 'DCCP', 41: 'IPv6', 47: 'GRE', 50: 'ESP',
-  51: 'AH', 58: 'IPv6-ICMP', 103: 'PIM', 112: 'VRRP', 132: 'SCTP', 136: 'UDPLite', 255: 'Reserved',
-};
-
 /** `domain=AF_INET type=SOCK_RAW protocol=ICMP`: KubeArmor's Resource of a socket(). The type's
  *  SOCK_NONBLOCK / SOCK_CLOEXEC flags are joined with `|` as KubeArmor does. */
 export function networkResource(s: SocketArgs): string {
   const t = [TYPES[s.type & 0xf] ?? String(s.type)];
   if (s.type & 0o4000) t.push('SOCK_NONBLOCK');
   if (s.type & 0o2000000) t.push('SOCK_CLOEXEC');
-  return `domain=${DOMAINS[s.family] ?? String(s.family)} type=${t.join('|')} protocol=${PROTOCOLS[s.protocol] ?? String(s.protocol)}`;
+  return `domain=${DOMAINS[s.family] ?? String(s.family)} type=${t.join('|')} protocol=${IANA_PROTOCOLS[s.protocol] ?? String(s.protocol)}`;
 }
 
 /** The LSM hook as KubeArmor's BPF-LSM enforcer names its event (Data `lsm=NAME`); hooks

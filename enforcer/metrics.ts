@@ -1,15 +1,21 @@
 // The enforcer's Prometheus metrics (prom-client, through telemetry/prometheus.ts): kernel events
-// reported and dropped, alerts by type, attach and swap latency, pods by state and reason, rules
-// loaded, map entries and fill ratio, whether the node enforces, and the process/runtime metrics.
-// Gauges are read at scrape time from the callbacks given here.
+// reported and dropped, alerts by type, visibility logs emitted and dropped, attach and swap
+// latency, pods by state and reason, rules loaded, map entries and fill ratio, whether the node
+// enforces, the gRPC feed's watchers and drops, and the process/runtime metrics. Gauges (and the
+// gRPC drop counts, kept by the feed) are read at scrape time from the callbacks given here.
 import { MetricsRegistry, type Counter, type Histogram } from '../telemetry/prometheus.ts';
 
 export interface EnforcerMetrics {
   registry: MetricsRegistry;
   /** Kernel decisions reported, by `action` (Audit|Block|Allow) and `result` (passed|denied). */
   events: Counter;
-  /** Events the kernel dropped (rate limit, full ring buffer). */
+  /** Alerts the kernel dropped (rate limit, full ring buffer), as its "dropped" events count them. */
   dropped: Counter;
+  /** Visibility logs emitted, by `operation` (Process|File|Network|Capabilities). */
+  logs: Counter;
+  /** Visibility logs the kernel dropped (rate limit, full ring buffer), as its "logs dropped"
+   *  events count them. */
+  logsDropped: Counter;
   /** Alerts emitted, by `type` (MatchedPolicy|SystemEvent) and `operation`. */
   alerts: Counter;
   /** Time to load (`op`=attach: the pod's first profile) or atomically replace (`op`=swap) one
@@ -18,6 +24,13 @@ export interface EnforcerMetrics {
 }
 
 export const NOT_ENFORCING_REASONS: readonly string[] = ['E_NO_KUBEPODS', 'E_UNAVAILABLE'];
+
+/** One stream of the gRPC feed (enforcer/grpc/feed.ts's FeedStats). */
+export interface FeedCounts { watchers: number; dropped: number }
+/** The gRPC log server's streams (LogServer.stats()). */
+export interface GrpcCounts { alerts: FeedCounts; logs: FeedCounts; messages: FeedCounts }
+/** The rpc each stream is watched through: the label of the gRPC metrics. */
+const RPC_OF: Record<keyof GrpcCounts, string> = { alerts: 'WatchAlerts', logs: 'WatchLogs', messages: 'WatchMessages' };
 
 export interface MapCounts { pods: number; rules: number; cgroups: number }
 
@@ -33,6 +46,8 @@ export interface MetricsSources {
   /** null when the node enforces, else the code of why not. */
   notEnforcing?: () => string | null;
   pods?: () => readonly PodTally[];
+  /** The gRPC log server's counts (null or absent: no server, no samples). */
+  grpc?: () => GrpcCounts | null;
   /** The process and Node.js runtime collectors (the daemon; tests may leave them out). */
   processMetrics?: boolean;
 }
@@ -75,10 +90,21 @@ export function createMetrics(s: MetricsSources): EnforcerMetrics {
       return maps.filter((k) => cap[k] > 0).map((k) => ({ labels: { map: k }, value: c[k] / cap[k] }));
     }, ['map']);
   }
+  const grpc = s.grpc;
+  if (grpc !== undefined) {
+    const per = (k: 'watchers' | 'dropped') => (): { labels: { rpc: string }; value: number }[] => {
+      const g = grpc();
+      return g === null ? [] : (Object.keys(RPC_OF) as (keyof GrpcCounts)[]).map((x) => ({ labels: { rpc: RPC_OF[x] }, value: g[x][k] }));
+    };
+    m.gauge('armorgate_enforcer_grpc_watchers', 'Clients watching the gRPC log service (KubeArmor\'s feeder.LogService), by rpc.', per('watchers'), ['rpc']);
+    m.counterFrom('armorgate_enforcer_grpc_dropped_total', 'Records a gRPC watcher\'s full queue could not take (each watcher counted), by rpc.', per('dropped'), ['rpc']);
+  }
   return {
     registry: m,
     events: m.counter('armorgate_enforcer_events_total', 'Kernel decisions reported as alerts, by action and result.', ['action', 'result']),
-    dropped: m.counter('armorgate_enforcer_events_dropped_total', 'Kernel events dropped before reaching userspace (rate limit, full ring buffer).'),
+    dropped: m.counter('armorgate_enforcer_events_dropped_total', 'Alerts the kernel dropped before they reached userspace (per-cgroup rate limit, or no room in the ring buffer).'),
+    logs: m.counter('armorgate_enforcer_logs_total', 'Visibility logs emitted, by operation.', ['operation']),
+    logsDropped: m.counter('armorgate_enforcer_logs_dropped_total', 'Visibility logs the kernel dropped before they reached userspace (per-cgroup log rate limit, or no room in the ring buffer).'),
     alerts: m.counter('armorgate_enforcer_alerts_total', 'Alerts emitted, by type and operation.', ['type', 'operation']),
     attachSeconds: m.histogram('armorgate_enforcer_attach_duration_seconds', 'Time to load (op=attach) or atomically replace (op=swap) one pod\'s profile in the kernel.', ['op']),
   };

@@ -14,6 +14,7 @@ import {
   decisionAlert, formatLabels, notEnforcedAlert, partialLoadAlert, ruleText, thresholdAlert, type AlertContext, type KubeArmorAlert,
 } from './alerts.ts';
 import { parseContainerId, qosClassOf, type CgroupResolver } from './cgroup.ts';
+import { containerImages, podOwner, soleContainer, type PodOwner } from './pod-facts.ts';
 import type { Kernel, KernelEvent, PodBinding } from './kernel/index.ts';
 import type { EnforcerMetrics, PodTally } from './metrics.ts';
 import { visibilityLog, type KubeArmorLog } from './visibility.ts';
@@ -44,6 +45,9 @@ export interface ReconcilerDeps {
   clusterName: string;
   nodeName: string;
   now?: () => Date;
+  /** The kernel's alert rate per container cgroup, written in AlertThreshold alerts
+   *  (MaxAlertsPerSec); 0 or absent: not written. */
+  maxAlertsPerSec?: number;
   /** Name of a process's executable (the alert's ParentProcessName); default reads /proc/PID/exe. */
   processName?: (pid: number) => string;
   /** Why the kernel does not enforce yet although it takes rules (cgroup mode before kubelet made
@@ -61,6 +65,8 @@ export type UpsertOutcome = 'enforced' | 'unchanged' | 'not-enforced' | 'removed
 interface ContainerState {
   name: string;
   containerId: string;
+  /** as alerts write it (pod-facts.ts); '' when the pod says none */
+  image: string;
   cgroupId?: bigint;
   cgroupPath?: string;
   /** an init container (done before the others start: no cgroup once finished) */
@@ -72,6 +78,9 @@ interface PodState {
   namespace: string;
   name: string;
   labels: Record<string, string> | undefined;
+  owner: PodOwner;
+  /** The container an unnamed container cgroup of the pod must be (pod-facts.ts), or null. */
+  sole: string | null;
   qos: ReturnType<typeof qosClassOf>;
   /** The verified profile in force (kept when a later update fails to verify). */
   inForce: VerifiedProfile | null;
@@ -122,7 +131,8 @@ function containerStates(pod: Pod): ContainerState[] {
   }
   const init = new Set((pod.spec?.initContainers ?? []).map((c) => c.name));
   const names = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].map((c) => c.name);
-  return [...new Set(names)].sort().map((name) => ({ name, containerId: ids.get(name) ?? '', ...(init.has(name) ? { init: true } : {}) }));
+  const images = containerImages(pod);
+  return [...new Set(names)].sort().map((name) => ({ name, containerId: ids.get(name) ?? '', image: images.get(name) ?? '', ...(init.has(name) ? { init: true } : {}) }));
 }
 
 export class Reconciler {
@@ -229,12 +239,14 @@ export class Reconciler {
     let state = this.#pods.get(uid);
     if (state === undefined) {
       state = {
-        uid, namespace, name, labels: meta?.labels, qos: qosClassOf(pod.status?.qosClass),
+        uid, namespace, name, labels: meta?.labels, owner: podOwner(pod), sole: null, qos: qosClassOf(pod.status?.qosClass),
         inForce: null, verifiedFrom: null, appliedKey: null, containers: [], problem: null, partial: null, span: null,
       };
       this.#pods.set(uid, state);
     }
     state.labels = meta?.labels;
+    state.owner = podOwner(pod);
+    state.sole = soleContainer(pod);
     state.qos = qosClassOf(pod.status?.qosClass) ?? state.qos;
     state.containers = this.#resolveContainers(state, containerStates(pod));
 
@@ -297,7 +309,7 @@ export class Reconciler {
     for (const state of this.#pods.values()) {
       if (state.inForce === null) continue;
       const before = state.containers.map((c) => c.cgroupId).join(',');
-      state.containers = this.#resolveContainers(state, state.containers.map(({ name, containerId }) => ({ name, containerId })));
+      state.containers = this.#resolveContainers(state, state.containers.map(({ name, containerId, image, init }) => ({ name, containerId, image, ...(init === true ? { init } : {}) })));
       if (state.containers.map((c) => c.cgroupId).join(',') !== before) this.#apply(state, state.inForce, undefined);
     }
     let r: Result<number>;
@@ -327,19 +339,25 @@ export class Reconciler {
       labels: state?.labels,
       containerId: container?.containerId ?? '',
       containerName: container?.name ?? '',
+      containerImage: container?.image ?? '',
+      owner: state?.owner ?? null,
       parentProcessName: e.type === 'decision' || e.type === 'log' ? this.#processName(e.ppid) : '',
     };
     if (container === undefined && state !== undefined && (e.type === 'decision' || e.type === 'log')) {
-      // a container the pod's status does not name yet (just started): its ID is in its cgroup's name
+      // a container the pod's status does not name yet (just started): its ID is in its cgroup's
+      // name, its name known when the pod can have only one container running (pod-facts.ts)
       const id = this.#containerIdOf(state, e.cgroupId);
       if (id !== null) {
+        const named = state.containers.find((c) => c.containerId === id) ?? state.containers.find((c) => c.name === state.sole);
         ctx.containerId = id;
-        ctx.containerName = state.containers.find((c) => c.containerId === id)?.name ?? '';
+        ctx.containerName = named?.name ?? '';
+        ctx.containerImage = named?.image ?? '';
       }
     }
     if (e.type === 'log') {
       const l = visibilityLog(e, ctx, formatLabels(ctx.labels), now);
       this.#d.emitLog?.(l);
+      this.#d.metrics?.logs.inc({ operation: l.Operation });
       // a visibility log is an OpenTelemetry log record on the pod's trace too, as alerts are
       try {
         this.#d.record?.(l, state?.span ?? null);
@@ -350,13 +368,14 @@ export class Reconciler {
     }
     if (e.type === 'log-dropped') {
       this.logsDropped += e.dropped ?? 0;
+      this.#d.metrics?.logsDropped.inc({}, e.dropped ?? 0);
       this.#d.log.warn({ namespace: ctx.namespace, pod: ctx.podName, dropped: e.dropped ?? 0, total: this.logsDropped }, 'visibility logs dropped by the kernel: rate limit exceeded');
       return;
     }
     let alert: KubeArmorAlert;
     if (e.type === 'dropped') {
       const n = e.dropped ?? 0;
-      alert = thresholdAlert(n, ctx, now);
+      alert = thresholdAlert(n, ctx, now, this.#d.maxAlertsPerSec ?? 0);
       this.#d.metrics?.dropped.inc({}, n);
     } else {
       alert = decisionAlert(e, ctx, now);
@@ -419,7 +438,7 @@ export class Reconciler {
   #context(state: PodState): AlertContext {
     return {
       clusterName: this.#d.clusterName, hostName: this.#d.nodeName, namespace: state.namespace, podName: state.name,
-      labels: state.labels, containerId: '', containerName: '', parentProcessName: '',
+      labels: state.labels, owner: state.owner, containerId: '', containerName: '', containerImage: '', parentProcessName: '',
     };
   }
 
@@ -437,7 +456,7 @@ export class Reconciler {
     const needsPod = wanted.some((c) => c.containerId !== '');
     const pod = needsPod ? this.#d.resolver.podCgroup(state.uid, state.qos) : null;
     const out = wanted.map((c): ContainerState => {
-      const base = { name: c.name, containerId: c.containerId, ...(c.init === true ? { init: true } : {}) };
+      const base = { name: c.name, containerId: c.containerId, image: c.image, ...(c.init === true ? { init: true } : {}) };
       if (c.containerId === '' || pod === null) return base;
       const cg = this.#d.resolver.containerCgroup(pod.path, c.containerId);
       return cg === null ? base : { ...base, cgroupId: cg.id, cgroupPath: cg.path };

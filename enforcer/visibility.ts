@@ -2,7 +2,7 @@
 // namespace asks for (KubeArmor's `kubearmor-visibility` annotation), as KubeArmor's container
 // `Log` records. The kernel decides which events are wanted (per pod, per kind) and rate-limits
 // them; this module only shapes what arrives. Pure: the caller supplies the pod context and clock.
-import { OPERATION, dataOf, resourceOf, type AlertContext, type KubeArmorAlert } from './alerts.ts';
+import { OPERATION, dataOf, resourceOf, who, type AlertContext, type KubeArmorAlert } from './alerts.ts';
 import type { KernelEvent } from './kernel/index.ts';
 
 export type { VisibilityKind } from '../policy/types.ts';
@@ -10,7 +10,7 @@ export type { VisibilityKind } from '../policy/types.ts';
 /** KubeArmor's `Log` (container log) as JSON: the fields ArmorGate fills, those an alert has too
  *  (one definition of their types: alerts.ts). */
 export type KubeArmorLog = Pick<KubeArmorAlert,
-  'Timestamp' | 'UpdatedTime' | 'ClusterName' | 'HostName' | 'NamespaceName' | 'PodName' | 'Labels' | 'ContainerID' | 'ContainerName'
+  'Timestamp' | 'UpdatedTime' | 'ClusterName' | 'HostName' | 'NamespaceName' | 'PodName' | 'Owner' | 'Labels' | 'ContainerID' | 'ContainerName' | 'ContainerImage'
   | 'HostPID' | 'HostPPID' | 'PPID' | 'PID' | 'UID' | 'ParentProcessName' | 'ProcessName' | 'Source' | 'Operation' | 'Resource' | 'Data' | 'Result'>
   & { Type: 'ContainerLog' };
 
@@ -21,13 +21,7 @@ export function visibilityLog(e: LogInput, ctx: AlertContext, labels: string, no
   return {
     Timestamp: Math.floor(now.getTime() / 1000),
     UpdatedTime: now.toISOString(),
-    ClusterName: ctx.clusterName,
-    HostName: ctx.hostName,
-    NamespaceName: ctx.namespace,
-    PodName: ctx.podName,
-    Labels: labels,
-    ContainerID: ctx.containerId,
-    ContainerName: ctx.containerName,
+    ...who(ctx, labels),
     HostPID: e.pid,
     HostPPID: e.ppid,
     PPID: e.ppid,

@@ -27,6 +27,8 @@ export interface LogServerOptions {
   queueSize?: number;
   clusterName: string;
   hostName: string;
+  /** the node's IP, Message.HostIP ('' or absent: unknown) */
+  hostIP?: string;
   log?: { info(o: object, m: string): void; warn(o: object, m: string): void };
 }
 
@@ -135,7 +137,7 @@ export async function startLogServer(o: LogServerOptions): Promise<Result<LogSer
     publishAlert: (a) => { if (alerts.size > 0) alerts.publish(pbAlert(a)); },
     publishLog: (l) => { if (logs.size > 0) logs.publish(pbLog(l)); },
     publishMessage: (level, message, now = new Date()) => {
-      if (messages.size > 0) messages.publish(pbMessage(level, message, o.clusterName, o.hostName, now));
+      if (messages.size > 0) messages.publish(pbMessage(level, message, { cluster: o.clusterName, host: o.hostName, hostIP: o.hostIP ?? '' }, now));
     },
     stats: () => ({ alerts: alerts.stats(), logs: logs.stats(), messages: messages.stats() }),
     close: async () => {

@@ -69,9 +69,12 @@ export function levelName(level: number): string {
   return level >= 50 ? 'ERROR' : level >= 40 ? 'WARN' : level >= 30 ? 'INFO' : 'DEBUG';
 }
 
-export function pbMessage(level: string, message: string, cluster: string, host: string, now: Date): PbMessage {
+/** Where a message comes from: the cluster, the node's name and its IP. */
+export interface MessageOrigin { cluster: string; host: string; hostIP: string }
+
+export function pbMessage(level: string, message: string, from: MessageOrigin, now: Date): PbMessage {
   return {
     Timestamp: Math.floor(now.getTime() / 1000), UpdatedTime: now.toISOString(),
-    ClusterName: cluster, HostName: host, HostIP: '', Type: 'Message', Level: level, Message: message,
+    ClusterName: from.cluster, HostName: from.host, HostIP: from.hostIP, Type: 'Message', Level: level, Message: message,
   };
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { err, ok, type Profile, type ProfileRule, type Result, type RuleKind } from '../../policy/types.ts';
 import { CAPABILITIES, profileEntries, type Encoded, type UnsupportedCode } from './entries.ts';
 import {
-  AG_ALL_CONTAINERS, AG_EVERY, AG_MAX_CONTAINERS, AG_PATH_MAX, CG_FLAG, EV, HOOKS, LAYOUT, PROTO, RULE_POSTURE,
+  AG_ALL_CONTAINERS, AG_EVERY, AG_MAX_CONTAINERS, AG_PATH_MAX, CG_FLAG, DEFAULT_EVENT_RATE, EV, HOOKS, LAYOUT, PROTO, RULE_POSTURE,
   decodeCgroup, decodeConfig, decodeEvent, decodePathVal, decodePod, decodeRuleKey, decodeSrcKey, encodeCgroup, encodeConfig, encodeUid, summaryOf, u32Key, u64Key, unionSummaries,
   type NodeSummary,
 } from './layout.ts';
@@ -27,7 +27,8 @@ export interface KernelOptions {
   pinDir?: string;
   /** default <project>/build/armorgate.bpf.o */
   objectPath?: string;
-  /** events per cgroup per second before the kernel drops (and counts) them; default 200, 0 unlimited */
+  /** events per cgroup per second before the kernel drops (and counts) them; default
+   *  DEFAULT_EVENT_RATE (200), 0 unlimited */
   eventRatePerSec?: number;
   /** ring-buffer poll period in ms; default 20 */
   pollMs?: number;
@@ -803,7 +804,7 @@ export async function openKernel(o: KernelOptions): Promise<Result<Kernel>> {
   const loaded = lr.value;
   const lib = libbpf();
   if (!lib.ok) return lib;
-  const cr = setRate(loaded.maps.get('agconfig')!.fd, o.eventRatePerSec ?? 200);
+  const cr = setRate(loaded.maps.get('agconfig')!.fd, o.eventRatePerSec ?? DEFAULT_EVENT_RATE);
   if (!cr.ok) { lib.value.bpf_object__close(loaded.obj); closeFd(kubepodsFd); return cr; }
   const kr = setKubepodsRoots(loaded.maps.get('agconfig')!.fd, o.cgroupRoot || '/sys/fs/cgroup');
   if (!kr.ok) { lib.value.bpf_object__close(loaded.obj); closeFd(kubepodsFd); return kr; }
@@ -847,7 +848,7 @@ function mapsKernel(objectPath: string, pinDir: string | null, mode: AttachMode,
 function adoptPinned(objectPath: string, pinDir: string, mode: AttachMode, o: KernelOptions, epoch: string): Result<Kernel> {
   const kr = mapsKernel(objectPath, pinDir, mode, o.pollMs ?? 20, true, epoch);
   if (!kr.ok) return kr;
-  const cr = kr.value.setEventRate(o.eventRatePerSec ?? 200);
+  const cr = kr.value.setEventRate(o.eventRatePerSec ?? DEFAULT_EVENT_RATE);
   if (!cr.ok) { kr.value.close(); return cr; }
   return kr;
 }

@@ -22,6 +22,9 @@ export const HOOKS = [
   'truncate', 'chmod', 'chown', 'socket', 'capable', 'mount', 'mmap',
 ] as const;
 export const EV = { decision: 1, dropped: 2, log: 3, logDropped: 4 } as const; // log*: bpf/visibility.h
+/** Alerts (decision events) per container cgroup per second before the kernel drops and counts
+ *  them, unless openKernel is told otherwise (ag_config.rate_per_sec). */
+export const DEFAULT_EVENT_RATE = 200;
 export const RULE_POSTURE = 0xffffffff;
 export const AG_EVERY = 0x80000000;
 export const AG_ALL_CONTAINERS = 0xffffffff;

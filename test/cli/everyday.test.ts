@@ -50,3 +50,16 @@ test('one log shape: level names, ISO time, the daemon\'s name, errors with thei
   assert.match(e.stack, /everyday\.test\.ts/);
   assert.equal((b?.error as { type: string }).type, 'TypeError');
 });
+
+test('armorgate enforcer refuses an OTEL_* value it cannot honour before starting (exit 2, the variable named), as the webhook does', () => {
+  const protocol = run(['enforcer', '--signing-key-file=/nonexistent'], { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_SDK_DISABLED: '' });
+  assert.equal(protocol.status, 2, protocol.stderr);
+  assert.match(protocol.stderr, /^armorgate enforcer: OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported by this build/);
+  const logs = run(['enforcer', '--signing-key-file=/nonexistent'], { OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'thrift', OTEL_SDK_DISABLED: '' });
+  assert.equal(logs.status, 2);
+  assert.match(logs.stderr, /OTEL_EXPORTER_OTLP_LOGS_PROTOCOL="thrift": unknown protocol/);
+  const propagators = run(['enforcer', '--signing-key-file=/nonexistent'], { OTEL_PROPAGATORS: 'tracecontext,b3', OTEL_SDK_DISABLED: '' });
+  assert.equal(propagators.status, 2);
+  assert.match(propagators.stderr, /OTEL_PROPAGATORS="tracecontext,b3": "b3" is not supported/);
+  assert.equal(propagators.stdout, '', 'nothing started');
+});

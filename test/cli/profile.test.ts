@@ -85,6 +85,36 @@ test('default posture and opt-out come from the flags and the namespace', async 
   assert.match(noNs.stderr, /warning: pod annotation kubearmor-policy: disabled is ignored/);
 });
 
+test('visibility: the namespace\'s kubearmor-visibility, the pod\'s over it, --default-visibility when neither says; in the signed profile', async () => {
+  const ns = join(dir, 'ns-visibility.yaml');
+  writeFileSync(ns, 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  annotations:\n    kubearmor-visibility: process,file,dns\n');
+  const plainNs = join(dir, 'ns-plain.yaml');
+  writeFileSync(plainNs, 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n');
+  const podFile = (name: string, annotations = ''): string => {
+    const f = join(dir, `${name}.yaml`);
+    writeFileSync(f, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  namespace: shop\n  labels: {app: web}\n${annotations}spec:\n  containers: [{name: web, image: x}]\n`);
+    return f;
+  };
+  const visibility = async (...args: string[]): Promise<{ kinds: unknown; stderr: string }> => {
+    const r = await armorgate(...args, '--policies', join(EX, 'policies'), '--signing-key-file', keyFile);
+    assert.equal(r.code, 0, r.stderr);
+    const ann = JSON.parse(r.stdout) as Record<string, string>;
+    const v = verifyAnnotations(ann, 'shop', Buffer.from(KEY));
+    assert.ok(v.ok, JSON.stringify(v));
+    return { kinds: v.ok ? v.value.profile.visibility : null, stderr: r.stderr };
+  };
+  const fromNs = await visibility('--pod', podFile('v1'), '--namespace', ns);
+  assert.deepEqual(fromNs.kinds, ['file', 'process'], 'the namespace\'s annotation');
+  assert.match(fromNs.stderr, /namespace shop: annotation kubearmor-visibility: 'dns' is not one of/, 'a word ArmorGate does not log is a warning');
+  assert.deepEqual((await visibility('--pod', podFile('v2', '  annotations:\n    kubearmor-visibility: network\n'), '--namespace', ns)).kinds, ['network'], 'the pod\'s over the namespace\'s');
+  assert.deepEqual((await visibility('--pod', podFile('v3', '  annotations:\n    kubearmor-visibility: none\n'), '--namespace', ns)).kinds, undefined, 'none: not in the profile');
+  assert.deepEqual((await visibility('--pod', podFile('v4'), '--namespace', plainNs, '--default-visibility', 'process,network')).kinds, ['network', 'process'], 'neither says: the default');
+  assert.deepEqual((await visibility('--pod', podFile('v5'), '--namespace', plainNs)).kinds, undefined, 'the default default: none');
+  const bad = await armorgate('--pod', podFile('v6'), '--policies', join(EX, 'policies'), '--default-visibility', 'process,dns');
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--default-visibility: 'dns' is not/);
+});
+
 test('invalid policies are an error naming them (exit 1)', async () => {
   const bad = join(dir, 'bad');
   mkdirSync(bad);

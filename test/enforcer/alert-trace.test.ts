@@ -1,9 +1,9 @@
 // One trace from admission to alert, on the host, through the real OTLP/HTTP exporters into a
 // local receiver (demo/otlp-receiver.ts): the webhook's admission span continues the API server's
 // traceparent and writes armorgate.io/traceparent into the pod; the enforcer's attach span
-// continues it; a kernel event (injected: the kernel itself needs the VM) becomes an alert that is
-// an OpenTelemetry log record carrying that trace id and the attach span's id. Resource attributes
-// come from the downward-API variables.
+// continues it; kernel events (injected: the kernel itself needs the VM), an alert and a visibility
+// log, become OpenTelemetry log records carrying that trace id and the attach span's id. Resource
+// attributes come from the downward-API variables.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ import jsonpatch from 'fast-json-patch';
 import { startReceiver } from '../../demo/otlp-receiver.ts';
 import { alertRecorder } from '../../enforcer/alert-records.ts';
 import type { KubeArmorAlert } from '../../enforcer/alerts.ts';
+import type { KubeArmorLog } from '../../enforcer/visibility.ts';
 import { CgroupResolver } from '../../enforcer/cgroup.ts';
 import { Reconciler } from '../../enforcer/reconciler.ts';
 import { verifyAnnotations } from '../../policy/sign.ts';
@@ -66,8 +67,14 @@ test('admission span, attach span and the alert log record share the pod\'s trac
       target: '/etc/shadow', hook: 'file_open', kind: 'file', action: 'Block', denied: true, errno: 1, rule: null, timeNs: 1n,
     });
     assert.equal(alerts.length, 1);
+    // a visibility log of the same pod: a log record on the same trace too
+    rec.onKernelEvent({
+      type: 'log', cgroupId: 42n, podUid: pod.metadata!.uid!, pid: 4243, ppid: 4200, uid: 0, exe: '/bin/cat', source: '/bin/cat',
+      target: '/etc/hostname', hook: 'open', kind: 'file', action: 'Allow', denied: false, errno: 0, rule: null, timeNs: 2n,
+    });
+    assert.equal(alerts.length, 1, 'a log is no alert');
     await Promise.all([webhookTel.forceFlush(), enforcerTel.forceFlush()]);
-    await until(() => receiver.logs.length >= 1 && receiver.spans.some((s) => s.name === 'armorgate.enforcer.attach'), 'spans and the log record received');
+    await until(() => receiver.logs.length >= 2 && receiver.spans.some((s) => s.name === 'armorgate.enforcer.attach'), 'spans and the two log records received');
     assert.deepEqual(receiver.problems, []);
 
     const admission = receiver.spans.find((s) => s.name === 'admission mutate-pod');
@@ -76,7 +83,7 @@ test('admission span, attach span and the alert log record share the pod\'s trac
     assert.equal(attach?.traceId, traceId, 'attach continues the pod\'s armorgate.io/traceparent');
     assert.equal(attach?.parentSpanId, admission?.spanId);
     assert.ok(!receiver.spans.some((s) => s.name === 'armorgate.enforcer.alert'), 'an alert is no span');
-    const [log] = receiver.logs;
+    const log = receiver.logs.find((l) => (l.body as KubeArmorAlert).Type === 'MatchedPolicy');
     assert.ok(log);
     assert.equal(log.traceId, traceId, 'the alert is on the pod\'s trace');
     assert.equal(log.spanId, attach?.spanId, 'in the attach span');
@@ -85,6 +92,15 @@ test('admission span, attach span and the alert log record share the pod\'s trac
     assert.equal((log.body as KubeArmorAlert).Resource, '/etc/shadow');
     assert.equal((log.body as KubeArmorAlert).PodName, 'web-1');
     assert.equal(log.attributes['k8s.pod.name'], 'web-1', 'the alerted pod, as an attribute');
+    const visibility = receiver.logs.find((l) => (l.body as KubeArmorLog).Type === 'ContainerLog');
+    assert.ok(visibility, 'the visibility log is a log record');
+    assert.equal(visibility.traceId, traceId, 'on the pod\'s trace');
+    assert.equal(visibility.spanId, attach?.spanId, 'in the attach span');
+    assert.equal(visibility.severityText, 'INFO');
+    assert.equal(visibility.attributes['armorgate.alert.type'], 'ContainerLog');
+    assert.equal(visibility.attributes['armorgate.alert.operation'], 'File');
+    assert.equal((visibility.body as KubeArmorLog).Resource, '/etc/hostname');
+    assert.equal((visibility.body as KubeArmorLog).Data, 'lsm=FILE_OPEN');
 
     const version = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
     assert.deepEqual(

@@ -1,18 +1,32 @@
 // The enforcer daemon's /metrics, /healthz and /readyz on the host, where it cannot enforce (its
 // cgroup root is a plain folder): scraped and parsed; the pods gauge and alert counts move when a
-// pod manifest is added; /readyz says ready (the verdict is known: this node cannot enforce).
+// pod manifest is added, the gRPC watchers gauge when a client watches; /readyz says ready (the
+// verdict is known: this node cannot enforce).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import { pino } from 'pino';
 import { runEnforcer } from '../../enforcer/daemon.ts';
+import { KUBEARMOR_PROTO } from '../../enforcer/grpc/server.ts';
 import { enforcerHealth } from '../../enforcer/health.ts';
 import { parsePrometheus, sampleValue } from '../support/prom-text.ts';
 
 const KEY = 'daemon-metrics-test-key-0123456789';
+
+/** A port free now (the gRPC server takes a fixed port; 0 turns it off). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address() as AddressInfo; srv.close(() => resolve(port)); });
+  });
+}
 
 function unsignedPod(name: string, uid: string, nodeName?: string): object {
   return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'shop', uid }, spec: { containers: [{ name: 'c' }], ...(nodeName ? { nodeName } : {}) } };
@@ -42,10 +56,11 @@ test('enforcer metrics: scraped and parsed, values move; /healthz, /readyz; skip
     let stop!: () => void;
     const stopSignal = new Promise<void>((r) => { stop = r; });
     let port = 0;
+    const grpcPort = await freePort();
     const running = runEnforcer({
       signingKeyFile: keyFile, cgroupRoot, attachMode: 'auto', nodeName: 'node-1', clusterName: 'test',
       podsDir: pods, pinDir: join(dir, 'pins'), sweepIntervalMs: 60_000, alertOut: () => {}, logger: pino(sink), stopSignal,
-      metricsPort: 0, metricsHost: '127.0.0.1', onMetricsListening: (p) => { port = p; },
+      metricsPort: 0, metricsHost: '127.0.0.1', onMetricsListening: (p) => { port = p; }, grpcPort, grpcHost: '127.0.0.1',
     });
     await until(() => logs.some((l) => l.msg === 'running without enforcement'), 'start-up finished');
     assert.ok(port > 0, 'the metrics server listens');
@@ -64,6 +79,8 @@ test('enforcer metrics: scraped and parsed, values move; /healthz, /readyz; skip
       ['armorgate_enforcer_events_total', 'counter'], ['armorgate_enforcer_events_dropped_total', 'counter'], ['armorgate_enforcer_alerts_total', 'counter'],
       ['armorgate_enforcer_attach_duration_seconds', 'histogram'], ['armorgate_enforcer_map_entries', 'gauge'], ['armorgate_enforcer_map_fill_ratio', 'gauge'],
       ['armorgate_enforcer_rules_loaded', 'gauge'], ['process_cpu_seconds_total', 'counter'], ['process_resident_memory_bytes', 'gauge'], ['nodejs_heap_size_used_bytes', 'gauge'],
+      ['armorgate_enforcer_logs_total', 'counter'], ['armorgate_enforcer_logs_dropped_total', 'counter'],
+      ['armorgate_enforcer_grpc_watchers', 'gauge'], ['armorgate_enforcer_grpc_dropped_total', 'counter'],
     ] as const) assert.equal(s.types.get(name), type, name);
     for (const [t, type] of s.types) if (type === 'counter') assert.match(t, /_total$/, `${t}: a counter ends in _total`);
     assert.equal(sampleValue(s, 'armorgate_enforcer_enforcing'), 0);
@@ -71,6 +88,19 @@ test('enforcer metrics: scraped and parsed, values move; /healthz, /readyz; skip
     assert.equal(sampleValue(s, 'armorgate_enforcer_pods', { state: 'not_enforced', reason: 'E_NO_PROFILE' }), 1);
     assert.equal(sampleValue(s, 'armorgate_enforcer_pods', { state: 'enforced' }), 0);
     assert.equal(sampleValue(s, 'armorgate_enforcer_alerts_total', { type: 'SystemEvent', operation: 'Profile' }), 1);
+    assert.equal(sampleValue(s, 'armorgate_enforcer_logs_dropped_total'), 0);
+    for (const rpc of ['WatchAlerts', 'WatchLogs', 'WatchMessages']) {
+      assert.equal(sampleValue(s, 'armorgate_enforcer_grpc_watchers', { rpc }), 0, `${rpc}: no watcher yet`);
+      assert.equal(sampleValue(s, 'armorgate_enforcer_grpc_dropped_total', { rpc }), 0, `${rpc}: nothing dropped`);
+    }
+    // a gRPC watcher of the enforcer's alerts moves the watchers gauge, read from the server at scrape
+    const feeder = (grpc.loadPackageDefinition(protoLoader.loadSync(KUBEARMOR_PROTO, { keepCase: true })) as unknown as { feeder: { LogService: new (a: string, c: grpc.ChannelCredentials) => grpc.Client & { WatchAlerts(r: object): grpc.ClientReadableStream<unknown> } } }).feeder;
+    const client = new feeder.LogService(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());
+    const watching = client.WatchAlerts({ Filter: 'all' });
+    watching.on('error', () => {});
+    await until(async () => sampleValue(await scrape(), 'armorgate_enforcer_grpc_watchers', { rpc: 'WatchAlerts' }) === 1, 'the watchers gauge moves');
+    watching.cancel();
+    client.close();
 
     const skipped = logs.find((l) => l.msg === 'pod manifest skipped');
     assert.ok(skipped, 'the other node\'s manifest is logged');

@@ -21,7 +21,8 @@ const healthPkg = (grpc.loadPackageDefinition(protoLoader.loadSync(HEALTH_PROTO,
 
 const ctx: AlertContext = {
   clusterName: 'oke', hostName: 'node-1', namespace: 'shop', podName: 'web', labels: { app: 'web' },
-  containerId: 'c0ffee', containerName: 'web', parentProcessName: '/bin/bash',
+  containerId: 'c0ffee', containerName: 'web', containerImage: 'registry.example/web:3@sha256:0123', owner: { Ref: 'Deployment', Name: 'web', Namespace: 'shop' },
+  parentProcessName: '/bin/bash',
 };
 const rule: ProfileRule = {
   action: 'Block', target: { type: 'protocol', protocol: 'raw' }, readOnly: false, ownerOnly: false, fromSource: '', containers: [],
@@ -34,8 +35,10 @@ function alert(i: number): KubeArmorAlert {
   }, ctx, new Date(1_700_000_000_000 + i));
 }
 
-async function server(queueSize = 1000): Promise<LogServer> {
-  const s = await startLogServer({ port: 0, host: '127.0.0.1', queueSize, clusterName: 'oke', hostName: 'node-1' });
+type Line = Record<string, unknown> & { msg: string };
+async function server(queueSize = 1000, lines: Line[] = []): Promise<LogServer> {
+  const log = { info: (o: object, msg: string) => { lines.push({ ...o, msg }); }, warn: (o: object, msg: string) => { lines.push({ ...o, msg }); } };
+  const s = await startLogServer({ port: 0, host: '127.0.0.1', queueSize, clusterName: 'oke', hostName: 'node-1', hostIP: '10.0.10.12', log });
   assert.ok(s.ok, s.ok ? '' : s.error.message);
   return s.value;
 }
@@ -99,7 +102,7 @@ test('WatchAlerts (all, policy) receives alerts with KubeArmor\'s fields; WatchL
     s.publishLog(l);
     await until(() => all.got.length === 1 && policy.got.length === 1 && logs.got.length === 1, 'the alert and the log');
     const g = all.got[0]!;
-    for (const k of ['Timestamp', 'UpdatedTime', 'ClusterName', 'HostName', 'NamespaceName', 'PodName', 'Labels', 'ContainerID', 'ContainerName', 'HostPID', 'HostPPID', 'PPID', 'PID', 'UID', 'ParentProcessName', 'ProcessName', 'PolicyName', 'Severity', 'Tags', 'Message', 'Type', 'Source', 'Operation', 'Resource', 'Data', 'Enforcer', 'Action', 'Result'] as const) {
+    for (const k of ['Timestamp', 'UpdatedTime', 'ClusterName', 'HostName', 'NamespaceName', 'PodName', 'Owner', 'Labels', 'ContainerID', 'ContainerName', 'ContainerImage', 'HostPID', 'HostPPID', 'PPID', 'PID', 'UID', 'ParentProcessName', 'ProcessName', 'PolicyName', 'Severity', 'Tags', 'Message', 'Type', 'Source', 'Operation', 'Resource', 'Data', 'Enforcer', 'Action', 'Result'] as const) {
       assert.deepEqual(g[k], a[k], k);
     }
     assert.deepEqual(g.ATags, ['MITRE', 'net']);
@@ -113,6 +116,8 @@ test('WatchAlerts (all, policy) receives alerts with KubeArmor\'s fields; WatchL
     assert.equal(lg.Resource, '/etc/hostname');
     assert.equal(lg.Data, 'lsm=FILE_OPEN');
     assert.equal(lg.Result, 'Passed');
+    assert.equal(lg.ContainerImage, 'registry.example/web:3@sha256:0123');
+    assert.deepEqual(lg.Owner, { Ref: 'Deployment', Name: 'web', Namespace: 'shop' });
     assert.equal(lg.Timestamp, 1_700_000_000);
     all.call.cancel(); policy.call.cancel(); logs.call.cancel();
   } finally {
@@ -142,8 +147,9 @@ test('ten watchers each receive every alert; a disconnected watcher is removed',
   }
 });
 
-test('a slow watcher loses what its bounded queue cannot hold, counted; a fast one gets everything, and publishing never waits', async () => {
-  const s = await server(100);
+test('a slow watcher loses what its bounded queue cannot hold, counted; a fast one gets everything, and publishing never waits; each one\'s counts are logged when it leaves', async () => {
+  const lines: Line[] = [];
+  const s = await server(100, lines);
   const c = client(s);
   try {
     const fast = watch(c, 'WatchAlerts', 'all');
@@ -168,7 +174,18 @@ test('a slow watcher loses what its bounded queue cannot hold, counted; a fast o
     await until(() => slow.got.length === total - s.stats().alerts.dropped, 'the slow watcher to receive what it took');
     assert.deepEqual(slow.got.slice(0, 3).map((g) => g.PID), [100, 101, 102], 'it received the oldest first');
     console.log(`slow watcher: received ${slow.got.length}, dropped ${s.stats().alerts.dropped}; longest publish of 50 alerts ${longest.toFixed(1)} ms`);
-    fast.call.cancel(); slow.call.cancel();
+    assert.ok(!lines.some((l) => l.msg === 'gRPC watcher removed'), 'nobody left yet');
+    fast.call.cancel();
+    await until(() => lines.filter((l) => l.msg === 'gRPC watcher removed').length === 1, 'the fast watcher\'s line');
+    slow.call.cancel();
+    await until(() => lines.filter((l) => l.msg === 'gRPC watcher removed').length === 2, 'the slow watcher\'s line');
+    const gone = lines.filter((l) => l.msg === 'gRPC watcher removed');
+    assert.deepEqual(gone.map((l) => [l.rpc, l.delivered, l.dropped]), [
+      ['WatchAlerts', total, 0],
+      ['WatchAlerts', slow.got.length, s.stats().alerts.dropped],
+    ], 'rpc, delivered and dropped of each watcher as it leaves');
+    assert.ok(gone.every((l) => typeof l.peer === 'string' && l.peer !== ''), 'and who it was');
+    assert.equal(lines.filter((l) => l.msg === 'gRPC watcher added').length, 2);
   } finally {
     c.close();
     await s.close();
@@ -216,9 +233,9 @@ test('WatchMessages: the enforcer\'s own log records (pino, through the tap) as 
     log.debug({}, 'below info: not sent');
     log.info({}, 'ready');
     await until(() => m.got.length === 2, 'two messages');
-    assert.deepEqual(m.got.map((g) => [g.Type, g.Level, g.Message, g.ClusterName, g.HostName]), [
-      ['Message', 'WARN', 'pod not enforced {"pod":"shop/web"}', 'oke', 'node-1'],
-      ['Message', 'INFO', 'ready', 'oke', 'node-1'],
+    assert.deepEqual(m.got.map((g) => [g.Type, g.Level, g.Message, g.ClusterName, g.HostName, g.HostIP]), [
+      ['Message', 'WARN', 'pod not enforced {"pod":"shop/web"}', 'oke', 'node-1', '10.0.10.12'],
+      ['Message', 'INFO', 'ready', 'oke', 'node-1', '10.0.10.12'],
     ]);
     m.call.cancel();
   } finally {

@@ -48,3 +48,33 @@ test('the enforcing gauges: 1 when enforcing, else 0 and the reason', async () =
   assert.equal(sampleValue(s, 'armorgate_enforcer_enforcing'), 1);
   assert.equal(sampleValue(s, 'armorgate_enforcer_not_enforcing', { reason: 'E_NO_KUBEPODS' }), 0);
 });
+
+test('visibility logs emitted and dropped; the gRPC feed\'s watchers and drops by rpc, read from its stats at scrape', async () => {
+  const feed = { alerts: { watchers: 2, dropped: 0 }, logs: { watchers: 1, dropped: 41 }, messages: { watchers: 0, dropped: 0 } };
+  let serving = true;
+  const m = createMetrics({ counts: () => null, grpc: () => (serving ? feed : null) });
+  m.logs.inc({ operation: 'File' });
+  m.logs.inc({ operation: 'File' });
+  m.logs.inc({ operation: 'Process' });
+  m.logsDropped.inc({}, 120);
+  let s = parsePrometheus(await m.registry.text());
+  assert.equal(s.types.get('armorgate_enforcer_logs_total'), 'counter');
+  assert.equal(sampleValue(s, 'armorgate_enforcer_logs_total', { operation: 'File' }), 2);
+  assert.equal(sampleValue(s, 'armorgate_enforcer_logs_total', { operation: 'Process' }), 1);
+  assert.equal(s.types.get('armorgate_enforcer_logs_dropped_total'), 'counter');
+  assert.equal(sampleValue(s, 'armorgate_enforcer_logs_dropped_total'), 120);
+  assert.equal(s.types.get('armorgate_enforcer_grpc_watchers'), 'gauge');
+  assert.equal(s.types.get('armorgate_enforcer_grpc_dropped_total'), 'counter');
+  assert.equal(sampleValue(s, 'armorgate_enforcer_grpc_watchers', { rpc: 'WatchAlerts' }), 2);
+  assert.equal(sampleValue(s, 'armorgate_enforcer_grpc_watchers', { rpc: 'WatchMessages' }), 0);
+  assert.equal(sampleValue(s, 'armorgate_enforcer_grpc_dropped_total', { rpc: 'WatchLogs' }), 41);
+  assert.equal(sampleValue(s, 'armorgate_enforcer_grpc_dropped_total', { rpc: 'WatchAlerts' }), 0);
+  feed.logs.dropped = 50;
+  feed.alerts.watchers = 3;
+  s = parsePrometheus(await m.registry.text());
+  assert.equal(sampleValue(s, 'armorgate_enforcer_grpc_dropped_total', { rpc: 'WatchLogs' }), 50, 'read at scrape');
+  assert.equal(sampleValue(s, 'armorgate_enforcer_grpc_watchers', { rpc: 'WatchAlerts' }), 3);
+  serving = false;
+  s = parsePrometheus(await m.registry.text());
+  assert.equal(sampleValue(s, 'armorgate_enforcer_grpc_watchers', { rpc: 'WatchAlerts' }), undefined, 'no server: no samples');
+});

@@ -18,6 +18,7 @@ import type { KubeArmorAlert } from '../../enforcer/alerts.ts';
 import type { KubeArmorLog } from '../../enforcer/visibility.ts';
 import { CgroupResolver } from '../../enforcer/cgroup.ts';
 import type { KernelEvent, PodBinding } from '../../enforcer/kernel/index.ts';
+import { createMetrics } from '../../enforcer/metrics.ts';
 import { Reconciler, type Gate, type Log } from '../../enforcer/reconciler.ts';
 
 const KEY = new TextEncoder().encode('test-signing-key-0123456789abcdef');
@@ -47,17 +48,24 @@ function signed(p: Profile, namespace = 'shop', key = KEY): Record<string, strin
   };
 }
 
-function pod(annotations: Record<string, string> | undefined, over: Partial<{ uid: string; containerID: string; phase: string }> = {}): Pod {
-  return {
+const DIGEST = `sha256:${'a'.repeat(64)}`;
+/** The pod as the API server sends it (fields policy/types.ts's Pod leaves untyped: owner, images). */
+function pod(annotations: Record<string, string> | undefined, over: Partial<{ uid: string; containerID: string; phase: string; containers: string[] }> = {}): Pod {
+  const full = {
     apiVersion: 'v1', kind: 'Pod',
-    metadata: { name: 'web', namespace: 'shop', uid: over.uid ?? UID, labels: { tier: 'front', app: 'web' }, ...(annotations ? { annotations } : {}) },
-    spec: { nodeName: 'node-1', containers: [{ name: 'nginx' }, { name: 'sidecar' }] },
+    metadata: {
+      name: 'web', namespace: 'shop', uid: over.uid ?? UID, labels: { tier: 'front', app: 'web' }, ...(annotations ? { annotations } : {}),
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'web', uid: 'a0a0a0a0-0000-4000-8000-000000000000', controller: true }],
+    },
+    spec: { nodeName: 'node-1', containers: (over.containers ?? ['nginx', 'sidecar']).map((name) => ({ name, image: `${name}:1.27` })) },
     status: {
       qosClass: 'Burstable', phase: over.phase ?? 'Running',
-      containerStatuses: over.containerID === undefined ? [] : [{ name: 'nginx', containerID: over.containerID }],
+      containerStatuses: over.containerID === undefined ? [] : [{ name: 'nginx', containerID: over.containerID, image: 'docker.io/library/nginx:1.27', imageID: `docker.io/library/nginx@${DIGEST}` }],
     },
   };
+  return full as Pod;
 }
+const OWNER = { Ref: 'StatefulSet', Name: 'web', Namespace: 'shop' };
 
 class RecordingKernel {
   calls: ({ op: 'setPod'; binding: PodBinding } | { op: 'removePod'; uid: string } | { op: 'sweep'; live: bigint[] })[] = [];
@@ -261,6 +269,27 @@ test('container cgroups: bound once the status names the container and its cgrou
   }
 });
 
+test('a sweep that binds a new container cgroup keeps the init containers marked (and the images)', () => {
+  const root = mkdtempSync(join(tmpdir(), 'ag-rec-'));
+  try {
+    const { kernel, alerts, r } = setup(root);
+    const p = pod(signed(profile()), { containerID: `containerd://${CID}` });
+    p.spec = { ...p.spec!, initContainers: [{ name: 'migrate' }] };
+    r.upsert(p);
+    const podDir = join(root, 'kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod11111111_2222_4333_8444_555555555555.slice');
+    mkdirSync(join(podDir, `cri-containerd-${CID}.scope`), { recursive: true });
+    const cid = statSync(join(podDir, `cri-containerd-${CID}.scope`), { bigint: true }).ino;
+    r.sweep();
+    const sets = kernel.calls.filter((c) => c.op === 'setPod');
+    assert.equal(sets.length, 2);
+    assert.deepEqual(sets[1]?.binding.containers, [{ name: 'migrate', init: true }, { name: 'nginx', cgroupId: cid }, { name: 'sidecar' }]);
+    r.onKernelEvent(event({ cgroupId: cid }));
+    assert.equal(alerts.at(-1)?.ContainerImage, `docker.io/library/nginx:1.27@${DIGEST}`);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 function event(over: Partial<KernelEvent>): KernelEvent {
   return {
     type: 'decision', cgroupId: 42n, podUid: UID, pid: 4242, ppid: 4200, uid: 0, exe: '/usr/bin/apt',
@@ -280,8 +309,8 @@ test('kernel events become KubeArmor alerts with the pod, container and policy f
     r.onKernelEvent(event({ cgroupId: cid }));
     assert.deepEqual(alerts[0], {
       Timestamp: 1767323045, UpdatedTime: '2026-01-02T03:04:05.678Z', ClusterName: 'oke-1', HostName: 'node-1',
-      NamespaceName: 'shop', PodName: 'web', Labels: 'app=web,tier=front', ContainerID: CID, ContainerName: 'nginx',
-      HostPID: 4242, HostPPID: 4200, PPID: 4200, PID: 4242, UID: 0, ParentProcessName: '/bin/bash', ProcessName: '/usr/bin/apt',
+      NamespaceName: 'shop', PodName: 'web', Owner: OWNER, Labels: 'app=web,tier=front', ContainerID: CID, ContainerName: 'nginx',
+      ContainerImage: `docker.io/library/nginx:1.27@${DIGEST}`, HostPID: 4242, HostPPID: 4200, PPID: 4200, PID: 4242, UID: 0, ParentProcessName: '/bin/bash', ProcessName: '/usr/bin/apt',
       PolicyName: 'block-pkg-mgr', Severity: '5', Tags: 'NIST,process', ATags: ['NIST', 'process'], Message: 'package manager denied',
       Type: 'MatchedPolicy', Source: '/bin/bash', Operation: 'Process', Resource: '/usr/bin/apt', Data: 'lsm=BPRM_CHECK_SECURITY',
       Enforcer: 'BPFLSM', Action: 'Block', Result: 'Permission denied',
@@ -299,9 +328,13 @@ test('kernel events become KubeArmor alerts with the pod, container and policy f
     assert.equal(alerts[2]?.Type, 'SystemEvent');
     assert.equal(alerts[2]?.Operation, 'AlertThreshold');
     assert.equal(alerts[2]?.Data, 'dropped=37');
+    assert.equal(alerts[2]?.MaxAlertsPerSec, undefined, 'no rate given: not written');
+    assert.deepEqual(alerts[2]?.Owner, OWNER, 'a pod-level event still names the owner');
+    assert.equal(alerts[2]?.ContainerImage, '');
     // an event from an unknown pod still becomes an alert
     r.onKernelEvent(event({ podUid: null, cgroupId: 99n }));
     assert.equal(alerts[3]?.PodName, '');
+    assert.equal(alerts[3]?.Owner, undefined, 'no pod: no owner');
     assert.equal(alerts[3]?.Result, 'Permission denied');
   } finally {
     rmSync(root, { recursive: true, force: true });
@@ -412,6 +445,54 @@ test('an alert from a container the pod\'s status does not name yet carries the 
   }
 });
 
+test('an unnamed container cgroup of a pod that can run only one container is named as it (and its image); with an init container still running it is not', () => {
+  const root = mkdtempSync(join(tmpdir(), 'ag-rec-'));
+  try {
+    const { alerts, r } = setup(root);
+    const podDir = join(root, 'kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod11111111_2222_4333_8444_555555555555.slice');
+    const fresh = 'd'.repeat(64);
+    mkdirSync(join(podDir, `cri-containerd-${fresh}.scope`), { recursive: true });
+    const cid = statSync(join(podDir, `cri-containerd-${fresh}.scope`), { bigint: true }).ino;
+    const single = pod(signed(profile()), { containerID: '', containers: ['nginx'] });
+    r.upsert(single);
+    r.onKernelEvent(event({ cgroupId: cid }));
+    assert.equal(alerts.at(-1)?.ContainerID, fresh);
+    assert.equal(alerts.at(-1)?.ContainerName, 'nginx', 'the pod\'s one container');
+    assert.equal(alerts.at(-1)?.ContainerImage, `docker.io/library/nginx:1.27@${DIGEST}`, 'its image');
+    // an init container not finished: the process may be in it
+    const withInit = structuredClone(single);
+    withInit.spec!.initContainers = [{ name: 'migrate' }];
+    (withInit.status as Record<string, unknown>).initContainerStatuses = [{ name: 'migrate', state: { running: {} } }];
+    r.upsert(withInit);
+    r.onKernelEvent(event({ cgroupId: cid }));
+    assert.equal(alerts.at(-1)?.ContainerID, fresh);
+    assert.equal(alerts.at(-1)?.ContainerName, '', 'the init container may be the one running');
+    (withInit.status as Record<string, unknown>).initContainerStatuses = [{ name: 'migrate', state: { terminated: { exitCode: 0 } } }];
+    r.upsert(withInit);
+    r.onKernelEvent(event({ cgroupId: cid }));
+    assert.equal(alerts.at(-1)?.ContainerName, 'nginx', 'once it finished, only the app container runs');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('an AlertThreshold alert carries the kernel\'s alert rate as MaxAlertsPerSec', () => {
+  const alerts: KubeArmorAlert[] = [];
+  const r = new Reconciler({
+    kernel: new RecordingKernel(), resolver: new CgroupResolver('/nonexistent/cgroup'), verify: (a, ns) => verifyAnnotations(a, ns, KEY),
+    emit: (a) => alerts.push(a), log: quiet, tracer: new TracerProvider({ spanProcessors: [] }).getTracer('test'),
+    clusterName: 'oke-1', nodeName: 'node-1', processName: () => '', maxAlertsPerSec: 200,
+  });
+  r.upsert(pod(signed(profile())));
+  r.onKernelEvent(event({ type: 'dropped', dropped: 12, rule: null }));
+  const a = alerts.at(-1);
+  assert.equal(a?.Operation, 'AlertThreshold');
+  assert.equal(a?.MaxAlertsPerSec, 200);
+  assert.match(JSON.stringify(a), /"MaxAlertsPerSec":200/);
+  r.onKernelEvent(event({}));
+  assert.equal(alerts.at(-1)?.MaxAlertsPerSec, undefined, 'only on AlertThreshold alerts');
+});
+
 test('the kernel gets the kernelProfile hook\'s profile, called with each container\'s cgroup path once known (the other names of linked files)', () => {
   const root = mkdtempSync(join(tmpdir(), 'ag-rec-'));
   try {
@@ -435,15 +516,16 @@ test('the kernel gets the kernelProfile hook\'s profile, called with each contai
   }
 });
 
-test('visibility events: a log becomes a KubeArmor ContainerLog (not an alert); dropped logs are counted and logged', () => {
+test('visibility events: a log becomes a KubeArmor ContainerLog (not an alert), counted by operation; dropped logs are counted and logged apart from dropped alerts', () => {
   const logs: { msg: string; dropped?: unknown; total?: unknown }[] = [];
   const log: Log = { info() {}, warn: (o, msg) => logs.push({ msg, ...o }), error() {}, debug() {} };
   const kernel = new RecordingKernel();
   const alerts: KubeArmorAlert[] = [];
   const out: KubeArmorLog[] = [];
   const provider = new TracerProvider({ spanProcessors: [] });
+  const metrics = createMetrics({ counts: () => null });
   const r = new Reconciler({
-    kernel, resolver: new CgroupResolver('/nonexistent/cgroup'), verify: (a, ns) => verifyAnnotations(a, ns, KEY),
+    kernel, resolver: new CgroupResolver('/nonexistent/cgroup'), verify: (a, ns) => verifyAnnotations(a, ns, KEY), metrics,
     emit: (a) => alerts.push(a), emitLog: (l) => out.push(l), log, tracer: provider.getTracer('test'),
     clusterName: 'oke-1', nodeName: 'node-1', now: () => new Date('2026-01-02T03:04:05.678Z'), processName: () => '/bin/bash',
   });
@@ -454,7 +536,7 @@ test('visibility events: a log becomes a KubeArmor ContainerLog (not an alert); 
   assert.equal(out.length, 2);
   assert.deepEqual(out[0], {
     Timestamp: 1767323045, UpdatedTime: '2026-01-02T03:04:05.678Z', ClusterName: 'oke-1', HostName: 'node-1', NamespaceName: 'shop', PodName: 'web',
-    Labels: 'app=web,tier=front', ContainerID: '', ContainerName: '', HostPID: 4242, HostPPID: 4200, PPID: 4200, PID: 4242, UID: 0,
+    Owner: OWNER, Labels: 'app=web,tier=front', ContainerID: '', ContainerName: '', ContainerImage: '', HostPID: 4242, HostPPID: 4200, PPID: 4200, PID: 4242, UID: 0,
     ParentProcessName: '/bin/bash', ProcessName: '/usr/bin/cat', Type: 'ContainerLog', Source: '/usr/bin/cat', Operation: 'File',
     Resource: '/etc/os-release', Data: 'lsm=FILE_OPEN', Result: 'Passed',
   });
@@ -465,4 +547,12 @@ test('visibility events: a log becomes a KubeArmor ContainerLog (not an alert); 
   assert.equal(alerts.length, 0);
   assert.equal(r.logsDropped, 150);
   assert.deepEqual(logs.filter((l) => l.msg.startsWith('visibility logs dropped')).map((l) => [l.dropped, l.total]), [[120, 120], [30, 150]]);
+  assert.deepEqual([metrics.logs.get({ operation: 'File' }), metrics.logs.get({ operation: 'Network' }), metrics.logs.get({ operation: 'Process' })], [1, 1, 0]);
+  assert.equal(metrics.logsDropped.get(), 150, 'armorgate_enforcer_logs_dropped_total: what the "logs dropped" events counted');
+  assert.equal(metrics.dropped.get(), 0, 'not alerts dropped');
+  // dropped alerts: an AlertThreshold alert and their own counter, the logs' untouched
+  r.onKernelEvent(event({ type: 'dropped', dropped: 7, rule: null }));
+  assert.equal(alerts.at(-1)?.Operation, 'AlertThreshold');
+  assert.equal(metrics.dropped.get(), 7);
+  assert.equal(metrics.logsDropped.get(), 150);
 });

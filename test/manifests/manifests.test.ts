@@ -221,6 +221,38 @@ describe('wiring', () => {
     assert.equal(metrics[0]!.from, undefined, 'metrics from anywhere');
   });
 
+  it('the optional NetworkPolicy of the enforcers\' gRPC port admits kubearmor-relay\'s pods only, and leaves the metrics port open', (t) => {
+    const skip = noRender(); if (skip) { t.skip(skip); return; }
+    const file = 'networkpolicy-enforcer-grpc.yaml';
+    const ours = parseYaml(readFileSync(join(MANIFESTS, 'kustomization.yaml'), 'utf8')) as { resources: string[] };
+    assert.ok(!ours.resources.includes(file), 'optional: not installed by kustomization.yaml');
+    const [np, ...rest] = parseObjects(readFileSync(join(MANIFESTS, file), 'utf8'), file);
+    assert.equal(rest.length, 0);
+    assert.ok(np);
+    assert.deepEqual(validator.validate(np), [], 'valid against the schemas');
+    assert.equal(np.kind, 'NetworkPolicy');
+    assert.equal(np.metadata.namespace, NS);
+    const ds = one('DaemonSet', 'armorgate-enforcer');
+    const podLabels = at(ds, 'spec', 'template', 'metadata', 'labels') as Record<string, string>;
+    const sel = at(np, 'spec', 'podSelector', 'matchLabels') as Record<string, string>;
+    assert.ok(Object.keys(sel).length > 0 && Object.entries(sel).every(([k, v]) => podLabels[k] === v), 'selects the enforcer pods');
+    assert.deepEqual(at(np, 'spec', 'policyTypes'), ['Ingress']);
+    const ports = new Map(((containers(ds)[0]?.ports as Any[]) ?? []).map((p) => [String(p.name), Number(p.containerPort)]));
+    const ingress = at(np, 'spec', 'ingress') as Any[];
+    const rulesFor = (port: number): Any[] => ingress.filter((r) => (r.ports as Any[]).some((p) => p.port === port));
+    assert.deepEqual(ingress.flatMap((r) => (r.ports as Any[]).map((p) => p.port)).sort(), [...ports.values()].sort(), 'a rule for each port the enforcer listens on, no other');
+    const grpc = rulesFor(ports.get('grpc')!);
+    assert.equal(grpc.length, 1);
+    assert.deepEqual(grpc[0]!.from, [{
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kubearmor' } },
+      podSelector: { matchLabels: { 'kubearmor-app': 'kubearmor-relay' } },
+    }], 'the gRPC port: the relay\'s pods in its namespace (one peer: both selectors must hold)');
+    const metrics = rulesFor(ports.get('metrics')!);
+    assert.equal(metrics.length, 1);
+    assert.equal(metrics[0]!.from, undefined, 'metrics and probes from anywhere');
+    assert.ok(readFileSync(join(ROOT, 'docs', 'install.md'), 'utf8').includes(`manifests/${file}`), 'docs/install.md tells how to apply it');
+  });
+
   it('cert-manager chain: self-signed Issuer → CA Certificate → CA Issuer → serving Certificate for the Service names, renewed before expiry', (t) => {
     const skip = noRender(); if (skip) { t.skip(skip); return; }
     const hours = (d: unknown): number => {
@@ -328,7 +360,7 @@ describe('wiring', () => {
     }
   });
 
-  it('enforcer DaemonSet: host mounts, named capabilities only, spc_t, NODE_NAME from the downward API, every node', (t) => {
+  it('enforcer DaemonSet: host mounts, named capabilities only, spc_t, NODE_NAME and HOST_IP from the downward API, every node', (t) => {
     const skip = noRender(); if (skip) { t.skip(skip); return; }
     const ds = one('DaemonSet', 'armorgate-enforcer');
     const spec = podSpec(ds);
@@ -346,12 +378,22 @@ describe('wiring', () => {
     assert.equal(sc.readOnlyRootFilesystem, true);
     const env = (c.env as Any[]).find((e) => e.name === 'NODE_NAME');
     assert.equal(at(env, 'valueFrom', 'fieldRef', 'fieldPath'), 'spec.nodeName');
+    // the node's IP for the gRPC Message stream's HostIP (cli/enforcer.ts reads HOST_IP)
+    assert.equal(at((c.env as Any[]).find((e) => e.name === 'HOST_IP'), 'valueFrom', 'fieldRef', 'fieldPath'), 'status.hostIP');
+    assert.match(readFileSync(join(ROOT, 'cli', 'enforcer.ts'), 'utf8'), /process\.env\.HOST_IP/);
     assert.ok((c.args as string[]).includes('--node-name=$(NODE_NAME)'));
     const mounts = (c.volumeMounts as Any[]);
     for (const m of mounts) {
       const writable = m.mountPath === '/sys/fs/bpf' || m.mountPath === '/tmp';
       assert.equal(m.readOnly === true, !writable, `${String(m.mountPath)} is ${writable ? 'writable' : 'read-only'}`);
     }
+    // kubearmor-relay finds agents by this pod label (pods only: the selector is immutable, and
+    // `karmor uninstall` deletes DaemonSets labelled kubearmor-app) and connects to 32767
+    assert.equal((at(ds, 'spec', 'template', 'metadata', 'labels') as Record<string, string>)['kubearmor-app'], 'kubearmor');
+    assert.equal((at(ds, 'spec', 'selector', 'matchLabels') as Record<string, string>)['kubearmor-app'], undefined);
+    assert.equal(ds.metadata.labels?.['kubearmor-app'], undefined);
+    assert.equal(((c.ports as Any[]) ?? []).find((p) => p.name === 'grpc')?.containerPort, 32767, 'the relay\'s default port');
+    assert.ok(!(c.args as string[]).some((a) => a.startsWith('--grpc-port') && a !== '--grpc-port=32767'), 'the enforcer serves gRPC on its default, 32767');
     // /metrics, /healthz and /readyz on the port the args give; the probes use them
     const metricsPort = ((c.ports as Any[]) ?? []).find((p) => p.name === 'metrics')?.containerPort as number;
     assert.ok((c.args as string[]).includes(`--metrics-port=${metricsPort}`), 'the enforcer serves metrics where its metrics port says');

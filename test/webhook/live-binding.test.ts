@@ -15,6 +15,7 @@ import { createInterface } from 'node:readline';
 import { TestApiServer, type K8sObject } from '../support/apiserver.ts';
 import { waitFor } from '../support/wait.ts';
 import { makeSelfSigned } from '../../webhook/selfsigned.ts';
+import { decodeProfileAnnotation } from '../../policy/profile-codec.ts';
 import { signingKeyFromBytes, verifyAnnotations } from '../../policy/sign.ts';
 import { policy, podReview, realisticPod } from './fixtures.ts';
 
@@ -108,10 +109,17 @@ async function admitted(h: Hook, p: K8sObject): Promise<Record<string, string>> 
   return ours({ metadata: { name: '', annotations: out } });
 }
 
+/** The visibility kinds in a pod's armorgate.io/profile (undefined: none asked). */
+function visibilityOf(o: K8sObject | undefined): unknown {
+  const d = decodeProfileAnnotation(ours(o)[`${AG}profile`] ?? '');
+  assert.ok(d.ok, d.ok ? '' : d.error.message);
+  return d.value.profile.visibility;
+}
+
 const patchesBy = (api: TestApiServer, token: string): number => api.requests.filter((r) => r.verb === 'patch' && r.listPath === PODS && r.token === token).length;
 const podPatches = (api: TestApiServer): number => api.verbs(PODS).patch;
 
-test('live binding: policy, namespace and label changes reach exactly the right running pods; settled means no writes; faults lose nothing', { timeout: 120_000 }, async () => {
+test('live binding: policy, namespace (posture, visibility) and label changes reach exactly the right running pods; settled means no writes; faults lose nothing', { timeout: 120_000 }, async () => {
   const api = await cluster();
   const f = files();
   api.create(NAMESPACES, { metadata: { name: 'app' } });
@@ -173,6 +181,19 @@ test('live binding: policy, namespace and label changes reach exactly the right 
     await waitFor(() => /file=block/.test(ours(get(api, PODS, 'app', 'web-1'))[`${AG}posture`] ?? '') && /file=block/.test(ours(get(api, PODS, 'app', 'db-1'))[`${AG}posture`] ?? ''), 'posture reached app pods', 15_000);
     after = rvs();
     assert.equal(after['other/web-2'], before['other/web-2'], 'other/web-2 not written');
+
+    // visibility: a namespace's kubearmor-visibility reaches its running pods' signed profiles, and only theirs
+    before = rvs();
+    assert.equal(visibilityOf(get(api, PODS, 'other', 'web-2')), undefined, 'no visibility asked yet');
+    api.update(NAMESPACES, { metadata: { name: 'other', annotations: { 'kubearmor-visibility': 'process,file' } } });
+    await waitFor(() => JSON.stringify(visibilityOf(get(api, PODS, 'other', 'web-2'))) === '["file","process"]', 'the namespace\'s visibility reached web-2\'s profile', 15_000);
+    assert.ok(verifyAnnotations(get(api, PODS, 'other', 'web-2')!.metadata.annotations as Record<string, string>, 'other', f.key).ok, 'and it is signed');
+    after = rvs();
+    for (const k of ['app/web-1', 'app/db-1']) assert.equal(after[k], before[k], `${k} not written`);
+    // admission: the namespace's for a new pod; the pod's own annotation over it
+    assert.deepEqual(visibilityOf({ metadata: { name: '', annotations: await admitted(h, pod('other', 'web-3', { app: 'web' })) } }), ['file', 'process']);
+    assert.deepEqual(visibilityOf({ metadata: { name: '', annotations: await admitted(h, pod('other', 'web-4', { app: 'web' }, { 'kubearmor-visibility': 'network' })) } }), ['network']);
+    assert.equal(visibilityOf({ metadata: { name: '', annotations: await admitted(h, pod('app', 'web-5', { app: 'web' })) } }), undefined, 'a namespace without the annotation: none (the default)');
 
     // a policy that fails validation (created behind the validating webhook's back) never reaches a pod
     before = rvs();

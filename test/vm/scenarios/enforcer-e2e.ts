@@ -8,8 +8,8 @@ import type { KubeArmorAlert } from '../../../enforcer/alerts.ts';
 import { cgroup, deniedExec, fixture, preparePod, publish, sharedEnforcer } from '../../../vm/guest/kit/enforcer.ts';
 
 const ALERT_FIELDS = [
-  'Timestamp', 'UpdatedTime', 'ClusterName', 'HostName', 'NamespaceName', 'PodName', 'Labels', 'ContainerID', 'ContainerName',
-  'HostPID', 'HostPPID', 'PPID', 'PID', 'UID', 'ParentProcessName', 'ProcessName', 'PolicyName', 'Severity', 'Tags', 'ATags',
+  'Timestamp', 'UpdatedTime', 'ClusterName', 'HostName', 'NamespaceName', 'PodName', 'Owner', 'Labels', 'ContainerID', 'ContainerName',
+  'ContainerImage', 'HostPID', 'HostPPID', 'PPID', 'PID', 'UID', 'ParentProcessName', 'ProcessName', 'PolicyName', 'Severity', 'Tags', 'ATags',
   'Message', 'Type', 'Source', 'Operation', 'Resource', 'Data', 'Enforcer', 'Action', 'Result',
 ].sort();
 
@@ -52,7 +52,7 @@ scenario('enforcer: the example pod end to end through --pods-dir', async (ctx) 
   const a = await e.waitAlert((x) => x.Operation === 'Process' && x.Resource === '/usr/bin/dpkg' && x.ContainerName === 'web', 'the dpkg alert');
   assert.deepEqual(Object.keys(a).sort(), ALERT_FIELDS, 'exactly the KubeArmor alert fields');
   const expected: Partial<KubeArmorAlert> = {
-    ClusterName: 'vm-cluster', HostName: 'vm-node', NamespaceName: 'shop', PodName: 'web', Labels: 'app=web,tier=front',
+    ClusterName: 'vm-cluster', HostName: 'vm-node', NamespaceName: 'shop', PodName: 'web', Owner: { Ref: 'Pod', Name: 'web', Namespace: 'shop' }, Labels: 'app=web,tier=front',
     ContainerID: pod.containerIds.web, ContainerName: 'web', UID: 0, PolicyName: 'no-package-managers', Severity: '5',
     Tags: 'CM-7,NIST,package-manager', ATags: ['CM-7', 'NIST', 'package-manager'],
     Message: 'package manager executed in a running container', Type: 'MatchedPolicy', Operation: 'Process',
