@@ -19,6 +19,7 @@
 // annotations would pass 256 KiB is not patched (it keeps what it has), counted, logged, and
 // counted in the status of the policies that select it.
 import type { Logger } from 'pino';
+import { jitteredDelay, type BackoffPolicy } from '../lib/backoff.ts';
 import type { Tracer } from '@opentelemetry/api';
 import { ANN_TRACEPARENT, ANNOTATIONS_MAX_BYTES, KUBEARMOR_OPT_OUT } from '../policy/annotations.ts';
 import { annotationsSize } from '../policy/compile.ts';
@@ -31,7 +32,7 @@ import type { CacheName, WatchedObject } from './cluster-watch-protocol.ts';
 import { compiledFor, CompileCache, type GatewayView } from './decide.ts';
 import { armorgateDigest, type LeanPod } from './lean-pod.ts';
 import type { WebhookMetrics } from './metrics.ts';
-import { backoffMs, TokenBucket } from './token-bucket.ts';
+import { TokenBucket } from './token-bucket.ts';
 
 export interface ReconcilerOptions {
   store: Pick<ClusterStore, 'pods' | 'pod' | 'podsSynced' | 'policyObjects' | 'call'>;
@@ -47,10 +48,16 @@ export interface ReconcilerOptions {
   resyncMs: number;
   /** Patches under way at once. */
   concurrency?: number;
+  /** Delays of a pod's retries (lib/backoff.ts: exponential, capped, jittered); default
+   *  RETRY_BACKOFF. */
+  retry?: BackoffPolicy;
   /** Namespaces whose pods admission never sees (the webhook configurations' namespaceSelector):
    *  their pods are left as they are. Namespaces labelled armorgate.io/admission=disabled too. */
   excludeNamespaces?: readonly string[];
 }
+
+/** A pod's retries after 409, 429, 5xx or no answer: 200 ms, then doubling to 30 s, jittered. */
+export const RETRY_BACKOFF: BackoffPolicy = { initialMs: 200, maxMs: 30_000 };
 
 /** The namespace label that takes a namespace out of admission (webhook-configurations.yaml). */
 export const ADMISSION_LABEL = 'armorgate.io/admission';
@@ -205,7 +212,7 @@ export function startReconciler(o: ReconcilerOptions): Reconciler {
       retries.delete(key);
       const p = store.pod(pod.metadata.namespace, pod.metadata.name);
       if (p !== undefined) { consider(p); pump(); }
-    }, backoffMs(attempt));
+    }, jitteredDelay(o.retry ?? RETRY_BACKOFF, attempt - 1));
     timer.unref();
     retries.set(key, { attempt, timer });
   }

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
 import { trace } from '@opentelemetry/api';
-import { startReconciler } from '../../webhook/reconciler.ts';
+import { startReconciler, type ReconcilerOptions } from '../../webhook/reconciler.ts';
 import { leanPod, type LeanPod } from '../../webhook/lean-pod.ts';
 import { WebhookMetrics } from '../../webhook/metrics.ts';
 import type { GatewayView } from '../../webhook/decide.ts';
@@ -18,7 +18,7 @@ import { policy } from './fixtures.ts';
 
 const KEY = new Uint8Array(32).fill(7);
 
-function world(policies: Record<string, unknown>[], namespaces: Namespace[]) {
+function world(policies: Record<string, unknown>[], namespaces: Namespace[], extra: Partial<ReconcilerOptions> = {}) {
   const pods = new Map<string, LeanPod>();
   const calls: ApiCall[] = [];
   let answer: (c: ApiCall) => ApiResult = () => ({ ok: true, code: 200 });
@@ -38,7 +38,7 @@ function world(policies: Record<string, unknown>[], namespaces: Namespace[]) {
   };
   const metrics = new WebhookMetrics();
   let leader = true;
-  const r = startReconciler({ store, view, isLeader: () => leader, logger: pino({ level: 'silent' }), metrics, tracer: trace.getTracer('t'), rate: 1000, burst: 100, resyncMs: 0, excludeNamespaces: ['kube-system'] });
+  const r = startReconciler({ store, view, isLeader: () => leader, logger: pino({ level: 'silent' }), metrics, tracer: trace.getTracer('t'), rate: 1000, burst: 100, resyncMs: 0, excludeNamespaces: ['kube-system'], ...extra });
   const add = (ns: string, name: string, labels: Record<string, string>, annotations: Record<string, string> = {}): void => {
     const p = leanPod({ metadata: { name, namespace: ns, uid: name, resourceVersion: '1', labels, annotations }, spec: { containers: [{ name: 'app' }] } });
     pods.set(`${ns}/${name}`, p);
@@ -91,4 +91,27 @@ test('reconciler: a pod gone while patched is counted as gone, not an error; a r
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(podPatches(w.calls).length, 5);
   w.r.stop();
+});
+
+test('reconciler: a conflict is retried after the delays of lib/backoff.ts (the retry policy given), on the newer copy', async () => {
+  // a retry policy of a minute: after a 409, no second patch comes within a second
+  const slow = world([], [ns('app')], { retry: { initialMs: 60_000, maxMs: 60_000 } });
+  slow.add('app', 'p', { app: 'web' });
+  slow.setAnswer(() => ({ ok: false, code: 409 }));
+  slow.r.leading(true);
+  await waitFor(() => podPatches(slow.calls).length === 1, 'the first patch');
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(podPatches(slow.calls).length, 1, 'not retried before the policy\'s first delay');
+  assert.equal(slow.r.pending(), 1, 'waiting to retry');
+  slow.r.stop();
+  // a retry policy of milliseconds: two conflicts, then the patch goes through
+  const fast = world([], [ns('app')], { retry: { initialMs: 1, maxMs: 5 } });
+  fast.add('app', 'p', { app: 'web' });
+  let n = 0;
+  fast.setAnswer(() => (++n <= 2 ? { ok: false, code: 409 } : { ok: true, code: 200 }));
+  fast.r.leading(true);
+  await waitFor(() => fast.metrics.reconcilePods.get({ result: 'patched' }) === 1, 'patched after two conflicts');
+  assert.equal(podPatches(fast.calls).length, 3);
+  assert.equal(fast.metrics.reconcilePods.get({ result: 'conflict' }), 2);
+  fast.r.stop();
 });
