@@ -17,7 +17,8 @@
 // error); no answer, 429 or 5xx → retried with backoff; any other refusal → counted, logged,
 // left for the next resync. A pod whose compile fails (E_TOO_LARGE, E_KERNEL_LIMIT) or whose
 // annotations would pass 256 KiB is not patched (it keeps what it has), counted, logged, and
-// counted in the status of the policies that select it.
+// counted in the status of the policies that select it. A finished pod (phase Succeeded or
+// Failed) is neither patched nor counted.
 import type { Logger } from 'pino';
 import { jitteredDelay, type BackoffPolicy } from '../lib/backoff.ts';
 import type { Tracer } from '@opentelemetry/api';
@@ -30,7 +31,7 @@ import { formatTraceparent } from '../telemetry/index.ts';
 import { specOnly, type ClusterStore } from './cluster-store.ts';
 import type { CacheName, WatchedObject } from './cluster-watch-protocol.ts';
 import { compiledFor, CompileCache, type GatewayView } from './decide.ts';
-import { armorgateDigest, type LeanPod } from './lean-pod.ts';
+import { armorgateDigest, finished, type LeanPod } from './lean-pod.ts';
 import type { WebhookMetrics } from './metrics.ts';
 import { TokenBucket } from './token-bucket.ts';
 
@@ -130,8 +131,9 @@ export function startReconciler(o: ReconcilerOptions): Reconciler {
     const key = podKey(pod.metadata.namespace, pod.metadata.name);
     if (view.signingKey !== cacheKey) { cache = new CompileCache(); cacheKey = view.signingKey; }
     const ns = view.namespace(pod.metadata.namespace);
-    if (excluded.has(pod.metadata.namespace) || ns?.metadata?.labels?.[ADMISSION_LABEL] === 'disabled') {
-      // admission never sees these pods: what they carry is left as it is
+    if (finished(pod) || excluded.has(pod.metadata.namespace) || ns?.metadata?.labels?.[ADMISSION_LABEL] === 'disabled') {
+      // a finished pod (Succeeded, Failed) runs nothing to bind, and admission never sees the
+      // pods of these namespaces: what they carry is left as it is, and they count for no policy
       bound.delete(key);
       failures.delete(key);
       return null;

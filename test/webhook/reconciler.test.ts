@@ -39,8 +39,8 @@ function world(policies: Record<string, unknown>[], namespaces: Namespace[], ext
   const metrics = new WebhookMetrics();
   let leader = true;
   const r = startReconciler({ store, view, isLeader: () => leader, logger: pino({ level: 'silent' }), metrics, tracer: trace.getTracer('t'), rate: 1000, burst: 100, resyncMs: 0, excludeNamespaces: ['kube-system'], ...extra });
-  const add = (ns: string, name: string, labels: Record<string, string>, annotations: Record<string, string> = {}): void => {
-    const p = leanPod({ metadata: { name, namespace: ns, uid: name, resourceVersion: '1', labels, annotations }, spec: { containers: [{ name: 'app' }] } });
+  const add = (ns: string, name: string, labels: Record<string, string>, annotations: Record<string, string> = {}, phase = 'Running'): void => {
+    const p = leanPod({ metadata: { name, namespace: ns, uid: name, resourceVersion: '1', labels, annotations }, spec: { containers: [{ name: 'app' }] }, status: { phase } });
     pods.set(`${ns}/${name}`, p);
   };
   return { pods, calls, view, r, metrics, add, setAnswer: (f: typeof answer) => { answer = f; }, setLeader: (v: boolean) => { leader = v; } };
@@ -114,4 +114,26 @@ test('reconciler: a conflict is retried after the delays of lib/backoff.ts (the 
   assert.equal(podPatches(fast.calls).length, 3);
   assert.equal(fast.metrics.reconcilePods.get({ result: 'conflict' }), 2);
   fast.r.stop();
+});
+
+const statuses = (calls: ApiCall[]): Record<string, unknown>[] =>
+  calls.filter((c) => c.op === 'patchPolicyStatus').map((c) => (c.body as { status: Record<string, unknown> }).status);
+
+test('reconciler: finished pods (Succeeded, Failed) are neither patched nor counted; a pod that finishes leaves the count', async () => {
+  const w = world([policy('p', 'app', { selector: { matchLabels: { app: 'web' } }, file: { matchPaths: [{ path: '/etc/shadow' }] }, action: 'Block' })], [ns('app')]);
+  w.add('app', 'running', { app: 'web' });
+  w.add('app', 'done', { app: 'web' }, {}, 'Succeeded');
+  w.add('app', 'crashed', { app: 'web' }, { 'armorgate.io/profile': 'stale' }, 'Failed');
+  w.r.leading(true);
+  await waitFor(() => podPatches(w.calls).length === 1 && statuses(w.calls).length === 1, 'one patch and a status');
+  assert.equal(podPatches(w.calls)[0]!.name, 'running', 'only the running pod is patched');
+  assert.equal(statuses(w.calls)[0]!.boundPods, 1, 'finished pods are not counted');
+  // the running pod finishes (a status update of the pod): it leaves the count
+  w.add('app', 'running', { app: 'web' }, {}, 'Succeeded');
+  w.r.changed('pods', 'put', w.pods.get('app/running') as unknown as WatchedObject);
+  await waitFor(() => statuses(w.calls).length === 2, 'the status written again', 5000);
+  assert.equal(statuses(w.calls)[1]!.boundPods, 0);
+  assert.equal(statuses(w.calls)[1]!.status, 'Unbound');
+  assert.equal(podPatches(w.calls).length, 1, 'the finished pod is not patched');
+  w.r.stop();
 });
