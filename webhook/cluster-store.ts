@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { Backoff } from '../lib/backoff.ts';
 import type { Namespace, Policy } from '../policy/types.ts';
-import { validatePolicy } from '../policy/validate.ts';
+import { validatePolicy, type ValidationResult } from '../policy/validate.ts';
 import { policyId, sortPolicies, type PolicyStore } from './sources.ts';
 import { CACHES, POD_CACHE, POLICY_CACHES, type ApiCall, type ApiResult, type CacheName, type WatchCommand, type WatchedObject, type WatchEvent, type WatchMessage, type WatchWorkerData } from './cluster-watch-protocol.ts';
 import type { LeanPod } from './lean-pod.ts';
@@ -41,6 +41,9 @@ export interface ClusterStore extends PolicyStore {
   podsSynced(): boolean;
   /** The policy objects as watched (invalid ones too), by cache. */
   policyObjects(): [CacheName, WatchedObject][];
+  /** The core's validation of a policy object (its spec: specOnly), made once per object and
+   *  kept across a change of its status alone: what admission and the status pass both read. */
+  policyValidation(obj: WatchedObject): ValidationResult;
   call(c: ApiCall): Promise<ApiResult>;
 }
 
@@ -90,11 +93,18 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<ClusterSt
   // cache): a namespace's change is seen by the compile cache's key (the namespace object is
   // part of it), so it costs what it changes, not a recompile of every pod shape and a
   // revalidation of every policy. Each policy object is validated once (objects are replaced,
-  // never mutated, on change): a policy change revalidates that policy only.
+  // never mutated, on change; a new object whose spec, generation, labels and annotations are
+  // the old one's, a status write, takes the old one's result): a policy change revalidates
+  // that policy only, and the reconciler's status pass validates nothing.
   /** A policy cache changed: the policy set's version moves (a namespace or pod event changes no
    *  policy, and costs no revalidation). */
   const changed = (cache: CacheName): void => { if (cache !== 'namespaces' && cache !== POD_CACHE) { version++; derived = null; } };
-  const validated = new WeakMap<WatchedObject, Policy | null>();
+  const validated = new WeakMap<WatchedObject, ValidationResult>();
+  const validation = (obj: WatchedObject): ValidationResult => {
+    let v = validated.get(obj);
+    if (v === undefined) { v = validatePolicy(specOnly(obj)); validated.set(obj, v); }
+    return v;
+  };
   /** The caller's callbacks run inside a message handler: a throw is logged, never the process's end. */
   const callback = (f: () => void): void => {
     try { f(); } catch (e) { logger.error({ err: e }, 'cluster store callback failed'); }
@@ -113,7 +123,9 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<ClusterSt
       }
       const target = staged ?? serving.get(e.cache)!;
       const k = keyOf(e.obj);
-      const statusOnly = e.t === 'put' && e.cache !== 'namespaces' && e.cache !== POD_CACHE && sameExceptStatus(target.get(k), e.obj);
+      const before = target.get(k);
+      const statusOnly = e.t === 'put' && e.cache !== 'namespaces' && e.cache !== POD_CACHE && sameExceptStatus(before, e.obj);
+      if (statusOnly) { const known = validated.get(before!); if (known !== undefined) validated.set(e.obj, known); }
       if (e.t === 'put') target.set(k, e.obj);
       else target.delete(k);
       if (staged === undefined && !statusOnly) changed(e.cache);
@@ -183,10 +195,7 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<ClusterSt
     const out: Policy[] = [];
     for (const cache of POLICY_CACHES) {
       for (const obj of serving.get(cache)!.values()) {
-        const known = validated.get(obj);
-        if (known !== undefined) { if (known !== null) out.push(known); continue; }
-        const { policy, problems } = validatePolicy(specOnly(obj));
-        validated.set(obj, policy);
+        const { policy, problems } = validation(obj);
         if (policy !== null) { out.push(policy); continue; }
         const id = `${obj.kind}/${policyId(obj)}@${obj.metadata?.resourceVersion}`;
         if (!rejected.has(id)) {
@@ -208,6 +217,7 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<ClusterSt
     podsSynced: () => synced.has(POD_CACHE),
     pod: (namespace, name) => serving.get(POD_CACHE)?.get(`${namespace}/${name}`) as LeanPod | undefined,
     policyObjects: () => POLICY_CACHES.flatMap((c) => [...serving.get(c)!.values()].map((o): [CacheName, WatchedObject] => [c, o])),
+    policyValidation: validation,
     call: (c) => new Promise<ApiResult>((resolve) => {
       const w = worker;
       if (w === null) { resolve({ ok: false, code: 0, message: 'no watch worker is running' }); return; }

@@ -26,9 +26,9 @@ import { ANN_TRACEPARENT, ANNOTATIONS_MAX_BYTES, KUBEARMOR_OPT_OUT } from '../po
 import { annotationsSize } from '../policy/compile.ts';
 import { selectPolicies, policyId as selectPolicyId } from '../policy/select.ts';
 import type { Pod } from '../policy/types.ts';
-import { validatePolicy } from '../policy/validate.ts';
+import type { ValidationResult } from '../policy/validate.ts';
 import { formatTraceparent } from '../telemetry/index.ts';
-import { specOnly, type ClusterStore } from './cluster-store.ts';
+import type { ClusterStore } from './cluster-store.ts';
 import type { CacheName, WatchedObject } from './cluster-watch-protocol.ts';
 import { compiledFor, CompileCache, type GatewayView } from './decide.ts';
 import { armorgateDigest, finished, type LeanPod } from './lean-pod.ts';
@@ -36,7 +36,7 @@ import type { WebhookMetrics } from './metrics.ts';
 import { TokenBucket } from './token-bucket.ts';
 
 export interface ReconcilerOptions {
-  store: Pick<ClusterStore, 'pods' | 'pod' | 'podsSynced' | 'policyObjects' | 'call'>;
+  store: Pick<ClusterStore, 'pods' | 'pod' | 'podsSynced' | 'policyObjects' | 'policyValidation' | 'call'>;
   view: GatewayView;
   isLeader(): boolean;
   logger: Logger;
@@ -83,6 +83,26 @@ const podKey = (ns: string, name: string): string => `${ns}/${name}`;
 const refId = (ref: string): string => ref.slice(0, ref.lastIndexOf('@'));
 const TRACEPARENT_BYTES = Buffer.byteLength(ANN_TRACEPARENT) + 55;
 const MAX_STATUS_WARNINGS = 20;
+
+/** A validation's problems as the status states them, once per validation result. */
+const problemTexts = new WeakMap<ValidationResult, { warnings: string[]; errors: string[] }>();
+function problemsOf(v: ValidationResult): { warnings: string[]; errors: string[] } {
+  let t = problemTexts.get(v);
+  if (t === undefined) {
+    const text = (p: ValidationResult['problems'][number]): string => (p.path ? `${p.path}: ${p.message}` : p.message);
+    t = { warnings: v.problems.filter((p) => p.level === 'warning').map(text), errors: v.problems.filter((p) => p.level === 'error').map(text) };
+    problemTexts.set(v, t);
+  }
+  return t;
+}
+
+/** canonical() of each policy object's status as watched, once per object. */
+const watchedStatuses = new WeakMap<object, string>();
+function watchedStatus(obj: object): string {
+  let c = watchedStatuses.get(obj);
+  if (c === undefined) { c = canonical((obj as { status?: unknown }).status); watchedStatuses.set(obj, c); }
+  return c;
+}
 
 /** JSON with object keys sorted: what the API server hands back for a custom resource's
  *  status (Go maps) compares equal to what was written. */
@@ -269,9 +289,10 @@ export function startReconciler(o: ReconcilerOptions): Reconciler {
     for (const [plural, obj] of store.policyObjects()) {
       const meta = (obj as { metadata?: { name?: string; namespace?: string; generation?: number } }).metadata ?? {};
       const id = meta.namespace ? `${meta.namespace}/${meta.name}` : String(meta.name);
-      const { policy, problems } = validatePolicy(specOnly(obj));
-      const warnings = problems.filter((p) => p.level === 'warning').map((p) => (p.path ? `${p.path}: ${p.message}` : p.message));
-      const errors = problems.filter((p) => p.level === 'error').map((p) => (p.path ? `${p.path}: ${p.message}` : p.message));
+      // the store's validation of this object, made once (a pass costs what changed)
+      const v = store.policyValidation(obj);
+      const policy = v.policy;
+      const { warnings, errors } = problemsOf(v);
       const n = counts.get(id) ?? 0, nf = failed.get(id) ?? 0;
       const status: Record<string, unknown> = policy === null
         ? { status: 'Invalid', boundPods: 0, message: `invalid: bound to no pod: ${errors.join('; ').slice(0, 1000)}` }
@@ -279,7 +300,7 @@ export function startReconciler(o: ReconcilerOptions): Reconciler {
       if (nf > 0) { status.failedPods = nf; status.message = `${String(status.message)}; ${nf} pod${nf === 1 ? '' : 's'} selected by it could not be annotated (see the webhook's log)`; }
       if (warnings.length > 0) status.warnings = warnings.slice(0, MAX_STATUS_WARNINGS).map((w) => w.slice(0, 500));
       if (typeof meta.generation === 'number') status.observedGeneration = meta.generation;
-      if (canonical(status) === canonical((obj as { status?: unknown }).status)) continue;
+      if (canonical(status) === watchedStatus(obj)) continue;
       if (!o.isLeader()) return;
       const wait = bucket.wait();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));

@@ -83,6 +83,23 @@ test('cluster store: a namespace change costs what it changes (no new policy ver
     assert.ok(store.policiesVersion() > v0);
     const after = store.policies();
     for (const p of before) assert.ok(after.includes(p), `${p.metadata.name}: the unchanged policy is the same validated object, not revalidated`);
+    // a status write (the reconciler's) is a new object with the same spec: it keeps the
+    // validation made of the old one, and leaves the policy set's version alone
+    const [, watched] = store.policyObjects().find(([, o]) => o.metadata?.name === 'block-shadow')!;
+    const validation = store.policyValidation(watched);
+    const v1 = store.policiesVersion();
+    const current = api.objects(KSP).find((o) => o.metadata.name === 'block-shadow')!;
+    api.update(KSP, { ...current, status: { status: 'Bound', boundPods: 1 } });
+    await waitFor(() => store.policyObjects().some(([, o]) => o.metadata?.name === 'block-shadow' && o !== watched), 'the status write seen');
+    const [, rewritten] = store.policyObjects().find(([, o]) => o.metadata?.name === 'block-shadow')!;
+    assert.deepEqual((rewritten as { status?: unknown }).status, { status: 'Bound', boundPods: 1 });
+    assert.equal(store.policyValidation(rewritten), validation, 'the same validation result: not validated again');
+    assert.equal(store.policiesVersion(), v1);
+    // a spec change is validated again
+    api.update(KSP, { ...current, spec: { ...(current.spec as object), severity: 3 } });
+    await waitFor(() => store.policies().some((p) => p.metadata.name === 'block-shadow' && p.metadata.generation === 2), 'the spec change');
+    const [, changed] = store.policyObjects().find(([, o]) => o.metadata?.name === 'block-shadow')!;
+    assert.notEqual(store.policyValidation(changed), validation);
   } finally { await store.close(); await api.stop(); }
 });
 

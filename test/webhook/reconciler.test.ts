@@ -10,7 +10,7 @@ import { leanPod, type LeanPod } from '../../webhook/lean-pod.ts';
 import { WebhookMetrics } from '../../webhook/metrics.ts';
 import type { GatewayView } from '../../webhook/decide.ts';
 import type { ApiCall, ApiResult, CacheName, WatchedObject } from '../../webhook/cluster-watch-protocol.ts';
-import { validatePolicy } from '../../policy/validate.ts';
+import { validatePolicy, type ValidationResult } from '../../policy/validate.ts';
 import { DEFAULT_POSTURE } from '../../policy/posture.ts';
 import type { Namespace, Policy } from '../../policy/types.ts';
 import { waitFor } from '../support/wait.ts';
@@ -24,6 +24,7 @@ function world(policies: Record<string, unknown>[], namespaces: Namespace[], ext
   let answer: (c: ApiCall) => ApiResult = () => ({ ok: true, code: 200 });
   const objs = policies.map((p) => ({ ...p, metadata: { ...(p.metadata as object), generation: 1 } }) as WatchedObject);
   const valid = objs.map((o) => validatePolicy(o).policy).filter((p): p is Policy => p !== null);
+  const validations = new WeakMap<object, ValidationResult>();
   const view: GatewayView = {
     policies: () => valid, policiesVersion: () => 1,
     namespace: (n) => namespaces.find((x) => x.metadata?.name === n) ?? null,
@@ -34,6 +35,8 @@ function world(policies: Record<string, unknown>[], namespaces: Namespace[], ext
     pod: (ns: string, name: string) => pods.get(`${ns}/${name}`),
     podsSynced: () => true,
     policyObjects: (): [CacheName, WatchedObject][] => objs.map((o) => ['kubearmorpolicies', o]),
+    // as the cluster store does: once per object
+    policyValidation: (o: WatchedObject): ValidationResult => { let v = validations.get(o); if (v === undefined) { v = validatePolicy(o); validations.set(o, v); } return v; },
     call: async (c: ApiCall): Promise<ApiResult> => { calls.push(c); return answer(c); },
   };
   const metrics = new WebhookMetrics();
@@ -43,7 +46,7 @@ function world(policies: Record<string, unknown>[], namespaces: Namespace[], ext
     const p = leanPod({ metadata: { name, namespace: ns, uid: name, resourceVersion: '1', labels, annotations }, spec: { containers: [{ name: 'app' }] }, status: { phase } });
     pods.set(`${ns}/${name}`, p);
   };
-  return { pods, calls, view, r, metrics, add, setAnswer: (f: typeof answer) => { answer = f; }, setLeader: (v: boolean) => { leader = v; } };
+  return { pods, calls, view, r, metrics, add, objs, setAnswer: (f: typeof answer) => { answer = f; }, setLeader: (v: boolean) => { leader = v; } };
 }
 
 const ns = (name: string, annotations: Record<string, string> = {}): Namespace => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, annotations } }) as Namespace;
@@ -135,5 +138,32 @@ test('reconciler: finished pods (Succeeded, Failed) are neither patched nor coun
   assert.equal(statuses(w.calls)[1]!.boundPods, 0);
   assert.equal(statuses(w.calls)[1]!.status, 'Unbound');
   assert.equal(podPatches(w.calls).length, 1, 'the finished pod is not patched');
+  w.r.stop();
+});
+
+test('reconciler: a status pass validates no policy again (a namespace change, a pod deleted); it reads the store\'s one validation per object', async () => {
+  const ps = Array.from({ length: 5 }, (_, i) => policy(`p${i}`, 'app', { selector: { matchLabels: { app: 'web' } }, file: { matchPaths: [{ path: `/etc/f${i}` }] }, action: 'Block' }));
+  const w = world(ps, [ns('app')]);
+  w.add('app', 'web-1', { app: 'web' });
+  w.add('app', 'web-2', { app: 'web' });
+  // every read of a policy's spec is counted: validating it reads it, nothing else here does
+  let reads = 0;
+  for (const o of w.objs) {
+    const spec = (o as { spec?: unknown }).spec;
+    Object.defineProperty(o, 'spec', { get: () => { reads++; return spec; }, enumerable: true, configurable: true });
+  }
+  w.r.leading(true);
+  await waitFor(() => statuses(w.calls).length === 5, 'the first status pass');
+  const first = reads;
+  assert.ok(first > 0, 'the first pass validated each policy once (through the store)');
+  // a namespace changes: its pods are evaluated again and the statuses checked again
+  w.r.changed('namespaces', 'put', ns('app', { 'kubearmor-file-posture': 'block' }) as unknown as WatchedObject);
+  await waitFor(() => statuses(w.calls).length === 10, 'a status pass after the namespace change', 5000);
+  // a pod is deleted
+  w.pods.delete('app/web-2');
+  w.r.changed('pods', 'del', { kind: 'Pod', metadata: { name: 'web-2', namespace: 'app' } });
+  await waitFor(() => statuses(w.calls).length === 15, 'a status pass after the pod deletion', 5000);
+  assert.equal(statuses(w.calls)[14]!.boundPods, 1);
+  assert.equal(reads, first, 'no policy validated again by a status pass');
   w.r.stop();
 });
