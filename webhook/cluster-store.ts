@@ -1,14 +1,14 @@
-// The in-cluster PolicyStore: namespaces and the pod-binding policy kinds, kept by
-// @kubernetes/client-node ListWatch caches that run in a worker thread
-// (cluster-watch.worker.ts); this side holds the copies the admission path reads, applies
-// the worker's changes in order, and restarts the worker if it ever dies.
+// The in-cluster PolicyStore: namespaces and the pod-binding policy kinds (with live binding,
+// pods and host policies too), kept by @kubernetes/client-node ListWatch caches that run in a
+// worker thread (cluster-watch.worker.ts); this side holds the copies the admission path
+// reads, applies the worker's changes in order, and restarts the worker if it ever dies.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { Backoff } from '../lib/backoff.ts';
 import type { Namespace, Policy } from '../policy/types.ts';
 import { validatePolicy, type ValidationResult } from '../policy/validate.ts';
 import { policyId, sortPolicies, type PolicyStore } from './sources.ts';
-import { CACHES, POD_CACHE, POLICY_CACHES, type ApiCall, type ApiResult, type CacheName, type WatchCommand, type WatchedObject, type WatchEvent, type WatchMessage, type WatchWorkerData } from './cluster-watch-protocol.ts';
+import { CACHES, HOST_POLICY_CACHE, POD_CACHE, POLICY_CACHES, type ApiCall, type ApiResult, type CacheName, type WatchCommand, type WatchedObject, type WatchEvent, type WatchMessage, type WatchWorkerData } from './cluster-watch-protocol.ts';
 import type { LeanPod } from './lean-pod.ts';
 
 export interface ClusterStoreOptions {
@@ -26,7 +26,8 @@ export interface ClusterStoreOptions {
   onRestart?: () => void;
   /** Sees each worker started (tests stop one to check the restart). */
   onWorker?: (w: Worker) => void;
-  /** Also keep the pods (lean copies) and make API calls: what the reconciler needs. */
+  /** Also keep the pods (lean copies) and the host policies (for their status), and make API
+   *  calls: what the reconciler needs. */
   pods?: boolean;
   /** Called for each change applied to the served copies (after it is applied); `listed`
    *  after a cache's list was applied. */
@@ -39,7 +40,8 @@ export interface ClusterStore extends PolicyStore {
   pods(): IterableIterator<LeanPod>;
   pod(namespace: string, name: string): LeanPod | undefined;
   podsSynced(): boolean;
-  /** The policy objects as watched (invalid ones too), by cache. */
+  /** The policy objects as watched (invalid ones too), by cache; with the pods, the host
+   *  policies too (they bind no pod; the reconciler writes their status). */
   policyObjects(): [CacheName, WatchedObject][];
   /** The core's validation of a policy object (its spec: specOnly), made once per object and
    *  kept across a change of its status alone: what admission and the status pass both read. */
@@ -78,7 +80,8 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<ClusterSt
   // an empty --kubeconfig is no kubeconfig (in-cluster configuration), as before the worker
   const data: WatchWorkerData = opts.kubeconfigText !== undefined ? { kubeconfigText: opts.kubeconfigText } : opts.kubeconfig ? { kubeconfigFile: opts.kubeconfig } : {};
   if (opts.pods === true) data.pods = true;
-  const caches: CacheName[] = opts.pods === true ? [...CACHES, POD_CACHE] : [...CACHES];
+  const caches: CacheName[] = opts.pods === true ? [...CACHES, POD_CACHE, HOST_POLICY_CACHE] : [...CACHES];
+  const statusCaches: CacheName[] = opts.pods === true ? [...POLICY_CACHES, HOST_POLICY_CACHE] : [...POLICY_CACHES];
   const pending = new Map<number, (r: ApiResult) => void>();
   let nextCall = 0;
   // What the admission path reads. A cache's map is replaced as a whole when a new worker
@@ -96,9 +99,9 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<ClusterSt
   // never mutated, on change; a new object whose spec, generation, labels and annotations are
   // the old one's, a status write, takes the old one's result): a policy change revalidates
   // that policy only, and the reconciler's status pass validates nothing.
-  /** A policy cache changed: the policy set's version moves (a namespace or pod event changes no
-   *  policy, and costs no revalidation). */
-  const changed = (cache: CacheName): void => { if (cache !== 'namespaces' && cache !== POD_CACHE) { version++; derived = null; } };
+  /** A pod-binding policy cache changed: the policy set's version moves (a namespace, pod or
+   *  host policy event changes no policy admission compiles, and costs no revalidation). */
+  const changed = (cache: CacheName): void => { if ((POLICY_CACHES as readonly CacheName[]).includes(cache)) { version++; derived = null; } };
   const validated = new WeakMap<WatchedObject, ValidationResult>();
   const validation = (obj: WatchedObject): ValidationResult => {
     let v = validated.get(obj);
@@ -216,7 +219,7 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<ClusterSt
     pods: () => (serving.get(POD_CACHE)?.values() ?? new Map().values()) as IterableIterator<LeanPod>,
     podsSynced: () => synced.has(POD_CACHE),
     pod: (namespace, name) => serving.get(POD_CACHE)?.get(`${namespace}/${name}`) as LeanPod | undefined,
-    policyObjects: () => POLICY_CACHES.flatMap((c) => [...serving.get(c)!.values()].map((o): [CacheName, WatchedObject] => [c, o])),
+    policyObjects: () => statusCaches.flatMap((c) => [...serving.get(c)!.values()].map((o): [CacheName, WatchedObject] => [c, o])),
     policyValidation: validation,
     call: (c) => new Promise<ApiResult>((resolve) => {
       const w = worker;

@@ -1,5 +1,6 @@
 // Live binding: keeps every running pod's armorgate.io/* annotations equal to what admission
-// would write now, and each policy's status saying how many pods it binds.
+// would write now, and each policy's status saying how many pods it binds (a host policy's:
+// none, it binds nodes; its validation warnings).
 //
 // What a pod should carry comes from `compiledFor` (decide.ts), the function admission uses,
 // on the pod's lean copy (lean-pod.ts: labels, container names, opt-out; what the compile
@@ -29,7 +30,7 @@ import type { Pod } from '../policy/types.ts';
 import type { ValidationResult } from '../policy/validate.ts';
 import { formatTraceparent } from '../telemetry/index.ts';
 import type { ClusterStore } from './cluster-store.ts';
-import type { CacheName, WatchedObject } from './cluster-watch-protocol.ts';
+import { HOST_POLICY_CACHE, type CacheName, type WatchedObject } from './cluster-watch-protocol.ts';
 import { compiledFor, CompileCache, type GatewayView } from './decide.ts';
 import { armorgateDigest, finished, type LeanPod } from './lean-pod.ts';
 import type { WebhookMetrics } from './metrics.ts';
@@ -293,9 +294,12 @@ export function startReconciler(o: ReconcilerOptions): Reconciler {
       const v = store.policyValidation(obj);
       const policy = v.policy;
       const { warnings, errors } = problemsOf(v);
-      const n = counts.get(id) ?? 0, nf = failed.get(id) ?? 0;
+      // a host policy binds nodes, never a pod (its name may be a cluster policy's: not counted)
+      const host = plural === HOST_POLICY_CACHE;
+      const n = host ? 0 : counts.get(id) ?? 0, nf = host ? 0 : failed.get(id) ?? 0;
       const status: Record<string, unknown> = policy === null
         ? { status: 'Invalid', boundPods: 0, message: `invalid: bound to no pod: ${errors.join('; ').slice(0, 1000)}` }
+        : host ? { status: 'Unbound', boundPods: 0, message: 'a host policy binds nodes, not pods: the gateway binds it to no pod' }
         : { status: n > 0 ? 'Bound' : 'Unbound', boundPods: n, message: n === 0 ? 'binds no running pod' : `binds ${n} running pod${n === 1 ? '' : 's'}` };
       if (nf > 0) { status.failedPods = nf; status.message = `${String(status.message)}; ${nf} pod${nf === 1 ? '' : 's'} selected by it could not be annotated (see the webhook's log)`; }
       if (warnings.length > 0) status.warnings = warnings.slice(0, MAX_STATUS_WARNINGS).map((w) => w.slice(0, 500));

@@ -23,6 +23,7 @@ const PODS = '/api/v1/pods';
 const NAMESPACES = '/api/v1/namespaces';
 const KSP = '/apis/security.kubearmor.com/v1/kubearmorpolicies';
 const CSP = '/apis/security.kubearmor.com/v1/kubearmorclusterpolicies';
+const HSP = '/apis/security.kubearmor.com/v1/kubearmorhostpolicies';
 const LEASES = '/apis/coordination.k8s.io/v1/leases';
 const AG = 'armorgate.io/';
 
@@ -32,6 +33,7 @@ async function cluster(): Promise<TestApiServer> {
   api.resource(PODS, { kind: 'Pod', apiVersion: 'v1', namespaced: true });
   api.resource(KSP, { kind: 'KubeArmorPolicy', apiVersion: 'security.kubearmor.com/v1', namespaced: true, statusSubresource: true });
   api.resource(CSP, { kind: 'KubeArmorClusterPolicy', apiVersion: 'security.kubearmor.com/v1', namespaced: false, statusSubresource: true });
+  api.resource(HSP, { kind: 'KubeArmorHostPolicy', apiVersion: 'security.kubearmor.com/v1', namespaced: false, statusSubresource: true });
   api.resource(LEASES, { kind: 'Lease', apiVersion: 'coordination.k8s.io/v1', namespaced: true });
   return api;
 }
@@ -179,6 +181,15 @@ test('live binding: policy, namespace and label changes reach exactly the right 
     api.create(CSP, policy('broken', null, { selector: { matchLabels: { app: 'web' } }, file: { matchPaths: [{ path: 'relative/path' }] }, action: 'Block' }) as unknown as K8sObject);
     await waitFor(() => (get(api, CSP, undefined, 'broken')?.status as { status?: string } | undefined)?.status === 'Invalid', 'the invalid policy\'s status says so', 15_000);
     assert.deepEqual(rvs(), before, 'no pod written for an invalid policy');
+
+    // a host policy binds nodes, not pods: no pod is written, and its status says so
+    api.create(HSP, policy('node-shadow', null, { nodeSelector: { matchLabels: { 'kubernetes.io/hostname': 'n1' } }, file: { matchPaths: [{ path: '/etc/shadow' }] }, action: 'Block' }, 'KubeArmorHostPolicy') as unknown as K8sObject);
+    await waitFor(() => (get(api, HSP, undefined, 'node-shadow')?.status as { status?: string } | undefined)?.status === 'Unbound', 'the host policy\'s status', 15_000);
+    const hostStatus = get(api, HSP, undefined, 'node-shadow')!.status as { boundPods?: number; message?: string; warnings?: string[] };
+    assert.equal(hostStatus.boundPods, 0);
+    assert.match(hostStatus.message ?? '', /binds nodes, not pods/);
+    assert.match((hostStatus.warnings ?? []).join(' '), /host policies are validated but not enforced yet/);
+    assert.deepEqual(rvs(), before, 'no pod written for a host policy');
 
     // faults: 409 twice, then a 404 (the pod deleted while being patched), then the API server away
     api.failWrites('patch', PODS, 409, 2);

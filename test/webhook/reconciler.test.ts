@@ -17,13 +17,15 @@ import { waitFor } from '../support/wait.ts';
 import { policy } from './fixtures.ts';
 
 const KEY = new Uint8Array(32).fill(7);
+const PLURALS: Record<string, CacheName> = { KubeArmorPolicy: 'kubearmorpolicies', KubeArmorClusterPolicy: 'kubearmorclusterpolicies', KubeArmorHostPolicy: 'kubearmorhostpolicies' };
 
 function world(policies: Record<string, unknown>[], namespaces: Namespace[], extra: Partial<ReconcilerOptions> = {}) {
   const pods = new Map<string, LeanPod>();
   const calls: ApiCall[] = [];
   let answer: (c: ApiCall) => ApiResult = () => ({ ok: true, code: 200 });
   const objs = policies.map((p) => ({ ...p, metadata: { ...(p.metadata as object), generation: 1 } }) as WatchedObject);
-  const valid = objs.map((o) => validatePolicy(o).policy).filter((p): p is Policy => p !== null);
+  // what admission compiles: the pod-binding kinds (host policies bind nodes, not pods)
+  const valid = objs.filter((o) => o.kind !== 'KubeArmorHostPolicy').map((o) => validatePolicy(o).policy).filter((p): p is Policy => p !== null);
   const validations = new WeakMap<object, ValidationResult>();
   const view: GatewayView = {
     policies: () => valid, policiesVersion: () => 1,
@@ -34,7 +36,7 @@ function world(policies: Record<string, unknown>[], namespaces: Namespace[], ext
     pods: () => pods.values(),
     pod: (ns: string, name: string) => pods.get(`${ns}/${name}`),
     podsSynced: () => true,
-    policyObjects: (): [CacheName, WatchedObject][] => objs.map((o) => ['kubearmorpolicies', o]),
+    policyObjects: (): [CacheName, WatchedObject][] => objs.map((o) => [PLURALS[String(o.kind)]!, o]),
     // as the cluster store does: once per object
     policyValidation: (o: WatchedObject): ValidationResult => { let v = validations.get(o); if (v === undefined) { v = validatePolicy(o); validations.set(o, v); } return v; },
     call: async (c: ApiCall): Promise<ApiResult> => { calls.push(c); return answer(c); },
@@ -165,5 +167,30 @@ test('reconciler: a status pass validates no policy again (a namespace change, a
   await waitFor(() => statuses(w.calls).length === 15, 'a status pass after the pod deletion', 5000);
   assert.equal(statuses(w.calls)[14]!.boundPods, 1);
   assert.equal(reads, first, 'no policy validated again by a status pass');
+  w.r.stop();
+});
+
+test('reconciler: the status of a policy that binds no pod is Unbound with its validation warnings; a host policy\'s says it binds nodes, not pods; an invalid one is Invalid', async () => {
+  const w = world([
+    policy('lonely', 'app', { selector: { matchLabels: { app: 'nobody' } }, network: { matchProtocols: [{ protocol: 'tcp,udp' }] }, action: 'Block' }),
+    policy('node-shadow', null, { nodeSelector: { matchLabels: { 'kubernetes.io/hostname': 'n1' } }, file: { matchPaths: [{ path: '/etc/shadow' }] }, action: 'Block' }, 'KubeArmorHostPolicy'),
+    policy('broken', 'app', { selector: { matchLabels: { app: 'web' } }, file: { matchPaths: [{ path: 'relative' }] }, action: 'Block' }),
+  ], [ns('app')]);
+  w.add('app', 'web', { app: 'web' });
+  w.r.leading(true);
+  await waitFor(() => w.calls.filter((c) => c.op === 'patchPolicyStatus').length === 3, 'three statuses');
+  const by = new Map(w.calls.filter((c): c is Extract<ApiCall, { op: 'patchPolicyStatus' }> => c.op === 'patchPolicyStatus').map((c) => [`${c.plural} ${c.namespace}/${c.name}`, (c.body as { status: Record<string, unknown> }).status]));
+  assert.deepEqual(by.get('kubearmorpolicies app/lonely'), {
+    status: 'Unbound', boundPods: 0, message: 'binds no running pod', observedGeneration: 1,
+    warnings: ['spec.network.matchProtocols[0].protocol: "tcp,udp" is a comma list: one rule per entry here, maybe not in KubeArmor'],
+  });
+  assert.deepEqual(by.get('kubearmorhostpolicies /node-shadow'), {
+    status: 'Unbound', boundPods: 0, message: 'a host policy binds nodes, not pods: the gateway binds it to no pod', observedGeneration: 1,
+    warnings: ['kind: host policies are validated but not enforced yet: ArmorGate enforces pods'],
+  });
+  const broken = by.get('kubearmorpolicies app/broken')!;
+  assert.equal(broken.status, 'Invalid');
+  assert.equal(broken.boundPods, 0);
+  assert.match(String(broken.message), /^invalid: bound to no pod: spec\.file\.matchPaths\[0\]\.path/);
   w.r.stop();
 });
