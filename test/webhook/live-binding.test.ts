@@ -261,7 +261,7 @@ test('live binding: one writer through the Lease; a leader killed mid-rebind lea
   }
 });
 
-test('live binding flags: a bad rate, burst or lease timing is a usage error naming the flag', async () => {
+test('live binding flags: a bad rate, burst, lease timing or body read timeout is a usage error naming the flag', async () => {
   const { spawnSync } = await import('node:child_process');
   const run = (...extra: string[]): { status: number | null; stderr: string } => {
     const r = spawnSync(process.execPath, ['bin/armorgate.js', 'webhook', '--kubeconfig', '/nonexistent', ...extra], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
@@ -273,6 +273,9 @@ test('live binding flags: a bad rate, burst or lease timing is a usage error nam
   r = run('--reconcile-burst', '1.5');
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--reconcile-burst must be a whole number/);
+  r = run('--body-read-timeout', '0');
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--body-read-timeout must be a positive number of seconds/);
   r = run('--leader-elect-renew-deadline', '20');
   assert.equal(r.status, 2);
   assert.match(r.stderr, /retry period < renew deadline < lease duration/);
