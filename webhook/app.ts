@@ -109,6 +109,7 @@ export function answerReview(endpoint: Endpoint, body: Uint8Array, headers: { tr
       if (f.bound !== undefined) span.setAttribute('armorgate.policies', f.bound);
       if (f.digest !== undefined) span.setAttribute('armorgate.profile_digest', f.digest);
       if (f.optedOut === true) span.setAttribute('armorgate.opted_out', true);
+      if (f.recentState === true) span.setAttribute('armorgate.recent_state', true);
       if (!decision.response.allowed && decision.response.status?.message) span.setAttribute('armorgate.reason', decision.response.status.message.slice(0, 1024));
     }
     return { status: 200, body: reviewJson(parsed.apiVersion, parsed.kind, decision.response) };

@@ -8,6 +8,7 @@ import { Backoff } from '../lib/backoff.ts';
 import type { Namespace, Policy } from '../policy/types.ts';
 import { validatePolicy, type ValidationResult } from '../policy/validate.ts';
 import { policyId, sortPolicies, type PolicyStore } from './sources.ts';
+import { RecentStates } from './recent-states.ts';
 import { CACHES, HOST_POLICY_CACHE, POD_CACHE, POLICY_CACHES, type ApiCall, type ApiResult, type CacheName, type WatchCommand, type WatchedObject, type WatchEvent, type WatchMessage, type WatchWorkerData } from './cluster-watch-protocol.ts';
 import type { LeanPod } from './lean-pod.ts';
 
@@ -101,7 +102,8 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<ClusterSt
   // that policy only, and the reconciler's status pass validates nothing.
   /** A pod-binding policy cache changed: the policy set's version moves (a namespace, pod or
    *  host policy event changes no policy admission compiles, and costs no revalidation). */
-  const changed = (cache: CacheName): void => { if ((POLICY_CACHES as readonly CacheName[]).includes(cache)) { version++; derived = null; } };
+  const isPolicyCache = (c: CacheName): boolean => (POLICY_CACHES as readonly CacheName[]).includes(c);
+  const changed = (cache: CacheName): void => { if (isPolicyCache(cache)) { version++; derived = null; } };
   const validated = new WeakMap<WatchedObject, ValidationResult>();
   const validation = (obj: WatchedObject): ValidationResult => {
     let v = validated.get(obj);
@@ -113,12 +115,29 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<ClusterSt
     try { f(); } catch (e) { logger.error({ err: e }, 'cluster store callback failed'); }
   };
 
+  // What admission compiled from until a change, kept a few seconds (recent-states.ts): the
+  // policy set as it was before each batch of events that changes it (admission runs between
+  // batches), and each namespace object before it changes.
+  const recent = new RecentStates();
+  const nameOf = (o: WatchedObject): string => String(o.metadata?.name ?? '');
+
   const apply = (events: WatchEvent[]): void => {
+    let remembered = false;
+    const rememberPolicies = (): void => { if (!remembered) { remembered = true; recent.replacedPolicies(version, policies()); } };
     for (const e of events) {
       if (e.t === 'log') { logger[e.level](e.fields, e.msg); continue; }
       const staged = staging.get(e.cache);
       if (e.t === 'listed') {
-        if (staged !== undefined) { serving.set(e.cache, staged); staging.delete(e.cache); synced.add(e.cache); }
+        if (staged !== undefined) {
+          // a new worker's list replaces what was served: remember what it replaces
+          if (synced.has(e.cache) && isPolicyCache(e.cache)) rememberPolicies();
+          if (synced.has(e.cache) && e.cache === 'namespaces') {
+            const old = serving.get(e.cache)!;
+            for (const [k, o] of old) if (staged.get(k)?.metadata?.resourceVersion !== o.metadata?.resourceVersion) recent.replacedNamespace(nameOf(o), o as Namespace);
+            for (const [k, o] of staged) if (!old.has(k)) recent.replacedNamespace(nameOf(o), null);
+          }
+          serving.set(e.cache, staged); staging.delete(e.cache); synced.add(e.cache);
+        }
         changed(e.cache);
         callback(() => opts.onRelist?.(e.cache));
         if (opts.onChange) callback(() => opts.onChange!(e.cache, 'listed'));
@@ -129,6 +148,10 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<ClusterSt
       const before = target.get(k);
       const statusOnly = e.t === 'put' && e.cache !== 'namespaces' && e.cache !== POD_CACHE && sameExceptStatus(before, e.obj);
       if (statusOnly) { const known = validated.get(before!); if (known !== undefined) validated.set(e.obj, known); }
+      if (staged === undefined && !statusOnly) {
+        if (isPolicyCache(e.cache)) rememberPolicies();
+        else if (e.cache === 'namespaces') recent.replacedNamespace(nameOf(e.obj), (before as Namespace | undefined) ?? null);
+      }
       if (e.t === 'put') target.set(k, e.obj);
       else target.delete(k);
       if (staged === undefined && !statusOnly) changed(e.cache);
@@ -215,6 +238,7 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<ClusterSt
     policies,
     policiesVersion: () => version,
     namespace: (name) => (namespaces().get(`/${name}`) as Namespace | undefined) ?? null,
+    recent,
     namespaceCount: () => namespaces().size,
     pods: () => (serving.get(POD_CACHE)?.values() ?? new Map().values()) as IterableIterator<LeanPod>,
     podsSynced: () => synced.has(POD_CACHE),

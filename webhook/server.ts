@@ -190,6 +190,7 @@ export async function startWebhook(o: WebhookOptions): Promise<RunningWebhook> {
     policies: () => store.policies(),
     policiesVersion: () => store.policiesVersion(),
     namespace: (n) => store.namespace(n),
+    recent: store.recent,
     signingKey, previousSigningKey, defaultPosture: o.defaultPosture, defaultVisibility: o.defaultVisibility ?? [], gatewayUser: o.gatewayUser,
   };
   let shuttingDown = false;
