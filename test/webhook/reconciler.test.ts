@@ -21,6 +21,7 @@ const PLURALS: Record<string, CacheName> = { KubeArmorPolicy: 'kubearmorpolicies
 
 function world(policies: Record<string, unknown>[], namespaces: Namespace[], extra: Partial<ReconcilerOptions> = {}) {
   const pods = new Map<string, LeanPod>();
+  let podLists = 0;
   const calls: ApiCall[] = [];
   let answer: (c: ApiCall) => ApiResult = () => ({ ok: true, code: 200 });
   const objs = policies.map((p) => ({ ...p, metadata: { ...(p.metadata as object), generation: 1 } }) as WatchedObject);
@@ -33,7 +34,7 @@ function world(policies: Record<string, unknown>[], namespaces: Namespace[], ext
     signingKey: KEY, defaultPosture: DEFAULT_POSTURE, gatewayUser: 'gw',
   };
   const store = {
-    pods: () => pods.values(),
+    pods: () => { podLists++; return pods.values(); },
     pod: (ns: string, name: string) => pods.get(`${ns}/${name}`),
     podsSynced: () => true,
     policyObjects: (): [CacheName, WatchedObject][] => objs.map((o) => [PLURALS[String(o.kind)]!, o]),
@@ -48,7 +49,7 @@ function world(policies: Record<string, unknown>[], namespaces: Namespace[], ext
     const p = leanPod({ metadata: { name, namespace: ns, uid: name, resourceVersion: '1', labels, annotations }, spec: { containers: [{ name: 'app' }] }, status: { phase } });
     pods.set(`${ns}/${name}`, p);
   };
-  return { pods, calls, view, r, metrics, add, objs, setAnswer: (f: typeof answer) => { answer = f; }, setLeader: (v: boolean) => { leader = v; } };
+  return { pods, calls, view, r, metrics, add, objs, podLists: () => podLists, setAnswer: (f: typeof answer) => { answer = f; }, setLeader: (v: boolean) => { leader = v; } };
 }
 
 const ns = (name: string, annotations: Record<string, string> = {}): Namespace => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, annotations } }) as Namespace;
@@ -192,5 +193,41 @@ test('reconciler: the status of a policy that binds no pod is Unbound with its v
   assert.equal(broken.status, 'Invalid');
   assert.equal(broken.boundPods, 0);
   assert.match(String(broken.message), /^invalid: bound to no pod: spec\.file\.matchPaths\[0\]\.path/);
+  w.r.stop();
+});
+
+test('reconciler: the resync evaluates every pod again: a pod changed behind its back is put right; once settled, resync passes write nothing', async () => {
+  const w = world([policy('p', 'app', { selector: { matchLabels: { app: 'web' } }, file: { matchPaths: [{ path: '/etc/shadow' }] }, action: 'Block' })], [ns('app')], { resyncMs: 150 });
+  // the API server: a pod patch or a status write changes the object, as the watch then shows it
+  const annotations = new Map<string, Record<string, string>>();
+  w.setAnswer((c) => {
+    if (c.op === 'patchPod') {
+      const a = { ...annotations.get(c.name) };
+      for (const [k, v] of Object.entries((c.body as { metadata: { annotations: Record<string, string | null> } }).metadata.annotations)) if (v === null) delete a[k]; else a[k] = v;
+      annotations.set(c.name, a);
+      w.add('app', c.name, { app: 'web' }, a);
+    }
+    if (c.op === 'patchPolicyStatus') {
+      const i = w.objs.findIndex((o) => o.metadata?.name === c.name);
+      w.objs[i] = { ...w.objs[i]!, status: (c.body as { status: unknown }).status } as WatchedObject;
+    }
+    return { ok: true, code: 200 };
+  });
+  for (const n of ['web-1', 'web-2', 'web-3']) w.add('app', n, { app: 'web' });
+  w.r.leading(true);
+  await waitFor(() => podPatches(w.calls).length === 3 && statuses(w.calls).length === 1 && w.r.idle(), 'settled: three patches and a status');
+  // settled: resync passes run (each lists the pods) and write nothing
+  const lists = w.podLists(), writes = w.calls.length;
+  await waitFor(() => w.podLists() >= lists + 3, 'three resync passes', 5000);
+  await new Promise((r) => setTimeout(r, 1100)); // and a status pass's delay after the last
+  assert.equal(w.calls.length, writes, `no write across the resync passes: ${JSON.stringify(w.calls.slice(writes))}`);
+  // web-2's annotations are changed behind the reconciler's back (no watch event): the next
+  // resync finds it and puts it right
+  const stale = { ...annotations.get('web-2')!, 'armorgate.io/profile': 'tampered' };
+  annotations.set('web-2', stale);
+  w.add('app', 'web-2', { app: 'web' }, stale);
+  await waitFor(() => podPatches(w.calls).length === 4, 'the resync patched it', 5000);
+  assert.equal(podPatches(w.calls)[3]!.name, 'web-2');
+  assert.notEqual(annotations.get('web-2')!['armorgate.io/profile'], 'tampered');
   w.r.stop();
 });
