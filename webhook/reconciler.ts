@@ -276,7 +276,8 @@ export function startReconciler(o: ReconcilerOptions): Reconciler {
     fullTimer = setTimeout(() => { fullTimer = undefined; evaluateAll(); }, ms);
   }
 
-  // ---- policy status
+  // ---- policy status: boundPods counts the pods `bound` says the policy binds now (what the
+  // gateway writes for them, patched yet or not), not the policies their annotations name
   function scheduleStatus(ms = 1000): void {
     if (statusTimer !== undefined || stopped) return;
     statusTimer = setTimeout(() => { statusTimer = undefined; void writeStatuses(); }, ms);
