@@ -49,6 +49,7 @@ function api(): Promise<TestApiServer> {
     .resource(PODS, { kind: 'Pod', apiVersion: 'v1', namespaced: true })
     .resource(KSP, { kind: 'KubeArmorPolicy', apiVersion: 'security.kubearmor.com/v1', namespaced: true, statusSubresource: true })
     .resource('/apis/security.kubearmor.com/v1/kubearmorclusterpolicies', { kind: 'KubeArmorClusterPolicy', apiVersion: 'security.kubearmor.com/v1', namespaced: false, statusSubresource: true })
+    .resource('/apis/security.kubearmor.com/v1/kubearmorhostpolicies', { kind: 'KubeArmorHostPolicy', apiVersion: 'security.kubearmor.com/v1', namespaced: false, statusSubresource: true })
     .resource('/apis/coordination.k8s.io/v1/leases', { kind: 'Lease', apiVersion: 'coordination.k8s.io/v1', namespaced: true }));
 }
 

@@ -20,6 +20,7 @@ export function command(): Command {
     .addOption(new Option('--default-visibility <kinds>', 'visibility logs when neither the pod nor its namespace has a kubearmor-visibility annotation: process,file,network,capabilities or none').default('none'))
     .addOption(new Option('--metrics-port <port>', 'HTTP port of Prometheus /metrics (-1: off)').default('9090'))
     .addOption(new Option('--shutdown-grace <seconds>', 'longest wait for in-flight reviews at SIGTERM').default('25'))
+    .addOption(new Option('--body-read-timeout <seconds>', 'a review whose body has not arrived this long after its reading started is refused (408) and its connection closed').default('5'))
     .option('--no-reconcile', 'cluster mode: do not keep running pods\' armorgate.io/* annotations current (live binding)')
     .addOption(new Option('--reconcile-rate <pods/s>', 'live binding: pod patches (and policy status writes) a second at most').default('50'))
     .addOption(new Option('--reconcile-burst <n>', 'live binding: patches allowed at once above the rate').default('100'))
@@ -35,7 +36,7 @@ export function command(): Command {
     .action(async (o: Record<string, string | boolean | undefined>) => {
       const { parsePostureSpec } = await import('../policy/posture.ts');
       const usage = (m: string): void => { process.stderr.write(`armorgate webhook: ${m}\n`); process.exitCode = 2; };
-      const port = Number(o.port), metricsPort = Number(o.metricsPort), grace = Number(o.shutdownGrace);
+      const port = Number(o.port), metricsPort = Number(o.metricsPort), grace = Number(o.shutdownGrace), bodyReadTimeout = Number(o.bodyReadTimeout);
       const num = (name: string, min: number): number | null => {
         const v = Number(o[name]);
         return Number.isFinite(v) && v >= min ? v : null;
@@ -51,6 +52,7 @@ export function command(): Command {
       if (!Number.isInteger(port) || port < 0 || port > 65535) return usage(`--port must be a port number, not ${o.port}`);
       if (!Number.isInteger(metricsPort) || metricsPort < -1 || metricsPort > 65535) return usage(`--metrics-port must be a port number or -1, not ${o.metricsPort}`);
       if (!Number.isFinite(grace) || grace < 0) return usage(`--shutdown-grace must be a number of seconds, not ${o.shutdownGrace}`);
+      if (!Number.isFinite(bodyReadTimeout) || bodyReadTimeout <= 0) return usage(`--body-read-timeout must be a positive number of seconds, not ${String(o.bodyReadTimeout)}`);
       const { logLevel, makeLogger } = await import('../telemetry/log.ts');
       const level = logLevel(str(o.logLevel));
       if (!level.ok) return usage(level.error.message);
@@ -71,7 +73,7 @@ export function command(): Command {
         running = await startWebhook({
           port, metricsPort, tlsCertDir: str(o.tlsCertDir), kubeconfig: str(o.kubeconfig), policiesDir: str(o.policiesDir),
           signingKeyFile: str(o.signingKeyFile), previousSigningKeyFile: str(o.previousSigningKeyFile), gatewayUser: str(o.gatewayUser) ?? '', defaultPosture: posture.value, defaultVisibility: visibility.kinds,
-          shutdownGraceMs: grace * 1000, logger: makeLogger({ name: 'armorgate-webhook', level: level.value }),
+          shutdownGraceMs: grace * 1000, bodyReadTimeoutMs: bodyReadTimeout * 1000, logger: makeLogger({ name: 'armorgate-webhook', level: level.value }),
           reconcile: o.reconcile === false ? undefined : {
             rate, burst, resyncMs: resync * 1000, leaderElect: o.leaderElect !== false,
             excludeNamespaces: (str(o.reconcileExcludeNamespaces) ?? '').split(',').map((x) => x.trim()).filter((x) => x !== ''),

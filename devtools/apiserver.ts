@@ -25,7 +25,8 @@
 //        old resourceVersion is answered HTTP 410 Gone with a Status body.
 //   api.closeWatches(listPath?)              // end open watch streams (clients re-watch)
 //   api.failNext(listPath, status, times=1)  // answer the next list/watch requests with this status
-//   api.requests                             // log: { method, path, query, watch, verb } of every request
+//   api.requests                             // log: { method, path, query, watch, verb, token, at } of
+//                                            // every request (at: performance.now() when it came)
 //   api.verbs(listPath?)                     // requests counted by Kubernetes verb (list, watch, get,
 //                                            // create, update, patch; a status write counts as its verb)
 //   api.failWrites(verb, listPath, status, times=1) // answer the next writes of that verb with status
@@ -60,7 +61,7 @@ type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 interface Watcher { res: http.ServerResponse; listPath: string; namespace: string | null; filter: (o: K8sObject) => boolean; bookmarks: boolean; timer?: NodeJS.Timeout }
 interface Resource { info: ResourceInfo; objects: Map<string, K8sObject>; log: { rv: number; type: EventType; object: K8sObject }[]; compactedRv: number }
 export type Verb = 'list' | 'watch' | 'get' | 'create' | 'update' | 'patch' | 'delete' | 'other';
-export interface RequestRecord { method: string; path: string; query: Record<string, string>; watch: boolean; verb: Verb; listPath: string | null; /** the bearer token, if any */ token: string }
+export interface RequestRecord { method: string; path: string; query: Record<string, string>; watch: boolean; verb: Verb; listPath: string | null; /** the bearer token, if any */ token: string; /** performance.now() when it came */ at: number }
 
 const clone = <T>(v: T): T => structuredClone(v);
 const keyOf = (o: K8sObject): string => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
@@ -305,7 +306,7 @@ export class TestApiServer {
     const verb: Verb = method === 'GET' ? (route?.name ? 'get' : watch ? 'watch' : 'list')
       : method === 'POST' ? 'create' : method === 'PUT' ? 'update' : method === 'PATCH' ? 'patch' : method === 'DELETE' ? 'delete' : 'other';
     const auth = String(req.headers.authorization ?? '');
-    this.requests.push({ method, path: u.pathname, query, watch, verb, listPath: route?.listPath ?? null, token: auth.startsWith('Bearer ') ? auth.slice(7) : '' });
+    this.requests.push({ method, path: u.pathname, query, watch, verb, listPath: route?.listPath ?? null, token: auth.startsWith('Bearer ') ? auth.slice(7) : '', at: performance.now() });
     const json = (code: number, body: unknown): void => {
       const s = JSON.stringify(body);
       res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(s) });

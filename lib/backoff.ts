@@ -1,8 +1,9 @@
 // The one retry delay of the project: exponential, capped, with full jitter. Every retry loop
-// (the enforcer's pod watch, the webhook's watch caches and its watch worker's restarts) takes
-// its delays from here, so that a thousand clients that lost the API server at the same moment
-// do not come back in the same second: each delay is drawn uniformly between the first delay
-// and the current ceiling (first × 2^attempt, capped), not the ceiling itself.
+// (the enforcer's pod watch, the webhook's watch caches and its watch worker's restarts, the
+// reconciler's pod retries, the leader election's waits) takes its delays from here, so that
+// a thousand clients that lost the API server at the same moment do not come back in the same
+// second: each delay is drawn uniformly between the first delay and the current ceiling
+// (first × 2^attempt, capped), not the ceiling itself.
 
 export interface BackoffPolicy {
   /** First delay, and the floor of every delay (ms). */

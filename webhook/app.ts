@@ -1,5 +1,5 @@
 // The HTTP face of the webhook: an express 5 app (ETag off, no body parser: bodies are read
-// by hand with an 8 MiB cap) with the three admission endpoints, /healthz and /readyz, behind
+// by hand with an 8 MiB cap, within the body budget and a read deadline) with the three admission endpoints, /healthz and /readyz, behind
 // a request listener that hands the API server's exact admission paths straight to their
 // handlers, and writes the answers decided in one event-loop pass together after it
 // (coalesce.ts). `answerReview` is the whole admission path minus HTTP framing; the app and the
@@ -13,7 +13,7 @@ import { CompileCache, decideMutate, decidePolicy, decideValidatePod, WrongKind,
 import { deny, MAX_BODY_BYTES, parseReview, reviewOut, type AdmissionResponse } from './review.ts';
 import type { WebhookMetrics } from './metrics.ts';
 import { ANSWER_MAX_WAIT_MS, coalesceWrites } from './coalesce.ts';
-import { BodyBudget, reservationOf } from './body-budget.ts';
+import { BodyBudget, reservationOf, type BodyShare } from './body-budget.ts';
 
 export type Endpoint = 'validate-policy' | 'mutate-pod' | 'validate-pod';
 export const ENDPOINTS: readonly Endpoint[] = ['validate-policy', 'mutate-pod', 'validate-pod'];
@@ -28,7 +28,14 @@ export interface AppDeps {
   cache?: CompileCache;
   /** Bounds the admission bodies held at once (default: DEFAULT_BODY_BUDGET_BYTES). */
   bodyBudget?: BodyBudget;
+  /** Longest time a review's body may take to arrive, from when its reading starts (default
+   *  DEFAULT_BODY_READ_TIMEOUT_MS); past it the review is answered 408 and its connection closed. */
+  bodyReadTimeoutMs?: number;
 }
+
+/** A review's body that has not arrived 5 s after its reading started is refused (408): the API
+ *  server gives up on the pod webhooks after 5 s anyway (webhook-configurations.yaml). */
+export const DEFAULT_BODY_READ_TIMEOUT_MS = 5_000;
 
 /** An HTTP answer; `body` is ASCII JSON (its length is its byte length). */
 export interface Answer { status: number; body: string }
@@ -102,6 +109,7 @@ export function answerReview(endpoint: Endpoint, body: Uint8Array, headers: { tr
       if (f.bound !== undefined) span.setAttribute('armorgate.policies', f.bound);
       if (f.digest !== undefined) span.setAttribute('armorgate.profile_digest', f.digest);
       if (f.optedOut === true) span.setAttribute('armorgate.opted_out', true);
+      if (f.recentState === true) span.setAttribute('armorgate.recent_state', true);
       if (!decision.response.allowed && decision.response.status?.message) span.setAttribute('armorgate.reason', decision.response.status.message.slice(0, 1024));
     }
     return { status: 200, body: reviewJson(parsed.apiVersion, parsed.kind, decision.response) };
@@ -129,9 +137,18 @@ export function reviewJson(apiVersion: string, kind: string, response: Admission
 
 export type BodyResult = { ok: true; body: Buffer } | { ok: false; status: number; message: string };
 
+export interface ReadBodyOptions {
+  /** Refuse (408) a body not complete this long after reading started (ms). */
+  deadlineMs?: number;
+  /** Its share of the body budget: counts the bytes as they arrive, and pauses the reading
+   *  when it says so (its `resume` must resume `req`). */
+  share?: BodyShare;
+}
+
 /** Reads a request body up to `limit` bytes and calls `done` once. Larger bodies are refused
- *  without buffering them. (A callback, not a promise: this is on every request's path.) */
-export function readBody(req: IncomingMessage, limit: number, done: (r: BodyResult) => void): void {
+ *  without buffering them; a body not complete by the deadline is refused with 408. (A
+ *  callback, not a promise: this is on every request's path.) */
+export function readBody(req: IncomingMessage, limit: number, done: (r: BodyResult) => void, o: ReadBodyOptions = {}): void {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) {
     done({ ok: false, status: 413, message: `body of ${declared} bytes is larger than the limit of ${limit} bytes` });
@@ -140,12 +157,15 @@ export function readBody(req: IncomingMessage, limit: number, done: (r: BodyResu
   const chunks: Buffer[] = [];
   let size = 0;
   let finished = false;
+  let timer: NodeJS.Timeout | undefined;
   const finish = (r: BodyResult): void => {
     if (finished) return;
     finished = true;
+    clearTimeout(timer);
     req.off('data', onData);
     done(r);
   };
+  const share = o.share;
   const onData = (chunk: Buffer): void => {
     size += chunk.length;
     if (size > limit) {
@@ -154,7 +174,13 @@ export function readBody(req: IncomingMessage, limit: number, done: (r: BodyResu
       return;
     }
     chunks.push(chunk);
+    if (share !== undefined && !share.add(chunk.length)) req.pause();
   };
+  if (o.deadlineMs !== undefined && o.deadlineMs > 0) {
+    const ms = o.deadlineMs;
+    timer = setTimeout(() => finish({ ok: false, status: 408, message: `body not received within ${ms} ms (${size} of ${declared ?? 'an unknown number of'} bytes arrived); the connection is closed` }), ms);
+    timer.unref();
+  }
   req.on('data', onData);
   req.once('end', () => finish({ ok: true, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) }));
   req.once('error', (e) => finish({ ok: false, status: 400, message: `body could not be read: ${e.message}` }));
@@ -193,29 +219,31 @@ export function createApp(deps: AppDeps): RequestListener {
     },
   });
   const budget = deps.bodyBudget ?? new BodyBudget();
+  const deadlineMs = deps.bodyReadTimeoutMs ?? DEFAULT_BODY_READ_TIMEOUT_MS;
   const admit = (endpoint: Endpoint) => (req: IncomingMessage, res: ServerResponse): void => {
-    // a body is read only once its size fits in the budget of bodies held at once (body-budget.ts)
-    const size = reservationOf(req, MAX_BODY_BYTES);
-    let reserved = false;
-    const cancel = budget.reserve(size, () => {
-      reserved = true;
+    // a body is read within the budget of bodies held at once (body-budget.ts): a large one once
+    // its size fits, a small one at once, counted as it arrives; each within the read deadline
+    let started = false;
+    const share = budget.open(reservationOf(req, MAX_BODY_BYTES), (mine) => {
+      started = true;
       readBody(req, MAX_BODY_BYTES, (got) => {
         try {
           if (!got.ok) {
-            full.metrics.requests.inc({ endpoint, decision: 'bad_request' });
+            full.metrics.requests.inc({ endpoint, decision: got.status === 408 ? 'timeout' : 'bad_request' });
+            if (got.status === 408) full.logger.debug({ endpoint, err: got.message }, 'admission body too slow');
             if (res.destroyed) return; // the client went away
-            // the rest of an oversized body is not read: close the connection after answering
+            // the rest of the body is not read: close the connection after answering
             send(res, jsonError(got.status, got.message), true);
-            if (got.status === 413) res.once('finish', () => req.socket.destroySoon());
+            if (got.status === 413 || got.status === 408) res.once('finish', () => req.socket.destroySoon());
             return;
           }
           answer(res, answerReview(endpoint, got.body, { traceparent: req.headers.traceparent, tracestate: req.headers.tracestate }, full));
         } finally {
-          budget.release(size);
+          mine.release();
         }
-      });
-    });
-    if (!reserved) res.once('close', cancel); // gone while waiting: nothing was reserved
+      }, { deadlineMs, share: mine });
+    }, () => req.resume());
+    if (!started) res.once('close', () => share.release()); // gone while waiting: nothing is held
   };
   // The API server posts to the exact paths (with `?timeout=…`): the listener below finds
   // them with one map lookup before express sets up its request and walks its route layers

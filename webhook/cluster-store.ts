@@ -1,14 +1,15 @@
-// The in-cluster PolicyStore: namespaces and the pod-binding policy kinds, kept by
-// @kubernetes/client-node ListWatch caches that run in a worker thread
-// (cluster-watch.worker.ts); this side holds the copies the admission path reads, applies
-// the worker's changes in order, and restarts the worker if it ever dies.
+// The in-cluster PolicyStore: namespaces and the pod-binding policy kinds (with live binding,
+// pods and host policies too), kept by @kubernetes/client-node ListWatch caches that run in a
+// worker thread (cluster-watch.worker.ts); this side holds the copies the admission path
+// reads, applies the worker's changes in order, and restarts the worker if it ever dies.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { Backoff } from '../lib/backoff.ts';
 import type { Namespace, Policy } from '../policy/types.ts';
-import { validatePolicy } from '../policy/validate.ts';
+import { validatePolicy, type ValidationResult } from '../policy/validate.ts';
 import { policyId, sortPolicies, type PolicyStore } from './sources.ts';
-import { CACHES, POD_CACHE, POLICY_CACHES, type ApiCall, type ApiResult, type CacheName, type WatchCommand, type WatchedObject, type WatchEvent, type WatchMessage, type WatchWorkerData } from './cluster-watch-protocol.ts';
+import { RecentStates } from './recent-states.ts';
+import { CACHES, HOST_POLICY_CACHE, POD_CACHE, POLICY_CACHES, type ApiCall, type ApiResult, type CacheName, type WatchCommand, type WatchedObject, type WatchEvent, type WatchMessage, type WatchWorkerData } from './cluster-watch-protocol.ts';
 import type { LeanPod } from './lean-pod.ts';
 
 export interface ClusterStoreOptions {
@@ -26,7 +27,8 @@ export interface ClusterStoreOptions {
   onRestart?: () => void;
   /** Sees each worker started (tests stop one to check the restart). */
   onWorker?: (w: Worker) => void;
-  /** Also keep the pods (lean copies) and make API calls: what the reconciler needs. */
+  /** Also keep the pods (lean copies) and the host policies (for their status), and make API
+   *  calls: what the reconciler needs. */
   pods?: boolean;
   /** Called for each change applied to the served copies (after it is applied); `listed`
    *  after a cache's list was applied. */
@@ -39,8 +41,12 @@ export interface ClusterStore extends PolicyStore {
   pods(): IterableIterator<LeanPod>;
   pod(namespace: string, name: string): LeanPod | undefined;
   podsSynced(): boolean;
-  /** The policy objects as watched (invalid ones too), by cache. */
+  /** The policy objects as watched (invalid ones too), by cache; with the pods, the host
+   *  policies too (they bind no pod; the reconciler writes their status). */
   policyObjects(): [CacheName, WatchedObject][];
+  /** The core's validation of a policy object (its spec: specOnly), made once per object and
+   *  kept across a change of its status alone: what admission and the status pass both read. */
+  policyValidation(obj: WatchedObject): ValidationResult;
   call(c: ApiCall): Promise<ApiResult>;
 }
 
@@ -75,7 +81,8 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<ClusterSt
   // an empty --kubeconfig is no kubeconfig (in-cluster configuration), as before the worker
   const data: WatchWorkerData = opts.kubeconfigText !== undefined ? { kubeconfigText: opts.kubeconfigText } : opts.kubeconfig ? { kubeconfigFile: opts.kubeconfig } : {};
   if (opts.pods === true) data.pods = true;
-  const caches: CacheName[] = opts.pods === true ? [...CACHES, POD_CACHE] : [...CACHES];
+  const caches: CacheName[] = opts.pods === true ? [...CACHES, POD_CACHE, HOST_POLICY_CACHE] : [...CACHES];
+  const statusCaches: CacheName[] = opts.pods === true ? [...POLICY_CACHES, HOST_POLICY_CACHE] : [...POLICY_CACHES];
   const pending = new Map<number, (r: ApiResult) => void>();
   let nextCall = 0;
   // What the admission path reads. A cache's map is replaced as a whole when a new worker
@@ -90,22 +97,47 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<ClusterSt
   // cache): a namespace's change is seen by the compile cache's key (the namespace object is
   // part of it), so it costs what it changes, not a recompile of every pod shape and a
   // revalidation of every policy. Each policy object is validated once (objects are replaced,
-  // never mutated, on change): a policy change revalidates that policy only.
-  /** A policy cache changed: the policy set's version moves (a namespace or pod event changes no
-   *  policy, and costs no revalidation). */
-  const changed = (cache: CacheName): void => { if (cache !== 'namespaces' && cache !== POD_CACHE) { version++; derived = null; } };
-  const validated = new WeakMap<WatchedObject, Policy | null>();
+  // never mutated, on change; a new object whose spec, generation, labels and annotations are
+  // the old one's, a status write, takes the old one's result): a policy change revalidates
+  // that policy only, and the reconciler's status pass validates nothing.
+  /** A pod-binding policy cache changed: the policy set's version moves (a namespace, pod or
+   *  host policy event changes no policy admission compiles, and costs no revalidation). */
+  const isPolicyCache = (c: CacheName): boolean => (POLICY_CACHES as readonly CacheName[]).includes(c);
+  const changed = (cache: CacheName): void => { if (isPolicyCache(cache)) { version++; derived = null; } };
+  const validated = new WeakMap<WatchedObject, ValidationResult>();
+  const validation = (obj: WatchedObject): ValidationResult => {
+    let v = validated.get(obj);
+    if (v === undefined) { v = validatePolicy(specOnly(obj)); validated.set(obj, v); }
+    return v;
+  };
   /** The caller's callbacks run inside a message handler: a throw is logged, never the process's end. */
   const callback = (f: () => void): void => {
     try { f(); } catch (e) { logger.error({ err: e }, 'cluster store callback failed'); }
   };
 
+  // What admission compiled from until a change, kept a few seconds (recent-states.ts): the
+  // policy set as it was before each batch of events that changes it (admission runs between
+  // batches), and each namespace object before it changes.
+  const recent = new RecentStates();
+  const nameOf = (o: WatchedObject): string => String(o.metadata?.name ?? '');
+
   const apply = (events: WatchEvent[]): void => {
+    let remembered = false;
+    const rememberPolicies = (): void => { if (!remembered) { remembered = true; recent.replacedPolicies(version, policies()); } };
     for (const e of events) {
       if (e.t === 'log') { logger[e.level](e.fields, e.msg); continue; }
       const staged = staging.get(e.cache);
       if (e.t === 'listed') {
-        if (staged !== undefined) { serving.set(e.cache, staged); staging.delete(e.cache); synced.add(e.cache); }
+        if (staged !== undefined) {
+          // a new worker's list replaces what was served: remember what it replaces
+          if (synced.has(e.cache) && isPolicyCache(e.cache)) rememberPolicies();
+          if (synced.has(e.cache) && e.cache === 'namespaces') {
+            const old = serving.get(e.cache)!;
+            for (const [k, o] of old) if (staged.get(k)?.metadata?.resourceVersion !== o.metadata?.resourceVersion) recent.replacedNamespace(nameOf(o), o as Namespace);
+            for (const [k, o] of staged) if (!old.has(k)) recent.replacedNamespace(nameOf(o), null);
+          }
+          serving.set(e.cache, staged); staging.delete(e.cache); synced.add(e.cache);
+        }
         changed(e.cache);
         callback(() => opts.onRelist?.(e.cache));
         if (opts.onChange) callback(() => opts.onChange!(e.cache, 'listed'));
@@ -113,7 +145,13 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<ClusterSt
       }
       const target = staged ?? serving.get(e.cache)!;
       const k = keyOf(e.obj);
-      const statusOnly = e.t === 'put' && e.cache !== 'namespaces' && e.cache !== POD_CACHE && sameExceptStatus(target.get(k), e.obj);
+      const before = target.get(k);
+      const statusOnly = e.t === 'put' && e.cache !== 'namespaces' && e.cache !== POD_CACHE && sameExceptStatus(before, e.obj);
+      if (statusOnly) { const known = validated.get(before!); if (known !== undefined) validated.set(e.obj, known); }
+      if (staged === undefined && !statusOnly) {
+        if (isPolicyCache(e.cache)) rememberPolicies();
+        else if (e.cache === 'namespaces') recent.replacedNamespace(nameOf(e.obj), (before as Namespace | undefined) ?? null);
+      }
       if (e.t === 'put') target.set(k, e.obj);
       else target.delete(k);
       if (staged === undefined && !statusOnly) changed(e.cache);
@@ -183,10 +221,7 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<ClusterSt
     const out: Policy[] = [];
     for (const cache of POLICY_CACHES) {
       for (const obj of serving.get(cache)!.values()) {
-        const known = validated.get(obj);
-        if (known !== undefined) { if (known !== null) out.push(known); continue; }
-        const { policy, problems } = validatePolicy(specOnly(obj));
-        validated.set(obj, policy);
+        const { policy, problems } = validation(obj);
         if (policy !== null) { out.push(policy); continue; }
         const id = `${obj.kind}/${policyId(obj)}@${obj.metadata?.resourceVersion}`;
         if (!rejected.has(id)) {
@@ -203,11 +238,13 @@ export async function clusterStore(opts: ClusterStoreOptions): Promise<ClusterSt
     policies,
     policiesVersion: () => version,
     namespace: (name) => (namespaces().get(`/${name}`) as Namespace | undefined) ?? null,
+    recent,
     namespaceCount: () => namespaces().size,
     pods: () => (serving.get(POD_CACHE)?.values() ?? new Map().values()) as IterableIterator<LeanPod>,
     podsSynced: () => synced.has(POD_CACHE),
     pod: (namespace, name) => serving.get(POD_CACHE)?.get(`${namespace}/${name}`) as LeanPod | undefined,
-    policyObjects: () => POLICY_CACHES.flatMap((c) => [...serving.get(c)!.values()].map((o): [CacheName, WatchedObject] => [c, o])),
+    policyObjects: () => statusCaches.flatMap((c) => [...serving.get(c)!.values()].map((o): [CacheName, WatchedObject] => [c, o])),
+    policyValidation: validation,
     call: (c) => new Promise<ApiResult>((resolve) => {
       const w = worker;
       if (w === null) { resolve({ ok: false, code: 0, message: 'no watch worker is running' }); return; }

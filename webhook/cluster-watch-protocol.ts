@@ -8,10 +8,13 @@ export const POLICY_CACHES = ['kubearmorpolicies', 'kubearmorclusterpolicies'] a
 export const CACHES = ['namespaces', ...POLICY_CACHES] as const;
 /** The pod cache, kept only when the gateway reconciles running pods (lean copies: lean-pod.ts). */
 export const POD_CACHE = 'pods';
-export type CacheName = (typeof CACHES)[number] | typeof POD_CACHE;
+/** Host policies bind nodes, not pods: kept only when the gateway reconciles, for their status
+ *  (never part of the policy set admission compiles). */
+export const HOST_POLICY_CACHE = 'kubearmorhostpolicies';
+export type CacheName = (typeof CACHES)[number] | typeof POD_CACHE | typeof HOST_POLICY_CACHE;
 
 /** Where the cluster is: a kubeconfig file, a kubeconfig's text, else in-cluster
- *  configuration; `pods`: also watch pods (lean copies) and serve API calls. */
+ *  configuration; `pods`: also watch pods (lean copies) and host policies, and serve API calls. */
 export interface WatchWorkerData { kubeconfigFile?: string; kubeconfigText?: string; pods?: boolean }
 
 /** The writes the reconciler and the leader election make, carried out by the worker (the

@@ -1,5 +1,6 @@
 // The webhook's list/watch caches, run in a worker thread: @kubernetes/client-node's
-// ListWatch of namespaces and of the pod-binding policy kinds, each change forwarded to the
+// ListWatch of namespaces and of the pod-binding policy kinds (with live binding, of pods and
+// host policies too), each change forwarded to the
 // main thread (cluster-store.ts), which keeps the copies the admission path reads.
 //
 // Why a thread of its own: a process that has loaded @kubernetes/client-node (its generated
@@ -11,7 +12,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, ListWatch, Watch, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Backoff, DEFAULT_BACKOFF, jitterWithin } from '../lib/backoff.ts';
-import { POD_CACHE, POLICY_CACHES, type CacheName, type WatchCommand, type WatchEvent, type WatchMessage, type WatchWorkerData } from './cluster-watch-protocol.ts';
+import { HOST_POLICY_CACHE, POD_CACHE, POLICY_CACHES, type CacheName, type WatchCommand, type WatchEvent, type WatchMessage, type WatchWorkerData } from './cluster-watch-protocol.ts';
 import { apiCaller } from './cluster-calls.ts';
 import { leanPod } from './lean-pod.ts';
 
@@ -122,6 +123,9 @@ function run(data: WatchWorkerData): void {
       // pages from the same snapshot)
       return { apiVersion: first.apiVersion, kind: first.kind, metadata: { resourceVersion: first.metadata?.resourceVersion }, items };
     }, new LeanPodWatch(kc)));
+    // host policies, for their status only (they bind nodes, not pods)
+    watches.push(keepWatching(HOST_POLICY_CACHE, kc, `/apis/${GROUP}/${VERSION}/${HOST_POLICY_CACHE}`,
+      () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: HOST_POLICY_CACHE }) as Promise<KubernetesListObject<KubernetesObject>>));
   }
   const call = data.pods === true ? apiCaller(kc) : null;
   parentPort!.on('message', (m: WatchCommand) => {

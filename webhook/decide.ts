@@ -1,6 +1,7 @@
 // The three admission decisions, as pure functions of an AdmissionRequest and the
 // gateway's current view (policies, namespaces, key, posture). The HTTP layer (app.ts)
 // adds tracing and the traceparent annotation; nothing here does I/O.
+import crypto from 'node:crypto';
 import jsonpatch from 'fast-json-patch';
 import {
   ANNOTATION_PREFIX, ANN_PROFILE, ANN_PROFILE_DIGEST, ANN_PROFILE_SIGNATURE, ANN_TRACEPARENT, ANNOTATIONS_MAX_BYTES, KUBEARMOR_OPT_OUT,
@@ -9,7 +10,7 @@ import type { Namespace, Pod, Policy, PostureSet, Problem, VisibilityKind } from
 import { KUBEARMOR_VISIBILITY } from '../policy/visibility.ts';
 import { validatePolicy } from '../policy/validate.ts';
 import { annotationsSize, compile, type CompileResult } from '../policy/compile.ts';
-import { verifyAnnotations } from '../policy/sign.ts';
+import { signProfile, verifyAnnotations } from '../policy/sign.ts';
 import { allow, deny, fitWarnings, type AdmissionRequest, type AdmissionResponse } from './review.ts';
 
 /** What the decisions read: a snapshot interface over the caches and configuration. */
@@ -26,6 +27,21 @@ export interface GatewayView {
   /** visibility logs when neither the pod nor its namespace has a kubearmor-visibility annotation */
   defaultVisibility?: readonly VisibilityKind[];
   gatewayUser: string;
+  /** The policy sets and namespace objects replaced a moment ago (recent-states.ts): a pod
+   *  whose annotations one of them compiles to passes /validate-pod's CREATE check. */
+  recent?: RecentView;
+}
+
+/** A policy set as it was, and a compile cache of its own. */
+export interface PastPolicySet { version: number; policies: readonly Policy[]; cache: CompileCache }
+
+/** What the gateway compiled from a moment ago (within a grace period), newest first. */
+export interface RecentView {
+  policySets(): readonly PastPolicySet[];
+  /** The objects namespace `name` had (null: it did not exist). */
+  namespaces(name: string): readonly (Namespace | null)[];
+  /** Compile results of the current policy set with a past namespace object. */
+  readonly cache: CompileCache;
 }
 
 /** Facts a decision reports for its span and logs. */
@@ -34,6 +50,8 @@ export interface DecisionFacts {
   bound?: string[];
   digest?: string;
   optedOut?: boolean;
+  /** Allowed as what a policy set or namespace object of a moment ago compiles to. */
+  recentState?: boolean;
 }
 
 export interface Decision {
@@ -376,11 +394,56 @@ export function decideValidatePod(r: AdmissionRequest, view: GatewayView, cache?
   const expected: Record<string, string> = c.optedOut ? {} : c.annotations;
   const differences = annotationDifferences(ours, expected, ann, namespace, view);
   if (differences.length > 0) {
+    // written a moment ago, from a policy set or namespace object since replaced (a change
+    // between the mutating and this call, or replicas whose caches differ for a moment)?
+    const past = recentMatch(pod, namespace, optOut, ours, ann, view);
+    if (past !== null) return past.optedOut ? allowed(r.uid, {}, { optedOut: true, recentState: true }) : allowed(r.uid, {}, { bound: past.bound, digest: past.annotations[ANN_PROFILE_DIGEST], recentState: true });
     const whose = c.optedOut ? 'an opted-out pod carries none' : `the gateway writes these for this pod (policies: ${c.bound.length === 0 ? 'none' : c.bound.join(',')})`;
     return denied(r.uid, `pod's ${ANNOTATION_PREFIX}* annotations are not what the gateway writes for it in namespace ${namespace} (${whose}): ${differences.join(', ')}`);
   }
   if (c.optedOut) return allowed(r.uid, {}, { optedOut: true });
   return allowed(r.uid, {}, { bound: c.bound, digest: expected[ANN_PROFILE_DIGEST] });
+}
+
+/** The compile result of a recent state (view.recent: a policy set or namespace object replaced
+ *  within the grace period, with the current ones) whose annotations are exactly the pod's, or
+ *  null. Only a pod whose signature is valid here for its namespace, or an opted-out pod that
+ *  carries no armorgate.io/* annotation, is looked for: a pod whose mutation was skipped, or
+ *  whose annotations were forged, costs no compile. A signed profile copied from another pod is
+ *  still refused unless a recent state compiles this very pod to it. */
+function recentMatch(pod: Pod, namespace: string, optOut: string | undefined, ours: [string, string][], ann: Record<string, string> | undefined, view: GatewayView): CompileResult | null {
+  const recent = view.recent;
+  if (recent === undefined) return null;
+  if (ours.length === 0 ? optOut === undefined : !signedHere(ann, namespace, view)) return null;
+  const current: PastPolicySet = { version: view.policiesVersion(), policies: view.policies(), cache: recent.cache };
+  const sets = [current, ...recent.policySets().filter((p) => p.version !== current.version)];
+  const nsNow = view.namespace(namespace);
+  const nsObjects = [nsNow, ...recent.namespaces(namespace).filter((n) => n !== nsNow)];
+  for (const set of sets) {
+    const then: GatewayView = { ...view, policies: () => set.policies, policiesVersion: () => set.version };
+    for (const ns of nsObjects) {
+      if (set === current && ns === nsNow) continue; // the current state: already compared
+      const got = compiledFor(pod, namespace, ns, optOut, then, set.cache).result;
+      if (!got.ok) continue;
+      if (annotationDifferences(ours, got.value.optedOut ? {} : got.value.annotations, ann, namespace, view).length === 0) return got.value;
+    }
+  }
+  return null;
+}
+
+/** The pod's profile signature is one the gateway makes for its namespace and digest, with a
+ *  key it holds (compared in constant time: this answer must tell nothing about a near miss). */
+function signedHere(ann: Record<string, string> | undefined, namespace: string, view: GatewayView): boolean {
+  const digest = ann?.[ANN_PROFILE_DIGEST], signature = ann?.[ANN_PROFILE_SIGNATURE];
+  if (typeof digest !== 'string' || typeof signature !== 'string') return false;
+  const got = Buffer.from(signature);
+  let ok = false;
+  for (const key of [view.signingKey, view.previousSigningKey]) {
+    if (!(key instanceof Uint8Array)) continue;
+    const want = Buffer.from(signProfile(key, namespace, digest));
+    if (want.length === got.length && crypto.timingSafeEqual(want, got)) ok = true;
+  }
+  return ok;
 }
 
 const TRACEPARENT_FORMAT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;

@@ -4,6 +4,9 @@
 // taken, a held one renewed, with the Lease's resourceVersion as a precondition so that two
 // replicas never both win. The leader that has not renewed within the renew deadline stops
 // leading at once (`isLeader()` turns false before the lease can expire for the others).
+// A replica that does not lead tries again after a jittered wait (lib/backoff.ts), so that
+// replicas started together do not try in step.
+import { jitterWithin } from '../lib/backoff.ts';
 import type { ApiCall, ApiResult } from './cluster-watch-protocol.ts';
 
 export interface LeaderOptions {
@@ -17,6 +20,8 @@ export interface LeaderOptions {
   onChange?: (leading: boolean) => void;
   onError?: (message: string) => void;
   now?: () => number;
+  /** In [0, 1): draws the jitter of the retry period (tests). */
+  random?: () => number;
 }
 
 interface LeaseSpec { holderIdentity?: string | null; leaseDurationSeconds?: number; acquireTime?: string; renewTime?: string; leaseTransitions?: number }
@@ -29,6 +34,18 @@ export interface LeaderElector {
 }
 
 const microTime = (ms: number): string => new Date(ms).toISOString().replace('Z', '000Z');
+
+/** client-go's jitter factor for acquiring: a waiting candidate's period is drawn in
+ *  [retry, retry × (1 + 1.2)]. */
+export const RETRY_JITTER_FACTOR = 1.2;
+
+/** The wait before the next try. The leader renews every retry period, as client-go's renew
+ *  loop does (its pace is what the renew deadline counts on; alone, it has nobody to fall in
+ *  step with); a replica that does not lead waits a jittered period (lib/backoff.ts's
+ *  jitterWithin), drawn in [retry, retry × (1 + RETRY_JITTER_FACTOR)]. */
+export function nextTryIn(leading: boolean, retryMs: number, random: () => number = Math.random): number {
+  return leading ? retryMs : jitterWithin(retryMs * (1 + RETRY_JITTER_FACTOR), retryMs, random);
+}
 
 export function startLeaderElection(o: LeaderOptions): LeaderElector {
   const now = o.now ?? (() => Date.now());
@@ -91,7 +108,7 @@ export function startLeaderElection(o: LeaderOptions): LeaderElector {
     if (stopped) return;
     running = attempt().catch((e: unknown) => o.onError?.(e instanceof Error ? e.message : String(e))).then(() => {
       isLeader(); // a deadline passed while the call waited
-      if (!stopped) { timer = setTimeout(loop, retry); timer.unref(); }
+      if (!stopped) { timer = setTimeout(loop, nextTryIn(leading, retry, o.random)); timer.unref(); }
     });
   };
   loop();

@@ -1,6 +1,6 @@
 // What the reconciler keeps of a pod: only what binding reads (namespace, name, uid, labels,
-// container names, the opt-out annotation, node) and a digest of its armorgate.io/*
-// annotations, so that 20,000 watched pods cost little memory. Pure; runs in the watch worker
+// container names, the opt-out annotation, node), whether it has finished (phase Succeeded
+// or Failed: nothing runs there to bind) and a digest of its armorgate.io/* annotations, so that 20,000 watched pods cost little memory. Pure; runs in the watch worker
 // (on every listed and watched pod) and on the main thread (on the desired annotations).
 import crypto from 'node:crypto';
 import { ANNOTATION_PREFIX, ANN_TRACEPARENT, KUBEARMOR_OPT_OUT } from '../policy/annotations.ts';
@@ -10,9 +10,19 @@ export interface LeanPod {
   kind: 'Pod';
   metadata: { name: string; namespace: string; uid: string; resourceVersion: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   spec: { nodeName?: string; containers: { name: string }[]; initContainers?: { name: string }[] };
+  /** Kept only for a finished pod (its phase Succeeded or Failed). */
+  status?: { phase: FinishedPhase };
   /** The pod's armorgate.io/* annotations: digest (traceparent left out), keys, and the
    *  bytes of its other annotations (for the 256 KiB limit). */
   ag: { digest: string; keys: string[]; otherBytes: number };
+}
+
+export type FinishedPhase = 'Succeeded' | 'Failed';
+
+/** A pod whose containers have all ended for good: the reconciler neither patches nor counts it. */
+export function finished(pod: { status?: { phase?: unknown } }): boolean {
+  const phase = pod.status?.phase;
+  return phase === 'Succeeded' || phase === 'Failed';
 }
 
 /** sha256 over the sorted armorgate.io/* entries, armorgate.io/traceparent left out ('' when none). */
@@ -28,7 +38,7 @@ export function armorgateDigest(annotations: Record<string, string> | undefined)
 const names = (list: unknown): { name: string }[] =>
   Array.isArray(list) ? list.map((c: unknown) => ({ name: String((c as { name?: unknown } | null)?.name ?? '') })) : [];
 
-type AnyPod = { metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: { nodeName?: string; containers?: unknown; initContainers?: unknown } };
+type AnyPod = { metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: { nodeName?: string; containers?: unknown; initContainers?: unknown }; status?: { phase?: unknown } };
 
 /** The lean copy of a pod object (as listed or watched). */
 export function leanPod(obj: unknown): LeanPod {
@@ -61,5 +71,6 @@ export function leanPod(obj: unknown): LeanPod {
   }
   if (p.spec?.initContainers !== undefined) lean.spec.initContainers = names(p.spec.initContainers);
   if (typeof p.spec?.nodeName === 'string') lean.spec.nodeName = p.spec.nodeName;
+  if (finished(p)) lean.status = { phase: p.status!.phase as FinishedPhase };
   return lean;
 }

@@ -20,7 +20,7 @@ export class WebhookMetrics {
   /** `processMetrics`: the process and Node.js runtime collectors (the daemon; tests leave them out). */
   constructor(o: { processMetrics?: boolean } = {}) {
     this.m = new MetricsRegistry(o);
-    this.requests = this.m.counter('armorgate_admission_requests_total', 'Admission requests by endpoint and decision (allowed, denied, patched, bad_request, error).', ['endpoint', 'decision']);
+    this.requests = this.m.counter('armorgate_admission_requests_total', 'Admission requests by endpoint and decision (allowed, denied, patched, bad_request, timeout: the body did not arrive in time, error).', ['endpoint', 'decision']);
     this.duration = this.m.histogram('armorgate_admission_duration_seconds', 'Time to decide an admission request, from its body read to its answer built (the answer is then written with the others of its event-loop pass).', ['endpoint'],
       [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]);
     this.tlsReloads = this.m.counter('armorgate_tls_reloads_total', 'Certificate reloads by result (ok, error).', ['result']);

@@ -1,5 +1,6 @@
 // Live binding: keeps every running pod's armorgate.io/* annotations equal to what admission
-// would write now, and each policy's status saying how many pods it binds.
+// would write now, and each policy's status saying how many pods it binds (a host policy's:
+// none, it binds nodes; its validation warnings).
 //
 // What a pod should carry comes from `compiledFor` (decide.ts), the function admission uses,
 // on the pod's lean copy (lean-pod.ts: labels, container names, opt-out; what the compile
@@ -17,24 +18,26 @@
 // error); no answer, 429 or 5xx → retried with backoff; any other refusal → counted, logged,
 // left for the next resync. A pod whose compile fails (E_TOO_LARGE, E_KERNEL_LIMIT) or whose
 // annotations would pass 256 KiB is not patched (it keeps what it has), counted, logged, and
-// counted in the status of the policies that select it.
+// counted in the status of the policies that select it. A finished pod (phase Succeeded or
+// Failed) is neither patched nor counted.
 import type { Logger } from 'pino';
+import { jitteredDelay, type BackoffPolicy } from '../lib/backoff.ts';
 import type { Tracer } from '@opentelemetry/api';
 import { ANN_TRACEPARENT, ANNOTATIONS_MAX_BYTES, KUBEARMOR_OPT_OUT } from '../policy/annotations.ts';
 import { annotationsSize } from '../policy/compile.ts';
 import { selectPolicies, policyId as selectPolicyId } from '../policy/select.ts';
 import type { Pod } from '../policy/types.ts';
-import { validatePolicy } from '../policy/validate.ts';
+import type { ValidationResult } from '../policy/validate.ts';
 import { formatTraceparent } from '../telemetry/index.ts';
-import { specOnly, type ClusterStore } from './cluster-store.ts';
-import type { CacheName, WatchedObject } from './cluster-watch-protocol.ts';
+import type { ClusterStore } from './cluster-store.ts';
+import { HOST_POLICY_CACHE, type CacheName, type WatchedObject } from './cluster-watch-protocol.ts';
 import { compiledFor, CompileCache, type GatewayView } from './decide.ts';
-import { armorgateDigest, type LeanPod } from './lean-pod.ts';
+import { armorgateDigest, finished, type LeanPod } from './lean-pod.ts';
 import type { WebhookMetrics } from './metrics.ts';
-import { backoffMs, TokenBucket } from './token-bucket.ts';
+import { TokenBucket } from './token-bucket.ts';
 
 export interface ReconcilerOptions {
-  store: Pick<ClusterStore, 'pods' | 'pod' | 'podsSynced' | 'policyObjects' | 'call'>;
+  store: Pick<ClusterStore, 'pods' | 'pod' | 'podsSynced' | 'policyObjects' | 'policyValidation' | 'call'>;
   view: GatewayView;
   isLeader(): boolean;
   logger: Logger;
@@ -47,10 +50,16 @@ export interface ReconcilerOptions {
   resyncMs: number;
   /** Patches under way at once. */
   concurrency?: number;
+  /** Delays of a pod's retries (lib/backoff.ts: exponential, capped, jittered); default
+   *  RETRY_BACKOFF. */
+  retry?: BackoffPolicy;
   /** Namespaces whose pods admission never sees (the webhook configurations' namespaceSelector):
    *  their pods are left as they are. Namespaces labelled armorgate.io/admission=disabled too. */
   excludeNamespaces?: readonly string[];
 }
+
+/** A pod's retries after 409, 429, 5xx or no answer: 200 ms, then doubling to 30 s, jittered. */
+export const RETRY_BACKOFF: BackoffPolicy = { initialMs: 200, maxMs: 30_000 };
 
 /** The namespace label that takes a namespace out of admission (webhook-configurations.yaml). */
 export const ADMISSION_LABEL = 'armorgate.io/admission';
@@ -75,6 +84,26 @@ const podKey = (ns: string, name: string): string => `${ns}/${name}`;
 const refId = (ref: string): string => ref.slice(0, ref.lastIndexOf('@'));
 const TRACEPARENT_BYTES = Buffer.byteLength(ANN_TRACEPARENT) + 55;
 const MAX_STATUS_WARNINGS = 20;
+
+/** A validation's problems as the status states them, once per validation result. */
+const problemTexts = new WeakMap<ValidationResult, { warnings: string[]; errors: string[] }>();
+function problemsOf(v: ValidationResult): { warnings: string[]; errors: string[] } {
+  let t = problemTexts.get(v);
+  if (t === undefined) {
+    const text = (p: ValidationResult['problems'][number]): string => (p.path ? `${p.path}: ${p.message}` : p.message);
+    t = { warnings: v.problems.filter((p) => p.level === 'warning').map(text), errors: v.problems.filter((p) => p.level === 'error').map(text) };
+    problemTexts.set(v, t);
+  }
+  return t;
+}
+
+/** canonical() of each policy object's status as watched, once per object. */
+const watchedStatuses = new WeakMap<object, string>();
+function watchedStatus(obj: object): string {
+  let c = watchedStatuses.get(obj);
+  if (c === undefined) { c = canonical((obj as { status?: unknown }).status); watchedStatuses.set(obj, c); }
+  return c;
+}
 
 /** JSON with object keys sorted: what the API server hands back for a custom resource's
  *  status (Go maps) compares equal to what was written. */
@@ -123,8 +152,9 @@ export function startReconciler(o: ReconcilerOptions): Reconciler {
     const key = podKey(pod.metadata.namespace, pod.metadata.name);
     if (view.signingKey !== cacheKey) { cache = new CompileCache(); cacheKey = view.signingKey; }
     const ns = view.namespace(pod.metadata.namespace);
-    if (excluded.has(pod.metadata.namespace) || ns?.metadata?.labels?.[ADMISSION_LABEL] === 'disabled') {
-      // admission never sees these pods: what they carry is left as it is
+    if (finished(pod) || excluded.has(pod.metadata.namespace) || ns?.metadata?.labels?.[ADMISSION_LABEL] === 'disabled') {
+      // a finished pod (Succeeded, Failed) runs nothing to bind, and admission never sees the
+      // pods of these namespaces: what they carry is left as it is, and they count for no policy
       bound.delete(key);
       failures.delete(key);
       return null;
@@ -205,7 +235,7 @@ export function startReconciler(o: ReconcilerOptions): Reconciler {
       retries.delete(key);
       const p = store.pod(pod.metadata.namespace, pod.metadata.name);
       if (p !== undefined) { consider(p); pump(); }
-    }, backoffMs(attempt));
+    }, jitteredDelay(o.retry ?? RETRY_BACKOFF, attempt - 1));
     timer.unref();
     retries.set(key, { attempt, timer });
   }
@@ -246,7 +276,8 @@ export function startReconciler(o: ReconcilerOptions): Reconciler {
     fullTimer = setTimeout(() => { fullTimer = undefined; evaluateAll(); }, ms);
   }
 
-  // ---- policy status
+  // ---- policy status: boundPods counts the pods `bound` says the policy binds now (what the
+  // gateway writes for them, patched yet or not), not the policies their annotations name
   function scheduleStatus(ms = 1000): void {
     if (statusTimer !== undefined || stopped) return;
     statusTimer = setTimeout(() => { statusTimer = undefined; void writeStatuses(); }, ms);
@@ -260,17 +291,21 @@ export function startReconciler(o: ReconcilerOptions): Reconciler {
     for (const [plural, obj] of store.policyObjects()) {
       const meta = (obj as { metadata?: { name?: string; namespace?: string; generation?: number } }).metadata ?? {};
       const id = meta.namespace ? `${meta.namespace}/${meta.name}` : String(meta.name);
-      const { policy, problems } = validatePolicy(specOnly(obj));
-      const warnings = problems.filter((p) => p.level === 'warning').map((p) => (p.path ? `${p.path}: ${p.message}` : p.message));
-      const errors = problems.filter((p) => p.level === 'error').map((p) => (p.path ? `${p.path}: ${p.message}` : p.message));
-      const n = counts.get(id) ?? 0, nf = failed.get(id) ?? 0;
+      // the store's validation of this object, made once (a pass costs what changed)
+      const v = store.policyValidation(obj);
+      const policy = v.policy;
+      const { warnings, errors } = problemsOf(v);
+      // a host policy binds nodes, never a pod (its name may be a cluster policy's: not counted)
+      const host = plural === HOST_POLICY_CACHE;
+      const n = host ? 0 : counts.get(id) ?? 0, nf = host ? 0 : failed.get(id) ?? 0;
       const status: Record<string, unknown> = policy === null
         ? { status: 'Invalid', boundPods: 0, message: `invalid: bound to no pod: ${errors.join('; ').slice(0, 1000)}` }
+        : host ? { status: 'Unbound', boundPods: 0, message: 'a host policy binds nodes, not pods: the gateway binds it to no pod' }
         : { status: n > 0 ? 'Bound' : 'Unbound', boundPods: n, message: n === 0 ? 'binds no running pod' : `binds ${n} running pod${n === 1 ? '' : 's'}` };
       if (nf > 0) { status.failedPods = nf; status.message = `${String(status.message)}; ${nf} pod${nf === 1 ? '' : 's'} selected by it could not be annotated (see the webhook's log)`; }
       if (warnings.length > 0) status.warnings = warnings.slice(0, MAX_STATUS_WARNINGS).map((w) => w.slice(0, 500));
       if (typeof meta.generation === 'number') status.observedGeneration = meta.generation;
-      if (canonical(status) === canonical((obj as { status?: unknown }).status)) continue;
+      if (canonical(status) === watchedStatus(obj)) continue;
       if (!o.isLeader()) return;
       const wait = bucket.wait();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));

@@ -42,6 +42,8 @@ export interface WebhookOptions {
   defaultVisibility?: readonly VisibilityKind[];
   /** Longest wait for in-flight reviews at shutdown. */
   shutdownGraceMs?: number;
+  /** Longest time a review's body may take to arrive (default DEFAULT_BODY_READ_TIMEOUT_MS, app.ts). */
+  bodyReadTimeoutMs?: number;
   certPollMs?: number;
   logger?: Logger;
   /** Tests pass their own tracer (SDK with an in-memory exporter); else OTEL_* env decides. */
@@ -188,6 +190,7 @@ export async function startWebhook(o: WebhookOptions): Promise<RunningWebhook> {
     policies: () => store.policies(),
     policiesVersion: () => store.policiesVersion(),
     namespace: (n) => store.namespace(n),
+    recent: store.recent,
     signingKey, previousSigningKey, defaultPosture: o.defaultPosture, defaultVisibility: o.defaultVisibility ?? [], gatewayUser: o.gatewayUser,
   };
   let shuttingDown = false;
@@ -201,7 +204,7 @@ export async function startWebhook(o: WebhookOptions): Promise<RunningWebhook> {
   metrics.counterFrom('armorgate_compile_cache_lookups_total', 'Pod admissions looked up in the compile cache, by result (hit: the profile and answer were reused; miss: compiled).',
     () => [{ labels: { result: 'hit' }, value: cache.results.hits }, { labels: { result: 'miss' }, value: cache.results.misses }], ['result']);
   metrics.gauge('armorgate_compile_cache_entries', 'Compile results in the cache.', () => cache.results.size);
-  const listener = createApp({ view, tracer, logger, metrics, notReady, cache });
+  const listener = createApp({ view, tracer, logger, metrics, notReady, cache, bodyReadTimeoutMs: o.bodyReadTimeoutMs });
 
   server = https.createServer({ cert: first.cert, key: first.key, keepAliveTimeout: 65_000, requestTimeout: 30_000, headersTimeout: 20_000 }, listener);
   server.on('tlsClientError', (e) => logger.debug({ err: e.message }, 'TLS handshake failed'));

@@ -9,11 +9,15 @@ import type { Logger } from 'pino';
 import type { Namespace, Policy } from '../policy/types.ts';
 import { parseDocuments } from '../policy/parse.ts';
 import { isPolicyDocument, validatePolicy } from '../policy/validate.ts';
+import type { RecentView } from './decide.ts';
+import { RecentStates } from './recent-states.ts';
 
 export interface PolicyStore {
   policies(): readonly Policy[];
   policiesVersion(): number;
   namespace(name: string): Namespace | null;
+  /** The policy sets and namespace objects replaced within the last seconds (recent-states.ts). */
+  recent?: RecentView;
   namespaceCount(): number;
   /** Null once every cache has synced, else what is still missing. */
   notSynced(): string | null;
@@ -87,12 +91,15 @@ export function folderStore(dir: string, logger: Logger, onReload?: (ok: boolean
       return listFiles(dir).map((f) => { const s = fs.statSync(f); return `${f}:${s.size}:${s.mtimeMs}`; }).join('|');
     } catch (e) { return `error:${String(e)}`; }
   };
+  const recent = new RecentStates();
   const reload = (force: boolean): void => {
     const sig = snapshotSignature();
     if (!force && sig === signature) return;
     signature = sig;
     try {
+      const before = state;
       state = loadFolder(dir);
+      if (synced) remember(before, state);
       version++;
       synced = true;
       for (const p of state.problems) logger.warn({ dir }, p);
@@ -102,6 +109,12 @@ export function folderStore(dir: string, logger: Logger, onReload?: (ok: boolean
       logger.error({ dir, err: e }, 'policies folder could not be read; keeping the previous set');
       onReload?.(false);
     }
+  };
+  /** What admission compiled from until this reload (recent-states.ts). */
+  const remember = (before: FolderLoad, after: FolderLoad): void => {
+    recent.replacedPolicies(version, before.policies);
+    for (const [name, ns] of before.namespaces) if (JSON.stringify(ns) !== JSON.stringify(after.namespaces.get(name))) recent.replacedNamespace(name, ns);
+    for (const name of after.namespaces.keys()) if (!before.namespaces.has(name)) recent.replacedNamespace(name, null);
   };
   reload(true);
   let debounce: NodeJS.Timeout | undefined;
@@ -117,6 +130,7 @@ export function folderStore(dir: string, logger: Logger, onReload?: (ok: boolean
     policiesVersion: () => version,
     namespace: (name) => state.namespaces.get(name) ?? null,
     namespaceCount: () => state.namespaces.size,
+    recent,
     notSynced: () => (synced ? null : `policies folder ${dir} not loaded yet`),
     close: async () => { clearInterval(poll); clearTimeout(debounce); watcher?.close(); },
   };

@@ -1,5 +1,5 @@
-// A token bucket (rate tokens a second, at most `burst` saved) and a capped exponential
-// backoff with jitter: the reconciler's pace and its retries. Pure but for the clock.
+// A token bucket (rate tokens a second, at most `burst` saved): the reconciler's pace. Pure but
+// for the clock. (Its retries take their delays from lib/backoff.ts, the project's one backoff.)
 
 export class TokenBucket {
   private tokens: number;
@@ -28,11 +28,4 @@ export class TokenBucket {
     this.refill();
     return this.tokens >= 1 ? 0 : Math.ceil(((1 - this.tokens) / this.rate) * 1000);
   }
-}
-
-/** The delay before retry number `attempt` (1, 2, ...): base·2^(attempt-1), capped, with up
- *  to ±20 % jitter so that retries of many pods spread out. */
-export function backoffMs(attempt: number, baseMs = 200, capMs = 30_000, random: () => number = Math.random): number {
-  const d = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(d * (0.8 + 0.4 * random()));
 }

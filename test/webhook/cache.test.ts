@@ -83,7 +83,62 @@ test('cluster store: a namespace change costs what it changes (no new policy ver
     assert.ok(store.policiesVersion() > v0);
     const after = store.policies();
     for (const p of before) assert.ok(after.includes(p), `${p.metadata.name}: the unchanged policy is the same validated object, not revalidated`);
+    // a status write (the reconciler's) is a new object with the same spec: it keeps the
+    // validation made of the old one, and leaves the policy set's version alone
+    const [, watched] = store.policyObjects().find(([, o]) => o.metadata?.name === 'block-shadow')!;
+    const validation = store.policyValidation(watched);
+    const v1 = store.policiesVersion();
+    const current = api.objects(KSP).find((o) => o.metadata.name === 'block-shadow')!;
+    api.update(KSP, { ...current, status: { status: 'Bound', boundPods: 1 } });
+    await waitFor(() => store.policyObjects().some(([, o]) => o.metadata?.name === 'block-shadow' && o !== watched), 'the status write seen');
+    const [, rewritten] = store.policyObjects().find(([, o]) => o.metadata?.name === 'block-shadow')!;
+    assert.deepEqual((rewritten as { status?: unknown }).status, { status: 'Bound', boundPods: 1 });
+    assert.equal(store.policyValidation(rewritten), validation, 'the same validation result: not validated again');
+    assert.equal(store.policiesVersion(), v1);
+    // a spec change is validated again
+    api.update(KSP, { ...current, spec: { ...(current.spec as object), severity: 3 } });
+    await waitFor(() => store.policies().some((p) => p.metadata.name === 'block-shadow' && p.metadata.generation === 2), 'the spec change');
+    const [, changed] = store.policyObjects().find(([, o]) => o.metadata?.name === 'block-shadow')!;
+    assert.notEqual(store.policyValidation(changed), validation);
   } finally { await store.close(); await api.stop(); }
+});
+
+test('cluster store: a pod mutated just before a policy or namespace change passes /validate-pod after it (the store remembers what it replaced)', async () => {
+  const api = await apiWithKinds();
+  api.create(NS, namespace('shop') as K8sObject);
+  api.create(KSP, BLOCK_SHADOW as K8sObject);
+  const store = await clusterStore({ kubeconfigText: api.kubeConfig().exportConfig(), logger: silent });
+  const w = await startTestWebhook({ store });
+  try {
+    await waitFor(() => store.notSynced() === null && api.openWatches() === 3, 'sync and three watches');
+    const mutate = async (pod: Record<string, unknown>): Promise<Record<string, unknown>> => {
+      const got = await w.post('/mutate-pod', podReview('CREATE', pod as never));
+      const ops = JSON.parse(Buffer.from((got.json as { response: { patch: string } }).response.patch, 'base64').toString()) as { op: string; path: string; value: unknown }[];
+      const annotations = { ...((pod.metadata as { annotations?: Record<string, string> }).annotations ?? {}) };
+      for (const op of ops) if (op.path === '/metadata/annotations') Object.assign(annotations, op.value); else if (op.path.startsWith('/metadata/annotations/')) annotations[op.path.slice(22).replace(/~1/g, '/').replace(/~0/g, '~')] = String(op.value);
+      return { ...pod, metadata: { ...(pod.metadata as object), annotations } };
+    };
+    const allowed = async (pod: Record<string, unknown>): Promise<boolean> => ((await w.post('/validate-pod', podReview('CREATE', pod as never))).json as { response: { allowed: boolean } }).response.allowed;
+    const pod = await mutate(realisticPod('shop', { app: 'web', tier: 'frontend' }) as Record<string, unknown>);
+    assert.equal(await allowed(pod), true);
+    // a policy that binds it is created between the two calls
+    const v0 = store.policiesVersion();
+    api.create(KSP, AUDIT_CURL as K8sObject);
+    await waitFor(() => store.policiesVersion() > v0, 'the new policy seen');
+    assert.equal(store.recent?.policySets()[0]?.version, v0, 'the replaced set is remembered');
+    assert.equal(await allowed(pod), true, 'mutated before the change, validated after it');
+    assert.equal(await allowed(await mutate(realisticPod('shop', { app: 'web', tier: 'frontend' }) as Record<string, unknown>)), true, 'and a pod mutated now');
+    // the namespace's posture changes between the two calls
+    const before = await mutate(realisticPod('shop', { app: 'web' }) as Record<string, unknown>);
+    api.update(NS, namespace('shop', { 'kubearmor-file-posture': 'block' }) as K8sObject);
+    await waitFor(() => store.namespace('shop')?.metadata?.annotations?.['kubearmor-file-posture'] === 'block', 'the namespace change seen');
+    assert.equal(store.recent?.namespaces('shop')[0]?.metadata?.annotations?.['kubearmor-file-posture'], undefined, 'the replaced object is remembered');
+    assert.equal(await allowed(before), true);
+    // a profile of another pod of the namespace is still refused
+    const other = await mutate(realisticPod('shop', { app: 'batch' }) as Record<string, unknown>);
+    const copied = { ...before, metadata: { ...(before.metadata as object), annotations: (other.metadata as { annotations: unknown }).annotations } };
+    assert.equal(await allowed(copied), false);
+  } finally { await w.close(); await api.stop(); }
 });
 
 test('cluster store: a failing list is retried; the webhook is ready only once synced', async () => {
@@ -228,6 +283,10 @@ test('folder store: reloaded on change; invalid documents are left out', async (
     fs.writeFileSync(path.join(dir, 'more.yaml'), [AUDIT_CURL, policy('bad', 'shop', { selector: {}, action: 'Nope' }), namespace('open')].map((d) => stringify(d)).join('---\n'));
     await waitFor(() => store.policiesVersion() > v && ids(store).length === 2, 'reload with the new file');
     assert.notEqual(store.namespace('open'), null);
+    // what admission compiled from until the reload is remembered (for /validate-pod)
+    const remembered = store.recent?.policySets().find((p) => p.version === v);
+    assert.deepEqual(remembered?.policies.map((p) => p.metadata.name), ['block-shadow']);
+    assert.deepEqual(store.recent?.namespaces('open'), [null], 'the namespace did not exist');
     fs.rmSync(path.join(dir, 'policies.yaml'));
     await waitFor(() => ids(store).join() === 'shop/audit-curl@0', 'reload after a delete');
     assert.ok(reloads >= 3);

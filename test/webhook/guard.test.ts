@@ -2,7 +2,9 @@
 // what the gateway writes for it (so a signed profile copied from another pod of the namespace is
 // refused even when the mutating call was skipped, naming what differs); during a key rotation a
 // signature by the other held key passes; on UPDATE, through the pod, pods/status or
-// pods/ephemeralcontainers, only the gateway changes them.
+// pods/ephemeralcontainers, only the gateway changes them. A pod mutated a moment before a
+// policy or namespace change (or by a replica whose caches differed) passes when a state of the
+// last seconds compiles it to exactly its annotations; a profile copied from another pod does not.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -10,12 +12,13 @@ import os from 'node:os';
 import path from 'node:path';
 import jsonpatch from 'fast-json-patch';
 import { CompileCache, decideMutate, decideValidatePod, type Decision, type GatewayView } from '../../webhook/decide.ts';
+import { RecentStates } from '../../webhook/recent-states.ts';
 import type { AdmissionRequest } from '../../webhook/review.ts';
 import { DEFAULT_POSTURE } from '../../policy/posture.ts';
 import { validatePolicy } from '../../policy/validate.ts';
 import { keyId, signProfile, verifyAnnotations } from '../../policy/sign.ts';
 import type { Namespace, Pod, Policy } from '../../policy/types.ts';
-import { AUDIT_CURL, BLOCK_SHADOW, GATEWAY_USER, namespace, podReview, realisticPod, startTestWebhook } from './fixtures.ts';
+import { AUDIT_CURL, BLOCK_SHADOW, GATEWAY_USER, namespace, podReview, policy, realisticPod, startTestWebhook } from './fixtures.ts';
 
 const OLD = Buffer.alloc(32, 5);
 const NEW = Buffer.alloc(32, 9);
@@ -142,4 +145,75 @@ test('the webhook daemon: --previous-signing-key-file absent is no key; present,
       } finally { await w.close(); }
     }
   } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+});
+
+// ---- a policy or namespace change between the mutating and the validating call
+
+const NO_RAW = validatePolicy(policy('no-raw', 'shop', { selector: { matchLabels: { app: 'web' } }, network: { matchProtocols: [{ protocol: 'raw' }] }, action: 'Block' })).policy as Policy;
+
+/** A replica's view: its policy set (and version), its namespaces, and what it replaced lately. */
+function replica(set: readonly Policy[], version: number, ns: Record<string, Namespace>, recent?: RecentStates): GatewayView {
+  return { policies: () => set, policiesVersion: () => version, namespace: (n) => ns[n] ?? null, recent, signingKey: NEW, previousSigningKey: null, defaultPosture: { ...DEFAULT_POSTURE }, gatewayUser: GATEWAY_USER };
+}
+
+test('race: a pod mutated just before a policy change passes validation after it (the previous set compiles it), within the grace period only', () => {
+  let now = 0;
+  const recent = new RecentStates(30_000, 4, () => now);
+  const before = replica(policies, 1, namespaces);
+  const pod = mutated(before, realisticPod('shop', { app: 'web', tier: 'frontend' }));
+  // the policy set changes between the two calls: the pod would now get another profile
+  const after = [...policies, NO_RAW];
+  assert.equal(validate(replica(after, 2, namespaces), pod).response.allowed, false, 'control: the exact check alone refuses it');
+  recent.replacedPolicies(1, policies);
+  const d = validate(replica(after, 2, namespaces, recent), pod);
+  assert.equal(d.response.allowed, true, d.response.status?.message);
+  assert.equal(d.facts.recentState, true);
+  assert.deepEqual(d.facts.bound, ['shop/audit-curl@0', 'shop/block-shadow@0'], 'what the previous set bound');
+  // a profile copied from another pod is still refused: no recent state compiles this pod to it
+  const copy = realisticPod('shop', { app: 'batch' }, ann(pod));
+  const refused = validate(replica(after, 2, namespaces, recent), copy);
+  assert.equal(refused.response.allowed, false);
+  assert.match(refused.response.status?.message ?? '', /armorgate\.io\/profile \(differs\)/);
+  // past the grace period the previous set is forgotten
+  now += 30_001;
+  assert.equal(validate(replica(after, 2, namespaces, recent), pod).response.allowed, false);
+});
+
+test('race: replicas whose caches differ: the one ahead accepts the pod the one behind mutated; the one behind refuses (the controller retries)', () => {
+  const recent = new RecentStates();
+  recent.replacedPolicies(1, policies);
+  const behind = replica(policies, 1, namespaces);
+  const ahead = replica([...policies, NO_RAW], 2, namespaces, recent);
+  const pod = realisticPod('shop', { app: 'web' });
+  assert.equal(validate(ahead, mutated(behind, pod)).response.allowed, true, 'mutated behind, validated ahead');
+  // mutated ahead, validated behind: a policy the validating replica has not seen yet is in the
+  // profile; it cannot tell that profile from a forged one, and refuses
+  const d = validate(replica(policies, 1, namespaces, new RecentStates()), mutated(ahead, pod));
+  assert.equal(d.response.allowed, false);
+  assert.match(d.response.status?.message ?? '', /armorgate\.io\/policies \(differs\)/);
+});
+
+test('race: a namespace change (posture, opt-out) between the two calls; unsigned or forged annotations cost no compile', () => {
+  const recent = new RecentStates();
+  const audit = namespace('shop') as Namespace;
+  const block = namespace('shop', { 'kubearmor-file-posture': 'block' }) as Namespace;
+  const pod = mutated(replica(policies, 1, { shop: audit }), realisticPod('shop', { app: 'web' }));
+  assert.equal(validate(replica(policies, 1, { shop: block }, recent), pod).response.allowed, false, 'control: nothing remembered');
+  recent.replacedNamespace('shop', audit);
+  assert.equal(validate(replica(policies, 1, { shop: block }, recent), pod).response.allowed, true, 'the namespace object of a moment ago compiles it');
+  // an opt-out honoured a moment ago (the namespace allowed it then): the pod carries nothing
+  const open = namespace('shop', { 'armorgate.io/allow-opt-out': 'true' }) as Namespace;
+  const quiet = realisticPod('shop', { app: 'web' }, { 'kubearmor-policy': 'disabled' });
+  assert.equal(decideMutate({ request: req('CREATE', quiet), view: replica(policies, 1, { shop: open }), cache: new CompileCache(), traceparent: TP }).response.patch, undefined, 'honoured: nothing written');
+  assert.equal(validate(replica(policies, 1, { shop: audit }, recent), quiet).response.allowed, false, 'not while the namespace allowed it is not remembered');
+  recent.replacedNamespace('shop', open);
+  assert.equal(validate(replica(policies, 1, { shop: audit }, recent), quiet).response.allowed, true);
+  // a pod whose mutation was skipped, or whose signature is not the gateway's: refused without a compile
+  const fresh = new RecentStates();
+  fresh.replacedPolicies(0, []);
+  fresh.replacedNamespace('shop', block);
+  const forged = structuredClone(pod);
+  ann(forged)['armorgate.io/profile-signature'] = `hmac-sha256:${keyId(NEW)}:${'0'.repeat(64)}`;
+  for (const p of [realisticPod('shop', { app: 'web' }), forged]) assert.equal(validate(replica(policies, 1, { shop: audit }, fresh), p).response.allowed, false);
+  assert.equal(fresh.cache.results.size + fresh.policySets()[0]!.cache.results.size, 0, 'no recent state compiled');
 });

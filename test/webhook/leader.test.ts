@@ -1,9 +1,10 @@
 // Leader election (webhook/leader.ts) and the reconciler's pace (webhook/token-bucket.ts),
 // against an in-memory Lease with resourceVersion preconditions and a hand-driven clock.
+// Retries take their jitter from lib/backoff.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startLeaderElection } from '../../webhook/leader.ts';
-import { backoffMs, TokenBucket } from '../../webhook/token-bucket.ts';
+import { nextTryIn, startLeaderElection } from '../../webhook/leader.ts';
+import { TokenBucket } from '../../webhook/token-bucket.ts';
 import type { ApiCall, ApiResult } from '../../webhook/cluster-watch-protocol.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -75,7 +76,7 @@ test('leader election: a leader that cannot renew stops leading at its renew dea
   await a.stop();
 });
 
-test('token bucket: burst first, then the rate; backoff doubles to its cap with bounded jitter', () => {
+test('token bucket: burst first, then the rate', () => {
   let t = 0;
   const b = new TokenBucket(10, 3, () => t);
   assert.deepEqual([b.take(), b.take(), b.take(), b.take()], [true, true, true, false]);
@@ -87,9 +88,24 @@ test('token bucket: burst first, then the rate; backoff doubles to its cap with 
   let n = 0;
   while (b.take()) n++;
   assert.equal(n, 3, 'never more than the burst saved');
-  assert.equal(backoffMs(1, 200, 30_000, () => 0.5), 200);
-  assert.equal(backoffMs(3, 200, 30_000, () => 0.5), 800);
-  assert.equal(backoffMs(20, 200, 30_000, () => 0.5), 30_000);
-  assert.equal(backoffMs(1, 200, 30_000, () => 0), 160);
-  assert.equal(backoffMs(1, 200, 30_000, () => 1), 240);
+});
+
+test('leader election: the leader renews every retry period; a replica that does not lead waits a jittered period, [retry, 2.2 × retry]', async () => {
+  assert.equal(nextTryIn(true, 2000, () => 0.99), 2000, 'the leader keeps the pace its renew deadline counts on');
+  assert.equal(nextTryIn(false, 2000, () => 0), 2000);
+  assert.equal(nextTryIn(false, 2000, () => 0.5), 3200);
+  assert.equal(nextTryIn(false, 2000, () => 1), 4400);
+  const spread = new Set(Array.from({ length: 50 }, () => nextTryIn(false, 2000)));
+  assert.ok(spread.size > 10, 'drawn, not fixed');
+  // wired: a candidate drawing the longest wait tries about half as often as one drawing none
+  const srv = leaseServer();
+  const a = startLeaderElection({ namespace: 'armorgate', name: 'l', identity: 'a', call: srv.call, leaseDurationMs: 60_000, renewDeadlineMs: 50_000, retryPeriodMs: 40 });
+  await waitFor(() => a.isLeader(), 'a leads');
+  const reads = { slow: 0, fast: 0 };
+  const count = (k: 'slow' | 'fast') => async (c: ApiCall): Promise<ApiResult> => { if (c.op === 'readLease') reads[k]++; return srv.call(c); };
+  const slow = startLeaderElection({ namespace: 'armorgate', name: 'l', identity: 'slow', call: count('slow'), leaseDurationMs: 60_000, renewDeadlineMs: 50_000, retryPeriodMs: 40, random: () => 1 });
+  const fast = startLeaderElection({ namespace: 'armorgate', name: 'l', identity: 'fast', call: count('fast'), leaseDurationMs: 60_000, renewDeadlineMs: 50_000, retryPeriodMs: 40, random: () => 0 });
+  await new Promise((r) => setTimeout(r, 900));
+  await Promise.all([slow.stop(), fast.stop(), a.stop()]);
+  assert.ok(reads.fast >= 1.4 * reads.slow, `tries: ${JSON.stringify(reads)} (the waits are 40 and 88 ms)`);
 });

@@ -16,7 +16,7 @@ import { TestApiServer, type K8sObject } from '../support/apiserver.ts';
 import { waitFor } from '../support/wait.ts';
 import { makeSelfSigned } from '../../webhook/selfsigned.ts';
 import { decodeProfileAnnotation } from '../../policy/profile-codec.ts';
-import { signingKeyFromBytes, verifyAnnotations } from '../../policy/sign.ts';
+import { keyId, signingKeyFromBytes, signProfile, verifyAnnotations } from '../../policy/sign.ts';
 import { policy, podReview, realisticPod } from './fixtures.ts';
 
 const ROOT = path.join(import.meta.dirname, '..', '..');
@@ -24,6 +24,7 @@ const PODS = '/api/v1/pods';
 const NAMESPACES = '/api/v1/namespaces';
 const KSP = '/apis/security.kubearmor.com/v1/kubearmorpolicies';
 const CSP = '/apis/security.kubearmor.com/v1/kubearmorclusterpolicies';
+const HSP = '/apis/security.kubearmor.com/v1/kubearmorhostpolicies';
 const LEASES = '/apis/coordination.k8s.io/v1/leases';
 const AG = 'armorgate.io/';
 
@@ -33,6 +34,7 @@ async function cluster(): Promise<TestApiServer> {
   api.resource(PODS, { kind: 'Pod', apiVersion: 'v1', namespaced: true });
   api.resource(KSP, { kind: 'KubeArmorPolicy', apiVersion: 'security.kubearmor.com/v1', namespaced: true, statusSubresource: true });
   api.resource(CSP, { kind: 'KubeArmorClusterPolicy', apiVersion: 'security.kubearmor.com/v1', namespaced: false, statusSubresource: true });
+  api.resource(HSP, { kind: 'KubeArmorHostPolicy', apiVersion: 'security.kubearmor.com/v1', namespaced: false, statusSubresource: true });
   api.resource(LEASES, { kind: 'Lease', apiVersion: 'coordination.k8s.io/v1', namespaced: true });
   return api;
 }
@@ -86,12 +88,12 @@ async function stopHook(h: Hook): Promise<void> {
   await h.exited;
 }
 
-/** What /mutate-pod answers for this pod: its armorgate.io/* annotations after the patch. */
-async function admitted(h: Hook, p: K8sObject): Promise<Record<string, string>> {
+/** The webhook's answer to a CREATE review of this pod at `endpoint`. */
+async function reviewed(h: Hook, endpoint: '/mutate-pod' | '/validate-pod', p: K8sObject): Promise<{ allowed: boolean; patch?: string; status?: { message?: string } }> {
   const body = Buffer.from(JSON.stringify(podReview('CREATE', p as never)));
   const ca = fs.readFileSync(path.join(h.certDir, 'tls.crt'));
   const text = await new Promise<string>((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port: h.port, path: '/mutate-pod', method: 'POST', ca, servername: 'localhost', agent: false, headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
+    const req = https.request({ host: '127.0.0.1', port: h.port, path: endpoint, method: 'POST', ca, servername: 'localhost', agent: false, headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
       let t = '';
       res.on('data', (c: Buffer) => { t += c.toString(); });
       res.on('end', () => resolve(t));
@@ -99,7 +101,12 @@ async function admitted(h: Hook, p: K8sObject): Promise<Record<string, string>> 
     req.on('error', reject);
     req.end(body);
   });
-  const r = JSON.parse(text) as { response: { patch?: string } };
+  return (JSON.parse(text) as { response: { allowed: boolean; patch?: string; status?: { message?: string } } }).response;
+}
+
+/** What /mutate-pod answers for this pod: its armorgate.io/* annotations after the patch. */
+async function admitted(h: Hook, p: K8sObject): Promise<Record<string, string>> {
+  const r = { response: await reviewed(h, '/mutate-pod', p) };
   const ops = JSON.parse(Buffer.from(r.response.patch ?? '', 'base64').toString() || '[]') as { op: string; path: string; value?: unknown }[];
   const out: Record<string, string> = {};
   for (const op of ops) {
@@ -117,6 +124,13 @@ function visibilityOf(o: K8sObject | undefined): unknown {
 }
 
 const patchesBy = (api: TestApiServer, token: string): number => api.requests.filter((r) => r.verb === 'patch' && r.listPath === PODS && r.token === token).length;
+/** The most requests the log holds in any window of `ms` (a window starting at each request). */
+function busiestWindow(times: number[], ms: number): number {
+  const t = [...times].sort((a, b) => a - b);
+  let most = 0;
+  for (let i = 0, j = 0; i < t.length; i++) { while (t[j]! < t[i]! - ms) j++; most = Math.max(most, i - j + 1); }
+  return most;
+}
 const podPatches = (api: TestApiServer): number => api.verbs(PODS).patch;
 
 test('live binding: policy, namespace (posture, visibility) and label changes reach exactly the right running pods; settled means no writes; faults lose nothing', { timeout: 120_000 }, async () => {
@@ -201,6 +215,15 @@ test('live binding: policy, namespace (posture, visibility) and label changes re
     await waitFor(() => (get(api, CSP, undefined, 'broken')?.status as { status?: string } | undefined)?.status === 'Invalid', 'the invalid policy\'s status says so', 15_000);
     assert.deepEqual(rvs(), before, 'no pod written for an invalid policy');
 
+    // a host policy binds nodes, not pods: no pod is written, and its status says so
+    api.create(HSP, policy('node-shadow', null, { nodeSelector: { matchLabels: { 'kubernetes.io/hostname': 'n1' } }, file: { matchPaths: [{ path: '/etc/shadow' }] }, action: 'Block' }, 'KubeArmorHostPolicy') as unknown as K8sObject);
+    await waitFor(() => (get(api, HSP, undefined, 'node-shadow')?.status as { status?: string } | undefined)?.status === 'Unbound', 'the host policy\'s status', 15_000);
+    const hostStatus = get(api, HSP, undefined, 'node-shadow')!.status as { boundPods?: number; message?: string; warnings?: string[] };
+    assert.equal(hostStatus.boundPods, 0);
+    assert.match(hostStatus.message ?? '', /binds nodes, not pods/);
+    assert.match((hostStatus.warnings ?? []).join(' '), /host policies are validated but not enforced yet/);
+    assert.deepEqual(rvs(), before, 'no pod written for a host policy');
+
     // faults: 409 twice, then a 404 (the pod deleted while being patched), then the API server away
     api.failWrites('patch', PODS, 409, 2);
     const conflictsBefore = api.requests.length;
@@ -246,6 +269,14 @@ test('live binding: one writer through the Lease; a leader killed mid-rebind lea
     await waitFor(() => api.objects(PODS).every((p) => ours(p)[`${AG}profile-signature`] !== undefined), 'all pods annotated', 60_000);
     assert.equal(patchesBy(api, 'replica-b'), 0, 'the replica that does not lead patches nothing');
     assert.ok(patchesBy(api, 'replica-a') >= N);
+    // the pace, as the API server saw it: at --reconcile-rate 8 and --reconcile-burst 1, any one
+    // second holds at most 8 + 1 writes (pod patches and status writes share the bucket); a
+    // generous bound (+3: one patch under way, arrival jitter) that only a broken pace passes
+    const writes = api.requests.filter((r) => r.verb === 'patch' && r.token === 'replica-a').map((r) => r.at);
+    const busiest = busiestWindow(writes, 1000);
+    assert.ok(busiest <= 8 + 1 + 3, `at most 12 writes in any second, saw ${busiest}`);
+    const span = Math.max(...writes) - Math.min(...writes);
+    assert.ok(span >= ((N - 1 - 1) / 8) * 1000 * 0.8, `${N} pods at 8/s take about ${N / 8} s: ${Math.round(span)} ms`);
 
     api.create(KSP, policy('block-shadow', 'app', { selector: { matchLabels: { app: 'web' } }, file: { matchPaths: [{ path: '/etc/shadow' }] }, action: 'Block' }) as unknown as K8sObject);
     const bound = (): number => api.objects(PODS).filter((p) => /block-shadow/.test(ours(p)[`${AG}policies`] ?? '')).length;
@@ -271,7 +302,66 @@ test('live binding: one writer through the Lease; a leader killed mid-rebind lea
   }
 });
 
-test('live binding flags: a bad rate, burst or lease timing is a usage error naming the flag', async () => {
+test('live binding: the three-step key rotation of docs/install.md, end to end: nothing refused, every pod re-signed, the old key refused at the end', { timeout: 120_000 }, async () => {
+  const api = await cluster();
+  const oldKey = files(), newKey = files();
+  api.create(NAMESPACES, { metadata: { name: 'app' } });
+  api.create(KSP, policy('block-shadow', 'app', { selector: { matchLabels: { app: 'web' } }, file: { matchPaths: [{ path: '/etc/shadow' }] }, action: 'Block' }) as unknown as K8sObject);
+  for (let i = 0; i < 6; i++) api.create(PODS, pod('app', `web-${i}`, { app: i % 2 === 0 ? 'web' : 'db' }));
+  const signedBy = (key: Uint8Array): boolean => api.objects(PODS).every((p) => verifyAnnotations(p.metadata.annotations as Record<string, string>, 'app', key).ok);
+  const keyIds = (): string[] => [...new Set(api.objects(PODS).map((p) => ours(p)[`${AG}profile-signature`]!.split(':')[1]!))];
+  /** A pod carrying what a replica signing with `key` writes for it (the other replicas of a rollout). */
+  const signedWith = async (h: Hook, key: Uint8Array): Promise<K8sObject> => {
+    const fresh = pod('app', 'new', { app: 'web' });
+    const a = await admitted(h, fresh);
+    fresh.metadata.annotations = { ...a, [`${AG}profile-signature`]: signProfile(key, 'app', a[`${AG}profile-digest`]!) };
+    return fresh;
+  };
+  const steady = async (what: string): Promise<void> => {
+    const before = podPatches(api);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(podPatches(api), before, `${what}: no pod written`);
+  };
+  const fast = ['--reconcile-rate', '200', '--reconcile-burst', '50'];
+  let h: Hook | null = null;
+  try {
+    // before: one key; every pod signed with it
+    h = await startHook(api, 'step-0', oldKey, fast);
+    await waitFor(() => api.objects(PODS).every((p) => ours(p)[`${AG}profile-signature`] !== undefined) && signedBy(oldKey.key), 'every pod signed with the old key', 30_000);
+    await stopHook(h);
+    // 1. everyone learns the new key (previous = next.key): pods keep the old key's signature;
+    //    a pod signed with the new key (by a replica already at step 2) is accepted
+    h = await startHook(api, 'step-1', oldKey, [...fast, '--previous-signing-key-file', newKey.keyFile]);
+    await steady('step 1');
+    assert.deepEqual(keyIds(), [keyId(oldKey.key)]);
+    let r = await reviewed(h, '/validate-pod', await signedWith(h, newKey.key));
+    assert.equal(r.allowed, true, `step 1 accepts the new key: ${r.status?.message}`);
+    await stopHook(h);
+    // 2. the gateway signs with the new key (previous = the old one): every running pod is
+    //    re-signed; a pod signed with the old key (by a replica still at step 1) is accepted
+    h = await startHook(api, 'step-2', newKey, [...fast, '--previous-signing-key-file', oldKey.keyFile]);
+    await waitFor(() => signedBy(newKey.key), 'every pod re-signed with the new key', 30_000);
+    assert.deepEqual(keyIds(), [keyId(newKey.key)], 'no pod still carries the old key\'s id (the check docs/install.md gives)');
+    r = await reviewed(h, '/validate-pod', await signedWith(h, oldKey.key));
+    assert.equal(r.allowed, true, `step 2 accepts the old key: ${r.status?.message}`);
+    await steady('step 2, settled');
+    await stopHook(h);
+    // 3. the old key is dropped: nothing to re-sign; a pod signed with it is refused
+    h = await startHook(api, 'step-3', newKey, fast);
+    await steady('step 3');
+    assert.ok(signedBy(newKey.key));
+    r = await reviewed(h, '/validate-pod', await signedWith(h, oldKey.key));
+    assert.equal(r.allowed, false);
+    assert.match(r.status?.message ?? '', /armorgate\.io\/profile-signature \(differs\)/);
+    r = await reviewed(h, '/validate-pod', await signedWith(h, newKey.key));
+    assert.equal(r.allowed, true, `step 3 accepts the new key: ${r.status?.message}`);
+  } finally {
+    if (h !== null) await stopHook(h);
+    await api.stop();
+  }
+});
+
+test('live binding flags: a bad rate, burst, lease timing or body read timeout is a usage error naming the flag', async () => {
   const { spawnSync } = await import('node:child_process');
   const run = (...extra: string[]): { status: number | null; stderr: string } => {
     const r = spawnSync(process.execPath, ['bin/armorgate.js', 'webhook', '--kubeconfig', '/nonexistent', ...extra], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
@@ -283,6 +373,9 @@ test('live binding flags: a bad rate, burst or lease timing is a usage error nam
   r = run('--reconcile-burst', '1.5');
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--reconcile-burst must be a whole number/);
+  r = run('--body-read-timeout', '0');
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--body-read-timeout must be a positive number of seconds/);
   r = run('--leader-elect-renew-deadline', '20');
   assert.equal(r.status, 2);
   assert.match(r.stderr, /retry period < renew deadline < lease duration/);
