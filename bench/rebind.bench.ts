@@ -1,4 +1,4 @@
-// npm run bench:rebind [-- --pods 1000,5000 --rate 50 --burst 100 --memory-pods 20000]
+// npm run bench:rebind [-- --pods 1000,5000 --rate 50 --burst 100 --memory-pods 20000 --memory-limit 512M]
 //
 // Live binding at scale, against the test API server (devtools/apiserver.ts) and the real
 // `armorgate webhook` process:
@@ -10,6 +10,8 @@
 //   --memory-pods pods and has evaluated them all.
 // The API server runs in this process, the webhook in its own; both share the machine's CPUs.
 // BENCH_WEBHOOK_NODE_OPTIONS is the webhook's NODE_OPTIONS (e.g. --max-old-space-size=160).
+// --memory-limit 512M runs the webhook in a memory cgroup of that limit (as the manifest's
+// limits.memory does; bench/memory-cgroup.ts, root) and prints its peak and OOM kills.
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -24,10 +26,12 @@ import { parsePostureSpec } from '../policy/posture.ts';
 import { signingKeyFromBytes } from '../policy/sign.ts';
 import type { Pod } from '../policy/types.ts';
 import { makeSelfSigned } from '../webhook/selfsigned.ts';
+import { memoryCgroup, type MemoryCgroup } from './memory-cgroup.ts';
 
 const { values: args } = parseArgs({ options: {
   pods: { type: 'string', default: '1000,5000' },
   rate: { type: 'string', default: '50' },
+  'memory-limit': { type: 'string', default: '' },
   burst: { type: 'string', default: '100' },
   'memory-pods': { type: 'string', default: '20000' },
 } });
@@ -76,7 +80,15 @@ function addPods(a: TestApiServer, n: number): void {
   }
 }
 
-interface Hook { child: ChildProcess; logs: Record<string, unknown>[]; metricsPort: number; exited: Promise<unknown> }
+interface Hook { child: ChildProcess; logs: Record<string, unknown>[]; metricsPort: number; exited: Promise<unknown>; cg: MemoryCgroup | null }
+
+/** --memory-limit in bytes (512M, 1G, or a number), 0 when none */
+function bytesOf(t: string): number {
+  const m = /^(\d+)([KMG]?)$/i.exec(t.trim());
+  if (m === null) { if (t.trim() !== '') throw new Error(`--memory-limit ${t}: want e.g. 512M`); return 0; }
+  return Number(m[1]) * 1024 ** ' KMG'.indexOf((m[2] || ' ').toUpperCase());
+}
+const limitBytes = bytesOf(args['memory-limit'] ?? '');
 
 async function startHook(a: TestApiServer, dir: string, extra: string[]): Promise<Hook> {
   const kc = path.join(dir, 'kubeconfig.json');
@@ -92,19 +104,22 @@ async function startHook(a: TestApiServer, dir: string, extra: string[]): Promis
   { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: '', POD_NAME: 'bench', POD_NAMESPACE: 'armorgate',
     // e.g. --max-old-space-size=160: the webhook's heaps held to what a memory limit would leave them
     ...(process.env.BENCH_WEBHOOK_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_WEBHOOK_NODE_OPTIONS } : {}) } });
+  const cg = limitBytes > 0 ? memoryCgroup(limitBytes, `ag-bench-webhook-${child.pid}`) : null;
+  cg?.add(child.pid!);
   const logs: Record<string, unknown>[] = [];
   createInterface(child.stderr!).on('line', (l) => { try { logs.push(JSON.parse(l) as Record<string, unknown>); } catch { logs.push({ msg: l }); } });
   const exited = new Promise((resolve) => child.on('exit', resolve));
   await until(() => logs.some((l) => l.msg === 'webhook listening') || child.exitCode !== null, 60_000);
   const l = logs.find((x) => x.msg === 'webhook listening');
-  if (l === undefined) throw new Error(`the webhook did not start: ${JSON.stringify(logs.slice(-5))}`);
-  return { child, logs, metricsPort: l.metricsPort as number, exited };
+  if (l === undefined) { cg?.remove(); throw new Error(`the webhook did not start: ${JSON.stringify(logs.slice(-5))}`); }
+  return { child, logs, metricsPort: l.metricsPort as number, exited, cg };
 }
 
-async function until(cond: () => boolean | Promise<boolean>, ms: number, step = 50): Promise<void> {
+async function until(cond: () => boolean | Promise<boolean>, ms: number, step = 50, h?: Hook): Promise<void> {
   const end = Date.now() + ms;
   while (!(await cond())) {
     if (Date.now() > end) throw new Error('timed out');
+    if (h !== undefined && (h.child.exitCode !== null || h.child.signalCode !== null)) throw new Error(`the webhook exited (${h.child.signalCode ?? h.child.exitCode})${h.cg ? `; memory cgroup: ${JSON.stringify(h.cg.report())}` : ''}`);
     await new Promise((r) => setTimeout(r, step));
   }
 }
@@ -138,7 +153,7 @@ async function rebind(n: number): Promise<void> {
   addPods(a, n);
   const h = await startHook(a, dir, ['--reconcile-rate', args.rate!, '--reconcile-burst', args.burst!]);
   try {
-    await until(async () => (await metric(h, 'armorgate_reconcile_pods ')) === n, 120_000, 200);
+    await until(async () => (await metric(h, 'armorgate_reconcile_pods ')) === n, 120_000, 200, h);
     await new Promise((r) => setTimeout(r, 1000));
     const startPatches = a.verbs(PODS).patch;
     const before = a.verbs();
@@ -149,17 +164,16 @@ async function rebind(n: number): Promise<void> {
     }
     const bound = (): boolean => a.objects(PODS).every((p) => String((p.metadata.annotations as Record<string, string> | undefined)?.['armorgate.io/policies'] ?? '').includes('block-shadow'));
     let maxPending = 0;
-    await until(async () => { maxPending = Math.max(maxPending, await metric(h, 'armorgate_reconcile_pending')); return a.verbs(PODS).patch - startPatches >= n && bound(); }, 30 * 60_000, 250);
+    await until(async () => { maxPending = Math.max(maxPending, await metric(h, 'armorgate_reconcile_pending')); return a.verbs(PODS).patch - startPatches >= n && bound(); }, 30 * 60_000, 250, h);
     const seconds = (performance.now() - t0) / 1000;
     await new Promise((r) => setTimeout(r, 2500)); // the status writes that follow
     const after = a.verbs();
     const m = rss(h.child.pid!);
     console.log(`rebind ${n} pods at --reconcile-rate ${args.rate} --reconcile-burst ${args.burst}: ${seconds.toFixed(1)} s (${(n / seconds).toFixed(1)} pods/s), ` +
       `patches at start ${startPatches}, API calls during the rebind: ${diff(before, after)}; pending peak ${maxPending}; ` +
-      `webhook RSS ${m.rss} MiB (peak ${m.hwm})`);
+      `webhook RSS ${m.rss} MiB (peak ${m.hwm})${await stopHook(h)}`);
   } finally {
-    h.child.kill('SIGTERM');
-    await h.exited;
+    await stopHook(h);
     await a.stop();
   }
 }
@@ -170,23 +184,30 @@ async function memory(n: number): Promise<void> {
   addPods(a, n);
   const h = await startHook(a, dir, ['--reconcile-rate', args.rate!]);
   try {
-    await until(async () => (await metric(h, 'armorgate_reconcile_pods ')) === n, 300_000, 500);
+    await until(async () => (await metric(h, 'armorgate_reconcile_pods ')) === n, 300_000, 500, h);
     await new Promise((r) => setTimeout(r, 5000));
     const m = rss(h.child.pid!);
-    console.log(`memory with ${n} pods watched (settled, ${a.verbs(PODS).patch} patches): webhook RSS ${m.rss} MiB, peak ${m.hwm} MiB`);
+    console.log(`memory with ${n} pods watched (settled, ${a.verbs(PODS).patch} patches): webhook RSS ${m.rss} MiB, peak ${m.hwm} MiB${await stopHook(h)}`);
     const b = await api();
     const h0 = await startHook(b, fs.mkdtempSync(path.join(os.tmpdir(), 'ag-bench-mem0-')), ['--reconcile-rate', args.rate!]);
     await new Promise((r) => setTimeout(r, 5000));
     const m0 = rss(h0.child.pid!);
-    console.log(`the same webhook with no pod: RSS ${m0.rss} MiB, peak ${m0.hwm} MiB`);
-    h0.child.kill('SIGTERM');
-    await h0.exited;
+    console.log(`the same webhook with no pod: RSS ${m0.rss} MiB, peak ${m0.hwm} MiB${await stopHook(h0)}`);
     await b.stop();
   } finally {
-    h.child.kill('SIGTERM');
-    await h.exited;
+    await stopHook(h);
     await a.stop();
   }
+}
+
+/** the cgroup's line of a result, and the cgroup gone */
+async function stopHook(h: Hook): Promise<string> {
+  if (h.child.exitCode !== null || h.child.signalCode !== null) { h.cg?.remove(); return ''; }
+  const r = h.cg?.report();
+  h.child.kill('SIGTERM');
+  await h.exited;
+  h.cg?.remove();
+  return r === undefined ? '' : `; in a ${args['memory-limit']} memory cgroup: peak ${r.peakMiB} MiB, OOM kills ${r.oomKills}, the webhook ${h.child.signalCode === 'SIGKILL' ? 'killed' : 'alive to the end'}`;
 }
 
 for (const n of args.pods!.split(',').map(Number).filter((x) => x > 0)) await rebind(n);
