@@ -94,6 +94,22 @@ __noinline int ag_pat_chunk(__u32 from)
 	return 0;
 }
 
+/* The walk of s->path from chunk `from` on, from state st, one chunk per ag_pat_chunk call: the
+ * state it ends in, or -1 when the automaton went missing meanwhile (end 2). */
+static __always_inline long pat_walk_chunks(struct ag_pat_walk *w, __u32 st, int from)
+{
+	w->st = st;
+	w->end = 0;
+	for (int k = from; k < AG_PATH_BUF / AG_PAT_CHUNK; k++) {
+		ag_pat_chunk(k * AG_PAT_CHUNK);
+		if (*(volatile __u32 *)&w->end)
+			break;
+	}
+	if (*(volatile __u32 *)&w->end == 2)
+		return -1;
+	return w->st;
+}
+
 /* The pattern rules of the acting pod generation and s->kind on s->path (NUL-terminated):
  * the best qualifying entry joins s->best_* at rank 0 (fromSource: bit 20). 0 when looked at,
  * -1 when the automaton is missing (the caller fails closed). The walk is bounded loops of
@@ -118,19 +134,13 @@ __noinline int ag_match_pattern(__u32 unused)
 		struct ag_pat_walk *w = bpf_map_lookup_elem(&pat_walk, &zero);
 		if (!w)
 			return -1;
-		w->st = st;
-		w->end = 0;
-		for (int k = 1; k < AG_PATH_BUF / AG_PAT_CHUNK; k++) {
-			ag_pat_chunk(k * AG_PAT_CHUNK);
-			if (*(volatile __u32 *)&w->end)
-				break;
-		}
 		/* every lookup finds this automaton: a generation's entry is written before its pod
 		 * value goes live and deleted a grace period after another replaced it; gone
-		 * meanwhile (end 2), the caller fails closed */
-		if (*(volatile __u32 *)&w->end == 2)
+		 * meanwhile, the caller fails closed */
+		long r = pat_walk_chunks(w, st, 1);
+		if (r < 0)
 			return -1;
-		st = w->st;
+		st = r;
 	}
 	if (!st)
 		return 0;
@@ -176,16 +186,10 @@ __noinline long ag_pat_end(__u32 kind)
 	struct ag_pat_walk *w = bpf_map_lookup_elem(&pat_walk, &zero);
 	if (!d || !w)
 		return -1;
-	w->st = d->start;
-	w->end = 0;
-	for (int k = 0; k < AG_PATH_BUF / AG_PAT_CHUNK; k++) {
-		ag_pat_chunk(k * AG_PAT_CHUNK);
-		if (*(volatile __u32 *)&w->end)
-			break;
-	}
-	if (*(volatile __u32 *)&w->end == 2)
+	long r = pat_walk_chunks(w, d->start, 0);
+	if (r < 0)
 		return -1;
-	__u32 st = w->st & (AG_DFA_STATES - 1);
+	__u32 st = r & (AG_DFA_STATES - 1);
 	__u32 g = AG_DFA_ACC_GUARD(d->acc[st]);
 	if (!g)
 		return st;

@@ -424,16 +424,20 @@ test('a profile the kernel loads in part is enforced; the rules left out are nam
   assert.equal(alerts.length, 1);
 });
 
+/** A container scope under the test pod's cgroup that its status does not name: the 64-hex ID in
+ *  its name and its cgroup id (the directory's inode) */
+function unnamedScope(root: string, name = `cri-containerd-${'d'.repeat(64)}.scope`): { fresh: string; cid: bigint } {
+  const dir = join(root, 'kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod11111111_2222_4333_8444_555555555555.slice', name);
+  mkdirSync(dir, { recursive: true });
+  return { fresh: /[0-9a-f]{64}/.exec(name)![0], cid: statSync(dir, { bigint: true }).ino };
+}
+
 test('an alert from a container the pod\'s status does not name yet carries the 64-hex ID of its cgroup\'s name', () => {
   const root = mkdtempSync(join(tmpdir(), 'ag-rec-'));
   try {
     const { alerts, r } = setup(root);
-    const podDir = join(root, 'kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod11111111_2222_4333_8444_555555555555.slice');
-    const fresh = 'd'.repeat(64);
-    mkdirSync(join(podDir, `cri-containerd-${fresh}.scope`), { recursive: true });
-    mkdirSync(join(podDir, `crio-conmon-${'e'.repeat(64)}.scope`), { recursive: true });
-    const cid = statSync(join(podDir, `cri-containerd-${fresh}.scope`), { bigint: true }).ino;
-    const conmon = statSync(join(podDir, `crio-conmon-${'e'.repeat(64)}.scope`), { bigint: true }).ino;
+    const { fresh, cid } = unnamedScope(root);
+    const conmon = unnamedScope(root, `crio-conmon-${'e'.repeat(64)}.scope`).cid;
     r.upsert(pod(signed(profile()), { containerID: '' }));
     r.onKernelEvent(event({ cgroupId: cid }));
     assert.equal(alerts.at(-1)?.ContainerID, fresh);
@@ -449,10 +453,7 @@ test('an unnamed container cgroup of a pod that can run only one container is na
   const root = mkdtempSync(join(tmpdir(), 'ag-rec-'));
   try {
     const { alerts, r } = setup(root);
-    const podDir = join(root, 'kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod11111111_2222_4333_8444_555555555555.slice');
-    const fresh = 'd'.repeat(64);
-    mkdirSync(join(podDir, `cri-containerd-${fresh}.scope`), { recursive: true });
-    const cid = statSync(join(podDir, `cri-containerd-${fresh}.scope`), { bigint: true }).ino;
+    const { fresh, cid } = unnamedScope(root);
     const single = pod(signed(profile()), { containerID: '', containers: ['nginx'] });
     r.upsert(single);
     r.onKernelEvent(event({ cgroupId: cid }));
