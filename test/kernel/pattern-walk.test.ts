@@ -194,7 +194,8 @@ test('the kernel\'s whole path decision (exact paths, directories, patterns, the
           const out = run(input);
           const ret = out.readInt32LE(12);
           const score = out.readUInt32LE(0);
-          const got = ret !== 0 ? 'block' : score !== 0 ? (out.readUInt32LE(8) === 2 ? 'audit' : 'allow') : out.readUInt32LE(24) !== 0 ? posture : 'allow';
+          // allowed with no rule under an allow-list: the posture's report, so 'audit' (a block posture must have denied)
+          const got = ret !== 0 ? 'block' : score !== 0 ? (out.readUInt32LE(8) === 2 ? 'audit' : 'allow') : out.readUInt32LE(24) !== 0 ? 'audit' : 'allow';
           const d = decide(profile, { kind: 'file', path: a.path, source: '', write: a.write, owner: a.owner });
           assert.equal(got, d.verdict, `${a.path} write=${a.write} owner=${a.owner} under ${JSON.stringify(profile.file.map((r) => [r.action, r.target, r.readOnly, r.ownerOnly]))} (${posture})`);
           if (d.rule !== null) assert.equal(out.readUInt32LE(4), e.value.plan.rules.indexOf(d.rule), 'the rule decide() names');
