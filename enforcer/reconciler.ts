@@ -348,7 +348,8 @@ export class Reconciler {
       // name, its name known when the pod can have only one container running (pod-facts.ts)
       const id = this.#containerIdOf(state, e.cgroupId);
       if (id !== null) {
-        const named = state.containers.find((c) => c.containerId === id) ?? state.containers.find((c) => c.name === state.sole);
+        // the sole container only while the status names no other ID for it (a sandbox or stale scope is not it)
+        const named = state.containers.find((c) => c.containerId === id) ?? state.containers.find((c) => c.name === state.sole && (c.containerId === '' || c.containerId === id));
         ctx.containerId = id;
         ctx.containerName = named?.name ?? '';
         ctx.containerImage = named?.image ?? '';

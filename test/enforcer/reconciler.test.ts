@@ -460,6 +460,12 @@ test('an unnamed container cgroup of a pod that can run only one container is na
     assert.equal(alerts.at(-1)?.ContainerID, fresh);
     assert.equal(alerts.at(-1)?.ContainerName, 'nginx', 'the pod\'s one container');
     assert.equal(alerts.at(-1)?.ContainerImage, `docker.io/library/nginx:1.27@${DIGEST}`, 'its image');
+    // the status names the one container with another ID: this scope (a sandbox, a stale one) is not it
+    r.upsert(pod(signed(profile()), { containerID: `containerd://${'a'.repeat(64)}`, containers: ['nginx'] }));
+    r.onKernelEvent(event({ cgroupId: cid }));
+    assert.equal(alerts.at(-1)?.ContainerID, fresh);
+    assert.equal(alerts.at(-1)?.ContainerName, '', 'another ID is named for the one container');
+    r.upsert(single);
     // an init container not finished: the process may be in it
     const withInit = structuredClone(single);
     withInit.spec!.initContainers = [{ name: 'migrate' }];
