@@ -14,9 +14,12 @@
 //
 // The read deadline (app.ts) ends a body that has not arrived within a few seconds, which
 // gives back what it held: a slow sender holds a large reservation for seconds, not until the
-// server's request timeout. So small reviews always have the lane, and three connections that
-// declare 8 MiB and send one byte hold two large reservations (and queue the third) for at
-// most the deadline.
+// server's request timeout. So large bodies never take the lane from small reviews, and three
+// connections that declare 8 MiB and send one byte hold two large reservations (and queue the
+// third) for at most the deadline. Small bodies that send most of their bytes and then stall
+// (24 of 1 MiB) can still fill the whole budget between them, each for at most the deadline:
+// a review arriving meanwhile waits that long (not tested; the NetworkPolicy in manifests/ is
+// what keeps such senders away).
 import type { IncomingMessage } from 'node:http';
 
 /** Bytes of admission bodies held at once: three full-size (8 MiB) reviews. */
