@@ -1657,21 +1657,25 @@ int BPF_PROG(ag_symlink, const struct path *dir, struct dentry *dentry, const ch
 	return MAC(ag_dir_change(dir, dentry, AG_H_SYMLINK));
 }
 /* ------------------------------------------- renames below a pattern */
-/* The states the pod's automata (process, file: the kinds `x` names) end in for (m, d)'s path +
- * "/" into out (ag_pat_end's answers); s->path keeps the path, s->len its length. 0, or -1 when
- * the path cannot be named. */
-static __always_inline int pat_dir_states(struct scratch *s, struct vfsmount *m, struct dentry *d, __u32 x, long *out)
+/* The states the pod's automata (process, file: the kinds `x` names) end in for (m, d)'s path,
+ * with "/" appended for a directory (`dir`: the guard of what lies beneath) or as it is (a
+ * program: the state's own entries), into out (ag_pat_end's answers); s->path keeps the path,
+ * s->len its length. 0, or -1 when the path cannot be named. */
+static __always_inline int pat_states(struct scratch *s, struct vfsmount *m, struct dentry *d, __u32 x, int dir, long *out)
 {
 	long len = walk_path(s, m, d, 0);
 	if (len <= 0 || len >= AG_PATH_BUF - 2)
 		return -1;
 	__u32 l = len & BUF_MASK;
-	s->path[l] = '/';
-	s->path[(l + 1) & BUF_MASK] = 0;
+	if (dir) {
+		s->path[l] = '/';
+		s->path[(l + 1) & BUF_MASK] = 0;
+	}
+	__u32 own = dir ? 0 : AG_PAT_OWN;
 	if (x & AG_X_PROC_PAT)
-		out[0] = ag_pat_end(AG_KIND_PROCESS);
+		out[0] = ag_pat_end(AG_KIND_PROCESS | own);
 	if (x & AG_X_FILE_PAT)
-		out[1] = ag_pat_end(AG_KIND_FILE);
+		out[1] = ag_pat_end(AG_KIND_FILE | own);
 	s->path[l] = 0;
 	s->len = len;
 	return 0;
@@ -1683,32 +1687,47 @@ static __always_inline int is_dir(struct dentry *d)
 	return ino && (ino->i_mode & 0170000) == 0040000;
 }
 
-/* Renaming a directory from where a Block or Audit pattern of the pod may match a name beneath
- * it (its path + "/" ends in a state with a guard: bpf/pattern.h) to where its path + "/" ends in
- * another state: refused under Block, reported under Audit. In the same state every name beneath
- * keeps its verdicts, so such a move is left alone (`mv /srv/a /srv/b` under "/srv/ * /key"); a
- * literal directory above a pattern is a guard name already (ag_guard). The destination, when it
- * is a directory (an exchange moves it the other way), is judged the same. An automaton missing
- * or a path that cannot be named: refused under Block rules or an allow-list. */
+/* A rename or link that would carry names out of reach of the pod's Block or Audit patterns:
+ *  - a directory from where such a pattern may match a name beneath it (its path + "/" ends in a
+ *    state with a guard: bpf/pattern.h) to where its path + "/" ends in another state. In the
+ *    same state every name beneath keeps its verdicts, so such a move is left alone (`mv /srv/a
+ *    /srv/b` under "/srv/ * /key"); a literal directory above a pattern is a guard name already
+ *    (ag_guard). The destination, when it is a directory (an exchange moves it the other way),
+ *    is judged the same;
+ *  - a program a process pattern matches (the path's state has such an entry of its own) to a
+ *    name ending in another state: `mv` or `ln` of /opt/a/tool under "/opt/{a,b}/tool". (A file
+ *    a file pattern matches is judged by the change hooks as a change of it: ag_dir_change.)
+ * Refused under Block, reported under Audit, with the pattern's rule. An automaton missing or a
+ * path that cannot be named: refused under the kinds' Block rules or allow-lists, else
+ * reported. */
 static __always_inline int ag_pat_moved(struct vfsmount *om, struct dentry *od, struct vfsmount *nm, struct dentry *nd, __u32 hook)
 {
 	struct scratch *s = get_scratch();
 	if (!s || !ag_who(AG_KIND_FILE))
 		return 0;
 	__u32 x = s->pod.exactmask & (AG_X_PROC_PAT | AG_X_FILE_PAT);
-	int od_dir = is_dir(od), nd_dir = is_dir(nd);
-	if (!x || (!od_dir && !nd_dir))
+	if (!x)
 		return 0;
+	int od_dir = is_dir(od), nd_dir = is_dir(nd);
+	int dir = od_dir || nd_dir;
+	if (!dir) {
+		if (!(x & AG_X_PROC_PAT))
+			return 0;
+		x = AG_X_PROC_PAT;
+	}
+	/* the sides that move: a directory (dir), or a program that exists (the destination of an
+	 * exchange, or one a rename replaces) */
+	int om_moves = dir ? od_dir : 1, nm_moves = dir ? nd_dir : nd->d_inode != 0;
 	long so[2] = {}, sn[2] = {};
 	/* the destination first: s->path then holds the source's path, for the report */
-	int bad = pat_dir_states(s, nm, nd, x, sn) || pat_dir_states(s, om, od, x, so);
+	int bad = pat_states(s, nm, nd, x, dir, sn) || pat_states(s, om, od, x, dir, so);
 	long g = 0;
 	for (int k = 0; k < 2; k++) {
 		if (so[k] < 0 || sn[k] < 0)
 			bad = 1;
 		else if ((so[k] & 0xffff) != (sn[k] & 0xffff)) {
-			long a = od_dir ? so[k] : 0, b = nd_dir ? sn[k] : 0;
-			/* a Block guard over an Audit one */
+			long a = om_moves ? so[k] : 0, b = nm_moves ? sn[k] : 0;
+			/* a Block entry over an Audit one */
 			long pick = ((a >> 16) & 3) >= ((b >> 16) & 3) ? a : b;
 			if (((pick >> 16) & 3) > ((g >> 16) & 3))
 				g = pick;
@@ -1716,11 +1735,11 @@ static __always_inline int ag_pat_moved(struct vfsmount *om, struct dentry *od, 
 	}
 	s->kind = AG_KIND_FILE;
 	if (bad) {
-		if ((s->pod.allowlist[AG_KIND_FILE] | s->pod.has_block[AG_KIND_FILE]) & s->cgmask) {
-			ag_report(hook, AG_A_BLOCK, AG_RULE_POSTURE, (2 << 1) | 1);
-			return -EPERM;
-		}
-		return 0;
+		__u32 strict = (s->pod.allowlist[AG_KIND_FILE] | s->pod.has_block[AG_KIND_FILE]) & s->cgmask;
+		if (x & AG_X_PROC_PAT)
+			strict |= (s->pod.allowlist[AG_KIND_PROCESS] | s->pod.has_block[AG_KIND_PROCESS]) & s->cgmask;
+		ag_report(hook, strict ? AG_A_BLOCK : AG_A_AUDIT, AG_RULE_POSTURE, (2 << 1) | !!strict);
+		return strict ? -EPERM : 0;
 	}
 	__u32 action = (g >> 16) & 3;
 	if (action != AG_A_BLOCK && action != AG_A_AUDIT)
@@ -1736,6 +1755,9 @@ int BPF_PROG(ag_link, struct dentry *old_dentry, const struct path *new_dir, str
 	if (ag_dir_change(new_dir, new_dentry, AG_H_LINK))
 		return -EPERM;
 	if (ag_guard(BPF_CORE_READ(new_dir, mnt), old_dentry, AG_H_LINK))
+		return -EPERM;
+	/* a program a process pattern matches (a link never crosses mounts) */
+	if (ag_pat_moved(BPF_CORE_READ(new_dir, mnt), old_dentry, BPF_CORE_READ(new_dir, mnt), new_dentry, AG_H_LINK))
 		return -EPERM;
 	/* the existing name too: linking a protected file elsewhere would open a way around it */
 	return MAC(ag_walk_change(get_scratch(), BPF_CORE_READ(new_dir, mnt), old_dentry, AG_H_LINK));

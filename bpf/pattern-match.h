@@ -171,17 +171,20 @@ __noinline int ag_match_pattern(__u32 unused)
 	return 0;
 }
 
-/* The automaton of `kind` for the acting pod generation walked over s->path (NUL-terminated):
- * the state it ends in (0 dead), with the action of that state's guard at bit 16 (0 when it has
- * none) and the guard's rule id from bit 32; -1 when the automaton is missing. Every chunk through ag_pat_chunk (renames are rare: no
- * inline walk of its own to verify). Sets s->kind. */
-__noinline long ag_pat_end(__u32 kind)
+#define AG_PAT_OWN 2 /* ag_pat_end: the state's own entries, not its guard */
+
+/* The automaton of kind `how & 1` for the acting pod generation walked over s->path
+ * (NUL-terminated): the state it ends in (0 dead), with an action at bit 16 (0 none) and its
+ * rule id from bit 32: the state's guard (bpf/pattern.h), or with AG_PAT_OWN the best Block or
+ * Audit entry of the state's own (a Block first). -1 when the automaton is missing. Every chunk
+ * through ag_pat_chunk (renames are rare: no inline walk of its own to verify). Sets s->kind. */
+__noinline long ag_pat_end(__u32 how)
 {
 	__u32 zero = 0;
 	struct scratch *s = get_scratch();
 	if (!s)
 		return -1;
-	s->kind = kind & 1;
+	s->kind = how & 1;
 	struct ag_dfa *d = pat_dfa(s);
 	struct ag_pat_walk *w = bpf_map_lookup_elem(&pat_walk, &zero);
 	if (!d || !w)
@@ -190,10 +193,23 @@ __noinline long ag_pat_end(__u32 kind)
 	if (r < 0)
 		return -1;
 	__u32 st = r & (AG_DFA_STATES - 1);
-	__u32 g = AG_DFA_ACC_GUARD(d->acc[st]);
-	if (!g)
+	__u32 a = d->acc[st];
+	struct ag_rule_ent *e = 0;
+	if (how & AG_PAT_OWN) {
+		__u32 first = a & 0xffff, n = AG_DFA_ACC_COUNT(a);
+		for (int j = 0; j < AG_DFA_HITS; j++) {
+			if (j >= n)
+				break;
+			struct ag_rule_ent *c = &d->ent[(first + j) & (AG_DFA_ENTS - 1)].e;
+			__u32 act = c->action & 3;
+			if ((act == AG_A_BLOCK || act == AG_A_AUDIT) && (!e || act > (e->action & 3)))
+				e = c;
+		}
+	} else if (AG_DFA_ACC_GUARD(a)) {
+		e = &d->ent[(AG_DFA_ACC_GUARD(a) - 1) & (AG_DFA_ENTS - 1)].e;
+	}
+	if (!e)
 		return st;
-	struct ag_rule_ent *e = &d->ent[(g - 1) & (AG_DFA_ENTS - 1)].e;
 	return st | ((long)(e->action & 3) << 16) | ((long)(e->rule_id & 0x7fffffff) << 32);
 }
 

@@ -43,6 +43,7 @@
 #define AG_DFA_ACC_GUARD_SHIFT 21
 #define AG_DFA_ACC_COUNT(a)    (((a) >> 16) & 0x1f)
 #define AG_DFA_ACC_GUARD(a)    ((a) >> AG_DFA_ACC_GUARD_SHIFT)
+#define AG_DFA_ABI             2      /* acc with rename guards */
 
 /* struct ag_pod_head exactmask bits: the pod generation has pattern rules of the kind */
 #define AG_X_PROC_PAT   0x10
@@ -75,6 +76,11 @@ struct ag_dfa {
 	__u64 lit[AG_DFA_LITS];           /* a literal run's 8 bytes, as a little-endian load reads them */
 	__u16 litidx[AG_DFA_STATES];      /* per state: 0, or its literal run's entry */
 	__u16 litnext[AG_DFA_LITS];       /* the state after a literal run */
+	__u32 abi;                        /* AG_DFA_ABI: what acc holds. Also makes the value's size
+					   * another than before guards (141,576 bytes), so pinned maps
+					   * of an ArmorGate that reads acc otherwise are retired, never
+					   * shared (enforcer/kernel/loader.ts incompatiblePins) */
+	__u32 pad;
 };
 
 #endif /* AG_PATTERN_H */

@@ -32,7 +32,7 @@ export const AG_MAX_CONTAINERS = 31;
 export const CG_FLAG = { pod: 0x1, user: 0x2 } as const;
 export const EXACT = { procPath: 0x1, procName: 0x2, filePath: 0x4, guard: 0x8, procPat: 0x10, filePat: 0x20 } as const;
 /** bpf/pattern.h */
-export const AG_DFA = { states: 4096, cells: 16384, ents: 1024, hits: 16, lits: 1024, litLen: 8, accGuardShift: 21 } as const;
+export const AG_DFA = { states: 4096, cells: 16384, ents: 1024, hits: 16, lits: 1024, litLen: 8, accGuardShift: 21, abi: 2 } as const;
 
 /** Sizes and field offsets (bytes) of the shared structs, as the header lays them out. */
 export const LAYOUT = {
@@ -51,7 +51,7 @@ export const LAYOUT = {
   ag_rate: { size: 16, fields: { window_ns: 0, count: 8, dropped: 12 } },
   ag_pat_key: { size: 16, fields: { pod_id: 0, gen: 4, kind: 8, pad: 12 } },
   ag_pat_ent: { size: 24, fields: { src_hash: 0, e: 8, pad: 20 } },
-  ag_dfa: { size: 141576, fields: { start: 0, ncls: 4, cls: 8, acc: 264, ent: 16648, base: 41224, dflt: 49416, cell: 57608, lit: 123144, litidx: 131336, litnext: 139528 } },
+  ag_dfa: { size: 141584, fields: { start: 0, ncls: 4, cls: 8, acc: 264, ent: 16648, base: 41224, dflt: 49416, cell: 57608, lit: 123144, litidx: 131336, litnext: 139528, abi: 141576, pad: 141580 } },
   ag_config: { size: 56, fields: { rate_per_sec: 0, fork_layout: 4, summary_valid: 8, net_protos: 12, caps: 16, net_allowlist: 24, caps_allowlist: 28, kp_id: 32, kp_gen: 48, pad: 52 } },
   ag_event: {
     size: 1632,

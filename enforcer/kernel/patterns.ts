@@ -77,6 +77,7 @@ export function encodeDfa(t: PatternTable<PatternEnt>): Buffer {
   if (d.nstates > AG_DFA.states || d.cells.length > AG_DFA.cells) throw new RangeError('automaton past the kernel bounds');
   b.writeUInt32LE(d.start, L.start);
   b.writeUInt32LE(d.ncls, L.ncls);
+  b.writeUInt32LE(AG_DFA.abi, L.abi);
   Buffer.from(d.classOf).copy(b, L.cls);
   const first = new Map<PatternEnt[], number>();
   const index = new Map<PatternEnt, number>();

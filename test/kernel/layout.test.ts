@@ -98,6 +98,7 @@ test('layout.ts constants match the header', () => {
   assert.equal(L.AG_DFA.lits, pdefs.get('AG_DFA_LITS'));
   assert.equal(L.AG_DFA.litLen, pdefs.get('AG_DFA_LIT_LEN'));
   assert.equal(L.AG_DFA.accGuardShift, pdefs.get('AG_DFA_ACC_GUARD_SHIFT'));
+  assert.equal(L.AG_DFA.abi, pdefs.get('AG_DFA_ABI'));
   assert.equal(LIT_LEN, L.AG_DFA.litLen);
   assert.deepEqual([KERNEL_LIMITS.patternStates, KERNEL_LIMITS.patternCells, KERNEL_LIMITS.patternEntries, KERNEL_LIMITS.patternHits, KERNEL_LIMITS.patternLiterals], [L.AG_DFA.states, L.AG_DFA.cells, L.AG_DFA.ents, L.AG_DFA.hits, L.AG_DFA.lits]);
   assert.equal(Object.values(L.EXACT).reduce((a, b) => a | b, 0), 0x3f, 'the AG_X_* bits are distinct');

@@ -194,23 +194,28 @@ t('mv-bindir', lambda: os.rename('/srv/bin', '/srv/bin2'))
   assert.deepEqual(free, { mv: 'ok' }, 'an unrelated rename');
 });
 
-scenario('container attack: renaming a directory from under a wildcard of a Block pattern is refused; a move that keeps every match is not', async (ctx) => {
+scenario('container attack: renaming a directory from under a wildcard of a Block pattern, or renaming or linking a program a process pattern blocks, is refused; a move that keeps every match is not', async (ctx) => {
   const a = await attackPod(ctx, profile({
     file: [rule('Block', { type: 'pattern', pattern: '/srv/*/secret.key' })],
     process: [rule('Block', { type: 'pattern', pattern: '/opt/{a,b}/tool' })],
-  }), 'systemd', { files: { '/srv/box/secret.key': 's\n', '/opt/a/tool': 't\n' } });
+  }), 'systemd', { files: { '/srv/box/secret.key': 's\n', '/opt/a/tool': 't\n', '/opt/b/tool': 't\n' } });
   const code = `
 t('mv-same', lambda: os.rename('/srv/box', '/srv/box2'))
 t('mv-out', lambda: os.rename('/srv/box2', '/tmp/box'))
 t('mv-progdir', lambda: os.rename('/opt/a', '/opt/c'))
+t('ln-prog', lambda: os.link('/opt/b/tool', '/opt/b/t3'))
+t('mv-prog', lambda: os.rename('/opt/b/tool', '/opt/b/t2'))
 `;
-  assert.deepEqual(await tries(a.control, code), { 'mv-same': 'ok', 'mv-out': 'ok', 'mv-progdir': 'ok' }, 'control');
+  assert.deepEqual(await tries(a.control, code), { 'mv-same': 'ok', 'mv-out': 'ok', 'mv-progdir': 'ok', 'ln-prog': 'ok', 'mv-prog': 'ok' }, 'control');
   const r = await tries(a.attacker, `${code}t('read', lambda: open('/srv/box2/secret.key').read())\n`);
   ctx.log(JSON.stringify(r));
   // /srv/box and /srv/box2 end in one automaton state: every name beneath keeps its verdicts
-  assert.deepEqual(r, { 'mv-same': 'ok', 'mv-out': 'EPERM', 'mv-progdir': 'EPERM', read: 'EPERM' });
+  // a program a process pattern matches keeps its name: no rename, no link
+  assert.deepEqual(r, { 'mv-same': 'ok', 'mv-out': 'EPERM', 'mv-progdir': 'EPERM', 'ln-prog': 'EPERM', 'mv-prog': 'EPERM', read: 'EPERM' });
   await blocked(a.pod, 'rename', /^\/srv\/box2$/);
   await blocked(a.pod, 'rename', /^\/opt\/a$/);
+  await blocked(a.pod, 'link', /^\/opt\/b\/tool$/);
+  await blocked(a.pod, 'rename', /^\/opt\/b\/tool$/);
 });
 
 scenario('container attack: a user namespace of the container\'s own keeps every rule, and may not mount (bind, cgroup2)', async (ctx) => {
