@@ -137,4 +137,4 @@ scenario('enforcer follows annotation changes: API server source (ListWatch), re
   assert.ok(api.requests.some((r) => r.path === PODS && r.watch && r.query.fieldSelector === 'spec.nodeName=vm-node'), 'the enforcer watched with its node\'s field selector');
 // the source is what this adds to the scenario above (which swaps on every boot): one boot, the one
 // of the enforcer suite's four with the least else to do
-}, { timeoutMs: 600_000, on: [{ kernel: '6.1', attachMode: 'global' }] });
+}, { timeoutMs: 600_000, on: [{ kernel: '6.1', attachMode: 'cgroup' }] });
