@@ -60,6 +60,18 @@ function equalConstantTime(a: string, b: string): boolean {
   return timingSafeEqual(x, y);
 }
 
+/** Whether `signature` is what signProfile makes for namespace + digest under one of `keys` whose
+ *  key id it names (every such key compared, in constant time: the answer tells nothing about a
+ *  near miss). */
+export function signatureMatches(signature: string, namespace: string, digest: string, keys: readonly Uint8Array[]): boolean {
+  const format = SIGNATURE_FORMAT.exec(signature);
+  if (format === null) return false;
+  // every candidate is compared (two keys with one id are possible, if unlikely)
+  let match = false;
+  for (const k of keys) if (keyId(k) === format[1] && equalConstantTime(signature, signProfile(k, namespace, digest))) match = true;
+  return match;
+}
+
 /** Checks a pod's armorgate.io/* annotations: the profile decodes (gz: included) and is
  *  canonical and well-formed, the digest matches its canonical bytes, the signature
  *  matches namespace + digest under the held key its key id names (`keys`: one key, or the
@@ -87,10 +99,7 @@ export function verifyAnnotations(annotations: Record<string, string> | undefine
     if (candidates.length === 0) {
       return err('E_SIGNATURE', `${ANN_PROFILE_SIGNATURE} names key ${format[1]}, which is not held here (held: ${held.map(keyId).join(', ')})`, ANN_PROFILE_SIGNATURE);
     }
-    // every candidate is compared (two keys with one id are possible, if unlikely)
-    let match = false;
-    for (const k of candidates) if (equalConstantTime(signature, signProfile(k, namespace, digest))) match = true;
-    if (!match) {
+    if (!signatureMatches(signature, namespace, digest, candidates)) {
       return err('E_SIGNATURE', `${ANN_PROFILE_SIGNATURE} does not match namespace ${namespace} and the profile digest under key ${format[1]}`, ANN_PROFILE_SIGNATURE);
     }
     const decoded = decodeProfileAnnotation(value);

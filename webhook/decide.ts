@@ -1,7 +1,6 @@
 // The three admission decisions, as pure functions of an AdmissionRequest and the
 // gateway's current view (policies, namespaces, key, posture). The HTTP layer (app.ts)
 // adds tracing and the traceparent annotation; nothing here does I/O.
-import crypto from 'node:crypto';
 import jsonpatch from 'fast-json-patch';
 import {
   ANNOTATION_PREFIX, ANN_PROFILE, ANN_PROFILE_DIGEST, ANN_PROFILE_SIGNATURE, ANN_TRACEPARENT, ANNOTATIONS_MAX_BYTES, KUBEARMOR_OPT_OUT,
@@ -10,7 +9,7 @@ import type { Namespace, Pod, Policy, PostureSet, Problem, VisibilityKind } from
 import { KUBEARMOR_VISIBILITY } from '../policy/visibility.ts';
 import { validatePolicy } from '../policy/validate.ts';
 import { annotationsSize, compile, type CompileResult } from '../policy/compile.ts';
-import { signProfile, verifyAnnotations } from '../policy/sign.ts';
+import { signatureMatches, verifyAnnotations } from '../policy/sign.ts';
 import { allow, deny, fitWarnings, type AdmissionRequest, type AdmissionResponse } from './review.ts';
 
 /** What the decisions read: a snapshot interface over the caches and configuration. */
@@ -432,18 +431,12 @@ function recentMatch(pod: Pod, namespace: string, optOut: string | undefined, ou
 }
 
 /** The pod's profile signature is one the gateway makes for its namespace and digest, with a
- *  key it holds (compared in constant time: this answer must tell nothing about a near miss). */
+ *  key it holds (policy/sign.ts signatureMatches: constant time). */
 function signedHere(ann: Record<string, string> | undefined, namespace: string, view: GatewayView): boolean {
   const digest = ann?.[ANN_PROFILE_DIGEST], signature = ann?.[ANN_PROFILE_SIGNATURE];
   if (typeof digest !== 'string' || typeof signature !== 'string') return false;
-  const got = Buffer.from(signature);
-  let ok = false;
-  for (const key of [view.signingKey, view.previousSigningKey]) {
-    if (!(key instanceof Uint8Array)) continue;
-    const want = Buffer.from(signProfile(key, namespace, digest));
-    if (want.length === got.length && crypto.timingSafeEqual(want, got)) ok = true;
-  }
-  return ok;
+  const keys = [view.signingKey, view.previousSigningKey].filter((k): k is Uint8Array => k instanceof Uint8Array);
+  return signatureMatches(signature, namespace, digest, keys);
 }
 
 const TRACEPARENT_FORMAT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
