@@ -1051,6 +1051,13 @@ static __always_inline void reset_best(struct scratch *s, __u32 kind, __u32 writ
 	s->best_action = 0;
 }
 
+/* The kind denies what it cannot decide for the acting container: it is in allow-list mode, or
+ * has Block rules (an unresolvable path, an automaton missing) */
+static __always_inline __u32 fails_closed(struct scratch *s, __u32 kind)
+{
+	return (s->pod.allowlist[kind] | s->pod.has_block[kind]) & s->cgmask;
+}
+
 /* ------------------------------------------------------ decision: paths */
 /* A path that could not be resolved (len < 0 or too long) is denied when the
  * kind has Block rules or is in allow-list mode: never an allow by accident. */
@@ -1062,7 +1069,7 @@ __noinline int ag_decide_path(__u32 hook, __u32 write, __u32 owner, long len)
 	__u32 kind = s->kind & 3;
 	reset_best(s, kind, write, owner);
 	if (len <= 0 || len >= AG_PATH_BUF) {
-		if ((s->pod.allowlist[kind] | s->pod.has_block[kind]) & s->cgmask) {
+		if (fails_closed(s, kind)) {
 			ag_report(hook, AG_A_BLOCK, AG_RULE_POSTURE, (2 << 1) | 1);
 			return -EPERM;
 		}
@@ -1075,7 +1082,7 @@ __noinline int ag_decide_path(__u32 hook, __u32 write, __u32 owner, long len)
 		ag_match_path(1);
 	/* pattern rules (bpf/pattern.h); their automaton missing fails closed */
 	if ((s->pod.exactmask & (kind == AG_KIND_PROCESS ? AG_X_PROC_PAT : AG_X_FILE_PAT)) && kind <= AG_KIND_FILE &&
-	    ag_match_pattern(0) < 0 && ((s->pod.allowlist[kind] | s->pod.has_block[kind]) & s->cgmask)) {
+	    ag_match_pattern(0) < 0 && fails_closed(s, kind)) {
 		ag_report(hook, AG_A_BLOCK, AG_RULE_POSTURE, 1);
 		return -EPERM;
 	}
@@ -1107,7 +1114,7 @@ static __always_inline int owner_of(struct dentry *d)
 static __always_inline int file_rules(struct scratch *s)
 {
 	return (s->pod.exactmask & (AG_X_FILE_PATH | AG_X_FILE_PAT)) || s->pod.dirmask[1] ||
-	       ((s->pod.allowlist[AG_KIND_FILE] | s->pod.has_block[AG_KIND_FILE]) & s->cgmask);
+	       fails_closed(s, AG_KIND_FILE);
 }
 
 /* ------------------------------------------------ file shape (no path) */
@@ -1735,9 +1742,9 @@ static __always_inline int ag_pat_moved(struct vfsmount *om, struct dentry *od, 
 	}
 	s->kind = AG_KIND_FILE;
 	if (bad) {
-		__u32 strict = (s->pod.allowlist[AG_KIND_FILE] | s->pod.has_block[AG_KIND_FILE]) & s->cgmask;
+		__u32 strict = fails_closed(s, AG_KIND_FILE);
 		if (x & AG_X_PROC_PAT)
-			strict |= (s->pod.allowlist[AG_KIND_PROCESS] | s->pod.has_block[AG_KIND_PROCESS]) & s->cgmask;
+			strict |= fails_closed(s, AG_KIND_PROCESS);
 		ag_report(hook, strict ? AG_A_BLOCK : AG_A_AUDIT, AG_RULE_POSTURE, (2 << 1) | !!strict);
 		return strict ? -EPERM : 0;
 	}
