@@ -11,6 +11,7 @@
 #include "armorgate.h"
 #include "pattern.h"
 #include "kread.h"
+#include "opencache.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -195,6 +196,10 @@ struct scratch {
 	__u32 wtotal;
 	__u64 wname[AG_MAX_DEPTH];
 	__u16 wlen[AG_MAX_DEPTH]; /* d_name.len: past 255 bytes on FUSE, SMB, ... */
+	/* the open cache (opencache.h): this open's key, and the slots */
+	struct ag_oc_ent ocq;
+	struct ag_oc_ent oc[AG_OC_SLOTS];
+	__u32 reported;        /* ag_report ran since reset_best */
 };
 
 struct {
@@ -993,6 +998,7 @@ __noinline int ag_report(__u32 hook, __u32 action, __u32 rule_id, __u32 denied_t
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
+	s->reported = 1;
 	__u32 denied = denied_target & 1;
 	__u32 target = denied_target >> 1;
 	__u64 now = bpf_ktime_get_ns();
@@ -1049,6 +1055,7 @@ static __always_inline void reset_best(struct scratch *s, __u32 kind, __u32 writ
 	s->best_score = 0;
 	s->best_rule = AG_RULE_POSTURE;
 	s->best_action = 0;
+	s->reported = 0;
 }
 
 /* The kind denies what it cannot decide for the acting container: it is in allow-list mode, or
@@ -1380,15 +1387,26 @@ static __always_inline int ag_open(struct file *file)
 	int vis = ag_vis_wants(s, AG_KIND_FILE);
 	if (!vis && !file_rules(s))
 		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	int write = (file->f_mode & FMODE_WRITE) || (file->f_flags & AG_O_TRUNC);
+	int owner = owner_of(file->f_path.dentry);
+	/* the same open allowed with no event before, nothing it depended on changed since
+	 * (opencache.h): allowed again. Never with visibility logs of files (each open is one). */
+	int oc = !vis && oc_key(&s->ocq, file, task, s->pod.seed, s->src_ok ? s->src_hash : 0, s->pod.pod_id, s->pod.gen,
+				s->cgmask, write, owner);
+	if (oc && oc_hit(s->oc, &s->ocq))
+		return 0;
 	/* no rule of the pod can name this file and no allow-list wants it reported: allowed,
 	 * without resolving the path; a visibility log resolves it only when the log's rate lets
 	 * the log through (over the rate it is counted as dropped, and nothing more is done) */
-	struct task_struct *task = bpf_get_current_task_btf();
 	int rooted = ag_rooted(task);
 	if (rooted && !(s->pod.allowlist[AG_KIND_FILE] & s->cgmask) && shape_walk(s, file->f_path.mnt, file->f_path.dentry) &&
 	    !ag_shape_possible(0)) {
-		if (!vis)
+		if (!vis) {
+			if (oc)
+				oc_store(s->oc, &s->ocq);
 			return 0;
+		}
 		s->kind = AG_KIND_FILE;
 		if (!ag_vis_take(0))
 			return 0;
@@ -1403,14 +1421,14 @@ static __always_inline int ag_open(struct file *file)
 		}
 		return 0;
 	}
-	int write = (file->f_mode & FMODE_WRITE) || (file->f_flags & AG_O_TRUNC);
 	long len = rooted ? dpath_len(bpf_d_path((struct path *)&file->f_path, s->path, AG_PATH_BUF))
 			  : walk_path(s, file->f_path.mnt, file->f_path.dentry, 0);
-	int owner = owner_of(file->f_path.dentry);
 	s->kind = AG_KIND_FILE;
 	int ret = ag_decide_path(AG_H_OPEN, write, owner, len);
 	if (vis && len > 0 && len < AG_PATH_BUF)
 		ag_vis_after(s, AG_H_OPEN, 0, ret);
+	if (oc && ret == 0 && !s->reported)
+		oc_store(s->oc, &s->ocq);
 	return ret;
 }
 
@@ -1754,6 +1772,36 @@ static __always_inline int ag_pat_moved(struct vfsmount *om, struct dentry *od, 
 	int deny = action == AG_A_BLOCK;
 	ag_report(hook, action, (__u32)(g >> 32), deny);
 	return deny ? -EPERM : 0;
+}
+
+/* Any dentry getting an inode, in any task (a lookup that missed the dcache, a create, a link):
+ * the open cache's slots stop matching (opencache.h). Global in both attach modes. */
+SEC("lsm/d_instantiate")
+int BPF_PROG(ag_d_instantiate, struct dentry *dentry, struct inode *inode)
+{
+	__u32 zero = 0;
+	__u64 *ep = bpf_map_lookup_elem(&ocepoch, &zero);
+	if (!ep)
+		return 0;
+	if (!(*(volatile __u64 *)ep & 1))
+		__sync_fetch_and_or(ep, 1); /* armed */
+	if (!dentry || dentry->d_parent == dentry)
+		return 0; /* its own parent: a pseudo file or a new root (opencache.h) */
+	__u64 sb = (__u64)dentry->d_sb;
+	__u64 *se = bpf_map_lookup_elem(&ocsb, &sb);
+	if (se) {
+		__sync_fetch_and_add(se, 1);
+		return 0;
+	}
+	__u64 one = 1;
+	if (bpf_map_update_elem(&ocsb, &sb, &one, BPF_NOEXIST) == 0)
+		return 0;
+	se = bpf_map_lookup_elem(&ocsb, &sb);
+	if (se)
+		__sync_fetch_and_add(se, 1); /* another CPU made it meanwhile */
+	else
+		__sync_fetch_and_add(ep, 2); /* full: every slot stops matching */
+	return 0;
 }
 
 SEC("lsm/path_link")
