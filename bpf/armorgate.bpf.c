@@ -1375,6 +1375,28 @@ static __always_inline int ag_exec(struct linux_binprm *bprm)
 	return ret;
 }
 
+/* A visibility log of an open that went ahead with no alert: within the log's rate, the path
+ * (bpf_d_path when the task's root is its namespace's, the walk when not) and the log; over it,
+ * counted as dropped and nothing more. rooted: ag_rooted's answer, or -1 when not asked yet. */
+static __always_inline void vis_open_log(struct scratch *s, struct file *file, int rooted)
+{
+	s->kind = AG_KIND_FILE;
+	if (!ag_vis_take(0))
+		return;
+	if (rooted < 0)
+		rooted = ag_rooted(bpf_get_current_task_btf());
+	long n = rooted ? dpath_len(bpf_d_path((struct path *)&file->f_path, s->path, AG_PATH_BUF))
+			: walk_path(s, file->f_path.mnt, file->f_path.dentry, 0);
+	if (n > 0 && n < AG_PATH_BUF) {
+		s->len = n;
+		/* clang would drop the mask (n is in range) and index with a copy the verifier
+		 * sees unbounded: keep n opaque so the mask stays */
+		barrier_var(n);
+		s->path[n & BUF_MASK] = 0;
+		ag_vis_emit(AG_H_OPEN, 0);
+	}
+}
+
 static __always_inline int ag_open(struct file *file)
 {
 	struct scratch *s = get_scratch();
@@ -1385,50 +1407,43 @@ static __always_inline int ag_open(struct file *file)
 	if (!ag_who(AG_KIND_FILE))
 		return 0;
 	int vis = ag_vis_wants(s, AG_KIND_FILE);
-	if (!vis && !file_rules(s))
+	if (!file_rules(s)) {
+		/* allowed with no alert whatever the path: only a visibility log may want it */
+		if (vis)
+			vis_open_log(s, file, -1);
 		return 0;
+	}
 	struct task_struct *task = bpf_get_current_task_btf();
 	int write = (file->f_mode & FMODE_WRITE) || (file->f_flags & AG_O_TRUNC);
 	int owner = owner_of(file->f_path.dentry);
-	/* the same open allowed with no event before, nothing it depended on changed since
-	 * (opencache.h): allowed again. Never with visibility logs of files (each open is one). */
-	int oc = !vis && oc_key(&s->ocq, file, task, s->pod.seed, s->src_ok ? s->src_hash : 0, s->pod.pod_id, s->pod.gen,
-				s->cgmask, write, owner);
-	if (oc && oc_hit(s->oc, &s->ocq))
+	/* the same open allowed with no alert before, nothing it depended on changed since
+	 * (opencache.h): allowed again (a visibility log of it still goes, within its rate) */
+	int oc = oc_key(&s->ocq, file, task, s->pod.seed, s->src_ok ? s->src_hash : 0, s->pod.pod_id, s->pod.gen, s->cgmask,
+			write, owner);
+	if (oc && oc_hit(s->oc, &s->ocq)) {
+		if (vis)
+			vis_open_log(s, file, -1);
 		return 0;
+	}
 	/* no rule of the pod can name this file and no allow-list wants it reported: allowed,
-	 * without resolving the path; a visibility log resolves it only when the log's rate lets
-	 * the log through (over the rate it is counted as dropped, and nothing more is done) */
+	 * without resolving the path (a visibility log resolves it within the log's rate) */
 	int rooted = ag_rooted(task);
 	if (rooted && !(s->pod.allowlist[AG_KIND_FILE] & s->cgmask) && shape_walk(s, file->f_path.mnt, file->f_path.dentry) &&
 	    !ag_shape_possible(0)) {
-		if (!vis) {
-			if (oc)
-				oc_store(s->oc, &s->ocq);
-			return 0;
-		}
-		s->kind = AG_KIND_FILE;
-		if (!ag_vis_take(0))
-			return 0;
-		long n = dpath_len(bpf_d_path((struct path *)&file->f_path, s->path, AG_PATH_BUF));
-		if (n > 0 && n < AG_PATH_BUF) {
-			s->len = n;
-			/* clang would drop the mask (n is in range) and index with a copy the verifier
-			 * sees unbounded: keep n opaque so the mask stays */
-			barrier_var(n);
-			s->path[n & BUF_MASK] = 0;
-			ag_vis_emit(AG_H_OPEN, 0);
-		}
+		if (oc)
+			oc_store(s->oc, &s->ocq);
+		if (vis)
+			vis_open_log(s, file, 1);
 		return 0;
 	}
 	long len = rooted ? dpath_len(bpf_d_path((struct path *)&file->f_path, s->path, AG_PATH_BUF))
 			  : walk_path(s, file->f_path.mnt, file->f_path.dentry, 0);
 	s->kind = AG_KIND_FILE;
 	int ret = ag_decide_path(AG_H_OPEN, write, owner, len);
-	if (vis && len > 0 && len < AG_PATH_BUF)
-		ag_vis_after(s, AG_H_OPEN, 0, ret);
 	if (oc && ret == 0 && !s->reported)
 		oc_store(s->oc, &s->ocq);
+	if (vis && len > 0 && len < AG_PATH_BUF)
+		ag_vis_after(s, AG_H_OPEN, 0, ret);
 	return ret;
 }
 

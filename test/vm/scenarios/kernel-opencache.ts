@@ -186,3 +186,23 @@ scenario('open cache: a cached allow is decided afresh and denied after a rename
   assert.deepEqual((await openIn(ctx, null, ['/srv/oc/pub/own.txt'], { uid: 1000 })).results, { '/srv/oc/pub/own.txt': 'ok' }, 'control: mode 644 lets the user read it outside the pod');
   assert.deepEqual((await openIn(ctx, pod.cg, ['/srv/oc/pub/own.txt'], { times: 1, uid: 1000 })).results, { '/srv/oc/pub/own.txt': 'EPERM' }, 'no longer the owner: denied');
 }, { timeoutMs: 240_000 });
+
+scenario('open cache: with visibility logs of files, opens allowed from the cache are each still logged', async (ctx) => {
+  await ctx.mountTmpfs('/srv');
+  mkdirSync('/srv/oc/pub', { recursive: true });
+  writeFileSync('/srv/oc/pub/v', 'x');
+  // a file rule, so that opens are decided (and cached); the opened file is not under it
+  const pod = await podWith(ctx, { ...profile({ file: [rule('Block', { type: 'directory', dir: '/srv/oc/secret/', recursive: true })] }), visibility: ['file'] });
+  assert.ok(pod.kernel.setLogRate?.(0).ok, 'no log rate limit');
+  ctx.defer(() => { pod.kernel.setLogRate?.(1000); });
+  const a = await counters(ctx);
+  assert.deepEqual((await openIn(ctx, pod.cg, ['/srv/oc/pub/v'], { times: 30 })).results, { '/srv/oc/pub/v': 'ok' });
+  const b = await counters(ctx);
+  assert.ok(b.hits - a.hits >= 29, `the repeated opens come from the cache (${b.hits - a.hits} hits)`);
+  const logs = (): number => pod.mine().filter((e) => e.type === 'log' && e.target === '/srv/oc/pub/v').length;
+  const t0 = Date.now();
+  while (logs() < 30 && Date.now() - t0 < 10_000) await new Promise((res) => setTimeout(res, 100));
+  await new Promise((res) => setTimeout(res, 300));
+  assert.equal(logs(), 30, 'one log per open, cached or not');
+  assert.equal(pod.mine().filter((e) => e.type === 'decision').length, 0, 'no alert');
+});
