@@ -19,11 +19,14 @@
  *     whose memory comes back at the same address as another name of a file (of the same
  *     superblock: of another one, it is reached through another mount) never matches the slot
  *     of the old name. Not bumped for a dentry that is its own parent (sockets, pipes, memfds,
- *     a new superblock's root): a pseudo file's path names no rule, and a new root is reached
- *     through a new mount, which moves mount_lock.
+ *     a new superblock's root, a disconnected dentry), and such a dentry is never cached: a
+ *     slot's dentry coming back as one is never served, and coming back as any other dentry
+ *     bumps the count.
  * The sequences are read before the decision and stored with it; a sequence that moved while
  * the decision ran leaves a slot that never matches. An odd sequence (a writer inside) is not
- * cached. Only "allowed, no event" is cached: every denial and every audit is decided and
+ * cached, and neither is an unlinked name (its path gained " (deleted)" with nothing moved) nor a
+ * dentry that is its own parent (not counted below): the dentry is checked on every lookup.
+ * Only "allowed, no event" is cached: every denial and every audit is decided and
  * reported each time, as is every open of a pod that asked for visibility logs of files.
  *
  * Off unless everything it needs is there: the two sequences are kernel data symbols
@@ -100,6 +103,14 @@ static __always_inline void oc_count(__u32 what)
 		*v += 1;
 }
 
+/* A full memory barrier: an exchange (BPF_XCHG is fully ordered: xchg on x86, swpal on arm64).
+ * Between reading the sequences and counts and reading what they guard, and between reading
+ * what they guard and reading the sequences again (a seqlock reader's smp_rmb). */
+static __always_inline void oc_fence(__u64 *word)
+{
+	__sync_lock_test_and_set(word, 1);
+}
+
 /* a seqlock_t's sequence (seqcount first in every configuration): 1 when read and even */
 static __always_inline int oc_seq(const void *lock, __u32 *out)
 {
@@ -119,8 +130,8 @@ static __always_inline __u32 oc_slot(__u64 dentry)
 }
 
 /* Fills q with what this open's decision depends on: 1 when the cache may be used. */
-static __always_inline int oc_key(struct ag_oc_ent *q, struct file *f, struct task_struct *task, __u64 seed, __u64 src,
-				  __u32 pod_id, __u32 gen, __u32 cgmask, __u32 write, __u32 owner)
+static __always_inline int oc_key(struct ag_oc_ent *q, __u64 *fence, struct file *f, struct task_struct *task, __u64 seed,
+				  __u64 src, __u32 pod_id, __u32 gen, __u32 cgmask, __u32 write, __u32 owner)
 {
 	__u32 zero = 0;
 	__u64 *ep = bpf_map_lookup_elem(&ocepoch, &zero);
@@ -132,9 +143,16 @@ static __always_inline int oc_key(struct ag_oc_ent *q, struct file *f, struct ta
 	if (!oc_seq(&rename_lock, &q->rseq) || !oc_seq(&mount_lock, &q->mseq))
 		return 0;
 	struct dentry *d = f->f_path.dentry;
+	/* an unlinked name (unhashed): its path has become "... (deleted)", with no sequence or count
+	 * moved; a dentry that is its own parent (a mount's root, a pseudo file, a disconnected
+	 * dentry): ag_d_instantiate does not count those. Never cached, never served (checked on
+	 * every lookup). */
+	if (!d->d_hash.pprev || d == d->d_parent)
+		return 0;
 	__u64 sb = (__u64)d->d_sb;
 	__u64 *se = bpf_map_lookup_elem(&ocsb, &sb);
 	q->sbepoch = se ? *(volatile __u64 *)se : 0;
+	oc_fence(fence);
 	q->dentry = (__u64)d;
 	q->mnt = (__u64)f->f_path.mnt;
 	q->inode = (__u64)d->d_inode;
