@@ -15,11 +15,14 @@ import { patternBench } from './kernel-patterns.ts';
 const C_SOURCE = String.raw`
 /* ag-kbench PATH N M CHUNK CGROUP...: moves itself from cgroup to cgroup every CHUNK operations
  * (rotating the order each round), so that every cgroup sees the same drift of a shared, emulated
- * host; prints the mean cost per open(), socket() and exec in each cgroup. */
+ * host; prints the mean cost per open(), socket() and exec in each cgroup. A PATH with a printf
+ * conversion (data%04d) opens 256 files in turn (i % 256): more files than the open cache has
+ * slots, so that each open is decided afresh, as a file's first open is. */
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -35,6 +38,7 @@ int main(int argc, char **argv) {
   if (argc < 6) { fprintf(stderr, "usage: ag-kbench PATH N M CHUNK CGROUP...\n"); return 2; }
   const char *path = argv[1]; int n = atoi(argv[2]); int m = atoi(argv[3]); int chunk = atoi(argv[4]);
   int k = argc - 5; char **cgs = argv + 5;
+  int many = strchr(path, '%') != NULL; char name[4096];
   double open_ns[16] = {0}, sock_ns[16] = {0}, udp_ns[16] = {0}, exec_ns[16] = {0};
   if (k > 16 || chunk <= 0) return 2;
   char *args[] = { "true", NULL };
@@ -47,7 +51,11 @@ int main(int argc, char **argv) {
       int c = (r + j) % k;
       if (enter(cgs[c]) != 0) return 1;
       double t = now();
-      for (int i = 0; i < chunk; i++) { int fd = open(path, O_RDONLY); if (fd < 0) { perror("open"); return 1; } close(fd); }
+      if (many) {
+        for (int i = 0; i < chunk; i++) { snprintf(name, sizeof name, path, i & 255); int fd = open(name, O_RDONLY); if (fd < 0) { perror(name); return 1; } close(fd); }
+      } else {
+        for (int i = 0; i < chunk; i++) { snprintf(name, sizeof name, "%s", path); int fd = open(name, O_RDONLY); if (fd < 0) { perror("open"); return 1; } close(fd); }
+      }
       open_ns[c] += now() - t;
       t = now();
       for (int i = 0; i < chunk; i++) { int s = socket(AF_INET, SOCK_STREAM, 0); if (s < 0) { perror("socket"); return 1; } close(s); }

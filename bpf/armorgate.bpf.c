@@ -11,6 +11,7 @@
 #include "armorgate.h"
 #include "pattern.h"
 #include "kread.h"
+#include "opencache.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -195,6 +196,11 @@ struct scratch {
 	__u32 wtotal;
 	__u64 wname[AG_MAX_DEPTH];
 	__u16 wlen[AG_MAX_DEPTH]; /* d_name.len: past 255 bytes on FUSE, SMB, ... */
+	/* the open cache (opencache.h): this open's key, and the slots */
+	struct ag_oc_ent ocq;
+	struct ag_oc_ent oc[AG_OC_SLOTS];
+	__u64 fence;           /* oc_fence's word */
+	__u32 reported;        /* ag_report ran since reset_best */
 };
 
 struct {
@@ -347,8 +353,12 @@ __noinline int ag_resolve(__u32 unused)
 		s->cg.scope = scope ? BPF_CORE_READ((struct cgroup *)scope, kn, id) : 0;
 		break;
 	}
+	/* cached under the id of the cgroup resolved: a task moved between the caller's
+	 * bpf_get_current_cgroup_id() and the read of dfl_cgrp above gets this answer once, and
+	 * neither cgroup gets the other's */
 	__u64 cgid = s->cgid;
-	bpf_map_update_elem(&cgcache, &cgid, &s->cg, BPF_ANY);
+	if (cg && BPF_CORE_READ(cg, kn, id) == cgid)
+		bpf_map_update_elem(&cgcache, &cgid, &s->cg, BPF_ANY);
 	return s->cg.flags & AG_CG_POD;
 }
 
@@ -993,6 +1003,7 @@ __noinline int ag_report(__u32 hook, __u32 action, __u32 rule_id, __u32 denied_t
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
+	s->reported = 1;
 	__u32 denied = denied_target & 1;
 	__u32 target = denied_target >> 1;
 	__u64 now = bpf_ktime_get_ns();
@@ -1049,6 +1060,7 @@ static __always_inline void reset_best(struct scratch *s, __u32 kind, __u32 writ
 	s->best_score = 0;
 	s->best_rule = AG_RULE_POSTURE;
 	s->best_action = 0;
+	s->reported = 0;
 }
 
 /* The kind denies what it cannot decide for the acting container: it is in allow-list mode, or
@@ -1136,10 +1148,11 @@ static __always_inline int shape_push(struct scratch *s, __u32 len, const unsign
 }
 
 /* shape_walk's walk across mounts, with probe reads, from the dentry and vfsmount in s->w_dentry
- * and s->w_mnt (kernel pointers stored as numbers, as walk_path passes them) up to the task's
- * root, pushing onto the components already in s->wname. 1 when it reached that root with a path
- * the buffer holds, 0 for anything else. One global function, verified once: the open programs
- * take it past a mount root, the change hooks (ag_change_unnamed) for the whole walk. */
+ * and s->w_mnt (kernel pointers stored as numbers, as walk_path passes them) up to the root of
+ * the task's mount namespace, pushing onto the components already in s->wname. 1 when it reached
+ * that root with a path the buffer holds, 0 for anything else. One global function, verified
+ * once: the open programs take it past a mount root, the change hooks (ag_change_unnamed) for
+ * the whole walk. */
 __noinline int ag_shape_walk_up(__u32 unused)
 {
 	if (unused)
@@ -1148,8 +1161,9 @@ __noinline int ag_shape_walk_up(__u32 unused)
 	if (!s || !s->w_mnt || !s->w_dentry)
 		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct dentry *root_d = task->fs->root.dentry;
-	struct vfsmount *root_m = task->fs->root.mnt;
+	struct mount *top = task->nsproxy->mnt_ns->root;
+	struct dentry *root_d = top->mnt.mnt_root;
+	struct vfsmount *root_m = &top->mnt;
 	__u64 pd = s->w_dentry;
 	__u64 off = bpf_core_field_offset(struct mount, mnt);
 	__u64 mnt = s->w_mnt - off;
@@ -1181,22 +1195,25 @@ __noinline int ag_shape_walk_up(__u32 unused)
 	return 0;
 }
 
-/* The components of the path of (m, d) (an opened file, or a name a change hook is given), leaf first, into s->wlen / s->wname / s->wn:
- * the dentries up to the task's root, crossing mounts as bpf_d_path does. Within a mount
- * the loads are plain (BTF pointers, no helper call); a mount crossing reads through
- * struct mount with probe reads. 1 when the walk reached the task's root with a path
- * bpf_d_path would resolve within the buffer; 0 for anything else (an unlinked file, whose
- * d_path gets " (deleted)"; a root other than the task's; deeper than AG_MAX_DEPTH; too
- * long), which then takes the path as before. Renames racing with the walk: unlike
- * bpf_d_path, the walk takes no rename_lock; each dentry's parent is read once, so one rename
- * during the walk cannot hide a rule's directory from a file that stays below it, but two
- * renames of its ancestors landing between two loads of the walk (an ancestor moved out from
- * under the rule, then its old parent moved away) can show a path the file never had. */
+/* The components of the path of (m, d) (an opened file, or a name a change hook is given), leaf
+ * first, into s->wlen / s->wname / s->wn: the dentries up to the root of the task's mount
+ * namespace (paths are judged from there, whatever the task's own root is), crossing mounts as
+ * bpf_d_path does. Within a mount the loads are plain (BTF pointers, no helper call); a mount
+ * crossing reads through struct mount with probe reads. 1 when the walk reached that root with
+ * a path within AG_PATH_MAX; 0 for anything else (an unlinked file, whose d_path gets
+ * " (deleted)"; a pseudo file; a mount outside the namespace's tree; deeper than AG_MAX_DEPTH;
+ * too long), which then takes the path as before. Renames racing with the walk: the walk takes
+ * no rename_lock; each dentry's parent is read once, so one rename during the walk cannot hide
+ * a rule's directory from a file that stays below it, but two renames of its ancestors landing
+ * between two loads of the walk (an ancestor moved out from under the rule, then its old parent
+ * moved away) can show a path the file never had: a path built from the walk's names
+ * (ag_names_path) is used only when rename_lock's and mount_lock's sequences did not move. */
 static __always_inline int shape_walk(struct scratch *s, struct vfsmount *m, struct dentry *d)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct dentry *root_d = task->fs->root.dentry;
-	struct vfsmount *root_m = task->fs->root.mnt;
+	struct mount *top = task->nsproxy->mnt_ns->root;
+	struct dentry *root_d = top->mnt.mnt_root;
+	struct vfsmount *root_m = &top->mnt;
 	if (!d->d_hash.pprev && d != d->d_parent)
 		return 0;
 	s->wn = 0;
@@ -1280,8 +1297,6 @@ __noinline int ag_change_unnamed(__u32 unused)
 	/* (ag_shape_walk_up refuses a name not given) */
 	if (!s || (s->pod.allowlist[AG_KIND_FILE & 3] & s->cgmask))
 		return 0;
-	if (!ag_rooted(bpf_get_current_task_btf()))
-		return 0;
 	struct dentry *d = (struct dentry *)s->w_dentry;
 	if (!BPF_CORE_READ(d, d_hash.pprev) && d != BPF_CORE_READ(d, d_parent))
 		return 0;
@@ -1295,6 +1310,47 @@ static __always_inline int change_unnamed(struct scratch *s, struct vfsmount *vm
 	s->w_mnt = (__u64)vmnt;
 	s->w_dentry = (__u64)dentry;
 	return ag_change_unnamed(0);
+}
+
+/* The path shape_walk took apart (leaf first in s->wname / s->wlen), root first into s->path:
+ * its length, or -1 when a name cannot be read or the path is longer than AG_PATH_MAX - 1. The
+ * caller uses it only when rename_lock's and mount_lock's sequences, read before the walk, are
+ * the same after this (no rename, no mount change meanwhile: the names are the path's). */
+__noinline long ag_names_path(__u32 unused)
+{
+	if (unused)
+		return -1; /* the argument is used, so callers always set it (6.1 checks) */
+	struct scratch *s = get_scratch();
+	if (!s)
+		return -1;
+	__u32 n = s->wn;
+	if (n == 0) {
+		s->path[0] = '/';
+		s->path[1] = 0;
+		return 1;
+	}
+	/* the write position lives in scratch memory (volatile), as ag_walk's: the verifier sees an
+	 * unknown number at each step and its states converge */
+	volatile __u32 *pp = &s->wpos;
+	*pp = 0;
+	for (int i = 0; i < AG_MAX_DEPTH; i++) {
+		if (i >= n)
+			break;
+		__u32 j = (n - 1 - i) & (AG_MAX_DEPTH - 1);
+		__u32 len = s->wlen[j];
+		__u32 pos = *pp;
+		if (pos + 1 + len >= AG_PATH_MAX)
+			return -1;
+		s->path[pos & PATH_MASK] = '/';
+		if (bpf_probe_read_kernel(s->path + ((pos + 1) & PATH_MASK), len & PATH_MASK, (const void *)s->wname[j]))
+			return -1;
+		*pp = pos + 1 + len;
+	}
+	__u32 end = *pp;
+	if (end >= AG_PATH_MAX)
+		return -1;
+	s->path[end & PATH_MASK] = 0;
+	return end;
 }
 
 /* ------------------------------------------------- decision: each hook */
@@ -1368,6 +1424,28 @@ static __always_inline int ag_exec(struct linux_binprm *bprm)
 	return ret;
 }
 
+/* A visibility log of an open that went ahead with no alert: within the log's rate, the path
+ * (bpf_d_path when the task's root is its namespace's, the walk when not) and the log; over it,
+ * counted as dropped and nothing more. rooted: ag_rooted's answer, or -1 when not asked yet. */
+static __always_inline void vis_open_log(struct scratch *s, struct file *file, int rooted)
+{
+	s->kind = AG_KIND_FILE;
+	if (!ag_vis_take(0))
+		return;
+	if (rooted < 0)
+		rooted = ag_rooted(bpf_get_current_task_btf());
+	long n = rooted ? dpath_len(bpf_d_path((struct path *)&file->f_path, s->path, AG_PATH_BUF))
+			: walk_path(s, file->f_path.mnt, file->f_path.dentry, 0);
+	if (n > 0 && n < AG_PATH_BUF) {
+		s->len = n;
+		/* clang would drop the mask (n is in range) and index with a copy the verifier
+		 * sees unbounded: keep n opaque so the mask stays */
+		barrier_var(n);
+		s->path[n & BUF_MASK] = 0;
+		ag_vis_emit(AG_H_OPEN, 0);
+	}
+}
+
 static __always_inline int ag_open(struct file *file)
 {
 	struct scratch *s = get_scratch();
@@ -1378,37 +1456,53 @@ static __always_inline int ag_open(struct file *file)
 	if (!ag_who(AG_KIND_FILE))
 		return 0;
 	int vis = ag_vis_wants(s, AG_KIND_FILE);
-	if (!vis && !file_rules(s))
-		return 0;
-	/* no rule of the pod can name this file and no allow-list wants it reported: allowed,
-	 * without resolving the path; a visibility log resolves it only when the log's rate lets
-	 * the log through (over the rate it is counted as dropped, and nothing more is done) */
-	struct task_struct *task = bpf_get_current_task_btf();
-	int rooted = ag_rooted(task);
-	if (rooted && !(s->pod.allowlist[AG_KIND_FILE] & s->cgmask) && shape_walk(s, file->f_path.mnt, file->f_path.dentry) &&
-	    !ag_shape_possible(0)) {
-		if (!vis)
-			return 0;
-		s->kind = AG_KIND_FILE;
-		if (!ag_vis_take(0))
-			return 0;
-		long n = dpath_len(bpf_d_path((struct path *)&file->f_path, s->path, AG_PATH_BUF));
-		if (n > 0 && n < AG_PATH_BUF) {
-			s->len = n;
-			/* clang would drop the mask (n is in range) and index with a copy the verifier
-			 * sees unbounded: keep n opaque so the mask stays */
-			barrier_var(n);
-			s->path[n & BUF_MASK] = 0;
-			ag_vis_emit(AG_H_OPEN, 0);
-		}
+	if (!file_rules(s)) {
+		/* allowed with no alert whatever the path: only a visibility log may want it */
+		if (vis)
+			vis_open_log(s, file, -1);
 		return 0;
 	}
+	struct task_struct *task = bpf_get_current_task_btf();
 	int write = (file->f_mode & FMODE_WRITE) || (file->f_flags & AG_O_TRUNC);
-	long len = rooted ? dpath_len(bpf_d_path((struct path *)&file->f_path, s->path, AG_PATH_BUF))
-			  : walk_path(s, file->f_path.mnt, file->f_path.dentry, 0);
 	int owner = owner_of(file->f_path.dentry);
+	/* the same open allowed with no alert before, nothing it depended on changed since
+	 * (opencache.h): allowed again (a visibility log of it still goes, within its rate) */
+	int oc = oc_key(&s->ocq, &s->fence, file, task, s->pod.seed, s->src_ok ? s->src_hash : 0, s->pod.pod_id, s->pod.gen, s->cgmask,
+			write, owner);
+	if (oc && oc_hit(s->oc, &s->ocq)) {
+		if (vis)
+			vis_open_log(s, file, -1);
+		return 0;
+	}
+	/* the components up to the namespace's root: when no rule of the pod can name this file and
+	 * no allow-list wants it reported, allowed without its path (a visibility log resolves it
+	 * within the log's rate) */
+	int walked = shape_walk(s, file->f_path.mnt, file->f_path.dentry);
+	if (walked && !(s->pod.allowlist[AG_KIND_FILE] & s->cgmask) && !ag_shape_possible(0)) {
+		if (oc)
+			oc_store(s->oc, &s->ocq);
+		if (vis)
+			vis_open_log(s, file, -1);
+		return 0;
+	}
+	/* the path: from the walk's names when no rename and no mount change can have come between
+	 * (the sequences oc_key read before the walk, unchanged and even after it); else resolved
+	 * again, with bpf_d_path when the task's root is its namespace's, the walk when not */
+	long len = -1;
+	int named = 0;
+	if (walked && oc) {
+		len = ag_names_path(0);
+		oc_fence(&s->fence);
+		__u32 rs = 1, ms = 1;
+		named = len > 0 && oc_seq(&rename_lock, &rs) && oc_seq(&mount_lock, &ms) && rs == s->ocq.rseq && ms == s->ocq.mseq;
+	}
+	if (!named)
+		len = ag_rooted(task) ? dpath_len(bpf_d_path((struct path *)&file->f_path, s->path, AG_PATH_BUF))
+				      : walk_path(s, file->f_path.mnt, file->f_path.dentry, 0);
 	s->kind = AG_KIND_FILE;
 	int ret = ag_decide_path(AG_H_OPEN, write, owner, len);
+	if (oc && ret == 0 && !s->reported)
+		oc_store(s->oc, &s->ocq);
 	if (vis && len > 0 && len < AG_PATH_BUF)
 		ag_vis_after(s, AG_H_OPEN, 0, ret);
 	return ret;
@@ -1754,6 +1848,41 @@ static __always_inline int ag_pat_moved(struct vfsmount *om, struct dentry *od, 
 	int deny = action == AG_A_BLOCK;
 	ag_report(hook, action, (__u32)(g >> 32), deny);
 	return deny ? -EPERM : 0;
+}
+
+/* Any dentry getting an inode, in any task (a lookup that missed the dcache, a create, a link):
+ * the open cache's slots stop matching (opencache.h). Global in both attach modes. */
+SEC("lsm/d_instantiate")
+int BPF_PROG(ag_d_instantiate, struct dentry *dentry, struct inode *inode)
+{
+	__u32 zero = 0;
+	__u64 *ep = bpf_map_lookup_elem(&ocepoch, &zero);
+	if (!ep)
+		return 0;
+	if (!(*(volatile __u64 *)ep & 1))
+		__sync_fetch_and_or(ep, 1); /* armed */
+	if (!dentry || dentry->d_parent == dentry)
+		return 0; /* its own parent: a pseudo file or a new root (opencache.h) */
+	__u64 sb = (__u64)dentry->d_sb;
+	/* fetching adds: fully ordered (ldaddal on arm64), so the count has moved before the dentry
+	 * gets its inode */
+	__u64 *se = bpf_map_lookup_elem(&ocsb, &sb);
+	__u64 was = 0;
+	if (se) {
+		was = __sync_fetch_and_add(se, 1);
+		barrier_var(was);
+		return 0;
+	}
+	__u64 one = 1;
+	if (bpf_map_update_elem(&ocsb, &sb, &one, BPF_NOEXIST) == 0)
+		return 0;
+	se = bpf_map_lookup_elem(&ocsb, &sb);
+	if (se)
+		was = __sync_fetch_and_add(se, 1); /* another CPU made it meanwhile */
+	else
+		was = __sync_fetch_and_add(ep, 2); /* full: every slot stops matching */
+	barrier_var(was);
+	return 0;
 }
 
 SEC("lsm/path_link")

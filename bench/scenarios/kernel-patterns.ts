@@ -1,7 +1,9 @@
 // Guest suite of `npm run bench:kernel` (patterns part; not part of the test run): cost of open()
 // and exec in pods with 1, 50 and 500 pattern rules per kind vs the same pod without patterns and
 // an unprotected cgroup; and, beside them, the same pod without patterns with visibility logs of
-// every open and exec, and one whose file shape rules the opened file out (no path resolved).
+// every open and exec, and one whose file shape rules the opened file out (no path resolved). Each
+// repetition measures the same file opened again and again (the open cache serves it after the
+// first) and 256 files opened in turn (each decided afresh, as a first open is).
 // Every other measured pod has the same 10 path rules in the opened file's directory, one of them
 // shaped like the opened file's name, so each resolves the path; the patterns add their
 // automaton's walk. The patterns share the opened file's and the exec'd program's path and are
@@ -14,6 +16,9 @@ import type { ProfileRule } from '../../policy/types.ts';
 import { kernelFor, podWith, profile, rule } from '../../vm/guest/kit/kernel.ts';
 
 const DATA = '/srv/bench/app/lib/data.bin';
+// 256 files named like data.bin (8 bytes, "data" first: the pods' file shape cannot rule them out),
+// opened in turn: each open is decided afresh (more files than the open cache has slots)
+const COLD = '/srv/bench/app/lib/data%04d';
 
 function rulesWith(patterns: number, shaped = true): { process: ProfileRule[]; file: ProfileRule[] } {
   const file: ProfileRule[] = [];
@@ -36,6 +41,7 @@ scenario('bench: open and exec cost with 1, 50 and 500 patterns vs none', async 
   await ctx.mountTmpfs('/srv');
   mkdirSync('/srv/bench/app/lib', { recursive: true });
   writeFileSync(DATA, 'x');
+  for (let i = 0; i < 256; i++) writeFileSync(`/srv/bench/app/lib/data${String(i).padStart(4, '0')}`, 'x');
   await kernelFor(ctx);
   const pods = [];
   for (const n of [0, 1, 50, 500]) {
@@ -56,16 +62,20 @@ scenario('bench: open and exec cost with 1, 50 and 500 patterns vs none', async 
   const reps = Number(ctx.env.AG_BENCH_REPS ?? '5');
   const n = Number(ctx.env.AG_BENCH_N ?? '20000');
   const chunk = Number(ctx.env.AG_BENCH_CHUNK ?? '250');
-  const run = async (ops: number): Promise<{ open: number; exec: number }[]> => {
+  const run = async (ops: number, path = DATA): Promise<{ open: number; exec: number }[]> => {
     const m = Math.max(20, Math.round(ops / 400));
-    const r = await ctx.runIn(null, [join(ctx.root, 'build', 'ag-kbench'), DATA, String(ops), String(m), String(chunk), ...cgs.map((c) => c.path)], { timeoutMs: 600_000 });
+    const r = await ctx.runIn(null, [join(ctx.root, 'build', 'ag-kbench'), path, String(ops), String(m), String(chunk), ...cgs.map((c) => c.path)], { timeoutMs: 600_000 });
     if (r.code !== 0) throw new Error(`ag-kbench: ${r.stderr}`);
     return JSON.parse(r.stdout) as { open: number; exec: number }[];
   };
   await run(2000); // warm-up
   for (let i = 0; i < reps; i++) {
     const [unprotected, none, p1, p50, p500, withLogs, shapeExcluded] = await run(n);
-    const row = { rep: i, unprotected, none, p1, p50, p500, logs: withLogs, excluded: shapeExcluded };
+    const [cUnprotected, cNone, cP1, cP50, cP500] = await run(n, COLD);
+    const row = {
+      rep: i, unprotected, none, p1, p50, p500, logs: withLogs, excluded: shapeExcluded,
+      cold: { unprotected: cUnprotected, none: cNone, p1: cP1, p50: cP50, p500: cP500 },
+    };
     ctx.log(JSON.stringify(row));
     ctx.emit('bench-patterns-rep', row);
   }

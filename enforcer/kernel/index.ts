@@ -702,7 +702,8 @@ class BpfKernel implements Kernel {
     const lr = libbpf();
     if (!lr.ok) return;
     // closes our fds; pinned links and maps stay, so protection stays
-    for (const link of this.links) lr.value.bpf_link__destroy(link);
+    // in reverse attach order: the open cache's invalidation (attached first) goes last
+    for (const link of [...this.links].reverse()) lr.value.bpf_link__destroy(link);
     for (const fd of this.heldFds) lr.value.close(fd);
     if (this.cgObject !== null) lr.value.bpf_object__close(this.cgObject.obj);
     lr.value.bpf_object__close(this.loaded.obj);
@@ -822,7 +823,7 @@ export async function openKernel(o: KernelOptions): Promise<Result<Kernel>> {
   // moving them) they keep the old rules in force until finishStart(), once the new maps hold
   // every pod
   if (loaded.retired === null && !hasRetiredMaps(pinDir)) dropOldLinks(pinDir, epoch);
-  const cgroupHandles = deferred ? [] : ar.value.links.slice(0, programsFor(mode).cgroup.length);
+  const cgroupHandles = deferred ? [] : ar.value.links.filter((_, i) => programsFor(mode).cgroup.includes(ar.value.names[i]!));
   kernel = new BpfKernel(mode, loaded, ar.value.links, rbr.value, o.pollMs ?? 20, false, { dir: pinDir, epoch }, true, cgroupHandles);
   kernel.objectPath = objectPath;
   return ok(kernel);

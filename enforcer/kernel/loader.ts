@@ -17,8 +17,11 @@ export const DEFAULT_OBJECT = join(PROJECT_ROOT, 'build', 'armorgate.bpf.o');
 /** Programs by role. cgroup mode: the four hot hooks as lsm_cgroup, the rest lsm (see bpf/armorgate.h). */
 const HOT_CG = ['ag_cg_exec', 'ag_cg_open', 'ag_cg_socket', 'ag_cg_capable'];
 const HOT_MAC = ['ag_mac_exec', 'ag_mac_open', 'ag_mac_socket', 'ag_mac_capable'];
+/** Bumps the open cache's epoch whenever a dentry gets an inode (bpf/opencache.h): attached
+ *  before every other program and detached after them. */
+export const OC_INVALIDATOR = 'ag_d_instantiate';
 const PATH_MAC = [
-  'ag_mknod', 'ag_mkdir', 'ag_rmdir', 'ag_unlink', 'ag_symlink', 'ag_link', 'ag_rename', 'ag_truncate', 'ag_chmod', 'ag_chown',
+  OC_INVALIDATOR, 'ag_mknod', 'ag_mkdir', 'ag_rmdir', 'ag_unlink', 'ag_symlink', 'ag_link', 'ag_rename', 'ag_truncate', 'ag_chmod', 'ag_chown',
   'ag_mmap_file', 'ag_sb_mount', 'ag_move_mount', 'ag_pivotroot',
 ];
 const TRACEPOINTS = ['ag_tp_exec', 'ag_tp_fork', 'ag_rt_attach', 'ag_rt_fork'];
@@ -278,6 +281,8 @@ function loadObjectOnce(objectPath: string, wanted: readonly string[], pinDir: s
 
 export interface AttachedLinks {
   links: Ptr[];
+  /** the program of each link, in attach order */
+  names: string[];
   pins: string[];
 }
 
@@ -289,8 +294,9 @@ export function attachAll(loaded: Loaded, mode: AttachMode, kubepodsFd: number, 
   const all = programsFor(mode);
   const want = { cgroup: roles.includes('cgroup') ? all.cgroup : [], lsm: roles.includes('lsm') ? all.lsm : [], tracepoint: roles.includes('tracepoint') ? all.tracepoint : [] };
   const links: Ptr[] = [];
+  const names: string[] = [];
   const pins: string[] = [];
-  const undo = (): void => { for (const k of links) l.bpf_link__destroy(k); };
+  const undo = (): void => { for (const k of [...links].reverse()) l.bpf_link__destroy(k); };
   const linkDir = pinDir === null ? null : join(pinDir, 'links');
   if (linkDir !== null) mkdirSync(linkDir, { recursive: true });
   const one = (name: string, how: 'cgroup' | 'lsm' | 'tp'): Result<void, BpfError> => {
@@ -300,6 +306,7 @@ export function attachAll(loaded: Loaded, mode: AttachMode, kubepodsFd: number, 
     const r = checkPtr(`attach ${name}`, link);
     if (!r.ok) return r;
     links.push(r.value);
+    names.push(name);
     if (linkDir !== null) {
       const path = join(linkDir, `${epoch}-${name}`);
       const pr = check(`bpf_link__pin ${name}`, l.bpf_link__pin(r.value, path), path);
@@ -308,10 +315,13 @@ export function attachAll(loaded: Loaded, mode: AttachMode, kubepodsFd: number, 
     }
     return ok(undefined);
   };
+  // the open cache's invalidation first: the open programs cache nothing until it has run
+  const first = want.lsm.filter((n) => n === OC_INVALIDATOR);
+  for (const n of first) { const r = one(n, 'lsm'); if (!r.ok) { undo(); return r; } }
   for (const n of want.cgroup) { const r = one(n, 'cgroup'); if (!r.ok) { undo(); return r; } }
-  for (const n of want.lsm) { const r = one(n, 'lsm'); if (!r.ok) { undo(); return r; } }
+  for (const n of want.lsm) { if (n === OC_INVALIDATOR) continue; const r = one(n, 'lsm'); if (!r.ok) { undo(); return r; } }
   for (const n of want.tracepoint) { const r = one(n, 'tp'); if (!r.ok) { undo(); return r; } }
-  return ok({ links, pins });
+  return ok({ links, names, pins });
 }
 
 /** What a link epoch is made of: the object's content and the attach mode, so a restarted
@@ -403,6 +413,9 @@ export function dropOldLinks(pinDir: string, keepEpoch: string): number {
   let n = 0;
   let names: string[];
   try { names = readdirSync(linkDir); } catch { return 0; }
+  // the open cache's invalidation goes last (bpf/opencache.h)
+  const last = (n: string): number => (n.endsWith(`-${OC_INVALIDATOR}`) ? 1 : 0);
+  names.sort((a, b) => last(a) - last(b));
   for (const name of names) {
     if (name.startsWith(`${keepEpoch}-`)) continue;
     try { rmSync(join(linkDir, name)); n++; } catch { /* already gone */ }

@@ -33,6 +33,7 @@ registerVmTests('kernel enforcement, in real containers and kubelet-style cgroup
     'test/vm/scenarios/kernel-net.ts',
     'test/vm/scenarios/kernel-limits.ts',
     'test/vm/scenarios/kernel-attacks.ts',
+    'test/vm/scenarios/kernel-opencache.ts',
     // last of the kernel suites: its restart, clean-up and upgrade scenarios close the boot's kernel
     'test/vm/scenarios/kernel-life.ts',
     'test/manifests/capabilities.scenario.ts',
