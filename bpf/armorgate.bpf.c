@@ -1863,25 +1863,14 @@ int BPF_PROG(ag_d_instantiate, struct dentry *dentry, struct inode *inode)
 		__sync_fetch_and_or(ep, 1); /* armed */
 	if (!dentry || dentry->d_parent == dentry)
 		return 0; /* its own parent: a pseudo file or a new root (opencache.h) */
-	__u64 sb = (__u64)dentry->d_sb;
-	/* fetching adds: fully ordered (ldaddal on arm64), so the count has moved before the dentry
+	/* a fetching add: fully ordered (ldaddal on arm64), so the count has moved before the dentry
 	 * gets its inode */
-	__u64 *se = bpf_map_lookup_elem(&ocsb, &sb);
-	__u64 was = 0;
+	__u32 slot = oc_sb_slot((__u64)dentry->d_sb);
+	__u64 *se = bpf_map_lookup_elem(&ocsb, &slot);
 	if (se) {
-		was = __sync_fetch_and_add(se, 1);
+		__u64 was = __sync_fetch_and_add(se, 1);
 		barrier_var(was);
-		return 0;
 	}
-	__u64 one = 1;
-	if (bpf_map_update_elem(&ocsb, &sb, &one, BPF_NOEXIST) == 0)
-		return 0;
-	se = bpf_map_lookup_elem(&ocsb, &sb);
-	if (se)
-		was = __sync_fetch_and_add(se, 1); /* another CPU made it meanwhile */
-	else
-		was = __sync_fetch_and_add(ep, 2); /* full: every slot stops matching */
-	barrier_var(was);
 	return 0;
 }
 
