@@ -1467,7 +1467,7 @@ static __always_inline int ag_open(struct file *file)
 	int owner = owner_of(file->f_path.dentry);
 	/* the same open allowed with no alert before, nothing it depended on changed since
 	 * (opencache.h): allowed again (a visibility log of it still goes, within its rate) */
-	int oc = oc_key(&s->ocq, &s->fence, file, task, s->pod.seed, s->src_ok ? s->src_hash : 0, s->pod.pod_id, s->pod.gen, s->cgmask,
+	int oc = oc_key(&s->ocq, &s->fence, s->tmp, file, task, s->pod.seed, s->src_ok ? s->src_hash : 0, s->pod.pod_id, s->pod.gen, s->cgmask,
 			write, owner);
 	if (oc && oc_hit(s->oc, &s->ocq)) {
 		if (vis)
@@ -1494,7 +1494,7 @@ static __always_inline int ag_open(struct file *file)
 		len = ag_names_path(0);
 		oc_fence(&s->fence);
 		__u32 rs = 1, ms = 1;
-		named = len > 0 && oc_seq(&rename_lock, &rs) && oc_seq(&mount_lock, &ms) && rs == s->ocq.rseq && ms == s->ocq.mseq;
+		named = len > 0 && oc_seqs(s->tmp, &rs, &ms) && rs == s->ocq.rseq && ms == s->ocq.mseq;
 	}
 	if (!named)
 		len = ag_rooted(task) ? dpath_len(bpf_d_path((struct path *)&file->f_path, s->path, AG_PATH_BUF))
