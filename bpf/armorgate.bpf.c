@@ -1865,7 +1865,7 @@ int BPF_PROG(ag_d_instantiate, struct dentry *dentry, struct inode *inode)
 		return 0; /* its own parent: a pseudo file or a new root (opencache.h) */
 	/* a fetching add: fully ordered (ldaddal on arm64), so the count has moved before the dentry
 	 * gets its inode */
-	__u32 slot = oc_sb_slot((__u64)dentry->d_sb);
+	__u32 slot = oc_sb_slot(dentry->d_sb);
 	__u64 *se = bpf_map_lookup_elem(&ocsb, &slot);
 	if (se) {
 		__u64 was = __sync_fetch_and_add(se, 1);

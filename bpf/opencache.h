@@ -86,10 +86,14 @@ struct {
 	__type(value, __u64);
 } ocsb SEC(".maps");
 
-/* struct super_block is a slab object of 1-4 KiB: the low 10 bits say little */
-static __always_inline __u32 oc_sb_slot(__u64 sb)
+/* A superblock's slot, from its device number (s_dev: unique among live superblocks, a number the
+ * verifier lets us hash, unlike the pointer). A number used again by a later superblock shares
+ * the old one's count, which only grows: more misses, never a stale hit (the old one's mounts
+ * went, and mount_lock moved). */
+static __always_inline __u32 oc_sb_slot(struct super_block *sb)
 {
-	return ((sb >> 10) ^ (sb >> 22)) & (AG_OC_SB_SLOTS - 1);
+	__u32 dev = sb->s_dev;
+	return (dev ^ (dev >> 12) ^ (dev >> 20)) & (AG_OC_SB_SLOTS - 1);
 }
 
 /* per CPU: [0] opens allowed from a slot, [1] slots written (tests and metrics read them) */
@@ -181,7 +185,7 @@ static __always_inline int oc_key(struct ag_oc_ent *q, __u64 *fence, char *buf, 
 	 * every lookup). */
 	if (!d->d_hash.pprev || d == d->d_parent)
 		return 0;
-	__u32 slot = oc_sb_slot((__u64)d->d_sb);
+	__u32 slot = oc_sb_slot(d->d_sb);
 	__u64 *se = bpf_map_lookup_elem(&ocsb, &slot);
 	if (!se)
 		return 0;
