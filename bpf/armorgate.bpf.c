@@ -1467,7 +1467,7 @@ static __always_inline int ag_open(struct file *file)
 	int owner = owner_of(file->f_path.dentry);
 	/* the same open allowed with no alert before, nothing it depended on changed since
 	 * (opencache.h): allowed again (a visibility log of it still goes, within its rate) */
-	int oc = oc_key(&s->ocq, &s->fence, file, task, s->pod.seed, s->src_ok ? s->src_hash : 0, s->pod.pod_id, s->pod.gen, s->cgmask,
+	int oc = oc_key(&s->ocq, &s->fence, s->tmp, file, task, s->pod.seed, s->src_ok ? s->src_hash : 0, s->pod.pod_id, s->pod.gen, s->cgmask,
 			write, owner);
 	if (oc && oc_hit(s->oc, &s->ocq)) {
 		if (vis)
@@ -1494,7 +1494,7 @@ static __always_inline int ag_open(struct file *file)
 		len = ag_names_path(0);
 		oc_fence(&s->fence);
 		__u32 rs = 1, ms = 1;
-		named = len > 0 && oc_seq(&rename_lock, &rs) && oc_seq(&mount_lock, &ms) && rs == s->ocq.rseq && ms == s->ocq.mseq;
+		named = len > 0 && oc_seqs(s->tmp, &rs, &ms) && rs == s->ocq.rseq && ms == s->ocq.mseq;
 	}
 	if (!named)
 		len = ag_rooted(task) ? dpath_len(bpf_d_path((struct path *)&file->f_path, s->path, AG_PATH_BUF))
@@ -1863,25 +1863,14 @@ int BPF_PROG(ag_d_instantiate, struct dentry *dentry, struct inode *inode)
 		__sync_fetch_and_or(ep, 1); /* armed */
 	if (!dentry || dentry->d_parent == dentry)
 		return 0; /* its own parent: a pseudo file or a new root (opencache.h) */
-	__u64 sb = (__u64)dentry->d_sb;
-	/* fetching adds: fully ordered (ldaddal on arm64), so the count has moved before the dentry
+	/* a fetching add: fully ordered (ldaddal on arm64), so the count has moved before the dentry
 	 * gets its inode */
-	__u64 *se = bpf_map_lookup_elem(&ocsb, &sb);
-	__u64 was = 0;
+	__u32 slot = oc_sb_slot(dentry->d_sb);
+	__u64 *se = bpf_map_lookup_elem(&ocsb, &slot);
 	if (se) {
-		was = __sync_fetch_and_add(se, 1);
+		__u64 was = __sync_fetch_and_add(se, 1);
 		barrier_var(was);
-		return 0;
 	}
-	__u64 one = 1;
-	if (bpf_map_update_elem(&ocsb, &sb, &one, BPF_NOEXIST) == 0)
-		return 0;
-	se = bpf_map_lookup_elem(&ocsb, &sb);
-	if (se)
-		was = __sync_fetch_and_add(se, 1); /* another CPU made it meanwhile */
-	else
-		was = __sync_fetch_and_add(ep, 2); /* full: every slot stops matching */
-	barrier_var(was);
 	return 0;
 }
 

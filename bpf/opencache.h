@@ -14,8 +14,8 @@
  *     d_splice_alias) takes it for writing, so any change of any name above any file moves it;
  *   - mount_lock's sequence: every change of the mount tree (mount, umount, move, pivot_root,
  *     a namespace's mounts freed) takes it for writing;
- *   - the count of the dentry's superblock (ocsb), bumped by ag_d_instantiate whenever a dentry
- *     of it gets an inode (a lookup that missed the dcache, a create, a link): a freed dentry
+ *   - the count of the dentry's superblock (ocsb, shared with the superblocks hashed to the same
+ *     slot), bumped by ag_d_instantiate whenever a dentry of it gets an inode (a lookup that missed the dcache, a create, a link): a freed dentry
  *     whose memory comes back at the same address as another name of a file (of the same
  *     superblock: of another one, it is reached through another mount) never matches the slot
  *     of the old name. Not bumped for a dentry that is its own parent (sockets, pipes, memfds,
@@ -52,7 +52,7 @@ struct ag_oc_ent {
 	__u64 seed;       /* the pod generation's seed */
 	__u64 src_hash;   /* the validated fromSource, 0 for none */
 	__u64 epoch;      /* ocepoch */
-	__u64 sbepoch;    /* ocsb of the dentry's superblock */
+	__u64 sbepoch;    /* ocsb's count of the dentry's superblock */
 	__u32 rseq;       /* rename_lock's sequence */
 	__u32 mseq;       /* mount_lock's sequence */
 	__u32 pod_id;
@@ -66,8 +66,7 @@ struct ag_oc_ent {
 extern const void rename_lock __ksym __weak;
 extern const void mount_lock __ksym __weak;
 
-/* one u64: bit 0 set once ag_d_instantiate has run (the cache is armed); above it, a count
- * bumped (by 2) whenever a superblock's own count could not be kept (ocsb full) */
+/* one u64: bit 0 set once ag_d_instantiate has run (the cache is armed) */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -75,16 +74,27 @@ struct {
 	__type(value, __u64);
 } ocepoch SEC(".maps");
 
-#define AG_OC_SB_MAX 16384
-/* struct super_block * -> how many times a dentry of it got an inode since the object was
- * loaded (absent: 0). A plain hash, never evicted: an entry that went and came back at 0 would
- * make old slots match again. Full: the global count moves instead. */
+/* Counts by superblock: slot oc_sb_slot(sb) counts the dentries of every superblock hashed there
+ * that got an inode since the object was loaded. Superblocks sharing a slot share a count (a
+ * bump for one also stops the other's slots matching: more misses, never a stale hit); an array,
+ * so never full, and looked up without hashing. */
+#define AG_OC_SB_SLOTS 4096
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, AG_OC_SB_MAX);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, AG_OC_SB_SLOTS);
+	__type(key, __u32);
 	__type(value, __u64);
 } ocsb SEC(".maps");
+
+/* A superblock's slot, from its device number (s_dev: unique among live superblocks, a number the
+ * verifier lets us hash, unlike the pointer). A number used again by a later superblock shares
+ * the old one's count, which only grows: more misses, never a stale hit (the old one's mounts
+ * went, and mount_lock moved). */
+static __always_inline __u32 oc_sb_slot(struct super_block *sb)
+{
+	__u32 dev = sb->s_dev;
+	return (dev ^ (dev >> 12) ^ (dev >> 20)) & (AG_OC_SB_SLOTS - 1);
+}
 
 /* per CPU: [0] opens allowed from a slot, [1] slots written (tests and metrics read them) */
 #define AG_OC_HITS   0
@@ -103,12 +113,17 @@ static __always_inline void oc_count(__u32 what)
 		*v += 1;
 }
 
-/* A full memory barrier: an exchange (BPF_XCHG is fully ordered: xchg on x86, swpal on arm64).
- * Between reading the sequences and counts and reading what they guard, and between reading
- * what they guard and reading the sequences again (a seqlock reader's smp_rmb). */
+/* A seqlock reader's smp_rmb: between reading the sequences and counts and reading what they
+ * guard, and between reading what they guard and reading the sequences again. x86 keeps loads in
+ * order (its smp_rmb is a compiler barrier); elsewhere an exchange, which BPF makes fully ordered
+ * (swpal on arm64). */
 static __always_inline void oc_fence(__u64 *word)
 {
+#if defined(__TARGET_ARCH_x86)
+	asm volatile("" ::: "memory");
+#else
 	__sync_lock_test_and_set(word, 1);
+#endif
 }
 
 /* a seqlock_t's sequence (seqcount first in every configuration): 1 when read and even */
@@ -123,6 +138,27 @@ static __always_inline int oc_seq(const void *lock, __u32 *out)
 	return !(v & 1);
 }
 
+/* Both sequences into *r and *m: 1 when read and both even. Where the two locks lie within 256
+ * bytes of each other (they are 128 apart on Debian's 6.1 and 6.12), one probe read fetches
+ * both, through buf (at least 260 bytes of scratch memory). */
+static __always_inline int oc_seqs(char *buf, __u32 *r, __u32 *m)
+{
+	__u64 ra = (__u64)&rename_lock, ma = (__u64)&mount_lock;
+	if (!ra || !ma)
+		return 0;
+	__u64 lo = ra < ma ? ra : ma;
+	__u64 d = ra < ma ? ma - ra : ra - ma;
+	if (d > 252)
+		return oc_seq(&rename_lock, r) && oc_seq(&mount_lock, m);
+	if (bpf_probe_read_kernel(buf, (d & 255) + 4, (const void *)lo))
+		return 0;
+	__u32 rv = *(__u32 *)(buf + ((ra - lo) & 255));
+	__u32 mv = *(__u32 *)(buf + ((ma - lo) & 255));
+	*r = rv;
+	*m = mv;
+	return !((rv | mv) & 1);
+}
+
 /* The slot of a dentry: dentries are 192-byte slab objects, so the low 6 bits say nothing. */
 static __always_inline __u32 oc_slot(__u64 dentry)
 {
@@ -130,7 +166,7 @@ static __always_inline __u32 oc_slot(__u64 dentry)
 }
 
 /* Fills q with what this open's decision depends on: 1 when the cache may be used. */
-static __always_inline int oc_key(struct ag_oc_ent *q, __u64 *fence, struct file *f, struct task_struct *task, __u64 seed,
+static __always_inline int oc_key(struct ag_oc_ent *q, __u64 *fence, char *buf, struct file *f, struct task_struct *task, __u64 seed,
 				  __u64 src, __u32 pod_id, __u32 gen, __u32 cgmask, __u32 write, __u32 owner)
 {
 	__u32 zero = 0;
@@ -140,7 +176,7 @@ static __always_inline int oc_key(struct ag_oc_ent *q, __u64 *fence, struct file
 	q->epoch = *(volatile __u64 *)ep;
 	if (!(q->epoch & 1))
 		return 0; /* ag_d_instantiate never ran: not attached (yet) */
-	if (!oc_seq(&rename_lock, &q->rseq) || !oc_seq(&mount_lock, &q->mseq))
+	if (!oc_seqs(buf, &q->rseq, &q->mseq))
 		return 0;
 	struct dentry *d = f->f_path.dentry;
 	/* an unlinked name (unhashed): its path has become "... (deleted)", with no sequence or count
@@ -149,9 +185,11 @@ static __always_inline int oc_key(struct ag_oc_ent *q, __u64 *fence, struct file
 	 * every lookup). */
 	if (!d->d_hash.pprev || d == d->d_parent)
 		return 0;
-	__u64 sb = (__u64)d->d_sb;
-	__u64 *se = bpf_map_lookup_elem(&ocsb, &sb);
-	q->sbepoch = se ? *(volatile __u64 *)se : 0;
+	__u32 slot = oc_sb_slot(d->d_sb);
+	__u64 *se = bpf_map_lookup_elem(&ocsb, &slot);
+	if (!se)
+		return 0;
+	q->sbepoch = *(volatile __u64 *)se;
 	oc_fence(fence);
 	q->dentry = (__u64)d;
 	q->mnt = (__u64)f->f_path.mnt;
