@@ -1425,17 +1425,13 @@ static __always_inline int ag_exec(struct linux_binprm *bprm)
 }
 
 /* A visibility log of an open that went ahead with no alert: within the log's rate, the path
- * (bpf_d_path when the task's root is its namespace's, the walk when not) and the log; over it,
- * counted as dropped and nothing more. rooted: ag_rooted's answer, or -1 when not asked yet. */
-static __always_inline void vis_open_log(struct scratch *s, struct file *file, int rooted)
+ * (file_path) and the log; over it, counted as dropped and nothing more. */
+static __always_inline void vis_open_log(struct scratch *s, struct file *file)
 {
 	s->kind = AG_KIND_FILE;
 	if (!ag_vis_take(0))
 		return;
-	if (rooted < 0)
-		rooted = ag_rooted(bpf_get_current_task_btf());
-	long n = rooted ? dpath_len(bpf_d_path((struct path *)&file->f_path, s->path, AG_PATH_BUF))
-			: walk_path(s, file->f_path.mnt, file->f_path.dentry, 0);
+	long n = file_path(s, file);
 	if (n > 0 && n < AG_PATH_BUF) {
 		s->len = n;
 		/* clang would drop the mask (n is in range) and index with a copy the verifier
@@ -1459,7 +1455,7 @@ static __always_inline int ag_open(struct file *file)
 	if (!file_rules(s)) {
 		/* allowed with no alert whatever the path: only a visibility log may want it */
 		if (vis)
-			vis_open_log(s, file, -1);
+			vis_open_log(s, file);
 		return 0;
 	}
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -1471,7 +1467,7 @@ static __always_inline int ag_open(struct file *file)
 			write, owner);
 	if (oc && oc_hit(s->oc, &s->ocq)) {
 		if (vis)
-			vis_open_log(s, file, -1);
+			vis_open_log(s, file);
 		return 0;
 	}
 	/* the components up to the namespace's root: when no rule of the pod can name this file and
@@ -1482,7 +1478,7 @@ static __always_inline int ag_open(struct file *file)
 		if (oc)
 			oc_store(s->oc, &s->ocq);
 		if (vis)
-			vis_open_log(s, file, -1);
+			vis_open_log(s, file);
 		return 0;
 	}
 	/* the path: from the walk's names when no rename and no mount change can have come between
@@ -1497,8 +1493,7 @@ static __always_inline int ag_open(struct file *file)
 		named = len > 0 && oc_seqs(s->tmp, &rs, &ms) && rs == s->ocq.rseq && ms == s->ocq.mseq;
 	}
 	if (!named)
-		len = ag_rooted(task) ? dpath_len(bpf_d_path((struct path *)&file->f_path, s->path, AG_PATH_BUF))
-				      : walk_path(s, file->f_path.mnt, file->f_path.dentry, 0);
+		len = file_path(s, file);
 	s->kind = AG_KIND_FILE;
 	int ret = ag_decide_path(AG_H_OPEN, write, owner, len);
 	if (oc && ret == 0 && !s->reported)
