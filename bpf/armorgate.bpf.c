@@ -163,8 +163,18 @@ struct scratch {
 	struct ag_uid uid;
 	struct ag_cgcache cg;
 	__u64 kp[3];           /* kp_chain: the cgroups below a kubepods root on the task's path */
-	struct ag_pod_head pod;  /* the acting pod's (ag_who); its file shape is read in place */
+	struct ag_pod_head pod;  /* the acting pod's (ag_who) */
+	struct ag_file_shape shape; /* and its file shape, copied with it */
 	__u64 cgid;
+	/* ag_who's memo: uid, pod and wm_mask hold what ag_who found for cgroup wm_cgid under
+	 * kp_gen wm_kpgen and pods_epoch wm_epoch, at wm_time; wm_state 0 none, 1 a
+	 * pod, 2 not a pod (the cgroup cache says so, or no pod of that UID) */
+	__u64 wm_cgid;
+	__u64 wm_time;             /* jiffies */
+	__u32 wm_kpgen;
+	__u32 wm_epoch;
+	__u32 wm_mask;
+	__u32 wm_state;
 	__u64 src_hash;
 	__u32 cgmask;
 	__u32 src_ok;
@@ -545,7 +555,18 @@ __noinline int ag_exe_cached(__u32 unused)
 
 /* Who is acting: fills s->pod, s->cgmask and, when the pod has fromSource rules
  * of this kind, the validated source. 1 when a known pod, 0 otherwise (not a
- * pod, or a pod the enforcer has no profile for). */
+ * pod, or a pod the enforcer has no profile for).
+ *
+ * The pod found for a cgroup is memoised per CPU (s->wm_*): the next call from the same cgroup
+ * takes it back without the three hash lookups and the copy, as long as the kubepods roots
+ * (kp_gen) and the pods and cgroups maps (pods_epoch, which userspace changes after every write
+ * of them) are unchanged, for less than AG_WHO_MEMO_TICKS jiffies: a writer that does not change the epoch
+ * (an earlier version of the enforcer over the same maps) is then seen within that time, well
+ * inside the second for which a replaced generation's rules stay in the maps. The epoch is read
+ * before the lookups it covers, so a write that comes between leaves a memo that never matches. */
+/* ticks: 10 to 100 ms (CONFIG_HZ 1000 to 100); bpf_ktime_get_coarse_ns is not for LSM programs */
+#define AG_WHO_MEMO_TICKS 10
+
 __noinline int ag_who(__u32 kind)
 {
 	struct scratch *s = get_scratch();
@@ -558,11 +579,28 @@ __noinline int ag_who(__u32 kind)
 	s->cgid = cgid;
 	struct ag_config *cfg = get_config();
 	__u32 kp_gen = cfg ? cfg->kp_gen : 0;
+	__u32 epoch = cfg ? *(volatile __u32 *)&cfg->pods_epoch : 0;
+	__u64 now = bpf_jiffies64();
+	__u32 mask;
+	if (s->wm_state && s->wm_cgid == cgid && s->wm_kpgen == kp_gen && s->wm_epoch == epoch && now - s->wm_time < AG_WHO_MEMO_TICKS) {
+		if (s->wm_state != 1)
+			return 0;
+		mask = s->wm_mask;
+		goto found;
+	}
+	s->wm_state = 0;
+	oc_count(AG_WHO_LOOKUPS);
+	s->wm_cgid = cgid;
+	s->wm_kpgen = kp_gen;
+	s->wm_epoch = epoch;
+	s->wm_time = now;
 	__u64 scope;
 	struct ag_cgcache *cg = bpf_map_lookup_elem(&cgcache, &cgid);
 	if (cg && cg->kp_gen == kp_gen) {
-		if (!(cg->flags & AG_CG_POD))
+		if (!(cg->flags & AG_CG_POD)) {
+			s->wm_state = 2;
 			return 0;
+		}
 		__builtin_memcpy(s->uid.uid, cg->uid, AG_UID_LEN);
 		scope = cg->scope;
 	} else {
@@ -572,21 +610,25 @@ __noinline int ag_who(__u32 kind)
 		scope = s->cg.scope;
 	}
 	/* the copy counts only when the head is unchanged after it (pod_unchanged); three tears
-	 * in a row would need three pairs of updates within three 88-byte copies */
+	 * in a row would need three pairs of updates within three copies (the last is used then,
+	 * as before, but not memoised) */
+	int steady = 0;
 	for (int try = 0; try < 3; try++) {
 		struct ag_pod *pod = bpf_map_lookup_elem(&pods, &s->uid);
-		if (!pod)
+		if (!pod) {
+			s->wm_state = 2;
 			return 0;
+		}
 		__builtin_memcpy(&s->pod, &pod->h, sizeof(s->pod));
-		if (pod_unchanged(pod, s))
+		__builtin_memcpy(&s->shape, &pod->shape, sizeof(s->shape));
+		if (pod_unchanged(pod, s)) {
+			steady = 1;
 			break;
+		}
 	}
-	/* the container runtime on its way in is not the pod's workload (runtime.h) */
-	if (runtime_entering(task, kind))
-		return 0;
 	/* the container: as userspace told it for the scope (the same pod's), else the pod's
 	 * answer for a container it does not know */
-	__u32 mask = s->pod.unknown_mask ? s->pod.unknown_mask : AG_EVERY;
+	mask = s->pod.unknown_mask ? s->pod.unknown_mask : AG_EVERY;
 	if (scope) {
 		struct ag_cgroup *told = bpf_map_lookup_elem(&cgroups, &scope);
 		if (told) {
@@ -595,6 +637,15 @@ __noinline int ag_who(__u32 kind)
 				mask = told->containers;
 		}
 	}
+	s->wm_mask = mask;
+	/* memoised only when the memo is still this call's: where a program can be preempted (not
+	 * handled: see DESIGN.md) another task's call may have begun its own since */
+	if (steady && s->wm_cgid == cgid && s->wm_time == now)
+		s->wm_state = 1;
+found:
+	/* the container runtime on its way in is not the pod's workload (runtime.h) */
+	if (runtime_entering(task, kind))
+		return 0;
 	s->cgmask = mask;
 	s->src_ok = 0;
 	s->src_hash = 0;
@@ -1243,8 +1294,8 @@ static __always_inline int shape_walk(struct scratch *s, struct vfsmount *m, str
 
 /* Whether some file rule of the acting pod's live generation may name the path that
  * shape_walk took apart: 0 only when no component matches the pod's file shape at its
- * depth (bpf/armorgate.h). Looks the pod up again to read the shape in place; a pod
- * changed since ag_who (another generation) answers 1, as does an unreadable name. */
+ * depth (bpf/armorgate.h), as ag_who copied it with the pod's head (s->shape: the same
+ * generation's). An unreadable name answers 1. */
 __noinline int ag_shape_possible(__u32 unused)
 {
 	if (unused)
@@ -1252,10 +1303,9 @@ __noinline int ag_shape_possible(__u32 unused)
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 1;
-	struct ag_pod *pod = bpf_map_lookup_elem(&pods, &s->uid);
-	if (!pod || !pod_unchanged(pod, s))
-		return 1;
-	if (pod->shape.len[0])
+	/* the shape ag_who copied with the pod's head (one generation's: checked after the copy) */
+	struct ag_file_shape *shape = &s->shape;
+	if (shape->len[0])
 		return 1;
 	__u32 n = s->wn;
 	for (int i = 0; i < AG_MAX_DEPTH; i++) {
@@ -1268,18 +1318,17 @@ __noinline int ag_shape_possible(__u32 unused)
 		barrier_var(b);
 		b &= AG_SHAPE_DEPTHS - 1;
 		__u32 len = s->wlen[i & (AG_MAX_DEPTH - 1)];
-		if (!((pod->shape.len[b] >> (len < 63 ? len : 63)) & 1))
+		if (!((shape->len[b] >> (len < 63 ? len : 63)) & 1))
 			continue;
 		__u32 w = 0;
 		if (bpf_probe_read_kernel(&w, sizeof(w), (const void *)s->wname[i & (AG_MAX_DEPTH - 1)]))
 			return 1;
 		if (len < 4)
 			w &= (1u << ((len * 8) & 31)) - 1;
-		if ((pod->shape.name[b] >> ag_name_cell(len, w)) & 1)
+		if ((shape->name[b] >> ag_name_cell(len, w)) & 1)
 			return 1;
 	}
-	/* the shape read is this pod's only if the element was not reused meanwhile */
-	return !pod_unchanged(pod, s);
+	return 0;
 }
 
 /* A change hook's name (mnt, d) that no file rule of the acting pod can name, outside a file

@@ -174,7 +174,8 @@ static inline __u32 ag_name_cell(__u32 len, __u32 prefix)
 	return ((prefix ^ (len << 24)) * 0x9E3779B1u) >> 26;
 }
 
-/* The pods map value. The programs copy the head to scratch; the shape is read in place. */
+/* The pods map value. ag_who copies it to scratch (and keeps it there for the next hook of the
+ * same cgroup on that CPU while nothing it came from changed). */
 struct ag_pod {
 	struct ag_pod_head h;
 	struct ag_file_shape shape;
@@ -272,7 +273,9 @@ struct ag_config {
 	 * none; kp_gen changes whenever they do */
 	__u64 kp_id[2];
 	__u32 kp_gen;
-	__u32 pad;
+	/* changed by userspace after every write of pods or cgroups: ag_who's per-CPU memo of the
+	 * acting cgroup's pod is valid for one value (and for less than AG_WHO_MEMO_TICKS jiffies) */
+	__u32 pods_epoch;
 };
 
 /* ring-buffer event */

@@ -96,12 +96,14 @@ static __always_inline __u32 oc_sb_slot(struct super_block *sb)
 	return (dev ^ (dev >> 12) ^ (dev >> 20)) & (AG_OC_SB_SLOTS - 1);
 }
 
-/* per CPU: [0] opens allowed from a slot, [1] slots written (tests and metrics read them) */
+/* per CPU: [0] opens allowed from a slot, [1] slots written, [2] ag_who's lookups of the acting
+ * cgroup's pod (its memo did not hold it) (tests read them) */
 #define AG_OC_HITS   0
 #define AG_OC_STORES 1
+#define AG_WHO_LOOKUPS 2
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2);
+	__uint(max_entries, 3);
 	__type(key, __u32);
 	__type(value, __u64);
 } ocstats SEC(".maps");

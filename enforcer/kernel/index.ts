@@ -247,10 +247,10 @@ class BpfKernel implements Kernel {
     if (extra !== undefined) parts.push(extra);
     const union = unionSummaries(parts);
     if (c.summary === null) {
-      const off = writeConfig(fd, encodeConfig(c.ratePerSec, c.forkLayout, union, false, c.kubepods));
+      const off = writeConfig(fd, encodeConfig(c.ratePerSec, c.forkLayout, union, false, c.kubepods, c.podsEpoch));
       if (!off.ok) return off;
     }
-    return writeConfig(fd, encodeConfig(c.ratePerSec, c.forkLayout, union, true, c.kubepods));
+    return writeConfig(fd, encodeConfig(c.ratePerSec, c.forkLayout, union, true, c.kubepods, c.podsEpoch));
   }
 
   /** All entries of a map (key, value) through get_next_key + lookup. */
@@ -433,6 +433,10 @@ class BpfKernel implements Kernel {
     if (!lr.ok) return lr;
     const pr = check('update pods', lr.value.bpf_map_update_elem(this.fds.pods!, encodeUid(uid), e.pod, 0n));
     if (!pr.ok) { dropNew(); return pr; }
+    // every CPU's memo of this pod (ag_who) goes: the next check reads the new generation (a
+    // failed bump is not the profile's failure: the memos then go within 10 ticks, while the
+    // old generation's rules stay for GRACE_MS)
+    bumpPodsEpoch(this.fds.agconfig!);
     // 3. the old generation goes after a grace period: a check that read the pod
     //    value just before the flip still looks its rules up under the old generation
     if (prev) this.retire(uid, prev.keys ?? this.scanKeys(prev.podId, prev.gen));
@@ -456,9 +460,10 @@ class BpfKernel implements Kernel {
     this.writeSummary();
     // visibility logs the profile asks for (no verdict depends on them)
     this.vis?.set(podId, b.profile.visibility);
-    // 5. container cgroups userspace already knows
+    // 5. container cgroups userspace already knows (and the memos of their masks go)
     r = this.updateBatch('cgroups', cgItems);
     if (!r.ok) return r;
+    if (cgItems.length > 0) bumpPodsEpoch(this.fds.agconfig!);
     return ok(undefined);
   }
 
@@ -473,6 +478,8 @@ class BpfKernel implements Kernel {
     // node summary) and say so
     const dr = check('delete pods', lr.value.bpf_map_delete_elem(this.fds.pods!, encodeUid(uid)));
     if (!dr.ok && dr.error.errno !== 2) return dr;
+    // every CPU's memo of the pod goes before its rules do (and again once its cgroups went)
+    bumpPodsEpoch(this.fds.agconfig!);
     // the pod is no longer enforced: its retired generations can go at once
     for (const r of this.retired.filter((x) => x.uid === uid)) this.dropKeys(r.keys);
     this.retired = this.retired.filter((x) => x.uid !== uid);
@@ -481,6 +488,7 @@ class BpfKernel implements Kernel {
     const cg: Buffer[] = [];
     for (const [k, v] of this.entries('cgroups', 8, LAYOUT.ag_cgroup.size)) if (decodeCgroup(v).uid === uid) cg.push(k);
     this.deleteBatch('cgroups', cg);
+    if (cg.length > 0) bumpPodsEpoch(this.fds.agconfig!);
     this.pods.delete(uid);
     this.vis?.remove(prev.podId);
     this.writeSummary(); // narrowed; left wider (safe) if it fails
@@ -494,6 +502,7 @@ class BpfKernel implements Kernel {
       if ((decodeCgroup(v).flags & CG_FLAG.pod) && !live.has(k.readBigUInt64LE(0))) dead.push(k);
     }
     this.deleteBatch('cgroups', dead);
+    if (dead.length > 0) bumpPodsEpoch(this.fds.agconfig!);
     return ok(dead.length);
   }
 
@@ -728,7 +737,7 @@ function contiguous(items: readonly Encoded[], f: 'key' | 'value'): Buffer {
  *  owns it narrows). */
 function setRate(cfgFd: number, perSec: number): Result<void, BpfError> {
   const cr = readConfig(cfgFd);
-  return cr.ok ? writeConfig(cfgFd, encodeConfig(perSec, forkLayout(), cr.value.summary, true, cr.value.kubepods)) : cr;
+  return cr.ok ? writeConfig(cfgFd, encodeConfig(perSec, forkLayout(), cr.value.summary, true, cr.value.kubepods, cr.value.podsEpoch)) : cr;
 }
 
 /** Tells the programs the kubepods roots beneath cgroupRoot (struct ag_config kp_id), with a
@@ -740,7 +749,7 @@ function setKubepodsRoots(cfgFd: number, cgroupRoot: string): Result<bigint[], B
   const c = cr.value;
   const ids = kubepodsIds(cgroupRoot);
   if (ids.join(',') === c.kubepods.ids.join(',')) return ok(ids);
-  const w = writeConfig(cfgFd, encodeConfig(c.ratePerSec, c.forkLayout, c.summary, true, { ids, gen: (c.kubepods.gen + 1) >>> 0 }));
+  const w = writeConfig(cfgFd, encodeConfig(c.ratePerSec, c.forkLayout, c.summary, true, { ids, gen: (c.kubepods.gen + 1) >>> 0 }, c.podsEpoch));
   return w.ok ? ok(ids) : w;
 }
 
@@ -751,6 +760,17 @@ function readConfig(cfgFd: number): Result<ReturnType<typeof decodeConfig>, BpfE
   const cur = Buffer.alloc(LAYOUT.ag_config.size);
   const gr = check('lookup agconfig', lr.value.bpf_map_lookup_elem(cfgFd, Buffer.alloc(4), cur));
   return gr.ok ? ok(decodeConfig(cur)) : gr;
+}
+
+/** Changes ag_config.pods_epoch after a write of the pods or cgroups map: every CPU's memo of a
+ *  cgroup's pod (ag_who) is then looked up again. On a failure (returned; the callers go on) the
+ *  memos still go within AG_WHO_MEMO_TICKS jiffies, 10 to 100 ms (bpf/armorgate.bpf.c), inside
+ *  the second a replaced generation's rules stay. */
+export function bumpPodsEpoch(cfgFd: number): Result<void, BpfError> {
+  const cr = readConfig(cfgFd);
+  if (!cr.ok) return cr;
+  const c = cr.value;
+  return writeConfig(cfgFd, encodeConfig(c.ratePerSec, c.forkLayout, c.summary, c.summary !== null, c.kubepods, (c.podsEpoch + 1) >>> 0));
 }
 
 function writeConfig(cfgFd: number, value: Buffer): Result<void, BpfError> {

@@ -52,7 +52,7 @@ export const LAYOUT = {
   ag_pat_key: { size: 16, fields: { pod_id: 0, gen: 4, kind: 8, pad: 12 } },
   ag_pat_ent: { size: 24, fields: { src_hash: 0, e: 8, pad: 20 } },
   ag_dfa: { size: 141584, fields: { start: 0, ncls: 4, cls: 8, acc: 264, ent: 16648, base: 41224, dflt: 49416, cell: 57608, lit: 123144, litidx: 131336, litnext: 139528, abi: 141576, pad: 141580 } },
-  ag_config: { size: 56, fields: { rate_per_sec: 0, fork_layout: 4, summary_valid: 8, net_protos: 12, caps: 16, net_allowlist: 24, caps_allowlist: 28, kp_id: 32, kp_gen: 48, pad: 52 } },
+  ag_config: { size: 56, fields: { rate_per_sec: 0, fork_layout: 4, summary_valid: 8, net_protos: 12, caps: 16, net_allowlist: 24, caps_allowlist: 28, kp_id: 32, kp_gen: 48, pods_epoch: 52 } },
   ag_event: {
     size: 1632,
     fields: {
@@ -268,10 +268,12 @@ export interface NodeSummary { netProtos: number; caps: bigint; netAllowlist: bo
 export interface KubepodsRoots { ids: bigint[]; gen: number }
 
 /** The config value; `summary` null leaves the node summary unused (summary_valid 0), as does
- *  `valid` false (the masks written, the flag not yet). */
-export function encodeConfig(ratePerSec: number, forkLayout: number, summary: NodeSummary | null = null, valid = true, kubepods: KubepodsRoots = { ids: [], gen: 0 }): Buffer {
+ *  `valid` false (the masks written, the flag not yet). `podsEpoch`: the value ag_who's per-CPU
+ *  memo of a cgroup's pod is valid for; every write of pods or cgroups changes it (bumpPodsEpoch). */
+export function encodeConfig(ratePerSec: number, forkLayout: number, summary: NodeSummary | null = null, valid = true, kubepods: KubepodsRoots = { ids: [], gen: 0 }, podsEpoch = 0): Buffer {
   const b = Buffer.alloc(L.ag_config.size);
   const f = L.ag_config.fields;
+  b.writeUInt32LE(podsEpoch >>> 0, f.pods_epoch);
   b.writeUInt32LE(ratePerSec >>> 0, f.rate_per_sec);
   b.writeUInt32LE(forkLayout >>> 0, f.fork_layout);
   kubepods.ids.slice(0, 2).forEach((id, i) => b.writeBigUInt64LE(id, f.kp_id + 8 * i));
@@ -286,9 +288,10 @@ export function encodeConfig(ratePerSec: number, forkLayout: number, summary: No
   return b;
 }
 
-export function decodeConfig(b: Buffer): { ratePerSec: number; forkLayout: number; summary: NodeSummary | null; kubepods: KubepodsRoots } {
+export function decodeConfig(b: Buffer): { ratePerSec: number; forkLayout: number; summary: NodeSummary | null; kubepods: KubepodsRoots; podsEpoch: number } {
   const f = L.ag_config.fields;
   return {
+    podsEpoch: b.readUInt32LE(f.pods_epoch),
     ratePerSec: b.readUInt32LE(f.rate_per_sec),
     forkLayout: b.readUInt32LE(f.fork_layout),
     kubepods: { ids: [b.readBigUInt64LE(f.kp_id), b.readBigUInt64LE(f.kp_id + 8)].filter((id) => id !== 0n), gen: b.readUInt32LE(f.kp_gen) },

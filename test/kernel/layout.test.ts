@@ -136,9 +136,10 @@ test('node summary: the union of pods, encoded in agconfig, unused until written
   assert.deepEqual(u, { netProtos: 0x11, caps: 1n << 13n, netAllowlist: false, capsAllowlist: true });
   assert.deepEqual(L.unionSummaries([]), { netProtos: 0, caps: 0n, netAllowlist: false, capsAllowlist: false });
   const c = L.decodeConfig(L.encodeConfig(200, 1, u));
-  assert.deepEqual(c, { ratePerSec: 200, forkLayout: 1, summary: u, kubepods: { ids: [], gen: 0 } });
+  assert.deepEqual(c, { ratePerSec: 200, forkLayout: 1, summary: u, kubepods: { ids: [], gen: 0 }, podsEpoch: 0 });
   const kp = { ids: [12345n, 678n], gen: 3 };
   assert.deepEqual(L.decodeConfig(L.encodeConfig(200, 1, u, true, kp)).kubepods, kp, 'the kubepods roots and their generation');
+  assert.equal(L.decodeConfig(L.encodeConfig(200, 1, u, true, kp, 0xfffffffe)).podsEpoch, 0xfffffffe, 'the pods epoch (ag_who\'s memo)');
   assert.equal(L.decodeConfig(L.encodeConfig(200, 0)).summary, null, 'no summary: summary_valid 0, the programs look every socket() up');
 });
 

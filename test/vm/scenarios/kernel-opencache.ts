@@ -35,11 +35,12 @@ print(json.dumps(r))
 }
 
 /** The open cache's counters summed over CPUs and over every loaded object's map. */
-async function counters(ctx: ScenarioContext): Promise<{ hits: number; stores: number }> {
+async function counters(ctx: ScenarioContext): Promise<{ hits: number; stores: number; who: number }> {
   const r = await ctx.runIn(null, ['bpftool', '-j', 'map', 'show']);
   const ids = (JSON.parse(r.stdout) as { id: number; name?: string }[]).filter((m) => m.name === 'ocstats').map((m) => m.id);
   let hits = 0;
   let stores = 0;
+  let who = 0;
   for (const id of ids) {
     const d = await ctx.runIn(null, ['bpftool', '-j', 'map', 'dump', 'id', String(id)]);
     // with BTF, bpftool's JSON carries the typed entry under "formatted"
@@ -48,10 +49,11 @@ async function counters(ctx: ScenarioContext): Promise<{ hits: number; stores: n
       const e = raw.formatted ?? raw;
       const sum = e.values.reduce((a, v) => a + Number(v.value), 0);
       if (e.key === 0) hits += sum;
-      else stores += sum;
+      else if (e.key === 1) stores += sum;
+      else who += sum;
     }
   }
-  return { hits, stores };
+  return { hits, stores, who };
 }
 
 async function sh(ctx: ScenarioContext, cmd: string): Promise<void> {
@@ -132,11 +134,13 @@ scenario('open cache: a cached allow is decided afresh and denied after a rename
     { path: '/srv/oc/pub/g', times: 1 },    // 12: after a new generation
   ]);
   /** one step; its result and what the cache did meanwhile */
+  const whoLookups: number[] = [];
   const step = async (i: number): Promise<{ r: string; hits: number; stores: number }> => {
     const a = await counters(ctx);
     const r = await w.step(i);
     const b = await counters(ctx);
-    ctx.log(`step ${i}: ${r}, hits ${b.hits - a.hits}, stores ${b.stores - a.stores}`);
+    ctx.log(`step ${i}: ${r}, hits ${b.hits - a.hits}, stores ${b.stores - a.stores}, pod lookups ${b.who - a.who}`);
+    whoLookups[i] = b.who - a.who;
     return { r, hits: b.hits - a.hits, stores: b.stores - a.stores };
   };
   const afresh = (s: { r: string; hits: number; stores: number }, what: string): void => {
@@ -148,6 +152,9 @@ scenario('open cache: a cached allow is decided afresh and denied after a rename
   assert.equal((await step(0)).r, 'ok');
   const s1 = await step(1);
   assert.deepEqual(s1, { r: 'ok', hits: 20, stores: 0 }, 'repeated opens come from the cache');
+  // and the pod of each came from ag_who's memo: the step's pod lookups are the ones other
+  // processes on CPU 0 (this runner, bpftool) made the memo lose (2 to 6 seen), not one an open
+  assert.ok(whoLookups[1]! < 10, `20 opens, ${whoLookups[1]} lookups of the acting pod: the memo serves repeated checks`);
   // a dentry of the same superblock getting an inode: the slot stops matching
   await sh(ctx, 'touch /srv/oc/pub/new-file');
   assert.deepEqual(await step(2), { r: 'ok', hits: 0, stores: 1 }, 'a new dentry on the superblock: decided afresh');
@@ -176,9 +183,11 @@ scenario('open cache: a cached allow is decided afresh and denied after a rename
 
   // 5. a new generation of the pod's profile blocks a file whose opens were cached
   assert.equal((await step(11)).r, 'ok');
+  assert.ok(whoLookups[11]! < 10, `20 opens, ${whoLookups[11]} lookups of the acting pod: the memo held it before the change`);
   const set = kernel.setPod({ uid: pod.uid, namespace: 'test', name: 'pod', profile: profile({ file: [...BASE, rule('Block', { type: 'path', path: '/srv/oc/pub/g' })] }), containers: [{ name: 'main' }] });
   assert.ok(set.ok, set.ok ? '' : set.error.message);
   afresh(await step(12), 'a new generation');
+  assert.ok(whoLookups[12]! >= 1, 'a new generation: the pod looked up again (the epoch changed), not taken from the memo');
 
   // 6. the owner's cached opens, then the file given to another user (an ownerOnly Block)
   assert.deepEqual((await openIn(ctx, pod.cg, ['/srv/oc/pub/own.txt'], { uid: 1000 })).results, { '/srv/oc/pub/own.txt': 'ok' });
