@@ -175,6 +175,12 @@ struct scratch {
 	__u32 wm_epoch;
 	__u32 wm_mask;
 	__u32 wm_state;
+	__u32 wm_vis;              /* the pod's agvis bits (visibility.h), when wm_visok */
+	__u32 wm_visok;
+	/* a task of that cgroup the runtime is not entering (runtime.h: no entry for it), by its
+	 * task_struct and start time (a reused task_struct has another) */
+	__u64 wm_task;
+	__u64 wm_task_start;
 	__u64 src_hash;
 	__u32 cgmask;
 	__u32 src_ok;
@@ -589,6 +595,8 @@ __noinline int ag_who(__u32 kind)
 		goto found;
 	}
 	s->wm_state = 0;
+	s->wm_visok = 0;
+	s->wm_task = 0;
 	oc_count(AG_WHO_LOOKUPS);
 	s->wm_cgid = cgid;
 	s->wm_kpgen = kp_gen;
@@ -643,9 +651,17 @@ __noinline int ag_who(__u32 kind)
 	if (steady && s->wm_cgid == cgid && s->wm_time == now)
 		s->wm_state = 1;
 found:
-	/* the container runtime on its way in is not the pod's workload (runtime.h) */
-	if (runtime_entering(task, kind))
-		return 0;
+	/* the container runtime on its way in is not the pod's workload (runtime.h); a task with no
+	 * entry gets none while it stays in this cgroup, so the memo keeps the last such task */
+	if (s->wm_task != (__u64)task || s->wm_task_start != task->start_time) {
+		__u32 none = 0;
+		if (runtime_entering(task, kind, &none))
+			return 0;
+		if (none && s->wm_state == 1 && s->wm_cgid == cgid) {
+			s->wm_task = (__u64)task;
+			s->wm_task_start = task->start_time;
+		}
+	}
 	s->cgmask = mask;
 	s->src_ok = 0;
 	s->src_hash = 0;
@@ -773,7 +789,7 @@ static __always_inline void probe(struct scratch *s, __u32 ttype, __u64 hash, __
 	ag_probe_slot(0);
 }
 
-/* Pass 1 over s->path: hash of the whole path, hash of the base name, last '/',
+/* Pass 1 over s->path: hash of the whole path, last '/',
  * and the '/' whose depth has directory rules (position, running hash up to it:
  * pass 2 looks only those up). The loop ends on the NUL (data), never on a
  * compare with a length, and is its own (globally verified) function, so its
@@ -787,7 +803,6 @@ __noinline int ag_pass1(__u32 unused)
 		return 0;
 	__u64 seed = s->pod.seed;
 	__u64 h = seed;
-	__u64 hn = seed;
 	__u32 last = 0;
 	/* the count of kept '/' lives in scratch memory, never in a register: the
 	 * verifier then sees an unknown number at each store, not a constant per
@@ -804,7 +819,6 @@ __noinline int ag_pass1(__u32 unused)
 			break;
 		h = (h ^ (__u8)c) * FNV_PRIME;
 		if (c == '/') {
-			hn = seed;
 			last = i;
 			walk = (walk >> 1) | (walk & (1ULL << 63));
 			if (walk & 1) {
@@ -813,20 +827,17 @@ __noinline int ag_pass1(__u32 unused)
 				s->dirpos[n & (AG_PATH_MAX / 2 - 1)] = i;
 				*nd = n + 1;
 			}
-		} else {
-			hn = (hn ^ (__u8)c) * FNV_PRIME;
 		}
 	}
 	s->q_last = last;
-	s->q_hn = hn;
 	s->q_h = h;
 	s->q_selfdir = (walk >> 1 | (walk & (1ULL << 63))) & 1;
 	return 0;
 }
 
 /* A path longer than any target (s->longp): its last '/' (base names are at most 255 bytes,
- * so within 256 bytes of its end) and the hash of its base name, in place of pass 1's, which
- * stopped at AG_PATH_MAX bytes. No '/' there: q_last = 0, no base name to look up. */
+ * so within 256 bytes of its end), in place of pass 1's, which stopped at AG_PATH_MAX bytes.
+ * No '/' there: q_last = 0, no base name to look up. */
 __noinline int ag_tail(__u32 unused)
 {
 	if (unused)
@@ -849,9 +860,23 @@ __noinline int ag_tail(__u32 unused)
 			break;
 		}
 	}
-	__u32 last = *lp;
+	return 0;
+}
+
+/* The hash of the base name, after the last '/' (s->q_last, from pass 1 or ag_tail), into
+ * s->q_hn: only the execname probe needs it, so pass 1 does not compute it byte by byte for
+ * every path. No '/' found in a long path (q_last 0 there): the seed alone, never probed. */
+__noinline int ag_base_hash(__u32 unused)
+{
+	if (unused)
+		return 0; /* the argument is used, so callers always set it (6.1 checks) */
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	__u32 len = s->len;
+	__u32 last = s->q_last;
 	__u64 hn = s->pod.seed;
-	if (last) {
+	if (len < AG_PATH_BUF && (last || !s->longp)) {
 		for (__u32 i = 0; i < NAME_MAX_LEN; i++) {
 			__u32 at = last + 1 + i;
 			if (at >= len)
@@ -904,6 +929,8 @@ __noinline int ag_match_path(__u32 with_src)
 	s->longp = longp;
 	if (longp)
 		ag_tail(0);
+	if (s->kind == AG_KIND_PROCESS && (x & AG_X_PROC_NAME))
+		ag_base_hash(0);
 	/* exact path */
 	if (!longp && (x & (s->kind == AG_KIND_PROCESS ? AG_X_PROC_PATH : AG_X_FILE_PATH)))
 		probe(s, AG_T_PATH, s->q_h, with_src, 0, s->len, srcbit | 0xffff, 0);
@@ -1166,7 +1193,7 @@ static __always_inline int owner_of(struct dentry *d)
 		return 1; /* a name being created: the new file will be the actor's (AppArmor's view) */
 	/* AppArmor's "owner": the task's fsuid is the inode's uid (kuids, so user namespaces agree) */
 	struct task_struct *t = bpf_get_current_task_btf();
-	__u32 fsuid = BPF_CORE_READ(t, cred, fsuid.val);
+	__u32 fsuid = t->cred->fsuid.val;
 	return ino->i_uid.val == fsuid;
 }
 

@@ -66,9 +66,21 @@ static __always_inline int ag_vis_wants(struct scratch *s, __u32 kind)
 {
 	if (!ag_vis_node(kind))
 		return 0;
-	__u32 id = s->pod.pod_id;
-	__u32 *k = bpf_map_lookup_elem(&agvis, &id);
-	return k && ((*k >> (kind & 3)) & 1);
+	/* the pod's bits, kept with ag_who's memo of the pod (the same epoch covers agvis: userspace
+	 * writes it only with the pod's profile, and bumps the epoch after) */
+	__u32 bits;
+	if (s->wm_state == 1 && s->wm_visok && s->wm_cgid == s->cgid) {
+		bits = s->wm_vis;
+	} else {
+		__u32 id = s->pod.pod_id;
+		__u32 *k = bpf_map_lookup_elem(&agvis, &id);
+		bits = k ? *k : 0;
+		if (s->wm_state == 1 && s->wm_cgid == s->cgid) {
+			s->wm_vis = bits;
+			s->wm_visok = 1;
+		}
+	}
+	return (bits >> (kind & 3)) & 1;
 }
 
 /* The cgroup's visibility-log rate window: 1 when a log may go (and, first, a "logs dropped"

@@ -460,10 +460,11 @@ class BpfKernel implements Kernel {
     this.writeSummary();
     // visibility logs the profile asks for (no verdict depends on them)
     this.vis?.set(podId, b.profile.visibility);
-    // 5. container cgroups userspace already knows (and the memos of their masks go)
+    // 5. container cgroups userspace already knows; then the memos go again (the masks of
+    //    those cgroups, the pod's visibility bits: ag_vis_wants keeps them with the memo)
     r = this.updateBatch('cgroups', cgItems);
+    bumpPodsEpoch(this.fds.agconfig!);
     if (!r.ok) return r;
-    if (cgItems.length > 0) bumpPodsEpoch(this.fds.agconfig!);
     return ok(undefined);
   }
 
@@ -488,9 +489,9 @@ class BpfKernel implements Kernel {
     const cg: Buffer[] = [];
     for (const [k, v] of this.entries('cgroups', 8, LAYOUT.ag_cgroup.size)) if (decodeCgroup(v).uid === uid) cg.push(k);
     this.deleteBatch('cgroups', cg);
-    if (cg.length > 0) bumpPodsEpoch(this.fds.agconfig!);
     this.pods.delete(uid);
     this.vis?.remove(prev.podId);
+    bumpPodsEpoch(this.fds.agconfig!); // the memos of the cgroups' masks and visibility bits
     this.writeSummary(); // narrowed; left wider (safe) if it fails
     return ok(undefined);
   }
