@@ -835,48 +835,38 @@ __noinline int ag_pass1(__u32 unused)
 	return 0;
 }
 
-/* A path longer than any target (s->longp): its last '/' (base names are at most 255 bytes,
- * so within 256 bytes of its end), in place of pass 1's, which stopped at AG_PATH_MAX bytes.
- * No '/' there: q_last = 0, no base name to look up. */
-__noinline int ag_tail(__u32 unused)
+/* After pass 1: for a path longer than any target (s->longp, `find` set), its last '/' (base
+ * names are at most 255 bytes, so within 256 bytes of its end), in place of pass 1's, which
+ * stopped at AG_PATH_MAX bytes (no '/' there: q_last = 0, no base name to look up); then, for a
+ * process check with execname rules, the hash of the base name into s->q_hn (only the execname
+ * probe needs it, so pass 1 does not compute it byte by byte for every path). */
+__noinline int ag_tail(__u32 find)
 {
-	if (unused)
-		return 0; /* the argument is used, so callers always set it (6.1 checks) */
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
 	__u32 len = s->len;
 	if (len >= AG_PATH_BUF)
 		return 0;
-	/* the last '/' goes through scratch memory (volatile): the loop's exits then leave one
-	 * unknown number, not one constant each, and the verifier's states converge */
-	volatile __u32 *lp = &s->q_last;
-	*lp = 0;
-	for (__u32 i = 1; i <= NAME_MAX_LEN; i++) {
-		if (i > len)
-			break;
-		if (s->path[(len - i) & BUF_MASK] == '/') {
-			*lp = len - i;
-			break;
+	if (find) {
+		/* the last '/' goes through scratch memory (volatile): the loop's exits then leave
+		 * one unknown number, not one constant each, and the verifier's states converge */
+		volatile __u32 *lp = &s->q_last;
+		*lp = 0;
+		for (__u32 i = 1; i <= NAME_MAX_LEN; i++) {
+			if (i > len)
+				break;
+			if (s->path[(len - i) & BUF_MASK] == '/') {
+				*lp = len - i;
+				break;
+			}
 		}
 	}
-	return 0;
-}
-
-/* The hash of the base name, after the last '/' (s->q_last, from pass 1 or ag_tail), into
- * s->q_hn: only the execname probe needs it, so pass 1 does not compute it byte by byte for
- * every path. No '/' found in a long path (q_last 0 there): the seed alone, never probed. */
-__noinline int ag_base_hash(__u32 unused)
-{
-	if (unused)
-		return 0; /* the argument is used, so callers always set it (6.1 checks) */
-	struct scratch *s = get_scratch();
-	if (!s)
+	if (s->kind != AG_KIND_PROCESS || !(s->pod.exactmask & AG_X_PROC_NAME))
 		return 0;
-	__u32 len = s->len;
 	__u32 last = s->q_last;
 	__u64 hn = s->pod.seed;
-	if (len < AG_PATH_BUF && (last || !s->longp)) {
+	if (last || !s->longp) {
 		for (__u32 i = 0; i < NAME_MAX_LEN; i++) {
 			__u32 at = last + 1 + i;
 			if (at >= len)
@@ -927,10 +917,8 @@ __noinline int ag_match_path(__u32 with_src)
 	 * directory a rule can name ends; its base name is found from its end */
 	__u32 longp = s->len > AG_TARGET_MAX;
 	s->longp = longp;
-	if (longp)
-		ag_tail(0);
-	if (s->kind == AG_KIND_PROCESS && (x & AG_X_PROC_NAME))
-		ag_base_hash(0);
+	if (longp || (s->kind == AG_KIND_PROCESS && (x & AG_X_PROC_NAME)))
+		ag_tail(longp);
 	/* exact path */
 	if (!longp && (x & (s->kind == AG_KIND_PROCESS ? AG_X_PROC_PATH : AG_X_FILE_PATH)))
 		probe(s, AG_T_PATH, s->q_h, with_src, 0, s->len, srcbit | 0xffff, 0);
