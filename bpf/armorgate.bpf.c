@@ -177,10 +177,6 @@ struct scratch {
 	__u32 wm_state;
 	__u32 wm_vis;              /* the pod's agvis bits (visibility.h), when wm_visok */
 	__u32 wm_visok;
-	/* a task of that cgroup the runtime is not entering (runtime.h: no entry for it), by its
-	 * task_struct and start time (a reused task_struct has another) */
-	__u64 wm_task;
-	__u64 wm_task_start;
 	__u64 src_hash;
 	__u32 cgmask;
 	__u32 src_ok;
@@ -596,7 +592,6 @@ __noinline int ag_who(__u32 kind)
 	}
 	s->wm_state = 0;
 	s->wm_visok = 0;
-	s->wm_task = 0;
 	oc_count(AG_WHO_LOOKUPS);
 	s->wm_cgid = cgid;
 	s->wm_kpgen = kp_gen;
@@ -651,17 +646,11 @@ __noinline int ag_who(__u32 kind)
 	if (steady && s->wm_cgid == cgid && s->wm_time == now)
 		s->wm_state = 1;
 found:
-	/* the container runtime on its way in is not the pod's workload (runtime.h); a task with no
-	 * entry gets none while it stays in this cgroup, so the memo keeps the last such task */
-	if (s->wm_task != (__u64)task || s->wm_task_start != task->start_time) {
-		__u32 none = 0;
-		if (runtime_entering(task, kind, &none))
-			return 0;
-		if (none && s->wm_state == 1 && s->wm_cgid == cgid) {
-			s->wm_task = (__u64)task;
-			s->wm_task_start = task->start_time;
-		}
-	}
+	/* the container runtime on its way in is not the pod's workload (runtime.h): asked on every
+	 * hook, never memoised (a process is moved into the pod's cgroup before the tracepoint that
+	 * makes its entry runs, so a memo of "no entry" taken in between would outlive the entry) */
+	if (runtime_entering(task, kind))
+		return 0;
 	s->cgmask = mask;
 	s->src_ok = 0;
 	s->src_hash = 0;

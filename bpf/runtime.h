@@ -67,16 +67,12 @@ static __always_inline int current_in_pod(struct scratch *s, struct ag_config *c
 
 /* 1 when the current process is the runtime entering a pod and this check is not the exec
  * that starts the workload (process checks in another mount namespace than the runtime that let it in) */
-static __always_inline int runtime_entering(struct task_struct *task, __u32 kind, __u32 *none)
+static __always_inline int runtime_entering(struct task_struct *task, __u32 kind)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct ag_entering *e = bpf_map_lookup_elem(&entering, &tgid);
-	if (!e || e->start_time != BPF_CORE_READ(task, group_leader, start_time)) {
-		/* no entry for this process: ag_who may remember that for this task (an entry is only
-		 * ever made for a new process, or for one moved to another cgroup) */
-		*none = 1;
+	if (!e || e->start_time != BPF_CORE_READ(task, group_leader, start_time))
 		return 0;
-	}
 	if (kind == AG_KIND_PROCESS && mntns_of(task) != e->mntns)
 		return 0;
 	return 1;
