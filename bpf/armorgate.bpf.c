@@ -561,8 +561,9 @@ __noinline int ag_exe_cached(__u32 unused)
  *
  * The pod found for a cgroup is memoised per CPU (s->wm_*): the next call from the same cgroup
  * takes it back without the three hash lookups and the copy, as long as the kubepods roots
- * (kp_gen) and the pods and cgroups maps (pods_epoch, which userspace changes after every write
- * of them) are unchanged, for less than AG_WHO_MEMO_TICKS jiffies: a writer that does not change the epoch
+ * (kp_gen) and the pods, cgroups and agvis maps (pods_epoch, which userspace changes after every
+ * write of them; ag_vis_wants keeps the pod's agvis bits with the memo) are unchanged, for less
+ * than AG_WHO_MEMO_TICKS jiffies: a writer that does not change the epoch
  * (an earlier version of the enforcer over the same maps) is then seen within that time, well
  * inside the second for which a replaced generation's rules stay in the maps. The epoch is read
  * before the lookups it covers, so a write that comes between leaves a memo that never matches. */
