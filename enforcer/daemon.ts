@@ -19,7 +19,7 @@ import { CgroupResolver } from './cgroup.ts';
 import { DEFAULT_EVENT_RATE } from './kernel/layout.ts';
 import type { MessageTap } from './grpc/messages.ts';
 import type { LogServer } from './grpc/server.ts';
-import { logLine, type KubeArmorLog } from './visibility.ts';
+import type { KubeArmorLog } from './visibility.ts';
 import { podProfileWithLinks } from './hardlinks.ts';
 import type { Kernel, KernelOptions } from './kernel/index.ts';
 import { KubepodsWatch } from './kubepods.ts';
@@ -223,9 +223,9 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     out(alertLine(a));
     grpcServer?.publishAlert(a);
   };
-  const emitLog = (l: KubeArmorLog): void => {
-    out(logLine(l));
-    grpcServer?.publishLog(l);
+  const emitLog = (line: string, l: () => KubeArmorLog): void => {
+    out(line);
+    if (grpcServer?.watchingLogs() === true) grpcServer.publishLog(l());
   };
 
   let kc: KubeConfig | null = null;

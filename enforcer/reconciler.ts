@@ -11,13 +11,13 @@ import { ANN_POLICIES, ANN_POSTURE, ANN_PROFILE, ANN_PROFILE_DIGEST, ANN_PROFILE
 import type { VerifiedProfile } from '../policy/sign.ts';
 import { err, type Pod, type Profile, type ProfileRule, type Result } from '../policy/types.ts';
 import {
-  decisionAlert, formatLabels, notEnforcedAlert, partialLoadAlert, ruleText, thresholdAlert, type AlertContext, type KubeArmorAlert,
+  decisionAlert, formatLabels, notEnforcedAlert, OPERATION, partialLoadAlert, ruleText, thresholdAlert, type AlertContext, type KubeArmorAlert,
 } from './alerts.ts';
 import { parseContainerId, qosClassOf, type CgroupResolver } from './cgroup.ts';
 import { containerImages, podOwner, soleContainer, type PodOwner } from './pod-facts.ts';
 import type { Kernel, KernelEvent, PodBinding } from './kernel/index.ts';
 import type { EnforcerMetrics, PodTally } from './metrics.ts';
-import { visibilityLog, type KubeArmorLog } from './visibility.ts';
+import { visibilityLog, visibilityLogLine, type KubeArmorLog } from './visibility.ts';
 import type { AlertLike } from './alert-records.ts';
 
 export type Verify = (annotations: Record<string, string> | undefined, namespace: string) => Result<VerifiedProfile>;
@@ -34,8 +34,10 @@ export interface ReconcilerDeps {
   resolver: CgroupResolver;
   verify: Verify;
   emit: (alert: KubeArmorAlert) => void;
-  /** Visibility logs (KubeArmor container logs); dropped when absent. */
-  emitLog?: (l: KubeArmorLog) => void;
+  /** Visibility logs (KubeArmor container logs); dropped when absent. `line` is the JSON line
+   *  of stdout; `log()` the record as an object, made only when called (the gRPC feed with
+   *  watchers, OpenTelemetry): under a visibility flood most logs need only their line. */
+  emitLog?: (line: string, log: () => KubeArmorLog) => void;
   /** Each alert as an OpenTelemetry log record in the context of the pod's attach span (null
    *  when the pod has none); alert-records.ts. */
   record?: (alert: AlertLike, span: SpanContext | null) => void;
@@ -356,12 +358,14 @@ export class Reconciler {
       }
     }
     if (e.type === 'log') {
-      const l = visibilityLog(e, ctx, formatLabels(ctx.labels), now);
-      this.#d.emitLog?.(l);
-      this.#d.metrics?.logs.inc({ operation: l.Operation });
+      const labels = formatLabels(ctx.labels);
+      let made: KubeArmorLog | null = null;
+      const l = (): KubeArmorLog => (made ??= visibilityLog(e, ctx, labels, now));
+      this.#d.emitLog?.(visibilityLogLine(e, ctx, labels, now), l);
+      this.#d.metrics?.logs.inc({ operation: OPERATION[e.kind] });
       // a visibility log is an OpenTelemetry log record on the pod's trace too, as alerts are
       try {
-        this.#d.record?.(l, state?.span ?? null);
+        if (this.#d.record !== undefined) this.#d.record(l(), state?.span ?? null);
       } catch (err) {
         this.#d.log.error({ err }, 'a visibility log could not be recorded as an OpenTelemetry log record');
       }

@@ -38,6 +38,8 @@ export interface LogServer {
   readonly port: number;
   publishAlert(a: KubeArmorAlert): void;
   publishLog(l: KubeArmorLog): void;
+  /** Whether a WatchLogs call is open (publishLog drops the log otherwise). */
+  watchingLogs(): boolean;
   publishMessage(level: string, message: string, now?: Date): void;
   stats(): LogServerStats;
   close(): Promise<void>;
@@ -136,6 +138,7 @@ export async function startLogServer(o: LogServerOptions): Promise<Result<LogSer
     port: bound.value,
     publishAlert: (a) => { if (alerts.size > 0) alerts.publish(pbAlert(a)); },
     publishLog: (l) => { if (logs.size > 0) logs.publish(pbLog(l)); },
+    watchingLogs: () => logs.size > 0,
     publishMessage: (level, message, now = new Date()) => {
       if (messages.size > 0) messages.publish(pbMessage(level, message, { cluster: o.clusterName, host: o.hostName, hostIP: o.hostIP ?? '' }, now));
     },

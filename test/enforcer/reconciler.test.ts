@@ -529,11 +529,12 @@ test('visibility events: a log becomes a KubeArmor ContainerLog (not an alert), 
   const kernel = new RecordingKernel();
   const alerts: KubeArmorAlert[] = [];
   const out: KubeArmorLog[] = [];
+  const lines: string[] = [];
   const provider = new TracerProvider({ spanProcessors: [] });
   const metrics = createMetrics({ counts: () => null });
   const r = new Reconciler({
     kernel, resolver: new CgroupResolver('/nonexistent/cgroup'), verify: (a, ns) => verifyAnnotations(a, ns, KEY), metrics,
-    emit: (a) => alerts.push(a), emitLog: (l) => out.push(l), log, tracer: provider.getTracer('test'),
+    emit: (a) => alerts.push(a), emitLog: (line, l) => { out.push(l()); lines.push(line); }, log, tracer: provider.getTracer('test'),
     clusterName: 'oke-1', nodeName: 'node-1', now: () => new Date('2026-01-02T03:04:05.678Z'), processName: () => '/bin/bash',
   });
   r.upsert(pod(signed(profile()), { containerID: `containerd://${CID}` }));
@@ -549,6 +550,7 @@ test('visibility events: a log becomes a KubeArmor ContainerLog (not an alert), 
   });
   assert.equal(out[1]?.Resource, 'domain=AF_INET6 type=SOCK_STREAM|SOCK_NONBLOCK protocol=TCP');
   assert.equal(out[1]?.Data, 'lsm=SOCKET_CREATE domain=AF_INET6 type=SOCK_STREAM|SOCK_NONBLOCK protocol=TCP');
+  assert.deepEqual(lines, out.map((l) => `${JSON.stringify(l)}\n`), 'the line on stdout is the record, serialised');
   r.onKernelEvent(event({ type: 'log-dropped', dropped: 120, rule: null }));
   r.onKernelEvent(event({ type: 'log-dropped', dropped: 30, rule: null }));
   assert.equal(alerts.length, 0);

@@ -1,0 +1,75 @@
+// `npm run bench:log-path`: the enforcer's userspace cost of one visibility log, stage by stage, on
+// this machine (no VM, no kernel): a ring-buffer record decoded (decodeEvent), shaped into
+// KubeArmor's container log (visibilityLog), serialised (logLine), and written in batches
+// (lineBatch) to /dev/null. BENCH_LOGS (200000) records per repetition, BENCH_REPS (5)
+// repetitions; prints the median µs per log of each stage and of the whole path.
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { decodeEvent, LAYOUT } from '../enforcer/kernel/layout.ts';
+import { visibilityLog, logLine, visibilityLogLine } from '../enforcer/visibility.ts';
+import { formatLabels, type AlertContext } from '../enforcer/alerts.ts';
+import { lineBatch } from '../enforcer/line-batch.ts';
+import type { KernelEvent } from '../enforcer/kernel/index.ts';
+
+const N = Number(process.env.BENCH_LOGS ?? 200_000);
+const REPS = Number(process.env.BENCH_REPS ?? 5);
+
+function record(i: number): Buffer {
+  const f = LAYOUT.ag_event.fields;
+  const b = Buffer.alloc(LAYOUT.ag_event.size);
+  b.writeBigUInt64LE(BigInt(i) * 1000n, f.time_ns);
+  b.writeBigUInt64LE(4242n, f.cgroup_id);
+  b.writeUInt32LE(3, f.type);
+  b.writeUInt32LE(1000 + (i % 7), f.pid);
+  b.writeUInt32LE(999, f.ppid);
+  b.writeUInt8(1, f.kind);
+  b.write('0f6c2a9e-3f0b-4a53-9d1e-5b7c2f1e8a44', f.pod_uid);
+  b.write('/usr/bin/python3.11', f.exe);
+  b.write('/usr/bin/python3.11', f.source);
+  b.write(`/etc/os-release.${i % 13}`, f.target);
+  return b;
+}
+
+const ctx: AlertContext = {
+  clusterName: 'vm-cluster', hostName: 'vm-node', namespace: 'bench-vis-on', podName: 'watched-bench-vis-on',
+  labels: { app: 'watched', tier: 'backend' }, containerId: 'c'.repeat(64), containerName: 'app', containerImage: 'debian:12-slim',
+  owner: { Ref: 'ReplicaSet', Name: 'watched-5d8f', Namespace: 'bench-vis-on' }, parentProcessName: '/usr/bin/dash',
+};
+const records = Array.from({ length: 64 }, (_, i) => record(i));
+const events: KernelEvent[] = records.map((b) => {
+  const r = decodeEvent(b)!;
+  return { type: 'log', cgroupId: r.cgroupId, podUid: r.podUid, pid: r.pid, ppid: r.ppid, uid: r.uid, exe: r.exe, source: r.source,
+    target: r.target, hook: 'file_open', kind: 'file', action: 'Audit', denied: false, errno: 0, rule: null, timeNs: r.timeNs };
+});
+const fd = openSync('/dev/null', 'w');
+const batch = lineBatch((t) => { writeSync(fd, t); });
+const lines = events.map((e) => logLine(visibilityLog(e, ctx, formatLabels(ctx.labels), new Date())));
+
+const stages: Record<string, () => void> = {
+  decodeEvent: () => { for (let i = 0; i < N; i++) decodeEvent(records[i & 63]!); },
+  'visibilityLog + logLine (object, then JSON.stringify)': () => { for (let i = 0; i < N; i++) logLine(visibilityLog(events[i & 63]!, ctx, formatLabels(ctx.labels), new Date())); },
+  'visibilityLogLine (the line the enforcer writes)': () => { for (let i = 0; i < N; i++) visibilityLogLine(events[i & 63]!, ctx, formatLabels(ctx.labels), new Date()); },
+  'lineBatch to /dev/null': () => { for (let i = 0; i < N; i++) batch.write(lines[i & 63]!); batch.flush(); },
+  'whole path (decode, line, batch)': () => {
+    for (let i = 0; i < N; i++) {
+      const r = decodeEvent(records[i & 63]!)!;
+      const e: KernelEvent = { type: 'log', cgroupId: r.cgroupId, podUid: r.podUid, pid: r.pid, ppid: r.ppid, uid: r.uid, exe: r.exe, source: r.source,
+        target: r.target, hook: 'file_open', kind: 'file', action: 'Audit', denied: false, errno: 0, rule: null, timeNs: r.timeNs };
+      batch.write(visibilityLogLine(e, ctx, formatLabels(ctx.labels), new Date()));
+    }
+    batch.flush();
+  },
+};
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+process.stdout.write(`log path: ${N} logs × ${REPS} repetitions, node ${process.version}; µs per log, median (min–max)\n`);
+for (const [name, run] of Object.entries(stages)) {
+  run(); // warm-up
+  const us: number[] = [];
+  for (let r = 0; r < REPS; r++) {
+    const t0 = performance.now();
+    run();
+    us.push(((performance.now() - t0) * 1000) / N);
+  }
+  process.stdout.write(`  ${name}: ${median(us).toFixed(2)} (${Math.min(...us).toFixed(2)}–${Math.max(...us).toFixed(2)})\n`);
+}
+closeSync(fd);
