@@ -1,6 +1,8 @@
 // `npm run bench:visibility`: in the VM (TCG: expect several times slower than a real node), the real
 // enforcer with visibility logs on for process+file in one pod and off in another, the same loops
-// (exec, open) timed in both; logs per second delivered to 1 and to 10 gRPC watchers; drops by the
+// (exec, open) timed in both; where the open loop's cost is (the kernel's side alone, with the
+// enforcer stopped; and a node process using the enforcer's CPU while the loop runs without logs);
+// logs per second delivered to 1 and to 10 gRPC watchers; drops by the
 // kernel's rate limit and by watchers' queues. BENCH_KERNEL=6.12|6.1 (default 6.12),
 // BENCH_MODE=cgroup|global (default cgroup), BENCH_VIS_EXECS (300), BENCH_VIS_OPENS (20000).
 import type { AttachMode, KernelSeries } from '../vm/harness/index.ts';

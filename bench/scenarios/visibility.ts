@@ -4,6 +4,7 @@
 // Figures go to the host with ctx.emit('bench', …); nothing here asserts a duration.
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { scenario, type Cgroup, type ScenarioContext } from '../../vm/guest/scenario.ts';
@@ -11,6 +12,10 @@ import { fixture, startEnforcer, type Enforcer } from '../../vm/guest/kit/enforc
 import { compileIn, enforceWithApp, logClient, type Rec } from '../../vm/guest/kit/visibility.ts';
 
 const EXECS = Number(process.env.BENCH_VIS_EXECS ?? 300);
+/** the split's loop: its logs fit in the ring buffer (4 MiB, about 2,580 records) while the
+ *  enforcer is stopped */
+const SPLIT_OPENS = 2000;
+const SPLIT_ROUNDS = 5;
 const OPENS = Number(process.env.BENCH_VIS_OPENS ?? 20000);
 const ROUNDS = 3;
 
@@ -99,6 +104,45 @@ scenario('bench: visibility logs (process+file) on a busy pod, against none; del
     }
     cost[name] = { on: Math.round(median(t.on)), off: Math.round(median(t.off)), ratio: Number((median(t.on) / median(t.off)).toFixed(3)) };
   }
+  // 1b. where the open loop's cost is: the kernel's side alone (the enforcer stopped, so that
+  // nothing reads the ring buffer while the loop runs), and the emulator's cost of the enforcer's
+  // CPU (a node process outside the pods using as much CPU as the enforcer did with logs on, while
+  // the loop runs in the pod without logs)
+  const openCpu = cpu['open loop, on']!.enforcer;
+  const duty = Math.min(0.9, median(openCpu) / (cost['open loop']!.on / 1000));
+  const small = ['/usr/bin/python3', '-c', `
+for i in range(${SPLIT_OPENS}):
+    open('/etc/os-release').close()
+`];
+  const split = { offStopped: [] as number[], onStopped: [] as number[], off: [] as number[], offBurner: [] as number[] };
+  const pid = e.child.pid!;
+  const dropFrom = e.logs.length;
+  await timed(ctx, off, small);
+  for (let i = 0; i < SPLIT_ROUNDS; i++) {
+    process.kill(pid, 'SIGSTOP');
+    try {
+      split.offStopped.push(await timed(ctx, off, small));
+      split.onStopped.push(await timed(ctx, on, small));
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await settledSize(stdoutFile);
+    split.off.push(await timed(ctx, off, small));
+    const burner = spawn(process.execPath, ['-e', `setInterval(() => { const t0 = performance.now(); const a = []; while (performance.now() - t0 < ${(duty * 20).toFixed(2)}) a.push(JSON.stringify({ x: Math.random(), n: a.length })); }, 20)`], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 1000));
+      split.offBurner.push(await timed(ctx, off, small));
+    } finally {
+      burner.kill('SIGKILL');
+    }
+  }
+  const m = (xs: number[]): number => Math.round(median(xs));
+  const splitFigures = {
+    opens: SPLIT_OPENS, rounds: SPLIT_ROUNDS,
+    kernelSide: { onMs: m(split.onStopped), offMs: m(split.offStopped), ratio: Number((median(split.onStopped) / median(split.offStopped)).toFixed(3)) },
+    droppedWhileStopped: kernelDropped(e, dropFrom),
+    burner: { cpuShare: Number(duty.toFixed(3)), withMs: m(split.offBurner), withoutMs: m(split.off), ratio: Number((median(split.offBurner) / median(split.off)).toFixed(3)) },
+  };
   // 2. delivery: logs received per watcher over the exec+open loops, with 1 then 10 watchers
   const delivery: Record<string, unknown>[] = [];
   for (const n of [1, 10]) {
@@ -134,5 +178,5 @@ scenario('bench: visibility logs (process+file) on a busy pod, against none; del
     });
   }
   const cpuMedians = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, { enforcerCpuS: Number(median(v.enforcer).toFixed(2)), runnerCpuS: Number(median(v.runner).toFixed(2)) }]));
-  ctx.emit('bench', { name: 'visibility logs: cost (median ms of the loop, on/off) and delivery', execs: EXECS, opens: OPENS, cost, cpu: cpuMedians, delivery });
+  ctx.emit('bench', { name: 'visibility logs: cost (median ms of the loop, on/off), where the open loop\'s cost is, and delivery', execs: EXECS, opens: OPENS, cost, cpu: cpuMedians, split: splitFigures, delivery });
 }, { timeoutMs: 900_000 });
