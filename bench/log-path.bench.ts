@@ -1,9 +1,11 @@
 // `npm run bench:log-path`: the enforcer's userspace cost of one visibility log, stage by stage, on
-// this machine (no VM, no kernel): a ring-buffer record decoded (decodeEvent), shaped into
+// this machine (no VM, no kernel): a ring-buffer record copied out of C memory (as the consumer
+// of enforcer/kernel/libbpf.ts does, against koffi.decode into a new array), decoded (decodeEvent), shaped into
 // KubeArmor's container log (visibilityLog), serialised (logLine), and written in batches
 // (lineBatch) to /dev/null. BENCH_LOGS (200000) records per repetition, BENCH_REPS (5)
 // repetitions; prints the median µs per log of each stage and of the whole path.
 import { closeSync, openSync, writeSync } from 'node:fs';
+import koffi from 'koffi';
 import { decodeEvent, LAYOUT } from '../enforcer/kernel/layout.ts';
 import { visibilityLog, logLine, visibilityLogLine } from '../enforcer/visibility.ts';
 import { formatLabels, type AlertContext } from '../enforcer/alerts.ts';
@@ -44,14 +46,32 @@ const fd = openSync('/dev/null', 'w');
 const batch = lineBatch((t) => { writeSync(fd, t); });
 const lines = events.map((e) => logLine(visibilityLog(e, ctx, formatLabels(ctx.labels), new Date())));
 
+// a record in C memory, as libbpf hands it to the sample callback
+const libc = koffi.load('libc.so.6');
+const malloc = libc.func('malloc', 'void *', ['size_t']) as (n: number) => unknown;
+const memcpy = libc.func('memcpy', 'void *', ['void *', 'void *', 'size_t']) as (d: unknown, s: unknown, n: number) => unknown;
+const cRecord = malloc(records[0]!.length);
+memcpy(cRecord, records[0]!, records[0]!.length);
+const SIZE = LAYOUT.ag_event.size;
+const arena = Buffer.alloc(256 * 2048);
+
 const stages: Record<string, () => void> = {
+  'record copied out: koffi.decode into a new array (before)': () => {
+    for (let i = 0; i < N; i++) { const u = koffi.decode(cRecord, 'uint8_t', SIZE) as Uint8Array; Buffer.from(u.buffer, u.byteOffset, u.byteLength); }
+  },
+  'record copied out: memcpy into the arena\'s slot': () => {
+    for (let i = 0; i < N; i++) { const at = (i & 255) * 2048; memcpy(arena.subarray(at, at + SIZE), cRecord, SIZE); }
+  },
   decodeEvent: () => { for (let i = 0; i < N; i++) decodeEvent(records[i & 63]!); },
   'visibilityLog + logLine (object, then JSON.stringify)': () => { for (let i = 0; i < N; i++) logLine(visibilityLog(events[i & 63]!, ctx, formatLabels(ctx.labels), new Date())); },
   'visibilityLogLine (the line the enforcer writes)': () => { for (let i = 0; i < N; i++) visibilityLogLine(events[i & 63]!, ctx, formatLabels(ctx.labels), new Date()); },
   'lineBatch to /dev/null': () => { for (let i = 0; i < N; i++) batch.write(lines[i & 63]!); batch.flush(); },
-  'whole path (decode, line, batch)': () => {
+  'whole path (copy out, decode, line, batch)': () => {
     for (let i = 0; i < N; i++) {
-      const r = decodeEvent(records[i & 63]!)!;
+      const at = (i & 255) * 2048;
+      const slot = arena.subarray(at, at + SIZE);
+      memcpy(slot, cRecord, SIZE);
+      const r = decodeEvent(slot)!;
       const e: KernelEvent = { type: 'log', cgroupId: r.cgroupId, podUid: r.podUid, pid: r.pid, ppid: r.ppid, uid: r.uid, exe: r.exe, source: r.source,
         target: r.target, hook: 'file_open', kind: 'file', action: 'Audit', denied: false, errno: 0, rule: null, timeNs: r.timeNs };
       batch.write(visibilityLogLine(e, ctx, formatLabels(ctx.labels), new Date()));
