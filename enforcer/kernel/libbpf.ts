@@ -179,8 +179,8 @@ export interface RingConsumer {
 
 /** A ring buffer consumer whose callback gets each record as a view of a copy that stays valid
  *  until the next `consume()`: one arena of `max` slots of 2 KiB, reused by every consume, each
- *  record copied into its slot with libc's memcpy (0.40 µs for a 1,624-byte record on this host,
- *  against 2.07 µs for koffi.decode into a new array: `npm run bench:log-path` notes). A record
+ *  record copied into its slot with libc's memcpy (0.08 µs for a 1,624-byte record on this host,
+ *  against 1.70 µs for koffi.decode into a new array: `npm run bench:log-path`). A record
  *  larger than a slot, or past the slots, gets a copy of its own. libbpf's consume loops for as
  *  long as the producer keeps ahead of it (it re-reads the producer position after each pass),
  *  so an unbounded consume under a flood of events never returns to the event loop: the callback
