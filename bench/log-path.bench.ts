@@ -6,7 +6,8 @@
 // repetitions; prints the median µs per log of each stage and of the whole path.
 import { closeSync, openSync, writeSync } from 'node:fs';
 import koffi from 'koffi';
-import { decodeEvent, LAYOUT } from '../enforcer/kernel/layout.ts';
+import { decodeEvent, LAYOUT, type RawEvent } from '../enforcer/kernel/layout.ts';
+import { RING_SLOT } from '../enforcer/kernel/libbpf.ts';
 import { visibilityLog, logLine, visibilityLogLine } from '../enforcer/visibility.ts';
 import { formatLabels, type AlertContext } from '../enforcer/alerts.ts';
 import { lineBatch } from '../enforcer/line-batch.ts';
@@ -37,11 +38,10 @@ const ctx: AlertContext = {
   owner: { Ref: 'ReplicaSet', Name: 'watched-5d8f', Namespace: 'bench-vis-on' }, parentProcessName: '/usr/bin/dash',
 };
 const records = Array.from({ length: 64 }, (_, i) => record(i));
-const events: KernelEvent[] = records.map((b) => {
-  const r = decodeEvent(b)!;
-  return { type: 'log', cgroupId: r.cgroupId, podUid: r.podUid, pid: r.pid, ppid: r.ppid, uid: r.uid, exe: r.exe, source: r.source,
-    target: r.target, hook: 'file_open', kind: 'file', action: 'Audit', denied: false, errno: 0, rule: null, timeNs: r.timeNs };
-});
+/** A decoded record as the kernel module hands a file open's log to the reconciler. */
+const logEvent = (r: RawEvent): KernelEvent => ({ type: 'log', cgroupId: r.cgroupId, podUid: r.podUid, pid: r.pid, ppid: r.ppid, uid: r.uid,
+  exe: r.exe, source: r.source, target: r.target, hook: 'file_open', kind: 'file', action: 'Audit', denied: false, errno: 0, rule: null, timeNs: r.timeNs });
+const events: KernelEvent[] = records.map((b) => logEvent(decodeEvent(b)!));
 const fd = openSync('/dev/null', 'w');
 const batch = lineBatch((t) => { writeSync(fd, t); });
 const lines = events.map((e) => logLine(visibilityLog(e, ctx, formatLabels(ctx.labels), new Date())));
@@ -53,14 +53,14 @@ const memcpy = libc.func('memcpy', 'void *', ['void *', 'void *', 'size_t']) as 
 const cRecord = malloc(records[0]!.length);
 memcpy(cRecord, records[0]!, records[0]!.length);
 const SIZE = LAYOUT.ag_event.size;
-const arena = Buffer.alloc(256 * 2048);
+const arena = Buffer.alloc(256 * RING_SLOT);
 
 const stages: Record<string, () => void> = {
   'record copied out: koffi.decode into a new array (before)': () => {
     for (let i = 0; i < N; i++) { const u = koffi.decode(cRecord, 'uint8_t', SIZE) as Uint8Array; Buffer.from(u.buffer, u.byteOffset, u.byteLength); }
   },
   'record copied out: memcpy into the arena\'s slot': () => {
-    for (let i = 0; i < N; i++) { const at = (i & 255) * 2048; memcpy(arena.subarray(at, at + SIZE), cRecord, SIZE); }
+    for (let i = 0; i < N; i++) { const at = (i & 255) * RING_SLOT; memcpy(arena.subarray(at, at + SIZE), cRecord, SIZE); }
   },
   decodeEvent: () => { for (let i = 0; i < N; i++) decodeEvent(records[i & 63]!); },
   'visibilityLog + logLine (object, then JSON.stringify)': () => { for (let i = 0; i < N; i++) logLine(visibilityLog(events[i & 63]!, ctx, formatLabels(ctx.labels), new Date())); },
@@ -68,13 +68,10 @@ const stages: Record<string, () => void> = {
   'lineBatch to /dev/null': () => { for (let i = 0; i < N; i++) batch.write(lines[i & 63]!); batch.flush(); },
   'whole path (copy out, decode, line, batch)': () => {
     for (let i = 0; i < N; i++) {
-      const at = (i & 255) * 2048;
+      const at = (i & 255) * RING_SLOT;
       const slot = arena.subarray(at, at + SIZE);
       memcpy(slot, cRecord, SIZE);
-      const r = decodeEvent(slot)!;
-      const e: KernelEvent = { type: 'log', cgroupId: r.cgroupId, podUid: r.podUid, pid: r.pid, ppid: r.ppid, uid: r.uid, exe: r.exe, source: r.source,
-        target: r.target, hook: 'file_open', kind: 'file', action: 'Audit', denied: false, errno: 0, rule: null, timeNs: r.timeNs };
-      batch.write(visibilityLogLine(e, ctx, formatLabels(ctx.labels), new Date()));
+      batch.write(visibilityLogLine(logEvent(decodeEvent(slot)!), ctx, formatLabels(ctx.labels), new Date()));
     }
     batch.flush();
   },

@@ -20,10 +20,12 @@ const OPENS = Number(process.env.BENCH_VIS_OPENS ?? 20000);
 const ROUNDS = 3;
 
 const execLoop = ['/bin/sh', '-c', `i=0; while [ $i -lt ${EXECS} ]; do /usr/bin/cat /etc/hostname >/dev/null; i=$((i+1)); done`];
-const openLoop = ['/usr/bin/python3', '-c', `
-for i in range(${OPENS}):
+/** Python opening one file `n` times (one open() and close() each). */
+const pythonOpens = (n: number): string[] => ['/usr/bin/python3', '-c', `
+for i in range(${n}):
     open('/etc/os-release').close()
 `];
+const openLoop = pythonOpens(OPENS);
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -110,10 +112,7 @@ scenario('bench: visibility logs (process+file) on a busy pod, against none; del
   // the loop runs in the pod without logs)
   const openCpu = cpu['open loop, on']!.enforcer;
   const duty = Math.min(0.9, median(openCpu) / (cost['open loop']!.on / 1000));
-  const small = ['/usr/bin/python3', '-c', `
-for i in range(${SPLIT_OPENS}):
-    open('/etc/os-release').close()
-`];
+  const small = pythonOpens(SPLIT_OPENS);
   const split = { offStopped: [] as number[], onStopped: [] as number[], off: [] as number[], offBurner: [] as number[] };
   const pid = e.child.pid!;
   const dropFrom = e.logs.length;

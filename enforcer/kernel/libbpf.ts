@@ -164,7 +164,9 @@ export function checkPtr(what: string, p: Ptr | null, path?: string): Result<Ptr
 export type SampleCallback = (data: Buffer) => void;
 
 /** Bytes of one slot of the consumer's arena: a record up to this size is copied there. */
-const SLOT = 2048;
+export const RING_SLOT = 2048;
+/** Slots of the arena at most (a consume of more records gives the rest copies of their own). */
+const MAX_SLOTS = 1024;
 
 /** What the sample callback returns to stop a consume at its bound (EAGAIN, negated by libbpf's
  *  convention; libbpf passes it back unchanged). */
@@ -194,11 +196,11 @@ export function ringBufferNew(mapFd: number, cb: SampleCallback): Result<{ rb: P
   let arena = Buffer.alloc(0);
   const handler = (_ctx: unknown, data: unknown, size: number | bigint): number => {
     const n = Number(size);
-    const at = taken * SLOT;
+    const at = taken * RING_SLOT;
     taken++;
     try {
       let record: Buffer;
-      if (n <= SLOT && at + SLOT <= arena.length) {
+      if (n <= RING_SLOT && at + RING_SLOT <= arena.length) {
         record = arena.subarray(at, at + n);
         l.memcpy(record, data, n);
       } else {
@@ -228,7 +230,8 @@ export function ringBufferNew(mapFd: number, cb: SampleCallback): Result<{ rb: P
       if (freed) return { more: false };
       budget = Math.max(1, max);
       taken = 0;
-      if (arena.length < budget * SLOT) arena = Buffer.alloc(Math.min(budget, 1024) * SLOT);
+      const want = Math.min(budget, MAX_SLOTS) * RING_SLOT;
+      if (arena.length < want) arena = Buffer.alloc(want);
       const r = l.ring_buffer__consume(rb);
       // stopped by the bound: -EAGAIN_STOP (any other negative is libbpf's own error)
       return { more: r === -EAGAIN_STOP };
