@@ -1,12 +1,15 @@
 // `npm run bench:log-path`: the enforcer's userspace cost of one visibility log, stage by stage, on
 // this machine (no VM, no kernel): a ring-buffer record copied out of C memory (as the consumer
-// of enforcer/kernel/libbpf.ts does, against koffi.decode into a new array), decoded (decodeEvent), shaped into
+// of enforcer/kernel/libbpf.ts does, against koffi.decode into a new array), decoded (eventDecoder, against decodeEvent), shaped into
 // KubeArmor's container log (visibilityLog), serialised (logLine), and written in batches
-// (lineBatch) to /dev/null. BENCH_LOGS (200000) records per repetition, BENCH_REPS (5)
+// (lineBatch, through fdSink, against a Buffer copy first) to a file. BENCH_LOGS (200000) records per repetition, BENCH_REPS (5)
 // repetitions; prints the median µs per log of each stage and of the whole path.
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import koffi from 'koffi';
-import { decodeEvent, LAYOUT, type RawEvent } from '../enforcer/kernel/layout.ts';
+import { decodeEvent, eventDecoder, LAYOUT, type RawEvent } from '../enforcer/kernel/layout.ts';
+import { fdSink } from '../enforcer/fd-sink.ts';
 import { RING_SLOT } from '../enforcer/kernel/libbpf.ts';
 import { visibilityLog, logLine, visibilityLogLine } from '../enforcer/visibility.ts';
 import { formatLabels, type AlertContext } from '../enforcer/alerts.ts';
@@ -42,8 +45,13 @@ const records = Array.from({ length: 64 }, (_, i) => record(i));
 const logEvent = (r: RawEvent): KernelEvent => ({ type: 'log', cgroupId: r.cgroupId, podUid: r.podUid, pid: r.pid, ppid: r.ppid, uid: r.uid,
   exe: r.exe, source: r.source, target: r.target, hook: 'file_open', kind: 'file', action: 'Audit', denied: false, errno: 0, rule: null, timeNs: r.timeNs });
 const events: KernelEvent[] = records.map((b) => logEvent(decodeEvent(b)!));
-const fd = openSync('/dev/null', 'w');
-const batch = lineBatch((t) => { writeSync(fd, t); });
+// a file, as the enforcer's stdout is under a container runtime (or a FIFO): fdSink writes only to
+// those; emptied before each repetition (O_APPEND: the writes follow the truncation)
+const outDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'ag-log-path-'));
+const fd = openSync(join(outDir, 'out.jsonl'), 'a');
+const batch = lineBatch(fdSink(fd, () => { throw new Error('the output file refused a write'); }));
+const bufferBatch = lineBatch((t) => { writeSync(fd, Buffer.from(t)); });
+const decode = eventDecoder();
 const lines = events.map((e) => logLine(visibilityLog(e, ctx, formatLabels(ctx.labels), new Date())));
 
 // a record in C memory, as libbpf hands it to the sample callback
@@ -62,16 +70,18 @@ const stages: Record<string, () => void> = {
   'record copied out: memcpy into the arena\'s slot': () => {
     for (let i = 0; i < N; i++) { const at = (i & 255) * RING_SLOT; memcpy(arena.subarray(at, at + SIZE), cRecord, SIZE); }
   },
-  decodeEvent: () => { for (let i = 0; i < N; i++) decodeEvent(records[i & 63]!); },
+  'decodeEvent (every string decoded, before)': () => { for (let i = 0; i < N; i++) decodeEvent(records[i & 63]!); },
+  'eventDecoder (the cgroup, pod, program and source of the record before kept)': () => { for (let i = 0; i < N; i++) decode(records[i & 63]!); },
   'visibilityLog + logLine (object, then JSON.stringify)': () => { for (let i = 0; i < N; i++) logLine(visibilityLog(events[i & 63]!, ctx, formatLabels(ctx.labels), new Date())); },
   'visibilityLogLine (the line the enforcer writes)': () => { for (let i = 0; i < N; i++) visibilityLogLine(events[i & 63]!, ctx, formatLabels(ctx.labels), new Date()); },
-  'lineBatch to /dev/null': () => { for (let i = 0; i < N; i++) batch.write(lines[i & 63]!); batch.flush(); },
+  'lineBatch to a file: the text copied into a Buffer, then written (as process.stdout does for a file, before)': () => { for (let i = 0; i < N; i++) bufferBatch.write(lines[i & 63]!); bufferBatch.flush(); },
+  'lineBatch to a file: fdSink, the string written (enforcer/fd-sink.ts)': () => { for (let i = 0; i < N; i++) batch.write(lines[i & 63]!); batch.flush(); },
   'whole path (copy out, decode, line, batch)': () => {
     for (let i = 0; i < N; i++) {
       const at = (i & 255) * RING_SLOT;
       const slot = arena.subarray(at, at + SIZE);
       memcpy(slot, cRecord, SIZE);
-      batch.write(visibilityLogLine(logEvent(decodeEvent(slot)!), ctx, formatLabels(ctx.labels), new Date()));
+      batch.write(visibilityLogLine(logEvent(decode(slot)!), ctx, formatLabels(ctx.labels), new Date()));
     }
     batch.flush();
   },
@@ -80,9 +90,11 @@ const stages: Record<string, () => void> = {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 process.stdout.write(`log path: ${N} logs × ${REPS} repetitions, node ${process.version}; µs per log, median (min–max)\n`);
 for (const [name, run] of Object.entries(stages)) {
+  ftruncateSync(fd, 0);
   run(); // warm-up
   const us: number[] = [];
   for (let r = 0; r < REPS; r++) {
+    ftruncateSync(fd, 0);
     const t0 = performance.now();
     run();
     us.push(((performance.now() - t0) * 1000) / N);
@@ -90,3 +102,4 @@ for (const [name, run] of Object.entries(stages)) {
   process.stdout.write(`  ${name}: ${median(us).toFixed(2)} (${Math.min(...us).toFixed(2)}–${Math.max(...us).toFixed(2)})\n`);
 }
 closeSync(fd);
+rmSync(outDir, { recursive: true, force: true });

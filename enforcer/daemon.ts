@@ -28,6 +28,7 @@ import { enforcerHealth } from './health.ts';
 import { createMetrics, type PodTally } from './metrics.ts';
 import type { EnforcementState } from './node-label.ts';
 import { assess, gatherFacts, type ProbeReport } from './probe.ts';
+import { fdSink } from './fd-sink.ts';
 import { lineBatch } from './line-batch.ts';
 import { processNames } from './process-names.ts';
 import { Reconciler, procExe } from './reconciler.ts';
@@ -203,7 +204,7 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     return 2;
   }
   // stdout: one write per turn of the event loop (enforcer/line-batch.ts), flushed at exit too
-  const batch = o.alertOut === undefined ? lineBatch((text) => { process.stdout.write(text); }) : null;
+  const batch = o.alertOut === undefined ? lineBatch(fdSink(1, (chunk) => { process.stdout.write(chunk); })) : null;
   const flushOut = (): void => { batch?.flush(); };
   if (batch !== null) process.on('exit', flushOut);
   const out = o.alertOut ?? ((line: string) => { batch!.write(line); });

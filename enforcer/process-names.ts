@@ -10,15 +10,17 @@ export interface ProcessNamesOptions {
   ttlMs: number;
   /** Names kept at most; the oldest go first. */
   max: number;
+  /** The clock, in ms (default Date.now), when the caller gives no time. */
   now?: () => number;
 }
 
-/** `lookup` with its answers reused for `ttlMs` per PID. */
-export function processNames(lookup: (pid: number) => string, o: ProcessNamesOptions): (pid: number) => string {
-  const now = o.now ?? (() => performance.now());
+/** `lookup` with its answers reused for `ttlMs` per PID. `at`: the caller's time of the event in
+ *  ms on the same clock (the reconciler has read it already: a clock read less per event). */
+export function processNames(lookup: (pid: number) => string, o: ProcessNamesOptions): (pid: number, at?: number) => string {
+  const now = o.now ?? Date.now;
   const known = new Map<number, { name: string; at: number }>();
-  return (pid: number): string => {
-    const t = now();
+  return (pid: number, at?: number): string => {
+    const t = at ?? now();
     const hit = known.get(pid);
     if (hit !== undefined && t - hit.at < o.ttlMs) return hit.name;
     const name = lookup(pid);

@@ -51,7 +51,7 @@ export interface ReconcilerDeps {
    *  (MaxAlertsPerSec); 0 or absent: not written. */
   maxAlertsPerSec?: number;
   /** Name of a process's executable (the alert's ParentProcessName); default reads /proc/PID/exe. */
-  processName?: (pid: number) => string;
+  processName?: (pid: number, at?: number) => string;
   /** Why the kernel does not enforce yet although it takes rules (cgroup mode before kubelet made
    *  the kubepods cgroup): pods are loaded but reported not enforced until `openGate()`. */
   gate?: Gate | null;
@@ -143,7 +143,7 @@ export class Reconciler {
   /** cgroup id → pod UID and container name, for alerts. */
   readonly #byCgroup = new Map<bigint, { uid: string; container: string }>();
   readonly #now: () => Date;
-  readonly #processName: (pid: number) => string;
+  readonly #processName: (pid: number, at?: number) => string;
   #gate: Gate | null;
 
   constructor(deps: ReconcilerDeps) {
@@ -343,7 +343,7 @@ export class Reconciler {
       containerName: container?.name ?? '',
       containerImage: container?.image ?? '',
       owner: state?.owner ?? null,
-      parentProcessName: e.type === 'decision' || e.type === 'log' ? this.#processName(e.ppid) : '',
+      parentProcessName: e.type === 'decision' || e.type === 'log' ? this.#processName(e.ppid, now.getTime()) : '',
     };
     if (container === undefined && state !== undefined && (e.type === 'decision' || e.type === 'log')) {
       // a container the pod's status does not name yet (just started): its ID is in its cgroup's

@@ -6,7 +6,7 @@ import { err, ok, type Profile, type ProfileRule, type Result, type RuleKind } f
 import { CAPABILITIES, profileEntries, type Encoded, type UnsupportedCode } from './entries.ts';
 import {
   AG_ALL_CONTAINERS, AG_EVERY, AG_MAX_CONTAINERS, AG_PATH_MAX, CG_FLAG, DEFAULT_EVENT_RATE, EV, HOOKS, LAYOUT, PROTO, RULE_POSTURE,
-  decodeCgroup, decodeConfig, decodeEvent, decodePathVal, decodePod, decodeRuleKey, decodeSrcKey, encodeCgroup, encodeConfig, encodeUid, summaryOf, u32Key, u64Key, unionSummaries,
+  decodeCgroup, decodeConfig, eventDecoder, decodePathVal, decodePod, decodeRuleKey, decodeSrcKey, encodeCgroup, encodeConfig, encodeUid, summaryOf, u32Key, u64Key, unionSummaries,
   type NodeSummary,
 } from './layout.ts';
 import { VisibilityMaps, decodeSockArgs } from './visibility.ts';
@@ -164,6 +164,7 @@ interface PodState {
 interface GenKeys { rules: Buffer[]; sources: Buffer[]; patterns: Buffer[] }
 
 function formatTarget(hook: string, target: string): string {
+  if (hook !== 'socket' && hook !== 'capable') return target;
   const n = Number(target);
   if (hook === 'socket' && Number.isInteger(n)) {
     return PROTO_NAMES.filter((_, i) => (n & (1 << i)) !== 0 && PROTO_NAMES[i] !== 'all').join(',');
@@ -562,8 +563,11 @@ class BpfKernel implements Kernel {
   }
 
   /** decoded event for a raw ring-buffer record (exported for tests through decode) */
+  /** the ring buffer's records decoded with what the record before repeats kept (layout.ts) */
+  private readonly decode = eventDecoder();
+
   toEvent(buf: Buffer): KernelEvent | null {
-    const raw = decodeEvent(buf);
+    const raw = this.decode(buf);
     if (!raw) return null;
     const uid = raw.podUid || null;
     const hook = HOOKS[raw.hook] ?? String(raw.hook);

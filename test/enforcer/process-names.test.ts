@@ -34,3 +34,12 @@ test('process names: an empty answer (a process gone) is remembered too, for the
   names(7);
   assert.equal(n, 2);
 });
+
+test('process names: the caller\'s time of the event, when given, is the clock', () => {
+  let n = 0;
+  const names = processNames(() => { n++; return '/bin/sh'; }, { ttlMs: 10, max: 8, now: () => { throw new Error('the clock is not read when a time is given'); } });
+  names(7, 1000); names(7, 1009);
+  assert.equal(n, 1);
+  names(7, 1010);
+  assert.equal(n, 2);
+});
