@@ -137,6 +137,18 @@ function containerStates(pod: Pod): ContainerState[] {
   return [...new Set(names)].sort().map((name) => ({ name, containerId: ids.get(name) ?? '', image: images.get(name) ?? '', ...(init.has(name) ? { init: true } : {}) }));
 }
 
+/** The time now as a Date, one object per millisecond: a ring poll's batch of events is handled
+ *  within a millisecond or two, and nothing changes the Date an alert or log is given. */
+function millisecondClock(): () => Date {
+  let at = NaN;
+  let d = new Date(0);
+  return () => {
+    const t = Date.now();
+    if (t !== at) { at = t; d = new Date(t); }
+    return d;
+  };
+}
+
 export class Reconciler {
   readonly #d: ReconcilerDeps;
   readonly #pods = new Map<string, PodState>();
@@ -149,7 +161,7 @@ export class Reconciler {
   constructor(deps: ReconcilerDeps) {
     this.#d = deps;
     this.#gate = deps.gate ?? null;
-    this.#now = deps.now ?? (() => new Date());
+    this.#now = deps.now ?? millisecondClock();
     this.#processName = deps.processName ?? procExe;
   }
 

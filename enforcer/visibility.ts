@@ -61,17 +61,28 @@ function whoText(ctx: AlertContext, labels: string): string {
 
 const isoMemo = { ms: NaN, text: '' };
 
-/** JSON of a string, kept for the last string it was made for (one memo per field): a busy
- *  pod's logs repeat the parent, the program and the source, and the kernel module hands the
- *  same string object for the same bytes (layout.ts eventDecoder), so the check is a pointer's. */
-interface JsonMemo { s: string; json: string }
-const parentJson: JsonMemo = { s: '', json: '""' };
-const exeJson: JsonMemo = { s: '', json: '""' };
-const sourceJson: JsonMemo = { s: '', json: '""' };
+/** JSON of a string, kept for the last two strings it was made for (one memo per field): a busy
+ *  pod's logs repeat the parent, the program and the source (a shell and what it runs
+ *  alternate), and the kernel module hands the same string object for the same bytes (layout.ts
+ *  eventDecoder), so the check is mostly a pointer's. */
+interface JsonMemo { s: [string, string]; json: [string, string] }
+const jsonMemo = (): JsonMemo => ({ s: ['', ''], json: ['""', '""'] });
+const parentJson = jsonMemo();
+const exeJson = jsonMemo();
+const sourceJson = jsonMemo();
 
 function jsonOf(s: string, m: JsonMemo): string {
-  if (s !== m.s) { m.s = s; m.json = JSON.stringify(s); }
-  return m.json;
+  if (s === m.s[0]) return m.json[0];
+  if (s === m.s[1]) {
+    m.s.reverse();
+    m.json.reverse();
+    return m.json[0];
+  }
+  m.s[1] = m.s[0];
+  m.json[1] = m.json[0];
+  m.s[0] = s;
+  m.json[0] = JSON.stringify(s);
+  return m.json[0];
 }
 
 const OPERATION_JSON: Record<string, string> = Object.fromEntries(Object.entries(OPERATION).map(([k, v]) => [k, JSON.stringify(v)]));

@@ -14,6 +14,8 @@ export type Labels = Record<string, string>;
 /** The label values in the metric's label order: the key of a series (labels outside the names
  *  are refused by prom-client when the series is made). */
 function keyOf(names: readonly string[], labels: Labels): string {
+  // one label (most series here): its value is the key, no string made per increment
+  if (names.length === 1) return labels[names[0]!] ?? '';
   let key = '';
   for (let i = 0; i < names.length; i++) key += `${labels[names[i]!] ?? ''}\u0001`;
   return key;

@@ -30,8 +30,11 @@ export interface KernelOptions {
   /** events per cgroup per second before the kernel drops (and counts) them; default
    *  DEFAULT_EVENT_RATE (200), 0 unlimited */
   eventRatePerSec?: number;
-  /** ring-buffer poll period in ms; default 20 */
+  /** ring-buffer poll period in ms while events come fast (a poll found BUSY_RECORDS or more);
+   *  default 20 */
   pollMs?: number;
+  /** ring-buffer poll period in ms otherwise; default 100 (IDLE_POLL_MS) */
+  idlePollMs?: number;
   /** cgroup mode without a kubepods cgroup yet: load, attach the global programs, and leave the
    *  cgroup programs for `attachCgroup` (the enforcer's start before kubelet's). Without it such a
    *  start fails with E_NO_KUBEPODS. */
@@ -66,7 +69,9 @@ export interface KernelEvent {
   /** null: decided by posture (DefaultPosture) */
   rule: ProfileRule | null;
   dropped?: number;
-  timeNs: bigint;
+  /** when the kernel wrote it, ns since boot (bpf_ktime_get_ns) as a number: exact for the first
+   *  104 days of uptime (2^53 ns), within a few µs after */
+  timeNs: number;
   /** socket(): the family, type and protocol asked for */
   sock?: SocketArgs;
 }
@@ -144,6 +149,16 @@ const KINDS: RuleKind[] = ['process', 'file', 'network', 'capabilities'];
 const GRACE_MS = 1000;
 /** Records taken from the ring buffer per turn of the event loop (the rest at the next turn). */
 const POLL_BATCH = 256;
+/** The ring buffer's poll period when it is quiet. Each poll is a wake-up of the daemon: under
+ *  the test VM's emulator one cost about 1.4 ms of CPU (an enforcer with nothing to read used
+ *  0.86 s of CPU in 10 s polling every 20 ms, 0.29 s every 100 ms; `bench:visibility`'s loops
+ *  ran faster beside it). 100 ms is an alert's delay at most, and at that period the ring
+ *  buffer (4 MiB, about 2,570 records) holds what more than 25,000 events a second bring. */
+export const IDLE_POLL_MS = 100;
+/** A poll that found this many records (a quarter of the ring buffer) sets the busy period
+ *  (options.pollMs) for the next; fewer, the quiet one. A poll that stops at POLL_BATCH with more
+ *  waiting polls again at once, whatever the period. */
+const BUSY_RECORDS = 640;
 const ACTIONS: ('Allow' | 'Audit' | 'Block')[] = ['Allow', 'Allow', 'Audit', 'Block'];
 const PROTO_NAMES = Object.entries(PROTO).sort((a, b) => a[1] - b[1]).map(([n]) => n);
 const CAP_NAMES = new Map(Object.entries(CAPABILITIES).map(([n, v]) => [v, n]));
@@ -203,7 +218,7 @@ class BpfKernel implements Kernel {
    *  its snapshot of the pods could narrow the summary under the enforcer's feet. */
   private readonly ownsSummary: boolean;
 
-  constructor(mode: AttachMode, loaded: Loaded, links: unknown[], rb: RingConsumer, pollMs: number, adopted = false, pinned: { dir: string; epoch: string } | null = null, ownsSummary = true, cgroupHandles: unknown[] = []) {
+  constructor(mode: AttachMode, loaded: Loaded, links: unknown[], rb: RingConsumer, pollMs: { busy: number; idle: number }, adopted = false, pinned: { dir: string; epoch: string } | null = null, ownsSummary = true, cgroupHandles: unknown[] = []) {
     this.mode = mode;
     this.cgroupHandles = [...cgroupHandles];
     this.ownsSummary = ownsSummary;
@@ -217,7 +232,18 @@ class BpfKernel implements Kernel {
     this.vis = this.fds.agvis !== undefined && this.fds.agvisconfig !== undefined ? new VisibilityMaps(this.fds.agvis, this.fds.agvisconfig) : null;
     this.adopt();
     this.vis?.adopt(this.entries('agvis', 4, 4));
-    this.timer = setInterval(() => this.poll(), pollMs);
+    this.pollMs = pollMs;
+    this.schedule(0);
+  }
+
+  private readonly pollMs: { busy: number; idle: number };
+  /** records the polls since the last timer's took */
+  private found = 0;
+
+  /** The next poll: soon after a busy one, later after a quiet one. */
+  private schedule(found: number): void {
+    if (this.closed) return;
+    this.timer = setTimeout(() => { this.timer = null; this.poll(); }, nextPollMs(found, this.pollMs));
     this.timer.unref();
   }
 
@@ -563,7 +589,7 @@ class BpfKernel implements Kernel {
   }
 
   /** decoded event for a raw ring-buffer record (exported for tests through decode) */
-  /** the ring buffer's records decoded with what the record before repeats kept (layout.ts) */
+  /** the ring buffer's records decoded with what the records before repeat kept (layout.ts) */
   private readonly decode = eventDecoder();
 
   toEvent(buf: Buffer): KernelEvent | null {
@@ -600,9 +626,15 @@ class BpfKernel implements Kernel {
     if (this.closed) return;
     if (this.retired.length > 0) this.purge(false);
     const { more } = this.rb.consume(POLL_BATCH);
+    this.found += this.pending.length;
     // more waiting: the next batch after the event loop's turn (timers, sockets, the pods' source),
     // not in this one, so that a flood of events never starves the rest of the daemon
-    if (more && this.pollAgain === null) this.pollAgain = setImmediate(() => { this.pollAgain = null; this.poll(); });
+    if (more) {
+      if (this.pollAgain === null) this.pollAgain = setImmediate(() => { this.pollAgain = null; this.poll(); });
+    } else if (this.timer === null && this.pollAgain === null) {
+      this.schedule(this.found);
+      this.found = 0;
+    }
     const batch = this.pending;
     this.pending = [];
     for (const b of batch) {
@@ -710,7 +742,7 @@ class BpfKernel implements Kernel {
     this.poll();
     this.purge(true);
     this.closed = true;
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     if (this.pollAgain !== null) clearImmediate(this.pollAgain);
     this.rb.free();
     const lr = libbpf();
@@ -849,14 +881,25 @@ export async function openKernel(o: KernelOptions): Promise<Result<Kernel>> {
   // every pod
   if (loaded.retired === null && !hasRetiredMaps(pinDir)) dropOldLinks(pinDir, epoch);
   const cgroupHandles = deferred ? [] : ar.value.links.filter((_, i) => programsFor(mode).cgroup.includes(ar.value.names[i]!));
-  kernel = new BpfKernel(mode, loaded, ar.value.links, rbr.value, o.pollMs ?? 20, false, { dir: pinDir, epoch }, true, cgroupHandles);
+  kernel = new BpfKernel(mode, loaded, ar.value.links, rbr.value, pollPeriods(o), false, { dir: pinDir, epoch }, true, cgroupHandles);
   kernel.objectPath = objectPath;
   return ok(kernel);
 }
 
 /** The maps (pinned ones adopted) through the smallest program, so the verifier does not run
  *  on the enforcement programs; events read from the ring buffer. Nothing is attached. */
-function mapsKernel(objectPath: string, pinDir: string | null, mode: AttachMode, pollMs: number, adopted: boolean, epoch: string | null = null): Result<BpfKernel> {
+/** The wait before the next ring-buffer poll, after polls that found `found` records. */
+export function nextPollMs(found: number, periods: { busy: number; idle: number }): number {
+  return found >= BUSY_RECORDS ? periods.busy : periods.idle;
+}
+
+/** The ring buffer's poll periods from the options (the quiet one never shorter than the busy). */
+export function pollPeriods(o: { pollMs?: number; idlePollMs?: number }): { busy: number; idle: number } {
+  const busy = o.pollMs ?? 20;
+  return { busy, idle: Math.max(busy, o.idlePollMs ?? IDLE_POLL_MS) };
+}
+
+function mapsKernel(objectPath: string, pinDir: string | null, mode: AttachMode, pollMs: { busy: number; idle: number }, adopted: boolean, epoch: string | null = null): Result<BpfKernel> {
   const lr = loadObject(objectPath, ['ag_tp_exec'], pinDir);
   if (!lr.ok) return lr;
   let kernel: BpfKernel | null = null;
@@ -872,7 +915,7 @@ function mapsKernel(objectPath: string, pinDir: string | null, mode: AttachMode,
 }
 
 function adoptPinned(objectPath: string, pinDir: string, mode: AttachMode, o: KernelOptions, epoch: string): Result<Kernel> {
-  const kr = mapsKernel(objectPath, pinDir, mode, o.pollMs ?? 20, true, epoch);
+  const kr = mapsKernel(objectPath, pinDir, mode, pollPeriods(o), true, epoch);
   if (!kr.ok) return kr;
   const cr = kr.value.setEventRate(o.eventRatePerSec ?? DEFAULT_EVENT_RATE);
   if (!cr.ok) { kr.value.close(); return cr; }
@@ -934,5 +977,5 @@ export async function probeLsm(o: { cgroupRoot: string; objectPath?: string }): 
  * nothing pinned.
  */
 export function openMapsOnly(o: { objectPath?: string; pinDir: string | null }): Result<Kernel & { push(b: Buffer): void; toEvent(b: Buffer): KernelEvent | null; mapFd(name: string): number }> {
-  return mapsKernel(o.objectPath ?? DEFAULT_OBJECT, o.pinDir, 'global', 20, false);
+  return mapsKernel(o.objectPath ?? DEFAULT_OBJECT, o.pinDir, 'global', pollPeriods({}), false);
 }

@@ -337,9 +337,14 @@ export function u64Key(v: bigint): Buffer {
 }
 
 export interface RawEvent {
-  timeNs: bigint; cgroupId: bigint; type: number; pid: number; ppid: number; uid: number; ruleId: number;
+  timeNs: number; cgroupId: bigint; type: number; pid: number; ppid: number; uid: number; ruleId: number;
   gen: number; err: number; dropped: number; hook: number; kind: number; action: number; denied: number;
   podUid: string; exe: string; source: string; target: string;
+}
+
+/** A u64 as a number (no BigInt made): exact below 2^53. */
+function u64Number(b: Buffer, off: number): number {
+  return b.readUInt32LE(off) + b.readUInt32LE(off + 4) * 0x100000000;
 }
 
 /** One record, every field decoded (the enforcer's consumer uses eventDecoder). */
@@ -347,7 +352,7 @@ export function decodeEvent(b: Buffer): RawEvent | null {
   if (b.length < L.ag_event.size) return null;
   const f = L.ag_event.fields;
   return {
-    timeNs: b.readBigUInt64LE(f.time_ns), cgroupId: b.readBigUInt64LE(f.cgroup_id), type: b.readUInt32LE(f.type),
+    timeNs: u64Number(b, f.time_ns), cgroupId: b.readBigUInt64LE(f.cgroup_id), type: b.readUInt32LE(f.type),
     pid: b.readUInt32LE(f.pid), ppid: b.readUInt32LE(f.ppid), uid: b.readUInt32LE(f.uid), ruleId: b.readUInt32LE(f.rule_id),
     gen: b.readUInt32LE(f.gen), err: b.readInt32LE(f.err), dropped: b.readUInt32LE(f.dropped), hook: b[f.hook]!,
     kind: b[f.kind]!, action: b[f.action]!, denied: b[f.denied]!,
@@ -356,38 +361,50 @@ export function decodeEvent(b: Buffer): RawEvent | null {
   };
 }
 
-/** A string field as the last record had it: its bytes (a copy) and its text. */
-interface FieldMemo { bytes: Uint8Array; text: string }
+/** A string field as the last two records that differed in it had it: bytes (copies) and texts,
+ *  the most recent first (a shell and the program it runs alternate in a busy pod's records). */
+interface FieldMemo { bytes: [Uint8Array, Uint8Array]; text: [string, string] }
 
-/** The field's text: the memo's when the record holds the same bytes (compared in place, no
- *  copy), else decoded and remembered. */
-function memoStr(b: Buffer, off: number, max: number, m: FieldMemo): string {
-  const prev = m.bytes;
+const fieldMemo = (): FieldMemo => ({ bytes: [new Uint8Array(0), new Uint8Array(0)], text: ['', ''] });
+
+/** Whether the field at `off` holds exactly `prev` (compared in place, no copy). */
+function holds(b: Buffer, off: number, max: number, prev: Uint8Array): boolean {
   const n = prev.length;
-  if (n < max ? b[off + n] === 0 : n === max) {
-    let i = 0;
-    while (i < n && b[off + i] === prev[i]) i++;
-    if (i === n) return m.text;
+  if (n < max ? b[off + n] !== 0 : n !== max) return false;
+  for (let i = 0; i < n; i++) if (b[off + i] !== prev[i]) return false;
+  return true;
+}
+
+/** The field's text: a remembered one when the record holds the same bytes, else decoded and
+ *  remembered. */
+function memoStr(b: Buffer, off: number, max: number, m: FieldMemo): string {
+  if (holds(b, off, max, m.bytes[0])) return m.text[0];
+  if (holds(b, off, max, m.bytes[1])) {
+    m.bytes.reverse();
+    m.text.reverse();
+    return m.text[0];
   }
   const stop = strEnd(b, off, max);
   // a copy: the record is a view of a reused slot
-  m.bytes = new Uint8Array(b.subarray(off, stop));
-  m.text = b.toString('utf8', off, stop);
-  return m.text;
+  m.bytes[1] = m.bytes[0];
+  m.text[1] = m.text[0];
+  m.bytes[0] = new Uint8Array(b.subarray(off, stop));
+  m.text[0] = b.toString('utf8', off, stop);
+  return m.text[0];
 }
 
-/** A decoder of ring-buffer events that remembers, from the record before, what a busy pod's
+/** A decoder of ring-buffer events that remembers, from the records before, what a busy pod's
  *  records repeat: the cgroup id (a BigInt made once), the pod UID, the program and the source
- *  (compared byte for byte, decoded only when they differ). A record's target is decoded each
+ *  (the last two of each, compared byte for byte, decoded only when neither matches). A record's target is decoded each
  *  time. Measured by `npm run bench:log-path`. */
 export function eventDecoder(): (b: Buffer) => RawEvent | null {
   const f = L.ag_event.fields;
   let cgLo = -1;
   let cgHi = -1;
   let cg = 0n;
-  const uid: FieldMemo = { bytes: new Uint8Array(0), text: '' };
-  const exe: FieldMemo = { bytes: new Uint8Array(0), text: '' };
-  const src: FieldMemo = { bytes: new Uint8Array(0), text: '' };
+  const uid = fieldMemo();
+  const exe = fieldMemo();
+  const src = fieldMemo();
   return (b: Buffer): RawEvent | null => {
     if (b.length < L.ag_event.size) return null;
     const lo = b.readUInt32LE(f.cgroup_id);
@@ -398,7 +415,7 @@ export function eventDecoder(): (b: Buffer) => RawEvent | null {
       cg = (BigInt(hi) << 32n) | BigInt(lo);
     }
     return {
-      timeNs: b.readBigUInt64LE(f.time_ns), cgroupId: cg, type: b.readUInt32LE(f.type),
+      timeNs: u64Number(b, f.time_ns), cgroupId: cg, type: b.readUInt32LE(f.type),
       pid: b.readUInt32LE(f.pid), ppid: b.readUInt32LE(f.ppid), uid: b.readUInt32LE(f.uid), ruleId: b.readUInt32LE(f.rule_id),
       gen: b.readUInt32LE(f.gen), err: b.readInt32LE(f.err), dropped: b.readUInt32LE(f.dropped), hook: b[f.hook]!,
       kind: b[f.kind]!, action: b[f.action]!, denied: b[f.denied]!,

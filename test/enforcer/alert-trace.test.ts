@@ -64,13 +64,13 @@ test('admission span, attach span and the alert log record share the pod\'s trac
     assert.equal(rec.upsert(pod), 'enforced');
     rec.onKernelEvent({
       type: 'decision', cgroupId: 42n, podUid: pod.metadata!.uid!, pid: 4242, ppid: 4200, uid: 0, exe: '/bin/cat', source: '/bin/sh',
-      target: '/etc/shadow', hook: 'file_open', kind: 'file', action: 'Block', denied: true, errno: 1, rule: null, timeNs: 1n,
+      target: '/etc/shadow', hook: 'file_open', kind: 'file', action: 'Block', denied: true, errno: 1, rule: null, timeNs: 1,
     });
     assert.equal(alerts.length, 1);
     // a visibility log of the same pod: a log record on the same trace too
     rec.onKernelEvent({
       type: 'log', cgroupId: 42n, podUid: pod.metadata!.uid!, pid: 4243, ppid: 4200, uid: 0, exe: '/bin/cat', source: '/bin/cat',
-      target: '/etc/hostname', hook: 'open', kind: 'file', action: 'Allow', denied: false, errno: 0, rule: null, timeNs: 2n,
+      target: '/etc/hostname', hook: 'open', kind: 'file', action: 'Allow', denied: false, errno: 0, rule: null, timeNs: 2,
     });
     assert.equal(alerts.length, 1, 'a log is no alert');
     await Promise.all([webhookTel.forceFlush(), enforcerTel.forceFlush()]);

@@ -294,7 +294,7 @@ function event(over: Partial<KernelEvent>): KernelEvent {
   return {
     type: 'decision', cgroupId: 42n, podUid: UID, pid: 4242, ppid: 4200, uid: 0, exe: '/usr/bin/apt',
     source: '/bin/bash', target: '/usr/bin/apt', hook: 'bprm_check_security', kind: 'process', action: 'Block',
-    denied: true, errno: 1, rule: blockApt, timeNs: 1n, ...over,
+    denied: true, errno: 1, rule: blockApt, timeNs: 1, ...over,
   };
 }
 

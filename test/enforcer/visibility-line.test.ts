@@ -41,3 +41,13 @@ test('visibilityLogLine: a context object changed in place between two lines is 
   ctx.owner.Name = 'j2'; // the same owner object, changed
   assert.equal(visibilityLogLine(file, ctx, 'app=web', now), logLine(visibilityLog(file, ctx, 'app=web', now)));
 });
+
+test('visibilityLogLine: programs, sources and parents that alternate (a shell and what it runs), then a third, are each written as they are', () => {
+  const now = new Date(1_767_323_045_678);
+  const sh: LogInput = { ...file, exe: '/bin/sh', source: '/bin/sh', kind: 'process', hook: 'exec', target: '/usr/bin/cat' };
+  const seq: [LogInput, string][] = [[sh, '/bin/bash'], [file, '/bin/sh'], [sh, '/bin/bash'], [file, '/bin/sh'], [{ ...file, exe: '/bin/x', source: '/bin/y' }, '/bin/z'], [sh, '/bin/bash'], [file, '/bin/sh'], [file, '/bin/sh']];
+  for (const [i, [e, parent]] of seq.entries()) {
+    const ctx = { ...base, parentProcessName: parent };
+    assert.equal(visibilityLogLine(e, ctx, 'app=web', now), logLine(visibilityLog(e, ctx, 'app=web', now)), `line ${i}`);
+  }
+});

@@ -121,13 +121,13 @@ test('encoders round-trip and event decoding reads every field', () => {
   b.write('0f0e0d0c-0000-4000-8000-000000000001', f.pod_uid); b.write('/bin/cat', f.exe); b.write('/bin/cat', f.source); b.write('/etc/shadow', f.target);
   const e = L.decodeEvent(b);
   assert.deepEqual(e, {
-    timeNs: 5n, cgroupId: 77n, type: 1, pid: 10, ppid: 9, uid: 1000, ruleId: 2, gen: 3, err: -1, dropped: 0, hook: 2, kind: 1,
+    timeNs: 5, cgroupId: 77n, type: 1, pid: 10, ppid: 9, uid: 1000, ruleId: 2, gen: 3, err: -1, dropped: 0, hook: 2, kind: 1,
     action: 3, denied: 1, podUid: '0f0e0d0c-0000-4000-8000-000000000001', exe: '/bin/cat', source: '/bin/cat', target: '/etc/shadow',
   });
   assert.equal(L.decodeEvent(b.subarray(0, 100)), null);
 });
 
-test('the event decoder that keeps what the record before repeats decodes each record as a fresh decoder does', () => {
+test('the event decoder that keeps what the records before repeat decodes each record as a fresh decoder does', () => {
   const f = L.LAYOUT.ag_event.fields;
   const rec = (o: { cg?: bigint; uid?: string; exe?: string; src?: string; target?: string; full?: 'exe' | 'uid' }): Buffer => {
     const b = Buffer.alloc(L.LAYOUT.ag_event.size);
@@ -145,7 +145,11 @@ test('the event decoder that keeps what the record before repeats decodes each r
     rec({ exe: '/usr/bin/python3' }), rec({ exe: '/usr/bin/python4' }), // same length, one byte apart
     rec({ exe: '/usr/bin/python3.11' }), rec({ src: '/bin/sh' }), rec({ src: '' }), rec({ uid: '' }), rec({ uid: '0f0e0d0c-0000-4000-8000-000000000002' }),
     rec({ cg: (5n << 32n) | 77n }), rec({ cg: 77n }), rec({ cg: 0xffffffffffffffffn }),
-    rec({ full: 'exe' }), rec({ full: 'exe' }), rec({}), rec({ full: 'uid' }), rec({ full: 'uid' }), rec({ exe: 'é/ü' }), rec({ exe: 'é/ü' }),
+    rec({ full: 'exe' }), rec({ full: 'exe' }), rec({}), rec({ full: 'uid' }), rec({ full: 'uid' }),
+    // a shell and what it runs alternating, then a third program, then the first two again
+    rec({ exe: '/bin/sh', src: '/bin/sh' }), rec({ exe: '/usr/bin/cat' }), rec({ exe: '/bin/sh', src: '/bin/sh' }), rec({ exe: '/usr/bin/cat' }),
+    rec({ exe: '/bin/x' }), rec({ exe: '/bin/sh' }), rec({ exe: '/usr/bin/cat' }), rec({ exe: '/bin/sh' }),
+    rec({ exe: 'é/ü' }), rec({ exe: 'é/ü' }),
   ];
   const d = L.eventDecoder();
   // one reused buffer, as the ring consumer's arena slots are: the memo holds copies, not views
@@ -157,6 +161,10 @@ test('the event decoder that keeps what the record before repeats decodes each r
   assert.equal(d(slot)!.exe, 'é/ü');
   assert.equal(L.decodeEvent(records[14]!)!.exe, 'a'.repeat(L.AG_PATH_MAX), 'a full field is its whole width');
   assert.equal(d(Buffer.alloc(8)), null);
+  // the time past 32 bits, as a number: three days of uptime in ns, exact
+  records[0]!.writeBigUInt64LE(259_200_000_000_123n, f.time_ns);
+  assert.equal(d(records[0]!)!.timeNs, 259_200_000_000_123);
+  assert.equal(L.decodeEvent(records[0]!)!.timeNs, 259_200_000_000_123);
 });
 
 test('node summary: the union of pods, encoded in agconfig, unused until written', () => {
