@@ -17,7 +17,9 @@ const EXECS = Number(process.env.BENCH_VIS_EXECS ?? 300);
 const SPLIT_OPENS = 2000;
 const SPLIT_ROUNDS = 5;
 const OPENS = Number(process.env.BENCH_VIS_OPENS ?? 20000);
-const ROUNDS = 3;
+/** rounds of each loop in each pod: one round times it in both pods, the order swapped each round
+ *  (off then on, on then off) so that a drift of the host's speed falls on both alike */
+const ROUNDS = Number(process.env.BENCH_VIS_ROUNDS ?? 5);
 
 const execLoop = ['/bin/sh', '-c', `i=0; while [ $i -lt ${EXECS} ]; do /usr/bin/cat /etc/hostname >/dev/null; i=$((i+1)); done`];
 /** Python opening one file `n` times (one open() and close() each). */
@@ -96,15 +98,22 @@ scenario('bench: visibility logs (process+file) on a busy pod, against none; del
   const stdoutFile = join(ctx.tmp, 'enforcer-stdout.jsonl');
   const { e, on, off, onName } = await pods(ctx, stdoutFile);
   // 1. the cost: the same loops in a pod with visibility and in one without, alternated
-  const cost: Record<string, { on: number; off: number; ratio: number }> = {};
+  const cost: Record<string, { on: number; off: number; ratio: number; roundRatios: { median: number; min: number; max: number; all: number[] } }> = {};
   for (const [name, argv] of [['exec loop', execLoop], ['open loop', openLoop]] as const) {
     const t: { on: number[]; off: number[] } = { on: [], off: [] };
     await timed(ctx, off, argv); // warm the page cache
     for (let i = 0; i < ROUNDS; i++) {
-      t.off.push(await timed(ctx, off, argv, e, `${name}, off`));
+      const offFirst = i % 2 === 0;
+      if (offFirst) t.off.push(await timed(ctx, off, argv, e, `${name}, off`));
       t.on.push(await timed(ctx, on, argv, e, `${name}, on`));
+      if (!offFirst) t.off.push(await timed(ctx, off, argv, e, `${name}, off`));
     }
-    cost[name] = { on: Math.round(median(t.on)), off: Math.round(median(t.off)), ratio: Number((median(t.on) / median(t.off)).toFixed(3)) };
+    // each round's own ratio: its two runs came one after the other, under the same host load
+    const rr = t.on.map((v, i) => v / t.off[i]!);
+    cost[name] = {
+      on: Math.round(median(t.on)), off: Math.round(median(t.off)), ratio: Number((median(t.on) / median(t.off)).toFixed(3)),
+      roundRatios: { median: Number(median(rr).toFixed(3)), min: Number(Math.min(...rr).toFixed(3)), max: Number(Math.max(...rr).toFixed(3)), all: rr.map((x) => Number(x.toFixed(3))) },
+    };
   }
   // 1b. where the open loop's cost is: the kernel's side alone (the enforcer stopped, so that
   // nothing reads the ring buffer while the loop runs), and the emulator's cost of the enforcer's
@@ -177,5 +186,5 @@ scenario('bench: visibility logs (process+file) on a busy pod, against none; del
     });
   }
   const cpuMedians = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, { enforcerCpuS: Number(median(v.enforcer).toFixed(2)), runnerCpuS: Number(median(v.runner).toFixed(2)) }]));
-  ctx.emit('bench', { name: 'visibility logs: cost (median ms of the loop, on/off), where the open loop\'s cost is, and delivery', execs: EXECS, opens: OPENS, cost, cpu: cpuMedians, split: splitFigures, delivery });
-}, { timeoutMs: 900_000 });
+  ctx.emit('bench', { name: 'visibility logs: cost (median ms of the loop, on/off; each round\'s ratio), where the open loop\'s cost is, and delivery', execs: EXECS, opens: OPENS, cost, cpu: cpuMedians, split: splitFigures, delivery });
+}, { timeoutMs: 1_500_000 });
