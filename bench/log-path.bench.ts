@@ -71,7 +71,7 @@ const stages: Record<string, () => void> = {
     for (let i = 0; i < N; i++) { const at = (i & 255) * RING_SLOT; memcpy(arena.subarray(at, at + SIZE), cRecord, SIZE); }
   },
   'decodeEvent (every string decoded, before)': () => { for (let i = 0; i < N; i++) decodeEvent(records[i & 63]!); },
-  'eventDecoder (the cgroup, pod, program and source of the record before kept)': () => { for (let i = 0; i < N; i++) decode(records[i & 63]!); },
+  'eventDecoder (the cgroup, pod, program and source of the records before kept)': () => { for (let i = 0; i < N; i++) decode(records[i & 63]!); },
   'visibilityLog + logLine (object, then JSON.stringify)': () => { for (let i = 0; i < N; i++) logLine(visibilityLog(events[i & 63]!, ctx, formatLabels(ctx.labels), new Date())); },
   'visibilityLogLine (the line the enforcer writes)': () => { for (let i = 0; i < N; i++) visibilityLogLine(events[i & 63]!, ctx, formatLabels(ctx.labels), new Date()); },
   'lineBatch to a file: the text copied into a Buffer, then written (as process.stdout does for a file, before)': () => { for (let i = 0; i < N; i++) bufferBatch.write(lines[i & 63]!); bufferBatch.flush(); },
