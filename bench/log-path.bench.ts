@@ -49,7 +49,7 @@ const events: KernelEvent[] = records.map((b) => logEvent(decodeEvent(b)!));
 // those; emptied before each repetition (O_APPEND: the writes follow the truncation)
 const outDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'ag-log-path-'));
 const fd = openSync(join(outDir, 'out.jsonl'), 'a');
-const batch = lineBatch(fdSink(fd, () => { throw new Error('the output file refused a write'); }));
+const batch = lineBatch(fdSink(fd, { write: () => { throw new Error('the output file refused a write'); }, writableLength: 0 }));
 const bufferBatch = lineBatch((t) => { writeSync(fd, Buffer.from(t)); });
 const decode = eventDecoder();
 const lines = events.map((e) => logLine(visibilityLog(e, ctx, formatLabels(ctx.labels), new Date())));

@@ -204,7 +204,8 @@ export async function runEnforcer(o: EnforcerOptions): Promise<number> {
     return 2;
   }
   // stdout: one write per turn of the event loop (enforcer/line-batch.ts), flushed at exit too
-  const batch = o.alertOut === undefined ? lineBatch(fdSink(1, (chunk) => { process.stdout.write(chunk); })) : null;
+  // (process.stdout made first: for a FIFO it sets fd 1 non-blocking, so a slow reader never blocks)
+  const batch = o.alertOut === undefined ? lineBatch(fdSink(1, process.stdout)) : null;
   const flushOut = (): void => { batch?.flush(); };
   if (batch !== null) process.on('exit', flushOut);
   const out = o.alertOut ?? ((line: string) => { batch!.write(line); });

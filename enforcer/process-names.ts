@@ -22,7 +22,8 @@ export function processNames(lookup: (pid: number) => string, o: ProcessNamesOpt
   return (pid: number, at?: number): string => {
     const t = at ?? now();
     const hit = known.get(pid);
-    if (hit !== undefined && t - hit.at < o.ttlMs) return hit.name;
+    // a clock stepped back (the caller's time is the wall clock's) expires the name, never extends it
+    if (hit !== undefined && t >= hit.at && t - hit.at < o.ttlMs) return hit.name;
     const name = lookup(pid);
     known.delete(pid); // re-inserted last: Map order is the eviction order
     known.set(pid, { name, at: t });

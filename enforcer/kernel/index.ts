@@ -155,9 +155,9 @@ const POLL_BATCH = 256;
  *  ran faster beside it). 100 ms is an alert's delay at most, and at that period the ring
  *  buffer (4 MiB, about 2,570 records) holds what more than 25,000 events a second bring. */
 export const IDLE_POLL_MS = 100;
-/** A poll that found this many records (a quarter of the ring buffer) sets the busy period
- *  (options.pollMs) for the next; fewer, the quiet one. A poll that stops at POLL_BATCH with more
- *  waiting polls again at once, whatever the period. */
+/** Records (a quarter of the ring buffer) whose coming within one quiet period sets the busy
+ *  period (options.pollMs) for the next poll (nextPollMs). A poll that stops at POLL_BATCH with
+ *  more waiting polls again at once, whatever the period. */
 const BUSY_RECORDS = 640;
 const ACTIONS: ('Allow' | 'Audit' | 'Block')[] = ['Allow', 'Allow', 'Audit', 'Block'];
 const PROTO_NAMES = Object.entries(PROTO).sort((a, b) => a[1] - b[1]).map(([n]) => n);
@@ -237,13 +237,18 @@ class BpfKernel implements Kernel {
   }
 
   private readonly pollMs: { busy: number; idle: number };
-  /** records the polls since the last timer's took */
+  /** records the polls since the last scheduled one took */
   private found = 0;
+  /** when the last scheduled poll was set (performance.now()) */
+  private scheduledAt = 0;
 
-  /** The next poll: soon after a busy one, later after a quiet one. */
+  /** The next poll: soon while records come fast, later while they do not. */
   private schedule(found: number): void {
     if (this.closed) return;
-    this.timer = setTimeout(() => { this.timer = null; this.poll(); }, nextPollMs(found, this.pollMs));
+    const now = performance.now();
+    const wait = nextPollMs(found, now - this.scheduledAt, this.pollMs);
+    this.scheduledAt = now;
+    this.timer = setTimeout(() => { this.timer = null; this.poll(); }, wait);
     this.timer.unref();
   }
 
@@ -588,9 +593,10 @@ class BpfKernel implements Kernel {
     return this.vis.setRate(perSec);
   }
 
-  /** decoded event for a raw ring-buffer record (exported for tests through decode) */
   /** the ring buffer's records decoded with what the records before repeat kept (layout.ts) */
   private readonly decode = eventDecoder();
+
+  /** decoded event for a raw ring-buffer record (public for tests) */
 
   toEvent(buf: Buffer): KernelEvent | null {
     const raw = this.decode(buf);
@@ -886,11 +892,12 @@ export async function openKernel(o: KernelOptions): Promise<Result<Kernel>> {
   return ok(kernel);
 }
 
-/** The maps (pinned ones adopted) through the smallest program, so the verifier does not run
- *  on the enforcement programs; events read from the ring buffer. Nothing is attached. */
-/** The wait before the next ring-buffer poll, after polls that found `found` records. */
-export function nextPollMs(found: number, periods: { busy: number; idle: number }): number {
-  return found >= BUSY_RECORDS ? periods.busy : periods.idle;
+/** The wait before the next ring-buffer poll, after polls that found `found` records in the
+ *  `elapsedMs` since the one before: the busy period when records come at a rate that would bring
+ *  BUSY_RECORDS (a quarter of the ring buffer) in a quiet period, else the quiet one. A rate, not
+ *  a count: 639 records in 20 ms (32,000 a second) would fill the ring in a 100 ms wait. */
+export function nextPollMs(found: number, elapsedMs: number, periods: { busy: number; idle: number }): number {
+  return found * periods.idle >= BUSY_RECORDS * Math.max(1, elapsedMs) ? periods.busy : periods.idle;
 }
 
 /** The ring buffer's poll periods from the options (the quiet one never shorter than the busy). */
@@ -899,6 +906,8 @@ export function pollPeriods(o: { pollMs?: number; idlePollMs?: number }): { busy
   return { busy, idle: Math.max(busy, o.idlePollMs ?? IDLE_POLL_MS) };
 }
 
+/** The maps (pinned ones adopted) through the smallest program, so the verifier does not run
+ *  on the enforcement programs; events read from the ring buffer. Nothing is attached. */
 function mapsKernel(objectPath: string, pinDir: string | null, mode: AttachMode, pollMs: { busy: number; idle: number }, adopted: boolean, epoch: string | null = null): Result<BpfKernel> {
   const lr = loadObject(objectPath, ['ag_tp_exec'], pinDir);
   if (!lr.ok) return lr;

@@ -43,3 +43,15 @@ test('process names: the caller\'s time of the event, when given, is the clock',
   names(7, 1010);
   assert.equal(n, 2);
 });
+
+test('process names: a clock stepped back expires a remembered name instead of keeping it longer', () => {
+  let n = 0;
+  const names = processNames(() => { n++; return '/bin/sh'; }, { ttlMs: 250, max: 8 });
+  names(7, 10_000);
+  names(7, 10_100);
+  assert.equal(n, 1);
+  names(7, 4_000); // NTP stepped the clock back 6 s
+  assert.equal(n, 2, 'looked up again');
+  names(7, 4_100);
+  assert.equal(n, 2, 'and remembered from then on');
+});
