@@ -150,10 +150,10 @@ const GRACE_MS = 1000;
 /** Records taken from the ring buffer per turn of the event loop (the rest at the next turn). */
 const POLL_BATCH = 256;
 /** The ring buffer's poll period when it is quiet. Each poll is a wake-up of the daemon: under
- *  the test VM's emulator one cost about 1.4 ms of CPU (an enforcer with nothing to read used
- *  0.86 s of CPU in 10 s polling every 20 ms, 0.29 s every 100 ms; `bench:visibility`'s loops
- *  ran faster beside it). 100 ms is an alert's delay at most, and at that period the ring
- *  buffer (4 MiB, about 2,570 records) holds what more than 25,000 events a second bring. */
+ *  the test VM's emulator one cost 0.8–1.4 ms of CPU (an enforcer with nothing to read used 0.86
+ *  and 0.54 s of CPU over about 10 s of loops beside it polling every 20 ms, 0.29 and 0.24 s
+ *  every 100 ms). 100 ms is an alert's delay at most, and at that period the ring buffer (4 MiB,
+ *  about 2,550 records of 1,640 bytes) holds what about 25,000 events a second bring. */
 export const IDLE_POLL_MS = 100;
 /** Records (a quarter of the ring buffer) whose coming within one quiet period sets the busy
  *  period (options.pollMs) for the next poll (nextPollMs). A poll that stops at POLL_BATCH with
