@@ -12,7 +12,7 @@ import { fixture, startEnforcer, type Enforcer } from '../../vm/guest/kit/enforc
 import { compileIn, enforceWithApp, logClient, type Rec } from '../../vm/guest/kit/visibility.ts';
 
 const EXECS = Number(process.env.BENCH_VIS_EXECS ?? 300);
-/** the split's loop: its logs fit in the ring buffer (4 MiB, about 2,580 records) while the
+/** the split's loop: its logs fit in the ring buffer (4 MiB, about 2,550 records) while the
  *  enforcer is stopped */
 const SPLIT_OPENS = 2000;
 const SPLIT_ROUNDS = 5;
