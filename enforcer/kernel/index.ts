@@ -30,8 +30,8 @@ export interface KernelOptions {
   /** events per cgroup per second before the kernel drops (and counts) them; default
    *  DEFAULT_EVENT_RATE (200), 0 unlimited */
   eventRatePerSec?: number;
-  /** ring-buffer poll period in ms while events come fast (a poll found BUSY_RECORDS or more);
-   *  default 20 */
+  /** ring-buffer poll period in ms while events come fast (at a rate that would bring
+   *  BUSY_RECORDS within the quiet period: nextPollMs); default 20 */
   pollMs?: number;
   /** ring-buffer poll period in ms otherwise; default 100 (IDLE_POLL_MS) */
   idlePollMs?: number;
@@ -597,7 +597,6 @@ class BpfKernel implements Kernel {
   private readonly decode = eventDecoder();
 
   /** decoded event for a raw ring-buffer record (public for tests) */
-
   toEvent(buf: Buffer): KernelEvent | null {
     const raw = this.decode(buf);
     if (!raw) return null;

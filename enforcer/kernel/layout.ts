@@ -347,18 +347,23 @@ function u64Number(b: Buffer, off: number): number {
   return b.readUInt32LE(off) + b.readUInt32LE(off + 4) * 0x100000000;
 }
 
+/** A record's fields around the four the two decoders make their own way. */
+function rawEvent(b: Buffer, cgroupId: bigint, podUid: string, exe: string, source: string): RawEvent {
+  const f = L.ag_event.fields;
+  return {
+    timeNs: u64Number(b, f.time_ns), cgroupId, type: b.readUInt32LE(f.type),
+    pid: b.readUInt32LE(f.pid), ppid: b.readUInt32LE(f.ppid), uid: b.readUInt32LE(f.uid), ruleId: b.readUInt32LE(f.rule_id),
+    gen: b.readUInt32LE(f.gen), err: b.readInt32LE(f.err), dropped: b.readUInt32LE(f.dropped), hook: b[f.hook]!,
+    kind: b[f.kind]!, action: b[f.action]!, denied: b[f.denied]!,
+    podUid, exe, source, target: getStr(b, f.target, AG_PATH_MAX),
+  };
+}
+
 /** One record, every field decoded (the enforcer's consumer uses eventDecoder). */
 export function decodeEvent(b: Buffer): RawEvent | null {
   if (b.length < L.ag_event.size) return null;
   const f = L.ag_event.fields;
-  return {
-    timeNs: u64Number(b, f.time_ns), cgroupId: b.readBigUInt64LE(f.cgroup_id), type: b.readUInt32LE(f.type),
-    pid: b.readUInt32LE(f.pid), ppid: b.readUInt32LE(f.ppid), uid: b.readUInt32LE(f.uid), ruleId: b.readUInt32LE(f.rule_id),
-    gen: b.readUInt32LE(f.gen), err: b.readInt32LE(f.err), dropped: b.readUInt32LE(f.dropped), hook: b[f.hook]!,
-    kind: b[f.kind]!, action: b[f.action]!, denied: b[f.denied]!,
-    podUid: getStr(b, f.pod_uid, AG_UID_LEN), exe: getStr(b, f.exe, AG_PATH_MAX), source: getStr(b, f.source, AG_PATH_MAX),
-    target: getStr(b, f.target, AG_PATH_MAX),
-  };
+  return rawEvent(b, b.readBigUInt64LE(f.cgroup_id), getStr(b, f.pod_uid, AG_UID_LEN), getStr(b, f.exe, AG_PATH_MAX), getStr(b, f.source, AG_PATH_MAX));
 }
 
 /** A string field as the last two records that differed in it had it: bytes (copies) and texts,
@@ -395,8 +400,8 @@ function memoStr(b: Buffer, off: number, max: number, m: FieldMemo): string {
 
 /** A decoder of ring-buffer events that remembers, from the records before, what a busy pod's
  *  records repeat: the cgroup id (a BigInt made once), the pod UID, the program and the source
- *  (the last two of each, compared byte for byte, decoded only when neither matches). A record's target is decoded each
- *  time. Measured by `npm run bench:log-path`. */
+ *  (the last two of each, compared byte for byte, decoded only when neither matches). A record's
+ *  target is decoded each time. Measured by `npm run bench:log-path`. */
 export function eventDecoder(): (b: Buffer) => RawEvent | null {
   const f = L.ag_event.fields;
   let cgLo = -1;
@@ -414,14 +419,7 @@ export function eventDecoder(): (b: Buffer) => RawEvent | null {
       cgHi = hi;
       cg = (BigInt(hi) << 32n) | BigInt(lo);
     }
-    return {
-      timeNs: u64Number(b, f.time_ns), cgroupId: cg, type: b.readUInt32LE(f.type),
-      pid: b.readUInt32LE(f.pid), ppid: b.readUInt32LE(f.ppid), uid: b.readUInt32LE(f.uid), ruleId: b.readUInt32LE(f.rule_id),
-      gen: b.readUInt32LE(f.gen), err: b.readInt32LE(f.err), dropped: b.readUInt32LE(f.dropped), hook: b[f.hook]!,
-      kind: b[f.kind]!, action: b[f.action]!, denied: b[f.denied]!,
-      podUid: memoStr(b, f.pod_uid, AG_UID_LEN, uid), exe: memoStr(b, f.exe, AG_PATH_MAX, exe), source: memoStr(b, f.source, AG_PATH_MAX, src),
-      target: getStr(b, f.target, AG_PATH_MAX),
-    };
+    return rawEvent(b, cg, memoStr(b, f.pod_uid, AG_UID_LEN, uid), memoStr(b, f.exe, AG_PATH_MAX, exe), memoStr(b, f.source, AG_PATH_MAX, src));
   };
 }
 
