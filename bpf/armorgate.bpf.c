@@ -157,6 +157,7 @@ struct scratch {
 	/* pass 1: the '/' whose depth has directory rules, in path order: position
 	 * and running hash up to and including it (a path has at most 255 '/') */
 	__u64 dirhash[AG_PATH_MAX / 2];
+	__u64 hk[AG_PATH_MAX / 8]; /* pass 1: the hash before each word of s->path (and after the last) */
 	__u32 dirpos[AG_PATH_MAX / 2];
 	__u32 ndirs;
 	__u32 num;             /* event target of sockets and capabilities, formatted by ag_report */
@@ -196,6 +197,7 @@ struct scratch {
 	__u32 q_last;
 	__u32 q_found;
 	__u32 q_selfdir;
+	__u32 q_scanned;       /* pass 1 looked for the '/' (the kind has directory rules) */
 	__u64 q_h;
 	__u64 q_hn;
 	/* best match so far */
@@ -208,10 +210,16 @@ struct scratch {
 	__u32 wtotal;
 	__u64 wname[AG_MAX_DEPTH];
 	__u16 wlen[AG_MAX_DEPTH]; /* d_name.len: past 255 bytes on FUSE, SMB, ... */
+	__u8 wcopy[AG_MAX_DEPTH]; /* 1: wtext holds the name (inline, kread.h), read without a helper */
+	__u64 wtext[AG_MAX_DEPTH][AG_WTEXT / 8];
 	/* the open cache (opencache.h): this open's key, and the slots */
 	struct ag_oc_ent ocq;
 	struct ag_oc_ent oc[AG_OC_SLOTS];
 	__u64 fence;           /* oc_fence's word */
+	/* runtime_entering's memo: process rt_tgid had no mark at rtepoch rt_epoch (runtime.h) */
+	__u64 rt_epoch;
+	__u32 rt_tgid;
+	__u32 rt_valid;
 	__u32 reported;        /* ag_report ran since reset_best */
 };
 
@@ -376,18 +384,37 @@ __noinline int ag_resolve(__u32 unused)
 
 #include "runtime.h"
 
-static __always_inline __u64 fnv_str(const char *p, int max, __u64 seed)
+/* ------------------------------------------------------------- hashing */
+/* The hash of rule targets, sources and paths (enforcer/kernel/layout.ts pathHash): the bytes as
+ * 64-bit little-endian words, the last one zero past the end, mixed in from the generation's seed
+ * by h = (h ^ w) * FNV_PRIME, h ^= h >> 32. A word at a time: pass 1 hashed every open's path
+ * byte by byte, the largest share of the decision after the walk. */
+static __always_inline __u64 ag_mix(__u64 h, __u64 w)
 {
-	__u64 h = seed;
-	for (int i = 0; i < AG_PATH_MAX; i++) {
-		if (i >= max)
+	h = (h ^ w) * FNV_PRIME;
+	return h ^ (h >> 32);
+}
+
+/* the first r bytes of w (r 1 to 8) */
+static __always_inline __u64 ag_lowx(__u64 w, __u32 r)
+{
+	return w & (~0ULL >> ((64 - r * 8) & 63));
+}
+
+/* n bytes (at most AG_PATH_MAX) at buf, a buffer in map memory with room for a whole word past
+ * them, from h */
+static __always_inline __u64 ag_hash(const char *buf, __u32 n, __u64 h)
+{
+	if (!n || n > AG_PATH_MAX)
+		return h;
+	__u32 nw = (n + 7) / 8;
+	for (int k = 0; k < AG_PATH_MAX / 8; k++) {
+		if (k + 1 >= nw)
 			break;
-		char c = p[i & PATH_MASK];
-		if (!c)
-			break;
-		h = (h ^ (__u8)c) * FNV_PRIME;
+		h = ag_mix(h, *(const __u64 *)(buf + k * 8));
 	}
-	return h;
+	__u32 lw = (nw - 1) & (AG_PATH_MAX / 8 - 1);
+	return ag_mix(h, ag_lowx(*(const __u64 *)(buf + lw * 8), n - lw * 8));
 }
 
 /* The root of the acting task's mount namespace. Paths are judged from there, never from the
@@ -648,9 +675,10 @@ __noinline int ag_who(__u32 kind)
 		s->wm_state = 1;
 found:
 	/* the container runtime on its way in is not the pod's workload (runtime.h): asked on every
-	 * hook, never memoised (a process is moved into the pod's cgroup before the tracepoint that
-	 * makes its entry runs, so a memo of "no entry" taken in between would outlive the entry) */
-	if (runtime_entering(task, kind))
+	 * hook, not kept in the pod's memo (a process is moved into the pod's cgroup before the
+	 * tracepoint that makes its entry runs); runtime_entering keeps "no entry" for the process
+	 * until the next mark anywhere */
+	if (runtime_entering(s, task, kind))
 		return 0;
 	s->cgmask = mask;
 	s->src_ok = 0;
@@ -659,9 +687,10 @@ found:
 		return 1;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct ag_exe *exe = bpf_map_lookup_elem(&exes, &tgid);
-	if (exe && bpf_probe_read_kernel_str(s->exe, AG_PATH_MAX, exe->path) > 1) {
+	long xn = exe ? bpf_probe_read_kernel_str(s->exe, AG_PATH_MAX, exe->path) : 0;
+	if (xn > 1) {
 		struct ag_src_key sk = {};
-		sk.src_hash = fnv_str(s->exe, AG_PATH_MAX, s->pod.seed);
+		sk.src_hash = ag_hash(s->exe, (xn - 1) & PATH_MASK, s->pod.seed);
 		sk.pod_id = s->pod.pod_id;
 		sk.gen = s->pod.gen;
 		struct ag_src_val *sv = bpf_map_lookup_elem(&sources, &sk);
@@ -769,6 +798,12 @@ __noinline int ag_probe_slot(__u32 unused)
 static __always_inline void probe(struct scratch *s, __u32 ttype, __u64 hash, __u32 with_src, __u32 start, __u32 n,
 				  __u32 rank, __u32 dirmode)
 {
+	/* a path, base name or directory no target of the kind hashes like: no slot to find */
+	if (ttype == AG_T_PATH || ttype == AG_T_DIR || ttype == AG_T_EXECNAME) {
+		__u32 b = hash & 255;
+		if (!((s->pod.hashmask[s->kind & 1][(b >> 6) & 3] >> (b & 63)) & 1))
+			return;
+	}
 	s->q_hash = hash;
 	s->q_ttype = ttype;
 	s->q_src = with_src;
@@ -779,11 +814,20 @@ static __always_inline void probe(struct scratch *s, __u32 ttype, __u64 hash, __
 	ag_probe_slot(0);
 }
 
-/* Pass 1 over s->path: hash of the whole path, last '/',
- * and the '/' whose depth has directory rules (position, running hash up to it:
- * pass 2 looks only those up). The loop ends on the NUL (data), never on a
- * compare with a length, and is its own (globally verified) function, so its
- * exits never multiply the states of what follows. */
+/* The hash of s->path's first m bytes (1 <= m <= AG_PATH_MAX, m - 1 within what pass 1 hashed):
+ * from pass 1's hash before the word that holds byte m - 1 */
+static __always_inline __u64 ag_prefix_hash(struct scratch *s, __u32 m)
+{
+	__u32 k = ((m - 1) / 8) & (AG_PATH_MAX / 8 - 1);
+	return ag_mix(s->hk[k], ag_lowx(*(__u64 *)&s->path[k * 8], m - k * 8));
+}
+
+/* Pass 1 over s->path (its first AG_PATH_MAX bytes): the hash of the whole path a word at a time
+ * (s->q_h, and in s->hk the hash before each word); then, only when the kind has directory rules,
+ * the last '/' and the '/' whose depth has some (position, hash of the path up to it: pass 2 looks
+ * only those up). That loop ends on the NUL (data), never on a compare with a length, and is in
+ * its own (globally verified) function, so its exits never multiply the states of what follows.
+ * Without directory rules s->q_last stays 0 (ag_tail finds the last '/' when a probe needs it). */
 __noinline int ag_pass1(__u32 unused)
 {
 	if (unused)
@@ -791,15 +835,37 @@ __noinline int ag_pass1(__u32 unused)
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	__u64 seed = s->pod.seed;
-	__u64 h = seed;
-	__u32 last = 0;
+	__u32 len = s->len;
+	__u32 n = len < AG_PATH_MAX ? len : AG_PATH_MAX;
+	if (!n)
+		n = 1;
+	__u32 nw = (n + 7) / 8;
+	__u64 h = s->pod.seed;
+	for (int k = 0; k < AG_PATH_MAX / 8; k++) {
+		if (k + 1 >= nw)
+			break;
+		s->hk[k] = h;
+		h = ag_mix(h, *(__u64 *)&s->path[k * 8]);
+	}
+	__u32 lw = (nw - 1) & (AG_PATH_MAX / 8 - 1);
+	s->hk[lw] = h;
+	h = ag_mix(h, ag_lowx(*(__u64 *)&s->path[lw * 8], n - lw * 8));
+	s->q_h = h;
+	/* the whole path's too, for the path + '/' of a path of whole words (ag_prefix_hash) */
+	if (lw + 1 < AG_PATH_MAX / 8)
+		s->hk[lw + 1] = h;
 	/* the count of kept '/' lives in scratch memory, never in a register: the
 	 * verifier then sees an unknown number at each store, not a constant per
 	 * path through the loop, and its states still converge */
 	volatile __u32 *nd = &s->ndirs;
 	*nd = 0;
+	s->q_last = 0;
+	s->q_selfdir = 0;
 	__u64 dm = s->pod.dirmask[s->kind & 1];
+	s->q_scanned = dm != 0;
+	if (!dm)
+		return 0;
+	__u32 last = 0;
 	/* bit n of dm is tested at the n-th '/': shift dm right once per '/' (never
 	 * branch on a counter, so the verifier's states converge); from 63 on, bit 63 */
 	__u64 walk = dm;
@@ -807,20 +873,18 @@ __noinline int ag_pass1(__u32 unused)
 		char c = s->path[i & PATH_MASK];
 		if (!c)
 			break;
-		h = (h ^ (__u8)c) * FNV_PRIME;
 		if (c == '/') {
 			last = i;
 			walk = (walk >> 1) | (walk & (1ULL << 63));
 			if (walk & 1) {
-				__u32 n = *nd;
-				s->dirhash[n & (AG_PATH_MAX / 2 - 1)] = h;
-				s->dirpos[n & (AG_PATH_MAX / 2 - 1)] = i;
-				*nd = n + 1;
+				__u32 k = *nd;
+				s->dirhash[k & (AG_PATH_MAX / 2 - 1)] = ag_prefix_hash(s, i + 1);
+				s->dirpos[k & (AG_PATH_MAX / 2 - 1)] = i;
+				*nd = k + 1;
 			}
 		}
 	}
 	s->q_last = last;
-	s->q_h = h;
 	s->q_selfdir = (walk >> 1 | (walk & (1ULL << 63))) & 1;
 	return 0;
 }
@@ -856,14 +920,8 @@ __noinline int ag_tail(__u32 find)
 		return 0;
 	__u32 last = s->q_last;
 	__u64 hn = s->pod.seed;
-	if (last || !s->longp) {
-		for (__u32 i = 0; i < NAME_MAX_LEN; i++) {
-			__u32 at = last + 1 + i;
-			if (at >= len)
-				break;
-			hn = (hn ^ (__u8)s->path[at & BUF_MASK]) * FNV_PRIME;
-		}
-	}
+	if ((last || !s->longp) && last + 1 < len)
+		hn = ag_hash(s->path + ((last + 1) & BUF_MASK), len - last - 1, hn);
 	s->q_hn = hn;
 	return 0;
 }
@@ -908,7 +966,7 @@ __noinline int ag_match_path(__u32 with_src)
 	__u32 longp = s->len > AG_TARGET_MAX;
 	s->longp = longp;
 	if (longp || (s->kind == AG_KIND_PROCESS && (x & AG_X_PROC_NAME)))
-		ag_tail(longp);
+		ag_tail(longp || !s->q_scanned);
 	/* exact path */
 	if (!longp && (x & (s->kind == AG_KIND_PROCESS ? AG_X_PROC_PATH : AG_X_FILE_PATH)))
 		probe(s, AG_T_PATH, s->q_h, with_src, 0, s->len, srcbit | 0xffff, 0);
@@ -924,7 +982,7 @@ __noinline int ag_match_path(__u32 with_src)
 	if (dirs && !longp && s->q_selfdir && l2 > 1 && l2 < AG_PATH_MAX - 2 && s->path[(l2 - 1) & PATH_MASK] != '/') {
 		s->path[l2] = '/';
 		s->path[l2 + 1] = 0;
-		probe(s, AG_T_DIR, (s->q_h ^ (__u8)'/') * FNV_PRIME, with_src, 0, l2 + 1, srcbit | (l2 + 1), 1);
+		probe(s, AG_T_DIR, ag_prefix_hash(s, l2 + 1), with_src, 0, l2 + 1, srcbit | (l2 + 1), 1);
 		__u32 l3 = s->len & PATH_MASK;
 		s->path[l3] = 0;
 	}
@@ -1189,7 +1247,7 @@ static __always_inline int file_rules(struct scratch *s)
 /* One component (leaf first) into the walk's buffers; 0 when they are full. The counters
  * are read and written through volatile scratch memory: the verifier then sees unknown
  * values, not a constant per iteration, and the states of the walk's loops converge. */
-static __always_inline int shape_push(struct scratch *s, __u32 len, const unsigned char *name)
+static __always_inline int shape_push(struct scratch *s, __u32 len, const unsigned char *name, int copied)
 {
 	volatile __u32 *np = &s->wn;
 	volatile __u32 *tp = &s->wtotal;
@@ -1198,6 +1256,7 @@ static __always_inline int shape_push(struct scratch *s, __u32 len, const unsign
 		return 0;
 	s->wlen[n & (AG_MAX_DEPTH - 1)] = len;
 	s->wname[n & (AG_MAX_DEPTH - 1)] = (__u64)name;
+	s->wcopy[n & (AG_MAX_DEPTH - 1)] = copied;
 	*np = n + 1;
 	*tp += len + 1;
 	return 1;
@@ -1225,7 +1284,8 @@ __noinline int ag_shape_walk_up(__u32 unused)
 	__u64 mnt = s->w_mnt - off;
 	/* one read per step (kread.h), as ag_walk */
 	struct ag_mlink ml = {};
-	struct ag_dlink dl = {};
+	struct ag_dlink_text dl = {};
+	int inl = 0;
 	if (ag_read_mlink(mnt, &ml))
 		return 0;
 	for (int i = 0; i < AG_MAX_DEPTH * 2; i++) {
@@ -1240,11 +1300,21 @@ __noinline int ag_shape_walk_up(__u32 unused)
 				return 0;
 			continue;
 		}
-		if (ag_read_dlink(pd, &dl))
+		if (ag_read_dlink_text(pd, &dl, &inl))
 			return 0;
 		if (dl.parent == pd)
 			return 0;
-		if (!shape_push(s, dl.len, (const unsigned char *)dl.name))
+		if (inl) {
+			__u64 *t = s->wtext[*(volatile __u32 *)&s->wn & (AG_MAX_DEPTH - 1)];
+			t[0] = dl.text[0];
+			if (dl.len > 8)
+				t[1] = dl.text[1];
+			if (dl.len > 16)
+				t[2] = dl.text[2];
+			if (dl.len > 24)
+				t[3] = dl.text[3];
+		}
+		if (!shape_push(s, dl.len, (const unsigned char *)dl.name, inl))
 			return 0;
 		pd = dl.parent;
 	}
@@ -1286,7 +1356,12 @@ static __always_inline int shape_walk(struct scratch *s, struct vfsmount *m, str
 		struct dentry *up = d->d_parent;
 		if (up == d)
 			return 0;
-		if (!shape_push(s, d->d_name.len, d->d_name.name))
+		__u32 len = d->d_name.len;
+		const unsigned char *name = d->d_name.name;
+		__u32 n = s->wn;
+		/* the inline name straight into its slot (read only where wcopy says so) */
+		int inl = ag_inline_name(d, len, name, s->wtext[n & (AG_MAX_DEPTH - 1)]);
+		if (!shape_push(s, len, name, inl))
 			return 0;
 		d = up;
 	}
@@ -1326,7 +1401,9 @@ __noinline int ag_shape_possible(__u32 unused)
 		if (!((shape->len[b] >> (len < 63 ? len : 63)) & 1))
 			continue;
 		__u32 w = 0;
-		if (bpf_probe_read_kernel(&w, sizeof(w), (const void *)s->wname[i & (AG_MAX_DEPTH - 1)]))
+		if (s->wcopy[i & (AG_MAX_DEPTH - 1)])
+			w = (__u32)s->wtext[i & (AG_MAX_DEPTH - 1)][0];
+		else if (bpf_probe_read_kernel(&w, sizeof(w), (const void *)s->wname[i & (AG_MAX_DEPTH - 1)]))
 			return 1;
 		if (len < 4)
 			w &= (1u << ((len * 8) & 31)) - 1;
@@ -1396,8 +1473,21 @@ __noinline long ag_names_path(__u32 unused)
 		if (pos + 1 + len >= AG_PATH_MAX)
 			return -1;
 		s->path[pos & PATH_MASK] = '/';
-		if (bpf_probe_read_kernel(s->path + ((pos + 1) & PATH_MASK), len & PATH_MASK, (const void *)s->wname[j]))
+		if (s->wcopy[j]) {
+			/* whole words: what passes the name is overwritten by the next '/' and name, or
+			 * by the NUL at the end (s->path has room past AG_PATH_MAX) */
+			const __u64 *t = s->wtext[j];
+			__u32 at = (pos + 1) & PATH_MASK;
+			*(__u64 *)&s->path[at] = t[0];
+			if (len > 8)
+				*(__u64 *)&s->path[at + 8] = t[1];
+			if (len > 16)
+				*(__u64 *)&s->path[at + 16] = t[2];
+			if (len > 24)
+				*(__u64 *)&s->path[at + 24] = t[3];
+		} else if (bpf_probe_read_kernel(s->path + ((pos + 1) & PATH_MASK), len & PATH_MASK, (const void *)s->wname[j])) {
 			return -1;
+		}
 		*pp = pos + 1 + len;
 	}
 	__u32 end = *pp;
@@ -1605,12 +1695,13 @@ static __always_inline int ag_guard(struct vfsmount *mnt, struct dentry *dentry,
 	if (len <= 0 || len >= AG_TARGET_MAX)
 		return 0;
 	s->len = len;
-	__u64 h = fnv_str(s->path, AG_PATH_MAX, s->pod.seed);
-	probe(s, AG_T_GUARD, h, 0, 0, len, 0xffff, 0);
+	/* the hash (pass 1's, with the words' hashes for the path + '/') */
+	ag_pass1(0);
+	probe(s, AG_T_GUARD, s->q_h, 0, 0, len, 0xffff, 0);
 	__u32 l = len & PATH_MASK;
 	s->path[l] = '/';
 	s->path[(l + 1) & BUF_MASK] = 0;
-	probe(s, AG_T_GUARD, (h ^ (__u8)'/') * FNV_PRIME, 0, 0, l + 1, 0xffff, 0);
+	probe(s, AG_T_GUARD, ag_prefix_hash(s, l + 1), 0, 0, l + 1, 0xffff, 0);
 	s->path[l] = 0;
 	if (!s->best_score || s->best_action == AG_A_ALLOW)
 		return 0;

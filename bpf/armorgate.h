@@ -149,8 +149,11 @@ struct ag_pod_head {
 	/* the user-namespace level the pod's containers run at (0: the node's, 1: hostUsers:
 	 * false); a task deeper than that made its own user namespace */
 	__u32 userns_level;
-	__u64 seed;            /* FNV-1a 64 basis of this generation's rule and source hashes: random
+	__u64 seed;            /* basis of this generation's rule and source hashes (ag_hash): random
 	                        * per generation, so collisions cannot be crafted offline */
+	/* process, file: bit (h & 255) for the hash h of every exact path, base name and directory
+	 * target of the kind: a path probe whose hash has no bit here cannot hit, and is not made */
+	__u64 hashmask[2][4];
 };
 
 /* What a file open must know before it resolves a path (bpf_d_path, the larger part of

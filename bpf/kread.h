@@ -56,4 +56,70 @@ static __always_inline long ag_read_mlink(__u64 m, struct ag_mlink *o)
 	return 0;
 }
 
+/* Inline names. A dentry's name shorter than the kernel's DNAME_INLINE_LEN (32 bytes on 6.1, 40
+ * on 6.12) lives in the dentry (d_iname), and d_name.name points there. Its first AG_WTEXT bytes
+ * then come with plain loads through a BTF pointer, or in the same probe read as the step, with no
+ * helper call of their own. Names of AG_WTEXT bytes or more, names kept elsewhere, and kernels
+ * without d_iname (6.14 made it d_shortname) are read from d_name.name, as before. */
+#define AG_WTEXT 32
+
+struct dentry___iname {
+	unsigned char d_iname[AG_WTEXT];
+} __attribute__((preserve_access_index));
+
+/* the offset of d_iname in struct dentry, or 0 when the kernel has none */
+static __always_inline __u32 ag_iname_off(void)
+{
+	if (!bpf_core_field_exists(struct dentry___iname, d_iname))
+		return 0;
+	return bpf_core_field_offset(struct dentry___iname, d_iname);
+}
+
+/* d (a BTF pointer) named `len` bytes at `name`: the words that hold its name into out[], plain
+ * loads (one for a name of up to 8 bytes); 1 when the name is inline and shorter than AG_WTEXT (out
+ * holds it, then bytes to ignore up to the word's end), 0 with out untouched otherwise */
+static __always_inline int ag_inline_name(struct dentry *d, __u32 len, const unsigned char *name, __u64 *out)
+{
+	__u32 off = ag_iname_off();
+	if (!off || len >= AG_WTEXT || (__u64)name != (__u64)d + off)
+		return 0;
+	const __u64 *src = (const __u64 *)((const char *)d + off);
+	out[0] = src[0];
+	if (len > 8)
+		out[1] = src[1];
+	if (len > 16)
+		out[2] = src[2];
+	if (len > 24)
+		out[3] = src[3];
+	return 1;
+}
+
+/* A dentry's step with its inline name, in one probe read: d_parent, d_name, d_inode and d_iname
+ * side by side (6.1, 6.12). */
+struct ag_dlink_text {
+	__u64 parent;
+	__u32 hash;
+	__u32 len;
+	__u64 name;
+	__u64 inode;
+	__u64 text[AG_WTEXT / 8];
+};
+
+/* 0 on success, as bpf_probe_read_kernel; *inl 1 when o->text holds the name (inline and shorter
+ * than AG_WTEXT). Where the fields are not side by side: ag_read_dlink's step, *inl 0. */
+static __always_inline long ag_read_dlink_text(__u64 d, struct ag_dlink_text *o, int *inl)
+{
+	__u32 p = bpf_core_field_offset(struct dentry, d_parent);
+	__u32 off = ag_iname_off();
+	*inl = 0;
+	if (off && off == p + 32 && bpf_core_field_offset(struct dentry, d_name) == p + 8 &&
+	    bpf_core_field_offset(struct qstr, len) == 4 && bpf_core_field_offset(struct qstr, name) == 8) {
+		long r = bpf_probe_read_kernel(o, sizeof(*o), (const void *)(d + p));
+		if (!r)
+			*inl = o->len < AG_WTEXT && o->name == d + off;
+		return r;
+	}
+	return ag_read_dlink(d, (struct ag_dlink *)o);
+}
+
 #endif

@@ -38,21 +38,38 @@ static __always_inline struct ag_dfa *pat_dfa(struct scratch *s)
 
 /* Walks s->path[from, from + AG_PAT_CHUNK) through automaton d from state *st: *end becomes 1 at
  * the path's NUL or in the dead state. First the literal runs: while the state has one and the
- * path holds its 8 bytes next, one load steps over them (the literal parts patterns begin with);
- * then one byte per step. Two loops, each with one path forward per step, so that the verifier
- * meets each offset of the second once whichever offset the first left it at. */
+ * path holds its 8 bytes next, one load steps over them (the literal parts patterns begin with).
+ * Every byte but the run's own leads to the dead state (policy/pattern-dfa.ts literalRuns), so a
+ * path that differs from the run before its end (its NUL) ends the walk there, dead; one that
+ * ends within the run is walked on byte by byte. Then one byte per step. Two loops, each with one
+ * path forward per step, so that the verifier meets each offset of the second once whichever
+ * offset the first left it at. */
 static __always_inline void pat_walk_bytes(struct ag_dfa *d, struct scratch *s, __u32 from, __u32 *st_io, __u32 *end)
 {
 	__u32 st = *st_io;
 	__u32 i = 0;
+	int dead = 0;
 	for (int k = 0; k < AG_PAT_CHUNK / AG_DFA_LIT_LEN; k++) {
 		__u32 li = d->litidx[st & (AG_DFA_STATES - 1)];
 		__u32 off = (from + i) & BUF_MASK;
-		if (!li || off > AG_PATH_BUF - AG_DFA_LIT_LEN ||
-		    *(__u64 *)&s->path[off] != d->lit[li & (AG_DFA_LITS - 1)])
+		if (!li || off > AG_PATH_BUF - AG_DFA_LIT_LEN)
 			break;
+		__u64 w = *(__u64 *)&s->path[off];
+		__u64 x = w ^ d->lit[li & (AG_DFA_LITS - 1)];
+		if (x) {
+			/* z: 0x80 at the path's NUL (the lowest set bit is exact); x & -x: the first byte
+			 * that differs, below 1 << 8j when it comes before a NUL at byte j */
+			__u64 z = (w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL;
+			dead = !z || (x & -x) < ((z & -z) >> 7);
+			break;
+		}
 		st = d->litnext[li & (AG_DFA_LITS - 1)];
 		i += AG_DFA_LIT_LEN;
+	}
+	if (dead) {
+		*st_io = 0;
+		*end = 1;
+		return;
 	}
 	for (; i < AG_PAT_CHUNK; i++) {
 		__u8 c = s->path[(from + i) & BUF_MASK];

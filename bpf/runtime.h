@@ -38,6 +38,26 @@ struct {
 	__type(value, struct ag_entering);
 } entering SEC(".maps");
 
+/* One u64, bumped after every mark is made: a CPU's memo that a process had no mark (scratch
+ * rt_*) holds only while it is unchanged. Marks only come with a bump, and a mark going away
+ * (the judged exec, the LRU) cannot make "no mark" wrong, so the memo needs nothing else, and
+ * no start time: a reused pid gets a mark only with a bump. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} rtepoch SEC(".maps");
+
+static __always_inline void rt_mark(__u32 tgid, struct ag_entering *e)
+{
+	bpf_map_update_elem(&entering, &tgid, e, BPF_ANY);
+	__u32 zero = 0;
+	__u64 *ep = bpf_map_lookup_elem(&rtepoch, &zero);
+	if (ep)
+		__sync_fetch_and_add(ep, 1);
+}
+
 static __always_inline __u32 mntns_of(struct task_struct *t)
 {
 	return BPF_CORE_READ(t, nsproxy, mnt_ns, ns.inum);
@@ -67,11 +87,27 @@ static __always_inline int current_in_pod(struct scratch *s, struct ag_config *c
 
 /* 1 when the current process is the runtime entering a pod and this check is not the exec
  * that starts the workload (process checks in another mount namespace than the runtime that let it in) */
-static __always_inline int runtime_entering(struct task_struct *task, __u32 kind)
+static __always_inline int runtime_entering(struct scratch *s, struct task_struct *task, __u32 kind)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 zero = 0;
+	__u64 *ep = bpf_map_lookup_elem(&rtepoch, &zero);
+	if (!ep)
+		return 0;
+	/* the epoch before the lookup (a mark made after it moves the epoch): seqlock-like, as the
+	 * open cache reads its sequences */
+	__u64 epoch = *(volatile __u64 *)ep;
+	if (s->rt_valid && s->rt_tgid == tgid && s->rt_epoch == epoch)
+		return 0;
+	oc_fence(&s->fence);
 	struct ag_entering *e = bpf_map_lookup_elem(&entering, &tgid);
-	if (!e || e->start_time != BPF_CORE_READ(task, group_leader, start_time))
+	if (!e) {
+		s->rt_tgid = tgid;
+		s->rt_epoch = epoch;
+		s->rt_valid = 1;
+		return 0;
+	}
+	if (e->start_time != BPF_CORE_READ(task, group_leader, start_time))
 		return 0;
 	if (kind == AG_KIND_PROCESS && mntns_of(task) != e->mntns)
 		return 0;
@@ -96,7 +132,7 @@ int ag_rt_attach(struct bpf_raw_tracepoint_args *ctx)
 	 * once that has joined the container's namespaces, right before the exec of the command */
 	e.mntns = mntns_of(bpf_get_current_task_btf());
 	__u32 tgid = BPF_CORE_READ(t, tgid);
-	bpf_map_update_elem(&entering, &tgid, &e, BPF_ANY);
+	rt_mark(tgid, &e);
 	return 0;
 }
 
@@ -128,7 +164,7 @@ int ag_rt_fork(struct bpf_raw_tracepoint_args *ctx)
 			return 0;
 		e.mntns = mntns_of(parent);
 	}
-	bpf_map_update_elem(&entering, &ctgid, &e, BPF_ANY);
+	rt_mark(ctgid, &e);
 	return 0;
 }
 

@@ -388,8 +388,9 @@ export interface LiteralRuns { idx: Uint16Array; bytes: Uint8Array; next: Uint16
  * each step has one class that does not lead to the dead state, and that class is one byte (the
  * literal parts of the patterns: "/srv/bench/app/" of `/srv/bench/app/*.bin`). The kernel
  * compares such a run with one 64-bit load and steps over it, where a byte at a time costs about
- * 30 instructions (the compiled loop of bpf/pattern-match.h); a path that differs within it is
- * walked byte by byte as before, so the answer never depends on the runs. At most `max - 1`
+ * 30 instructions (the compiled loop of bpf/pattern-match.h). A path that differs from it before
+ * the path's end dies there (every other byte leads to the dead state), and one that ends within
+ * it is walked byte by byte, so the answer never depends on the runs. At most `max - 1`
  * runs, nearest the start first (breadth-first), where every walk begins.
  */
 export function literalRuns(next: Uint16Array, nstates: number, ncls: number, classOf: Uint8Array, start: number, max: number): LiteralRuns {

@@ -7,7 +7,7 @@ import type { Profile, ProfileRule, Result, RuleKind } from '../../policy/types.
 import { ok, RULE_KINDS } from '../../policy/types.ts';
 import {
   ACTION, AG_ALL_CONTAINERS, AG_EVERY, EXACT, LAYOUT, AG_MAX_CONTAINERS, AG_MAX_ENT, AG_SHAPE_DEPTHS, FLAG, KIND, PROTO, TTYPE,
-  emptyShape, encodePathVal, encodePod, encodeRuleKey, encodeRuleVal, encodeSrcKey, fnv1a64, nameCell,
+  addToHashmask, emptyShape, encodePathVal, encodePod, encodeRuleKey, encodeRuleVal, encodeSrcKey, pathHash, nameCell,
   type FileShape, type PodValue, type RuleEnt, type RuleKey,
 } from './layout.ts';
 import { literalDir, type PatternTable } from '../../policy/pattern-dfa.ts';
@@ -29,10 +29,10 @@ export interface Slot {
   ttype: number;
   /** The string compared in the kernel (path, 'dir/', base name) or '' for numbers. */
   text: string;
-  /** The hashed value: FNV-1a 64 of text from the generation's seed, or the protocol/capability number. */
+  /** The hashed value: pathHash of text from the generation's seed, or the protocol/capability number. */
   hash: bigint;
   source: string;
-  /** FNV-1a 64 of source from the seed, 0n when none */
+  /** pathHash of source from the seed, 0n when none */
   srcHash: bigint;
   ents: RuleEnt[];
 }
@@ -83,10 +83,10 @@ export interface EntryOptions {
   unknownMask?: number;
   /** The user-namespace level of the pod's containers; default 0. */
   usernsLevel?: number;
-  /** Seeds of the FNV basis, one per try (a collision under one seed takes the next); random
+  /** Seeds of the hash, one per try (a collision under one seed takes the next); random
    *  64-bit seeds when not given (tests pass their own). */
   seeds?: () => bigint;
-  /** The hash (tests): FNV-1a 64 from the seed by default. */
+  /** The hash (tests): pathHash from the seed by default. */
   hash?: (s: string, seed: bigint) => bigint;
 }
 
@@ -181,7 +181,7 @@ export function planProfile(profile: Profile, o: EntryOptions): Result<PodPlan> 
   const pod: PodValue = {
     podId: o.podId, gen: o.gen,
     posture: [0, 0, 0, 0], hasSource: [0, 0, 0, 0], allowlist: [0, 0, 0, 0], hasBlock: [0, 0, 0, 0],
-    dirmask: [0n, 0n], capmask: 0n, protomask: 0, exactmask: 0,
+    dirmask: [0n, 0n], capmask: 0n, protomask: 0, exactmask: 0, hashmask: [[0n, 0n, 0n, 0n], [0n, 0n, 0n, 0n]],
     unknownMask: o.unknownMask ?? AG_EVERY, usernsLevel: o.usernsLevel ?? 0, seed: 0n, shape: emptyShape(),
   };
   const rules: ProfileRule[] = [];
@@ -263,7 +263,7 @@ export function planProfile(profile: Profile, o: EntryOptions): Result<PodPlan> 
     list.push(p);
   }
   // seeds: the first without a collision; after SEED_TRIES, the colliding slots are left out
-  const hash = o.hash ?? fnv1a64;
+  const hash = o.hash ?? pathHash;
   const nextSeed = o.seeds ?? randomSeed;
   let seed: bigint;
   let tries = 0;
@@ -306,6 +306,7 @@ export function planProfile(profile: Profile, o: EntryOptions): Result<PodPlan> 
     // which lookups can hit (the kernel skips the others)
     const text = first.text;
     if (first.kind === 'file' && (first.ttype === TTYPE.dir || first.ttype === TTYPE.path)) addToShape(pod.shape, text);
+    if (first.ttype === TTYPE.dir || first.ttype === TTYPE.path || first.ttype === TTYPE.execname) addToHashmask(pod.hashmask[first.kind === 'process' ? 0 : 1]!, h);
     if (first.ttype === TTYPE.dir) {
       let slashes = 0;
       for (let i = text.indexOf('/'); i >= 0 && slashes < 63; i = text.indexOf('/', i + 1)) slashes++;
@@ -387,7 +388,7 @@ function planPatternKinds(list: readonly Planned[], seed: bigint, hash: (s: stri
  * the alert. Two names that hash alike under the seed (about 2^-64 a pair) are both left out
  * and their rules reported (E_HASH_COLLISION).
  */
-export function guardSlots(slots: readonly Slot[], seed: bigint, hash: (s: string, seed: bigint) => bigint = fnv1a64,
+export function guardSlots(slots: readonly Slot[], seed: bigint, hash: (s: string, seed: bigint) => bigint = pathHash,
   unsupported: Unsupported[] = [], rules: readonly ProfileRule[] = []): Slot[] {
   const out = new Map<string, Slot>();
   for (const s of slots) {

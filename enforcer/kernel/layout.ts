@@ -37,9 +37,9 @@ export const AG_DFA = { states: 4096, cells: 16384, ents: 1024, hits: 16, lits: 
 /** Sizes and field offsets (bytes) of the shared structs, as the header lays them out. */
 export const LAYOUT = {
   ag_uid: { size: 40, fields: { uid: 0 } },
-  ag_pod_head: { size: 96, fields: { pod_id: 0, gen: 4, posture: 8, has_source: 12, allowlist: 16, has_block: 32, dirmask: 48, capmask: 64, protomask: 72, exactmask: 76, unknown_mask: 80, userns_level: 84, seed: 88 } },
+  ag_pod_head: { size: 160, fields: { pod_id: 0, gen: 4, posture: 8, has_source: 12, allowlist: 16, has_block: 32, dirmask: 48, capmask: 64, protomask: 72, exactmask: 76, unknown_mask: 80, userns_level: 84, seed: 88, hashmask: 96 } },
   ag_file_shape: { size: 256, fields: { len: 0, name: 128 } },
-  ag_pod: { size: 352, fields: { h: 0, shape: 96 } },
+  ag_pod: { size: 416, fields: { h: 0, shape: 160 } },
   ag_rule_key: { size: 32, fields: { hash: 0, src_hash: 8, pod_id: 16, gen: 20, kind: 24, ttype: 25, pad: 26 } },
   ag_rule_ent: { size: 12, fields: { rule_id: 0, containers: 4, action: 8, flags: 9, pad: 10 } },
   ag_rule_val: { size: 608, fields: { path: 0, ent: 512 } },
@@ -104,14 +104,23 @@ export interface PodValue {
   unknownMask: number;
   /** user-namespace level of the pod's containers (0, or 1 for hostUsers: false) */
   usernsLevel: number;
-  /** FNV-1a 64 basis of this generation's rule and source hashes (random per generation) */
+  /** basis of this generation's rule and source hashes (pathHash; random per generation) */
   seed: bigint;
+  /** process, file: bit (h & 255) of every exact path, base-name and directory target's hash
+   *  (4 words each): the kernel makes no probe whose hash has no bit */
+  hashmask: [bigint[], bigint[]];
   /** the file rules' shape (struct ag_file_shape): AG_SHAPE_DEPTHS masks each */
   shape: FileShape;
 }
 
 /** Per depth bucket: bit min(L, 63) of len, bit nameCell(L, prefix) of name (bpf/armorgate.h). */
 export interface FileShape { len: bigint[]; name: bigint[] }
+
+/** Sets the bit of hash h in a kind's hashmask words. */
+export function addToHashmask(words: bigint[], h: bigint): void {
+  const b = Number(h & 255n);
+  words[b >> 6] = words[b >> 6]! | (1n << BigInt(b & 63));
+}
 
 export function emptyShape(): FileShape {
   return { len: Array.from({ length: AG_SHAPE_DEPTHS }, () => 0n), name: Array.from({ length: AG_SHAPE_DEPTHS }, () => 0n) };
@@ -147,6 +156,7 @@ export function encodePod(p: PodValue): Buffer {
   b.writeUInt32LE(p.unknownMask >>> 0, f.unknown_mask);
   b.writeUInt32LE(p.usernsLevel >>> 0, f.userns_level);
   b.writeBigUInt64LE(BigInt.asUintN(64, p.seed), f.seed);
+  for (let k = 0; k < 2; k++) for (let w = 0; w < 4; w++) b.writeBigUInt64LE(p.hashmask[k]![w]!, f.hashmask + 32 * k + 8 * w);
   for (let d = 0; d < AG_SHAPE_DEPTHS; d++) {
     b.writeBigUInt64LE(p.shape.len[d]!, shapeOffset('len', d));
     b.writeBigUInt64LE(p.shape.name[d]!, shapeOffset('name', d));
@@ -171,6 +181,7 @@ export function decodePod(b: Buffer): PodValue {
     unknownMask: b.readUInt32LE(f.unknown_mask),
     usernsLevel: b.readUInt32LE(f.userns_level),
     seed: b.readBigUInt64LE(f.seed),
+    hashmask: [0, 1].map((k) => [0, 1, 2, 3].map((w) => b.readBigUInt64LE(f.hashmask + 32 * k + 8 * w))) as [bigint[], bigint[]],
     shape: {
       len: Array.from({ length: AG_SHAPE_DEPTHS }, (_, d) => b.readBigUInt64LE(shapeOffset('len', d))),
       name: Array.from({ length: AG_SHAPE_DEPTHS }, (_, d) => b.readBigUInt64LE(shapeOffset('name', d))),
@@ -426,25 +437,32 @@ export function eventDecoder(): (b: Buffer) => RawEvent | null {
 // eslint-disable-next-line no-control-regex
 const ASCII = /^[\x00-\x7f]*$/;
 
-/** FNV-1a 64's standard offset basis. */
+/** FNV-1a 64's standard offset basis: the seed of pathHash when none is given. */
 export const FNV_OFFSET = 0xcbf29ce484222325n;
 
-/** FNV-1a 64 over the UTF-8 bytes, as the BPF side hashes paths, from `seed` as the basis
- *  (the pod generation's random seed; FNV-1a's own offset basis when none is given). In two
- *  32-bit halves (the prime is 2^40 + 0x1b3): a hostile profile's thousands of paths hash in
- *  milliseconds, not the BigInt loop's hundreds. */
-export function fnv1a64(s: string | Uint8Array, seed: bigint = FNV_OFFSET): bigint {
+/** The hash of rule targets, sources and paths, as the BPF side computes it (bpf/armorgate.bpf.c
+ *  ag_hash, pass 1): the UTF-8 bytes as 64-bit little-endian words, the last one zero past the end,
+ *  each mixed in from `seed` (the pod generation's random seed) by h = (h ^ w) * FNV prime (2^40 +
+ *  0x1b3), h ^= h >> 32. A word at a time, so that the kernel hashes an open's path in an eighth
+ *  of the steps of a byte at a time. In two 32-bit halves: a hostile profile's thousands of paths
+ *  hash in milliseconds, not BigInt's hundreds. */
+export function pathHash(s: string | Uint8Array, seed: bigint = FNV_OFFSET): bigint {
   // ASCII strings are their own UTF-8 bytes: read in place
   const bytes = typeof s === 'string' ? (ASCII.test(s) ? null : Buffer.from(s, 'utf8')) : s;
   const n = bytes === null ? (s as string).length : bytes.length;
+  const at = (i: number): number => (i >= n ? 0 : bytes === null ? (s as string).charCodeAt(i) : bytes[i]!);
   const sd = BigInt.asUintN(64, seed);
   let hi = Number(sd >> 32n);
   let lo = Number(sd & 0xffffffffn);
-  for (let i = 0; i < n; i++) {
-    lo = (lo ^ (bytes === null ? (s as string).charCodeAt(i) : bytes[i]!)) >>> 0;
+  for (let i = 0; i < n; i += 8) {
+    lo = (lo ^ (at(i) | (at(i + 1) << 8) | (at(i + 2) << 16) | (at(i + 3) << 24))) >>> 0;
+    hi = (hi ^ (at(i + 4) | (at(i + 5) << 8) | (at(i + 6) << 16) | (at(i + 7) << 24))) >>> 0;
+    // (hi:lo) * (2^40 + 0x1b3) mod 2^64
     const m = lo * 0x1b3; // < 2^41: exact
     hi = (Math.imul(hi, 0x1b3) + Math.floor(m / 0x100000000) + (lo << 8)) >>> 0;
     lo = m >>> 0;
+    // h ^= h >> 32
+    lo = (lo ^ hi) >>> 0;
   }
   return (BigInt(hi) << 32n) | BigInt(lo);
 }

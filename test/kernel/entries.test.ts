@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { decide, type Access } from '../../policy/decide.ts';
 import type { Action, Profile, ProfileRule, Protocol, RuleKind, Target } from '../../policy/types.ts';
 import { addToShape, planProfile, profileEntries, shapeAdmits, type PodPlan, type Slot } from '../../enforcer/kernel/entries.ts';
-import { ACTION, AG_EVERY, EXACT, FLAG, KIND, PROTO, TTYPE, decodePod, decodeRuleKey, decodeRuleVal, emptyShape, fnv1a64, nameCell } from '../../enforcer/kernel/layout.ts';
+import { ACTION, AG_EVERY, EXACT, FLAG, KIND, PROTO, TTYPE, decodePod, decodeRuleKey, decodeRuleVal, emptyShape, pathHash, nameCell } from '../../enforcer/kernel/layout.ts';
 import { CAPABILITIES } from '../../enforcer/kernel/entries.ts';
 import { KERNEL_LIMITS } from '../../policy/kernel-limits.ts';
 
@@ -41,6 +41,7 @@ function kernelModel(plan: PodPlan, a: Access, containerIndex: number | null): '
     if (ttype === TTYPE.dir && text !== null && !dirHit(text)) return;
     if (ttype === TTYPE.path && !(plan.pod.exactmask & (a.kind === 'process' ? EXACT.procPath : EXACT.filePath))) return;
     if (ttype === TTYPE.execname && !(plan.pod.exactmask & EXACT.procName)) return;
+    if ((ttype === TTYPE.path || ttype === TTYPE.dir || ttype === TTYPE.execname) && !((plan.pod.hashmask[k & 1]![Number(hash & 255n) >> 6]! >> (hash & 63n)) & 1n)) return;
     if (ttype === TTYPE.cap && !((plan.pod.capmask >> hash) & 1n)) return;
     if (ttype === TTYPE.proto && !((plan.pod.protomask >> Number(hash)) & 1)) return;
     const s = bySlot.get(`${a.kind}|${ttype}|${hash}|${withSrc ? a.source : ''}`);
@@ -63,14 +64,14 @@ function kernelModel(plan: PodPlan, a: Access, containerIndex: number | null): '
   for (const withSrc of srcOk ? [false, true] : [false]) {
     if (a.kind === 'process' || a.kind === 'file') {
       const p = a.path!;
-      probe(TTYPE.path, fnv1a64(p, seed), p, withSrc, 0xffff, 0);
+      probe(TTYPE.path, pathHash(p, seed), p, withSrc, 0xffff, 0);
       const last = p.lastIndexOf('/');
-      if (a.kind === 'process' && last + 1 < p.length) { const b = p.slice(last + 1); probe(TTYPE.execname, fnv1a64(b, seed), b, withSrc, 0xffff, 0); }
-      if (p.length > 1 && !p.endsWith('/')) probe(TTYPE.dir, fnv1a64(p + '/', seed), p + '/', withSrc, p.length + 1, 1);
+      if (a.kind === 'process' && last + 1 < p.length) { const b = p.slice(last + 1); probe(TTYPE.execname, pathHash(b, seed), b, withSrc, 0xffff, 0); }
+      if (p.length > 1 && !p.endsWith('/')) probe(TTYPE.dir, pathHash(p + '/', seed), p + '/', withSrc, p.length + 1, 1);
       for (let i = 0; i < p.length; i++) {
         if (p[i] !== '/') continue;
         const pre = p.slice(0, i + 1);
-        probe(TTYPE.dir, fnv1a64(pre, seed), pre, withSrc, i + 1, i === last ? 1 : 2);
+        probe(TTYPE.dir, pathHash(pre, seed), pre, withSrc, i + 1, i === last ? 1 : 2);
       }
     } else if (a.kind === 'network') {
       for (const proto of [...(a.protocols ?? []), 'all' as Protocol]) probe(TTYPE.proto, BigInt(PROTO[proto]!), null, withSrc, 0, 0);
@@ -121,7 +122,7 @@ test('plan: slots, masks, flags, sources and unsupported rules', () => {
   assert.equal(plan.pod.allowlist[KIND.file], 0);
   assert.equal(plan.pod.hasBlock[KIND.file], 0xffffffff, 'a Block pattern still counts for unresolvable paths');
   assert.deepEqual(plan.pod.hasSource, [0, 1, 0, 0]);
-  assert.deepEqual(plan.sources, [{ path: '/usr/bin/cat', hash: fnv1a64('/usr/bin/cat', plan.pod.seed) }]);
+  assert.deepEqual(plan.sources, [{ path: '/usr/bin/cat', hash: pathHash('/usr/bin/cat', plan.pod.seed) }]);
   assert.equal(plan.unsupported.length, 0, 'patterns are enforced (bpf/pattern.h)');
   assert.deepEqual(plan.patterns.map((x) => x.kind), ['file']);
   assert.equal(plan.pod.exactmask & (EXACT.filePat | EXACT.procPat), EXACT.filePat);
@@ -199,7 +200,7 @@ test('encoded entries carry pod id, generation and the full target string', () =
   assert.equal(e.value.rules.length, 2, 'two rules on one target share one slot; and the guard of /etc/');
   assert.equal(decodePod(e.value.pod).seed, 0x1234n, 'the seed is in the pod value');
   const k = decodeRuleKey(e.value.rules[0]!.key);
-  assert.deepEqual(k, { hash: fnv1a64('/etc/shadow', 0x1234n), srcHash: 0n, podId: 2, gen: 5, kind: KIND.file, ttype: TTYPE.path });
+  assert.deepEqual(k, { hash: pathHash('/etc/shadow', 0x1234n), srcHash: 0n, podId: 2, gen: 5, kind: KIND.file, ttype: TTYPE.path });
   const v = decodeRuleVal(e.value.rules[0]!.value);
   assert.equal(v.path, '/etc/shadow');
   assert.equal(v.ents.length, 2);
@@ -247,11 +248,11 @@ test('seed: random per generation, the basis of every hash; a collision takes an
   const b = planProfile(p, { podId: 1, gen: 2, containers: [] });
   assert.ok(a.ok && b.ok);
   assert.notEqual(a.value.pod.seed, b.value.pod.seed);
-  assert.equal(a.value.slots.find((s) => s.text === '/a')!.hash, fnv1a64('/a', a.value.pod.seed));
-  assert.equal(a.value.slots.find((s) => s.text === '/b')!.srcHash, fnv1a64('/bin/sh', a.value.pod.seed));
+  assert.equal(a.value.slots.find((s) => s.text === '/a')!.hash, pathHash('/a', a.value.pod.seed));
+  assert.equal(a.value.slots.find((s) => s.text === '/b')!.srcHash, pathHash('/bin/sh', a.value.pod.seed));
   // a hash under which /a and /b collide for seed 1 only
   const seeds = [1n, 2n, 3n, 4n, 5n];
-  const crafted = (s: string, seed: bigint): bigint => (seed === 1n && (s === '/a' || s === '/b') ? 7n : fnv1a64(s, seed));
+  const crafted = (s: string, seed: bigint): bigint => (seed === 1n && (s === '/a' || s === '/b') ? 7n : pathHash(s, seed));
   const p2 = profile({ file: [rule('Block', { type: 'path', path: '/a' }), rule('Audit', { type: 'path', path: '/b' })] });
   const c = planProfile(p2, { podId: 1, gen: 1, containers: [], seeds: () => seeds.shift()!, hash: crafted });
   assert.ok(c.ok);
@@ -259,13 +260,13 @@ test('seed: random per generation, the basis of every hash; a collision takes an
   assert.equal(c.value.pod.seed, 2n);
   assert.deepEqual(c.value.unsupported, []);
   // colliding under every seed: those two are left out (reported), the rest loads
-  const always = (s: string, seed: bigint): bigint => (s === '/a' || s === '/b' ? 7n : fnv1a64(s, seed));
+  const always = (s: string, seed: bigint): bigint => (s === '/a' || s === '/b' ? 7n : pathHash(s, seed));
   const d = planProfile(profile({ file: [...p2.file, rule('Block', { type: 'path', path: '/c' })] }), { podId: 1, gen: 1, containers: [], hash: always });
   assert.ok(d.ok);
   assert.deepEqual(d.value.unsupported.map((u) => u.code), ['E_HASH_COLLISION', 'E_HASH_COLLISION']);
   assert.deepEqual(d.value.slots.map((s) => s.text), ['/c']);
   // sources colliding: both sources' slots go on the last try, the source-less rule stays
-  const srcs = (s: string, seed: bigint): bigint => (s === '/bin/x' || s === '/bin/y' ? 9n : fnv1a64(s, seed));
+  const srcs = (s: string, seed: bigint): bigint => (s === '/bin/x' || s === '/bin/y' ? 9n : pathHash(s, seed));
   const e = planProfile(profile({ file: [rule('Block', { type: 'path', path: '/a' }, { fromSource: '/bin/x' }), rule('Block', { type: 'path', path: '/a' }, { fromSource: '/bin/y' }), rule('Block', { type: 'path', path: '/a' })] }), { podId: 1, gen: 1, containers: [], hash: srcs });
   assert.ok(e.ok);
   assert.equal(e.value.unsupported.length, 2);
@@ -400,4 +401,17 @@ test('a rule naming only containers past the 31 the kernel tells apart is report
   assert.ok(r.ok);
   assert.deepEqual(r.value.unsupported.map((u) => [u.code, u.ruleId]), [['E_CONTAINERS', 0]]);
   assert.deepEqual(r.value.slots.map((s) => s.text), ['/y']);
+});
+
+test('hashmask: a bit for every path, base-name and directory target of each kind, and no other', () => {
+  const p = planProfile(profile({
+    process: [rule('Block', { type: 'path', path: '/bin/sh' }), rule('Block', { type: 'execname', name: 'nc' }), rule('Block', { type: 'directory', dir: '/opt/', recursive: true })],
+    file: [rule('Block', { type: 'path', path: '/etc/shadow' }), rule('Audit', { type: 'directory', dir: '/etc/ssl/', recursive: false }), rule('Block', { type: 'pattern', pattern: '/srv/*.key' })],
+  }), { podId: 1, gen: 1, containers: [] });
+  assert.ok(p.ok);
+  const { pod } = p.value;
+  const bits = (k: 0 | 1): number[] => pod.hashmask[k].flatMap((w, i) => [...Array(64).keys()].filter((b) => (w >> BigInt(b)) & 1n).map((b) => i * 64 + b));
+  const want = (texts: string[]): number[] => [...new Set(texts.map((t) => Number(pathHash(t, pod.seed) & 255n)))].sort((a, b) => a - b);
+  assert.deepEqual(bits(0), want(['/bin/sh', 'nc', '/opt/']));
+  assert.deepEqual(bits(1), want(['/etc/shadow', '/etc/ssl/']), 'a pattern sets none (the automaton decides it)');
 });

@@ -110,7 +110,7 @@ test('encoders round-trip and event decoding reads every field', () => {
   const ents = [{ ruleId: 4, containers: 0xffffffff, action: 3, flags: L.FLAG.readOnly | L.FLAG.recursive }];
   assert.deepEqual(L.decodeRuleVal(L.encodeRuleVal('/etc/ssl/', ents)), { path: '/etc/ssl/', ents });
   assert.throws(() => L.encodeRuleVal('x'.repeat(L.AG_PATH_MAX), []), RangeError);
-  const pod = { podId: 1, gen: 2, posture: [3, 2, 3, 2], hasSource: [0, 1, 0, 0], allowlist: [0, 0x80000000, 0, 0], hasBlock: [0xffffffff, 0, 0, 1], dirmask: [1n << 63n, 6n], capmask: 1n << 13n, protomask: 0x1010, exactmask: 5, unknownMask: 0xffffffff, usernsLevel: 1, seed: 0xfedcba9876543210n, shape: { len: Array.from({ length: 16 }, (_, i) => BigInt(i) << 60n), name: Array.from({ length: 16 }, (_, i) => 1n << BigInt(i * 4)) } } as L.PodValue;
+  const pod = { podId: 1, gen: 2, posture: [3, 2, 3, 2], hasSource: [0, 1, 0, 0], allowlist: [0, 0x80000000, 0, 0], hasBlock: [0xffffffff, 0, 0, 1], dirmask: [1n << 63n, 6n], capmask: 1n << 13n, protomask: 0x1010, exactmask: 5, unknownMask: 0xffffffff, usernsLevel: 1, seed: 0xfedcba9876543210n, hashmask: [[1n, 0n, 1n << 63n, 5n], [0n, 2n, 0n, 0xffffffffffffffffn]], shape: { len: Array.from({ length: 16 }, (_, i) => BigInt(i) << 60n), name: Array.from({ length: 16 }, (_, i) => 1n << BigInt(i * 4)) } } as L.PodValue;
   assert.deepEqual(L.decodePod(L.encodePod(pod)), pod);
   const f = L.LAYOUT.ag_event.fields;
   const b = Buffer.alloc(L.LAYOUT.ag_event.size);
@@ -170,7 +170,7 @@ test('the event decoder that keeps what the records before repeat decodes each r
 test('node summary: the union of pods, encoded in agconfig, unused until written', () => {
   const pod = (protomask: number, capmask: bigint, allowNet: number, allowCaps: number): L.PodValue => L.decodePod(L.encodePod({
     podId: 1, gen: 1, posture: [2, 2, 2, 2], hasSource: [0, 0, 0, 0], allowlist: [0, 0, allowNet, allowCaps], hasBlock: [0, 0, 0, 0],
-    dirmask: [0n, 0n], capmask, protomask, exactmask: 0, unknownMask: 0, usernsLevel: 0, seed: 0n, shape: L.emptyShape(),
+    dirmask: [0n, 0n], capmask, protomask, exactmask: 0, unknownMask: 0, usernsLevel: 0, seed: 0n, hashmask: [[0n, 0n, 0n, 0n], [0n, 0n, 0n, 0n]], shape: L.emptyShape(),
   }));
   const u = L.unionSummaries([L.summaryOf(pod(1 << 4, 0n, 0, 0)), L.summaryOf(pod(1, 1n << 13n, 0, 0x80000000))]);
   assert.deepEqual(u, { netProtos: 0x11, caps: 1n << 13n, netAllowlist: false, capsAllowlist: true });
@@ -183,13 +183,26 @@ test('node summary: the union of pods, encoded in agconfig, unused until written
   assert.equal(L.decodeConfig(L.encodeConfig(200, 0)).summary, null, 'no summary: summary_valid 0, the programs look every socket() up');
 });
 
-test('fnv1a64 is FNV-1a 64 (reference vectors)', () => {
-  assert.equal(L.fnv1a64(''), 0xcbf29ce484222325n);
-  assert.equal(L.fnv1a64('a'), 0xaf63dc4c8601ec8cn);
-  assert.equal(L.fnv1a64('foobar'), 0x85944171f73967e8n);
-  // from another basis (the pod generation's seed), as a BigInt reference computes it
-  const ref = (s: string, seed: bigint): bigint => { let h = seed; for (const c of Buffer.from(s)) h = ((h ^ BigInt(c)) * 0x100000001b3n) & 0xffffffffffffffffn; return h; };
-  for (const seed of [0n, 1n, 0xffffffffffffffffn, 0x0123456789abcdefn]) {
-    for (const s of ['', 'a', '/etc/shadow', '/\u00e9t\u00e9/\u4e2d'.repeat(40)]) assert.equal(L.fnv1a64(s, seed), ref(s, seed), `${s} from ${seed}`);
+test('pathHash: 64-bit words, the last zero-filled, h = (h ^ w) * FNV prime, h ^= h >> 32 (a BigInt reference)', () => {
+  const M = 0xffffffffffffffffn;
+  const ref = (s: string, seed: bigint): bigint => {
+    const b = Buffer.from(s);
+    let h = seed & M;
+    for (let i = 0; i < b.length; i += 8) {
+      const w = Buffer.alloc(8);
+      b.copy(w, 0, i, Math.min(i + 8, b.length));
+      h = ((h ^ w.readBigUInt64LE(0)) * 0x100000001b3n) & M;
+      h ^= h >> 32n;
+    }
+    return h;
+  };
+  assert.equal(L.pathHash(''), L.FNV_OFFSET, 'no bytes: the seed');
+  for (const seed of [0n, 1n, 0xffffffffffffffffn, 0x0123456789abcdefn, L.FNV_OFFSET]) {
+    for (const s of ['', 'a', '/etc/shadow', '/etc/ssl/', '12345678', '123456789', '/\u00e9t\u00e9/\u4e2d'.repeat(40), '\u00ff'.repeat(9)]) {
+      assert.equal(L.pathHash(s, seed), ref(s, seed), `${s} from ${seed}`);
+    }
   }
+  // the bytes, not their count, make the words: a string and its UTF-8 bytes agree
+  assert.equal(L.pathHash('/\u00e9t\u00e9', 7n), L.pathHash(Buffer.from('/\u00e9t\u00e9'), 7n));
+  assert.notEqual(L.pathHash('/etc/ssl', 7n), L.pathHash('/etc/ssl/', 7n));
 });

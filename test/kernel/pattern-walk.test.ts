@@ -101,11 +101,15 @@ test('the kernel walk of the encoded automaton decides as decide() does, and fin
       // inside a run, end inside one, or cross a chunk's edge in one
       [...Array.from({ length: 50 }, (_, i): [Action, string, boolean] => ['Block', `${DATA}.${i}`, false]), ['Audit', `${LIT}/*.txt`, false],
         ['Block', `${LIT}x`, false]],
+      // a pattern that matches inside another's literal run: a path may end there (its NUL inside
+      // the run's 8 bytes), or leave the run before its end (dead at once)
+      [['Block', '/srv/lit/abc', false], ['Audit', '/srv/lit/abcdefghijklmnop', false]],
     ];
     const paths = ['/srv/p/a.key', '/srv/p/c.key', '/srv/p/a.txt', '/srv/p/sub/a.key', '/etc/shadow', '/etc/gshadow', '/etc/hostname', '/srv/p/5.num',
       '/srv/d/deep.txt', '/srv/d/a/b/c/deep.txt', LONG, LONG + 'x', '/e/*', '/e/a', '/q/é/x', '/q/ab/x', '/srv/pat/f0/x', '/srv/pat/f499/x',
       '/srv/pat/f500/x', '/srv/pat/f49/x/y', '/x', '/', DATA, `${DATA}.7`, `${DATA}.49`, `${DATA}.50`, `${DATA}.7x`, '/srv/bench/app/lib/dat_.bin.1',
-      '/srv/bench/ap', '/srv/bench/app/lib/data.bi', `${LIT}/a.txt`, `${LIT}x`, `${LIT}/b/a.txt`, `${LIT.slice(0, 255)}Z${LIT.slice(256)}/a.txt`, LIT,
+      '/srv/bench/ap', '/srv/bench/app/lib/data.bi', '/srv/lit/abc', '/srv/lit/ab', '/srv/lit/abd', '/srv/lit/abcdefghijklmnop', '/srv/lit/abcdefghXjklmnop',
+      '/srv/lit/abcdefghijklmno', '/srv/lit/abcX', `${LIT}/a.txt`, `${LIT}x`, `${LIT}/b/a.txt`, `${LIT.slice(0, 255)}Z${LIT.slice(256)}/a.txt`, LIT,
       // directories as a rename hands them to ag_pat_end (path + "/")
       '/srv/', '/srv/p/', '/srv/p/sub/', '/srv/d/', '/srv/d/a/b/', '/etc/', '/q/', '/q/a/', '/q/a/b/', '/tmp/', '/srv/pat/', '/srv/pat/f7/', '/e/', `${LIT}/`];
     let hits = 0;
@@ -209,4 +213,64 @@ test('the kernel\'s whole path decision (exact paths, directories, patterns, the
       }
     }), { numRuns: 150 });
   assert.ok(checked >= 300 && byPattern >= 10, `${checked} accesses, ${byPattern} decided by a pattern rule`);
+}));
+
+// ---- the same for process rules: exact paths, base names (execname), directories and patterns,
+// on paths of every length modulo the hash's 8-byte words, and past AG_TARGET_MAX (the base name
+// then found from the end)
+const PSEGS = ['usr', 'bin', 'sh', 'busybox', 'python3.11', 'x'.repeat(15)];
+const psegArb = fc.constantFrom(...PSEGS);
+const LONG_DIR = `/opt/${'d'.repeat(250)}/${'e'.repeat(250)}`;
+const processRuleArb: fc.Arbitrary<ProfileRule> = fc.record({
+  action: fc.constantFrom<Action>('Allow', 'Audit', 'Block'),
+  target: fc.oneof(
+    fc.array(psegArb, { minLength: 1, maxLength: 3 }).map((s): Target => ({ type: 'path', path: '/' + s.join('/') })),
+    psegArb.map((name): Target => ({ type: 'execname', name })),
+    fc.tuple(fc.array(psegArb, { minLength: 0, maxLength: 2 }), fc.boolean()).map(([s, recursive]): Target => ({ type: 'directory', dir: '/' + s.map((x) => x + '/').join(''), recursive })),
+    fc.array(fc.constantFrom('usr', 'bin', '*', '**', 'b?sybox', 'python3.*'), { minLength: 1, maxLength: 3 }).map((p): Target => ({ type: 'pattern', pattern: '/' + p.join('/') }))),
+  ownerOnly: fc.boolean(),
+}).map((r) => rule(r.action, r.target, { ownerOnly: r.ownerOnly }));
+
+test('the kernel\'s whole path decision for process rules (paths, base names, directories, patterns) agrees with decide() on random profiles', (t) => withWalk(t, ({ l, fd, run }) => {
+  const uid = '11111111-2222-4333-8444-666666666666';
+  let checked = 0, byName = 0;
+  fc.assert(fc.property(fc.array(processRuleArb, { minLength: 1, maxLength: 6 }), fc.constantFrom('audit', 'block'),
+    fc.array(fc.record({ path: fc.oneof(fc.array(psegArb, { minLength: 1, maxLength: 4 }).map((s) => '/' + s.join('/')), psegArb.map((s) => `${LONG_DIR}/${s}`)), owner: fc.boolean() }), { minLength: 1, maxLength: 8 }),
+    (rules0, posture, accesses) => {
+      const rules = [...new Map(rules0.map((r) => [JSON.stringify([r.action, r.target, r.ownerOnly]), r])).values()];
+      const profile: Profile = { version: 1, posture: { file: 'audit', process: posture as 'audit' | 'block', network: 'audit', capabilities: 'audit' }, process: rules, file: [], network: [], capabilities: [] };
+      const e = profileEntries(profile, { podId: 8, gen: 1, containers: [] });
+      assert.ok(e.ok, e.ok ? '' : e.error.message);
+      if (e.value.plan.unsupported.length > 0) return;
+      const put = (map: string, items: readonly { key: Buffer; value: Buffer }[]): void => { for (const x of items) assert.equal(l.bpf_map_update_elem(fd(map), x.key, x.value, 0n), 0, map); };
+      put('rules', e.value.rules);
+      put('patterns', e.value.patterns);
+      assert.equal(l.bpf_map_update_elem(fd('pods'), encodeUid(uid), e.value.pod, 0n), 0);
+      try {
+        for (const a of accesses) {
+          const input = Buffer.alloc(IN_PATH + 4096);
+          input.writeUInt32LE(process.pid, 0);
+          input.writeUInt32LE(0, 4); // AG_KIND_PROCESS
+          input.writeUInt32LE(0, 8);
+          input.writeUInt32LE(a.owner ? 1 : 0, 12);
+          input.writeUInt32LE(1, IN_MODE);
+          encodeUid(uid).copy(input, IN_UID);
+          input.write(a.path, IN_PATH);
+          const out = run(input);
+          const ret = out.readInt32LE(12);
+          const score = out.readUInt32LE(0);
+          const got = ret !== 0 ? 'block' : score !== 0 ? (out.readUInt32LE(8) === 2 ? 'audit' : 'allow') : out.readUInt32LE(24) !== 0 ? 'audit' : 'allow';
+          const d = decide(profile, { kind: 'process', path: a.path, source: '', write: false, owner: a.owner });
+          assert.equal(got, d.verdict, `${a.path} owner=${a.owner} under ${JSON.stringify(profile.process.map((r) => [r.action, r.target, r.ownerOnly]))} (${posture})`);
+          if (d.rule !== null) assert.equal(out.readUInt32LE(4), e.value.plan.rules.indexOf(d.rule), 'the rule decide() names');
+          checked++;
+          if (d.rule?.target.type === 'execname') byName++;
+        }
+      } finally {
+        for (const x of e.value.rules) l.bpf_map_delete_elem(fd('rules'), x.key);
+        for (const x of e.value.patterns) l.bpf_map_delete_elem(fd('patterns'), x.key);
+        l.bpf_map_delete_elem(fd('pods'), encodeUid(uid));
+      }
+    }), { numRuns: 150 });
+  assert.ok(checked >= 300 && byName >= 10, `${checked} accesses, ${byName} decided by a base-name rule`);
 }));
