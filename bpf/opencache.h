@@ -215,6 +215,9 @@ static __always_inline int oc_hit(struct ag_oc_ent *slots, struct ag_oc_ent *q)
 	 * pointers oc_key stored, and the verifier refuses arithmetic on those) */
 	volatile __u64 *b = (volatile __u64 *)q;
 	volatile __u64 *a = (volatile __u64 *)&slots[oc_slot(b[0])];
+	/* another file's slot (most misses): one compare, not the whole slot */
+	if (a[0] != b[0])
+		return 0;
 	__u64 diff = 0;
 #pragma unroll
 	for (int i = 0; i < AG_OC_WORDS; i++)
