@@ -170,49 +170,58 @@ const fileRuleArb: fc.Arbitrary<ProfileRule> = fc.record({
   readOnly: fc.boolean(), ownerOnly: fc.boolean(),
 }).map((r) => rule(r.action, r.target, { readOnly: r.readOnly, ownerOnly: r.ownerOnly }));
 
-test('the kernel\'s whole path decision (exact paths, directories, patterns, their precedence and qualifiers) agrees with decide() on random profiles', (t) => withWalk(t, ({ l, fd, run }) => {
-  const uid = '11111111-2222-4333-8444-555555555555';
-  let checked = 0, byPattern = 0;
+interface Access { path: string; write: boolean; owner: boolean }
+
+/** One random profile's rules of `kind` (deduplicated) put in the maps as pod `uid`, each access
+ *  decided by the kernel (ag_decide_path) and by decide(): they must agree on the verdict and the
+ *  rule. Returns the target type of each access's deciding rule (null: the posture or none). */
+function decideAgrees({ l, fd, run }: Walk, kind: 'process' | 'file', uid: string, rules0: readonly ProfileRule[], posture: string, accesses: readonly Access[]): (Target['type'] | null)[] {
+  const rules = [...new Map(rules0.map((r) => [JSON.stringify([r.action, r.target, r.readOnly, r.ownerOnly]), r])).values()];
+  const post = { file: 'audit', process: 'audit', network: 'audit', capabilities: 'audit', [kind]: posture } as Profile['posture'];
+  const profile: Profile = { version: 1, posture: post, process: kind === 'process' ? rules : [], file: kind === 'file' ? rules : [], network: [], capabilities: [] };
+  const e = profileEntries(profile, { podId: kind === 'file' ? 7 : 8, gen: 1, containers: [] });
+  assert.ok(e.ok, e.ok ? '' : e.error.message);
+  if (e.value.plan.unsupported.length > 0) return []; // what the kernel cannot hold is reported, not compared
+  const put = (map: string, items: readonly { key: Buffer; value: Buffer }[]): void => { for (const x of items) assert.equal(l.bpf_map_update_elem(fd(map), x.key, x.value, 0n), 0, map); };
+  put('rules', e.value.rules);
+  put('patterns', e.value.patterns);
+  assert.equal(l.bpf_map_update_elem(fd('pods'), encodeUid(uid), e.value.pod, 0n), 0);
+  const by: (Target['type'] | null)[] = [];
+  try {
+    for (const a of accesses) {
+      const input = Buffer.alloc(IN_PATH + 4096);
+      input.writeUInt32LE(process.pid, 0);
+      input.writeUInt32LE(kind === 'file' ? 1 : 0, 4); // AG_KIND_FILE, AG_KIND_PROCESS
+      input.writeUInt32LE(a.write ? 1 : 0, 8);
+      input.writeUInt32LE(a.owner ? 1 : 0, 12);
+      input.writeUInt32LE(1, IN_MODE);
+      encodeUid(uid).copy(input, IN_UID);
+      input.write(a.path, IN_PATH);
+      const out = run(input);
+      const ret = out.readInt32LE(12);
+      const score = out.readUInt32LE(0);
+      // allowed with no rule under an allow-list: the posture's report, so 'audit' (a block posture must have denied)
+      const got = ret !== 0 ? 'block' : score !== 0 ? (out.readUInt32LE(8) === 2 ? 'audit' : 'allow') : out.readUInt32LE(24) !== 0 ? 'audit' : 'allow';
+      const d = decide(profile, { kind, path: a.path, source: '', write: a.write, owner: a.owner });
+      assert.equal(got, d.verdict, `${a.path} write=${a.write} owner=${a.owner} under ${JSON.stringify(rules.map((r) => [r.action, r.target, r.readOnly, r.ownerOnly]))} (${posture})`);
+      if (d.rule !== null) assert.equal(out.readUInt32LE(4), e.value.plan.rules.indexOf(d.rule), 'the rule decide() names');
+      by.push(d.rule?.target.type ?? null);
+    }
+  } finally {
+    for (const x of e.value.rules) l.bpf_map_delete_elem(fd('rules'), x.key);
+    for (const x of e.value.patterns) l.bpf_map_delete_elem(fd('patterns'), x.key);
+    l.bpf_map_delete_elem(fd('pods'), encodeUid(uid));
+  }
+  return by;
+}
+
+test('the kernel\'s whole path decision (exact paths, directories, patterns, their precedence and qualifiers) agrees with decide() on random profiles', (t) => withWalk(t, (w) => {
+  const by: (Target['type'] | null)[] = [];
   fc.assert(fc.property(fc.array(fileRuleArb, { minLength: 1, maxLength: 6 }), fc.constantFrom('audit', 'block'),
     fc.array(fc.record({ path: fc.array(segArb, { minLength: 1, maxLength: 4 }).map((s) => '/' + s.join('/')), write: fc.boolean(), owner: fc.boolean() }), { minLength: 1, maxLength: 8 }),
-    (rules0, posture, accesses) => {
-      const rules = [...new Map(rules0.map((r) => [JSON.stringify([r.action, r.target, r.readOnly, r.ownerOnly]), r])).values()];
-      const profile: Profile = { version: 1, posture: { file: posture as 'audit' | 'block', process: 'audit', network: 'audit', capabilities: 'audit' }, process: [], file: rules, network: [], capabilities: [] };
-      const e = profileEntries(profile, { podId: 7, gen: 1, containers: [] });
-      assert.ok(e.ok, e.ok ? '' : e.error.message);
-      if (e.value.plan.unsupported.length > 0) return; // what the kernel cannot hold is reported, not compared
-      const put = (map: string, items: readonly { key: Buffer; value: Buffer }[]): void => { for (const x of items) assert.equal(l.bpf_map_update_elem(fd(map), x.key, x.value, 0n), 0, map); };
-      put('rules', e.value.rules);
-      put('patterns', e.value.patterns);
-      assert.equal(l.bpf_map_update_elem(fd('pods'), encodeUid(uid), e.value.pod, 0n), 0);
-      try {
-        for (const a of accesses) {
-          const input = Buffer.alloc(IN_PATH + 4096);
-          input.writeUInt32LE(process.pid, 0);
-          input.writeUInt32LE(1, 4); // AG_KIND_FILE
-          input.writeUInt32LE(a.write ? 1 : 0, 8);
-          input.writeUInt32LE(a.owner ? 1 : 0, 12);
-          input.writeUInt32LE(1, IN_MODE);
-          encodeUid(uid).copy(input, IN_UID);
-          input.write(a.path, IN_PATH);
-          const out = run(input);
-          const ret = out.readInt32LE(12);
-          const score = out.readUInt32LE(0);
-          // allowed with no rule under an allow-list: the posture's report, so 'audit' (a block posture must have denied)
-          const got = ret !== 0 ? 'block' : score !== 0 ? (out.readUInt32LE(8) === 2 ? 'audit' : 'allow') : out.readUInt32LE(24) !== 0 ? 'audit' : 'allow';
-          const d = decide(profile, { kind: 'file', path: a.path, source: '', write: a.write, owner: a.owner });
-          assert.equal(got, d.verdict, `${a.path} write=${a.write} owner=${a.owner} under ${JSON.stringify(profile.file.map((r) => [r.action, r.target, r.readOnly, r.ownerOnly]))} (${posture})`);
-          if (d.rule !== null) assert.equal(out.readUInt32LE(4), e.value.plan.rules.indexOf(d.rule), 'the rule decide() names');
-          checked++;
-          if (d.rule?.target.type === 'pattern') byPattern++;
-        }
-      } finally {
-        for (const x of e.value.rules) l.bpf_map_delete_elem(fd('rules'), x.key);
-        for (const x of e.value.patterns) l.bpf_map_delete_elem(fd('patterns'), x.key);
-        l.bpf_map_delete_elem(fd('pods'), encodeUid(uid));
-      }
-    }), { numRuns: 150 });
-  assert.ok(checked >= 300 && byPattern >= 10, `${checked} accesses, ${byPattern} decided by a pattern rule`);
+    (rules, posture, accesses) => { by.push(...decideAgrees(w, 'file', '11111111-2222-4333-8444-555555555555', rules, posture, accesses)); }), { numRuns: 150 });
+  const byPattern = by.filter((x) => x === 'pattern').length;
+  assert.ok(by.length >= 300 && byPattern >= 10, `${by.length} accesses, ${byPattern} decided by a pattern rule`);
 }));
 
 // ---- the same for process rules: exact paths, base names (execname), directories and patterns,
@@ -231,46 +240,11 @@ const processRuleArb: fc.Arbitrary<ProfileRule> = fc.record({
   ownerOnly: fc.boolean(),
 }).map((r) => rule(r.action, r.target, { ownerOnly: r.ownerOnly }));
 
-test('the kernel\'s whole path decision for process rules (paths, base names, directories, patterns) agrees with decide() on random profiles', (t) => withWalk(t, ({ l, fd, run }) => {
-  const uid = '11111111-2222-4333-8444-666666666666';
-  let checked = 0, byName = 0;
+test('the kernel\'s whole path decision for process rules (paths, base names, directories, patterns) agrees with decide() on random profiles', (t) => withWalk(t, (w) => {
+  const by: (Target['type'] | null)[] = [];
   fc.assert(fc.property(fc.array(processRuleArb, { minLength: 1, maxLength: 6 }), fc.constantFrom('audit', 'block'),
-    fc.array(fc.record({ path: fc.oneof(fc.array(psegArb, { minLength: 1, maxLength: 4 }).map((s) => '/' + s.join('/')), psegArb.map((s) => `${LONG_DIR}/${s}`)), owner: fc.boolean() }), { minLength: 1, maxLength: 8 }),
-    (rules0, posture, accesses) => {
-      const rules = [...new Map(rules0.map((r) => [JSON.stringify([r.action, r.target, r.ownerOnly]), r])).values()];
-      const profile: Profile = { version: 1, posture: { file: 'audit', process: posture as 'audit' | 'block', network: 'audit', capabilities: 'audit' }, process: rules, file: [], network: [], capabilities: [] };
-      const e = profileEntries(profile, { podId: 8, gen: 1, containers: [] });
-      assert.ok(e.ok, e.ok ? '' : e.error.message);
-      if (e.value.plan.unsupported.length > 0) return;
-      const put = (map: string, items: readonly { key: Buffer; value: Buffer }[]): void => { for (const x of items) assert.equal(l.bpf_map_update_elem(fd(map), x.key, x.value, 0n), 0, map); };
-      put('rules', e.value.rules);
-      put('patterns', e.value.patterns);
-      assert.equal(l.bpf_map_update_elem(fd('pods'), encodeUid(uid), e.value.pod, 0n), 0);
-      try {
-        for (const a of accesses) {
-          const input = Buffer.alloc(IN_PATH + 4096);
-          input.writeUInt32LE(process.pid, 0);
-          input.writeUInt32LE(0, 4); // AG_KIND_PROCESS
-          input.writeUInt32LE(0, 8);
-          input.writeUInt32LE(a.owner ? 1 : 0, 12);
-          input.writeUInt32LE(1, IN_MODE);
-          encodeUid(uid).copy(input, IN_UID);
-          input.write(a.path, IN_PATH);
-          const out = run(input);
-          const ret = out.readInt32LE(12);
-          const score = out.readUInt32LE(0);
-          const got = ret !== 0 ? 'block' : score !== 0 ? (out.readUInt32LE(8) === 2 ? 'audit' : 'allow') : out.readUInt32LE(24) !== 0 ? 'audit' : 'allow';
-          const d = decide(profile, { kind: 'process', path: a.path, source: '', write: false, owner: a.owner });
-          assert.equal(got, d.verdict, `${a.path} owner=${a.owner} under ${JSON.stringify(profile.process.map((r) => [r.action, r.target, r.ownerOnly]))} (${posture})`);
-          if (d.rule !== null) assert.equal(out.readUInt32LE(4), e.value.plan.rules.indexOf(d.rule), 'the rule decide() names');
-          checked++;
-          if (d.rule?.target.type === 'execname') byName++;
-        }
-      } finally {
-        for (const x of e.value.rules) l.bpf_map_delete_elem(fd('rules'), x.key);
-        for (const x of e.value.patterns) l.bpf_map_delete_elem(fd('patterns'), x.key);
-        l.bpf_map_delete_elem(fd('pods'), encodeUid(uid));
-      }
-    }), { numRuns: 150 });
-  assert.ok(checked >= 300 && byName >= 10, `${checked} accesses, ${byName} decided by a base-name rule`);
+    fc.array(fc.record({ path: fc.oneof(fc.array(psegArb, { minLength: 1, maxLength: 4 }).map((s) => '/' + s.join('/')), psegArb.map((s) => `${LONG_DIR}/${s}`)), write: fc.constant(false), owner: fc.boolean() }), { minLength: 1, maxLength: 8 }),
+    (rules, posture, accesses) => { by.push(...decideAgrees(w, 'process', '11111111-2222-4333-8444-666666666666', rules, posture, accesses)); }), { numRuns: 150 });
+  const byName = by.filter((x) => x === 'execname').length;
+  assert.ok(by.length >= 300 && byName >= 10, `${by.length} accesses, ${byName} decided by a base-name rule`);
 }));
