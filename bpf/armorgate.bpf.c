@@ -402,8 +402,9 @@ static __always_inline __u64 ag_lowx(__u64 w, __u32 r)
 }
 
 /* n bytes (at most AG_PATH_MAX) at buf, a buffer in map memory with room for a whole word past
- * them, from h */
-static __always_inline __u64 ag_hash(const char *buf, __u32 n, __u64 h)
+ * them, from h. hk (AG_PATH_MAX / 8 words, or 0): the hash before each word, and after the last
+ * one while there is room (ag_prefix_hash reads them). */
+static __always_inline __u64 ag_hash(const char *buf, __u32 n, __u64 h, __u64 *hk)
 {
 	if (!n || n > AG_PATH_MAX)
 		return h;
@@ -411,10 +412,18 @@ static __always_inline __u64 ag_hash(const char *buf, __u32 n, __u64 h)
 	for (int k = 0; k < AG_PATH_MAX / 8; k++) {
 		if (k + 1 >= nw)
 			break;
+		if (hk)
+			hk[k] = h;
 		h = ag_mix(h, *(const __u64 *)(buf + k * 8));
 	}
 	__u32 lw = (nw - 1) & (AG_PATH_MAX / 8 - 1);
-	return ag_mix(h, ag_lowx(*(const __u64 *)(buf + lw * 8), n - lw * 8));
+	if (hk)
+		hk[lw] = h;
+	h = ag_mix(h, ag_lowx(*(const __u64 *)(buf + lw * 8), n - lw * 8));
+	/* the whole string's too, for the string + '/' of a string of whole words */
+	if (hk && lw + 1 < AG_PATH_MAX / 8)
+		hk[lw + 1] = h;
+	return h;
 }
 
 /* The root of the acting task's mount namespace. Paths are judged from there, never from the
@@ -690,7 +699,7 @@ found:
 	long xn = exe ? bpf_probe_read_kernel_str(s->exe, AG_PATH_MAX, exe->path) : 0;
 	if (xn > 1) {
 		struct ag_src_key sk = {};
-		sk.src_hash = ag_hash(s->exe, (xn - 1) & PATH_MASK, s->pod.seed);
+		sk.src_hash = ag_hash(s->exe, (xn - 1) & PATH_MASK, s->pod.seed, 0);
 		sk.pod_id = s->pod.pod_id;
 		sk.gen = s->pod.gen;
 		struct ag_src_val *sv = bpf_map_lookup_elem(&sources, &sk);
@@ -836,24 +845,7 @@ __noinline int ag_pass1(__u32 unused)
 	if (!s)
 		return 0;
 	__u32 len = s->len;
-	__u32 n = len < AG_PATH_MAX ? len : AG_PATH_MAX;
-	if (!n)
-		n = 1;
-	__u32 nw = (n + 7) / 8;
-	__u64 h = s->pod.seed;
-	for (int k = 0; k < AG_PATH_MAX / 8; k++) {
-		if (k + 1 >= nw)
-			break;
-		s->hk[k] = h;
-		h = ag_mix(h, *(__u64 *)&s->path[k * 8]);
-	}
-	__u32 lw = (nw - 1) & (AG_PATH_MAX / 8 - 1);
-	s->hk[lw] = h;
-	h = ag_mix(h, ag_lowx(*(__u64 *)&s->path[lw * 8], n - lw * 8));
-	s->q_h = h;
-	/* the whole path's too, for the path + '/' of a path of whole words (ag_prefix_hash) */
-	if (lw + 1 < AG_PATH_MAX / 8)
-		s->hk[lw + 1] = h;
+	s->q_h = ag_hash(s->path, len < AG_PATH_MAX ? len : AG_PATH_MAX, s->pod.seed, s->hk);
 	/* the count of kept '/' lives in scratch memory, never in a register: the
 	 * verifier then sees an unknown number at each store, not a constant per
 	 * path through the loop, and its states still converge */
@@ -921,7 +913,7 @@ __noinline int ag_tail(__u32 find)
 	__u32 last = s->q_last;
 	__u64 hn = s->pod.seed;
 	if ((last || !s->longp) && last + 1 < len)
-		hn = ag_hash(s->path + ((last + 1) & BUF_MASK), len - last - 1, hn);
+		hn = ag_hash(s->path + ((last + 1) & BUF_MASK), len - last - 1, hn, 0);
 	s->q_hn = hn;
 	return 0;
 }
@@ -1304,16 +1296,8 @@ __noinline int ag_shape_walk_up(__u32 unused)
 			return 0;
 		if (dl.parent == pd)
 			return 0;
-		if (inl) {
-			__u64 *t = s->wtext[*(volatile __u32 *)&s->wn & (AG_MAX_DEPTH - 1)];
-			t[0] = dl.text[0];
-			if (dl.len > 8)
-				t[1] = dl.text[1];
-			if (dl.len > 16)
-				t[2] = dl.text[2];
-			if (dl.len > 24)
-				t[3] = dl.text[3];
-		}
+		if (inl)
+			ag_name_words(s->wtext[*(volatile __u32 *)&s->wn & (AG_MAX_DEPTH - 1)], dl.text, dl.len);
 		if (!shape_push(s, dl.len, (const unsigned char *)dl.name, inl))
 			return 0;
 		pd = dl.parent;
@@ -1476,15 +1460,7 @@ __noinline long ag_names_path(__u32 unused)
 		if (s->wcopy[j]) {
 			/* whole words: what passes the name is overwritten by the next '/' and name, or
 			 * by the NUL at the end (s->path has room past AG_PATH_MAX) */
-			const __u64 *t = s->wtext[j];
-			__u32 at = (pos + 1) & PATH_MASK;
-			*(__u64 *)&s->path[at] = t[0];
-			if (len > 8)
-				*(__u64 *)&s->path[at + 8] = t[1];
-			if (len > 16)
-				*(__u64 *)&s->path[at + 16] = t[2];
-			if (len > 24)
-				*(__u64 *)&s->path[at + 24] = t[3];
+			ag_name_words(&s->path[(pos + 1) & PATH_MASK], s->wtext[j], len);
 		} else if (bpf_probe_read_kernel(s->path + ((pos + 1) & PATH_MASK), len & PATH_MASK, (const void *)s->wname[j])) {
 			return -1;
 		}

@@ -75,22 +75,30 @@ static __always_inline __u32 ag_iname_off(void)
 	return bpf_core_field_offset(struct dentry___iname, d_iname);
 }
 
+/* The words that hold a name of len bytes (under AG_WTEXT) from src to dst: one for a name of up
+ * to 8 bytes; the bytes past the name up to the word's end come along */
+static __always_inline void ag_name_words(void *dst, const void *src, __u32 len)
+{
+	__u64 *o = dst;
+	const __u64 *i = src;
+	o[0] = i[0];
+	if (len > 8)
+		o[1] = i[1];
+	if (len > 16)
+		o[2] = i[2];
+	if (len > 24)
+		o[3] = i[3];
+}
+
 /* d (a BTF pointer) named `len` bytes at `name`: the words that hold its name into out[], plain
- * loads (one for a name of up to 8 bytes); 1 when the name is inline and shorter than AG_WTEXT (out
- * holds it, then bytes to ignore up to the word's end), 0 with out untouched otherwise */
+ * loads; 1 when the name is inline and shorter than AG_WTEXT (out holds it, then bytes to ignore
+ * up to the word's end), 0 with out untouched otherwise */
 static __always_inline int ag_inline_name(struct dentry *d, __u32 len, const unsigned char *name, __u64 *out)
 {
 	__u32 off = ag_iname_off();
 	if (!off || len >= AG_WTEXT || (__u64)name != (__u64)d + off)
 		return 0;
-	const __u64 *src = (const __u64 *)((const char *)d + off);
-	out[0] = src[0];
-	if (len > 8)
-		out[1] = src[1];
-	if (len > 16)
-		out[2] = src[2];
-	if (len > 24)
-		out[3] = src[3];
+	ag_name_words(out, (const char *)d + off, len);
 	return 1;
 }
 
