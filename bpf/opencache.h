@@ -140,14 +140,23 @@ static __always_inline int oc_seq(const void *lock, __u32 *out)
 	return !(v & 1);
 }
 
-/* Both sequences into *r and *m: 1 when read and both even. Where the two locks lie within 256
- * bytes of each other (they are 128 apart on Debian's 6.1 and 6.12), one probe read fetches
- * both, through buf (at least 260 bytes of scratch memory). */
+/* Both sequences into *r and *m: 1 when read and both even. Without AG_CAST, where the two locks
+ * lie within 256 bytes of each other (they are 128 apart on Debian's 6.1 and 6.12), one probe read
+ * fetches both, through buf (at least 260 bytes of scratch memory). */
 static __always_inline int oc_seqs(char *buf, __u32 *r, __u32 *m)
 {
 	__u64 ra = (__u64)&rename_lock, ma = (__u64)&mount_lock;
 	if (!ra || !ma)
 		return 0;
+#ifdef AG_CAST
+	/* plain loads (kread.h); one that could not read gives 0, taken as unread (a sequence is 0
+	 * only before its lock's first writer: the cache is then off until one came) */
+	__u32 rv = *(volatile __u32 *)&ag_cast(ra, struct seqcount_spinlock)->seqcount.sequence;
+	__u32 mv = *(volatile __u32 *)&ag_cast(ma, struct seqcount_spinlock)->seqcount.sequence;
+	*r = rv;
+	*m = mv;
+	return rv && mv && !((rv | mv) & 1);
+#else
 	__u64 lo = ra < ma ? ra : ma;
 	__u64 d = ra < ma ? ma - ra : ra - ma;
 	if (d > 252)
@@ -159,6 +168,7 @@ static __always_inline int oc_seqs(char *buf, __u32 *r, __u32 *m)
 	*r = rv;
 	*m = mv;
 	return !((rv | mv) & 1);
+#endif
 }
 
 /* The slot of a dentry: dentries are 192-byte slab objects, so the low 6 bits say nothing. */

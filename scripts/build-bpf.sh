@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Builds bpf/*.bpf.c into one CO-RE object, build/armorgate.bpf.o, and, for the VM tests of an
+# Builds bpf/*.bpf.c into CO-RE objects: build/armorgate.bpf.o (any kernel), build/armorgate-cast.bpf.o
+# (the same with -DAG_CAST: walk steps as plain loads through bpf_rdonly_cast, kernels from 6.2 on;
+# bpf/kread.h; the loader picks it where the kernel has the kfunc), and, for the VM tests of an
 # upgrade across map layouts, build/armorgate-variant.bpf.o (the same with -DAG_LAYOUT_VARIANT).
 # Installs clang, llvm, libbpf-dev and bpftool with apt-get when missing;
 # generates build/vmlinux.h from /sys/kernel/btf/vmlinux (never committed).
@@ -32,6 +34,7 @@ fi
 up_to_date=1
 [ -f "$obj" ] || up_to_date=0
 [ -f "$out/armorgate-variant.bpf.o" ] || up_to_date=0
+[ -f "$out/armorgate-cast.bpf.o" ] || up_to_date=0
 if [ "$up_to_date" = 1 ]; then
   for f in "$root"/bpf/*.c "$root"/bpf/*.h "$out/vmlinux.h" "$0"; do
     [ "$f" -nt "$obj" ] && up_to_date=0
@@ -50,5 +53,6 @@ build() { # output, extra clang flags...
   mv "$o.tmp" "$o"
 }
 build "$out/armorgate-variant.bpf.o" -DAG_LAYOUT_VARIANT
+build "$out/armorgate-cast.bpf.o" -DAG_CAST
 build "$obj"
 echo "build-bpf: built $obj" >&2

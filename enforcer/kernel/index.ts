@@ -12,7 +12,7 @@ import {
 import { VisibilityMaps, decodeSockArgs } from './visibility.ts';
 import { batchOpts, check, libbpf, mapKeys, ringBufferNew, type BpfError, type RingConsumer } from './libbpf.ts';
 import {
-  DEFAULT_OBJECT, DEFAULT_PIN_DIR, adoptableEpoch, attachAll, attachCgroupPinned, cgroupLinkInfo, closeFd, dropOldLinks, dropRetiredMaps, hasRetiredMaps, kubepodsIds, kubepodsRef, retiredPodUids, forkLayout, loadObject, noKubepods,
+  DEFAULT_PIN_DIR, defaultObject, adoptableEpoch, attachAll, attachCgroupPinned, cgroupLinkInfo, closeFd, dropOldLinks, dropRetiredMaps, hasRetiredMaps, kubepodsIds, kubepodsRef, retiredPodUids, forkLayout, loadObject, noKubepods,
   objectStamp, openDir, pickMode, programsFor, type AttachMode, type Loaded,
 } from './loader.ts';
 
@@ -25,7 +25,7 @@ export interface KernelOptions {
   cgroupRoot: string;
   /** default /sys/fs/bpf/armorgate */
   pinDir?: string;
-  /** default <project>/build/armorgate.bpf.o */
+  /** default: loader.ts defaultObject() (build/armorgate-cast.bpf.o where the kernel has bpf_rdonly_cast, else build/armorgate.bpf.o) */
   objectPath?: string;
   /** events per cgroup per second before the kernel drops (and counts) them; default
    *  DEFAULT_EVENT_RATE (200), 0 unlimited */
@@ -826,7 +826,7 @@ export async function openKernel(o: KernelOptions): Promise<Result<Kernel>> {
   await Promise.resolve();
   const mode = pickMode(o.attachMode);
   const pinDir = o.pinDir ?? DEFAULT_PIN_DIR;
-  const objectPath = o.objectPath ?? DEFAULT_OBJECT;
+  const objectPath = o.objectPath ?? defaultObject();
   const progs = programsFor(mode);
   let kubepodsFd = -1;
   const kp = mode === 'cgroup' ? kubepodsRef(o.cgroupRoot || '/sys/fs/cgroup') : null;
@@ -950,10 +950,10 @@ export function cleanupPins(pinDir: string = DEFAULT_PIN_DIR): Result<void> {
 export async function probeLsm(o: { cgroupRoot: string; objectPath?: string }): Promise<Result<{ cgroupMode: boolean; globalMode: boolean; detail: string }>> {
   await Promise.resolve();
   const details: string[] = [];
-  const lr = loadObject(o.objectPath ?? DEFAULT_OBJECT, ['ag_probe_cg', 'ag_probe_mac'], null);
+  const lr = loadObject(o.objectPath ?? defaultObject(), ['ag_probe_cg', 'ag_probe_mac'], null);
   if (!lr.ok) {
     // a kernel refusing lsm_cgroup refuses the whole object: try the global probe alone
-    const g = loadObject(o.objectPath ?? DEFAULT_OBJECT, ['ag_probe_mac'], null);
+    const g = loadObject(o.objectPath ?? defaultObject(), ['ag_probe_mac'], null);
     if (!g.ok) return ok({ cgroupMode: false, globalMode: false, detail: `load refused: ${lr.error.message.split('\n')[0]}` });
     const glob = attachAll(g.value, 'global', -1, null, 'probe');
     const lib = libbpf();
@@ -985,5 +985,5 @@ export async function probeLsm(o: { cgroupRoot: string; objectPath?: string }): 
  * nothing pinned.
  */
 export function openMapsOnly(o: { objectPath?: string; pinDir: string | null }): Result<Kernel & { push(b: Buffer): void; toEvent(b: Buffer): KernelEvent | null; mapFd(name: string): number }> {
-  return mapsKernel(o.objectPath ?? DEFAULT_OBJECT, o.pinDir, 'global', pollPeriods({}), false);
+  return mapsKernel(o.objectPath ?? defaultObject(), o.pinDir, 'global', pollPeriods({}), false);
 }

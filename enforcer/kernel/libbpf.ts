@@ -51,6 +51,9 @@ interface Lib {
   ring_buffer__consume: (rb: Ptr) => number;
   ring_buffer__free: (rb: Ptr) => void;
   libbpf_strerror: (e: number, buf: Buffer, size: number) => number;
+  btf__load_vmlinux_btf: () => Ptr | null;
+  btf__find_by_name_kind: (btf: Ptr, name: string, kind: number) => number;
+  btf__free: (btf: Ptr) => void;
   close: (fd: number) => number;
   open: (path: string, flags: number) => number;
   memcpy: (dst: Buffer, src: unknown, n: number) => unknown;
@@ -110,6 +113,9 @@ function bind(): Lib | null {
       ring_buffer__consume: f('ring_buffer__consume', 'int', [P]),
       ring_buffer__free: f('ring_buffer__free', 'void', [P]),
       libbpf_strerror: f('libbpf_strerror', 'int', ['int', P, 'size_t']),
+      btf__load_vmlinux_btf: f('btf__load_vmlinux_btf', P, []),
+      btf__find_by_name_kind: f('btf__find_by_name_kind', 'int', [P, 'const char *', 'uint32_t']),
+      btf__free: f('btf__free', 'void', [P]),
       close: libc.func('close', 'int', ['int']),
       open: libc.func('open', 'int', ['const char *', 'int']),
       memcpy: libc.func('memcpy', P, [P, P, 'size_t']),
@@ -141,6 +147,23 @@ export function bpfErr(what: string, e: number, path?: string): { ok: false; err
   const n = Math.abs(e);
   const r = err('E_BPF', `${what}: ${strerror(n)} (errno ${n})`, path);
   return { ok: false, error: { ...r.error, errno: n } };
+}
+
+const BTF_KIND_FUNC = 12;
+
+/** Whether the running kernel's BTF has a function of this name (a kfunc a program may call);
+ *  an error value when the BTF cannot be read. */
+export function kernelHasFunc(name: string): Result<boolean, BpfError> {
+  const lr = libbpf();
+  if (!lr.ok) return lr;
+  const l = lr.value;
+  const btf = l.btf__load_vmlinux_btf();
+  if (btf === null || btf === undefined) return bpfErr('btf__load_vmlinux_btf', lastErrno() || 2);
+  try {
+    return ok(l.btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) > 0);
+  } finally {
+    l.btf__free(btf);
+  }
 }
 
 /** errno of the last call (libbpf 1.x pointer APIs return NULL and set errno). */

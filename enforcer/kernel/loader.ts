@@ -6,13 +6,31 @@ import { execFileSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { err, ok, type Result } from '../../policy/types.ts';
-import { bpfErr, check, checkPtr, lastErrno, libbpf, mapKeys, openPinnedMap, type BpfError, type Ptr } from './libbpf.ts';
+import { bpfErr, check, checkPtr, kernelHasFunc, lastErrno, libbpf, mapKeys, openPinnedMap, type BpfError, type Ptr } from './libbpf.ts';
 
 export type AttachMode = 'cgroup' | 'global';
 
 export const DEFAULT_PIN_DIR = '/sys/fs/bpf/armorgate';
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The object for any kernel (walk steps by probe reads). */
 export const DEFAULT_OBJECT = join(PROJECT_ROOT, 'build', 'armorgate.bpf.o');
+/** The same source built with AG_CAST (bpf/kread.h): walk steps as plain loads through
+ *  bpf_rdonly_cast, for kernels that have that kfunc (6.2 on). */
+export const CAST_OBJECT = join(PROJECT_ROOT, 'build', 'armorgate-cast.bpf.o');
+export const CAST_KFUNC = 'bpf_rdonly_cast';
+
+let castKernel: boolean | null = null;
+
+/** The object to load when none is named: CAST_OBJECT where the kernel's BTF has
+ *  bpf_rdonly_cast and the object was built, DEFAULT_OBJECT otherwise (also when the BTF cannot
+ *  be read: that object asks nothing of the kernel the other does not). */
+export function defaultObject(): string {
+  if (castKernel === null) {
+    const has = kernelHasFunc(CAST_KFUNC);
+    castKernel = has.ok && has.value;
+  }
+  return castKernel && existsSync(CAST_OBJECT) ? CAST_OBJECT : DEFAULT_OBJECT;
+}
 
 /** Programs by role. cgroup mode: the four hot hooks as lsm_cgroup, the rest lsm (see bpf/armorgate.h). */
 const HOT_CG = ['ag_cg_exec', 'ag_cg_open', 'ag_cg_socket', 'ag_cg_capable'];

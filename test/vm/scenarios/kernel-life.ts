@@ -6,9 +6,21 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openKernel } from '../../../enforcer/kernel/index.ts';
-import { DEFAULT_OBJECT } from '../../../enforcer/kernel/loader.ts';
+import { kernelHasFunc } from '../../../enforcer/kernel/libbpf.ts';
+import { CAST_KFUNC, CAST_OBJECT, DEFAULT_OBJECT, defaultObject, kernelVersion } from '../../../enforcer/kernel/loader.ts';
 import { ONE_BOOT_PER_KERNEL, scenario } from '../../../vm/guest/scenario.ts';
 import { PIN_DIR, kernelFor, podWith, profile, py, resetKernel, rule } from '../../../vm/guest/kit/kernel.ts';
+
+scenario('kernel: the build that fits the kernel is loaded: walk steps as plain loads through bpf_rdonly_cast from 6.2 on (6.12), probe reads before (6.1)', async (ctx) => {
+  const [maj, min] = kernelVersion();
+  const has = kernelHasFunc(CAST_KFUNC);
+  assert.ok(has.ok, has.ok ? '' : has.error.message);
+  assert.equal(has.value, maj > 6 || (maj === 6 && min >= 2), `kernel ${maj}.${min}`);
+  assert.ok(existsSync(CAST_OBJECT), `${CAST_OBJECT} (npm run build:bpf builds it)`);
+  assert.equal(defaultObject(), has.value ? CAST_OBJECT : DEFAULT_OBJECT);
+  const { kernel } = await kernelFor(ctx);
+  assert.equal((kernel as { objectPath?: string | null }).objectPath, defaultObject(), 'the enforcer runs that build');
+});
 
 scenario('kernel: cgroupfs pod names (pod<uid>) are found before userspace sees the cgroup', async (ctx) => {
   const { kernel } = await kernelFor(ctx);
@@ -119,7 +131,7 @@ scenario('kernel: a restart keeps protection (pinned maps and links adopted), cl
   // an upgrade: another object (the same programs and one byte more) is loaded and attached, and its
   // links replace the pinned ones with no moment in between; the old links go
   const upgraded = join(ctx.tmp, 'upgraded.bpf.o');
-  writeFileSync(upgraded, Buffer.concat([readFileSync(DEFAULT_OBJECT), Buffer.from([0])]));
+  writeFileSync(upgraded, Buffer.concat([readFileSync(defaultObject()), Buffer.from([0])]));
   const oldLinks = readdirSync(`${PIN_DIR}/links`);
   const loop = ctx.startIn(pod.cg, ['/bin/sh', '-c', 'while :; do if /usr/bin/id >/dev/null 2>&1; then echo ALLOWED; else echo denied; fi; done'], { timeoutMs: 300_000 });
   const up = await openKernel({ attachMode: ctx.attachMode, cgroupRoot: '/sys/fs/cgroup', pinDir: PIN_DIR, eventRatePerSec: 0, objectPath: upgraded });
