@@ -614,7 +614,10 @@ __noinline int ag_who(__u32 kind)
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (task->flags & PF_KTHREAD)
 		return 0;
-	__u64 cgid = bpf_get_current_cgroup_id();
+	/* bpf_get_current_cgroup_id's answer (the task's default-hierarchy cgroup's kernfs id), read
+	 * through the task's BTF pointer with plain loads: no helper call (the program runs under
+	 * RCU, which keeps the css_set) */
+	__u64 cgid = task->cgroups->dfl_cgrp->kn->id;
 	s->cgid = cgid;
 	struct ag_config *cfg = get_config();
 	__u32 kp_gen = cfg ? cfg->kp_gen : 0;
@@ -1213,16 +1216,20 @@ static __always_inline long dpath_len(long n)
 	return n > 0 ? n - 1 : -1;
 }
 
-/* d is a BTF pointer (a hook argument or read through one): plain loads */
-static __always_inline int owner_of(struct dentry *d)
+/* d is a BTF pointer (a hook argument or read through one), t the current task: plain loads */
+static __always_inline int owner_of_task(struct dentry *d, struct task_struct *t)
 {
 	struct inode *ino = d->d_inode;
 	if (!ino)
 		return 1; /* a name being created: the new file will be the actor's (AppArmor's view) */
 	/* AppArmor's "owner": the task's fsuid is the inode's uid (kuids, so user namespaces agree) */
-	struct task_struct *t = bpf_get_current_task_btf();
 	__u32 fsuid = t->cred->fsuid.val;
 	return ino->i_uid.val == fsuid;
+}
+
+static __always_inline int owner_of(struct dentry *d)
+{
+	return owner_of_task(d, bpf_get_current_task_btf());
 }
 
 /* Whether a file-kind decision for this pod needs the path at all: some rule can
@@ -1318,9 +1325,8 @@ __noinline int ag_shape_walk_up(__u32 unused)
  * between two loads of the walk (an ancestor moved out from under the rule, then its old parent
  * moved away) can show a path the file never had: a path built from the walk's names
  * (ag_names_path) is used only when rename_lock's and mount_lock's sequences did not move. */
-static __always_inline int shape_walk(struct scratch *s, struct vfsmount *m, struct dentry *d)
+static __always_inline int shape_walk(struct scratch *s, struct task_struct *task, struct vfsmount *m, struct dentry *d)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct mount *top = task->nsproxy->mnt_ns->root;
 	struct dentry *root_d = top->mnt.mnt_root;
 	struct vfsmount *root_m = &top->mnt;
@@ -1580,7 +1586,7 @@ static __always_inline int ag_open(struct file *file)
 	}
 	struct task_struct *task = bpf_get_current_task_btf();
 	int write = (file->f_mode & FMODE_WRITE) || (file->f_flags & AG_O_TRUNC);
-	int owner = owner_of(file->f_path.dentry);
+	int owner = owner_of_task(file->f_path.dentry, task);
 	/* the same open allowed with no alert before, nothing it depended on changed since
 	 * (opencache.h): allowed again (a visibility log of it still goes, within its rate) */
 	int oc = oc_key(&s->ocq, &s->fence, s->tmp, file, task, s->pod.seed, s->src_ok ? s->src_hash : 0, s->pod.pod_id, s->pod.gen, s->cgmask,
@@ -1593,7 +1599,7 @@ static __always_inline int ag_open(struct file *file)
 	/* the components up to the namespace's root: when no rule of the pod can name this file and
 	 * no allow-list wants it reported, allowed without its path (a visibility log resolves it
 	 * within the log's rate) */
-	int walked = shape_walk(s, file->f_path.mnt, file->f_path.dentry);
+	int walked = shape_walk(s, task, file->f_path.mnt, file->f_path.dentry);
 	if (walked && !(s->pod.allowlist[AG_KIND_FILE] & s->cgmask) && !ag_shape_possible(0)) {
 		if (oc)
 			oc_store(s->oc, &s->ocq);

@@ -89,7 +89,7 @@ static __always_inline int current_in_pod(struct scratch *s, struct ag_config *c
  * that starts the workload (process checks in another mount namespace than the runtime that let it in) */
 static __always_inline int runtime_entering(struct scratch *s, struct task_struct *task, __u32 kind)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 tgid = task->tgid; /* the current task's (a BTF pointer): a plain load, no helper call */
 	__u32 zero = 0;
 	__u64 *ep = bpf_map_lookup_elem(&rtepoch, &zero);
 	if (!ep)
