@@ -9,8 +9,9 @@
  *   - AG_CAST (kernels with the bpf_rdonly_cast kfunc, 6.2 on): the number is cast back to a
  *     typed, read-only pointer (the verifier turns the kfunc into a register move) and the
  *     fields are plain loads, which read 0 where the memory cannot be read (a missing pointer
- *     is then taken as an unreadable step). Under the VM tests' TCG a probe read costs about
- *     150 ns of a first open's 2 us in the program; the casts took 450-600 ns off it.
+ *     is then taken as an unreadable step). Under the VM tests' TCG a helper call costs more than
+ *     the bytes it reads: the casts took 300-460 ns (medians) off a first open's 2.2-2.6 us in
+ *     the program (docs/enforcement.md).
  *   - otherwise (6.1): one bpf_probe_read_kernel per step. The fields a step needs lie side by
  *     side in every kernel we know:
  *       struct dentry: d_parent, then d_name (struct qstr: hash, len, then name);
