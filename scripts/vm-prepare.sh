@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Prepares what the VM tests need, idempotently (run as root on Debian 12):
 #   - Debian packages: qemu-system-x86, busybox-static, cpio, kmod, xz-utils, e2fsprogs (installed
-#     when missing; e2fsprogs makes the node_modules image, see vm/harness/modules-image.ts);
+#     when missing; e2fsprogs makes the node_modules image, see vm/harness/modules-image.ts), runc and
+#     debootstrap (the guests' real containers: vm/harness/rootfs.ts), so that a VM benchmark or the
+#     demo works on a machine where the test command has not run;
 #   - the newest Debian 6.12 (+deb12, UEK8's base) and 6.1 kernels, fetched with `apt-get download`
 #     into .cache/vm/debs/ and unpacked with `dpkg -x` into .cache/vm/kernel-<series>/ (never installed).
 # For each series it writes .cache/vm/kernel-<series>.env (KERNEL_PACKAGE, KERNEL_RELEASE, KERNEL_IMAGE,
@@ -20,7 +22,7 @@ apt_update() {
 }
 
 # --- host packages --------------------------------------------------------------------------
-need=(qemu-system-x86 busybox-static cpio kmod xz-utils e2fsprogs)
+need=(qemu-system-x86 busybox-static cpio kmod xz-utils e2fsprogs runc debootstrap)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
