@@ -3,12 +3,13 @@
 // "protected" in a pod whose profile is what the gateway compiles for a web pod of the `shop`
 // namespace from the seed's four policies (examples/policies) plus one policy of 200 file
 // matchPatterns, and "unprotected" in a pod the enforcer has no profile for. Both run the same
-// workload, alternating which goes first, AG_BENCH_REPS times (default 5):
+// workload, alternating which goes first, AG_BENCH_REPS times (default 6, bench/workload.bench.ts):
 //   - a whole workload (sh): untar a source tree, a find + grep pass over it, and a build-like loop
 //     of many short execs (one `wc -c` per source file), timed inside the container;
 //   - the cost of one open() and one exec (posix_spawn of /usr/bin/true), measured by a small C
 //     program (build/ag-cbench, built on the host by bench/workload.bench.ts) in each container.
-import { readFileSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { scenario, type Container, type ScenarioContext } from '../../vm/guest/scenario.ts';
@@ -92,10 +93,60 @@ function parseKv(s: string): Record<string, number> {
   return out;
 }
 
-async function workload(c: Container): Promise<Record<string, number>> {
+/** The CPU time (µs) the cgroup's tasks have used: cpu.stat's usage_usec (always there on
+ *  cgroup v2), which counts the BPF programs too, as they run in the acting task's context. */
+function cgroupCpuUs(c: Container): number {
+  const m = /^usage_usec (\d+)$/m.exec(readFileSync(join(c.cgroup.path, 'cpu.stat'), 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+/** The run time (ns) of every BPF program loaded, from the kernel's bpf_stats (only counted
+ *  while kernel.bpf_stats_enabled is 1; AG_BENCH_BPF_STATS=1 turns it on for the run). */
+function bpfRuns(): Map<string, [number, number]> {
+  const out = execFileSync(existsSync('/usr/sbin/bpftool') ? '/usr/sbin/bpftool' : 'bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const m = new Map<string, [number, number]>();
+  for (const p of JSON.parse(out) as { name?: string; run_cnt?: number; run_time_ns?: number }[]) {
+    const k = p.name ?? '?';
+    const o = m.get(k) ?? [0, 0];
+    m.set(k, [o[0] + (p.run_cnt ?? 0), o[1] + (p.run_time_ns ?? 0)]);
+  }
+  return m;
+}
+
+interface Costs { events: () => number; bpfStats: boolean }
+
+/** One run of the workload in c: its phases' wall times (ms, inside the container), and what it
+ *  cost besides: cpu = the container's CPU time (ms; cpu.stat), enforcer = this process's CPU
+ *  time meanwhile (ms: the in-guest enforcer taking and decoding the ring buffer's records, and
+ *  runc exec's), events = records taken meanwhile, bpf = the programs' run time (ms; bpf_stats). */
+async function workload(c: Container, costs?: Costs): Promise<Record<string, number>> {
+  const cpu0 = cgroupCpuUs(c);
+  const self0 = process.cpuUsage();
+  const ev0 = costs?.events() ?? 0;
+  const bpf0 = costs?.bpfStats ? bpfRuns() : null;
   const r = await c.exec(['/bin/sh', '-c', WORKLOAD], { timeoutMs: 900_000 });
   if (r.code !== 0) throw new Error(`workload failed (${r.code}): ${r.stderr}`);
-  return parseKv(r.stdout);
+  // the records the workload left in the ring buffer are the enforcer's work too: a little
+  // more than its quiet poll period (100 ms) for them to be taken, on both sides alike
+  await new Promise((res) => setTimeout(res, 300));
+  const self = process.cpuUsage(self0);
+  const out = parseKv(r.stdout);
+  out.cpu = (cgroupCpuUs(c) - cpu0) / 1000;
+  out.enforcer = (self.user + self.system) / 1000;
+  out.events = (costs?.events() ?? 0) - ev0;
+  if (bpf0) {
+    let ns = 0;
+    for (const [k, [cnt, t]] of bpfRuns()) {
+      const [c0, t0] = bpf0.get(k) ?? [0, 0];
+      if (cnt === c0) continue;
+      ns += t - t0;
+      // per program: runs and µs (named prog:<name>:runs and prog:<name>:us)
+      out[`prog:${k}:runs`] = cnt - c0;
+      out[`prog:${k}:us`] = (t - t0) / 1000;
+    }
+    out.bpf = ns / 1e6;
+  }
+  return out;
 }
 
 async function micro(c: Container, n: number, m: number): Promise<{ open: number; exec: number }> {
@@ -106,7 +157,7 @@ async function micro(c: Container, n: number, m: number): Promise<{ open: number
 
 async function openBenchKernel(ctx: ScenarioContext): Promise<Kernel> {
   cleanupPins(PIN_DIR);
-  const r = await openKernel({ attachMode: ctx.attachMode, cgroupRoot: '/sys/fs/cgroup', pinDir: PIN_DIR, eventRatePerSec: 500, waitForKubepods: true });
+  const r = await openKernel({ attachMode: ctx.attachMode, cgroupRoot: '/sys/fs/cgroup', pinDir: PIN_DIR, eventRatePerSec: Number(ctx.env.AG_BENCH_RATE ?? '500'), waitForKubepods: true });
   if (!r.ok) throw new Error(`openKernel: ${r.error.message}`);
   ctx.defer(() => { r.value.close(); cleanupPins(PIN_DIR); });
   return r.value;
@@ -114,7 +165,7 @@ async function openBenchKernel(ctx: ScenarioContext): Promise<Kernel> {
 
 scenario('bench: a whole workload and one open/exec in a protected vs an unprotected container', async (ctx) => {
   const patterns = Number(ctx.env.AG_BENCH_PATTERNS ?? '200');
-  const reps = Number(ctx.env.AG_BENCH_REPS ?? '5');
+  const reps = Number(ctx.env.AG_BENCH_REPS ?? '6');
   const n = Number(ctx.env.AG_BENCH_N ?? '20000');
   const m = Number(ctx.env.AG_BENCH_M ?? '400');
   // 'web' (default): the service-account token policy's Allow rule binds too, which puts the
@@ -138,13 +189,19 @@ scenario('bench: a whole workload and one open/exec in a protected vs an unprote
     if (r.code !== 0) throw new Error(`preparing the source tree: ${r.stderr}`);
   }
   // warm-up: page cache, the programs' caches
+  const bpfStats = ctx.env.AG_BENCH_BPF_STATS === '1';
+  if (bpfStats) {
+    writeFileSync('/proc/sys/kernel/bpf_stats_enabled', '1');
+    ctx.defer(() => { writeFileSync('/proc/sys/kernel/bpf_stats_enabled', '0'); });
+  }
+  const costs: Costs = { events: () => events, bpfStats };
   await workload(protectedC); await workload(unprotectedC);
   await micro(protectedC, 2000, 50); await micro(unprotectedC, 2000, 50);
   for (let i = 0; i < reps; i++) {
     const order: ['protected' | 'unprotected', Container][] = [['protected', protectedC], ['unprotected', unprotectedC]];
     if (i % 2 === 1) order.reverse();
     const row: Record<string, unknown> = { rep: i };
-    for (const [name, c] of order) row[name] = { workload: await workload(c) };
+    for (const [name, c] of order) row[name] = { workload: await workload(c, costs) };
     for (const [name, c] of order) (row[name] as Record<string, unknown>).micro = await micro(c, n, m);
     ctx.log(JSON.stringify(row));
     ctx.emit('bench-rep', row);
