@@ -105,6 +105,32 @@ struct {
 	__type(value, struct ag_exe);
 } pending SEC(".maps");
 
+/* One u64, bumped after every write of exes (exes_put): ag_who's memo of a process's source
+ * check holds only while it is unchanged. An entry the LRU drops is written again, with a bump,
+ * before anything reads it (ag_exe_cached), and it holds the same executable. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} exepoch SEC(".maps");
+
+static __always_inline void exes_put(__u32 tgid, const void *path)
+{
+	bpf_map_update_elem(&exes, &tgid, path, BPF_ANY);
+	__u32 zero = 0;
+	__u64 *ep = bpf_map_lookup_elem(&exepoch, &zero);
+	if (ep)
+		__sync_fetch_and_add(ep, 1);
+}
+
+static __always_inline __u64 exes_epoch(void)
+{
+	__u32 zero = 0;
+	__u64 *ep = bpf_map_lookup_elem(&exepoch, &zero);
+	return ep ? *(volatile __u64 *)ep : 0;
+}
+
 /* loaders (LRU), key: tgid -> the inode of the dynamic loader that process just exec'd as a
  * command (`ld.so PROGRAM`): the next file it maps for execution is the program it runs, judged
  * as an exec (ag_mmap) */
@@ -221,6 +247,17 @@ struct scratch {
 	__u32 rt_tgid;
 	__u32 rt_valid;
 	__u32 reported;        /* ag_report ran since reset_best */
+	/* ag_who's memo of the source check: process sm_tgid with address space sm_mm (an exec
+	 * always gives a new one), its executable as exes held it at exepoch sm_epoch, checked
+	 * against the sources of pod generation (sm_pod, sm_gen): sm_state 0 none, 1 a validated
+	 * source (hash sm_hash), 2 not one of them */
+	__u64 sm_mm;
+	__u64 sm_epoch;
+	__u64 sm_hash;
+	__u32 sm_tgid;
+	__u32 sm_pod;
+	__u32 sm_gen;
+	__u32 sm_state;
 };
 
 struct {
@@ -587,7 +624,7 @@ __noinline int ag_exe_cached(__u32 unused)
 	struct dentry *xd = BPF_CORE_READ(xf, f_path.dentry);
 	if (walk_path(s, xm, xd, 1) <= 0)
 		return 0;
-	bpf_map_update_elem(&exes, &tgid, s->exe, BPF_ANY);
+	exes_put(tgid, s->exe);
 	return bpf_map_lookup_elem(&exes, &tgid) != 0;
 }
 
@@ -695,11 +732,36 @@ found:
 	s->cgmask = mask;
 	s->src_ok = 0;
 	s->src_hash = 0;
-	if (!s->pod.has_source[kind & 3] || !ag_exe_cached(0))
+	if (!s->pod.has_source[kind & 3])
 		return 1;
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	/* the source check of this process for this generation, as memoised while no executable
+	 * changed anywhere (exepoch: read before what it covers, so a write meanwhile leaves a memo
+	 * that never matches) and the process has not exec'd since (its mm: also when an earlier
+	 * object's programs, beside ours during an upgrade, wrote exes without the bump) */
+	__u32 tgid = task->tgid;
+	__u64 mm = (__u64)task->mm;
+	__u64 xepoch = exes_epoch();
+	if (s->sm_state && s->sm_tgid == tgid && s->sm_mm == mm && s->sm_epoch == xepoch && s->sm_pod == s->pod.pod_id &&
+	    s->sm_gen == s->pod.gen) {
+		if (s->sm_state == 1) {
+			s->src_ok = 1;
+			s->src_hash = s->sm_hash;
+		}
+		return 1;
+	}
+	s->sm_state = 0;
+	if (!ag_exe_cached(0))
+		return 1;
+	/* ag_exe_cached may have written exes (a bump): the memo takes the epoch after it */
+	xepoch = exes_epoch();
 	struct ag_exe *exe = bpf_map_lookup_elem(&exes, &tgid);
 	long xn = exe ? bpf_probe_read_kernel_str(s->exe, AG_PATH_MAX, exe->path) : 0;
+	s->sm_tgid = tgid;
+	s->sm_mm = mm;
+	s->sm_epoch = xepoch;
+	s->sm_pod = s->pod.pod_id;
+	s->sm_gen = s->pod.gen;
+	s->sm_state = 2;
 	if (xn > 1) {
 		struct ag_src_key sk = {};
 		sk.src_hash = ag_hash(s->exe, (xn - 1) & PATH_MASK, s->pod.seed, 0);
@@ -720,6 +782,8 @@ found:
 			if (same) {
 				s->src_ok = 1;
 				s->src_hash = sk.src_hash;
+				s->sm_hash = sk.src_hash;
+				s->sm_state = 1;
 			}
 		}
 	}
@@ -2053,7 +2117,7 @@ static __always_inline int ag_mmap(struct file *file, unsigned long prot)
 	s->kind = AG_KIND_PROCESS;
 	int ret = ag_decide_path(AG_H_MMAP, 0, owner, len);
 	if (ret == 0 && len > 0 && len < AG_PATH_MAX)
-		bpf_map_update_elem(&exes, &tgid, s->path, BPF_ANY);
+		exes_put(tgid, s->path);
 	return ret;
 }
 
@@ -2107,7 +2171,7 @@ int ag_tp_exec(void *ctx)
 	struct ag_exe *p = bpf_map_lookup_elem(&pending, &tgid);
 	if (!p)
 		return 0;
-	bpf_map_update_elem(&exes, &tgid, p, BPF_ANY);
+	exes_put(tgid, p);
 	bpf_map_delete_elem(&pending, &tgid);
 	return 0;
 }
@@ -2127,7 +2191,7 @@ int ag_tp_fork(void *ctx)
 	__u32 child = (cfg && cfg->fork_layout == 1) ? at20 : at44;
 	if (child == tgid)
 		return 0;
-	bpf_map_update_elem(&exes, &child, p, BPF_ANY);
+	exes_put(child, p);
 	return 0;
 }
 

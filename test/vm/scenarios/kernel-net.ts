@@ -130,6 +130,15 @@ scenario('kernel: fromSource for exec, file, network and capabilities', async (c
   // file: cat may not read the secret, head may
   assert.notEqual((await ctx.runIn(pod.cg, ['/usr/bin/cat', '/srv/s/secret'])).code, 0, 'cat blocked');
   assert.equal((await ctx.runIn(pod.cg, ['/usr/bin/head', '/srv/s/secret'])).code, 0, 'head allowed');
+  // one process before and after an exec (ag_who's memo of the source check): python reads the
+  // secret (not the source), then becomes cat, whose read is refused; the control first: python
+  // reads it and execs head, which reads it too
+  const control = await ctx.runIn(pod.cg, py('import os; open("/srv/s/secret").read(); os.execv("/usr/bin/head", ["head", "/srv/s/secret"])'));
+  assert.equal(control.code, 0, `python then head in one process: both read (${control.stderr})`);
+  assert.equal(control.stdout, 's\n');
+  const chain = await ctx.runIn(pod.cg, py('import os; open("/srv/s/secret").read(); os.execv("/usr/bin/cat", ["cat", "/srv/s/secret"])'));
+  assert.notEqual(chain.code, 0, `python then cat in one process: cat blocked (${chain.stdout})`);
+  assert.match(chain.stderr, /cat: \/srv\/s\/secret: Operation not permitted/);
   // network: python's udp socket refused, perl's allowed
   assert.notEqual((await ctx.runIn(pod.cg, py('import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)'))).code, 0, 'python udp blocked');
   const perlUdp = await ctx.runIn(pod.cg, ['/usr/bin/perl', '-e', 'use Socket; socket(my $s, PF_INET, SOCK_DGRAM, 0) or die "udp: $!"; print "ok"']);
