@@ -105,9 +105,10 @@ struct {
 	__type(value, struct ag_exe);
 } pending SEC(".maps");
 
-/* One u64, bumped after every write of exes (exes_put): ag_who's memo of a process's source
- * check holds only while it is unchanged. An entry the LRU drops is written again, with a bump,
- * before anything reads it (ag_exe_cached), and it holds the same executable. */
+/* One u64, bumped after every write of exes (exes_put) and every removal (exes_drop): ag_who's
+ * memo of a process's source check holds only while it is unchanged. An entry the LRU drops is
+ * written again, with a bump, before anything reads it (ag_exe_cached), and it holds the same
+ * executable. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -118,6 +119,19 @@ struct {
 static __always_inline void exes_put(__u32 tgid, const void *path)
 {
 	bpf_map_update_elem(&exes, &tgid, path, BPF_ANY);
+	__u32 zero = 0;
+	__u64 *ep = bpf_map_lookup_elem(&exepoch, &zero);
+	if (ep)
+		__sync_fetch_and_add(ep, 1);
+}
+
+/* The process's executable is not what exes holds for it (an exec nothing recorded, a child of
+ * a process with none recorded): the entry, if any, goes, with a bump, so that the next reader
+ * walks the executable (ag_exe_cached) instead of taking an earlier process's or image's. */
+static __always_inline void exes_drop(__u32 tgid)
+{
+	if (bpf_map_delete_elem(&exes, &tgid))
+		return;
 	__u32 zero = 0;
 	__u64 *ep = bpf_map_lookup_elem(&exepoch, &zero);
 	if (ep)
@@ -2169,8 +2183,14 @@ int ag_tp_exec(void *ctx)
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	runtime_exec_done();
 	struct ag_exe *p = bpf_map_lookup_elem(&pending, &tgid);
-	if (!p)
+	if (!p) {
+		/* an exec with no image recorded (ag_exec records only what it allowed in a pod, with
+		 * a path under AG_PATH_MAX): the process's entry, inherited or from its last image,
+		 * names an executable it no longer runs (a fromSource of the old image must not pass
+		 * to the new one) */
+		exes_drop(tgid);
 		return 0;
+	}
 	exes_put(tgid, p);
 	bpf_map_delete_elem(&pending, &tgid);
 	return 0;
@@ -2181,8 +2201,6 @@ int ag_tp_fork(void *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct ag_exe *p = bpf_map_lookup_elem(&exes, &tgid);
-	if (!p)
-		return 0;
 	struct ag_config *cfg = get_config();
 	/* child_pid's offset in the tracepoint record: comm as char[16] (older
 	 * kernels) or as __data_loc (newer); userspace reads the format file */
@@ -2191,6 +2209,12 @@ int ag_tp_fork(void *ctx)
 	__u32 child = (cfg && cfg->fork_layout == 1) ? at20 : at44;
 	if (child == tgid)
 		return 0;
+	/* entries go only by the LRU: a child whose parent has none recorded must not take what
+	 * an earlier process of the same pid left */
+	if (!p) {
+		exes_drop(child);
+		return 0;
+	}
 	exes_put(child, p);
 	return 0;
 }

@@ -1,7 +1,7 @@
 // Guest suite: network protocols, capabilities, and fromSource for exec, file,
 // network and capabilities.
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { scenario } from '../../../vm/guest/scenario.ts';
 import { decodeConfig, type NodeSummary } from '../../../enforcer/kernel/layout.ts';
 import { PIN_DIR, podWith, profile, py, rule } from '../../../vm/guest/kit/kernel.ts';
@@ -109,6 +109,38 @@ scenario('kernel: sockets and capabilities no pod has a rule on pass before the 
   assert.equal((await sockets(ctx, a.cg)).tcp, 'ok');
   b.kernel.removePod(c.uid);
   assert.equal((await nodeSummary(ctx))?.netAllowlist, false, 'narrowed when the pod goes');
+});
+
+scenario('kernel: an exec the executable cache does not record takes the earlier executable away (a fromSource Allow does not pass on)', async (ctx) => {
+  await ctx.mountTmpfs('/srv');
+  mkdirSync('/srv/t', { recursive: true });
+  writeFileSync('/srv/t/token', 't\n');
+  // a copy of cat under a path of AG_PATH_MAX (512) bytes or more: its exec is judged, but the
+  // executable cache cannot hold its path
+  const long = ['/srv', 'a'.repeat(200), 'b'.repeat(200), 'c'.repeat(150)].join('/');
+  mkdirSync(long, { recursive: true });
+  copyFileSync('/usr/bin/cat', `${long}/cat`);
+  chmodSync(`${long}/cat`, 0o755);
+  // only python reads the token with no alert: a file allow-list under the audit posture
+  const pod = await podWith(ctx, profile({ file: [rule('Allow', { type: 'path', path: '/srv/t/token' }, { fromSource: '/usr/bin/python3.11' })] }, { file: 'audit' }));
+  const tokenReads = (): string[] => pod.mine().filter((e) => e.type === 'decision' && e.hook === 'open' && e.target === '/srv/t/token').map((e) => `${e.action} ${e.source}`);
+  // controls: python's own read makes no alert; the long-path cat run by a shell is audited
+  const own = await ctx.runIn(pod.cg, py('print(open("/srv/t/token").read(), end="")'));
+  assert.equal(own.code, 0, own.stderr);
+  assert.equal(own.stdout, 't\n');
+  const bySh = await ctx.runIn(pod.cg, [`${long}/cat`, '/srv/t/token']);
+  assert.equal(bySh.code, 0, bySh.stderr);
+  await pod.waitEvent((e) => e.hook === 'open' && e.target === '/srv/t/token' && e.action === 'Audit');
+  assert.equal(tokenReads().length, 1, `one alert so far: ${JSON.stringify(tokenReads())}`);
+  // python becomes the long-path cat in the same process: the read is cat's, not python's
+  const r = await ctx.runIn(pod.cg, py(`import os; os.execv(${JSON.stringify(`${long}/cat`)}, ["cat", "/srv/t/token"])`));
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 't\n');
+  const end = Date.now() + 5000;
+  while (tokenReads().length < 2 && Date.now() < end) await new Promise((res) => setTimeout(res, 25));
+  const reads = tokenReads();
+  assert.equal(reads.length, 2, `the exec'd cat's read is audited: ${JSON.stringify(reads)}`);
+  assert.ok(!reads[1]!.endsWith('/usr/bin/python3.11'), reads[1]);
 });
 
 scenario('kernel: fromSource for exec, file, network and capabilities', async (ctx) => {
