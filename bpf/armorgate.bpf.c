@@ -105,6 +105,15 @@ struct {
 	__type(value, struct ag_exe);
 } pending SEC(".maps");
 
+/* A one-u64 epoch map (exepoch here, rtepoch in runtime.h) moved on after the write it covers */
+static __always_inline void ag_epoch_bump(void *map)
+{
+	__u32 zero = 0;
+	__u64 *ep = bpf_map_lookup_elem(map, &zero);
+	if (ep)
+		__sync_fetch_and_add(ep, 1);
+}
+
 /* One u64, bumped after every write of exes (exes_put) and every removal (exes_drop): ag_who's
  * memo of a process's source check holds only while it is unchanged. An entry the LRU drops is
  * written again, with a bump, before anything reads it (ag_exe_cached), and it holds the same
@@ -119,10 +128,7 @@ struct {
 static __always_inline void exes_put(__u32 tgid, const void *path)
 {
 	bpf_map_update_elem(&exes, &tgid, path, BPF_ANY);
-	__u32 zero = 0;
-	__u64 *ep = bpf_map_lookup_elem(&exepoch, &zero);
-	if (ep)
-		__sync_fetch_and_add(ep, 1);
+	ag_epoch_bump(&exepoch);
 }
 
 /* The process's executable is not what exes holds for it (an exec nothing recorded, a child of
@@ -130,12 +136,8 @@ static __always_inline void exes_put(__u32 tgid, const void *path)
  * walks the executable (ag_exe_cached) instead of taking an earlier process's or image's. */
 static __always_inline void exes_drop(__u32 tgid)
 {
-	if (bpf_map_delete_elem(&exes, &tgid))
-		return;
-	__u32 zero = 0;
-	__u64 *ep = bpf_map_lookup_elem(&exepoch, &zero);
-	if (ep)
-		__sync_fetch_and_add(ep, 1);
+	if (!bpf_map_delete_elem(&exes, &tgid))
+		ag_epoch_bump(&exepoch);
 }
 
 static __always_inline __u64 exes_epoch(void)

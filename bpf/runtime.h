@@ -52,10 +52,7 @@ struct {
 static __always_inline void rt_mark(__u32 tgid, struct ag_entering *e)
 {
 	bpf_map_update_elem(&entering, &tgid, e, BPF_ANY);
-	__u32 zero = 0;
-	__u64 *ep = bpf_map_lookup_elem(&rtepoch, &zero);
-	if (ep)
-		__sync_fetch_and_add(ep, 1);
+	ag_epoch_bump(&rtepoch);
 }
 
 static __always_inline __u32 mntns_of(struct task_struct *t)
