@@ -100,12 +100,12 @@ async function main(): Promise<void> {
   }
   // where a protected run's time goes besides: its container's CPU (the programs run in its
   // tasks), the in-guest enforcer's own CPU (taking the ring buffer's records), the programs
-  const sum = (side: 'protected' | 'unprotected', k: string): number[] => reps.map((r) => r[side].workload[k] ?? NaN);
+  const each = (side: 'protected' | 'unprotected', k: string): number[] => reps.map((r) => r[side].workload[k] ?? NaN);
   const med = (xs: number[]): string => stats(xs).median.toFixed(0);
-  console.log(`container CPU    unprotected ${med(sum('unprotected', 'cpu'))} ms | ratio ${fmt(reps.map((r) => r.protected.workload.cpu! / r.unprotected.workload.cpu!))}`);
-  console.log(`enforcer CPU     protected ${med(sum('protected', 'enforcer'))} ms, unprotected ${med(sum('unprotected', 'enforcer'))} ms per workload; records taken ${med(sum('protected', 'events'))} per protected workload`);
-  if (reps[0]!.protected.workload.bpf !== undefined) console.log(`BPF programs     ${med(sum('protected', 'bpf'))} ms per protected workload, ${med(sum('unprotected', 'bpf'))} ms per unprotected one (bpf_stats)`);
+  console.log(`container CPU    unprotected ${med(each('unprotected', 'cpu'))} ms | ratio ${fmt(reps.map((r) => r.protected.workload.cpu! / r.unprotected.workload.cpu!))}`);
+  console.log(`enforcer CPU     protected ${med(each('protected', 'enforcer'))} ms, unprotected ${med(each('unprotected', 'enforcer'))} ms per workload; records taken ${med(each('protected', 'events'))} per protected workload`);
   if (reps[0]!.protected.workload.bpf !== undefined) {
+    console.log(`BPF programs     ${med(each('protected', 'bpf'))} ms per protected workload, ${med(each('unprotected', 'bpf'))} ms per unprotected one (bpf_stats)`);
     const names = [...new Set(reps.flatMap((r) => Object.keys(r.protected.workload)).filter((k) => k.startsWith('prog:') && k.endsWith(':runs')).map((k) => k.slice(5, -5)))];
     const rows = names.map((n) => {
       const runs = stats(reps.map((r) => r.protected.workload[`prog:${n}:runs`] ?? 0)).median;
