@@ -263,6 +263,7 @@ struct scratch {
 	__u32 rt_tgid;
 	__u32 rt_valid;
 	__u32 reported;        /* ag_report ran since reset_best */
+	__u64 rnow;            /* ag_alert_take's time, for the alert it let go */
 	/* ag_who's memo of the source check: process sm_tgid with address space sm_mm (an exec
 	 * always gives a new one), its executable as exes held it at exepoch sm_epoch, checked
 	 * against the sources of pod generation (sm_pod, sm_gen): sm_state 0 none, 1 a validated
@@ -1185,30 +1186,40 @@ static __always_inline void fill_subject(struct ag_event *e, struct scratch *s, 
 
 #include "visibility.h"
 
-/* One decision event (and, first, a "dropped" event when the last window lost
- * some). target: as fill_subject. */
-__noinline int ag_report(__u32 hook, __u32 action, __u32 rule_id, __u32 denied_target)
+/* The cgroup's alert window: 1 when an alert may go (and, first, a "dropped" event when the last
+ * window lost some); 0 when it is over the rate, the alert counted as dropped. Its time is kept
+ * for the alert (s->rnow). A caller that needs work to describe the alert (a path no rule
+ * names, ag_posture_alert) does that work only when this lets it go. */
+__noinline int ag_alert_take(__u32 unused)
 {
 	struct scratch *s = get_scratch();
-	if (!s)
+	if (!s || unused)
 		return 0;
 	s->reported = 1;
-	__u32 denied = denied_target & 1;
-	__u32 target = denied_target >> 1;
 	__u64 now = bpf_ktime_get_ns();
+	s->rnow = now;
 	__u32 dropped = 0;
 	struct ag_config *cfg = get_config();
 	int ok = rate_take(&rates, cfg ? cfg->rate_per_sec : 0, s->cgid, now, &dropped);
 	if (dropped)
 		emit_dropped(&rates, s, now, AG_EV_DROPPED, dropped);
-	if (!ok)
+	return ok;
+}
+
+/* The decision event ag_alert_take let go. target: as fill_subject. */
+__noinline int ag_alert_emit(__u32 hook, __u32 action, __u32 rule_id, __u32 denied_target)
+{
+	struct scratch *s = get_scratch();
+	if (!s)
 		return 0;
+	__u32 denied = denied_target & 1;
+	__u32 target = denied_target >> 1;
 	struct ag_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		rate_lost(&rates, s->cgid, 1);
 		return 0;
 	}
-	fill_common(e, s, now);
+	fill_common(e, s, s->rnow);
 	e->type = AG_EV_DECISION;
 	e->rule_id = rule_id;
 	e->err = denied ? -EPERM : 0;
@@ -1219,6 +1230,14 @@ __noinline int ag_report(__u32 hook, __u32 action, __u32 rule_id, __u32 denied_t
 	fill_subject(e, s, hook, target);
 	bpf_ringbuf_submit(e, 0);
 	return 0;
+}
+
+/* One decision event (and, first, a "dropped" event when the last window lost
+ * some). target: as fill_subject. */
+static __always_inline void ag_report(__u32 hook, __u32 action, __u32 rule_id, __u32 denied_target)
+{
+	if (ag_alert_take(0))
+		ag_alert_emit(hook, action, rule_id, denied_target);
 }
 
 /* Final verdict from the best match (or posture). 0 allow, -EPERM deny. */
@@ -1331,7 +1350,9 @@ static __always_inline int shape_push(struct scratch *s, __u32 len, const unsign
 	volatile __u32 *np = &s->wn;
 	volatile __u32 *tp = &s->wtotal;
 	__u32 n = *np;
-	if (n >= AG_MAX_DEPTH)
+	/* a name ag_walk cannot hold (FUSE, SMB, ... allow longer ones): the path is not told here,
+	 * so that no shortcut decides a name whose full path would fail (and fail closed) */
+	if (n >= AG_MAX_DEPTH || len >= NAME_MAX_LEN)
 		return 0;
 	s->wlen[n & (AG_MAX_DEPTH - 1)] = len;
 	s->wname[n & (AG_MAX_DEPTH - 1)] = (__u64)name;
@@ -1483,10 +1504,9 @@ __noinline int ag_shape_possible(__u32 unused)
 	return 0;
 }
 
-/* A change hook's name (mnt, d) that no file rule of the acting pod can name, outside a file
- * allow-list: 1 when it may be allowed without building its path, as the open hook's shortcut
- * does, for the hooks a workload hits once per file it makes (mknod for every O_CREAT, mkdir,
- * chmod, chown). The walk is ag_shape_walk_up's, global functions both: inlining shape_walk into
+/* A change hook's name (mnt, d) that no file rule of the acting pod can name: 1 when it may be
+ * decided without building its path (change_shortcut), as the open hook's shortcut does, for the
+ * hooks a workload hits once per file it makes (mknod for every O_CREAT, mkdir, chmod, chown). The walk is ag_shape_walk_up's, global functions both: inlining shape_walk into
  * the ten change programs doubled the object's load time (15 s to 28-34 s under the VM tests'
  * TCG). The name is given as walk_path gives it (s->w_mnt,
  * s->w_dentry: kernel pointers stored as numbers). 0 for anything it cannot tell. */
@@ -1496,11 +1516,12 @@ __noinline int ag_change_unnamed(__u32 unused)
 		return 0; /* the argument is used, so callers always set it (6.1 checks) */
 	struct scratch *s = get_scratch();
 	/* (ag_shape_walk_up refuses a name not given) */
-	if (!s || (s->pod.allowlist[AG_KIND_FILE & 3] & s->cgmask))
+	if (!s)
 		return 0;
-	struct dentry *d = (struct dentry *)s->w_dentry;
-	if (!BPF_CORE_READ(d, d_hash.pprev) && d != BPF_CORE_READ(d, d_parent))
-		return 0;
+	/* An unhashed name is walked too: the name a create is given (open(O_CREAT) passes
+	 * path_mknod a dentry still being looked up, not yet hashed), an unlinked file's. The change
+	 * hooks judge such a name by ag_walk's path, which names it by the same dentries as this walk
+	 * (no " (deleted)", unlike bpf_d_path), so the two agree on what a rule can name. */
 	s->wn = 0;
 	s->wtotal = 0;
 	return ag_shape_walk_up(0) && !ag_shape_possible(0);
@@ -1511,6 +1532,52 @@ static __always_inline int change_unnamed(struct scratch *s, struct vfsmount *vm
 	s->w_mnt = (__u64)vmnt;
 	s->w_dentry = (__u64)dentry;
 	return ag_change_unnamed(0);
+}
+
+/* In a file allow-list, a name no file rule of the acting pod can name (the shape says so:
+ * ag_shape_possible) is decided by the posture alone, as conclude decides a path nothing
+ * matched: Block denies, Audit allows, each with an alert. The alert is rated first
+ * (ag_alert_take, after reset_best); its path is built only for an alert that goes, and given
+ * here: len as ag_decide_path takes it (one that could not be built is denied, as there). */
+__noinline int ag_posture_alert(__u32 hook, long len)
+{
+	struct scratch *s = get_scratch();
+	if (!s)
+		return -EPERM;
+	if (len <= 0 || len >= AG_PATH_BUF) {
+		ag_alert_emit(hook, AG_A_BLOCK, AG_RULE_POSTURE, (2 << 1) | 1);
+		return -EPERM;
+	}
+	s->len = len;
+	s->path[len & BUF_MASK] = 0;
+	int deny = s->pod.posture[s->kind & 3] == AG_A_BLOCK;
+	ag_alert_emit(hook, deny ? AG_A_BLOCK : AG_A_AUDIT, AG_RULE_POSTURE, deny);
+	return deny ? -EPERM : 0;
+}
+
+/* The posture's verdict on a file name no rule names, its alert over the rate (counted as dropped
+ * by ag_alert_take) */
+static __always_inline int posture_unsent(struct scratch *s)
+{
+	return s->pod.posture[AG_KIND_FILE] == AG_A_BLOCK ? -EPERM : 0;
+}
+
+/* A change hook's name (mnt, d): 0 or -EPERM when decided without its path being matched (no file
+ * rule of the pod can name it: allowed outside a file allow-list, the posture's verdict in one);
+ * 1 when it must be decided by its path. */
+static __always_inline int change_shortcut(struct scratch *s, struct vfsmount *mnt, struct dentry *d, __u32 hook)
+{
+	if (!change_unnamed(s, mnt, d))
+		return 1;
+	if (!(s->pod.allowlist[AG_KIND_FILE] & s->cgmask))
+		return 0;
+	reset_best(s, AG_KIND_FILE, 1, 0);
+	oc_count(AG_POSTURE_UNNAMED);
+	if (!ag_alert_take(0))
+		return posture_unsent(s);
+	long len = walk_path(s, mnt, d, 0);
+	s->kind = AG_KIND_FILE;
+	return ag_posture_alert(hook, len);
 }
 
 /* The path shape_walk took apart (leaf first in s->wname / s->wlen), root first into s->path:
@@ -1680,12 +1747,22 @@ static __always_inline int ag_open(struct file *file)
 	 * no allow-list wants it reported, allowed without its path (a visibility log resolves it
 	 * within the log's rate) */
 	int walked = shape_walk(s, task, file->f_path.mnt, file->f_path.dentry);
-	if (walked && !(s->pod.allowlist[AG_KIND_FILE] & s->cgmask) && !ag_shape_possible(0)) {
+	int unnamed = walked && !ag_shape_possible(0);
+	if (unnamed && !(s->pod.allowlist[AG_KIND_FILE] & s->cgmask)) {
 		if (oc)
 			oc_store(s->oc, &s->ocq);
 		if (vis)
 			vis_open_log(s, file);
 		return 0;
+	}
+	/* in a file allow-list, the posture decides a path no rule can name (ag_posture_alert): its
+	 * alert is rated before the path is built, and over the rate the path is not built at all
+	 * (no visibility log either: ag_vis_after gives none where an alert is due) */
+	if (unnamed) {
+		reset_best(s, AG_KIND_FILE, write, owner);
+		oc_count(AG_POSTURE_UNNAMED);
+		if (!ag_alert_take(0))
+			return posture_unsent(s);
 	}
 	/* the path: from the walk's names when no rename and no mount change can have come between
 	 * (the sequences oc_key read before the walk, unchanged and even after it); else resolved
@@ -1701,6 +1778,8 @@ static __always_inline int ag_open(struct file *file)
 	if (!named)
 		len = file_path(s, file);
 	s->kind = AG_KIND_FILE;
+	if (unnamed)
+		return ag_posture_alert(AG_H_OPEN, len);
 	int ret = ag_decide_path(AG_H_OPEN, write, owner, len);
 	if (oc && ret == 0 && !s->reported)
 		oc_store(s->oc, &s->ocq);
@@ -1719,8 +1798,9 @@ static __always_inline int ag_dir_change(const struct path *dir, struct dentry *
 		return 0;
 	if (!ag_who(AG_KIND_FILE) || !file_rules(s))
 		return 0;
-	if (change_unnamed(s, BPF_CORE_READ(dir, mnt), dentry))
-		return 0;
+	int sc = change_shortcut(s, BPF_CORE_READ(dir, mnt), dentry, hook);
+	if (sc <= 0)
+		return sc;
 	long len = walk_path(s, BPF_CORE_READ(dir, mnt), dentry, 0);
 	s->kind = AG_KIND_FILE;
 	return ag_decide_path(hook, 1, owner_of(dentry), len);
@@ -1734,8 +1814,9 @@ static __always_inline int ag_path_change(const struct path *path, int hook)
 	if (!ag_who(AG_KIND_FILE) || !file_rules(s))
 		return 0;
 	struct dentry *d = path->dentry;
-	if (change_unnamed(s, BPF_CORE_READ(path, mnt), d))
-		return 0;
+	int sc = change_shortcut(s, BPF_CORE_READ(path, mnt), d, hook);
+	if (sc <= 0)
+		return sc;
 	long len = walk_path(s, BPF_CORE_READ(path, mnt), d, 0);
 	s->kind = AG_KIND_FILE;
 	return ag_decide_path(hook, 1, owner_of(d), len);
@@ -1779,8 +1860,9 @@ static __always_inline int ag_walk_change(struct scratch *s, struct vfsmount *mn
 		return 0;
 	if (!ag_who(AG_KIND_FILE) || !file_rules(s))
 		return 0;
-	if (change_unnamed(s, mnt, dentry))
-		return 0;
+	int sc = change_shortcut(s, mnt, dentry, hook);
+	if (sc <= 0)
+		return sc;
 	long len = walk_path(s, mnt, dentry, 0);
 	s->kind = AG_KIND_FILE;
 	return ag_decide_path(hook, 1, owner_of(dentry), len);

@@ -97,13 +97,15 @@ static __always_inline __u32 oc_sb_slot(struct super_block *sb)
 }
 
 /* per CPU: [0] opens allowed from a slot, [1] slots written, [2] ag_who's lookups of the acting
- * cgroup's pod (its memo did not hold it) (tests read them) */
+ * cgroup's pod (its memo did not hold it), [3] file hooks in an allow-list that the posture
+ * decided without matching the path (no rule can name it: ag_posture_alert) (tests read them) */
 #define AG_OC_HITS   0
 #define AG_OC_STORES 1
 #define AG_WHO_LOOKUPS 2
+#define AG_POSTURE_UNNAMED 3
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 3);
+	__uint(max_entries, 4);
 	__type(key, __u32);
 	__type(value, __u64);
 } ocstats SEC(".maps");

@@ -1,10 +1,11 @@
 // Guest suite: file rules. readOnly stops every way of changing a file or directory
 // while reads pass; ownerOnly; a path longer than PATH_MAX denies under Block.
 import assert from 'node:assert/strict';
-import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { scenario } from '../../../vm/guest/scenario.ts';
-import { podWith, profile, py, rule } from '../../../vm/guest/kit/kernel.ts';
+import { brief, EPERM_RE, kernelCounters, podWith, profile, py, rule } from '../../../vm/guest/kit/kernel.ts';
+import type { Cgroup } from '../../../vm/guest/scenario.ts';
 
 /** One python process tries every kind of access and prints {op: 'ok' | errno name}. */
 const OPS = `
@@ -239,4 +240,74 @@ scenario('kernel: opens no rule can name are decided without the path, and never
   const rr = await ctx.runIn(root.cg, py(OPENS), { env: { P: JSON.stringify([`${base}/lib/a`, `w:${base}/lib/a`]) } });
   assert.equal(rr.code, 0, rr.stderr);
   assert.deepEqual(JSON.parse(rr.stdout), { [`${base}/lib/a`]: 'ok', [`w:${base}/lib/a`]: 'EPERM' });
+});
+
+scenario('kernel: in a file allow-list, a name no rule can name takes the posture\'s verdict without its path matched; each alert that goes names the path, the rest are counted', async (ctx) => {
+  // A file allow-list (some Allow rule) gives every other name the posture's verdict, with an
+  // alert. Where no component of the name matches the pod's file shape (no rule can name it), the
+  // hooks skip the path match (the posture counter moves), take the alert's rate first and build
+  // the path only for an alert that goes. busybox (static: it opens nothing to start) is the
+  // allow-list's one program; each operation runs in a directory of its own, first outside any pod
+  // (the control: it works there), then in a pod under each posture.
+  await ctx.mountTmpfs('/srv');
+  const bb = realpathSync('/bin/busybox');
+  const dirFor = (name: string): string => {
+    const d = `/srv/pl/${name}`;
+    mkdirSync(d, { recursive: true });
+    for (const f of ['f', 'g', 'ok.txt']) writeFileSync(`${d}/${f}`, 'x\n');
+    return d;
+  };
+  const OPS: Record<string, string> = { read: 'cat f', allowed: 'cat ok.txt', create: 'echo x > new', chmod: 'chmod 600 f', unlink: 'rm g', mkdir: 'mkdir sub' };
+  const run = async (cg: Cgroup | null, d: string): Promise<Record<string, string>> => {
+    const out: Record<string, string> = {};
+    for (const [op, cmd] of Object.entries(OPS)) {
+      const r = await ctx.runIn(cg, [bb, 'sh', '-c', `cd ${d} && ${cmd}`]);
+      out[op] = r.code === 0 ? 'ok' : EPERM_RE.test(r.stderr) ? 'EPERM' : `exit ${r.code}: ${r.stderr.trim()}`;
+    }
+    return out;
+  };
+  const allOk = Object.fromEntries(Object.keys(OPS).map((op) => [op, 'ok']));
+  assert.deepEqual(await run(null, dirFor('control')), allOk, 'outside any pod every operation works');
+  // what each operation alerts, by hook and path (the allowed read: nothing)
+  const expected = (d: string): string[] => [`open ${d}/f`, `create ${d}/new`, `open ${d}/new`, `chmod ${d}/f`, `unlink ${d}/g`, `mkdir ${d}/sub`];
+  for (const posture of ['block', 'audit'] as const) {
+    const d = dirFor(posture);
+    const rules = [rule('Allow', { type: 'path', path: bb }), rule('Allow', { type: 'path', path: `${d}/ok.txt` })];
+    const pod = await podWith(ctx, profile({ file: rules }, { file: posture }));
+    const c0 = await kernelCounters(ctx);
+    const got = await run(pod.cg, d);
+    const c1 = await kernelCounters(ctx);
+    const want = posture === 'audit' ? allOk : { ...Object.fromEntries(Object.keys(OPS).map((op) => [op, 'EPERM'])), allowed: 'ok' };
+    assert.deepEqual(got, want, `posture ${posture}`);
+    // under Block the create is refused at path_mknod: no open of the new file follows
+    const alerts = expected(d).filter((a) => posture === 'audit' || a !== `open ${d}/new`);
+    await pod.waitEvent((e) => e.hook === 'mkdir');
+    const seen = pod.mine().filter((e) => e.type === 'decision');
+    for (const a of alerts) {
+      const e = seen.find((x) => `${x.hook} ${x.target}` === a);
+      assert.ok(e, `an alert for ${a}; the pod's: ${JSON.stringify(seen.map(brief))}`);
+      assert.equal(e.rule, null, `${a}: the posture decided`);
+      assert.equal(e.action, posture === 'block' ? 'Block' : 'Audit', a);
+      assert.equal(e.denied, posture === 'block', a);
+    }
+    assert.ok(!seen.some((e) => e.target === `${d}/ok.txt`), 'the allowed file makes no alert');
+    assert.ok(c1.posture - c0.posture >= alerts.length, `the posture decided ${c1.posture - c0.posture} hooks without the path matched, of ${alerts.length} alerts at least`);
+    if (posture === 'block') continue;
+    // over the rate: each open either alerted (with its path) or counted in a "dropped" event,
+    // and the posture decided every one without the path
+    assert.ok(pod.kernel.setEventRate(5).ok);
+    ctx.defer(() => { pod.kernel.setEventRate(500); });
+    const from = pod.mine().length;
+    const r = await ctx.runIn(pod.cg, [bb, 'sh', '-c', `cd ${d} && i=0 && while [ $i -lt 60 ]; do read x < f; i=$((i+1)); done && sleep 2 && read x < f`]);
+    assert.equal(r.code, 0, r.stderr);
+    await pod.waitEvent((e) => e.type === 'dropped' && pod.mine().indexOf(e) >= from);
+    await new Promise((res) => setTimeout(res, 300));
+    const after = pod.mine().slice(from);
+    const dropped = after.filter((e) => e.type === 'dropped').reduce((n, e) => n + (e.dropped ?? 0), 0);
+    const delivered = after.filter((e) => e.type === 'decision');
+    assert.ok(delivered.every((e) => e.target === `${d}/f` && e.hook === 'open' && e.rule === null && e.action === 'Audit'), JSON.stringify(delivered.map(brief)));
+    ctx.log(`rate 5: delivered ${delivered.length}, dropped ${dropped}`);
+    assert.equal(delivered.length + dropped, 61, `delivered ${delivered.length} + dropped ${dropped}`);
+    assert.ok(delivered.length <= 20, `at most the rate per window got through: ${delivered.length}`);
+  }
 });

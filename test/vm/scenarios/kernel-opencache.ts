@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import type { Cgroup, ScenarioContext } from '../../../vm/guest/scenario.ts';
 import { ONE_BOOT_PER_KERNEL, ONE_BOOT_PER_KERNEL_CROSSED, scenario } from '../../../vm/guest/scenario.ts';
-import { podWith, profile, py, rule } from '../../../vm/guest/kit/kernel.ts';
+import { kernelCounters, podWith, profile, py, rule } from '../../../vm/guest/kit/kernel.ts';
 import type { ProfileRule } from '../../../policy/types.ts';
 
 interface Opened { results: Record<string, string> }
@@ -32,28 +32,6 @@ print(json.dumps(r))
   const res = await ctx.runIn(cg, py(code));
   assert.equal(res.code, 0, `python failed: ${res.stderr}`);
   return { results: JSON.parse(res.stdout) as Record<string, string> };
-}
-
-/** The open cache's counters summed over CPUs and over every loaded object's map. */
-async function counters(ctx: ScenarioContext): Promise<{ hits: number; stores: number; who: number }> {
-  const r = await ctx.runIn(null, ['bpftool', '-j', 'map', 'show']);
-  const ids = (JSON.parse(r.stdout) as { id: number; name?: string }[]).filter((m) => m.name === 'ocstats').map((m) => m.id);
-  let hits = 0;
-  let stores = 0;
-  let who = 0;
-  for (const id of ids) {
-    const d = await ctx.runIn(null, ['bpftool', '-j', 'map', 'dump', 'id', String(id)]);
-    // with BTF, bpftool's JSON carries the typed entry under "formatted"
-    type Entry = { key: number; values: { value: number }[] };
-    for (const raw of JSON.parse(d.stdout) as (Entry & { formatted?: Entry })[]) {
-      const e = raw.formatted ?? raw;
-      const sum = e.values.reduce((a, v) => a + Number(v.value), 0);
-      if (e.key === 0) hits += sum;
-      else if (e.key === 1) stores += sum;
-      else who += sum;
-    }
-  }
-  return { hits, stores, who };
 }
 
 async function sh(ctx: ScenarioContext, cmd: string): Promise<void> {
@@ -136,9 +114,9 @@ scenario('open cache: a cached allow is decided afresh and denied after a rename
   /** one step; its result and what the cache did meanwhile */
   const whoLookups: number[] = [];
   const step = async (i: number): Promise<{ r: string; hits: number; stores: number }> => {
-    const a = await counters(ctx);
+    const a = await kernelCounters(ctx);
     const r = await w.step(i);
-    const b = await counters(ctx);
+    const b = await kernelCounters(ctx);
     ctx.log(`step ${i}: ${r}, hits ${b.hits - a.hits}, stores ${b.stores - a.stores}, pod lookups ${b.who - a.who}`);
     whoLookups[i] = b.who - a.who;
     return { r, hits: b.hits - a.hits, stores: b.stores - a.stores };
@@ -206,9 +184,9 @@ scenario('open cache: with visibility logs of files, opens allowed from the cach
   const pod = await podWith(ctx, { ...profile({ file: [rule('Block', { type: 'directory', dir: '/srv/oc/secret/', recursive: true })] }), visibility: ['file'] });
   assert.ok(pod.kernel.setLogRate?.(0).ok, 'no log rate limit');
   ctx.defer(() => { pod.kernel.setLogRate?.(1000); });
-  const a = await counters(ctx);
+  const a = await kernelCounters(ctx);
   assert.deepEqual((await openIn(ctx, pod.cg, ['/srv/oc/pub/v'], { times: 30 })).results, { '/srv/oc/pub/v': 'ok' });
-  const b = await counters(ctx);
+  const b = await kernelCounters(ctx);
   assert.ok(b.hits - a.hits >= 29, `the repeated opens come from the cache (${b.hits - a.hits} hits)`);
   const logs = (): number => pod.mine().filter((e) => e.type === 'log' && e.target === '/srv/oc/pub/v').length;
   const t0 = Date.now();

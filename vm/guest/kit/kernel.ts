@@ -127,3 +127,23 @@ export const EPERM_RE = /Operation not permitted|Permission denied|EPERM/;
 export function py(code: string): string[] {
   return ['/usr/bin/python3', '-c', code];
 }
+
+/** The programs' shortcut counters (bpf/opencache.h, map ocstats), summed over CPUs and over every
+ *  loaded object's map: opens allowed from the open cache (hits), its slots written (stores), the
+ *  acting pod looked up past its memo (who), file hooks in an allow-list decided by the posture
+ *  without their path matched (posture). */
+export async function kernelCounters(ctx: ScenarioContext): Promise<{ hits: number; stores: number; who: number; posture: number }> {
+  const r = await ctx.runIn(null, ['bpftool', '-j', 'map', 'show']);
+  const ids = (JSON.parse(r.stdout) as { id: number; name?: string }[]).filter((m) => m.name === 'ocstats').map((m) => m.id);
+  const sums = [0, 0, 0, 0];
+  for (const id of ids) {
+    const d = await ctx.runIn(null, ['bpftool', '-j', 'map', 'dump', 'id', String(id)]);
+    // with BTF, bpftool's JSON carries the typed entry under "formatted"
+    type Entry = { key: number; values: { value: number }[] };
+    for (const raw of JSON.parse(d.stdout) as (Entry & { formatted?: Entry })[]) {
+      const e = raw.formatted ?? raw;
+      if (e.key >= 0 && e.key < sums.length) sums[e.key]! += e.values.reduce((a, v) => a + Number(v.value), 0);
+    }
+  }
+  return { hits: sums[0]!, stores: sums[1]!, who: sums[2]!, posture: sums[3]! };
+}
