@@ -1534,6 +1534,13 @@ static __always_inline int change_unnamed(struct scratch *s, struct vfsmount *vm
 	return ag_change_unnamed(0);
 }
 
+/* The file posture's verdict on a name no rule names: -EPERM under Block, 0 under Audit (its alert
+ * goes by ag_posture_alert, or is counted as dropped by ag_alert_take) */
+static __always_inline int posture_verdict(struct scratch *s)
+{
+	return s->pod.posture[AG_KIND_FILE] == AG_A_BLOCK ? -EPERM : 0;
+}
+
 /* In a file allow-list, a name no file rule of the acting pod can name (the shape says so:
  * ag_shape_possible) is decided by the posture alone, as conclude decides a path nothing
  * matched: Block denies, Audit allows, each with an alert. The alert is rated first
@@ -1550,16 +1557,19 @@ __noinline int ag_posture_alert(__u32 hook, long len)
 	}
 	s->len = len;
 	s->path[len & BUF_MASK] = 0;
-	int deny = s->pod.posture[s->kind & 3] == AG_A_BLOCK;
-	ag_alert_emit(hook, deny ? AG_A_BLOCK : AG_A_AUDIT, AG_RULE_POSTURE, deny);
-	return deny ? -EPERM : 0;
+	int ret = posture_verdict(s);
+	ag_alert_emit(hook, ret ? AG_A_BLOCK : AG_A_AUDIT, AG_RULE_POSTURE, ret != 0);
+	return ret;
 }
 
-/* The posture's verdict on a file name no rule names, its alert over the rate (counted as dropped
- * by ag_alert_take) */
-static __always_inline int posture_unsent(struct scratch *s)
+/* A file name no rule names, in a file allow-list: the decision's state reset, the hook counted,
+ * its alert rated. 1 when the alert goes (the caller builds the path for ag_posture_alert); 0
+ * when it is over the rate (the verdict is posture_verdict's). */
+static __always_inline int posture_alert_goes(struct scratch *s, __u32 write, __u32 owner)
 {
-	return s->pod.posture[AG_KIND_FILE] == AG_A_BLOCK ? -EPERM : 0;
+	reset_best(s, AG_KIND_FILE, write, owner);
+	oc_count(AG_POSTURE_UNNAMED);
+	return ag_alert_take(0);
 }
 
 /* A change hook's name (mnt, d): 0 or -EPERM when decided without its path being matched (no file
@@ -1571,13 +1581,9 @@ static __always_inline int change_shortcut(struct scratch *s, struct vfsmount *m
 		return 1;
 	if (!(s->pod.allowlist[AG_KIND_FILE] & s->cgmask))
 		return 0;
-	reset_best(s, AG_KIND_FILE, 1, 0);
-	oc_count(AG_POSTURE_UNNAMED);
-	if (!ag_alert_take(0))
-		return posture_unsent(s);
-	long len = walk_path(s, mnt, d, 0);
-	s->kind = AG_KIND_FILE;
-	return ag_posture_alert(hook, len);
+	if (!posture_alert_goes(s, 1, 0))
+		return posture_verdict(s);
+	return ag_posture_alert(hook, walk_path(s, mnt, d, 0));
 }
 
 /* The path shape_walk took apart (leaf first in s->wname / s->wlen), root first into s->path:
@@ -1758,12 +1764,8 @@ static __always_inline int ag_open(struct file *file)
 	/* in a file allow-list, the posture decides a path no rule can name (ag_posture_alert): its
 	 * alert is rated before the path is built, and over the rate the path is not built at all
 	 * (no visibility log either: ag_vis_after gives none where an alert is due) */
-	if (unnamed) {
-		reset_best(s, AG_KIND_FILE, write, owner);
-		oc_count(AG_POSTURE_UNNAMED);
-		if (!ag_alert_take(0))
-			return posture_unsent(s);
-	}
+	if (unnamed && !posture_alert_goes(s, write, owner))
+		return posture_verdict(s);
 	/* the path: from the walk's names when no rename and no mount change can have come between
 	 * (the sequences oc_key read before the walk, unchanged and even after it); else resolved
 	 * again, with bpf_d_path when the task's root is its namespace's, the walk when not */
@@ -1788,38 +1790,32 @@ static __always_inline int ag_open(struct file *file)
 	return ret;
 }
 
-/* A change below a directory (dir + '/' + name) or of the object at a path. These
- * hooks build the path with the mount-aware walk: 6.1 does not allow bpf_d_path
- * in path_* hooks (6.12 does), and one way on every kernel keeps them alike. */
-static __always_inline int ag_dir_change(const struct path *dir, struct dentry *dentry, int hook)
+/* A change of the name (mnt, dentry): a name below a directory (dir + '/' + name), the object at
+ * a path, a name being created where bpf_d_path is not allowed (path_mknod), the existing name of
+ * a link. These hooks build the path with the mount-aware walk: 6.1 does not allow bpf_d_path in
+ * path_* hooks (6.12 does), and one way on every kernel keeps them alike. */
+static __always_inline int ag_walk_change(struct scratch *s, struct vfsmount *mnt, struct dentry *dentry, __u32 hook)
 {
-	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
 	if (!ag_who(AG_KIND_FILE) || !file_rules(s))
 		return 0;
-	int sc = change_shortcut(s, BPF_CORE_READ(dir, mnt), dentry, hook);
+	int sc = change_shortcut(s, mnt, dentry, hook);
 	if (sc <= 0)
 		return sc;
-	long len = walk_path(s, BPF_CORE_READ(dir, mnt), dentry, 0);
+	long len = walk_path(s, mnt, dentry, 0);
 	s->kind = AG_KIND_FILE;
 	return ag_decide_path(hook, 1, owner_of(dentry), len);
 }
 
+static __always_inline int ag_dir_change(const struct path *dir, struct dentry *dentry, int hook)
+{
+	return ag_walk_change(get_scratch(), BPF_CORE_READ(dir, mnt), dentry, hook);
+}
+
 static __always_inline int ag_path_change(const struct path *path, int hook)
 {
-	struct scratch *s = get_scratch();
-	if (!s)
-		return 0;
-	if (!ag_who(AG_KIND_FILE) || !file_rules(s))
-		return 0;
-	struct dentry *d = path->dentry;
-	int sc = change_shortcut(s, BPF_CORE_READ(path, mnt), d, hook);
-	if (sc <= 0)
-		return sc;
-	long len = walk_path(s, BPF_CORE_READ(path, mnt), d, 0);
-	s->kind = AG_KIND_FILE;
-	return ag_decide_path(hook, 1, owner_of(d), len);
+	return ag_walk_change(get_scratch(), BPF_CORE_READ(path, mnt), path->dentry, hook);
 }
 
 /* A rename or link that would move a name some Block or Audit rule of the pod depends on
@@ -1851,21 +1847,6 @@ static __always_inline int ag_guard(struct vfsmount *mnt, struct dentry *dentry,
 	int deny = s->best_action == AG_A_BLOCK;
 	ag_report(hook, s->best_action, s->best_rule, deny);
 	return deny ? -EPERM : 0;
-}
-
-/* creation where bpf_d_path is not allowed (path_mknod), or the existing name of a link */
-static __always_inline int ag_walk_change(struct scratch *s, struct vfsmount *mnt, struct dentry *dentry, __u32 hook)
-{
-	if (!s)
-		return 0;
-	if (!ag_who(AG_KIND_FILE) || !file_rules(s))
-		return 0;
-	int sc = change_shortcut(s, mnt, dentry, hook);
-	if (sc <= 0)
-		return sc;
-	long len = walk_path(s, mnt, dentry, 0);
-	s->kind = AG_KIND_FILE;
-	return ag_decide_path(hook, 1, owner_of(dentry), len);
 }
 
 /* The protocols a socket() names (AG_P_* bits). Every family but AF_UNIX is network: a family
